@@ -1,0 +1,113 @@
+"""The platform-neutral event model that crosses the adapter boundary.
+
+Adapters translate a Slack event, a Discord interaction or a console line into an
+:class:`IncomingMessage` and hand the core a :class:`LiveReply` through which the answer is shown.
+Nothing in here knows about any platform SDK, and adapters need nothing but this module (and
+:mod:`botkit.adapter`) from the core.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """Identifies one conversation: a thread on a platform.
+
+    ``workspace`` is the Slack team / Discord guild ("" where the platform has none, e.g. the
+    console); ``thread`` is the thread root (Slack ``thread_ts``, Discord thread channel id,
+    console ``--thread`` name).
+    """
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.workspace}/{self.channel}/{self.thread}"
+
+
+def _frozen_mapping(value: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message a user sent to the bot, already stripped of platform specifics.
+
+    ``delivery_id`` must be the same for every redelivery of the same platform event (Slack
+    ``event_id``, Discord interaction/message id), because the core records it under a unique
+    constraint before any work starts: that is what makes a retried delivery produce one reply.
+    ``command`` is set when the user invoked a command (``/math``, ``:math`` ...), with its
+    arguments in ``args``; ``text`` is then the command's main free-text argument.
+    """
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str
+    user: str
+    text: str
+    delivery_id: str
+    command: str | None = None
+    args: Mapping[str, str] = field(default_factory=_frozen_mapping)
+    user_name: str | None = None
+    user_roles: frozenset[str] = frozenset()
+    is_direct: bool = False
+    received_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.args, MappingProxyType):
+            object.__setattr__(self, "args", _frozen_mapping(self.args))
+
+    @property
+    def key(self) -> ConversationKey:
+        return ConversationKey(self.platform, self.workspace, self.channel, self.thread)
+
+
+class LiveReply(ABC):
+    """The adapter's side of one reply: a message (or several) that the core keeps editing.
+
+    The core's :class:`~botkit.streaming.ReplyStreamer` decides *when* and *what* to send; the
+    adapter only knows *how*. ``max_chars`` is the platform's per-message limit and ``rate_key``
+    names the scope of the platform's edit rate limit (a Slack workspace, a Discord channel): all
+    replies with the same key share one edit budget. Methods may raise; the streamer retries
+    after a :class:`RateLimited` and reports anything else.
+    """
+
+    max_chars: int = 4000
+    rate_key: str = "default"
+
+    @abstractmethod
+    async def post_placeholder(self, text: str) -> str:
+        """Show the first message of the reply at once; return its platform message id."""
+
+    @abstractmethod
+    async def edit(self, message_id: str, text: str) -> None:
+        """Replace the text of a message this reply posted."""
+
+    @abstractmethod
+    async def post_continuation(self, text: str) -> str:
+        """Post one more message after the last one (the answer outgrew ``max_chars``)."""
+
+    async def finish(self) -> None:
+        """Called once after the final edit landed (close a native stream, clear a status...)."""
+        return None
+
+    async def fail(self, text: str) -> None:
+        """Show an error that ended this reply early; by default a new message with the text."""
+        await self.post_continuation(text)
+
+
+class RateLimited(Exception):
+    """Raised by a :class:`LiveReply` method when the platform answered "slow down"."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited; retry after {retry_after:.2f}s")
+        self.retry_after = retry_after

@@ -1,0 +1,1 @@
+"""Shared fixtures. Tests talk to real servers on loopback only."""
