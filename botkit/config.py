@@ -87,17 +87,14 @@ class PersonaSettings(_Section):
 
 class BotSettings(_Section):
     adapters: list[str] = Field(default_factory=lambda: ["console"])
+    admin_users: list[str] = Field(default_factory=list)
+    admin_roles: list[str] = Field(default_factory=lambda: ["admin"])
     max_message_chars: int = Field(8000, ge=1)
     shutdown_grace: float = Field(30.0, ge=0)
 
 
-class ConsoleSettings(_Section):
-    thread: str = "default"
-    user: str = Field(default_factory=lambda: os.environ.get("USER", "console"))
-
-
 class PluginSettings(_Section):
-    enabled: list[str] | None = None
+    enabled: list[str] = Field(default_factory=lambda: ["math", "ask", "persona_admin"])
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
@@ -117,7 +114,6 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     personas: PersonaSettings = Field(default_factory=PersonaSettings)
-    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
     _toml_file: Path | None = None

@@ -77,12 +77,15 @@ class LiveReply(ABC):
     The core's :class:`~botkit.streaming.ReplyStreamer` decides *when* and *what* to send; the
     adapter only knows *how*. ``max_chars`` is the platform's per-message limit and ``rate_key``
     names the scope of the platform's edit rate limit (a Slack workspace, a Discord channel): all
-    replies with the same key share one edit budget. Methods may raise; the streamer retries
-    after a :class:`RateLimited` and reports anything else.
+    replies with the same key share one budget of ``edit_rate`` edits per second (None: no
+    limit). Methods may raise; the streamer waits out a :class:`RateLimited` and retries, and
+    logs anything else (the final edit retries either way).
     """
 
     max_chars: int = 4000
     rate_key: str = "default"
+    edit_rate: float | None = None  # edits per second allowed in the whole rate_key scope
+    edit_burst: int = 1
 
     @abstractmethod
     async def post_placeholder(self, text: str) -> str:
@@ -100,9 +103,14 @@ class LiveReply(ABC):
         """Called once after the final edit landed (close a native stream, clear a status...)."""
         return None
 
-    async def fail(self, text: str) -> None:
-        """Show an error that ended this reply early; by default a new message with the text."""
-        await self.post_continuation(text)
+    async def fail(self, error: str) -> None:
+        """Called once, instead of :meth:`finish`, when the reply ended in an error.
+
+        The error text is already visible in the reply's last message (the streamer put it there,
+        after whatever partial answer was shown); override to add a platform touch such as an
+        ephemeral notice or a reaction.
+        """
+        await self.finish()
 
 
 class RateLimited(Exception):

@@ -1,0 +1,22 @@
+"""Conversation storage: per-thread history, turns and delivery claims in SQL (SQLite or PostgreSQL).
+
+The schema comes only from the Alembic migrations (:mod:`botkit.store.migrate`).
+"""
+
+from botkit.store.engine import StoreError
+from botkit.store.migrate import current_revision, downgrade, head_revision, migrations_dir, upgrade
+from botkit.store.records import HistoryTurn, StoredMessage, TurnIds
+from botkit.store.store import ConversationStore
+
+__all__ = [
+    "ConversationStore",
+    "HistoryTurn",
+    "StoreError",
+    "StoredMessage",
+    "TurnIds",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "migrations_dir",
+    "upgrade",
+]

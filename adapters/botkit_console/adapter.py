@@ -1,0 +1,157 @@
+"""Console adapter implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import uuid
+from typing import ClassVar, TextIO
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+
+from botkit.adapter import Adapter, AdapterHost
+from botkit.events import IncomingMessage, LiveReply
+from botkit_console.commands import parse_command_line
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "console"
+
+
+class ConsoleSettings(BaseModel):
+    """``[console]``: which thread this terminal continues, and as whom."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thread: str = "default"
+    user: str = Field(default_factory=_default_user)
+    roles: list[str] = Field(default_factory=lambda: ["admin"])
+    interactive: bool | None = None  # None: interactive when stdin is a terminal
+
+
+class ConsoleReply(LiveReply):
+    """A reply shown in the terminal: redrawn in place when interactive, printed once when piped."""
+
+    max_chars = 20_000
+    rate_key = "console"
+
+    def __init__(self, out: TextIO, console: Console | None) -> None:
+        self.out = out
+        self.console = console
+        self.messages: list[str] = []
+        self._live: Live | None = None
+
+    def _redraw(self) -> None:
+        if self.console is None:
+            return
+        view = Markdown("\n\n".join(self.messages))
+        if self._live is None:
+            self._live = Live(view, console=self.console, refresh_per_second=8, transient=False)
+            self._live.start()
+        else:
+            self._live.update(view)
+
+    async def post_placeholder(self, text: str) -> str:
+        self.messages.append(text)
+        self._redraw()
+        return "0"
+
+    async def edit(self, message_id: str, text: str) -> None:
+        self.messages[int(message_id)] = text
+        self._redraw()
+
+    async def post_continuation(self, text: str) -> str:
+        self.messages.append(text)
+        self._redraw()
+        return str(len(self.messages) - 1)
+
+    async def finish(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        else:
+            self.out.write("\n".join(self.messages) + "\n")
+            self.out.flush()
+
+
+class ConsoleAdapter(Adapter):
+    name: ClassVar[str] = "console"
+    settings_model: ClassVar[type[BaseModel] | None] = ConsoleSettings
+
+    def __init__(
+        self,
+        host: AdapterHost,
+        settings: BaseModel | None,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
+        super().__init__(host, settings)
+        self.config = settings if isinstance(settings, ConsoleSettings) else ConsoleSettings()
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        interactive = self.config.interactive
+        self.interactive = self.stdin.isatty() if interactive is None else interactive
+        self.console = Console(file=self.stdout) if self.interactive else None
+
+    async def run(self) -> None:
+        if self.console is not None:
+            self.console.print(
+                f"[bold]botkit[/] console — thread [cyan]{self.config.thread}[/]. "
+                "Type a question; :help lists commands, :quit leaves."
+            )
+        while True:
+            line = await self._read_line()
+            if line is None:
+                return
+            line = line.strip()
+            if not line:
+                continue
+            if line in (":quit", ":exit", ":q"):
+                return
+            if line == ":help":
+                self._help()
+                continue
+            await self._ask(line)
+
+    async def _read_line(self) -> str | None:
+        if self.console is not None:
+            self.stdout.write("\nyou> ")
+            self.stdout.flush()
+        line = await asyncio.to_thread(self.stdin.readline)
+        return line if line else None
+
+    def _help(self) -> None:
+        lines = [f":{spec.qualified_name} — {spec.description}" for spec in self.host.commands]
+        self.stdout.write("\n".join([*lines, ":quit — leave"]) + "\n")
+        self.stdout.flush()
+
+    async def _ask(self, line: str) -> None:
+        command: str | None = None
+        args: dict[str, str] = {}
+        text = line
+        if line.startswith(":"):
+            command, args, text = parse_command_line(line, self.host.commands)
+        message = IncomingMessage(
+            platform="console",
+            workspace="",
+            channel="local",
+            thread=self.config.thread,
+            user=self.config.user,
+            text=text,
+            delivery_id=uuid.uuid4().hex,
+            command=command,
+            args=args,
+            user_name=self.config.user,
+            user_roles=frozenset(self.config.roles),
+            is_direct=True,
+        )
+        submission = await self.host.submit(message, ConsoleReply(self.stdout, self.console))
+        await submission.wait()

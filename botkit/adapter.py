@@ -1,0 +1,105 @@
+"""The contract between the core and a platform adapter.
+
+An adapter is found through the ``botkit.adapters`` entry-point group, constructed with an
+:class:`AdapterHost` (the only door into the core) and its own typed settings, and run until
+stopped. It imports this module and :mod:`botkit.events`, never the LLM client or the database:
+everything it needs from the core goes through the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, Protocol
+
+from pydantic import BaseModel
+
+from botkit.events import IncomingMessage, LiveReply
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One argument of a command; the first ``text`` option takes free text on keyword platforms."""
+
+    name: str
+    description: str
+    required: bool = True
+    kind: Literal["text", "persona"] = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A command as every adapter exposes it: a Discord/Slack slash command, a console ``:name``.
+
+    ``group`` nests it (``/persona list`` is group "persona", name "list").
+    """
+
+    name: str
+    description: str
+    options: tuple[OptionSpec, ...] = ()
+    group: str | None = None
+    admin_only: bool = False
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.group} {self.name}" if self.group else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaChoice:
+    name: str
+    description: str
+
+
+@dataclass(slots=True)
+class Submission:
+    """What the host did with a message: ``accepted`` is False for a duplicate delivery."""
+
+    accepted: bool
+    task: asyncio.Task[None] | None = field(default=None)
+
+    async def wait(self) -> None:
+        if self.task is not None:
+            await asyncio.shield(self.task)
+
+
+class AdapterHost(Protocol):
+    """The core as an adapter sees it."""
+
+    @property
+    def commands(self) -> tuple[CommandSpec, ...]: ...
+
+    async def submit(self, message: IncomingMessage, reply: LiveReply) -> Submission:
+        """Record the delivery (exactly once) and start answering it in a supervised task.
+
+        Returns at once, so the adapter can acknowledge the platform inside its deadline.
+        """
+        ...
+
+    def personas_for(self, user: str, roles: frozenset[str], channel: str) -> list[PersonaChoice]:
+        """The personas this user may use in this channel (for autocomplete and lists)."""
+        ...
+
+
+class Adapter(ABC):
+    """Base class of a platform adapter."""
+
+    name: ClassVar[str]
+    settings_model: ClassVar[type[BaseModel] | None] = None
+
+    def __init__(self, host: AdapterHost, settings: BaseModel | None) -> None:
+        self.host = host
+        self.settings = settings
+
+    async def check(self) -> None:
+        """Fail fast, before anything starts, on bad tokens or missing scopes (raise AdapterError)."""
+        return None
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Serve until cancelled or until the platform connection ends for good."""
+
+
+class AdapterError(Exception):
+    """An adapter cannot start; the message says what is wrong and how to fix it."""

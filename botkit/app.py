@@ -1,0 +1,188 @@
+"""One lifespan that owns start-up, serving and shutdown.
+
+Start-up order matters for "nothing lost": the backend and the database come up first, turns
+left "streaming" by a crash are marked interrupted, personas and plugins are validated, every
+adapter checks its credentials, and only then does any adapter accept a message. Shutdown runs
+the other way: adapters stop, replies in flight get ``bot.shutdown_grace`` seconds to finish (the
+rest are edited to say they were interrupted), then plugins, the database and the model server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel
+
+from botkit.adapter import Adapter
+from botkit.backend import Backend, choose_backend, start_backend
+from botkit.bot import Bot
+from botkit.config import ConfigError, Settings, section
+from botkit.engine import ConversationEngine
+from botkit.llm.client import LLMClient
+from botkit.personas import PersonaRegistry, shipped_personas_dir
+from botkit.plugins.api import Plugin, PluginContext
+from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
+from botkit.ratebudget import BudgetRegistry
+from botkit.store import ConversationStore
+
+log = logging.getLogger("botkit.app")
+
+_BACKEND_ANNOUNCEMENTS = {
+    "standin": "built-in vLLM stand-in (no GPU/vLLM here): canned answers, not a real model",
+    "vllm": "supervised vLLM",
+    "external": "external server",
+}
+
+
+def announce_to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class BotApp:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        extra_plugins: Sequence[Plugin[Any]] = (),
+        announce: Callable[[str], None] = announce_to_stderr,
+    ) -> None:
+        self.settings = settings
+        self.extra_plugins = list(extra_plugins)
+        self.announce = announce
+        self._stack = AsyncExitStack()
+        self.backend: Backend | None = None
+        self.bot: Bot | None = None
+        self.plugin_contexts: list[PluginContext[Any]] = []
+
+    async def __aenter__(self) -> BotApp:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self.bot is not None:
+                await self.bot.drain(self.settings.bot.shutdown_grace)
+            for ctx in reversed(self.plugin_contexts):
+                for hook in ctx.plugin.shutdown_hooks:
+                    try:
+                        await hook(ctx)
+                    except Exception:
+                        log.exception("shutdown hook of plugin %s failed", ctx.plugin.name)
+        finally:
+            await self._stack.aclose()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        kind = choose_backend(settings.llm)
+        where = settings.llm.base_url if kind == "external" else ""
+        self.announce(f"botkit: model backend: {_BACKEND_ANNOUNCEMENTS[kind]} {where}".rstrip())
+        self.backend = await start_backend(settings.llm, self._stack)
+        log.info("model backend: %s", self.backend.description)
+
+        store = await ConversationStore.open(
+            settings.database.url, migrate=settings.database.auto_migrate, echo=settings.database.echo
+        )
+        self._stack.push_async_callback(store.close)
+        await _mark_interrupted(store)
+
+        personas = PersonaRegistry(settings.personas.dir or shipped_personas_dir())
+        for error in personas.load():
+            log.error("persona file not loaded: %s", error)
+        if not personas.names():
+            raise ConfigError(f"no usable persona in {personas.directory}; run `botkit personas check`")
+        if personas.get(settings.personas.default) is None:
+            raise ConfigError(
+                f"[personas] default = {settings.personas.default!r}, but no such persona is loaded "
+                f"(loaded: {', '.join(personas.names())})"
+            )
+        if settings.personas.watch:
+            stop = asyncio.Event()
+            watcher = asyncio.create_task(personas.watch(stop_event=stop), name="botkit-persona-watch")
+            self._stack.push_async_callback(_stop_watcher, stop, watcher)
+
+        plugins = load_plugins(settings, self.extra_plugins)
+        configs = {p.name: plugin_config(settings, p) for p in plugins}
+
+        llm = LLMClient(
+            base_url=self.backend.base_url,
+            model=settings.llm.model,
+            api_key=settings.llm.api_key.get_secret_value(),
+            connect_timeout=settings.llm.connect_timeout,
+            first_token_timeout=settings.llm.first_token_timeout,
+            idle_timeout=settings.llm.idle_timeout,
+        )
+        self._stack.push_async_callback(llm.aclose)
+        engine = ConversationEngine(
+            store=store,
+            llm=llm,
+            settings=settings,
+            budgets=BudgetRegistry(),
+            middleware=[m for p in plugins for m in p.middleware_chain],
+        )
+        self.bot = Bot(
+            settings=settings,
+            store=store,
+            engine=engine,
+            personas=personas,
+            plugins=plugins,
+            plugin_configs=configs,
+        )
+        for plugin in plugins:
+            ctx = PluginContext(plugin, configs[plugin.name], personas)
+            for hook in plugin.startup_hooks:
+                await hook(ctx)
+            self.plugin_contexts.append(ctx)
+
+    def build_adapters(
+        self, names: Sequence[str], overrides: dict[str, dict[str, Any]] | None = None
+    ) -> list[Adapter]:
+        """Construct the named adapters with their validated settings (``[console]``, ``[slack]``...)."""
+        assert self.bot is not None, "use BotApp as an async context manager"
+        adapters: list[Adapter] = []
+        for name in names:
+            cls = load_adapter_class(name)
+            adapter_settings: BaseModel | None = None
+            if cls.settings_model is not None:
+                adapter_settings = section(self.settings, name, cls.settings_model)
+                if overrides and name in overrides:
+                    adapter_settings = adapter_settings.model_copy(update=overrides[name])
+            adapters.append(cls(self.bot, adapter_settings))
+        return adapters
+
+    async def serve(self, adapters: Sequence[Adapter]) -> None:
+        """Check every adapter (no half-started bot), then run them until they all end."""
+        for adapter in adapters:
+            await adapter.check()
+        async with asyncio.TaskGroup() as group:
+            for adapter in adapters:
+                group.create_task(adapter.run(), name=f"botkit-adapter-{adapter.name}")
+
+
+async def _stop_watcher(stop: asyncio.Event, watcher: asyncio.Task[None]) -> None:
+    stop.set()
+    watcher.cancel()
+    await asyncio.wait([watcher], timeout=5)
+
+
+async def _mark_interrupted(store: ConversationStore) -> None:
+    for turn in await store.unfinished_turns():
+        log.warning("turn %s was left streaming by an earlier run; marking it interrupted", turn.id)
+        await store.finish_turn(
+            turn.id,
+            status="interrupted",
+            answer=turn.content or "",
+            reasoning=turn.reasoning or "",
+            error="botkit stopped before the answer was finished",
+        )

@@ -1,0 +1,194 @@
+"""The router: what the core does with each accepted message.
+
+It is the :class:`~botkit.adapter.AdapterHost` adapters talk to. ``submit`` records the delivery
+under the store's unique constraint *before* any work (so a redelivered event is a no-op, even in
+another process), then answers in a tracked task: a command goes to its plugin, a matching
+message handler gets a chance, and everything else is a conversation with the chosen persona
+(channel binding, then the command's persona, then the default), after an access check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from botkit.adapter import CommandSpec, PersonaChoice, Submission
+from botkit.events import IncomingMessage, LiveReply
+from botkit.plugins.api import CommandContext, Plugin, Refusal, RegisteredCommand, TurnResult
+
+if TYPE_CHECKING:
+    from botkit.config import Settings
+    from botkit.engine import ConversationEngine
+    from botkit.personas import Persona, PersonaRegistry
+    from botkit.store import ConversationStore
+
+log = logging.getLogger("botkit.bot")
+
+
+class Bot:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: ConversationStore,
+        engine: ConversationEngine,
+        personas: PersonaRegistry,
+        plugins: Sequence[Plugin[Any]],
+        plugin_configs: dict[str, Any],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self.personas = personas
+        self.plugins = list(plugins)
+        self.plugin_configs = plugin_configs
+        self._commands: dict[str, RegisteredCommand] = {}
+        for plugin in self.plugins:
+            for command in plugin.commands:
+                name = command.spec.qualified_name
+                if name in self._commands:
+                    other = self._commands[name].plugin.name
+                    raise ValueError(f"command {name!r} is defined by both {other!r} and {plugin.name!r}")
+                self._commands[name] = command
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.accepting = True
+
+    # -- AdapterHost --------------------------------------------------------------------------
+    @property
+    def commands(self) -> tuple[CommandSpec, ...]:
+        return tuple(c.spec for c in self._commands.values())
+
+    async def submit(self, message: IncomingMessage, reply: LiveReply) -> Submission:
+        if not self.accepting:
+            await self.respond(
+                reply, "⚠️ botkit is restarting and not taking new questions; please ask again shortly."
+            )
+            return Submission(False)
+        if not await self.store.claim_delivery(message.platform, message.delivery_id):
+            log.info("duplicate delivery %s/%s ignored", message.platform, message.delivery_id)
+            return Submission(False)
+        task = asyncio.create_task(self._handle(message, reply), name=f"botkit-turn-{message.delivery_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return Submission(True, task)
+
+    def personas_for(self, user: str, roles: frozenset[str], channel: str) -> list[PersonaChoice]:
+        return [
+            PersonaChoice(p.name, p.description)
+            for p in self.personas.all()
+            if p.access.allows(user, roles, channel)
+        ]
+
+    # -- Conversation (what plugin handlers may ask) -------------------------------------------
+    async def converse(
+        self, message: IncomingMessage, reply: LiveReply, *, persona: str | None, question: str | None
+    ) -> TurnResult:
+        chosen = self.choose_persona(message, persona)
+        text = message.text if question is None else question
+        if not text.strip():
+            await self.respond(reply, "Hi! Ask me a question and I will answer here.")
+            return TurnResult("refused", error="empty question")
+        if not chosen.access.allows(message.user, message.user_roles, message.channel):
+            refusal = f"⚠️ The {chosen.name!r} persona is not available to you in this channel."
+            await self.respond(reply, refusal)
+            return TurnResult("refused", error=refusal)
+        return await self.engine.run_turn(message, reply, chosen, text)
+
+    async def respond(self, reply: LiveReply, text: str) -> None:
+        streamer = self.engine.streamer_for(reply, None)
+        await streamer.start(text)
+        await streamer.finish(text)
+
+    def is_admin(self, message: IncomingMessage) -> bool:
+        bot = self.settings.bot
+        return message.user in bot.admin_users or bool(message.user_roles & set(bot.admin_roles))
+
+    def choose_persona(self, message: IncomingMessage, requested: str | None) -> Persona:
+        """Channel binding, then the requested persona, then the default."""
+        bindings = self.settings.personas.bindings
+        for key in (
+            f"{message.platform}:{message.workspace}/{message.channel}",
+            f"{message.platform}:{message.channel}",
+            message.channel,
+        ):
+            bound = bindings.get(key)
+            if bound:
+                return self._persona_or_refuse(bound, f"bound to this channel ({key})")
+        if requested:
+            return self._persona_or_refuse(requested, "requested")
+        return self._persona_or_refuse(self.settings.personas.default, "the default ([personas] default)")
+
+    def _persona_or_refuse(self, name: str, why: str) -> Persona:
+        persona = self.personas.get(name)
+        if persona is None:
+            known = ", ".join(self.personas.names()) or "none"
+            raise Refusal(f"⚠️ Persona {name!r} ({why}) does not exist. Available personas: {known}.")
+        return persona
+
+    # -- the work -----------------------------------------------------------------------------
+    async def _handle(self, message: IncomingMessage, reply: LiveReply) -> None:
+        try:
+            await self._route(message, reply)
+        except Refusal as refusal:
+            await self.respond(reply, str(refusal))
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.exception("handling %s failed", message.delivery_id)
+            await self.respond(
+                reply, f"⚠️ Something went wrong inside botkit ({type(err).__name__}); it was logged."
+            )
+
+    async def _route(self, message: IncomingMessage, reply: LiveReply) -> None:
+        limit = self.settings.bot.max_message_chars
+        if len(message.text) > limit:
+            raise Refusal(
+                f"⚠️ Your message is {len(message.text):,} characters long; the limit is {limit:,}. "
+                "Please shorten it or split it into parts."
+            )
+        if message.command:
+            command = self._commands.get(message.command)
+            if command is None:
+                names = ", ".join(sorted(self._commands)) or "none"
+                raise Refusal(f"⚠️ Unknown command {message.command!r}. Commands: {names}.")
+            if command.spec.admin_only and not self.is_admin(message):
+                raise Refusal(f"⚠️ {command.spec.qualified_name!r} is for admins only.")
+            await command.handler(self._context(message, reply, command.plugin))
+            return
+        for plugin in self.plugins:
+            for handler in plugin.handlers:
+                if (
+                    handler.matcher(message)
+                    and await handler.handler(self._context(message, reply, plugin)) is not False
+                ):
+                    return
+        await self.converse(message, reply, persona=None, question=None)
+
+    def _context(
+        self, message: IncomingMessage, reply: LiveReply, plugin: Plugin[Any]
+    ) -> CommandContext[Any]:
+        return CommandContext(message, reply, self.plugin_configs.get(plugin.name), self.personas, self)
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking messages, let replies in flight finish for ``grace`` seconds, then cut them.
+
+        A cut reply is not left silently half-written: the engine edits it to say it was
+        interrupted and stores the turn as interrupted.
+        """
+        self.accepting = False
+        pending = set(self._tasks)
+        if not pending:
+            return
+        log.info(
+            "waiting up to %.0fs for %d repl%s in flight",
+            grace,
+            len(pending),
+            "y" if len(pending) == 1 else "ies",
+        )
+        _, still = await asyncio.wait(pending, timeout=grace)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.wait(still, timeout=15)

@@ -1,0 +1,157 @@
+"""The ``botkit`` command.
+
+- ``botkit chat``: the embedded default (console + SQLite + the model backend ``llm.backend``
+  picks); ``--thread NAME`` continues a named thread across runs.
+- ``botkit run``: every adapter in ``[bot] adapters``.
+- ``botkit personas check [DIR]``: validate persona files; non-zero exit on any error.
+- ``botkit db upgrade`` / ``botkit db current``: the Alembic schema.
+- ``botkit standin ...``: the vLLM stand-in server (accepts ``vllm serve`` arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from botkit.adapter import AdapterError
+from botkit.config import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+EXIT_BACKEND = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="botkit", description="Chat bots backed by a self-hosted reasoning model."
+    )
+    parser.add_argument("--config", help="configuration file (default: $BOTKIT_CONFIG or ./botkit.toml)")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: WARNING for chat)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="chat in the terminal (the embedded default)")
+    chat.add_argument("--thread", help="thread name to continue (default: [console] thread)")
+
+    sub.add_parser("run", help="run every adapter listed in [bot] adapters")
+
+    personas = sub.add_parser("personas", help="persona files")
+    personas_sub = personas.add_subparsers(dest="personas_command", required=True)
+    check = personas_sub.add_parser("check", help="validate a persona folder")
+    check.add_argument("directory", nargs="?", help="folder (default: [personas] dir or the shipped ones)")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    for name, text in (
+        ("upgrade", "migrate the schema to the newest revision"),
+        ("current", "show the revision"),
+    ):
+        cmd = db_sub.add_parser(name, help=text)
+        cmd.add_argument("--url", help="database URL (default: [database] url)")
+
+    standin = sub.add_parser("standin", help="run the vLLM stand-in server", add_help=False)
+    standin.add_argument("standin_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "standin":
+        from botkit.testing.standin import main as standin_main
+
+        return standin_main(args.standin_args)
+    default_level = "WARNING" if args.command in ("chat", "personas", "db") else "INFO"
+    logging.basicConfig(
+        level=(args.log_level or default_level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings(args.config)
+        if args.command == "personas":
+            return _personas_check(settings, args.directory)
+        if args.command == "db":
+            return _run(_db(settings, args.db_command, args.url))
+        if args.command == "chat":
+            overrides = {"console": {"thread": args.thread}} if args.thread else {}
+            return _run(_serve(settings, ["console"], overrides))
+        return _run(_serve(settings, settings.bot.adapters, {}))
+    except (ConfigError, AdapterError) as err:
+        print(f"botkit: error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    """Run ``coro``; SIGTERM and SIGINT cancel it, so shutdown runs the same clean path."""
+
+    async def runner() -> int:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return 130
+
+    try:
+        return asyncio.run(runner())
+    except (ConfigError, AdapterError) as err:
+        print(f"botkit: error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+async def _serve(settings: Settings, adapters: list[str], overrides: dict[str, dict[str, Any]]) -> int:
+    from botkit.app import BotApp
+    from botkit.llm.supervisor import BackendStartError
+    from botkit.store import StoreError
+
+    try:
+        async with BotApp(settings) as app:
+            await app.serve(app.build_adapters(adapters, overrides))
+    except BackendStartError as err:
+        print(f"botkit: error: {err}", file=sys.stderr)
+        return EXIT_BACKEND
+    except StoreError as err:
+        print(f"botkit: error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+def _personas_check(settings: Settings, directory: str | None) -> int:
+    from botkit.personas import check_directory, shipped_personas_dir
+
+    folder = Path(directory) if directory else (settings.personas.dir or shipped_personas_dir())
+    if not folder.is_dir():
+        print(f"botkit: error: persona folder {str(folder)!r} does not exist", file=sys.stderr)
+        return 1
+    personas, errors = check_directory(folder)
+    for persona in personas:
+        print(f"ok    {persona.path.name}: {persona.name} ({persona.content_hash}) {persona.description}")
+    for error in errors:
+        print(f"error {error}")
+    print(f"{len(personas)} persona(s) ok, {len(errors)} error(s) in {folder}")
+    return 1 if errors or not personas else 0
+
+
+async def _db(settings: Settings, command: str, url: str | None) -> int:
+    from botkit.store import StoreError, current_revision, head_revision, upgrade
+
+    target = url or settings.database.url
+    try:
+        if command == "upgrade":
+            await upgrade(target)
+        revision = await current_revision(target)
+    except StoreError as err:
+        print(f"botkit: error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"database revision: {revision or 'none'} (newest: {head_revision()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

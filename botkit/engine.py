@@ -1,0 +1,296 @@
+"""The conversation engine: one turn from question to stored, fully shown answer.
+
+It loads the thread's history, renders the persona into the user turn, fits the prompt into the
+model's context, streams the model's reasoning and answer into a :class:`ReplyStreamer`, runs
+plugin middleware around all of that, and records the turn so that a crash leaves a visible
+trace ("streaming" rows are marked interrupted at the next start) rather than a silent gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botkit.events import IncomingMessage, LiveReply
+from botkit.formatting import final_answer_line
+from botkit.llm.client import Delta, Finished, LLMClient
+from botkit.llm.errors import BackendError
+from botkit.llm.prompt import Prompt, build_prompt, estimate_tokens
+from botkit.plugins.api import Middleware, NextStep, Refusal, Turn, TurnResult
+from botkit.ratebudget import BudgetRegistry
+from botkit.streaming import ReplyStreamer
+
+if TYPE_CHECKING:
+    from botkit.config import Settings
+    from botkit.personas import Persona
+    from botkit.store import ConversationStore, HistoryTurn
+
+log = logging.getLogger("botkit.engine")
+
+INTERRUPTED_NOTE = "⚠️ _Interrupted: botkit stopped before this answer was finished. Please ask again._"
+TRIMMED_NOTE = (
+    "_Note: the oldest messages of this thread no longer fit in the model's context "
+    "and were left out of this answer._"
+)
+
+
+@dataclass
+class _Attempt:
+    reasoning: str = ""
+    answer: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    first_token_at: float | None = None
+
+
+class ContextOverflow(Refusal):
+    """The question alone does not fit in the model's context."""
+
+
+class ConversationEngine:
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        llm: LLMClient,
+        settings: Settings,
+        budgets: BudgetRegistry,
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
+        self.store = store
+        self.llm = llm
+        self.settings = settings
+        self.budgets = budgets
+        self.middleware = list(middleware)
+
+    def streamer_for(self, reply: LiveReply, persona: Persona | None) -> ReplyStreamer:
+        budget = self.budgets.get(reply.rate_key, reply.edit_rate, reply.edit_burst)
+        return ReplyStreamer(
+            reply,
+            budget,
+            edit_interval=self.settings.stream.edit_interval,
+            display=persona.reasoning_display if persona else "thinking",
+            thinking_interval=self.settings.stream.thinking_update_interval,
+        )
+
+    async def run_turn(
+        self, message: IncomingMessage, reply: LiveReply, persona: Persona, question: str
+    ) -> TurnResult:
+        """Answer ``question`` with ``persona`` in ``message``'s thread, end to end."""
+        streamer = self.streamer_for(reply, persona)
+        await streamer.start()
+        started = time.monotonic()
+        state: dict[str, int] = {}
+        try:
+            result = await self._chain(lambda turn: self._generate(turn, streamer, state, started))(
+                Turn(message, question, persona)
+            )
+        except Refusal as refusal:
+            result = TurnResult("refused", error=str(refusal))
+        except asyncio.CancelledError:
+            await asyncio.shield(self._interrupted(streamer, state))
+            raise
+        except Exception as err:  # a bug must still end in a visible reply, never silence
+            log.exception("turn failed in %s", message.key)
+            result = TurnResult(
+                "failed", error=f"⚠️ Something went wrong inside botkit ({type(err).__name__})."
+            )
+        await self._show_and_store(result, streamer, state, persona, started)
+        return result
+
+    def _chain(self, innermost: NextStep) -> NextStep:
+        step = innermost
+        for middleware in reversed(self.middleware):
+            step = _bind(middleware, step)
+        return step
+
+    async def _generate(
+        self, turn: Turn, streamer: ReplyStreamer, state: dict[str, int], started: float
+    ) -> TurnResult:
+        message, persona = turn.message, turn.persona
+        key = message.key
+        conversation = await self.store.conversation_id(key.platform, key.workspace, key.channel, key.thread)
+        history = await self.store.history(conversation)
+        user_content = persona.render(
+            turn.question,
+            user_name=message.user_name or message.user,
+            platform=message.platform,
+            channel=message.channel,
+            **turn.variables,
+        )
+        prompt, prompt_tokens, kept = await self._fit(history, user_content)
+        max_tokens = min(
+            persona.max_tokens or self.settings.llm.max_tokens,
+            self.settings.llm.max_model_len - prompt_tokens,
+        )
+        ids = await self.store.start_turn(
+            conversation,
+            user_text=turn.question,
+            user_id=message.user,
+            delivery_id=message.delivery_id,
+            persona_name=persona.name,
+            persona_hash=persona.content_hash,
+            model=self.settings.llm.model,
+        )
+        state["assistant_id"] = ids.assistant_message_id
+        notices = [TRIMMED_NOTE] if len(kept) < len(history) else []
+        attempt = _Attempt()
+        try:
+            attempt = await self._stream(prompt, persona, max_tokens, streamer, started)
+            if not attempt.answer.strip():
+                log.info("empty answer in %s; retrying once with the <think> prefill", key)
+                streamer.reset()
+                retry = build_prompt(kept, user_content, prefill=True)
+                attempt = await self._stream(retry, persona, max_tokens, streamer, started)
+                if not attempt.answer.strip():
+                    raise BackendError("empty", "the model returned an empty answer twice")
+        except BackendError as err:
+            status = "interrupted" if err.kind == "cut" else "failed"
+            state.update(_usage_state(attempt, started))
+            return TurnResult(
+                status, attempt.answer, attempt.reasoning, error=err.user_message, notices=notices
+            )
+        state.update(_usage_state(attempt, started))
+        return TurnResult("complete", attempt.answer, attempt.reasoning, notices=notices)
+
+    async def _stream(
+        self, prompt: Prompt, persona: Persona, max_tokens: int, streamer: ReplyStreamer, started: float
+    ) -> _Attempt:
+        attempt = _Attempt()
+        llm = self.settings.llm
+        events = self.llm.stream(
+            prompt.messages,
+            temperature=persona.temperature if persona.temperature is not None else llm.temperature,
+            top_p=persona.top_p if persona.top_p is not None else llm.top_p,
+            max_tokens=max_tokens,
+            extra_body=prompt.extra_body,
+        )
+        async for event in events:
+            if isinstance(event, Delta):
+                if attempt.first_token_at is None:
+                    attempt.first_token_at = time.monotonic()
+                if event.kind == "reasoning":
+                    attempt.reasoning += event.text
+                    streamer.add_reasoning(event.text)
+                else:
+                    attempt.answer += event.text
+                    streamer.add_answer(event.text)
+            elif isinstance(event, Finished):
+                if event.reasoning_was_answer:  # no <think> tags at all: it was the answer all along
+                    attempt.reasoning = ""
+                    streamer.drop_reasoning()
+                attempt.prompt_tokens = event.prompt_tokens
+                attempt.completion_tokens = event.completion_tokens
+        return attempt
+
+    async def _fit(
+        self, history: Sequence[HistoryTurn], user_content: str
+    ) -> tuple[Prompt, int, Sequence[HistoryTurn]]:
+        """The longest suffix of ``history`` whose prompt leaves room for an answer."""
+        llm = self.settings.llm
+        room = llm.max_model_len - min(llm.max_tokens, llm.max_model_len // 2)
+
+        async def count(prompt: Prompt) -> int:
+            counted = await self.llm.count_prompt_tokens(prompt.messages)
+            return counted if counted is not None else estimate_tokens(prompt.messages)
+
+        full = build_prompt(history, user_content)
+        tokens = await count(full)
+        if tokens <= room:
+            return full, tokens, history
+        bare = build_prompt([], user_content)
+        bare_tokens = await count(bare)
+        if bare_tokens > room:
+            raise ContextOverflow(
+                f"⚠️ Your message is too long for the model: about {bare_tokens} tokens with the persona's "
+                f"instructions, and at most {room} fit. Please shorten it or split it into parts."
+            )
+        low, high = 0, len(history)  # low exchanges always fit, high do not
+        best, best_tokens = bare, bare_tokens
+        while high - low > 1:
+            mid = (low + high) // 2
+            candidate = build_prompt(history[len(history) - mid :], user_content)
+            candidate_tokens = await count(candidate)
+            if candidate_tokens <= room:
+                low, best, best_tokens = mid, candidate, candidate_tokens
+            else:
+                high = mid
+        return best, best_tokens, history[len(history) - low :] if low else []
+
+    async def _show_and_store(
+        self,
+        result: TurnResult,
+        streamer: ReplyStreamer,
+        state: dict[str, int],
+        persona: Persona,
+        started: float,
+    ) -> None:
+        if result.status == "complete":
+            text = _final_text(result, persona)
+            message_ids = await streamer.finish(text)
+        else:
+            message_ids = await streamer.fail(result.error or "⚠️ No answer.")
+        assistant_id = state.get("assistant_id")
+        if assistant_id is None:
+            return  # refused before anything was stored
+        await self.store.finish_turn(
+            assistant_id,
+            status="complete" if result.status == "complete" else result.status,
+            answer=result.answer,
+            reasoning=result.reasoning,
+            prompt_tokens=state.get("prompt_tokens"),
+            completion_tokens=state.get("completion_tokens"),
+            ttft_ms=state.get("ttft_ms"),
+            total_ms=int((time.monotonic() - started) * 1000),
+            error=result.error,
+            platform_message_ids=message_ids,
+        )
+
+    async def _interrupted(self, streamer: ReplyStreamer, state: dict[str, int]) -> None:
+        try:
+            message_ids = await asyncio.wait_for(streamer.fail(INTERRUPTED_NOTE), 10)
+        except Exception:
+            log.exception("could not show the interruption note")
+            message_ids = streamer.stats.message_ids
+        assistant_id = state.get("assistant_id")
+        if assistant_id is not None:
+            await self.store.finish_turn(
+                assistant_id,
+                status="interrupted",
+                answer="",
+                reasoning="",
+                error="botkit stopped during the turn",
+                platform_message_ids=list(message_ids),
+            )
+
+
+def _bind(middleware: Middleware, next_step: NextStep) -> NextStep:
+    async def step(turn: Turn) -> TurnResult:
+        return await middleware(turn, next_step)
+
+    return step
+
+
+def _usage_state(attempt: _Attempt, started: float) -> dict[str, int]:
+    state: dict[str, int] = {}
+    if attempt.prompt_tokens is not None:
+        state["prompt_tokens"] = attempt.prompt_tokens
+    if attempt.completion_tokens is not None:
+        state["completion_tokens"] = attempt.completion_tokens
+    if attempt.first_token_at is not None:
+        state["ttft_ms"] = int((attempt.first_token_at - started) * 1000)
+    return state
+
+
+def _final_text(result: TurnResult, persona: Persona) -> str:
+    parts = [result.answer.strip()]
+    if persona.answer_format == "boxed":
+        line = final_answer_line(result.answer)
+        if line:
+            parts.append(line)
+    parts.extend(result.notices)
+    return "\n\n".join(p for p in parts if p)

@@ -1,0 +1,329 @@
+"""Streaming client for vLLM's OpenAI-compatible API, as botkit uses it.
+
+Why a wrapper around ``openai.AsyncOpenAI`` at all:
+
+- Reasoning arrives in one of three shapes depending on the vLLM version and flags
+  (``delta.reasoning``, ``delta.reasoning_content``, or ``<think>`` tags inside ``content``);
+  :meth:`LLMClient.stream` turns all of them into the same :class:`Delta` events.
+- Timeouts must distinguish "the model is thinking before the first token" (long) from "the
+  stream stalled" (shorter); httpx has only one read timeout, so every chunk read is wrapped in
+  its own ``asyncio`` deadline.
+- Failures become :class:`~botkit.llm.errors.BackendError` with a ``kind`` the caller can act
+  on, and without the API key in any message.
+- Abandoning a stream (task cancelled, generator closed) must close the HTTP response, so
+  vLLM sees the disconnect and aborts generation instead of burning GPU time.
+
+The openai client retries nothing (``max_retries=0``): retry policy belongs to the caller, who
+knows whether a half-streamed answer is already on screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import aiohttp
+import openai
+from openai.types.chat import ChatCompletionChunk
+
+from botkit.llm.errors import BackendError, BackendErrorKind
+from botkit.llm.reasoning import FieldNormalizer, ReasoningSplitter
+
+__all__ = ["Delta", "Finished", "LLMClient", "StreamEvent"]
+
+_REASONING_FIELDS = ("reasoning", "reasoning_content")
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A new piece of reasoning or answer text, in stream order."""
+
+    kind: Literal["reasoning", "answer"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The last event of a successful stream.
+
+    ``reasoning_was_answer`` is True when the text came without any ``<think>`` tags and
+    without a reasoning field, i.e. the model did not reason: the ``reasoning`` deltas streamed
+    so far were really the answer, and an ``answer`` delta with the whole text was sent just
+    before this event (see :mod:`botkit.llm.reasoning`, rule 6). Consumers should then drop the
+    reasoning they collected.
+    """
+
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    reasoning_was_answer: bool = False
+
+
+StreamEvent = Delta | Finished
+
+
+def _status_kind(status: int) -> BackendErrorKind:
+    """429/503 mean "reachable but not taking work now" (see errors.py); others are plain http."""
+    return "overloaded" if status in (429, 503) else "http"
+
+
+def _reasoning_of(delta: Any) -> str | None:
+    """The reasoning text of a delta, from whichever field this vLLM version uses.
+
+    Only the first field found is used: some versions sent both with the same text.
+    """
+    extra = getattr(delta, "model_extra", None) or {}
+    for name in _REASONING_FIELDS:
+        value = getattr(delta, name, None)
+        if value is None:
+            value = extra.get(name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+class _ChunkReader:
+    """Turns ChatCompletionChunks into events; one instance per response."""
+
+    def __init__(self) -> None:
+        self.server_splits = False  # the server sent a reasoning field
+        self.splitter = ReasoningSplitter()
+        self.splitter_used = False
+        self.normalizer = FieldNormalizer()
+        self.finish_reason: str | None = None
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+
+    def read(self, chunk: ChatCompletionChunk) -> Iterator[Delta]:
+        if chunk.usage is not None:
+            self.prompt_tokens = chunk.usage.prompt_tokens
+            self.completion_tokens = chunk.usage.completion_tokens
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue
+            reasoning = _reasoning_of(choice.delta)
+            if reasoning is not None:
+                self.server_splits = True
+                text = self.normalizer.reasoning(reasoning)
+                if text:
+                    yield Delta("reasoning", text)
+            content = choice.delta.content
+            if content:
+                if self.server_splits:
+                    text = self.normalizer.answer(content)
+                    if text:
+                        yield Delta("answer", text)
+                else:
+                    self.splitter_used = True
+                    for piece in self.splitter.feed(content):
+                        yield Delta(piece.kind, piece.text)
+            if choice.finish_reason is not None:
+                self.finish_reason = choice.finish_reason
+
+    def finish(self) -> Iterator[StreamEvent]:
+        if self.finish_reason is None:
+            raise BackendError("cut", "the stream ended without a finish_reason")
+        was_answer = False
+        if self.splitter_used:
+            for piece in self.splitter.finish():
+                yield Delta(piece.kind, piece.text)
+            was_answer = self.splitter.no_tags
+        yield Finished(self.finish_reason, self.prompt_tokens, self.completion_tokens, was_answer)
+
+
+class LLMClient:
+    """An OpenAI-compatible (vLLM) chat client that streams reasoning and answer separately.
+
+    ``base_url`` ends in ``/v1``; vLLM's extra routes (``/health``, ``/tokenize``) live at the
+    server root, which is ``base_url`` without that suffix.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "EMPTY",
+        connect_timeout: float = 10,
+        first_token_timeout: float = 120,
+        idle_timeout: float = 60,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.root_url = self.base_url.removesuffix("/v1")
+        self.model = model
+        self._api_key = api_key
+        self._connect_timeout = connect_timeout
+        self._first_token_timeout = first_token_timeout
+        self._idle_timeout = idle_timeout
+        # httpx's read timeout is only a backstop; the per-chunk asyncio deadlines decide.
+        read_backstop = max(first_token_timeout, idle_timeout) + 5.0
+        self._openai = openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=api_key,
+            max_retries=0,
+            timeout=openai.Timeout(
+                None, connect=connect_timeout, read=read_backstop, write=connect_timeout, pool=connect_timeout
+            ),
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    async def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        extra_body: dict[str, Any] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream one chat completion as :class:`Delta` events followed by one :class:`Finished`.
+
+        Raises :class:`BackendError`. Closing or cancelling the iteration closes the HTTP
+        response at once.
+        """
+        loop = asyncio.get_running_loop()
+        first_deadline = loop.time() + self._first_token_timeout
+        chunks: openai.AsyncStream[ChatCompletionChunk] | None = None
+        reader = _ChunkReader()
+        try:
+            try:
+                async with asyncio.timeout_at(first_deadline):
+                    chunks = await self._openai.chat.completions.create(
+                        model=self.model,
+                        messages=cast(Any, messages),
+                        stream=True,
+                        stream_options={"include_usage": True},
+                        temperature=temperature,
+                        top_p=top_p,
+                        max_tokens=max_tokens,
+                        extra_body=extra_body,
+                    )
+            except TimeoutError as exc:
+                raise self._timeout("no response") from exc
+            except openai.APIError as exc:
+                raise self._classify(exc, started=False) from exc
+            got_first = False
+            while True:
+                try:
+                    if got_first:
+                        async with asyncio.timeout(self._idle_timeout):
+                            chunk = await chunks.__anext__()
+                    else:
+                        async with asyncio.timeout_at(first_deadline):
+                            chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise self._timeout("no data" if got_first else "no first token") from exc
+                except openai.APIError as exc:
+                    raise self._classify(exc, started=True) from exc
+                got_first = True
+                for delta in reader.read(chunk):
+                    yield delta
+            for event in reader.finish():
+                yield event
+        finally:
+            if chunks is not None:
+                await chunks.close()
+
+    async def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """Prompt length in tokens as the server counts it (vLLM ``POST /tokenize``).
+
+        Returns None when the server has no such endpoint (not vLLM, or a router that does not
+        forward it), so callers can fall back to an estimate.
+        """
+        body = {"model": self.model, "messages": messages}
+        data = await self._root_request("POST", "/tokenize", body)
+        if data is None:
+            return None
+        count = data.get("count")
+        return count if isinstance(count, int) else None
+
+    async def health(self) -> bool:
+        """True when ``GET /health`` at the server root answers 200; never raises."""
+        try:
+            session = self._get_session()
+            async with session.get(self.root_url + "/health", headers=self._headers()) as resp:
+                return resp.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pools."""
+        await self._openai.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(
+                total=self._connect_timeout + self._idle_timeout, sock_connect=self._connect_timeout
+            )
+            self._session = aiohttp.ClientSession(timeout=timeout)
+        return self._session
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    async def _root_request(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """JSON request to a root route; None on 404/405, BackendError on other failures."""
+        url = self.root_url + path
+        try:
+            session = self._get_session()
+            async with session.request(method, url, json=body, headers=self._headers()) as resp:
+                if resp.status in (404, 405):
+                    return None
+                if resp.status != 200:
+                    text = await resp.text()
+                    raise BackendError(
+                        _status_kind(resp.status), self._redact(text[:500]), status=resp.status
+                    )
+                data = await resp.json()
+        except aiohttp.ClientConnectionError as exc:
+            raise BackendError("unavailable", self._redact(f"{path}: {exc}")) from exc
+        except TimeoutError as exc:
+            raise self._timeout(f"{path} did not answer") from exc
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise BackendError("http", self._redact(f"{path}: {exc}")) from exc
+        return data if isinstance(data, dict) else None
+
+    def _timeout(self, what: str) -> BackendError:
+        limits = (
+            f"connect {self._connect_timeout:g}s, first token {self._first_token_timeout:g}s, "
+            f"idle {self._idle_timeout:g}s"
+        )
+        return BackendError("timeout", f"{what} from {self.base_url} ({limits})")
+
+    def _classify(self, exc: openai.APIError, *, started: bool) -> BackendError:
+        """Map an openai exception; ``started`` means response headers had arrived."""
+        detail = self._redact(f"{type(exc).__name__}: {exc.message}")
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendError("timeout", detail)
+        if isinstance(exc, openai.APIStatusError):
+            return BackendError(_status_kind(exc.status_code), detail, status=exc.status_code)
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__
+            if cause is not None:
+                detail = f"{detail} ({self._redact(f'{type(cause).__name__}: {cause}')})"
+            return BackendError("cut" if started else "unavailable", detail)
+        # An error object sent inside the stream (vLLM does this for engine errors).
+        code = exc.code if isinstance(exc.code, int) else None
+        if code is None and isinstance(exc.body, dict) and isinstance(exc.body.get("code"), int):
+            code = exc.body["code"]
+        return BackendError(_status_kind(code) if code else "http", detail, status=code)
+
+    def _redact(self, text: str) -> str:
+        key = self._api_key
+        if key and key != "EMPTY" and len(key) >= 4:
+            text = text.replace(key, "***")
+        return text

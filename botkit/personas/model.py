@@ -1,0 +1,91 @@
+"""The data a persona file declares: its front matter (validated) and access rules.
+
+The front matter is validated with pydantic in strict mode and ``extra="forbid"`` because admins
+edit it by hand: a typo such as ``temprature:`` must be an error, not a silently ignored key, and
+``temperature: "hot"`` must not be coerced into something surprising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set as AbstractSet
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, field_validator
+
+ReasoningDisplay = Literal["hidden", "thinking", "quoted"]
+AnswerFormat = Literal["plain", "boxed"]
+
+NAME_PATTERN = r"^[a-z0-9_-]+$"
+
+#: The range DeepSeek-R1 distills are tuned for; outside it they loop or ramble (design.md).
+RECOMMENDED_TEMPERATURE = (0.5, 0.7)
+
+
+def _normalise(value: str) -> str:
+    """Compare identifiers the way admins write them: ``#Legal`` and ``legal`` are one channel."""
+    return value.strip().lstrip("#@").casefold()
+
+
+class Access(BaseModel):
+    """Who may use a persona, and where.
+
+    Each non-empty list means "only these"; an empty or missing list does not restrict anything,
+    so a persona without ``access`` is open to all. ``users`` and ``roles`` together describe *who*
+    (a listed user OR a member of a listed role may use it); ``channels`` describes *where* and is
+    always checked in addition. Matching ignores case and a leading ``#``/``@``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    users: frozenset[StrictStr] = frozenset()
+    roles: frozenset[StrictStr] = frozenset()
+    channels: frozenset[StrictStr] = frozenset()
+
+    @field_validator("users", "roles", "channels", mode="before")
+    @classmethod
+    def _blank_is_empty(cls, value: Any) -> Any:
+        # ``roles:`` with nothing after it is YAML null; admins mean "no restriction".
+        return frozenset() if value is None else value
+
+    @property
+    def is_open(self) -> bool:
+        """True when nothing restricts the persona."""
+        return not (self.users or self.roles or self.channels)
+
+    def allows(self, user: str, roles: AbstractSet[str], channel: str) -> bool:
+        """Whether ``user`` holding ``roles`` may use the persona in ``channel``."""
+        if self.channels and _normalise(channel) not in {_normalise(c) for c in self.channels}:
+            return False
+        if not self.users and not self.roles:
+            return True
+        if self.users and _normalise(user) in {_normalise(u) for u in self.users}:
+            return True
+        return bool({_normalise(r) for r in roles} & {_normalise(r) for r in self.roles})
+
+
+class FrontMatter(BaseModel):
+    """The YAML block at the top of a persona file, exactly as an admin may write it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    reasoning_display: ReasoningDisplay = "thinking"
+    answer_format: AnswerFormat = "plain"
+    access: Access = Field(default_factory=Access)
+
+    @field_validator("description")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        # It is shown as one row of ``/persona list``.
+        if "\n" in value:
+            raise ValueError("description must be a single line")
+        return value
+
+    @field_validator("access", mode="before")
+    @classmethod
+    def _blank_access_is_open(cls, value: Any) -> Any:
+        return {} if value is None else value

@@ -1,0 +1,156 @@
+"""The live set of personas, reloaded when admins edit the files.
+
+An admin's mistake must never take a persona offline: when a file breaks, the last good version
+keeps serving (and the error is reported) until the file is fixed. Only deleting a file removes a
+persona. Each reload builds a new mapping and swaps it in whole, so readers never see a half-loaded
+state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import watchfiles
+
+from .errors import PersonaError
+from .loader import is_persona_file, load_persona, persona_files
+from .persona import Persona
+
+logger = logging.getLogger("botkit.personas")
+
+OnChange = Callable[[list[str], list[PersonaError]], Awaitable[None] | None]
+
+
+def shipped_personas_dir() -> Path:
+    """The personas shipped with botkit.
+
+    In a wheel they are packaged as ``botkit/_data/personas``; in a source checkout they are the
+    repository's ``personas/`` folder next to the ``botkit`` package.
+    """
+    packaged = importlib.resources.files("botkit") / "_data" / "personas"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "personas"
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(f"shipped personas not found (looked in {packaged} and {checkout})")
+
+
+class PersonaRegistry:
+    """Personas loaded from one directory, by name (the file stem)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._personas: dict[str, Persona] = {}
+        self._errors: list[PersonaError] = []
+        self._stale: frozenset[str] = frozenset()
+        # load() may be called from a thread (watch) and from an admin command at the same time.
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Persona | None:
+        """The persona called ``name``, or ``None``."""
+        return self._personas.get(name)
+
+    def names(self) -> list[str]:
+        """Sorted persona names."""
+        return sorted(self._personas)
+
+    def all(self) -> list[Persona]:
+        """Every persona, sorted by name."""
+        personas = self._personas
+        return [personas[name] for name in sorted(personas)]
+
+    @property
+    def errors(self) -> list[PersonaError]:
+        """Problems found by the last load."""
+        return list(self._errors)
+
+    def is_stale(self, name: str) -> bool:
+        """True when ``name`` serves a previous version because its file is currently broken."""
+        return name in self._stale
+
+    def load(self) -> list[PersonaError]:
+        """(Re)load every persona file; return the problems found (also kept in :attr:`errors`)."""
+        return self._reload()[1]
+
+    def _reload(self) -> tuple[list[str], list[PersonaError]]:
+        """Reload and return the names whose served version changed, and the current errors."""
+        with self._lock:
+            old = self._personas
+            try:
+                files = persona_files(self.directory)
+            except OSError as exc:
+                error = PersonaError(self.directory, None, f"cannot list persona directory: {exc}")
+                logger.error("%s (keeping %d loaded personas)", error, len(old))
+                self._errors = [error]
+                return [], [error]
+            new: dict[str, Persona] = {}
+            errors: list[PersonaError] = []
+            stale: set[str] = set()
+            for path in files:
+                try:
+                    new[path.stem] = load_persona(path)
+                except PersonaError as exc:
+                    errors.append(exc)
+                    previous = old.get(path.stem)
+                    if previous is None:
+                        logger.error("%s", exc)
+                    else:
+                        new[path.stem] = previous
+                        stale.add(path.stem)
+                        logger.error(
+                            "%s (still serving the previous version, hash %s)", exc, previous.content_hash
+                        )
+            changed = self._log_changes(old, new)
+            self._personas, self._errors, self._stale = new, errors, frozenset(stale)
+            return changed, list(errors)
+
+    @staticmethod
+    def _log_changes(old: dict[str, Persona], new: dict[str, Persona]) -> list[str]:
+        changed: list[str] = []
+        for name in sorted(old.keys() | new.keys()):
+            before, after = old.get(name), new.get(name)
+            if before is None and after is not None:
+                logger.info("persona %s loaded (hash %s)", name, after.content_hash)
+            elif before is not None and after is None:
+                logger.info("persona %s removed (file deleted)", name)
+            elif before is not None and after is not None and before.content_hash != after.content_hash:
+                logger.info(
+                    "persona %s reloaded (hash %s -> %s)", name, before.content_hash, after.content_hash
+                )
+            else:
+                continue
+            changed.append(name)
+        return changed
+
+    async def watch(
+        self,
+        on_change: OnChange | None = None,
+        stop_event: asyncio.Event | None = None,
+    ) -> None:
+        """Reload whenever persona files change, until ``stop_event`` is set.
+
+        Call :meth:`load` first. ``on_change(changed_names, errors)`` (sync or async) runs after
+        each reload triggered by a file event; an exception in it is logged, never fatal, because
+        a failing listener must not stop personas from reloading.
+        """
+
+        def relevant(_change: watchfiles.Change, path: str) -> bool:
+            return is_persona_file(Path(path))
+
+        async for _changes in watchfiles.awatch(self.directory, watch_filter=relevant, stop_event=stop_event):
+            changed, errors = await asyncio.to_thread(self._reload)
+            if on_change is None:
+                continue
+            try:
+                result = on_change(changed, errors)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("persona on_change callback failed")

@@ -1,0 +1,101 @@
+"""A shared edit budget: one token bucket per platform rate-limit scope, stalest reply first.
+
+Platforms limit edits per workspace or per channel, not per message. When twenty replies stream
+at once in one Slack workspace, each throttling itself to "one edit a second" still adds up to
+twenty a second and earns HTTP 429s. Every reply in a scope therefore draws from one bucket, and
+when tokens are short the reply whose visible text is oldest goes first, so no user's message
+freezes while others update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+
+
+class EditBudget:
+    """Token bucket with a priority queue of waiters (lower priority value = served first)."""
+
+    def __init__(
+        self, per_second: float | None, burst: int = 1, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_second = per_second
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._tokens = float(self.burst)
+        self._updated = clock()
+        self._paused_until = 0.0
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self.granted = 0
+
+    async def acquire(self, priority: float) -> None:
+        """Wait for one edit's worth of budget. ``priority`` is when the reply was last updated."""
+        if self.per_second is None and self._clock() >= self._paused_until:
+            self.granted += 1
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._waiters, (priority, next(self._seq), future))
+        self._dispatch()
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self._tokens = min(self.burst, self._tokens + 1)  # give the unused grant back
+                self.granted -= 1
+            self._dispatch()
+            raise
+
+    def pause(self, seconds: float) -> None:
+        """The platform said 429: nobody in this scope edits for ``seconds``."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        self._tokens = 0.0
+        self._dispatch()
+
+    def _refill(self, now: float) -> None:
+        if self.per_second is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
+        self._updated = now
+
+    def _dispatch(self) -> None:
+        now = self._clock()
+        self._refill(now)
+        while self._waiters and self._waiters[0][2].done():
+            heapq.heappop(self._waiters)
+        while self._waiters and now >= self._paused_until:
+            if self.per_second is not None and self._tokens < 1:
+                break
+            _, _, future = heapq.heappop(self._waiters)
+            if future.done():
+                continue
+            if self.per_second is not None:
+                self._tokens -= 1
+            self.granted += 1
+            future.set_result(None)
+        if self._waiters and self._timer is None:
+            wait = max(0.0, self._paused_until - now)
+            if self.per_second is not None and self._tokens < 1:
+                wait = max(wait, (1 - self._tokens) / self.per_second)
+            self._timer = asyncio.get_running_loop().call_later(wait + 1e-4, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._dispatch()
+
+
+class BudgetRegistry:
+    """One :class:`EditBudget` per rate-limit scope, created on first use with the adapter's rate."""
+
+    def __init__(self) -> None:
+        self._budgets: dict[str, EditBudget] = {}
+
+    def get(self, key: str, per_second: float | None, burst: int = 1) -> EditBudget:
+        budget = self._budgets.get(key)
+        if budget is None:
+            budget = self._budgets[key] = EditBudget(per_second, burst)
+        return budget

@@ -1,0 +1,228 @@
+"""The conversation store: per-thread history, turns and exactly-once delivery claims, in SQL.
+
+Every method is one short transaction, so a bot process holds no locks between awaits on the
+model, and every "get or create" relies on a unique constraint rather than a read-then-write
+check, which is what keeps it correct with several tasks or processes on one database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import literal_column, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from botkit.store.engine import StoreError, create_engine, is_sqlite, safe_url
+from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
+from botkit.store.models import FINAL_STATUSES, Conversation, Delivery, Message, utcnow
+from botkit.store.records import HistoryTurn, StoredMessage, TurnIds
+
+
+def _ms(value: float | None) -> int | None:
+    """Timings arrive as floats from the clock; milliseconds are stored as whole numbers."""
+    return None if value is None else round(value)
+
+
+class ConversationStore:
+    """Async access to the botkit database; create with :meth:`open`, release with :meth:`close`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool | None = None, echo: bool = False) -> ConversationStore:
+        """Connect and make sure the schema is current.
+
+        ``migrate=None`` upgrades SQLite automatically (an embedded file has no DBA) but only checks
+        other databases, where schema changes should be a deliberate ``botkit db upgrade``.
+        """
+        engine = create_engine(url, echo=echo)
+        try:
+            if migrate if migrate is not None else is_sqlite(url):
+                await migrate_engine(engine)
+            else:
+                current = await engine_revision(engine)
+                head = await head_revision_async()
+                if current != head:
+                    raise StoreError(
+                        f"database at {safe_url(url)} is at revision {current or 'none (empty)'}, "
+                        f"botkit needs {head}: run `botkit db upgrade`"
+                    )
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password hidden, for logs."""
+        return safe_url(self._engine.url)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def claim_delivery(
+        self, platform: str, delivery_id: str, *, conversation_id: int | None = None
+    ) -> bool:
+        """Record a platform event; True only for the one caller (in any process) that got it first.
+
+        Platforms redeliver events they think were missed; the loser of the unique-key race must
+        not answer again.
+        """
+        try:
+            async with self._sessions.begin() as session:
+                session.add(
+                    Delivery(platform=platform, delivery_id=delivery_id, conversation_id=conversation_id)
+                )
+        except IntegrityError:
+            # Make sure it was the unique key, not e.g. a foreign key, before calling it a duplicate.
+            async with self._sessions() as session:
+                found = await session.scalar(
+                    select(Delivery.id).where(
+                        Delivery.platform == platform, Delivery.delivery_id == delivery_id
+                    )
+                )
+            if found is None:
+                raise
+            return False
+        return True
+
+    async def conversation_id(self, platform: str, workspace: str, channel: str, thread: str) -> int:
+        """The id of this thread's conversation, created on first use (race-safe)."""
+        key = (
+            Conversation.platform == platform,
+            Conversation.workspace == workspace,
+            Conversation.channel == channel,
+            Conversation.thread == thread,
+        )
+        async with self._sessions() as session:
+            found = await session.scalar(select(Conversation.id).where(*key))
+        if found is not None:
+            return found
+        try:
+            async with self._sessions.begin() as session:
+                row = Conversation(platform=platform, workspace=workspace, channel=channel, thread=thread)
+                session.add(row)
+                await session.flush()
+                return row.id
+        except IntegrityError:
+            pass  # another task or process created it between our select and insert
+        async with self._sessions() as session:
+            return (await session.execute(select(Conversation.id).where(*key))).scalar_one()
+
+    async def history(self, conversation_id: int, *, limit: int = 100) -> list[HistoryTurn]:
+        """The last ``limit`` completed exchanges, oldest first. Failed, interrupted, empty and
+        in-flight turns are left out: the model should not see its own broken output."""
+        if limit <= 0:
+            return []
+        user = aliased(Message)
+        stmt = (
+            select(user.content, Message.content)
+            .join(user, Message.reply_to_id == user.id)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.role == "assistant",
+                Message.status == "complete",
+                Message.content != "",
+            )
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).all()
+        return [HistoryTurn(user_text=u, answer=a) for u, a in reversed(rows)]
+
+    async def start_turn(
+        self,
+        conversation_id: int,
+        *,
+        user_text: str,
+        user_id: str | None,
+        delivery_id: str | None,
+        persona_name: str | None,
+        persona_hash: str | None,
+        model: str | None,
+    ) -> TurnIds:
+        """Persist the user's message and a ``streaming`` assistant row before calling the model,
+        so that a crash mid-reply is visible afterwards (see :meth:`unfinished_turns`)."""
+        common: dict[str, Any] = {
+            "conversation_id": conversation_id,
+            "delivery_id": delivery_id,
+            "persona_name": persona_name,
+            "persona_hash": persona_hash,
+            "model": model,
+        }
+        async with self._sessions.begin() as session:
+            asked = Message(role="user", content=user_text, status="complete", user_id=user_id, **common)
+            session.add(asked)
+            await session.flush()
+            reply = Message(role="assistant", content="", status="streaming", reply_to_id=asked.id, **common)
+            session.add(reply)
+            await session.execute(
+                update(Conversation).where(Conversation.id == conversation_id).values(updated_at=utcnow())
+            )
+            await session.flush()
+            return TurnIds(user_message_id=asked.id, assistant_message_id=reply.id)
+
+    async def record_message_ids(self, assistant_message_id: int, ids: list[str]) -> None:
+        """Remember the platform messages that carry the reply (so a restart can edit them)."""
+        await self._update_assistant(assistant_message_id, {"platform_message_ids": list(ids)})
+
+    async def finish_turn(
+        self,
+        assistant_message_id: int,
+        *,
+        status: str,
+        answer: str,
+        reasoning: str | None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        ttft_ms: float | None = None,
+        total_ms: float | None = None,
+        error: str | None = None,
+        platform_message_ids: list[str] | None = None,
+    ) -> None:
+        """Store the outcome of a turn; ``platform_message_ids=None`` keeps the recorded ones."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"finish_turn status must be one of {FINAL_STATUSES}, not {status!r}")
+        values: dict[str, Any] = {
+            "status": status,
+            "content": answer,
+            "reasoning": reasoning,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "ttft_ms": _ms(ttft_ms),
+            "total_ms": _ms(total_ms),
+            "error": error,
+        }
+        if platform_message_ids is not None:
+            values["platform_message_ids"] = list(platform_message_ids)
+        await self._update_assistant(assistant_message_id, values)
+
+    async def _update_assistant(self, message_id: int, values: dict[str, Any]) -> None:
+        stmt = (
+            update(Message)
+            .where(Message.id == message_id, Message.role == "assistant")
+            .values(updated_at=utcnow(), **values)
+            .returning(Message.id)
+        )
+        async with self._sessions.begin() as session:
+            if (await session.execute(stmt)).scalar_one_or_none() is None:
+                raise StoreError(f"no assistant message with id {message_id}")
+
+    async def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """Every message of a conversation in order, all columns (tests and admin tools)."""
+        stmt = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+        async with self._sessions() as session:
+            return [StoredMessage.from_row(m) for m in (await session.scalars(stmt)).all()]
+
+    async def unfinished_turns(self) -> list[StoredMessage]:
+        """Assistant rows still ``streaming``: a previous process died mid-reply."""
+        # Inline literal so the planner can use the partial index ix_messages_streaming.
+        streaming = Message.status == literal_column("'streaming'")
+        stmt = select(Message).where(streaming).order_by(Message.id)
+        async with self._sessions() as session:
+            return [StoredMessage.from_row(m) for m in (await session.scalars(stmt)).all()]

@@ -1,0 +1,868 @@
+"""A vLLM stand-in: the part of vLLM's OpenAI-compatible server that botkit uses, without a GPU.
+
+botkit's tests, benchmarks and GPU-less default run against this server instead of
+``vllm serve deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B``. It speaks the real wire protocol, so
+the real ``openai`` client (and anything else that talks to vLLM) works against it unchanged.
+It is deterministic: the same request always gets the same reply.
+
+Routes
+------
+- ``GET /v1/models``: the served model (``model_name``) with its ``max_model_len``.
+- ``POST /v1/chat/completions``: streaming (SSE ``data: {...}`` chunks shaped like vLLM's:
+  ``role`` on the first delta, reasoning in ``delta.reasoning`` / ``delta.reasoning_content``
+  or as ``<think>`` tags in ``content``, ``finish_reason`` on the last token chunk, a usage
+  chunk with ``stream_options.include_usage``, then ``data: [DONE]``) and non-streaming.
+  Unknown model -> 404, prompt + ``max_tokens`` over ``max_model_len`` -> 400, both with an
+  OpenAI error object. ``max_tokens`` truncates the reply with ``finish_reason: "length"``.
+- ``POST /tokenize``: ``{"prompt": ...}`` or ``{"messages": [...]}`` ->
+  ``{"count", "max_model_len", "tokens"}``. Messages are rendered with the DeepSeek-R1 chat
+  template (``<｜begin▁of▁sentence｜><｜User｜>...<｜Assistant｜>``) and counted by a simple
+  deterministic regex tokenizer (words, punctuation, single whitespace, special tokens).
+  The counts are not Qwen's, but they are stable and grow with the text the same way.
+- ``GET /health`` (503 until ready), ``GET /ping``, ``GET /version``.
+- ``GET /metrics``: Prometheus text with vLLM's names and a ``model_name`` label:
+  ``vllm:num_requests_running``, ``vllm:num_requests_waiting``, ``vllm:kv_cache_usage_perc``,
+  ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``.
+
+Replies
+-------
+The reply to a request is reasoning (a few sentences that quote the last user message) and an
+answer. If the last user message contains arithmetic (numbers, ``+ - * / **``, parentheses;
+parsed with :mod:`ast`, never evaluated as code) the answer lists the steps and ends with
+``\\boxed{value}``, e.g. "What is 17*23?" -> ``\\boxed{391}``. Otherwise the answer starts with
+``You asked: "<the message>"`` so a test can tell which question was answered.
+The generated text is ``<think>\\n{reasoning}\\n</think>\\n\\n{answer}``; with
+``omit_open_think`` the opening ``<think>\\n`` is left out (the newer DeepSeek template puts it
+into the prompt). With a ``reasoning_field`` the text is split like vLLM's ``deepseek_r1``
+parser does; with ``reasoning_field=None`` it goes into ``content`` as is.
+
+Knobs (constructor arguments and mutable attributes, read at the start of each request)
+---------------------------------------------------------------------------------------
+``model_name``, ``max_model_len`` (4096), ``tokens_per_second`` (0 = as fast as possible),
+``time_to_first_token`` (seconds), ``tokens_per_chunk`` (vLLM's ``--stream-interval``),
+``reasoning_field`` (``"reasoning"``, ``"reasoning_content"`` or None), ``omit_open_think``,
+``max_num_seqs`` (more concurrent requests wait, visible in ``num_requests_waiting``),
+``api_key`` (like ``vllm serve --api-key``: ``/v1`` routes then need the bearer token),
+``startup_delay`` (``/health`` and completions answer 503 for that long after start).
+
+Scripting
+---------
+- :meth:`Standin.script_reply` queues a forced reply (answer and reasoning) for a coming request.
+- :meth:`Standin.inject_failure` queues failures, consumed one per completion request, before
+  scripted replies (a failed request does not use up a scripted reply): ``"http500"`` (500 with
+  an OpenAI error object), ``"cut"`` (half the tokens, then the connection is closed without
+  ``[DONE]``), ``"hang"`` (nothing is sent until the client disconnects), ``"empty"`` (reasoning,
+  then the answer ``"\\n\\n"``: the model's empty-answer trap).
+- :attr:`Standin.requests` records every JSON body received on ``/v1/chat/completions``, as
+  sent; :attr:`Standin.disconnects` counts requests whose client went away before the end
+  (generation stops then, as in vLLM); :attr:`Standin.running` / :attr:`Standin.waiting` are
+  the in-flight counts.
+
+Use in tests::
+
+    async with Standin(tokens_per_chunk=8) as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="EMPTY")
+
+Command line (also accepts ``vllm serve``-style arguments, so a supervisor can run it in place
+of vLLM)::
+
+    python -m botkit.testing.standin [serve] [MODEL] [--host H] [--port P]
+        [--tokens-per-second N] [--ttft S] [--tokens-per-chunk N | --stream-interval N]
+        [--reasoning-field reasoning|reasoning_content|none] [--reasoning-parser X]
+        [--served-model-name NAME] [--max-model-len N] [--omit-open-think] [--api-key KEY]
+        [--dtype, --gpu-memory-utilization, --tensor-parallel-size, --api-server-count,
+         --load-format and any other --flag value: accepted and ignored]
+
+It prints ``Starting vLLM API server on http://HOST:PORT`` once listening (with the real port
+when ``--port 0``) and exits 0 on SIGTERM/SIGINT. ``--reasoning-field`` defaults to
+``reasoning`` whether or not ``--reasoning-parser`` is given; pass ``none`` to get ``<think>``
+tags in content like vLLM without a parser. Environment knobs for supervisor tests:
+``BOTKIT_STANDIN_EXIT_AT_START=<code>`` prints one line and exits with that code;
+``BOTKIT_STANDIN_STARTUP_DELAY=<seconds>`` keeps ``/health`` at 503 for that long.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import time
+import uuid
+import zlib
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal, Self
+
+from aiohttp import web
+
+__all__ = ["DEFAULT_MODEL", "FailureKind", "Standin", "main", "render_chat", "tokenize"]
+
+DEFAULT_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+FailureKind = Literal["http500", "cut", "hang", "empty"]
+ReasoningField = Literal["reasoning", "reasoning_content"]
+
+BOS = "<｜begin▁of▁sentence｜>"
+EOS = "<｜end▁of▁sentence｜>"
+USER = "<｜User｜>"
+ASSISTANT = "<｜Assistant｜>"
+_VOCAB_SIZE = 151_936  # Qwen2's, so token ids look plausible
+_TOKEN_RE = re.compile(r"<｜[^｜]*｜>|</?think>|[ \t]*\w+|[ \t]*[^\w\s]|\s")
+_FAILURES: tuple[FailureKind, ...] = ("http500", "cut", "hang", "empty")
+
+
+# -- tokenizer and chat template ------------------------------------------------------------
+
+
+def tokenize(text: str) -> list[str]:
+    """Split text into stand-in tokens; joining them gives the text back exactly."""
+    return _TOKEN_RE.findall(text)
+
+
+def _token_id(token: str) -> int:
+    return zlib.crc32(token.encode()) % _VOCAB_SIZE
+
+
+def _text_of(content: Any) -> str:
+    """Message content as text (plain string, or OpenAI content parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def render_chat(
+    messages: Sequence[dict[str, Any]], *, add_generation_prompt: bool = True, omit_open_think: bool = False
+) -> str:
+    """Render messages with DeepSeek-R1-Distill's chat template (system text goes first, bare).
+
+    Earlier assistant turns keep only the text after ``</think>``, as the real template does.
+    """
+    system = "".join(_text_of(m.get("content")) for m in messages if m.get("role") == "system")
+    parts = [BOS, system]
+    for message in messages:
+        role, text = message.get("role"), _text_of(message.get("content"))
+        if role == "user":
+            parts.append(USER + text)
+        elif role == "assistant":
+            parts.append(ASSISTANT + text.split("</think>")[-1] + EOS)
+    if add_generation_prompt:
+        parts.append(ASSISTANT + ("<think>\n" if omit_open_think else ""))
+    return "".join(parts)
+
+
+# -- deterministic replies ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    reasoning: str | None  # None: the model did not reason, no <think> tags at all
+    answer: str
+
+
+_EXPR_RUN = re.compile(r"[\d.+\-*/() ]+")
+_OPS: dict[type[ast.operator], str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "\\times",
+    ast.Div: "\\div",
+    ast.Pow: "^",
+}
+
+
+def _fmt(value: Fraction) -> str:
+    """An exact value as R1 would box it: integer, terminating decimal, or \\frac."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    if d == 1 and value.denominator <= 10**12:
+        return f"{float(value):.12f}".rstrip("0")
+    sign = "-" if value < 0 else ""
+    return f"{sign}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
+
+
+def _evaluate(node: ast.expr, steps: list[str]) -> Fraction:
+    """Evaluate a restricted arithmetic AST exactly, recording each binary step."""
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return Fraction(str(node.value))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _evaluate(node.operand, steps)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        left, right = _evaluate(node.left, steps), _evaluate(node.right, steps)
+        if isinstance(node.op, ast.Add):
+            value = left + right
+        elif isinstance(node.op, ast.Sub):
+            value = left - right
+        elif isinstance(node.op, ast.Mult):
+            value = left * right
+        elif isinstance(node.op, ast.Div):
+            value = left / right  # ZeroDivisionError -> not an expression we answer
+        else:
+            if right.denominator != 1 or abs(right) > 64 or abs(left.numerator).bit_length() > 64:
+                raise ValueError("exponent too large or not an integer")
+            value = left ** int(right)
+        steps.append(f"{_fmt(left)} {_OPS[type(node.op)]} {_fmt(right)} = {_fmt(value)}")
+        return value
+    raise ValueError("not plain arithmetic")
+
+
+def find_arithmetic(text: str) -> tuple[str, Fraction, list[str]] | None:
+    """The longest arithmetic expression in ``text``: (source, exact value, steps), or None."""
+    candidates = sorted((m.group().strip() for m in _EXPR_RUN.finditer(text)), key=len, reverse=True)
+    for source in candidates:
+        source = source.rstrip(".")
+        if not re.search(r"\d", source) or not re.search(r"[-+*/]", source):
+            continue
+        try:
+            tree = ast.parse(source, mode="eval")
+            steps: list[str] = []
+            value = _evaluate(tree.body, steps)
+        except (SyntaxError, ValueError, ZeroDivisionError, OverflowError):
+            continue
+        if steps:
+            return source, value, steps
+    return None
+
+
+def make_reply(question: str) -> _Reply:
+    """The deterministic reply to the last user message."""
+    one_line = " ".join(question.split())
+    short = one_line if len(one_line) <= 200 else one_line[:199] + "…"
+    found = find_arithmetic(question)
+    if found is not None:
+        source, value, steps = found
+        result = _fmt(value)
+        reasoning = (
+            f'Okay, so the question is "{short}". I need to compute {source}. '
+            "Let me go through it one operation at a time.\n\n"
+            + "\n".join(steps)
+            + f"\n\nLet me double-check that. Yes, {source} = {result}."
+        )
+        numbered = "\n".join(f"{i}. ${step}$" for i, step in enumerate(steps, 1))
+        answer = f"To compute ${source}$:\n\n{numbered}\n\nThe final answer is $\\boxed{{{result}}}$."
+        return _Reply(reasoning, answer)
+    reasoning = (
+        f'Okay, the user is asking: "{short}". Let me think about what they need. '
+        "I should answer clearly and briefly, and address exactly this question."
+    )
+    answer = (
+        f'You asked: "{question.strip()}"\n\nThis is a deterministic reply from the botkit vLLM stand-in.'
+    )
+    return _Reply(reasoning, answer)
+
+
+def _split_like_parser(tokens: Sequence[str], in_answer: bool) -> tuple[str, str, bool]:
+    """vLLM deepseek_r1 parser over some tokens: (reasoning, content, in_answer afterwards)."""
+    reasoning: list[str] = []
+    content: list[str] = []
+    for token in tokens:
+        if in_answer:
+            content.append(token)
+        elif token == "</think>":
+            in_answer = True
+        elif token != "<think>":
+            reasoning.append(token)
+    return "".join(reasoning), "".join(content), in_answer
+
+
+# -- the server -----------------------------------------------------------------------------
+
+
+def _error(status: int, message: str, err_type: str) -> web.Response:
+    """An OpenAI-style error body, as vLLM sends it."""
+    body = {"error": {"message": message, "type": err_type, "param": None, "code": status}}
+    return web.json_response(body, status=status)
+
+
+@dataclass
+class _Job:
+    """One admitted completion request."""
+
+    body: dict[str, Any]
+    model: str
+    created: int
+    request_id: str
+    prompt_tokens: int
+    tokens: list[str]
+    finish_reason: str
+    failure: FailureKind | None
+    reasoning_field: ReasoningField | None
+    tokens_per_chunk: int
+    tokens_per_second: float
+    time_to_first_token: float
+    generated: int = 0
+
+
+class Standin:
+    """The vLLM stand-in server; see the module docstring for routes, knobs and scripting."""
+
+    def __init__(
+        self,
+        *,
+        model_name: str = DEFAULT_MODEL,
+        max_model_len: int = 4096,
+        tokens_per_second: float = 0.0,
+        time_to_first_token: float = 0.0,
+        tokens_per_chunk: int = 1,
+        reasoning_field: ReasoningField | None = "reasoning",
+        omit_open_think: bool = False,
+        max_num_seqs: int = 256,
+        api_key: str | None = None,
+        startup_delay: float = 0.0,
+    ) -> None:
+        self.model_name = model_name
+        self.max_model_len = max_model_len
+        self.tokens_per_second = tokens_per_second
+        self.time_to_first_token = time_to_first_token
+        self.tokens_per_chunk = tokens_per_chunk
+        self.reasoning_field: ReasoningField | None = reasoning_field
+        self.omit_open_think = omit_open_think
+        self.max_num_seqs = max_num_seqs
+        self.api_key = api_key
+        self.startup_delay = startup_delay
+        self.requests: list[dict[str, Any]] = []
+        self.disconnects = 0
+        self.running = 0
+        self.waiting = 0
+        self.prompt_tokens_total = 0
+        self.generation_tokens_total = 0
+        self._inflight_tokens = 0
+        self._replies: deque[_Reply] = deque()
+        self._failures: deque[FailureKind] = deque()
+        self._slots: asyncio.Condition | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._host = "127.0.0.1"
+        self._ready_at = 0.0
+        self._stopping = False
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def script_reply(self, answer: str, reasoning: str | None = "Let me think about this.") -> None:
+        """Queue a forced reply; each completion request without an injected failure takes one.
+
+        ``reasoning=None`` makes a reply without any ``<think>`` tags (a model that skipped
+        reasoning); like vLLM's parser, a reasoning field then carries the whole text.
+        """
+        self._replies.append(_Reply(reasoning, answer))
+
+    def inject_failure(self, kind: FailureKind, count: int = 1) -> None:
+        """Make the next ``count`` completion requests fail in the given way."""
+        if kind not in _FAILURES:
+            raise ValueError(f"unknown failure kind {kind!r}; expected one of {_FAILURES}")
+        self._failures.extend([kind] * count)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on host:port (port 0 picks a free one, see :attr:`port`)."""
+        if self._runner is not None:
+            raise RuntimeError("Standin already started")
+        self._stopping = False
+        self._slots = asyncio.Condition()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/ping", self._health)
+        app.router.add_get("/version", self._version)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/tokenize", self._tokenize)
+        # handler_cancellation: a client disconnect cancels its handler, as vLLM aborts the request.
+        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._host = host
+        self._port = int(runner.addresses[0][1])
+        self._ready_at = time.monotonic() + self.startup_delay
+
+    async def stop(self) -> None:
+        """Stop listening and end in-flight requests."""
+        if self._runner is None:
+            return
+        self._stopping = True
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port (after :meth:`start`)."""
+        if self._port is None:
+            raise RuntimeError("Standin not started")
+        return self._port
+
+    @property
+    def root_url(self) -> str:
+        """``http://HOST:PORT``: where ``/health``, ``/metrics`` and ``/tokenize`` live."""
+        host = "127.0.0.1" if self._host in ("0.0.0.0", "") else self._host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT/v1``: what an OpenAI client takes as ``base_url``."""
+        return self.root_url + "/v1"
+
+    @property
+    def ready(self) -> bool:
+        """False during ``startup_delay`` after start."""
+        return self._runner is not None and time.monotonic() >= self._ready_at
+
+    # -- small routes ------------------------------------------------------------------------
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(status=200 if self.ready else 503)
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return web.json_response({"version": "0.0.0+botkit.standin"})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        model = {
+            "id": self.model_name,
+            "object": "model",
+            "created": int(time.time()),
+            "owned_by": "vllm",
+            "root": self.model_name,
+            "parent": None,
+            "max_model_len": self.max_model_len,
+        }
+        return web.json_response({"object": "list", "data": [model]})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        labels = f'engine="0",model_name="{self.model_name}"'
+        capacity = 16 * self.max_model_len
+        metrics = [
+            ("num_requests_running", "gauge", "Number of requests in model execution batches.", self.running),
+            ("num_requests_waiting", "gauge", "Number of requests waiting to be processed.", self.waiting),
+            (
+                "kv_cache_usage_perc",
+                "gauge",
+                "KV-cache usage. 1 means 100 percent usage.",
+                min(1.0, self._inflight_tokens / capacity),
+            ),
+            (
+                "prompt_tokens_total",
+                "counter",
+                "Number of prefill tokens processed.",
+                self.prompt_tokens_total,
+            ),
+            (
+                "generation_tokens_total",
+                "counter",
+                "Number of generation tokens processed.",
+                self.generation_tokens_total,
+            ),
+        ]
+        lines: list[str] = []
+        for name, kind, help_text, value in metrics:
+            family = name.removesuffix("_total") if kind == "counter" else name
+            lines += [
+                f"# HELP vllm:{family} {help_text}",
+                f"# TYPE vllm:{family} {kind}",
+                f"vllm:{name}{{{labels}}} {float(value)}",
+            ]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        body = await self._json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        if (wrong := self._check_model(body)) is not None:
+            return wrong
+        if isinstance(body.get("messages"), list):
+            text = render_chat(
+                body["messages"],
+                add_generation_prompt=bool(body.get("add_generation_prompt", True)),
+                omit_open_think=self.omit_open_think,
+            )
+        elif isinstance(body.get("prompt"), str):
+            text = (BOS if body.get("add_special_tokens", True) else "") + body["prompt"]
+        else:
+            return _error(400, "Either 'prompt' or 'messages' is required.", "BadRequestError")
+        ids = [_token_id(t) for t in tokenize(text)]
+        return web.json_response(
+            {"count": len(ids), "max_model_len": self.max_model_len, "tokens": ids, "token_strs": None}
+        )
+
+    # -- request checks ----------------------------------------------------------------------
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "Request body is not valid JSON.", "BadRequestError")
+        if not isinstance(body, dict):
+            return _error(400, "Request body must be a JSON object.", "BadRequestError")
+        return body
+
+    def _check_auth(self, request: web.Request) -> web.Response | None:
+        if self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}":
+            return None
+        return web.json_response({"error": "Unauthorized"}, status=401)
+
+    def _check_model(self, body: dict[str, Any]) -> web.Response | None:
+        model = body.get("model")
+        if model is None or model == self.model_name:
+            return None
+        return _error(404, f"The model `{model}` does not exist.", "NotFoundError")
+
+    def _admit(self, body: dict[str, Any]) -> _Job | web.Response:
+        """Validate a completion request like vLLM and decide its reply."""
+        if (wrong := self._check_model(body)) is not None:
+            return wrong
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages) or not messages:
+            return _error(400, "'messages' must be a non-empty list of message objects.", "BadRequestError")
+        prompt = render_chat(messages, omit_open_think=self.omit_open_think)
+        prompt_tokens = len(tokenize(prompt))
+        requested = body.get("max_completion_tokens") or body.get("max_tokens")
+        limit = self.max_model_len
+        if prompt_tokens >= limit:
+            return _error(
+                400,
+                f"This model's maximum context length is {limit} tokens. However, your request has "
+                f"{prompt_tokens} input tokens. Please reduce the length of the input messages.",
+                "BadRequestError",
+            )
+        if isinstance(requested, int) and prompt_tokens + requested > limit:
+            return _error(
+                400,
+                f"This model's maximum context length is {limit} tokens. However, you requested "
+                f"{prompt_tokens + requested} tokens ({prompt_tokens} in the messages, {requested} in the "
+                "completion). Please reduce the length of the messages or completion.",
+                "BadRequestError",
+            )
+        max_tokens = requested if isinstance(requested, int) and requested > 0 else limit - prompt_tokens
+        failure = self._failures.popleft() if self._failures else None
+        if failure is None and self._replies:
+            reply = self._replies.popleft()
+        else:
+            question = next(
+                (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+            )
+            reply = make_reply(question)
+        answer = "" if failure == "empty" else reply.answer
+        if reply.reasoning is None:
+            tokens = tokenize(answer)
+        else:
+            opening = "" if self.omit_open_think else "<think>\n"
+            tokens = tokenize(f"{opening}{reply.reasoning}\n</think>\n\n{answer}")
+        finish_reason = "stop"
+        if len(tokens) > max_tokens:
+            tokens, finish_reason = tokens[:max_tokens], "length"
+        if failure == "cut":
+            tokens = tokens[: max(1, len(tokens) // 2)]
+        return _Job(
+            body=body,
+            model=self.model_name,
+            created=int(time.time()),
+            request_id=f"chatcmpl-{uuid.uuid4().hex}",
+            prompt_tokens=prompt_tokens,
+            tokens=tokens,
+            finish_reason=finish_reason,
+            failure=failure,
+            reasoning_field=self.reasoning_field,
+            tokens_per_chunk=max(1, int(self.tokens_per_chunk)),
+            tokens_per_second=float(self.tokens_per_second),
+            time_to_first_token=float(self.time_to_first_token),
+        )
+
+    # -- completions -------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        body = await self._json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        self.requests.append(body)
+        if not self.ready:
+            return _error(503, "The server is starting up.", "ServiceUnavailableError")
+        job = self._admit(body)
+        if isinstance(job, web.Response):
+            return job
+        if job.failure == "http500":
+            return _error(
+                500, "Injected failure (botkit stand-in): internal server error.", "InternalServerError"
+            )
+        try:
+            await self._acquire_slot()
+        except asyncio.CancelledError:
+            self._count_disconnect()
+            raise
+        self.prompt_tokens_total += job.prompt_tokens
+        self._inflight_tokens += job.prompt_tokens
+        try:
+            if job.failure == "hang":
+                await asyncio.Event().wait()  # until the client disconnects (handler cancelled)
+            if job.body.get("stream"):
+                return await self._stream(request, job)
+            return await self._complete(request, job)
+        except asyncio.CancelledError:
+            self._count_disconnect()
+            raise
+        except ConnectionError:
+            self._count_disconnect()
+            return web.Response(status=499)  # never reaches the gone client
+        finally:
+            self._inflight_tokens -= job.prompt_tokens + job.generated
+            await self._release_slot()
+
+    def _count_disconnect(self) -> None:
+        if not self._stopping:
+            self.disconnects += 1
+
+    async def _acquire_slot(self) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            self.waiting += 1
+            try:
+                await self._slots.wait_for(lambda: self.running < self.max_num_seqs)
+            finally:
+                self.waiting -= 1
+            self.running += 1
+
+    async def _release_slot(self) -> None:
+        assert self._slots is not None
+        self.running -= 1
+        async with self._slots:
+            self._slots.notify()
+
+    def _chunks(self, job: _Job) -> Iterator[tuple[list[str], str, str]]:
+        """Token groups of one SSE chunk each, with their (reasoning, content) split."""
+        in_answer = False
+        size = job.tokens_per_chunk
+        for start in range(0, len(job.tokens), size):
+            group = job.tokens[start : start + size]
+            if job.reasoning_field is None:
+                yield group, "", "".join(group)
+            else:
+                reasoning, content, in_answer = _split_like_parser(group, in_answer)
+                yield group, reasoning, content
+
+    async def _pace(self, job: _Job, tokens: int, first: bool) -> None:
+        delay = job.time_to_first_token if first else 0.0
+        if job.tokens_per_second > 0:
+            delay += tokens / job.tokens_per_second
+        await asyncio.sleep(delay)  # sleep(0) still lets a disconnect be noticed
+
+    def _count_generated(self, job: _Job, tokens: int) -> None:
+        job.generated += tokens
+        self.generation_tokens_total += tokens
+        self._inflight_tokens += tokens
+
+    async def _stream(self, request: web.Request, job: _Job) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        response.headers["Cache-Control"] = "no-cache"
+        await response.prepare(request)
+        usage_wanted = bool((job.body.get("stream_options") or {}).get("include_usage"))
+        continuous = bool((job.body.get("stream_options") or {}).get("continuous_usage_stats"))
+
+        async def send(choices: list[dict[str, Any]], usage: bool) -> None:
+            chunk: dict[str, Any] = {
+                "id": job.request_id,
+                "object": "chat.completion.chunk",
+                "created": job.created,
+                "model": job.model,
+                "choices": choices,
+            }
+            if usage:
+                chunk["usage"] = self._usage(job)
+            await response.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+
+        await self._pace(job, 0, first=True)
+        await send([_choice({"role": "assistant", "content": ""})], continuous)
+        groups = list(self._chunks(job))
+        for number, (group, reasoning, content) in enumerate(groups):
+            await self._pace(job, len(group), first=False)
+            self._count_generated(job, len(group))
+            last = number == len(groups) - 1
+            delta: dict[str, Any] = {}
+            if reasoning and job.reasoning_field is not None:
+                delta[job.reasoning_field] = reasoning
+            if content or (last and not delta):
+                delta["content"] = content
+            if not delta:
+                continue
+            finish = job.finish_reason if last and job.failure != "cut" else None
+            await send([_choice(delta, finish)], continuous)
+        if job.failure == "cut":
+            if request.transport is not None:
+                request.transport.close()  # the connection breaks mid-answer: no end, no [DONE]
+            return response
+        if usage_wanted:
+            await send([], True)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def _complete(self, request: web.Request, job: _Job) -> web.Response:
+        await self._pace(job, len(job.tokens), first=True)
+        self._count_generated(job, len(job.tokens))
+        if job.failure == "cut":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=499)
+        message: dict[str, Any] = {"role": "assistant", "tool_calls": []}
+        if job.reasoning_field is None:
+            message["content"] = "".join(job.tokens)
+        else:
+            reasoning, content, in_answer = _split_like_parser(job.tokens, False)
+            message[job.reasoning_field] = reasoning
+            message["content"] = content if in_answer else None
+        body = {
+            "id": job.request_id,
+            "object": "chat.completion",
+            "created": job.created,
+            "model": job.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": job.finish_reason,
+                    "stop_reason": None,
+                }
+            ],
+            "usage": self._usage(job),
+        }
+        return web.json_response(body)
+
+    @staticmethod
+    def _usage(job: _Job) -> dict[str, int]:
+        return {
+            "prompt_tokens": job.prompt_tokens,
+            "total_tokens": job.prompt_tokens + job.generated,
+            "completion_tokens": job.generated,
+        }
+
+
+def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    if finish_reason is not None:
+        choice["stop_reason"] = None
+    return choice
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse stand-in and ``vllm serve`` arguments; unknown ``--flag value`` pairs are ignored."""
+    args = list(argv)
+    if args and args[0] == "serve":
+        args.pop(0)
+    model = args.pop(0) if args and not args[0].startswith("-") else None
+    parser = argparse.ArgumentParser(
+        prog="python -m botkit.testing.standin", description="botkit's vLLM stand-in"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--tokens-per-second", type=float, default=0.0)
+    parser.add_argument("--ttft", type=float, default=0.0, help="time to first token, seconds")
+    parser.add_argument(
+        "--tokens-per-chunk", "--stream-interval", dest="tokens_per_chunk", type=int, default=1
+    )
+    parser.add_argument("--reasoning-field", choices=["reasoning", "reasoning_content", "none"])
+    parser.add_argument("--reasoning-parser")
+    parser.add_argument("--served-model-name", nargs="+")
+    parser.add_argument("--max-model-len", type=int, default=4096)
+    parser.add_argument("--omit-open-think", action="store_true")
+    parser.add_argument("--api-key")
+    for ignored in (
+        "--dtype",
+        "--gpu-memory-utilization",
+        "--tensor-parallel-size",
+        "--api-server-count",
+        "--load-format",
+        "--model",
+    ):
+        parser.add_argument(ignored)
+    for flag in (
+        "--enforce-eager",
+        "--trust-remote-code",
+        "--disable-log-requests",
+        "--enable-prefix-caching",
+    ):
+        parser.add_argument(flag, action="store_true")
+    namespace, _unknown = parser.parse_known_args(args)
+    namespace.model_name = (
+        (namespace.served_model_name or [None])[0] or model or namespace.model or DEFAULT_MODEL
+    )
+    return namespace
+
+
+async def _serve(ns: argparse.Namespace, startup_delay: float) -> int:
+    field = {"none": None, None: "reasoning"}.get(ns.reasoning_field, ns.reasoning_field)
+    server = Standin(
+        model_name=ns.model_name,
+        max_model_len=ns.max_model_len,
+        tokens_per_second=ns.tokens_per_second,
+        time_to_first_token=ns.ttft,
+        tokens_per_chunk=ns.tokens_per_chunk,
+        reasoning_field=field,
+        omit_open_think=ns.omit_open_think,
+        api_key=ns.api_key,
+        startup_delay=startup_delay,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start(ns.host, ns.port)
+    print(f"Starting vLLM API server on http://{ns.host}:{server.port}", flush=True)
+    print(
+        "Available routes are: /health, /ping, /version, /metrics, /v1/models, "
+        "/v1/chat/completions, /tokenize",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        print("Shutting down the botkit vLLM stand-in", flush=True)
+        await server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stand-in until SIGTERM/SIGINT; returns the process exit code."""
+    ns = _parse_args(sys.argv[1:] if argv is None else argv)
+    print(f"botkit vLLM stand-in (not a real model) serving {ns.model_name!r}", flush=True)
+    exit_code = os.environ.get("BOTKIT_STANDIN_EXIT_AT_START")
+    if exit_code:
+        print(f"Exiting at start with code {exit_code} (BOTKIT_STANDIN_EXIT_AT_START)", flush=True)
+        return int(exit_code)
+    delay = float(os.environ.get("BOTKIT_STANDIN_STARTUP_DELAY") or 0)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(_serve(ns, delay))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
