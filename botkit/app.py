@@ -26,7 +26,7 @@ from botkit.config import ConfigError, Settings, section
 from botkit.engine import ConversationEngine
 from botkit.llm.client import LLMClient
 from botkit.personas import PersonaRegistry, shipped_personas_dir
-from botkit.plugins.api import Plugin, PluginContext
+from botkit.plugins.api import BoundMiddleware, Middleware, NextStep, Plugin, PluginContext, Turn, TurnResult
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
 from botkit.ratebudget import BudgetRegistry
 from botkit.store import ConversationStore
@@ -114,6 +114,7 @@ class BotApp:
 
         plugins = load_plugins(settings, self.extra_plugins)
         configs = {p.name: plugin_config(settings, p) for p in plugins}
+        self.plugin_contexts = [PluginContext(p, configs[p.name], personas) for p in plugins]
 
         llm = LLMClient(
             base_url=self.backend.base_url,
@@ -129,7 +130,7 @@ class BotApp:
             llm=llm,
             settings=settings,
             budgets=BudgetRegistry(),
-            middleware=[m for p in plugins for m in p.middleware_chain],
+            middleware=[_bind(m, ctx) for ctx in self.plugin_contexts for m in ctx.plugin.middleware_chain],
         )
         self.bot = Bot(
             settings=settings,
@@ -139,11 +140,9 @@ class BotApp:
             plugins=plugins,
             plugin_configs=configs,
         )
-        for plugin in plugins:
-            ctx = PluginContext(plugin, configs[plugin.name], personas)
-            for hook in plugin.startup_hooks:
+        for ctx in self.plugin_contexts:
+            for hook in ctx.plugin.startup_hooks:
                 await hook(ctx)
-            self.plugin_contexts.append(ctx)
 
     def build_adapters(
         self, names: Sequence[str], overrides: dict[str, dict[str, Any]] | None = None
@@ -168,6 +167,15 @@ class BotApp:
         async with asyncio.TaskGroup() as group:
             for adapter in adapters:
                 group.create_task(adapter.run(), name=f"botkit-adapter-{adapter.name}")
+
+
+def _bind(middleware: Middleware, ctx: PluginContext[Any]) -> BoundMiddleware:
+    """Give a plugin's middleware its own context (config, personas), never a global."""
+
+    async def bound(turn: Turn, next_step: NextStep) -> TurnResult:
+        return await middleware(turn, next_step, ctx)
+
+    return bound
 
 
 async def _stop_watcher(stop: asyncio.Event, watcher: asyncio.Task[None]) -> None:

@@ -62,7 +62,7 @@ class LLMSettings(_Section):
     first_token_timeout: float = Field(120.0, gt=0)
     idle_timeout: float = Field(60.0, gt=0)
     standin_tokens_per_second: float = Field(80.0, gt=0)
-    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
+    vllm: VLLMSettings = VLLMSettings()
 
 
 class StreamSettings(_Section):
@@ -109,12 +109,12 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    bot: BotSettings = Field(default_factory=BotSettings)
-    llm: LLMSettings = Field(default_factory=LLMSettings)
-    stream: StreamSettings = Field(default_factory=StreamSettings)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    personas: PersonaSettings = Field(default_factory=PersonaSettings)
-    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    bot: BotSettings = BotSettings()
+    llm: LLMSettings = LLMSettings()
+    stream: StreamSettings = StreamSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    personas: PersonaSettings = PersonaSettings()
+    plugins: PluginSettings = PluginSettings()
 
     _toml_file: Path | None = None
 

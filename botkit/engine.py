@@ -20,7 +20,7 @@ from botkit.formatting import final_answer_line
 from botkit.llm.client import Delta, Finished, LLMClient
 from botkit.llm.errors import BackendError
 from botkit.llm.prompt import Prompt, build_prompt, estimate_tokens
-from botkit.plugins.api import Middleware, NextStep, Refusal, Turn, TurnResult
+from botkit.plugins.api import BoundMiddleware, NextStep, Refusal, Turn, TurnResult, TurnStatus
 from botkit.ratebudget import BudgetRegistry
 from botkit.streaming import ReplyStreamer
 
@@ -59,7 +59,7 @@ class ConversationEngine:
         llm: LLMClient,
         settings: Settings,
         budgets: BudgetRegistry,
-        middleware: Sequence[Middleware] = (),
+        middleware: Sequence[BoundMiddleware] = (),
     ) -> None:
         self.store = store
         self.llm = llm
@@ -122,11 +122,6 @@ class ConversationEngine:
             channel=message.channel,
             **turn.variables,
         )
-        prompt, prompt_tokens, kept = await self._fit(history, user_content)
-        max_tokens = min(
-            persona.max_tokens or self.settings.llm.max_tokens,
-            self.settings.llm.max_model_len - prompt_tokens,
-        )
         ids = await self.store.start_turn(
             conversation,
             user_text=turn.question,
@@ -137,9 +132,15 @@ class ConversationEngine:
             model=self.settings.llm.model,
         )
         state["assistant_id"] = ids.assistant_message_id
-        notices = [TRIMMED_NOTE] if len(kept) < len(history) else []
         attempt = _Attempt()
+        notices: list[str] = []
         try:
+            prompt, prompt_tokens, kept = await self._fit(history, user_content)
+            if len(kept) < len(history):
+                notices.append(TRIMMED_NOTE)
+            max_tokens = min(
+                persona.max_tokens or self.settings.llm.max_tokens, self.settings.llm.max_model_len - prompt_tokens
+            )
             attempt = await self._stream(prompt, persona, max_tokens, streamer, started)
             if not attempt.answer.strip():
                 log.info("empty answer in %s; retrying once with the <think> prefill", key)
@@ -149,7 +150,7 @@ class ConversationEngine:
                 if not attempt.answer.strip():
                     raise BackendError("empty", "the model returned an empty answer twice")
         except BackendError as err:
-            status = "interrupted" if err.kind == "cut" else "failed"
+            status: TurnStatus = "interrupted" if err.kind == "cut" else "failed"
             state.update(_usage_state(attempt, started))
             return TurnResult(
                 status, attempt.answer, attempt.reasoning, error=err.user_message, notices=notices
@@ -239,7 +240,7 @@ class ConversationEngine:
             return  # refused before anything was stored
         await self.store.finish_turn(
             assistant_id,
-            status="complete" if result.status == "complete" else result.status,
+            status=result.status if result.status in ("complete", "interrupted") else "failed",
             answer=result.answer,
             reasoning=result.reasoning,
             prompt_tokens=state.get("prompt_tokens"),
@@ -268,7 +269,7 @@ class ConversationEngine:
             )
 
 
-def _bind(middleware: Middleware, next_step: NextStep) -> NextStep:
+def _bind(middleware: BoundMiddleware, next_step: NextStep) -> NextStep:
     async def step(turn: Turn) -> TurnResult:
         return await middleware(turn, next_step)
 

@@ -78,7 +78,7 @@ def run_migrations_online() -> None:
         do_run_migrations(connection)
         return
     url = _url()
-    config.print_stdout("botkit: migrating %s", safe_url(url))
+    config.print_stdout("botkit: database %s", safe_url(url))
     asyncio.run(run_async_migrations(url))
 
 

@@ -46,12 +46,6 @@ async def collect(client: LLMClient, messages: list[dict[str, str]] = QUESTION) 
     return "".join(reasoning), "".join(answer), finished
 
 
-async def wait_for(condition: Any, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 SERVER_SHAPES = [
     pytest.param({"reasoning_field": "reasoning"}, id="reasoning-field"),
     pytest.param({"reasoning_field": "reasoning_content"}, id="reasoning_content-field"),
@@ -162,9 +156,13 @@ async def test_unknown_model_is_http_404(standin: Standin) -> None:
 async def test_cut_stream_is_cut(standin: Standin, client: LLMClient) -> None:
     standin.inject_failure("cut")
     seen: list[StreamEvent] = []
-    with pytest.raises(BackendError) as caught:
+
+    async def consume() -> None:
         async for event in client.stream(QUESTION, **PARAMS):
             seen.append(event)
+
+    with pytest.raises(BackendError) as caught:
+        await consume()
     assert caught.value.kind == "cut"
     assert seen, "some text arrived before the cut"
     assert "cut off" in caught.value.user_message
@@ -176,7 +174,7 @@ async def test_hang_is_a_first_token_timeout(standin: Standin) -> None:
         with pytest.raises(BackendError) as caught:
             await collect(llm)
     assert caught.value.kind == "timeout"
-    await wait_for(lambda: standin.running == 0 and standin.disconnects == 1)
+    await standin.wait_for(lambda: standin.running == 0 and standin.disconnects == 1)
 
 
 async def test_stalled_stream_is_an_idle_timeout(standin: Standin) -> None:
@@ -186,7 +184,7 @@ async def test_stalled_stream_is_an_idle_timeout(standin: Standin) -> None:
             await collect(llm)
     assert caught.value.kind == "timeout"
     assert "no data" in caught.value.detail or "no first token" in caught.value.detail
-    await wait_for(lambda: standin.running == 0)
+    await standin.wait_for(lambda: standin.running == 0)
 
 
 def free_port() -> int:
@@ -223,7 +221,7 @@ async def test_cancelling_the_consumer_disconnects(standin: Standin, client: LLM
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await wait_for(lambda: standin.running == 0 and standin.disconnects == 1)
+    await standin.wait_for(lambda: standin.running == 0 and standin.disconnects == 1)
     assert standin.generation_tokens_total < 90  # generation stopped early
 
 
@@ -234,7 +232,7 @@ async def test_closing_the_generator_disconnects(standin: Standin, client: LLMCl
         if isinstance(event, Delta):
             break
     await stream.aclose()  # type: ignore[attr-defined]
-    await wait_for(lambda: standin.running == 0 and standin.disconnects == 1)
+    await standin.wait_for(lambda: standin.running == 0 and standin.disconnects == 1)
 
 
 async def test_count_prompt_tokens_and_health(standin: Standin, client: LLMClient) -> None:

@@ -276,8 +276,19 @@ def test_context_variables(tmp_path: Path) -> None:
     text = persona.render("q", user_name="Ada", platform="slack", channel="#x", today="2025-02-03")
     assert text == "Hi Ada on slack/#x. 2025-02-03\n\nq"
     assert persona.render("q").startswith("20")  # defaults: no user, today's date
-    with pytest.raises(TypeError, match="secret"):
-        persona.render("q", secret="x")
+    assert persona.render("q", secret="x", today="d") == "d\n\nq"  # unknown context is ignored
+
+
+def test_plugin_variables(tmp_path: Path) -> None:
+    path = write(tmp_path, "p", persona_text("p", "{{ question }}\n[{{ grade }}]"))
+    with pytest.raises(PersonaError, match="undefined variable 'grade'"):
+        load_persona(path)
+    persona = load_persona(path, extra_variables={"grade"})
+    assert persona.render("q", grade="7") == "q\n[7]"
+    assert persona.render("q") == "q\n[]"
+    registry = PersonaRegistry(tmp_path, extra_variables=["grade"])
+    assert registry.load() == []
+    assert check_directory(tmp_path, ["grade"])[1] == []
 
 
 def test_defaults_and_hash(tmp_path: Path) -> None:

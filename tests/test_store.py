@@ -13,6 +13,7 @@ import os
 import secrets
 import sys
 from collections.abc import Coroutine, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,9 @@ async def _schema(url: str) -> dict[str, Any]:
         out: dict[str, Any] = {"tables": tables}
         for t in tables:
             out[t] = {
-                "unique": sorted((u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(t)),
+                "unique": sorted(
+                    (u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(t)
+                ),
                 "indexes": sorted((i["name"], tuple(i["column_names"])) for i in insp.get_indexes(t)),
                 "fks": sorted(
                     (tuple(f["constrained_columns"]), f["referred_table"], f["options"].get("ondelete"))
@@ -302,11 +305,15 @@ async def test_conversation_id_get_or_create_is_race_safe(db_url: str, store: Co
         await other.close()
 
 
-async def _turn(
-    store: ConversationStore, cid: int, text_: str, status: str, answer: str, **kw: Any
-) -> int:
+async def _turn(store: ConversationStore, cid: int, text_: str, status: str, answer: str, **kw: Any) -> int:
     ids = await store.start_turn(
-        cid, user_text=text_, user_id="U1", delivery_id=None, persona_name="general", persona_hash="h", model="m"
+        cid,
+        user_text=text_,
+        user_id="U1",
+        delivery_id=None,
+        persona_name="general",
+        persona_hash="h",
+        model="m",
     )
     if status != "streaming":
         await store.finish_turn(ids.assistant_message_id, status=status, answer=answer, reasoning="r", **kw)
@@ -376,11 +383,14 @@ async def test_start_and_finish_turn_persist_every_field(store: ConversationStor
     assert done.error is None
     assert (done.persona_name, done.persona_hash, done.model) == ("math", "sha256:abc", "deepseek-r1")
     assert (done.delivery_id, done.reply_to_id, done.conversation_id) == ("Ev42", user.id, cid)
-    assert done.created_at.utcoffset() is not None and done.created_at.utcoffset().total_seconds() == 0
+    assert done.created_at.tzinfo is not None
+    assert done.created_at.utcoffset() == timedelta(0)
     assert done.updated_at >= done.created_at
     assert await store.unfinished_turns() == []
 
-    await store.finish_turn(ids.assistant_message_id, status="failed", answer="", reasoning=None, error="timeout")
+    await store.finish_turn(
+        ids.assistant_message_id, status="failed", answer="", reasoning=None, error="timeout"
+    )
     failed = (await store.messages(cid))[1]
     assert (failed.status, failed.error, failed.reasoning) == ("failed", "timeout", None)
     assert failed.platform_message_ids == ["111.1", "111.2"]  # None keeps the recorded ids

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import PersonaError
@@ -27,8 +28,11 @@ def persona_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file() and is_persona_file(p))
 
 
-def load_persona(path: Path) -> Persona:
-    """Load and fully check one persona file; raise :class:`PersonaError` at the offending line."""
+def load_persona(path: Path, extra_variables: Iterable[str] = ()) -> Persona:
+    """Load and fully check one persona file; raise :class:`PersonaError` at the offending line.
+
+    ``extra_variables``: template variables plugins supply besides the built-in ones.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -42,7 +46,7 @@ def load_persona(path: Path) -> Persona:
     split = split_front_matter(path, text)
     data, lines = parse_front_matter(path, split.front_matter)
     front = validate_front_matter(path, data, lines)
-    body = compile_body(path, split.body, split.body_offset)
+    body = compile_body(path, split.body, split.body_offset, frozenset(extra_variables))
     low, high = RECOMMENDED_TEMPERATURE
     if front.temperature is not None and not low <= front.temperature <= high:
         logger.warning(
@@ -70,7 +74,9 @@ def load_persona(path: Path) -> Persona:
     )
 
 
-def check_directory(directory: Path) -> tuple[list[Persona], list[PersonaError]]:
+def check_directory(
+    directory: Path, extra_variables: Iterable[str] = ()
+) -> tuple[list[Persona], list[PersonaError]]:
     """Load every persona file in ``directory`` independently (for ``botkit personas check``).
 
     Unlike the registry there is no previous version to fall back on: every problem is reported.
@@ -84,7 +90,7 @@ def check_directory(directory: Path) -> tuple[list[Persona], list[PersonaError]]
         errors.append(PersonaError(directory, None, "no persona files (*.md) found"))
     for path in files:
         try:
-            personas.append(load_persona(path))
+            personas.append(load_persona(path, extra_variables))
         except PersonaError as exc:
             errors.append(exc)
     return personas, errors

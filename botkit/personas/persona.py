@@ -42,8 +42,9 @@ class Persona:
         """Render the user turn for ``question``.
 
         ``context`` may hold ``user_name``, ``platform``, ``channel`` and ``today`` (defaults: empty
-        strings and today's ISO date). Never put the result in a system message: DeepSeek-R1 must
-        get every instruction in the user turn. Raises ``TypeError`` for unknown context names and
-        :class:`PersonaError` if a template branch not exercised at load time fails.
+        strings and today's ISO date) and plugin variables declared at load time; other names are
+        ignored. Never put the result in a system message: DeepSeek-R1 must get every instruction
+        in the user turn. Raises :class:`PersonaError` if a template branch not exercised at load
+        time fails.
         """
         return render_body(self._body, self._body_offset, question, dict(context))

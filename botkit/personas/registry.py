@@ -13,7 +13,7 @@ import importlib.resources
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import watchfiles
@@ -45,8 +45,9 @@ def shipped_personas_dir() -> Path:
 class PersonaRegistry:
     """Personas loaded from one directory, by name (the file stem)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra_variables: Iterable[str] = ()) -> None:
         self.directory = Path(directory)
+        self.extra_variables = frozenset(extra_variables)
         self._personas: dict[str, Persona] = {}
         self._errors: list[PersonaError] = []
         self._stale: frozenset[str] = frozenset()
@@ -95,7 +96,7 @@ class PersonaRegistry:
             stale: set[str] = set()
             for path in files:
                 try:
-                    new[path.stem] = load_persona(path)
+                    new[path.stem] = load_persona(path, self.extra_variables)
                 except PersonaError as exc:
                     errors.append(exc)
                     previous = old.get(path.stem)

@@ -42,16 +42,23 @@ class CompiledBody:
     template: Template
     uses_question: bool
     path: Path
+    extra_variables: frozenset[str] = frozenset()
 
 
-def compile_body(path: Path, source: str, offset: int) -> CompiledBody:
-    """Parse, check and trial-render a body; template line ``n`` is file line ``offset + n``."""
+def compile_body(
+    path: Path, source: str, offset: int, extra_variables: frozenset[str] = frozenset()
+) -> CompiledBody:
+    """Parse, check and trial-render a body; template line ``n`` is file line ``offset + n``.
+
+    ``extra_variables`` are names plugins promise to supply (``Turn.variables``); a body may use
+    them and they render as empty strings when a plugin does not set them.
+    """
     filename = str(path)
     try:
         tree = _ENV.parse(source, name=path.name, filename=filename)
         _reject_forbidden(path, tree, offset)
         undeclared = meta.find_undeclared_variables(tree)
-        _reject_unknown_variables(path, tree, undeclared, offset)
+        _reject_unknown_variables(path, tree, undeclared - extra_variables, offset)
         code = _ENV.compile(tree, name=path.name, filename=filename)
     except TemplateSyntaxError as exc:
         raise PersonaError(
@@ -61,9 +68,11 @@ def compile_body(path: Path, source: str, offset: int) -> CompiledBody:
             "check that every {% if %}/{% for %} is closed and every {{ has a matching }}",
         ) from None
     template = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
-    compiled = CompiledBody(template=template, uses_question="question" in undeclared, path=path)
+    compiled = CompiledBody(
+        template=template, uses_question="question" in undeclared, path=path, extra_variables=extra_variables
+    )
     try:
-        template.render(_SAMPLE_CONTEXT)
+        template.render({**dict.fromkeys(extra_variables, "sample"), **_SAMPLE_CONTEXT})
     except Exception as exc:  # sandbox and StrictUndefined raise several unrelated types
         line = _template_line(exc, filename)
         raise PersonaError(
@@ -76,14 +85,12 @@ def compile_body(path: Path, source: str, offset: int) -> CompiledBody:
 
 
 def render_body(body: CompiledBody, offset: int, question: str, context: dict[str, str]) -> str:
-    """Render for one message; the question is appended when the body does not place it."""
-    unknown = sorted(set(context) - CONTEXT_VARIABLES)
-    if unknown:
-        raise TypeError(
-            f"unknown persona context variable(s) {unknown}; allowed: {sorted(CONTEXT_VARIABLES)}"
-        )
-    values: dict[str, Any] = {"user_name": "", "platform": "", "channel": ""}
-    values["today"] = datetime.date.today().isoformat()
+    """Render for one message; the question is appended when the body does not place it.
+
+    Context names the body cannot use are ignored: plugins may add variables for other personas.
+    """
+    values: dict[str, Any] = dict.fromkeys(body.extra_variables, "")
+    values.update(user_name="", platform="", channel="", today=datetime.date.today().isoformat())
     values.update(context)
     values["question"] = question
     try:

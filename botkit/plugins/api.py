@@ -61,7 +61,7 @@ class TurnResult:
 
 
 NextStep = Callable[[Turn], Awaitable[TurnResult]]
-Middleware = Callable[[Turn, NextStep], Awaitable[TurnResult]]
+BoundMiddleware = Callable[[Turn, NextStep], Awaitable[TurnResult]]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,10 @@ class CommandContext(Generic[ConfigT]):
         """Answer directly, without the model (help texts, lists, admin output)."""
         await self._core.respond(self.reply, text)
 
+
+Middleware = Callable[[Turn, NextStep, PluginContext[Any]], Awaitable[TurnResult]]
+"""``async def mw(turn, next_step, ctx) -> TurnResult``: code before ``await next_step(turn)``
+runs before the prompt is built, code after it sees the answer before the final edit."""
 
 CommandHandler = Callable[[CommandContext[Any]], Awaitable[None]]
 MessageHandler = Callable[[CommandContext[Any]], Awaitable[bool | None]]

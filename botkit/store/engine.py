@@ -7,12 +7,13 @@ locked" errors, and both must never show a password from the URL.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -71,12 +72,11 @@ def ensure_sqlite_dir(url: str | URL) -> None:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Per-connection SQLite settings: WAL lets readers run beside one writer (another process
-    included); busy_timeout makes writers queue instead of failing; SQLite leaves FKs off by default.
+    """Per-connection SQLite settings: busy_timeout makes writers queue instead of failing at once;
+    SQLite leaves foreign keys off by default. (WAL is a property of the file: see :func:`open_engine`.)
     """
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough in WAL mode, much faster
@@ -101,4 +101,47 @@ def create_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> A
         raise StoreError(f"cannot use database at {safe_url(parsed)}: {scrub(str(err), parsed)}") from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+    return engine
+
+
+async def _enable_wal(engine: AsyncEngine) -> None:
+    """Put the SQLite file in WAL mode, so readers run beside one writer (another process included).
+
+    WAL is persistent in the file, so this is a read of the current mode after the first time.
+    Switching needs an exclusive lock, and SQLite reports "locked" at once instead of waiting when
+    another process is using the brand-new file (e.g. migrating it), so retry with a back-off.
+    """
+    if engine.url.get_backend_name() != "sqlite" or _sqlite_file(engine.url) is None:
+        return
+    deadline = asyncio.get_running_loop().time() + SQLITE_BUSY_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            async with engine.connect() as conn:
+                mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+                if str(mode).lower() != "wal":
+                    await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return
+        except OperationalError as err:
+            if "locked" not in str(err.orig) or asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+async def open_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> AsyncEngine:
+    """:func:`create_engine` plus the one-time SQLite file setup (WAL), with failures reported as a
+    :class:`StoreError` that names the database without its password."""
+    try:
+        engine = create_engine(url, echo=echo, null_pool=null_pool)
+    except OSError as err:  # the SQLite file's directory could not be created
+        raise StoreError(f"cannot open database at {safe_url(url)}: {err}") from None
+    try:
+        await _enable_wal(engine)
+    except BaseException as err:
+        await engine.dispose()
+        if isinstance(err, DBAPIError | OSError | TimeoutError):
+            msg = scrub(str(getattr(err, "orig", err)), url)
+            raise StoreError(f"cannot open database at {safe_url(url)}: {msg}") from None
+        raise
     return engine

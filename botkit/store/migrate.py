@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from botkit.store.engine import StoreError, create_engine, safe_url, scrub
+from botkit.store.engine import StoreError, create_engine, open_engine, safe_url, scrub
 
 # An arbitrary constant: the PostgreSQL advisory lock id that serializes botkit migrations.
 _PG_MIGRATION_LOCK = 0x626F746B6974  # "botkit"
@@ -86,14 +86,14 @@ async def migrate_engine(engine: AsyncEngine, action: str = "upgrade", revision:
             await _lock(connection)
             await connection.run_sync(_run, action, revision)
             await connection.commit()
-    except DBAPIError as err:
-        msg = scrub(str(err.orig), engine.url)
+    except (DBAPIError, OSError, TimeoutError) as err:
+        msg = scrub(str(getattr(err, "orig", err)), engine.url)
         raise StoreError(f"migrating database at {safe_url(engine.url)} failed: {msg}") from None
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision``; creates a SQLite file's directory if missing."""
-    engine = create_engine(url, null_pool=True)
+    engine = await open_engine(url, null_pool=True)
     try:
         await migrate_engine(engine, "upgrade", revision)
     finally:
@@ -102,7 +102,7 @@ async def upgrade(url: str, revision: str = "head") -> None:
 
 async def downgrade(url: str, revision: str) -> None:
     """Step the database back to ``revision`` (``"base"`` drops every botkit table)."""
-    engine = create_engine(url, null_pool=True)
+    engine = await open_engine(url, null_pool=True)
     try:
         await migrate_engine(engine, "downgrade", revision)
     finally:

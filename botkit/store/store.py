@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from botkit.store.engine import StoreError, create_engine, is_sqlite, safe_url
+from botkit.store.engine import StoreError, is_sqlite, open_engine, safe_url
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
 from botkit.store.models import FINAL_STATUSES, Conversation, Delivery, Message, utcnow
 from botkit.store.records import HistoryTurn, StoredMessage, TurnIds
@@ -39,7 +39,7 @@ class ConversationStore:
         ``migrate=None`` upgrades SQLite automatically (an embedded file has no DBA) but only checks
         other databases, where schema changes should be a deliberate ``botkit db upgrade``.
         """
-        engine = create_engine(url, echo=echo)
+        engine = await open_engine(url, echo=echo)
         try:
             if migrate if migrate is not None else is_sqlite(url):
                 await migrate_engine(engine)

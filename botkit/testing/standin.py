@@ -33,8 +33,9 @@ parsed with :mod:`ast`, never evaluated as code) the answer lists the steps and 
 ``You asked: "<the message>"`` so a test can tell which question was answered.
 The generated text is ``<think>\\n{reasoning}\\n</think>\\n\\n{answer}``; with
 ``omit_open_think`` the opening ``<think>\\n`` is left out (the newer DeepSeek template puts it
-into the prompt). With a ``reasoning_field`` the text is split like vLLM's ``deepseek_r1``
-parser does; with ``reasoning_field=None`` it goes into ``content`` as is.
+into the prompt), and so it is when the request prefills it (a final assistant message
+``<think>\\n`` with ``continue_final_message: true``, vLLM's way to continue a message). With a ``reasoning_field`` the text is split like
+vLLM's ``deepseek_r1`` parser does; with ``reasoning_field=None`` it goes into ``content`` as is.
 
 Knobs (constructor arguments and mutable attributes, read at the start of each request)
 ---------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ import time
 import uuid
 import zlib
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal, Self
@@ -140,18 +141,26 @@ def _text_of(content: Any) -> str:
 
 
 def render_chat(
-    messages: Sequence[dict[str, Any]], *, add_generation_prompt: bool = True, omit_open_think: bool = False
+    messages: Sequence[dict[str, Any]],
+    *,
+    add_generation_prompt: bool = True,
+    omit_open_think: bool = False,
+    continue_final_message: bool = False,
 ) -> str:
     """Render messages with DeepSeek-R1-Distill's chat template (system text goes first, bare).
 
     Earlier assistant turns keep only the text after ``</think>``, as the real template does.
+    ``continue_final_message`` (vLLM's prefill option) leaves a final assistant message open,
+    e.g. ``<｜Assistant｜><think>\n``, for the model to continue.
     """
     system = "".join(_text_of(m.get("content")) for m in messages if m.get("role") == "system")
     parts = [BOS, system]
-    for message in messages:
+    for number, message in enumerate(messages, 1):
         role, text = message.get("role"), _text_of(message.get("content"))
         if role == "user":
             parts.append(USER + text)
+        elif role == "assistant" and continue_final_message and number == len(messages):
+            return "".join([*parts, ASSISTANT + text])
         elif role == "assistant":
             parts.append(ASSISTANT + text.split("</think>")[-1] + EOS)
     if add_generation_prompt:
@@ -342,6 +351,7 @@ class Standin:
         self._replies: deque[_Reply] = deque()
         self._failures: deque[FailureKind] = deque()
         self._slots: asyncio.Condition | None = None
+        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._host = "127.0.0.1"
@@ -363,6 +373,21 @@ class Standin:
         if kind not in _FAILURES:
             raise ValueError(f"unknown failure kind {kind!r}; expected one of {_FAILURES}")
         self._failures.extend([kind] * count)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until ``predicate()`` holds, re-checked whenever a request starts, waits or ends.
+
+        Tests use it to see what the server saw, e.g.
+        ``await server.wait_for(lambda: server.running == 0 and server.disconnects == 1)``;
+        raises TimeoutError after ``timeout`` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await self._changed.wait()
+
+    def _signal_change(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -539,7 +564,13 @@ class Standin:
         messages = body.get("messages")
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages) or not messages:
             return _error(400, "'messages' must be a non-empty list of message objects.", "BadRequestError")
-        prompt = render_chat(messages, omit_open_think=self.omit_open_think)
+        prefill = bool(body.get("continue_final_message")) and messages[-1].get("role") == "assistant"
+        prompt = render_chat(
+            messages,
+            add_generation_prompt=bool(body.get("add_generation_prompt", True)),
+            omit_open_think=self.omit_open_think,
+            continue_final_message=prefill,
+        )
         prompt_tokens = len(tokenize(prompt))
         requested = body.get("max_completion_tokens") or body.get("max_tokens")
         limit = self.max_model_len
@@ -571,7 +602,9 @@ class Standin:
         if reply.reasoning is None:
             tokens = tokenize(answer)
         else:
-            opening = "" if self.omit_open_think else "<think>\n"
+            # No opening tag when the prompt already ends with one (template or prefill).
+            opened = prompt.rstrip().endswith("<think>")
+            opening = "" if opened else "<think>\n"
             tokens = tokenize(f"{opening}{reply.reasoning}\n</think>\n\n{answer}")
         finish_reason = "stop"
         if len(tokens) > max_tokens:
@@ -637,20 +670,24 @@ class Standin:
     def _count_disconnect(self) -> None:
         if not self._stopping:
             self.disconnects += 1
+            self._signal_change()
 
     async def _acquire_slot(self) -> None:
         assert self._slots is not None
         async with self._slots:
             self.waiting += 1
+            self._signal_change()
             try:
                 await self._slots.wait_for(lambda: self.running < self.max_num_seqs)
             finally:
                 self.waiting -= 1
             self.running += 1
+            self._signal_change()
 
     async def _release_slot(self) -> None:
         assert self._slots is not None
         self.running -= 1
+        self._signal_change()
         async with self._slots:
             self._slots.notify()
 

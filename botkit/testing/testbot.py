@@ -28,6 +28,14 @@ from botkit.testing.recording import RecordingReply
 from botkit.testing.standin import Standin
 
 
+def _started(standin: Standin) -> bool:
+    try:
+        standin.port  # noqa: B018 - raises until the server is bound
+    except RuntimeError:
+        return False
+    return True
+
+
 class TestBot:
     __test__ = False  # not a pytest test class
 
@@ -44,7 +52,7 @@ class TestBot:
         self.extra_plugins = list(plugins)
         self.overrides = dict(settings or {})
         self.standin = standin or Standin()
-        self._own_standin = standin is None
+        self._own_standin = standin is None or not _started(standin)
         self.database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'botkit.db'}"
         self.app: BotApp | None = None
         self.announcements: list[str] = []

@@ -1,0 +1,108 @@
+"""Reply streaming by edits: exact final text, bounded edits, continuations, shared budgets, 429s."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+from botkit.ratebudget import EditBudget
+from botkit.streaming import ReplyStreamer
+from botkit.testing import RecordingReply, Standin, TestBot
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+async def test_final_text_equals_the_answer_and_edits_are_bounded_by_the_interval(tmp_path: Path) -> None:
+    answer = " ".join(f"word{i}" for i in range(300))
+    standin = Standin(tokens_per_second=400, tokens_per_chunk=1)
+    interval = 0.25
+    async with TestBot(tmp_path, standin=standin, settings={"stream": {"edit_interval": interval}}) as bot:
+        bot.standin.script_reply(answer, reasoning="thinking " * 50)
+        started = time.monotonic()
+        reply = await bot.ask("go")
+        elapsed = time.monotonic() - started
+    assert reply.text == answer
+    assert reply.messages == [answer]
+    # One edit per interval at most, plus the final edit (an upper bound that noise only loosens).
+    assert 2 <= reply.edits <= elapsed / interval + 2
+    # Hundreds of one-token SSE chunks arrived; they were coalesced into far fewer edits.
+    assert reply.edits < bot.standin.generation_tokens_total / 5
+
+
+async def test_answer_past_the_limit_continues_in_more_messages_with_nothing_lost(tmp_path: Path) -> None:
+    lines = [f"Line {i}: " + "lorem ipsum " * 8 for i in range(60)]
+    code = "```python\n" + "\n".join(f"value_{i} = {i} * 2" for i in range(80)) + "\n```"
+    answer = "\n".join(lines[:30]) + "\n\n" + code + "\n\n" + "\n".join(lines[30:])
+    async with TestBot(tmp_path) as bot:
+        bot.standin.script_reply(answer)
+        reply = await bot.ask("long please", reply=RecordingReply(max_chars=500))
+    assert len(reply.messages) >= len(answer) // 500
+    assert all(len(m) <= 500 for m in reply.messages)
+    for message in reply.messages:
+        assert message.count("```") % 2 == 0, "each message's code fences are balanced"
+    shown = "".join(reply.messages).replace("```python", "").replace("```", "")
+    assert _squash(shown) == _squash(answer.replace("```python", "").replace("```", ""))
+    assert sum(1 for c in reply.calls if c.method == "post_continuation") == len(reply.messages) - 1
+
+
+async def test_rate_limited_edit_is_waited_out_and_the_final_text_lands(tmp_path: Path) -> None:
+    answer = "The final answer lands even after a 429."
+    async with TestBot(tmp_path, standin=Standin(tokens_per_second=200)) as bot:
+        bot.standin.script_reply(answer)
+        reply = await bot.ask("go", reply=RecordingReply(rate_limit_edits={1: 0.2, 2: 0.2, 3: 0.2}))
+    assert any(c.method == "rate_limited" for c in reply.calls)
+    assert reply.text == answer
+    assert reply.calls[-1].method == "finish"
+
+
+async def test_concurrent_replies_share_one_budget_per_scope() -> None:
+    rate, burst = 20.0, 2
+    budget = EditBudget(rate, burst)
+    replies = [RecordingReply(rate_key="workspace-A", edit_rate=rate, edit_burst=burst) for _ in range(20)]
+
+    async def one(reply: RecordingReply, n: int) -> None:
+        streamer = ReplyStreamer(reply, budget, edit_interval=0.0, display="hidden")
+        await streamer.start()
+        for i in range(15):
+            streamer.add_answer(f"reply {n} token {i} ")
+            await asyncio.sleep(0.01)
+        await streamer.finish(f"reply {n} complete")
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(r, n) for n, r in enumerate(replies)))
+    elapsed = time.monotonic() - started
+    edits = sum(r.edits for r in replies)
+    # Every edit of every reply drew from the one bucket: never more than rate * time + burst.
+    assert budget.granted == edits
+    assert edits <= rate * elapsed + burst + 1
+    assert all(r.text == f"reply {n} complete" for n, r in enumerate(replies))
+
+
+async def test_stalest_reply_is_served_first() -> None:
+    budget = EditBudget(per_second=1000.0, burst=1)
+    order: list[str] = []
+    budget.pause(0.05)  # nobody may edit for a moment: both wait
+
+    async def wait(name: str, last_visible: float) -> None:
+        await budget.acquire(last_visible)
+        order.append(name)
+
+    await asyncio.gather(wait("fresh", 10.0), wait("stale", 1.0))
+    assert order == ["stale", "fresh"]
+
+
+async def test_thinking_display_shows_elapsed_seconds_then_the_answer(tmp_path: Path) -> None:
+    standin = Standin(time_to_first_token=0.0, tokens_per_second=20)
+    settings = {"stream": {"edit_interval": 0.1, "thinking_update_interval": 0.5}}
+    async with TestBot(tmp_path, standin=standin, settings=settings) as bot:
+        bot.standin.script_reply("Done.", reasoning=" ".join(["hmm"] * 40))
+        reply = await bot.ask("think hard")
+    shown = [c.text for c in reply.calls if c.method in ("post_placeholder", "edit")]
+    assert shown[0] == "_Thinking…_"
+    assert any(re.fullmatch(r"_Thinking… \d+s_", text) for text in shown)
+    assert not any("hmm" in text for text in shown), "general persona does not show raw reasoning"
+    assert reply.text == "Done."
