@@ -97,7 +97,12 @@ class BotApp:
         self._stack.push_async_callback(store.close)
         await _mark_interrupted(store)
 
-        personas = PersonaRegistry(settings.personas.dir or shipped_personas_dir())
+        plugins = load_plugins(settings, self.extra_plugins)
+        configs = {p.name: plugin_config(settings, p) for p in plugins}
+        personas = PersonaRegistry(
+            settings.personas.dir or shipped_personas_dir(),
+            extra_variables=[v for p in plugins for v in p.variables],
+        )
         for error in personas.load():
             log.error("persona file not loaded: %s", error)
         if not personas.names():
@@ -112,8 +117,6 @@ class BotApp:
             watcher = asyncio.create_task(personas.watch(stop_event=stop), name="botkit-persona-watch")
             self._stack.push_async_callback(_stop_watcher, stop, watcher)
 
-        plugins = load_plugins(settings, self.extra_plugins)
-        configs = {p.name: plugin_config(settings, p) for p in plugins}
         self.plugin_contexts = [PluginContext(p, configs[p.name], personas) for p in plugins]
 
         llm = LLMClient(

@@ -124,12 +124,14 @@ async def _serve(settings: Settings, adapters: list[str], overrides: dict[str, d
 
 def _personas_check(settings: Settings, directory: str | None) -> int:
     from botkit.personas import check_directory, shipped_personas_dir
+    from botkit.plugins.loader import load_plugins
 
     folder = Path(directory) if directory else (settings.personas.dir or shipped_personas_dir())
     if not folder.is_dir():
         print(f"botkit: error: persona folder {str(folder)!r} does not exist", file=sys.stderr)
         return 1
-    personas, errors = check_directory(folder)
+    plugin_variables = [v for plugin in load_plugins(settings) for v in plugin.variables]
+    personas, errors = check_directory(folder, extra_variables=plugin_variables)
     for persona in personas:
         print(f"ok    {persona.path.name}: {persona.name} ({persona.content_hash}) {persona.description}")
     for error in errors:

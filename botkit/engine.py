@@ -139,7 +139,8 @@ class ConversationEngine:
             if len(kept) < len(history):
                 notices.append(TRIMMED_NOTE)
             max_tokens = min(
-                persona.max_tokens or self.settings.llm.max_tokens, self.settings.llm.max_model_len - prompt_tokens
+                persona.max_tokens or self.settings.llm.max_tokens,
+                self.settings.llm.max_model_len - prompt_tokens,
             )
             attempt = await self._stream(prompt, persona, max_tokens, streamer, started)
             if not attempt.answer.strip():

@@ -39,7 +39,9 @@ async def test_second_process_continues_the_thread_from_sqlite(tmp_path: Path) -
     async with Standin() as standin:
         env = {"BOTKIT_LLM__BACKEND": "external", "BOTKIT_LLM__BASE_URL": standin.base_url}
         standin.script_reply("The capital of Australia is Canberra.", reasoning="SECRET-THOUGHTS")
-        code, out1, err = await _chat(tmp_path, "What is the capital of Australia?\n", "--thread", "geo", env=env)
+        code, out1, err = await _chat(
+            tmp_path, "What is the capital of Australia?\n", "--thread", "geo", env=env
+        )
         assert code == 0, err
         assert out1.strip() == "The capital of Australia is Canberra."
         code, _, err = await _chat(tmp_path, "And its population?\n", "--thread", "geo", env=env)
@@ -68,7 +70,9 @@ async def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     assert out == ""
 
 
-async def test_installed_plugin_adds_a_command_and_middleware_seen_through_the_console(tmp_path: Path) -> None:
+async def test_installed_plugin_adds_a_command_and_middleware_seen_through_the_console(
+    tmp_path: Path,
+) -> None:
     pytest.importorskip("botkit_house_rules", reason="pip install -e examples/house_rules (.ci/run does)")
     env = {"BOTKIT_PLUGINS__ENABLED": '["math", "ask", "persona_admin", "house_rules"]'}
     code, out, err = await _chat(tmp_path, ":rules\nWhat is 1+1?\nmy password is hunter2\n", env=env)

@@ -22,7 +22,9 @@ async def _assistant_rows(bot: TestBot) -> list[tuple[str, str | None]]:
 async def test_backend_down(tmp_path: Path) -> None:
     port = _free_port()
     standin = Standin()
-    async with TestBot(tmp_path, standin=standin, settings={"llm": {"base_url": f"http://127.0.0.1:{port}/v1"}}) as bot:
+    async with TestBot(
+        tmp_path, standin=standin, settings={"llm": {"base_url": f"http://127.0.0.1:{port}/v1"}}
+    ) as bot:
         reply = await bot.ask("hello?")
         rows = await _assistant_rows(bot)
     assert "not reachable" in reply.text

@@ -23,7 +23,9 @@ async def test_duplicate_delivery_gets_exactly_one_reply(tmp_path: Path) -> None
 async def test_channel_binding_wins_over_command_and_default(tmp_path: Path) -> None:
     settings = {"personas": {"bindings": {"test:math-room": "math"}}}
     async with TestBot(tmp_path, settings=settings) as bot:
-        await bot.ask("2+2", channel="math-room", command="ask", args={"question": "2+2", "persona": "general"})
+        await bot.ask(
+            "2+2", channel="math-room", command="ask", args={"question": "2+2", "persona": "general"}
+        )
         bound = bot.standin.requests[-1]["messages"][-1]["content"]
         await bot.ask("2+2", channel="lobby")
         default = bot.standin.requests[-1]["messages"][-1]["content"]
@@ -33,10 +35,17 @@ async def test_channel_binding_wins_over_command_and_default(tmp_path: Path) -> 
 
 async def test_restricted_persona_refused_without_role_and_allowed_with_it(tmp_path: Path) -> None:
     async with TestBot(tmp_path) as bot:
-        refused = await bot.ask("Can I break my lease?", command="ask", args={"question": "Can I break my lease?", "persona": "legal"})
+        refused = await bot.ask(
+            "Can I break my lease?",
+            command="ask",
+            args={"question": "Can I break my lease?", "persona": "legal"},
+        )
         assert bot.standin.requests == []
         allowed = await bot.ask(
-            "Can I break my lease?", command="ask", args={"question": "Can I break my lease?", "persona": "legal"}, roles=["legal"]
+            "Can I break my lease?",
+            command="ask",
+            args={"question": "Can I break my lease?", "persona": "legal"},
+            roles=["legal"],
         )
         assert len(bot.standin.requests) == 1
     assert "not available to you" in refused.text and "legal" in refused.text

@@ -76,8 +76,9 @@ def build_command(settings: LLMSettings) -> list[str]:
 
 def diagnose(lines: list[str]) -> str | None:
     for line in reversed(lines):
+        lowered = line.lower()
         for needle, meaning in _DIAGNOSES:
-            if needle in line:
+            if needle.lower() in lowered:
                 return meaning
     return None
 
@@ -89,11 +90,11 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 class VLLMSupervisor:
-    def __init__(self, settings: LLMSettings, log_dir: Path | None = None) -> None:
+    def __init__(self, settings: LLMSettings, log_dir: str | Path | None = None) -> None:
         self.settings = settings
         self.base_url = f"http://127.0.0.1:{settings.vllm.port}/v1"
         self.root_url = f"http://127.0.0.1:{settings.vllm.port}"
-        self.log_path = (log_dir or Path("logs")) / "vllm.log"
+        self.log_path = Path(log_dir or "logs") / "vllm.log"
         self.process: asyncio.subprocess.Process | None = None
         self.state = "stopped"
         self.tail: deque[str] = deque(maxlen=60)

@@ -139,12 +139,22 @@ class RegisteredHandler:
 class Plugin(Generic[ConfigT]):
     """A named bundle of commands, handlers, middleware and hooks."""
 
-    def __init__(self, name: str, *, description: str = "", config: type[ConfigT] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        config: type[ConfigT] | None = None,
+        variables: Sequence[str] = (),
+    ) -> None:
+        """``variables`` names the template variables this plugin's middleware may set in
+        ``turn.variables``; persona files may then use them (they render empty when unset)."""
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             raise ValueError(f"plugin name {name!r} must be lowercase letters, digits and _")
         self.name = name
         self.description = description
         self.config_model = config
+        self.variables = tuple(variables)
         self.commands: list[RegisteredCommand] = []
         self.handlers: list[RegisteredHandler] = []
         self.middleware_chain: list[Middleware] = []

@@ -128,9 +128,7 @@ class TestBot:
             user_roles=frozenset(roles),
         )
 
-    async def ask(
-        self, text: str, *, reply: RecordingReply | None = None, **fields: Any
-    ) -> RecordingReply:
+    async def ask(self, text: str, *, reply: RecordingReply | None = None, **fields: Any) -> RecordingReply:
         """Send one message and wait until its reply is final; returns what the user saw.
 
         ``fields`` are those of :meth:`message`. For a duplicate delivery nothing is posted and

@@ -26,14 +26,18 @@ class HouseRules(BaseModel):
     footer: str = "_(answered by botkit; check important facts)_"
 
 
-plugin: Plugin[HouseRules] = Plugin("house_rules", description="House rules: blocked words and a footer.", config=HouseRules)
+plugin: Plugin[HouseRules] = Plugin(
+    "house_rules", description="House rules: blocked words and a footer.", config=HouseRules
+)
 
 
 @plugin.command("rules", "Show this channel's house rules")
 async def rules(ctx: CommandContext[HouseRules]) -> None:
     config = ctx.config or HouseRules()
     words = ", ".join(f"`{w}`" for w in config.blocked_words) or "none"
-    await ctx.respond(f"**House rules**\n- Questions containing these words are refused: {words}\n- Answers end with: {config.footer}")
+    await ctx.respond(
+        f"**House rules**\n- Questions containing these words are refused: {words}\n- Answers end with: {config.footer}"
+    )
 
 
 @plugin.middleware
@@ -42,7 +46,9 @@ async def enforce(turn: Turn, next_step: NextStep, ctx: PluginContext[HouseRules
     lowered = turn.question.lower()
     for word in config.blocked_words:
         if word.lower() in lowered:
-            raise Refusal(f"⚠️ House rules: please don't post anything containing {word!r} here. Nothing was sent to the model.")
+            raise Refusal(
+                f"⚠️ House rules: please don't post anything containing {word!r} here. Nothing was sent to the model."
+            )
     result = await next_step(turn)
     if result.status == "complete":
         result.answer = f"{result.answer.rstrip()}\n\n{config.footer}"

@@ -1,0 +1,142 @@
+"""The supervised model server, with the stand-in playing `vllm serve` (everything but the GPU)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import textwrap
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from botkit.config import LLMSettings
+from botkit.llm.supervisor import BackendStartError, VLLMSupervisor, build_command
+
+STANDIN = [sys.executable, "-m", "botkit.testing.standin"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _settings(port: int, **vllm: object) -> LLMSettings:
+    return LLMSettings.model_validate(
+        {"backend": "vllm", "vllm": {"command": STANDIN, "port": port, "startup_timeout": 60, **vllm}}
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+async def _wait_gone(pid: int, seconds: float = 20) -> bool:
+    for _ in range(int(seconds * 10)):
+        if not _alive(pid):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+def test_command_line_has_the_serving_defaults() -> None:
+    command = build_command(LLMSettings())
+    joined = " ".join(command)
+    assert command[:3] == ["vllm", "serve", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"]
+    for flag in (
+        "--served-model-name deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        "--max-model-len 4096",
+        "--gpu-memory-utilization 0.8",
+        "--reasoning-parser deepseek_r1",
+        "--host 127.0.0.1",
+        "--port 8000",
+        "--stream-interval 8",
+        "--api-server-count",
+    ):
+        assert flag in joined
+
+
+async def test_starts_until_ready_serves_and_stops_the_whole_group(tmp_path: Path) -> None:
+    supervisor = VLLMSupervisor(_settings(_free_port()), log_dir=tmp_path)
+    async with supervisor:
+        assert supervisor.state == "ready"
+        assert supervisor.process is not None
+        pid = supervisor.process.pid
+        async with aiohttp.ClientSession() as http, http.get(f"{supervisor.base_url}/models") as response:
+            assert response.status == 200
+    assert supervisor.state == "stopped"
+    assert await _wait_gone(pid)
+    assert "Starting vLLM API server" in (tmp_path / "vllm.log").read_text()
+
+
+async def test_exit_at_start_reports_code_and_last_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOTKIT_STANDIN_EXIT_AT_START", "3")
+    supervisor = VLLMSupervisor(_settings(_free_port()), log_dir=tmp_path)
+    with pytest.raises(BackendStartError, match="exited with code 3") as caught:
+        await supervisor.start()
+    assert "BOTKIT_STANDIN_EXIT_AT_START" in str(caught.value)
+    assert supervisor.state == "failed"
+
+
+async def test_port_in_use_is_diagnosed(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        supervisor = VLLMSupervisor(_settings(port), log_dir=tmp_path)
+        with pytest.raises(BackendStartError, match="the port is taken"):
+            await supervisor.start()
+
+
+async def test_missing_executable_says_what_to_do(tmp_path: Path) -> None:
+    supervisor = VLLMSupervisor(_settings(_free_port(), command=["no-such-vllm", "serve"]), log_dir=tmp_path)
+    with pytest.raises(BackendStartError, match=r"not found.*llm\.vllm\.command"):
+        await supervisor.start()
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+async def test_killing_botkit_leaves_no_model_server(tmp_path: Path, how: signal.Signals) -> None:
+    port = _free_port()
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import asyncio, signal, sys
+            from botkit.config import LLMSettings
+            from botkit.llm.supervisor import VLLMSupervisor
+
+            async def main():
+                settings = LLMSettings.model_validate(
+                    {{"backend": "vllm", "vllm": {{"command": {STANDIN!r}, "port": {port}}}}}
+                )
+                stop = asyncio.Event()
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+                async with VLLMSupervisor(settings, log_dir={str(tmp_path)!r}) as supervisor:
+                    print(supervisor.process.pid, flush=True)
+                    await stop.wait()
+
+            asyncio.run(main())
+            """
+        )
+    )
+    parent = await asyncio.create_subprocess_exec(sys.executable, str(script), stdout=asyncio.subprocess.PIPE)
+    assert parent.stdout is not None
+    line = await asyncio.wait_for(parent.stdout.readline(), 60)
+    child = int(line)
+    assert _alive(child)
+    parent.send_signal(how)
+    await asyncio.wait_for(parent.wait(), 30)
+    assert await _wait_gone(child), f"model server {child} outlived botkit after {how.name}"
