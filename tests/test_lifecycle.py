@@ -1,0 +1,65 @@
+"""Shutdown and persona edits while the bot runs: nothing silently half-done, changes take effect."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from botkit.personas import shipped_personas_dir
+from botkit.testing import RecordingReply, Standin, TestBot
+
+
+async def test_shutdown_interrupts_a_streaming_reply_visibly_and_stores_it(tmp_path: Path) -> None:
+    standin = Standin(tokens_per_second=20)
+    async with TestBot(tmp_path, standin=standin, settings={"bot": {"shutdown_grace": 0.2}}) as bot:
+        bot.standin.script_reply("word " * 400)
+        reply = RecordingReply()
+        submission = await bot.bot.submit(bot.message("long answer please"), reply)
+        for _ in range(200):  # until the answer is visibly streaming
+            if "word word" in reply.text:
+                break
+            await asyncio.sleep(0.05)
+        await bot.bot.drain(grace=0.2)
+        assert submission.task is not None and submission.task.done()
+        conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", "thread-1")
+        rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+        await bot.standin.wait_for(lambda: bot.standin.running == 0, 10)
+        late = await bot.ask("anyone there?")
+    assert "Interrupted" in reply.text
+    assert reply.text.startswith("word word")  # the partial answer stays visible above the note
+    assert [r.status for r in rows] == ["interrupted"]
+    assert bot.standin.disconnects >= 1  # the model server was told to stop generating
+    assert "not taking new questions" in late.text
+
+
+async def test_edited_persona_takes_effect_and_broken_edit_keeps_the_old_one(tmp_path: Path) -> None:
+    personas = tmp_path / "personas"
+    shutil.copytree(shipped_personas_dir(), personas)
+    settings = {"personas": {"dir": str(personas), "watch": True}}
+    async with TestBot(tmp_path, settings=settings) as bot:
+        registry = bot.bot.personas
+        old_hash = registry.get("general").content_hash  # type: ignore[union-attr]
+        general = personas / "general.md"
+        text = general.read_text().replace("You are a helpful", "You are a PIRATE-THEMED helpful")
+        for _ in range(100):  # the watcher may start after our first write: write until it sees it
+            general.write_text(text)
+            await asyncio.sleep(0.1)
+            if registry.get("general").content_hash != old_hash:  # type: ignore[union-attr]
+                break
+        await bot.ask("hello")
+        assert "PIRATE-THEMED" in bot.standin.requests[-1]["messages"][-1]["content"]
+        new_hash = registry.get("general").content_hash  # type: ignore[union-attr]
+
+        general.write_text("---\nname: general\ndescription: [unclosed\n---\n{{ question }}\n")
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if registry.errors:
+                break
+        assert any("general.md" in str(e) for e in registry.errors)
+        await bot.ask("still there?")
+        assert "PIRATE-THEMED" in bot.standin.requests[-1]["messages"][-1]["content"]
+        conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", "thread-1")
+        hashes = [m.persona_hash for m in await bot.store.messages(conversation) if m.role == "assistant"]
+    assert new_hash != old_hash
+    assert hashes == [new_hash, new_hash]
