@@ -167,9 +167,19 @@ class BotApp:
         """Check every adapter (no half-started bot), then run them until they all end."""
         for adapter in adapters:
             await adapter.check()
-        async with asyncio.TaskGroup() as group:
-            for adapter in adapters:
-                group.create_task(adapter.run(), name=f"botkit-adapter-{adapter.name}")
+        tasks = [asyncio.create_task(a.run(), name=f"botkit-adapter-{a.name}") for a in adapters]
+        try:
+            await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            # Stop accepting and let replies in flight land while the platform connections are
+            # still open; only then close the adapters.
+            if self.bot is not None:
+                await asyncio.shield(self.bot.drain(self.settings.bot.shutdown_grace))
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _bind(middleware: Middleware, ctx: PluginContext[Any]) -> BoundMiddleware:

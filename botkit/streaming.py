@@ -78,7 +78,17 @@ class ReplyStreamer:
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
         """Post the placeholder now (users see a reaction within a second) and start pumping."""
-        message_id = await self.reply.post_placeholder(placeholder)
+        deadline = self._clock() + FINAL_DEADLINE
+        while True:
+            try:
+                message_id = await self.reply.post_placeholder(placeholder)
+                break
+            except RateLimited as err:
+                self.stats.rate_limited += 1
+                self.budget.pause(err.retry_after)
+                if self._clock() > deadline:
+                    raise
+                await asyncio.sleep(err.retry_after)
         self._shown = [placeholder]
         self.stats.message_ids = [message_id]
         self.stats.posts += 1

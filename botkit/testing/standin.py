@@ -228,7 +228,11 @@ def _evaluate(node: ast.expr, steps: list[str]) -> Fraction:
 
 
 def find_arithmetic(text: str) -> tuple[str, Fraction, list[str]] | None:
-    """The longest arithmetic expression in ``text``: (source, exact value, steps), or None."""
+    """The longest arithmetic expression in ``text``: (source, exact value, steps), or None.
+
+    Dates and times (a persona may render ``today`` into the prompt) are not arithmetic.
+    """
+    text = re.sub(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}(:\d{2})?\b", " ", text)
     candidates = sorted((m.group().strip() for m in _EXPR_RUN.finditer(text)), key=len, reverse=True)
     for source in candidates:
         source = source.rstrip(".")

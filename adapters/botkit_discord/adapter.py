@@ -1,0 +1,227 @@
+"""The Discord adapter: a discord.py client whose slash commands and mentions feed the core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, ClassVar
+
+import aiohttp
+import discord
+from pydantic import BaseModel
+
+from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
+from botkit.events import IncomingMessage, LiveReply
+from botkit_discord.commands import build_tree, main_text
+from botkit_discord.endpoints import point_discord_py_at
+from botkit_discord.identity import channel_and_thread, role_names, workspace_of
+from botkit_discord.mentions import MentionRouter
+from botkit_discord.reply import DiscordInteractionReply
+from botkit_discord.settings import DiscordSettings
+
+log = logging.getLogger("botkit_discord")
+
+# discord.py refuses a max_ratelimit_timeout below 30 s; longer 429s raise RateLimited instead of
+# sleeping inside an edit, and the core's streamer waits them out with its shared budget.
+MAX_RATELIMIT_SLEEP = 30.0
+
+
+def minimal_intents() -> discord.Intents:
+    """Guilds (channels, roles, threads), guild and DM messages, and message content (privileged:
+    needed to read messages in the bot's threads that do not mention it)."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = True
+    return intents
+
+
+class BotkitClient(discord.Client):
+    """discord.Client with botkit's command tree; events are forwarded to the adapter."""
+
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        settings = adapter.config
+        options: dict[str, Any] = {}
+        if settings.application_id is not None:
+            options["application_id"] = settings.application_id
+        super().__init__(
+            intents=minimal_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),  # model output never pings anyone
+            guild_ready_timeout=settings.guild_ready_timeout,
+            max_ratelimit_timeout=MAX_RATELIMIT_SLEEP,
+            **options,
+        )
+        self.adapter = adapter
+        self.tree = build_tree(self, adapter.host, adapter.host.commands, adapter.on_command)
+
+    async def setup_hook(self) -> None:
+        await self.adapter.sync_commands(self)
+
+    async def on_ready(self) -> None:
+        self.adapter.ready.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter.on_message(message)
+
+
+class DiscordAdapter(Adapter):
+    name: ClassVar[str] = "discord"
+    settings_model: ClassVar[type[BaseModel] | None] = DiscordSettings
+
+    def __init__(self, host: AdapterHost, settings: BaseModel | None) -> None:
+        super().__init__(host, settings)
+        if not isinstance(settings, DiscordSettings):
+            raise AdapterError("the discord adapter needs a [discord] section with at least `token`")
+        self.config = settings
+        self.client: BotkitClient | None = None
+        self.ready = asyncio.Event()
+        self.synced: list[str] = []  # where commands were synced: guild ids or "global"
+        self._accepting = True
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._mentions: MentionRouter | None = None
+
+    # -- start-up ----------------------------------------------------------------------------
+    def _token(self) -> str:
+        token = self.config.token.get_secret_value().strip()
+        if not token:
+            raise AdapterError("discord.token is empty: set it in [discord] or BOTKIT_DISCORD__TOKEN")
+        return token
+
+    async def _login(self, client: discord.Client) -> None:
+        """Log in (GET /users/@me, GET /oauth2/applications/@me) with errors that say what to do."""
+        api = self.config.api_url
+        try:
+            await client.login(self._token())
+        except discord.LoginFailure:
+            raise AdapterError(
+                "Discord rejected the bot token (HTTP 401). Copy the token from the Developer Portal "
+                "(Application -> Bot -> Reset Token) into BOTKIT_DISCORD__TOKEN."
+            ) from None
+        except discord.HTTPException as err:
+            raise AdapterError(
+                f"Discord API at {api} answered HTTP {err.status} while logging in: {err.text or 'no details'}"
+            ) from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise AdapterError(f"cannot reach the Discord API at {api}: {err}") from None
+        app_id = client.application_id
+        if app_id is None:
+            raise AdapterError(
+                "the Discord application id is unknown: set discord.application_id "
+                "(Developer Portal -> General Information -> Application ID)"
+            )
+        if self.config.application_id is not None and self.config.application_id != app_id:
+            raise AdapterError(
+                f"discord.application_id is {self.config.application_id}, but the token belongs to "
+                f"application {app_id}; fix one of them"
+            )
+
+    async def check(self) -> None:
+        point_discord_py_at(self.config.api_url, self.config.gateway_url)
+        client = discord.Client(intents=minimal_intents())
+        try:
+            await self._login(client)
+        finally:
+            await client.close()
+
+    async def sync_commands(self, client: BotkitClient) -> None:
+        """Register the commands where they are used: each configured guild (instant), or globally."""
+        tree = client.tree
+        try:
+            if self.config.guild_ids:
+                for guild_id in self.config.guild_ids:
+                    guild = discord.Object(id=guild_id)
+                    tree.copy_global_to(guild=guild)
+                    await tree.sync(guild=guild)
+                    self.synced.append(str(guild_id))
+            else:
+                await tree.sync()
+                self.synced.append("global")
+        except discord.Forbidden as err:
+            raise AdapterError(
+                f"Discord refused to register slash commands ({err.status}: {err.text}). Invite the bot "
+                "with the `applications.commands` scope to every guild in discord.guild_ids."
+            ) from None
+        log.info("slash commands synced: %s", ", ".join(self.synced))
+
+    # -- serving -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        point_discord_py_at(self.config.api_url, self.config.gateway_url)
+        client = self.client = BotkitClient(self)
+        self._mentions = MentionRouter(client, self.config)
+        try:
+            await self._login(client)
+            await client.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired:
+            raise AdapterError(
+                "Discord refused the gateway connection: the Message Content intent is not enabled. "
+                "Turn it on in the Developer Portal (Application -> Bot -> Privileged Gateway Intents)."
+            ) from None
+        except asyncio.CancelledError:
+            self._accepting = False
+            await self._drain()
+            raise
+        finally:
+            self._accepting = False
+            await client.close()
+            self.ready.clear()
+
+    async def _drain(self) -> None:
+        """Let replies still streaming land (their edits need the open connection)."""
+        pending = {t for t in self._inflight if not t.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=self.config.shutdown_grace)
+
+    async def _submit(self, message: IncomingMessage, reply: LiveReply) -> None:
+        submission = await self.host.submit(message, reply)
+        if submission.task is not None:
+            self._inflight.add(submission.task)
+            submission.task.add_done_callback(self._inflight.discard)
+
+    async def on_command(
+        self, interaction: discord.Interaction[Any], spec: CommandSpec, args: dict[str, str]
+    ) -> None:
+        """Acknowledge at once (Discord's 3-second deadline), then let the core answer."""
+        try:
+            await interaction.response.defer(thinking=True)
+        except (discord.HTTPException, aiohttp.ClientError) as err:
+            log.warning("could not defer interaction %s: %s", interaction.id, err)
+            return
+        if not self._accepting:
+            await interaction.edit_original_response(content="⚠️ botkit is restarting; please ask again.")
+            return
+        channel, thread = channel_and_thread(interaction)
+        message = IncomingMessage(
+            platform="discord",
+            workspace=workspace_of(interaction.guild_id),
+            channel=channel,
+            thread=thread,
+            user=str(interaction.user.id),
+            text=main_text(spec, args),
+            delivery_id=str(interaction.id),
+            command=spec.qualified_name,
+            args=args,
+            user_name=interaction.user.display_name,
+            user_roles=role_names(interaction.user),
+            is_direct=interaction.guild_id is None,
+        )
+        channel_id = interaction.channel_id or 0
+        reply = DiscordInteractionReply(
+            interaction,
+            interaction.client.get_partial_messageable(channel_id, guild_id=interaction.guild_id),
+            max_chars=self.config.max_chars,
+            edits_per_second=self.config.edits_per_second,
+            reply_seconds=self.config.interaction_reply_seconds,
+        )
+        await self._submit(message, reply)
+
+    async def on_message(self, message: discord.Message) -> None:
+        if not self._accepting or self._mentions is None:
+            return
+        try:
+            addressed = await self._mentions.route(message)
+        except discord.HTTPException as err:
+            log.warning("could not answer message %s: %s", message.id, err)
+            return
+        if addressed is not None:
+            await self._submit(addressed.message, addressed.reply)

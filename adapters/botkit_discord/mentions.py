@@ -1,0 +1,108 @@
+"""Messages that address the bot: @mentions in guild channels, messages in its threads, DMs.
+
+- A mention in a channel starts a thread from the user's message (``mention_mode = "thread"``)
+  or is answered inline with a reply; the answer streams by editing a message the bot posts.
+- Any message in a thread the bot owns continues that thread's conversation (history from SQL);
+  the thread id is the conversation's ``thread`` and its parent the ``channel``.
+- Every DM is answered; the DM channel is one conversation.
+- The bot ignores itself and other bots, and strips its own mention from the text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import discord
+
+from botkit.events import IncomingMessage
+from botkit_discord.identity import role_names, workspace_of
+from botkit_discord.reply import DiscordMessageReply, platform_call
+from botkit_discord.settings import DiscordSettings
+
+log = logging.getLogger("botkit_discord.mentions")
+
+_THREAD_NAME_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """A message the bot should answer, and the reply that answers it."""
+
+    message: IncomingMessage
+    reply: DiscordMessageReply
+
+
+def strip_mention(text: str, bot_id: int) -> str:
+    return re.sub(rf"<@!?{bot_id}>", " ", text).strip()
+
+
+def thread_name(text: str) -> str:
+    name = " ".join(text.split()) or "botkit"
+    return name if len(name) <= _THREAD_NAME_LIMIT else name[: _THREAD_NAME_LIMIT - 1] + "…"
+
+
+class MentionRouter:
+    """Decides whether a gateway message is for the bot, and where the answer goes."""
+
+    def __init__(self, client: discord.Client, settings: DiscordSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self.own_threads: set[int] = set()  # threads started this run (THREAD_CREATE also caches them)
+
+    def _is_own_thread(self, channel: object, bot_id: int) -> bool:
+        if isinstance(channel, discord.Thread):
+            return channel.owner_id == bot_id or channel.id in self.own_threads
+        return getattr(channel, "id", None) in self.own_threads
+
+    async def route(self, message: discord.Message) -> Addressed | None:
+        me = self.client.user
+        if me is None or message.author.id == me.id or message.author.bot:
+            return None
+        mentioned = me.id in message.raw_mentions
+        channel = message.channel
+        is_dm = message.guild is None
+        in_own_thread = not is_dm and self._is_own_thread(channel, me.id)
+        if not (is_dm or mentioned or in_own_thread):
+            return None
+        text = strip_mention(message.content, me.id)
+        guild_id = message.guild.id if message.guild is not None else None
+        conversation_channel = str(channel.id)
+        thread = str(channel.id)
+        target = channel.id
+        reference: discord.MessageReference | None = None
+        if isinstance(channel, discord.Thread):
+            conversation_channel = str(channel.parent_id)
+        elif not is_dm:
+            if self.settings.mention_mode == "thread" and isinstance(channel, discord.TextChannel):
+                created = await platform_call(
+                    lambda: message.create_thread(
+                        name=thread_name(text),
+                        auto_archive_duration=self.settings.thread_auto_archive_minutes,
+                    )
+                )
+                self.own_threads.add(created.id)
+                thread, target = str(created.id), created.id
+            else:
+                thread = str(message.id)  # inline: a one-off conversation answered in place
+                reference = message.to_reference(fail_if_not_exists=False)
+        incoming = IncomingMessage(
+            platform="discord",
+            workspace=workspace_of(guild_id),
+            channel=conversation_channel,
+            thread=thread,
+            user=str(message.author.id),
+            text=text,
+            delivery_id=str(message.id),
+            user_name=message.author.display_name,
+            user_roles=role_names(message.author),
+            is_direct=is_dm,
+        )
+        reply = DiscordMessageReply(
+            self.client.get_partial_messageable(target, guild_id=guild_id),
+            reference=reference,
+            max_chars=self.settings.max_chars,
+            edits_per_second=self.settings.edits_per_second,
+        )
+        return Addressed(incoming, reply)

@@ -1,0 +1,31 @@
+"""``[discord]``: the typed settings of the Discord adapter (env: ``BOTKIT_DISCORD__<KEY>``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+DISCORD_MESSAGE_LIMIT = 2000  # characters of ``content``, on create and on edit
+INTERACTION_TOKEN_LIFETIME = 15 * 60.0  # seconds an interaction token can edit its response
+
+
+class DiscordSettings(BaseModel):
+    """Everything the adapter needs; every endpoint is configurable so tests use a fake Discord."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr
+    application_id: int | None = None
+    guild_ids: list[int] = Field(default_factory=list)  # sync commands there (instant); empty: global
+    api_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    mention_mode: Literal["thread", "inline"] = "thread"
+    edits_per_second: float = Field(1.0, gt=0)  # per channel, shared by every reply streaming there
+    max_chars: int = Field(DISCORD_MESSAGE_LIMIT, ge=100, le=DISCORD_MESSAGE_LIMIT)
+    # After this long an interaction reply continues as a normal channel message (token: 15 min).
+    interaction_reply_seconds: float = Field(14 * 60.0, gt=0, lt=INTERACTION_TOKEN_LIFETIME)
+    thread_auto_archive_minutes: Literal[60, 1440, 4320, 10080] = 1440
+    guild_ready_timeout: float = Field(2.0, ge=0)
+    # On shutdown, replies still streaming get this long to land before the connection closes.
+    shutdown_grace: float = Field(30.0, ge=0)

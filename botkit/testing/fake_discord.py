@@ -1,0 +1,1009 @@
+"""A fake Discord for tests: the REST routes and the gateway WebSocket that botkit uses.
+
+It speaks Discord's wire protocol closely enough that the real discord.py runs against it
+unchanged (point it here with ``discord.api_url = fake.api_url`` and
+``discord.gateway_url = fake.gateway_url``). Everything is recorded, and the current content of
+every message is kept, so a test asserts what a user would see.
+
+REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 401)
+-----------------------------------------------------------------------------------
+- ``GET /users/@me``, ``GET /oauth2/applications/@me`` (login), ``GET /gateway``,
+  ``GET /gateway/bot``.
+- ``PUT /applications/{app}/commands`` and ``PUT /applications/{app}/guilds/{gid}/commands``
+  (command sync; the definitions are kept in :attr:`FakeDiscord.commands`).
+- ``POST /interactions/{id}/{token}/callback`` (types 4, 5 and 8; ``?with_response`` gives 200
+  with the callback object, else 204).
+- ``GET/PATCH/DELETE /webhooks/{app}/{token}/messages/@original`` and ``/messages/{mid}``,
+  ``POST /webhooks/{app}/{token}`` (follow-ups). The token expires ``token_lifetime`` seconds
+  after the interaction was created (401, code 50027), as Discord's does after 15 minutes.
+- ``GET /channels/{cid}``, ``POST /channels/{cid}/messages``,
+  ``GET/PATCH /channels/{cid}/messages/{mid}``, ``POST /channels/{cid}/messages/{mid}/threads``
+  (the thread gets the message's id, and THREAD_CREATE is dispatched).
+- Message content over 2,000 characters is refused with 400 (code 50035), as Discord does.
+
+Rate limits: :meth:`FakeDiscord.rate_limit` makes the next ``count`` requests matching a method
+and path pattern answer 429 with Discord's body (``message``, ``retry_after``, ``global``) and
+headers (``Retry-After``, ``X-RateLimit-*``, and ``Via`` unless ``via=False``: discord.py
+retries a 429 itself only when ``Via`` is present, otherwise it raises ``HTTPException``).
+
+Gateway (``gateway_url``)
+-------------------------
+HELLO (``heartbeat_interval``), HEARTBEAT -> HEARTBEAT_ACK, IDENTIFY -> READY (user,
+application, session_id, ``resume_gateway_url`` pointing back here, guilds unavailable) then
+one GUILD_CREATE per guild (channels, roles, members, threads); RESUME -> RESUMED. With
+``compress=zlib-stream`` in the query (what discord.py asks for) frames are zlib-stream binary
+frames, each ending in a ``Z_SYNC_FLUSH``; otherwise plain JSON text frames. Dispatches respect
+the identified intents (GUILD_MESSAGES, DIRECT_MESSAGES) and MESSAGE_CONTENT (content is empty
+in guild messages that do not mention the bot unless the intent was asked for).
+
+Driving it: :meth:`FakeDiscord.add_user` (a guild member with role names),
+:meth:`~FakeDiscord.slash_command`, :meth:`~FakeDiscord.autocomplete`,
+:meth:`~FakeDiscord.user_message`, :meth:`~FakeDiscord.dm_channel`; and reading it:
+:attr:`~FakeDiscord.calls`, :attr:`~FakeDiscord.messages`,
+:meth:`~FakeDiscord.interaction_messages`, :meth:`~FakeDiscord.messages_in`,
+:meth:`~FakeDiscord.wait_for`::
+
+    async with FakeDiscord() as fake:
+        settings = {"token": fake.token, "api_url": fake.api_url, "gateway_url": fake.gateway_url}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import secrets
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from aiohttp import WSMsgType, web
+
+DISCORD_EPOCH_MS = 1420070400000
+MESSAGE_LIMIT = 2000
+
+INTENT_GUILDS = 1 << 0
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_DIRECT_MESSAGES = 1 << 12
+INTENT_MESSAGE_CONTENT = 1 << 15
+
+CHANNEL_TEXT = 0
+CHANNEL_DM = 1
+CHANNEL_PUBLIC_THREAD = 11
+
+OPTION_SUBCOMMAND = 1
+OPTION_STRING = 3
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One REST request as the fake received it, and the status it answered."""
+
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: Mapping[str, str]
+    body: Any
+    status: int
+
+
+@dataclass
+class _RateLimitRule:
+    method: str
+    pattern: re.Pattern[str]
+    retry_after: float
+    count: int
+    via: bool
+    is_global: bool
+    after: int
+
+
+@dataclass
+class FakeInteraction:
+    id: int
+    token: str
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    created: float
+    payload: dict[str, Any]
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    original_id: int | None = None
+    followup_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Connection:
+    ws: web.WebSocketResponse
+    compressor: Any | None  # zlib compressobj for zlib-stream, else None (text frames)
+    session_id: str
+    sequence: int = 0
+    intents: int | None = None  # None until IDENTIFY/RESUME
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        raw = json.dumps(payload, separators=(",", ":"))
+        if self.compressor is None:
+            await self.ws.send_str(raw)
+        else:
+            data = self.compressor.compress(raw.encode()) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+            await self.ws.send_bytes(data)
+
+
+_BODY = web.RequestKey("fake_discord_body", object)
+
+
+def _json(body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    """A JSON response with exactly ``Content-Type: application/json``, as Discord sends (discord.py
+    parses a body as JSON only on that exact value)."""
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=status,
+        headers={**(headers or {}), "Content-Type": "application/json"},
+    )
+
+
+def _body(request: web.Request) -> Any:
+    """The request's parsed JSON body (read once by the middleware)."""
+    return request[_BODY]
+
+
+def _iso(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).isoformat()
+
+
+class FakeDiscord:
+    """A local Discord (REST + gateway); see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        bot_name: str = "botkit",
+        guild_name: str = "botkit-test",
+        roles: tuple[str, ...] = ("admin", "legal", "medical", "student"),
+        heartbeat_interval_ms: float = 41250.0,
+        token_lifetime: float = 15 * 60.0,
+    ) -> None:
+        self.token = token or "fake." + secrets.token_urlsafe(24)
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.token_lifetime = token_lifetime
+        self._counter = itertools.count(1)
+        self.bot_user = self._user(self.snowflake(), bot_name, bot=True)
+        self.application_id = self.snowflake()
+        self.users: dict[int, dict[str, Any]] = {int(self.bot_user["id"]): self.bot_user}
+        self.guilds: dict[int, dict[str, Any]] = {}
+        self.channels: dict[int, dict[str, Any]] = {}
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> definitions
+        self.interactions: dict[int, FakeInteraction] = {}
+        self.calls: list[RecordedCall] = []
+        self.identifies: list[dict[str, Any]] = []
+        self.heartbeats = 0
+        self.gateway_compression: list[str | None] = []  # ``compress`` asked by each connection
+        self._rules: list[_RateLimitRule] = []
+        self._connections: list[_Connection] = []
+        self._changed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self.guild_id = self.add_guild(guild_name, roles=roles)
+        self.channel_id = self.add_channel(self.guild_id, "general")
+
+    # -- ids and objects ------------------------------------------------------------------------
+    def snowflake(self) -> int:
+        """A Discord id for now (its timestamp is what discord.py's ``created_at`` reads)."""
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        return (ms << 22) | (next(self._counter) & 0x3FFFFF)
+
+    @staticmethod
+    def _user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
+        return {
+            "id": str(user_id),
+            "username": name,
+            "global_name": name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": bot,
+            "public_flags": 0,
+        }
+
+    def add_guild(self, name: str, *, roles: tuple[str, ...] = ()) -> int:
+        guild_id = self.snowflake()
+        everyone = {"id": str(guild_id), "name": "@everyone", "position": 0}
+        role_list = [everyone] + [
+            {"id": str(self.snowflake()), "name": role, "position": i + 1} for i, role in enumerate(roles)
+        ]
+        for role in role_list:
+            role.update(
+                color=0, hoist=False, permissions="0", managed=False, mentionable=False, flags=0, icon=None
+            )
+        self.guilds[guild_id] = {
+            "id": str(guild_id),
+            "name": name,
+            "roles": role_list,
+            "channel_ids": [],
+            "members": {},
+        }
+        self._add_member(guild_id, int(self.bot_user["id"]), ())
+        return guild_id
+
+    def add_channel(self, guild_id: int, name: str) -> int:
+        channel_id = self.snowflake()
+        self.channels[channel_id] = {
+            "id": str(channel_id),
+            "type": CHANNEL_TEXT,
+            "guild_id": str(guild_id),
+            "name": name,
+            "position": len(self.guilds[guild_id]["channel_ids"]),
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
+        self.guilds[guild_id]["channel_ids"].append(channel_id)
+        return channel_id
+
+    def _role_ids(self, guild_id: int, names: tuple[str, ...] | list[str]) -> list[str]:
+        by_name = {r["name"]: r["id"] for r in self.guilds[guild_id]["roles"]}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise ValueError(f"unknown role(s) {missing}; the guild has {sorted(by_name)}")
+        return [by_name[n] for n in names]
+
+    def _add_member(self, guild_id: int, user_id: int, roles: tuple[str, ...] | list[str]) -> None:
+        self.guilds[guild_id]["members"][user_id] = {
+            "user": self.users[user_id],
+            "roles": self._role_ids(guild_id, roles),
+            "joined_at": _iso(),
+            "nick": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+        }
+
+    def add_user(
+        self, name: str, *, roles: tuple[str, ...] | list[str] = (), guild_id: int | None = None
+    ) -> int:
+        """A human member of the guild (default: the one made at start) with these role names."""
+        user_id = self.snowflake()
+        self.users[user_id] = self._user(user_id, name)
+        self._add_member(guild_id or self.guild_id, user_id, roles)
+        return user_id
+
+    def dm_channel(self, user_id: int) -> int:
+        for channel in self.channels.values():
+            if channel["type"] == CHANNEL_DM and channel["recipients"][0]["id"] == str(user_id):
+                return int(channel["id"])
+        channel_id = self.snowflake()
+        self.channels[channel_id] = {
+            "id": str(channel_id),
+            "type": CHANNEL_DM,
+            "recipients": [self.users[user_id]],
+            "last_message_id": None,
+            "flags": 0,
+        }
+        return channel_id
+
+    def _guild_payload(self, guild_id: int) -> dict[str, Any]:
+        guild = self.guilds[guild_id]
+        channels = [self.channels[c] for c in guild["channel_ids"]]
+        threads = [
+            c
+            for c in self.channels.values()
+            if c["type"] == CHANNEL_PUBLIC_THREAD and c["guild_id"] == str(guild_id)
+        ]
+        return {
+            "id": guild["id"],
+            "name": guild["name"],
+            "icon": None,
+            "owner_id": self.bot_user["id"],
+            "roles": guild["roles"],
+            "channels": channels,
+            "threads": threads,
+            "members": list(guild["members"].values()),
+            "member_count": len(guild["members"]),
+            "large": False,
+            "unavailable": False,
+            "joined_at": _iso(),
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "premium_tier": 0,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "system_channel_flags": 0,
+            "preferred_locale": "en-US",
+            "afk_timeout": 300,
+        }
+
+    def _message_payload(
+        self, channel_id: int, author: dict[str, Any], content: str, **extra: Any
+    ) -> dict[str, Any]:
+        message_id = extra.pop("id", None) or self.snowflake()
+        channel = self.channels.get(channel_id, {})
+        payload: dict[str, Any] = {
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "author": author,
+            "content": content,
+            "timestamp": _iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "components": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+        }
+        if channel.get("guild_id"):
+            payload["guild_id"] = channel["guild_id"]
+        payload.update(extra)
+        self.messages[message_id] = payload
+        self._signal()
+        return payload
+
+    # -- reading what happened ----------------------------------------------------------------
+    def messages_in(self, channel_id: int) -> list[dict[str, Any]]:
+        """Messages of a channel in order (webhook messages of interactions included)."""
+        return [m for _, m in sorted(self.messages.items()) if m["channel_id"] == str(channel_id)]
+
+    def interaction_messages(self, interaction_id: int) -> list[str]:
+        """The current text of an interaction's original response and follow-ups, in order."""
+        interaction = self.interactions[interaction_id]
+        ids = ([interaction.original_id] if interaction.original_id else []) + interaction.followup_ids
+        return [self.messages[i]["content"] for i in ids]
+
+    def calls_to(self, method: str, pattern: str) -> list[RecordedCall]:
+        regex = re.compile(pattern)
+        return [c for c in self.calls if c.method == method and regex.search(c.path)]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds (re-checked after every request and gateway event)."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                event = self._changed
+                await event.wait()
+
+    def _signal(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- knobs --------------------------------------------------------------------------------
+    def rate_limit(
+        self,
+        method: str,
+        path_pattern: str,
+        *,
+        retry_after: float = 0.2,
+        count: int = 1,
+        via: bool = True,
+        is_global: bool = False,
+        after: int = 0,
+    ) -> None:
+        """Answer ``count`` requests matching ``method`` and ``path_pattern`` (a regex searched in
+        the path without ``/api/v10``) with HTTP 429, after letting ``after`` matches through."""
+        self._rules.append(
+            _RateLimitRule(
+                method.upper(), re.compile(path_pattern), retry_after, count, via, is_global, after
+            )
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_get("/ws", self._gateway)
+        api = "/api/v10"
+        routes = [
+            ("GET", "/users/@me", self._me),
+            ("GET", "/oauth2/applications/@me", self._application),
+            ("GET", "/gateway", self._gateway_url),
+            ("GET", "/gateway/bot", self._gateway_bot),
+            ("PUT", "/applications/{app}/commands", self._sync_commands),
+            ("PUT", "/applications/{app}/guilds/{guild}/commands", self._sync_commands),
+            ("POST", "/interactions/{iid}/{token}/callback", self._callback),
+            ("POST", "/webhooks/{app}/{token}", self._followup),
+            ("GET", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_message),
+            ("PATCH", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_message),
+            ("DELETE", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_message),
+            ("GET", "/channels/{cid}", self._channel),
+            ("POST", "/channels/{cid}/messages", self._create_message),
+            ("GET", "/channels/{cid}/messages/{mid}", self._channel_message),
+            ("PATCH", "/channels/{cid}/messages/{mid}", self._channel_message),
+            ("POST", "/channels/{cid}/messages/{mid}/threads", self._create_thread),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, api + path, handler)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        for connection in list(self._connections):
+            await connection.ws.close(code=1001)
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("FakeDiscord not started")
+        return self._port
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    # -- REST plumbing ------------------------------------------------------------------------
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        if request.path == "/ws":
+            response: web.StreamResponse = await handler(request)
+            return response
+        path = request.path.removeprefix("/api/v10")
+        body: Any = None
+        if request.can_read_body:
+            body = await _read_body(request)
+        refused = self._limited(request.method, path) or self._unauthorized(request, path)
+        if refused is None:
+            request[_BODY] = body
+            response = await handler(request)
+        else:
+            response = refused
+        self.calls.append(RecordedCall(request.method, path, dict(request.query), body, response.status))
+        self._signal()
+        return response
+
+    def _limited(self, method: str, path: str) -> web.Response | None:
+        for rule in self._rules:
+            if rule.count > 0 and rule.method == method and rule.pattern.search(path):
+                if rule.after > 0:
+                    rule.after -= 1
+                    continue
+                rule.count -= 1
+                headers = {
+                    "Retry-After": str(max(1, int(rule.retry_after + 0.999))),
+                    "X-RateLimit-Limit": "5",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": f"{time.time() + rule.retry_after:.3f}",
+                    "X-RateLimit-Reset-After": f"{rule.retry_after:.3f}",
+                    "X-RateLimit-Bucket": "fake-" + re.sub(r"\W", "", rule.pattern.pattern)[:16],
+                    "X-RateLimit-Scope": "user",
+                }
+                if rule.is_global:
+                    headers["X-RateLimit-Global"] = "true"
+                    headers["X-RateLimit-Scope"] = "global"
+                if rule.via:
+                    headers["Via"] = "1.1 google"
+                body = {
+                    "message": "You are being rate limited.",
+                    "retry_after": rule.retry_after,
+                    "global": rule.is_global,
+                }
+                return _json(body, status=429, headers=headers)
+        return None
+
+    def _unauthorized(self, request: web.Request, path: str) -> web.Response | None:
+        if path.startswith(("/interactions/", "/webhooks/")):
+            return None  # authorised by the interaction token in the path
+        if request.headers.get("Authorization") != f"Bot {self.token}":
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        return None
+
+    @staticmethod
+    def _error(status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> web.Response:
+        body: dict[str, Any] = {"message": message, "code": code}
+        if errors:
+            body["errors"] = errors
+        return _json(body, status=status)
+
+    def _too_long(self, content: Any) -> web.Response | None:
+        if isinstance(content, str) and len(content) > MESSAGE_LIMIT:
+            return self._error(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "content": {
+                        "_errors": [
+                            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
+                        ]
+                    }
+                },
+            )
+        return None
+
+    # -- REST routes ----------------------------------------------------------------------------
+    async def _me(self, request: web.Request) -> web.Response:
+        return _json({**self.bot_user, "verified": True, "mfa_enabled": False, "flags": 0})
+
+    async def _application(self, request: web.Request) -> web.Response:
+        return _json(
+            {
+                "id": str(self.application_id),
+                "name": self.bot_user["username"],
+                "icon": None,
+                "description": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "flags": 1 << 19,  # GATEWAY_MESSAGE_CONTENT_LIMITED
+                "owner": self._user(self.snowflake(), "owner"),
+                "team": None,
+                "bot": self.bot_user,
+                "interactions_endpoint_url": None,
+            }
+        )
+
+    async def _gateway_url(self, request: web.Request) -> web.Response:
+        return _json({"url": self.gateway_url})
+
+    async def _gateway_bot(self, request: web.Request) -> web.Response:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+
+    async def _sync_commands(self, request: web.Request) -> web.Response:
+        if request.match_info["app"] != str(self.application_id):
+            return self._error(403, 50001, "Missing Access")
+        guild = request.match_info.get("guild")
+        if guild is not None and int(guild) not in self.guilds:
+            return self._error(403, 50001, "Missing Access")
+        stored = []
+        for definition in _body(request) or []:
+            command = {
+                "id": str(self.snowflake()),
+                "application_id": str(self.application_id),
+                "version": str(self.snowflake()),
+                "type": 1,
+                "default_member_permissions": None,
+                "dm_permission": True,
+                "nsfw": False,
+                "options": [],
+                **definition,
+            }
+            if guild is not None:
+                command["guild_id"] = guild
+            stored.append(command)
+        self.commands[guild or "global"] = stored
+        return _json(stored)
+
+    def _interaction_for(self, token: str) -> FakeInteraction | None:
+        return next((i for i in self.interactions.values() if i.token == token), None)
+
+    def _webhook_auth(self, request: web.Request) -> FakeInteraction | web.Response:
+        interaction = self._interaction_for(request.match_info["token"])
+        if interaction is None or request.match_info.get("app", str(self.application_id)) != str(
+            self.application_id
+        ):
+            return self._error(404, 10015, "Unknown Webhook")
+        if time.time() > interaction.created + self.token_lifetime:
+            return self._error(401, 50027, "Invalid Webhook Token")
+        return interaction
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        interaction = self.interactions.get(int(request.match_info["iid"]))
+        if interaction is None or interaction.token != request.match_info["token"]:
+            return self._error(404, 10062, "Unknown interaction")
+        if interaction.callbacks:
+            return self._error(400, 40060, "Interaction has already been acknowledged.")
+        if time.time() > interaction.created + 3.0:
+            return self._error(404, 10062, "Unknown interaction")
+        body = _body(request) or {}
+        interaction.callbacks.append(body)
+        kind = body.get("type")
+        data = body.get("data") or {}
+        message: dict[str, Any] | None = None
+        if kind in (4, 5):
+            if (problem := self._too_long(data.get("content"))) is not None:
+                interaction.callbacks.pop()
+                return problem
+            flags = int(data.get("flags", 0)) | (128 if kind == 5 else 0)  # 128: LOADING
+            message = self._message_payload(
+                interaction.channel_id,
+                self.bot_user,
+                data.get("content", "") or "",
+                flags=flags,
+                webhook_id=str(self.application_id),
+                application_id=str(self.application_id),
+            )
+            interaction.original_id = int(message["id"])
+        self._signal()
+        if "with_response" not in request.query:
+            return web.Response(status=204)
+        response: dict[str, Any] = {
+            "interaction": {
+                "id": str(interaction.id),
+                "type": interaction.payload["type"],
+                "response_message_id": message["id"] if message else None,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(int(data.get("flags", 0)) & 64),
+            }
+        }
+        if message is not None:
+            response["resource"] = {"type": kind, "message": message}
+        return _json(response)
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        interaction = self._webhook_auth(request)
+        if isinstance(interaction, web.Response):
+            return interaction
+        if not interaction.callbacks:
+            return self._error(404, 10015, "Unknown Webhook")
+        body = _body(request) or {}
+        if (problem := self._too_long(body.get("content"))) is not None:
+            return problem
+        message = self._message_payload(
+            interaction.channel_id,
+            self.bot_user,
+            body.get("content", "") or "",
+            flags=int(body.get("flags", 0)),
+            webhook_id=str(self.application_id),
+            application_id=str(self.application_id),
+        )
+        interaction.followup_ids.append(int(message["id"]))
+        if request.query.get("wait", "false").lower() in ("true", "1"):
+            return _json(message)
+        return web.Response(status=204)
+
+    async def _webhook_message(self, request: web.Request) -> web.Response:
+        interaction = self._webhook_auth(request)
+        if isinstance(interaction, web.Response):
+            return interaction
+        mid = request.match_info["mid"]
+        message_id = interaction.original_id if mid == "@original" else int(mid)
+        if message_id is None or message_id not in self.messages:
+            return self._error(404, 10008, "Unknown Message")
+        if mid != "@original" and message_id not in interaction.followup_ids:
+            return self._error(404, 10008, "Unknown Message")
+        message = self.messages[message_id]
+        if request.method == "DELETE":
+            del self.messages[message_id]
+            return web.Response(status=204)
+        if request.method == "PATCH":
+            body = _body(request) or {}
+            if (problem := self._too_long(body.get("content"))) is not None:
+                return problem
+            if "content" in body:
+                message["content"] = body["content"] or ""
+            message["flags"] = int(message.get("flags", 0)) & ~128
+            message["edited_timestamp"] = _iso()
+        return _json(message)
+
+    async def _channel(self, request: web.Request) -> web.Response:
+        channel = self.channels.get(int(request.match_info["cid"]))
+        if channel is None:
+            return self._error(404, 10003, "Unknown Channel")
+        return _json(channel)
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        channel_id = int(request.match_info["cid"])
+        if channel_id not in self.channels:
+            return self._error(404, 10003, "Unknown Channel")
+        body = _body(request) or {}
+        content = body.get("content", "") or ""
+        if (problem := self._too_long(content)) is not None:
+            return problem
+        if not content and not body.get("embeds"):
+            return self._error(400, 50006, "Cannot send an empty message")
+        extra: dict[str, Any] = {}
+        if body.get("message_reference"):
+            extra["message_reference"] = body["message_reference"]
+            extra["type"] = 19  # REPLY
+        message = self._message_payload(channel_id, self.bot_user, content, **extra)
+        await self._dispatch_message(message)
+        return _json(message)
+
+    async def _channel_message(self, request: web.Request) -> web.Response:
+        channel_id, message_id = int(request.match_info["cid"]), int(request.match_info["mid"])
+        message = self.messages.get(message_id)
+        if message is None or message["channel_id"] != str(channel_id):
+            return self._error(404, 10008, "Unknown Message")
+        if request.method == "PATCH":
+            if message["author"]["id"] != self.bot_user["id"]:
+                return self._error(403, 50005, "Cannot edit a message authored by another user")
+            body = _body(request) or {}
+            if (problem := self._too_long(body.get("content"))) is not None:
+                return problem
+            if "content" in body:
+                message["content"] = body["content"] or ""
+            message["edited_timestamp"] = _iso()
+        return _json(message)
+
+    async def _create_thread(self, request: web.Request) -> web.Response:
+        channel_id, message_id = int(request.match_info["cid"]), int(request.match_info["mid"])
+        parent = self.channels.get(channel_id)
+        message = self.messages.get(message_id)
+        if parent is None or message is None or message["channel_id"] != str(channel_id):
+            return self._error(404, 10008, "Unknown Message")
+        if message_id in self.channels:
+            return self._error(400, 160004, "A thread has already been created for this message")
+        body = _body(request) or {}
+        archive = int(body.get("auto_archive_duration", 1440))
+        thread = {
+            "id": str(message_id),  # Discord gives a thread started from a message the message's id
+            "type": CHANNEL_PUBLIC_THREAD,
+            "guild_id": parent["guild_id"],
+            "parent_id": parent["id"],
+            "owner_id": self.bot_user["id"],
+            "name": str(body.get("name", ""))[:100],
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": archive,
+                "archive_timestamp": _iso(),
+                "locked": False,
+            },
+        }
+        self.channels[message_id] = thread
+        message["thread"] = thread
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return _json(thread, status=201)
+
+    # -- gateway --------------------------------------------------------------------------------
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.gateway_compression.append(request.query.get("compress"))
+        compressor = zlib.compressobj() if request.query.get("compress") == "zlib-stream" else None
+        connection = _Connection(ws, compressor, session_id=secrets.token_hex(16))
+        await connection.send(
+            {"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None}
+        )
+        try:
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    await self._gateway_op(connection, json.loads(frame.data))
+                elif frame.type == WSMsgType.BINARY:
+                    await self._gateway_op(connection, json.loads(zlib.decompress(frame.data)))
+        finally:
+            if connection in self._connections:
+                self._connections.remove(connection)
+            self._signal()
+        return ws
+
+    async def _gateway_op(self, connection: _Connection, payload: dict[str, Any]) -> None:
+        op = payload.get("op")
+        data: Any = payload.get("d")
+        if op == 1:
+            self.heartbeats += 1
+            await connection.send({"op": 11, "d": None, "s": None, "t": None})
+        elif op == 2:
+            self.identifies.append(data)
+            if data.get("token") != self.token:
+                await connection.ws.close(code=4004, message=b"Authentication failed.")
+                return
+            connection.intents = int(data.get("intents", 0))
+            self._connections.append(connection)
+            ready = {
+                "v": 10,
+                "user": {**self.bot_user, "verified": True, "mfa_enabled": False, "flags": 0},
+                "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+                "session_id": connection.session_id,
+                "resume_gateway_url": self.gateway_url,
+                "application": {"id": str(self.application_id), "flags": 1 << 19},
+                "private_channels": [],
+                "relationships": [],
+                "presences": [],
+                "guild_join_requests": [],
+                "user_settings": {},
+                "shard": [0, 1],
+            }
+            await self._send_dispatch(connection, "READY", ready)
+            for guild_id in self.guilds:
+                await self._send_dispatch(connection, "GUILD_CREATE", self._guild_payload(guild_id))
+        elif op == 6:
+            if data.get("token") != self.token:
+                await connection.ws.close(code=4004, message=b"Authentication failed.")
+                return
+            connection.intents = connection.intents or 0
+            self._connections.append(connection)
+            await self._send_dispatch(connection, "RESUMED", {})
+        self._signal()
+
+    async def _send_dispatch(self, connection: _Connection, event: str, data: dict[str, Any]) -> None:
+        connection.sequence += 1
+        await connection.send({"op": 0, "t": event, "s": connection.sequence, "d": data})
+
+    async def dispatch(self, event: str, data: dict[str, Any], *, intent: int = 0) -> None:
+        """Send a DISPATCH to every identified connection whose intents include ``intent``."""
+        for connection in list(self._connections):
+            if intent and not (connection.intents or 0) & intent:
+                continue
+            if not connection.ws.closed:
+                await self._send_dispatch(connection, event, data)
+        self._signal()
+
+    async def wait_until_connected(self, timeout: float = 10.0) -> None:
+        """Wait until a client has identified (READY and GUILD_CREATE were sent)."""
+        await self.wait_for(lambda: bool(self._connections), timeout)
+
+    async def _dispatch_message(self, message: dict[str, Any]) -> None:
+        channel = self.channels[int(message["channel_id"])]
+        is_dm = channel["type"] == CHANNEL_DM
+        intent = INTENT_DIRECT_MESSAGES if is_dm else INTENT_GUILD_MESSAGES
+        for connection in list(self._connections):
+            intents = connection.intents or 0
+            if not intents & intent or connection.ws.closed:
+                continue
+            payload = dict(message)
+            mentions_bot = any(u["id"] == self.bot_user["id"] for u in message.get("mentions", []))
+            own = message["author"]["id"] == self.bot_user["id"]
+            if not (intents & INTENT_MESSAGE_CONTENT or is_dm or mentions_bot or own):
+                payload.update(content="", embeds=[], attachments=[], components=[])
+            await self._send_dispatch(connection, "MESSAGE_CREATE", payload)
+        self._signal()
+
+    # -- what users do --------------------------------------------------------------------------
+    async def user_message(self, user_id: int, channel_id: int, content: str) -> dict[str, Any]:
+        """A user posts ``content`` (use ``fake.mention`` for ``<@bot>``); MESSAGE_CREATE follows."""
+        channel = self.channels[channel_id]
+        mentioned = [self.users[int(m)] for m in re.findall(r"<@!?(\d+)>", content) if int(m) in self.users]
+        extra: dict[str, Any] = {"mentions": mentioned}
+        guild_id = channel.get("guild_id")
+        if guild_id:
+            member = dict(self.guilds[int(guild_id)]["members"][user_id])
+            member.pop("user")
+            extra["member"] = member
+        message = self._message_payload(channel_id, self.users[user_id], content, **extra)
+        await self._dispatch_message(message)
+        return message
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.bot_user['id']}>"
+
+    def _command_id(self, guild_id: int | None, name: str) -> str:
+        for scope in (str(guild_id), "global"):
+            for command in self.commands.get(scope, []):
+                if command["name"] == name:
+                    return str(command["id"])
+        raise LookupError(f"command {name!r} was not synced (synced: {self.commands})")
+
+    def _interaction(
+        self,
+        kind: int,
+        user_id: int,
+        name: str,
+        options: Mapping[str, str],
+        *,
+        channel_id: int | None,
+        subcommand: str | None,
+        focused: str | None,
+    ) -> FakeInteraction:
+        channel_id = channel_id or self.channel_id
+        channel = self.channels[channel_id]
+        guild_id = int(channel["guild_id"]) if channel.get("guild_id") else None
+        option_list: list[dict[str, Any]] = [
+            {"name": k, "type": OPTION_STRING, "value": v, **({"focused": True} if k == focused else {})}
+            for k, v in options.items()
+        ]
+        if subcommand is not None:
+            option_list = [{"name": subcommand, "type": OPTION_SUBCOMMAND, "options": option_list}]
+        interaction_id = self.snowflake()
+        token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
+        data: dict[str, Any] = {
+            "id": self._command_id(guild_id, name),
+            "name": name,
+            "type": 1,
+            "options": option_list,
+        }
+        payload: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "data": data,
+            "channel_id": str(channel_id),
+            "channel": channel,
+            "token": token,
+            "version": 1,
+            "app_permissions": "562949953421311",
+            "locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(guild_id or 0)},
+            "context": 0 if guild_id else 1,
+            "attachment_size_limit": 10 * 1024 * 1024,
+        }
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+            member = {**self.guilds[guild_id]["members"][user_id], "permissions": "1071698660929"}
+            payload.update(guild_id=str(guild_id), guild_locale="en-US", member=member)
+        else:
+            payload["user"] = self.users[user_id]
+        interaction = FakeInteraction(
+            interaction_id, token, guild_id, channel_id, user_id, time.time(), payload
+        )
+        self.interactions[interaction_id] = interaction
+        return interaction
+
+    async def slash_command(
+        self,
+        user_id: int,
+        name: str,
+        options: Mapping[str, str] | None = None,
+        *,
+        channel_id: int | None = None,
+        subcommand: str | None = None,
+    ) -> FakeInteraction:
+        """A user runs ``/name [subcommand] option:value ...``; INTERACTION_CREATE follows."""
+        interaction = self._interaction(
+            2, user_id, name, options or {}, channel_id=channel_id, subcommand=subcommand, focused=None
+        )
+        await self.dispatch("INTERACTION_CREATE", interaction.payload)
+        return interaction
+
+    async def autocomplete(
+        self,
+        user_id: int,
+        name: str,
+        focused: str,
+        options: Mapping[str, str],
+        *,
+        channel_id: int | None = None,
+        subcommand: str | None = None,
+        timeout: float = 5.0,
+    ) -> list[dict[str, Any]]:
+        """A user types in option ``focused``; returns the choices the bot answered with."""
+        interaction = self._interaction(
+            4, user_id, name, options, channel_id=channel_id, subcommand=subcommand, focused=focused
+        )
+        await self.dispatch("INTERACTION_CREATE", interaction.payload)
+        await self.wait_for(lambda: bool(interaction.callbacks), timeout)
+        callback = interaction.callbacks[0]
+        if callback.get("type") != 8:
+            raise AssertionError(f"expected an autocomplete result (type 8), got {callback}")
+        choices: list[dict[str, Any]] = callback["data"]["choices"]
+        return choices
+
+
+async def _read_body(request: web.Request) -> Any:
+    if request.content_type == "application/json":
+        return await request.json()
+    if request.content_type.startswith("multipart/"):
+        form = await request.post()
+        raw = form.get("payload_json")
+        return json.loads(str(raw)) if raw is not None else None
+    text = await request.text()
+    return json.loads(text) if text else None
