@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botkit.events import IncomingMessage, LiveReply
+from botkit.events import ConversationKey, IncomingMessage, LiveReply
 from botkit.formatting import final_answer_line
 from botkit.llm.client import Delta, Finished, LLMClient
 from botkit.llm.errors import BackendError
@@ -66,6 +66,7 @@ class ConversationEngine:
         self.settings = settings
         self.budgets = budgets
         self.middleware = list(middleware)
+        self._turn_locks: dict[ConversationKey, asyncio.Lock] = {}
 
     def streamer_for(self, reply: LiveReply, persona: Persona | None) -> ReplyStreamer:
         budget = self.budgets.get(reply.rate_key, reply.edit_rate, reply.edit_burst)
@@ -80,9 +81,29 @@ class ConversationEngine:
     async def run_turn(
         self, message: IncomingMessage, reply: LiveReply, persona: Persona, question: str
     ) -> TurnResult:
-        """Answer ``question`` with ``persona`` in ``message``'s thread, end to end."""
+        """Answer ``question`` with ``persona`` in ``message``'s thread, end to end.
+
+        The placeholder shows at once; the turn itself waits until the thread's previous turn is
+        stored, so a quick follow-up is answered with the earlier exchange in its history.
+        """
         streamer = self.streamer_for(reply, persona)
         await streamer.start()
+        lock = self._turn_locks.setdefault(message.key, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._run_locked(message, reply, persona, question, streamer)
+        finally:
+            if not lock.locked() and self._turn_locks.get(message.key) is lock:
+                del self._turn_locks[message.key]
+
+    async def _run_locked(
+        self,
+        message: IncomingMessage,
+        reply: LiveReply,
+        persona: Persona,
+        question: str,
+        streamer: ReplyStreamer,
+    ) -> TurnResult:
         started = time.monotonic()
         state: dict[str, int] = {}
         try:

@@ -87,6 +87,14 @@ class LiveReply(ABC):
     edit_rate: float | None = None  # edits per second allowed in the whole rate_key scope
     edit_burst: int = 1
 
+    def measure(self, text: str) -> int:
+        """Length of ``text`` as the platform counts it after this adapter's conversion.
+
+        The core splits the model's Markdown so that every message measures at most
+        ``max_chars``; an adapter that converts (Slack's mrkdwn escapes ``&<>``) overrides this.
+        """
+        return len(text)
+
     @abstractmethod
     async def post_placeholder(self, text: str) -> str:
         """Show the first message of the reply at once; return its platform message id."""

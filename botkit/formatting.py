@@ -9,18 +9,20 @@ at the start of the next.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _FENCE = re.compile(r"^\s*(```+|~~~+)(.*)$")
 
 
-def split_message(text: str, limit: int) -> list[str]:
-    """Split ``text`` into chunks of at most ``limit`` characters, preferring line boundaries.
+def split_message(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Split ``text`` into chunks that ``measure`` at most ``limit``, preferring line boundaries.
 
     Joining the chunks (after removing the fence lines this function added) gives back the text.
+    ``measure`` is the platform's length after conversion (plain ``len`` by default).
     """
     if limit < 20:
         raise ValueError("limit must be at least 20 characters")
-    if len(text) <= limit:
+    if measure(text) <= limit:
         return [text]
     chunks: list[str] = []
     current = ""
@@ -31,8 +33,8 @@ def split_message(text: str, limit: int) -> list[str]:
 
     for line in text.splitlines(keepends=True):
         while line:
-            room = limit - len(current) - len(close_suffix())
-            if len(line) <= room:
+            room = limit - measure(current) - measure(close_suffix())
+            if measure(line) <= room:
                 current += line
                 line_consumed = line
                 line = ""
@@ -44,7 +46,7 @@ def split_message(text: str, limit: int) -> list[str]:
                 current = (open_fence + "\n") if open_fence else ""
                 continue
             # The line alone does not fit: break it at the last space inside the room.
-            piece = _break_long_line(line, room)
+            piece = _break_long_line(line, room, measure)
             current += piece
             line = line[len(piece) :]
             chunks.append(current.rstrip("\n") + close_suffix())
@@ -70,13 +72,20 @@ def _track_fence(open_fence: str | None, line: str) -> str | None:
     return open_fence
 
 
-def _break_long_line(line: str, room: int) -> str:
+def _break_long_line(line: str, room: int, measure: Callable[[str], int] = len) -> str:
     room = max(room, 1)
-    if len(line) <= room:
+    if measure(line) <= room:
         return line
-    cut = line.rfind(" ", 0, room)
-    if cut < room // 2:
-        cut = room
+    low, high = 1, min(len(line), room)  # the longest prefix that measures within the room
+    while low < high:
+        mid = (low + high + 1) // 2
+        if measure(line[:mid]) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    cut = line.rfind(" ", 0, low)
+    if cut < low // 2:
+        cut = low
     else:
         cut += 1
     return line[:cut]

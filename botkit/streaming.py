@@ -211,7 +211,7 @@ class ReplyStreamer:
 
     async def _show(self, text: str, *, final: bool) -> None:
         """Make the visible messages equal ``split(text)``: edit what changed, post what is new."""
-        chunks = split_message(text or PLACEHOLDER, self.reply.max_chars)
+        chunks = split_message(text or PLACEHOLDER, self.reply.max_chars, self.reply.measure)
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         deadline = self._clock() + FINAL_DEADLINE

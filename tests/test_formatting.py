@@ -42,3 +42,13 @@ def test_boxed_extraction_handles_nesting_and_takes_the_last() -> None:
     assert extract_boxed("no box") is None
     assert extract_boxed(r"unbalanced \boxed{1") is None
     assert final_answer_line(r"so \boxed{391}.") == "**Final answer:** `391`"
+
+
+def test_split_measures_with_the_platforms_counting() -> None:
+    def escaped(text: str) -> int:  # like Slack's mrkdwn, where & becomes &amp;
+        return len(text.replace("&", "&amp;"))
+
+    text = "a & b & c " * 200 + "\n" + "&" * 300
+    chunks = split_message(text, 100, escaped)
+    assert all(escaped(c) <= 100 for c in chunks)
+    assert "".join(chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")

@@ -1,0 +1,130 @@
+"""``SlackAdapter``: slack-bolt's ``AsyncApp`` turned into messages for the botkit core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from botkit.adapter import Adapter, AdapterError, AdapterHost
+from botkit_slack.credentials import verify
+from botkit_slack.events import BotIdentity, Inbound, from_mention, from_message
+from botkit_slack.reply import SlackReply
+from botkit_slack.settings import SlackSettings
+from botkit_slack.threads import ThreadTracker
+from botkit_slack.transport import serve_http, serve_socket_mode
+
+log = logging.getLogger("botkit.slack")
+
+
+class SlackAdapter(Adapter):
+    """Answers @mentions (in their thread), thread follow-ups and DMs.
+
+    Bolt acknowledges every event before its listener runs (``process_before_response`` is
+    False), and the listeners only translate the event and call ``host.submit``, which returns
+    at once: Slack's 3-second deadline never waits for the model.
+    """
+
+    name: ClassVar[str] = "slack"
+    settings_model: ClassVar[type[BaseModel] | None] = SlackSettings
+
+    def __init__(self, host: AdapterHost, settings: BaseModel | None) -> None:
+        super().__init__(host, settings)
+        if not isinstance(settings, SlackSettings):
+            raise AdapterError("the slack adapter needs a [slack] table with at least bot_token")
+        self.config: SlackSettings = settings
+        self.identity: BotIdentity | None = None
+        self.ready = asyncio.Event()  # set once events can arrive
+        self.http_port: int | None = None  # HTTP mode: the port actually bound
+        self._client: AsyncWebClient | None = None
+        self._threads: ThreadTracker | None = None
+
+    def _web_client(self) -> AsyncWebClient:
+        return AsyncWebClient(token=self.config.bot_token.get_secret_value(), base_url=self.config.api_url)
+
+    async def check(self) -> None:
+        """``auth.test`` (bad token, missing scopes) and, in Socket Mode, the app-level token."""
+        self.identity = await verify(self._web_client(), self.config)
+
+    async def run(self) -> None:
+        if self.identity is None:
+            await self.check()
+        client = self._client = self._web_client()
+        self._threads = ThreadTracker(client)
+        app = self._build_app(client)
+        self.ready.clear()
+        if self.config.mode == "socket":
+            assert self.config.app_token is not None  # the settings validator guarantees it
+            await serve_socket_mode(app, client, self.config.app_token.get_secret_value(), self.ready.set)
+        else:
+            await serve_http(
+                app, self.config.http_host, self.config.http_port, self.config.http_path, self._listening
+            )
+
+    def _listening(self, port: int) -> None:
+        self.http_port = port
+        self.ready.set()
+
+    def _build_app(self, client: AsyncWebClient) -> AsyncApp:
+        secret = self.config.signing_secret
+        app = AsyncApp(
+            client=client,
+            signing_secret=secret.get_secret_value() if secret is not None else "",
+            request_verification_enabled=self.config.mode == "http",
+            process_before_response=False,
+            name="botkit",
+            logger=logging.getLogger("botkit.slack.bolt"),
+        )
+        app.event("app_mention")(self._on_mention)
+        app.event("message")(self._on_message)
+        return app
+
+    # -- listeners (run after bolt acknowledged the event) -----------------------------------
+    async def _on_mention(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        inbound = from_mention(body, event, self._me(context))
+        if inbound is not None:
+            await self._submit(inbound)
+
+    async def _on_message(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        me = self._me(context)
+        inbound = from_message(body, event, me, self.config)
+        if inbound is None:
+            return
+        if inbound.needs_thread_check:
+            assert self._threads is not None
+            message = inbound.message
+            if not await self._threads.is_part_of(message.channel, message.thread, me):
+                return
+        await self._submit(inbound)
+
+    def _me(self, context: Mapping[str, Any]) -> BotIdentity:
+        if self.identity is not None:
+            return self.identity
+        return BotIdentity(str(context.get("bot_user_id") or ""), str(context.get("bot_id") or ""))
+
+    async def _submit(self, inbound: Inbound) -> None:
+        assert self._client is not None
+        assert self._threads is not None
+        message = inbound.message
+        if inbound.reply_thread_ts is not None and not message.is_direct:
+            self._threads.remember(message.channel, inbound.reply_thread_ts)
+        reply = SlackReply(
+            self._client,
+            self.config,
+            team_id=message.workspace,
+            channel=message.channel,
+            thread_ts=inbound.reply_thread_ts,
+            on_posted=self._threads.remember,
+        )
+        submission = await self.host.submit(message, reply)
+        if not submission.accepted:
+            log.info("Slack event %s was already handled (redelivery)", message.delivery_id)

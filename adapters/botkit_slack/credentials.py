@@ -1,0 +1,95 @@
+"""Start-up checks: the tokens work and the bot token has every scope botkit uses.
+
+Errors name the setting (and its environment variable) and Slack's error code, never a token.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from botkit.adapter import AdapterError
+from botkit_slack.events import BotIdentity
+from botkit_slack.settings import SlackSettings
+
+#: Bot scopes the adapter uses (the manifest requests exactly these).
+REQUIRED_SCOPES = (
+    "app_mentions:read",  # app_mention events
+    "chat:write",  # chat.postMessage / chat.update
+    "channels:history",  # message.channels (thread follow-ups) and conversations.replies
+    "groups:history",  # the same in private channels
+    "im:history",  # message.im (direct messages)
+)
+
+_BAD_TOKEN_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_allowed_token_type",
+    }
+)
+
+
+def _describe(setting: str, err: SlackApiError) -> str:
+    code = str(err.response.get("error") or f"HTTP {err.response.status_code}")
+    env = f"BOTKIT_SLACK__{setting.upper()}"
+    if code == "missing_scope":
+        needed = err.response.get("needed") or "?"
+        return (
+            f"Slack: slack.{setting} lacks the scope {needed!r} (missing_scope). Add it under "
+            "OAuth & Permissions (or recreate the app from adapters/botkit_slack/manifest.yaml) "
+            "and reinstall the app."
+        )
+    if code in _BAD_TOKEN_ERRORS:
+        return (
+            f"Slack rejected slack.{setting} ({code}). Set a valid token in botkit.toml [slack] "
+            f"{setting} or the environment variable {env}."
+        )
+    return f"Slack refused the check of slack.{setting}: {code}"
+
+
+async def verify_bot_token(client: AsyncWebClient, api_url: str) -> BotIdentity:
+    """``auth.test`` with the bot token, then compare the granted scopes (``X-OAuth-Scopes``)."""
+    try:
+        response = await client.auth_test()
+    except SlackApiError as err:
+        raise AdapterError(_describe("bot_token", err)) from None
+    except (SlackClientError, OSError) as err:
+        raise AdapterError(f"cannot reach Slack at slack.api_url={api_url!r}: {err}") from None
+    user_id, bot_id = response.get("user_id"), response.get("bot_id")
+    if not user_id or not bot_id:
+        raise AdapterError(
+            "slack.bot_token is not a bot token (auth.test returned no bot_id); use the xoxb- "
+            "token from OAuth & Permissions (BOTKIT_SLACK__BOT_TOKEN)"
+        )
+    granted_header = response.headers.get("X-OAuth-Scopes") if response.headers else None
+    if granted_header is not None:
+        granted = {s.strip() for s in str(granted_header).split(",") if s.strip()}
+        missing = [s for s in REQUIRED_SCOPES if s not in granted]
+        if missing:
+            raise AdapterError(
+                f"Slack: slack.bot_token lacks the scope(s) {', '.join(missing)}. Add them under "
+                "OAuth & Permissions (or recreate the app from adapters/botkit_slack/manifest.yaml) "
+                "and reinstall the app to the workspace."
+            )
+    return BotIdentity(user_id=str(user_id), bot_id=str(bot_id))
+
+
+async def verify_app_token(client: AsyncWebClient, app_token: str, api_url: str) -> None:
+    """Socket Mode: the app-level token can open a connection (``connections:write``)."""
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as err:
+        raise AdapterError(_describe("app_token", err)) from None
+    except (SlackClientError, OSError) as err:
+        raise AdapterError(f"cannot reach Slack at slack.api_url={api_url!r}: {err}") from None
+
+
+async def verify(client: AsyncWebClient, settings: SlackSettings) -> BotIdentity:
+    identity = await verify_bot_token(client, settings.api_url)
+    if settings.mode == "socket" and settings.app_token is not None:
+        await verify_app_token(client, settings.app_token.get_secret_value(), settings.api_url)
+    return identity

@@ -1,0 +1,48 @@
+"""``[slack]``: tokens, transport, rate budget and when the bot answers without a mention."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+#: Slack rejects a ``chat.update`` whose ``text`` exceeds this (error ``msg_too_long``).
+SLACK_TEXT_LIMIT = 4000
+
+
+class SlackSettings(BaseModel):
+    """The ``[slack]`` table; every key is also ``BOTKIT_SLACK__<KEY>`` in the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bot_token: SecretStr = Field(description="Bot token (xoxb-...).")
+    app_token: SecretStr | None = Field(None, description="App-level token (xapp-...) for Socket Mode.")
+    signing_secret: SecretStr | None = Field(None, description="Signing secret for HTTP mode.")
+    mode: Literal["socket", "http"] = "socket"
+    api_url: str = "https://slack.com/api/"
+
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(3000, ge=0, le=65535)
+    http_path: str = "/slack/events"
+
+    # chat.update is Tier 3 (50+/min per workspace per app); stay under it with room for bursts.
+    edits_per_minute: float = Field(40.0, gt=0)
+    edit_burst: int = Field(3, ge=1)
+    # The core splits so that each message's converted mrkdwn (SlackReply.measure) fits this.
+    max_chars: int = Field(3900, ge=200, le=SLACK_TEXT_LIMIT)
+
+    require_mention: bool = True
+    channels_without_mention: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tokens_for_mode(self) -> Self:
+        if self.mode == "socket" and self.app_token is None:
+            raise ValueError("mode 'socket' needs app_token (an xapp- token with connections:write)")
+        if self.mode == "http" and self.signing_secret is None:
+            raise ValueError("mode 'http' needs signing_secret (Basic Information > App Credentials)")
+        if not self.http_path.startswith("/"):
+            raise ValueError("http_path must start with '/'")
+        return self
+
+    def mention_required_in(self, channel: str) -> bool:
+        return self.require_mention and channel not in self.channels_without_mention

@@ -1,0 +1,570 @@
+"""A fake Slack for tests: the Web API methods botkit calls, Socket Mode, and signed HTTP events.
+
+It speaks the real wire protocols, so the real ``slack_sdk`` and ``slack_bolt`` run against it
+unchanged: point ``AsyncWebClient(base_url=fake.api_url)`` (botkit: ``slack.api_url``) at it.
+
+Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token from the
+``Authorization`` header or a ``token`` argument):
+
+- ``auth.test`` (bot token) -> the bot's identity, with the granted scopes in ``X-OAuth-Scopes``;
+- ``apps.connections.open`` (app token) -> ``ws://127.0.0.1:PORT/socket-mode?ticket=N``;
+- ``chat.postMessage``, ``chat.update`` (``msg_too_long`` above 4,000 characters,
+  ``message_not_found``), ``conversations.replies``.
+
+Bad tokens answer ``invalid_auth``; a method whose scope is not in :attr:`FakeSlack.scopes`
+answers ``missing_scope`` with ``needed``. Every call is recorded in :attr:`FakeSlack.calls`,
+and :attr:`FakeSlack.messages` keeps the current text of every message by ``(channel, ts)``.
+
+Knobs: :meth:`FakeSlack.fail_with_429` answers the next N calls of a method with HTTP 429 and
+``Retry-After``; :meth:`FakeSlack.limit_rate` enforces "at most N calls per window" on a method
+(answered like Slack, with 429 and ``Retry-After``).
+
+Socket Mode: each connection gets ``hello``; :meth:`FakeSlack.push_event` sends an
+``events_api`` envelope (to one connection, or all of them with ``broadcast=True``, to play
+Slack delivering one event to two processes) and :attr:`FakeSlack.acks` records the
+acknowledgements. :func:`post_signed_event` posts an Events API request, signed with a real
+HMAC signature (or a wrong one), to an HTTP-mode endpoint. Example::
+
+    async with FakeSlack() as slack:
+        event = slack.mention_event("what is 2+2?")
+        await slack.wait_for_connections(1)
+        await slack.push_event(event)
+        await slack.wait_for(lambda: slack.thread_replies(event["channel"], event["ts"]))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import aiohttp
+from aiohttp import web
+
+__all__ = [
+    "ApiCall",
+    "FakeSlack",
+    "SlackMessage",
+    "events_api_body",
+    "post_signed_event",
+    "sign",
+]
+
+SLACK_TEXT_LIMIT = 4000
+ALL_SCOPES = (
+    "app_mentions:read",
+    "chat:write",
+    "channels:history",
+    "groups:history",
+    "im:history",
+)
+_METHOD_SCOPES = {"chat.postMessage": "chat:write", "chat.update": "chat:write"}
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One Web API call as the fake received it (``status`` is the HTTP status it answered)."""
+
+    method: str
+    args: dict[str, Any]
+    at: float  # time.monotonic() on arrival
+    status: int
+    error: str | None
+
+
+@dataclass
+class SlackMessage:
+    channel: str
+    ts: str
+    text: str
+    user: str | None = None
+    bot_id: str | None = None
+    thread_ts: str | None = None
+    history: list[str] = field(default_factory=list)  # every text it had, oldest first
+
+    @property
+    def edits(self) -> int:
+        return len(self.history) - 1
+
+
+def sign(secret: str, timestamp: str, body: str) -> str:
+    """Slack's request signature: ``v0=`` + hex HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
+    digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return f"v0={digest}"
+
+
+def events_api_body(
+    event: Mapping[str, Any], *, team_id: str, api_app_id: str, event_id: str | None = None
+) -> dict[str, Any]:
+    """The ``event_callback`` body Slack sends for ``event`` (HTTP body / Socket Mode payload)."""
+    return {
+        "token": "verification-token-unused",
+        "team_id": team_id,
+        "api_app_id": api_app_id,
+        "event": dict(event),
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": team_id, "is_bot": True, "is_enterprise_install": False}],
+        "is_ext_shared_channel": False,
+        "event_context": uuid.uuid4().hex,
+    }
+
+
+async def post_signed_event(
+    url: str,
+    body: Mapping[str, Any] | str,
+    signing_secret: str,
+    *,
+    timestamp: int | None = None,
+    signature: str | None = None,
+    retry_num: int | None = None,
+    retry_reason: str = "http_timeout",
+) -> tuple[int, str]:
+    """POST an Events API request as Slack does; returns (HTTP status, response text).
+
+    ``timestamp`` defaults to now (pass an old one to test stale-request rejection);
+    ``signature`` overrides the real one (to test a forged request).
+    """
+    raw = body if isinstance(body, str) else json.dumps(body)
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature if signature is not None else sign(signing_secret, ts, raw),
+    }
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = retry_reason
+    async with aiohttp.ClientSession() as session, session.post(url, data=raw, headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+class FakeSlack:
+    """A local Slack workspace with one app installed (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        team_id: str = "T0FAKE",
+        api_app_id: str = "A0FAKE",
+        bot_user_id: str = "U0BOTKIT",
+        bot_id: str = "B0BOTKIT",
+        bot_token: str = "xoxb-fake-bot-token",
+        app_token: str = "xapp-fake-app-token",
+        scopes: tuple[str, ...] = ALL_SCOPES,
+    ) -> None:
+        self.team_id = team_id
+        self.api_app_id = api_app_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.scopes = set(scopes)
+        self.calls: list[ApiCall] = []
+        self.messages: dict[tuple[str, str], SlackMessage] = {}
+        self.acks: list[dict[str, Any]] = []
+        self.sockets: list[web.WebSocketResponse] = []
+        self.connections_opened = 0
+        self._ts = itertools.count(1)
+        self._base_time = int(time.time())
+        self._fail: dict[str, deque[float]] = {}
+        self._limits: dict[str, tuple[int, float]] = {}
+        self._accepted: dict[str, deque[float]] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._socket_tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/socket-mode", self._socket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("FakeSlack is not started")
+        return self._port
+
+    @property
+    def api_url(self) -> str:
+        """What ``slack.api_url`` / ``AsyncWebClient(base_url=...)`` should be."""
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        """A ``[slack]`` table for a botkit connected to this fake over Socket Mode."""
+        return {
+            "bot_token": self.bot_token,
+            "app_token": self.app_token,
+            "api_url": self.api_url,
+            **overrides,
+        }
+
+    # -- knobs ------------------------------------------------------------------------------------
+    def fail_with_429(self, method: str, count: int = 1, retry_after: float = 1.0) -> None:
+        """Answer the next ``count`` calls of ``method`` with HTTP 429 and ``Retry-After``."""
+        self._fail.setdefault(method, deque()).extend([retry_after] * count)
+
+    def limit_rate(self, method: str, calls: int, per_seconds: float) -> None:
+        """Enforce at most ``calls`` successful calls of ``method`` in any ``per_seconds`` window."""
+        self._limits[method] = (calls, per_seconds)
+
+    # -- what tests look at ----------------------------------------------------------------------
+    def calls_of(self, method: str, *, ok_only: bool = False) -> list[ApiCall]:
+        return [c for c in self.calls if c.method == method and (c.status == 200 or not ok_only)]
+
+    def rate_limited(self, method: str | None = None) -> list[ApiCall]:
+        return [c for c in self.calls if c.status == 429 and (method is None or c.method == method)]
+
+    def thread_replies(self, channel: str, thread_ts: str) -> list[SlackMessage]:
+        """Messages the bot posted in a thread (or top-level replies with ``thread_ts`` None)."""
+        return sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m.channel == channel and m.thread_ts == thread_ts and m.bot_id == self.bot_id
+            ),
+            key=lambda m: float(m.ts),
+        )
+
+    def bot_messages(self, channel: str | None = None) -> list[SlackMessage]:
+        return sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m.bot_id == self.bot_id and (channel is None or m.channel == channel)
+            ),
+            key=lambda m: float(m.ts),
+        )
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` is true (re-checked after every API call and ack)."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: bool(predicate()))
+
+    async def wait_for_connections(self, count: int = 1, timeout: float = 10.0) -> None:
+        await self.wait_for(lambda: len(self.sockets) >= count, timeout)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- events ----------------------------------------------------------------------------------
+    def next_ts(self) -> str:
+        return f"{self._base_time}.{next(self._ts):06d}"
+
+    def message_event(
+        self,
+        text: str,
+        *,
+        channel: str = "C0GENERAL",
+        user: str = "U0ALICE",
+        thread_ts: str | None = None,
+        channel_type: str = "channel",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A ``message`` event from a user (``channel_type`` ``im`` for a DM, channel ``D...``)."""
+        event: dict[str, Any] = {
+            "type": "message",
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "ts": self.next_ts(),
+            "team": self.team_id,
+            "channel_type": channel_type,
+            "event_ts": "",
+        }
+        event["event_ts"] = event["ts"]
+        if thread_ts is not None:
+            event["thread_ts"] = thread_ts
+        event.update(extra)
+        return event
+
+    def mention_event(
+        self,
+        text: str,
+        *,
+        channel: str = "C0GENERAL",
+        user: str = "U0ALICE",
+        thread_ts: str | None = None,
+    ) -> dict[str, Any]:
+        """An ``app_mention`` event whose text starts with the bot's ``<@U...>`` mention."""
+        event = self.message_event(
+            f"<@{self.bot_user_id}> {text}", channel=channel, user=user, thread_ts=thread_ts
+        )
+        event["type"] = "app_mention"
+        del event["channel_type"]
+        return event
+
+    def _store_user_message(self, event: Mapping[str, Any]) -> None:
+        if event.get("type") in ("message", "app_mention") and "ts" in event and "channel" in event:
+            key = (str(event["channel"]), str(event["ts"]))
+            if key not in self.messages and not event.get("subtype") and not event.get("bot_id"):
+                text = str(event.get("text") or "")
+                self.messages[key] = SlackMessage(
+                    channel=key[0],
+                    ts=key[1],
+                    text=text,
+                    user=event.get("user"),
+                    bot_id=event.get("bot_id"),
+                    thread_ts=event.get("thread_ts"),
+                    history=[text],
+                )
+
+    async def push_event(
+        self,
+        event: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        connection: int = 0,
+        broadcast: bool = False,
+    ) -> dict[str, Any]:
+        """Send an ``events_api`` envelope over Socket Mode; returns the envelope sent.
+
+        Redeliver an event by pushing it again with the same ``event_id`` and
+        ``retry_attempt=1, retry_reason="timeout"``.
+        """
+        if not self.sockets:
+            raise RuntimeError("no Socket Mode connection to push to")
+        self._store_user_message(event)
+        payload = events_api_body(event, team_id=self.team_id, api_app_id=self.api_app_id, event_id=event_id)
+        targets = list(self.sockets) if broadcast else [self.sockets[connection]]
+        envelope: dict[str, Any] = {}
+        for ws in targets:
+            envelope = {
+                "envelope_id": str(uuid.uuid4()),
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": retry_attempt,
+                "retry_reason": retry_reason,
+                "payload": payload,
+            }
+            await ws.send_str(json.dumps(envelope))
+        return envelope
+
+    def record_user_message(self, event: Mapping[str, Any]) -> None:
+        """Keep a user's message (as ``conversations.replies`` would show it) without sending it."""
+        self._store_user_message(event)
+
+    async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        await self.wait_for(lambda: any(a.get("envelope_id") == envelope_id for a in self.acks), timeout)
+        return next(a for a in self.acks if a.get("envelope_id") == envelope_id)
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": len(self.sockets),
+                    "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": self.api_app_id},
+                }
+            )
+        )
+        await self._notify()
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    self.acks.append(json.loads(msg.data))
+                    await self._notify()
+        finally:
+            if ws in self.sockets:
+                self.sockets.remove(ws)
+            await self._notify()
+        return ws
+
+    # -- Web API ---------------------------------------------------------------------------------
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                body = await request.json()
+                if isinstance(body, dict):
+                    args.update(body)
+            else:
+                args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        token = str(args.pop("token", "") or "")
+        if not token:
+            auth = request.headers.get("Authorization", "")
+            token = auth.removeprefix("Bearer ").strip()
+        status, body_out, headers = self._answer(method, token, args)
+        self.calls.append(
+            ApiCall(
+                method, args, time.monotonic(), status, None if body_out.get("ok") else body_out.get("error")
+            )
+        )
+        await self._notify()
+        return web.json_response(body_out, status=status, headers=headers)
+
+    def _answer(
+        self, method: str, token: str, args: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        headers = {"X-OAuth-Scopes": ",".join(sorted(self.scopes))} if token == self.bot_token else {}
+        if method == "apps.connections.open":
+            if token != self.app_token:
+                error = "not_allowed_token_type" if token == self.bot_token else "invalid_auth"
+                return 200, {"ok": False, "error": error}, {}
+        elif token != self.bot_token:
+            return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}
+        needed = _METHOD_SCOPES.get(method) or (
+            self._history_scope(args) if method == "conversations.replies" else None
+        )
+        if needed and needed not in self.scopes:
+            return (
+                200,
+                {
+                    "ok": False,
+                    "error": "missing_scope",
+                    "needed": needed,
+                    "provided": ",".join(sorted(self.scopes)),
+                },
+                headers,
+            )
+        limited = self._rate_check(method)
+        if limited is not None:
+            headers["Retry-After"] = str(math.ceil(limited)) if limited >= 1 else f"{limited:.3f}"
+            return 429, {"ok": False, "error": "ratelimited"}, headers
+        handler = {
+            "auth.test": self._auth_test,
+            "apps.connections.open": self._connections_open,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "conversations.replies": self._replies,
+        }.get(method)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, headers
+        return 200, handler(args), headers
+
+    @staticmethod
+    def _history_scope(args: Mapping[str, Any]) -> str:
+        channel = str(args.get("channel", ""))
+        return {"G": "groups:history", "D": "im:history"}.get(channel[:1], "channels:history")
+
+    def _rate_check(self, method: str) -> float | None:
+        """Seconds to wait if this call must be answered with 429, else None (and count it)."""
+        queue = self._fail.get(method)
+        if queue:
+            return queue.popleft()
+        limit = self._limits.get(method)
+        now = time.monotonic()
+        accepted = self._accepted.setdefault(method, deque())
+        if limit is not None:
+            calls, window = limit
+            while accepted and accepted[0] <= now - window:
+                accepted.popleft()
+            if len(accepted) >= calls:
+                return max(0.001, accepted[0] + window - now)
+        accepted.append(now)
+        return None
+
+    def _auth_test(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake-workspace.slack.com/",
+            "team": "Fake Workspace",
+            "user": "botkit",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _connections_open(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        self.connections_opened += 1
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket-mode?ticket={self.connections_opened}"}
+
+    def _post_message(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel, text = args.get("channel"), args.get("text")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not text and not args.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        ts = self.next_ts()
+        thread_ts = args.get("thread_ts") or None
+        message = SlackMessage(
+            channel=str(channel),
+            ts=ts,
+            text=str(text or ""),
+            user=self.bot_user_id,
+            bot_id=self.bot_id,
+            thread_ts=str(thread_ts) if thread_ts else None,
+            history=[str(text or "")],
+        )
+        self.messages[(message.channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": self._wire(message)}
+
+    def _update(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel")), str(args.get("ts")))
+        message = self.messages.get(key)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if message.bot_id != self.bot_id:
+            return {"ok": False, "error": "cant_update_message"}
+        text = str(args.get("text") or "")
+        if len(text) > SLACK_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        message.text = text
+        message.history.append(text)
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": text}
+
+    def _replies(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel")), str(args.get("ts"))
+        if (channel, ts) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        thread = sorted(
+            (m for m in self.messages.values() if m.channel == channel and (m.ts == ts or m.thread_ts == ts)),
+            key=lambda m: float(m.ts),
+        )
+        limit = int(args.get("limit") or 1000)
+        return {
+            "ok": True,
+            "messages": [self._wire(m) for m in thread[:limit]],
+            "has_more": len(thread) > limit,
+        }
+
+    @staticmethod
+    def _wire(message: SlackMessage) -> dict[str, Any]:
+        wire: dict[str, Any] = {"type": "message", "text": message.text, "ts": message.ts}
+        if message.user:
+            wire["user"] = message.user
+        if message.bot_id:
+            wire["bot_id"] = message.bot_id
+        if message.thread_ts:
+            wire["thread_ts"] = message.thread_ts
+        return wire
