@@ -20,11 +20,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter
-from botkit.backend import Backend, choose_backend, start_backend
+from botkit.backend import choose_backend, start_backends
 from botkit.bot import Bot
 from botkit.config import ConfigError, Settings, section
 from botkit.engine import ConversationEngine
-from botkit.llm.client import LLMClient
+from botkit.llm.pool import BackendPool
 from botkit.personas import PersonaRegistry, shipped_personas_dir
 from botkit.plugins.api import BoundMiddleware, Middleware, NextStep, Plugin, PluginContext, Turn, TurnResult
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
@@ -35,7 +35,7 @@ log = logging.getLogger("botkit.app")
 
 _BACKEND_ANNOUNCEMENTS = {
     "standin": "built-in vLLM stand-in (no GPU/vLLM here): canned answers, not a real model",
-    "vllm": "supervised vLLM",
+    "vllm": "supervised vLLM (starting; questions asked meanwhile are queued)",
     "external": "external server",
 }
 
@@ -56,7 +56,7 @@ class BotApp:
         self.extra_plugins = list(extra_plugins)
         self.announce = announce
         self._stack = AsyncExitStack()
-        self.backend: Backend | None = None
+        self.pool: BackendPool | None = None
         self.bot: Bot | None = None
         self.plugin_contexts: list[PluginContext[Any]] = []
 
@@ -86,10 +86,10 @@ class BotApp:
     async def _start(self) -> None:
         settings = self.settings
         kind = choose_backend(settings.llm)
-        where = settings.llm.base_url if kind == "external" else ""
+        where = ", ".join(settings.llm.base_urls or [settings.llm.base_url]) if kind == "external" else ""
         self.announce(f"botkit: model backend: {_BACKEND_ANNOUNCEMENTS[kind]} {where}".rstrip())
-        self.backend = await start_backend(settings.llm, self._stack)
-        log.info("model backend: %s", self.backend.description)
+        self.pool, description = await start_backends(settings.llm, self._stack)
+        log.info("model backend: %s", description)
 
         store = await ConversationStore.open(
             settings.database.url, migrate=settings.database.auto_migrate, echo=settings.database.echo
@@ -119,18 +119,9 @@ class BotApp:
 
         self.plugin_contexts = [PluginContext(p, configs[p.name], personas) for p in plugins]
 
-        llm = LLMClient(
-            base_url=self.backend.base_url,
-            model=settings.llm.model,
-            api_key=settings.llm.api_key.get_secret_value(),
-            connect_timeout=settings.llm.connect_timeout,
-            first_token_timeout=settings.llm.first_token_timeout,
-            idle_timeout=settings.llm.idle_timeout,
-        )
-        self._stack.push_async_callback(llm.aclose)
         engine = ConversationEngine(
             store=store,
-            llm=llm,
+            pool=self.pool,
             settings=settings,
             budgets=BudgetRegistry(),
             middleware=[_bind(m, ctx) for ctx in self.plugin_contexts for m in ctx.plugin.middleware_chain],

@@ -1,9 +1,11 @@
-"""Choosing and starting the model backend for this process.
+"""Choosing and starting the model backends for this process.
 
 ``llm.backend``:
 
-- ``external``: talk to ``llm.base_url`` (a vLLM server or router someone else runs);
-- ``vllm``: start and supervise ``vllm serve`` (see :mod:`botkit.llm.supervisor`);
+- ``external``: talk to ``llm.base_urls`` (or ``llm.base_url``): vLLM servers or a router that
+  someone else runs; several URLs are load-balanced and failed over (:mod:`botkit.llm.pool`);
+- ``vllm``: start and supervise ``vllm serve`` (:mod:`botkit.llm.supervisor`); questions asked
+  while it starts are queued, and the user is told so;
 - ``standin``: run the built-in vLLM stand-in in this process (canned answers, no GPU);
 - ``auto`` (the default): ``vllm`` where a GPU and vLLM are present, the stand-in elsewhere.
 
@@ -17,28 +19,22 @@ import importlib.util
 import os
 import shutil
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
 from botkit.config import LLMSettings
-
-
-@dataclass(frozen=True)
-class Backend:
-    base_url: str
-    kind: str
-    description: str
+from botkit.llm.client import LLMClient
+from botkit.llm.pool import Backend, BackendPool
+from botkit.llm.supervisor import VLLMSupervisor
 
 
 def gpu_present() -> bool:
-    """A CUDA device node or a working ``nvidia-smi``: enough to try a real vLLM."""
+    """A CUDA device node or the NVIDIA driver: enough to try a real vLLM."""
     if os.path.exists("/dev/nvidia0"):
         return True
     return shutil.which("nvidia-smi") is not None and os.path.exists("/proc/driver/nvidia/version")
 
 
 def vllm_available(settings: LLMSettings) -> bool:
-    command = settings.vllm.command[0]
-    if shutil.which(command) is not None:
+    if shutil.which(settings.vllm.command[0]) is not None and settings.vllm.command[0] != "python3":
         return True
     return importlib.util.find_spec("vllm") is not None
 
@@ -49,26 +45,54 @@ def choose_backend(settings: LLMSettings) -> str:
     return "vllm" if gpu_present() and vllm_available(settings) else "standin"
 
 
-async def start_backend(settings: LLMSettings, stack: AsyncExitStack) -> Backend:
-    """Start what ``llm.backend`` asks for; its shutdown is registered on ``stack``."""
+def _client(settings: LLMSettings, base_url: str) -> LLMClient:
+    return LLMClient(
+        base_url=base_url,
+        model=settings.model,
+        api_key=settings.api_key.get_secret_value(),
+        connect_timeout=settings.connect_timeout,
+        first_token_timeout=settings.first_token_timeout,
+        idle_timeout=settings.idle_timeout,
+    )
+
+
+async def start_backends(settings: LLMSettings, stack: AsyncExitStack) -> tuple[BackendPool, str]:
+    """Start what ``llm.backend`` asks for and the pool in front of it; returns (pool, description).
+
+    Shutdown is registered on ``stack`` (the pool closes before the server it talks to).
+    """
     kind = choose_backend(settings)
+    supervisor: VLLMSupervisor | None = None
     if kind == "external":
-        return Backend(settings.base_url, kind, f"external OpenAI-compatible server at {settings.base_url}")
-    if kind == "standin":
+        urls = settings.base_urls or [settings.base_url]
+        description = "external server(s) at " + ", ".join(urls)
+    elif kind == "standin":
         from botkit.testing.standin import Standin
 
         standin = Standin(model_name=settings.model, tokens_per_second=settings.standin_tokens_per_second)
         await stack.enter_async_context(standin)
+        urls = [standin.base_url]
         why = " (no GPU or vLLM found)" if settings.backend == "auto" else ""
-        return Backend(
-            standin.base_url,
-            kind,
-            f"built-in vLLM stand-in{why} at {standin.base_url}: canned answers, not a real model",
-        )
-    from botkit.llm.supervisor import VLLMSupervisor
-
-    supervisor = VLLMSupervisor(settings)
-    await stack.enter_async_context(supervisor)
-    return Backend(
-        supervisor.base_url, kind, f"supervised vLLM ({settings.vllm.model}) at {supervisor.base_url}"
+        description = f"built-in vLLM stand-in{why} at {standin.base_url}: canned answers, not a real model"
+    else:
+        supervisor = VLLMSupervisor(settings)
+        await supervisor.start()
+        stack.push_async_callback(supervisor.stop)
+        urls = [supervisor.base_url]
+        description = f"supervised vLLM ({settings.vllm.model}) at {supervisor.base_url}"
+    backends = [
+        Backend(_client(settings, url), settings.max_in_flight, supervisor=supervisor) for url in urls
+    ]
+    pool = BackendPool(
+        backends,
+        per_user=settings.max_in_flight_per_user,
+        queue_timeout=settings.queue_timeout,
+        max_queue=settings.max_queue,
+        health_interval=settings.health_interval,
+        adaptive=settings.adaptive_limits,
     )
+    if supervisor is not None:
+        supervisor.on_change = pool.on_supervisor_change
+    await pool.start()
+    stack.push_async_callback(pool.stop)
+    return pool, description

@@ -45,6 +45,14 @@ class VLLMSettings(_Section):
     api_server_count: int | None = None
     extra_args: list[str] = Field(default_factory=list)
     startup_timeout: float = Field(900.0, gt=0)
+    log_dir: Path = Path("logs")
+    health_interval: float = Field(5.0, gt=0)
+    hang_checks: int = Field(3, ge=1)  # consecutive failed /health of a live server = hung
+    backoff_initial: float = Field(2.0, ge=0)
+    backoff_max: float = Field(60.0, ge=0)
+    max_restarts: int = Field(5, ge=0)  # crashes allowed within restart_window before giving up
+    restart_window: float = Field(600.0, gt=0)
+    stop_timeout: float = Field(20.0, gt=0)
 
 
 class LLMSettings(_Section):
@@ -52,6 +60,7 @@ class LLMSettings(_Section):
 
     backend: Literal["auto", "vllm", "standin", "external"] = "auto"
     base_url: str = "http://127.0.0.1:8000/v1"
+    base_urls: list[str] = Field(default_factory=list)  # external replicas; default [base_url]
     api_key: SecretStr = SecretStr("EMPTY")
     model: str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
     max_model_len: int = Field(4096, ge=256)
@@ -62,6 +71,13 @@ class LLMSettings(_Section):
     first_token_timeout: float = Field(120.0, gt=0)
     idle_timeout: float = Field(60.0, gt=0)
     standin_tokens_per_second: float = Field(80.0, gt=0)
+    max_in_flight: int = Field(64, ge=1)  # per backend; lowered while vLLM reports queueing
+    max_in_flight_per_user: int = Field(2, ge=1)
+    adaptive_limits: bool = True
+    queue_timeout: float = Field(300.0, gt=0)  # longest a question waits for a model slot
+    max_queue: int = Field(500, ge=1)
+    health_interval: float = Field(5.0, gt=0)
+    retry_interrupted: bool = True  # retry once a reply cut by a crashed server, in place
     vllm: VLLMSettings = VLLMSettings()
 
 
@@ -93,6 +109,14 @@ class BotSettings(_Section):
     shutdown_grace: float = Field(30.0, ge=0)
 
 
+class ServerSettings(_Section):
+    """botkit's own HTTP endpoint: ``/healthz`` and Prometheus ``/metrics`` for probes."""
+
+    enabled: bool | None = None  # None: on for `botkit run`, off for `botkit chat`
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=0, le=65535)
+
+
 class PluginSettings(_Section):
     enabled: list[str] = Field(default_factory=lambda: ["math", "ask", "persona_admin"])
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -115,6 +139,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     personas: PersonaSettings = PersonaSettings()
     plugins: PluginSettings = PluginSettings()
+    server: ServerSettings = ServerSettings()
 
     _toml_file: Path | None = None
 

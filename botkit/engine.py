@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botkit.events import ConversationKey, IncomingMessage, LiveReply
 from botkit.formatting import final_answer_line
-from botkit.llm.client import Delta, Finished, LLMClient
+from botkit.llm.client import Delta, Finished, StreamEvent
 from botkit.llm.errors import BackendError
+from botkit.llm.pool import BackendPool, WaitReason
 from botkit.llm.prompt import Prompt, build_prompt, estimate_tokens
 from botkit.plugins.api import BoundMiddleware, NextStep, Refusal, Turn, TurnResult, TurnStatus
 from botkit.ratebudget import BudgetRegistry
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("botkit.engine")
 
+INTERRUPTED_RETRY_NOTE = (
+    "⚠️ _Interrupted: the model server stopped in the middle of this answer. "
+    "It will be answered again here as soon as the server is back._"
+)
 INTERRUPTED_NOTE = "⚠️ _Interrupted: botkit stopped before this answer was finished. Please ask again._"
 TRIMMED_NOTE = (
     "_Note: the oldest messages of this thread no longer fit in the model's context "
@@ -56,13 +61,13 @@ class ConversationEngine:
         self,
         *,
         store: ConversationStore,
-        llm: LLMClient,
+        pool: BackendPool,
         settings: Settings,
         budgets: BudgetRegistry,
         middleware: Sequence[BoundMiddleware] = (),
     ) -> None:
         self.store = store
-        self.llm = llm
+        self.pool = pool
         self.settings = settings
         self.budgets = budgets
         self.middleware = list(middleware)
@@ -155,6 +160,7 @@ class ConversationEngine:
         state["assistant_id"] = ids.assistant_message_id
         attempt = _Attempt()
         notices: list[str] = []
+        retried_interrupted = False
         try:
             prompt, prompt_tokens, kept = await self._fit(history, user_content)
             if len(kept) < len(history):
@@ -163,16 +169,36 @@ class ConversationEngine:
                 persona.max_tokens or self.settings.llm.max_tokens,
                 self.settings.llm.max_model_len - prompt_tokens,
             )
-            attempt = await self._stream(prompt, persona, max_tokens, streamer, started)
-            if not attempt.answer.strip():
-                log.info("empty answer in %s; retrying once with the <think> prefill", key)
-                streamer.reset()
-                retry = build_prompt(kept, user_content, prefill=True)
-                attempt = await self._stream(retry, persona, max_tokens, streamer, started)
-                if not attempt.answer.strip():
-                    raise BackendError("empty", "the model returned an empty answer twice")
+            while True:
+                attempt = _Attempt()
+                try:
+                    await self._stream(prompt, persona, max_tokens, streamer, message.user, attempt)
+                    if not attempt.answer.strip():
+                        log.info("empty answer in %s; retrying once with the <think> prefill", key)
+                        streamer.reset()
+                        attempt = _Attempt()
+                        retry = build_prompt(kept, user_content, prefill=True)
+                        await self._stream(retry, persona, max_tokens, streamer, message.user, attempt)
+                        if not attempt.answer.strip():
+                            raise BackendError("empty", "the model returned an empty answer twice")
+                    break
+                except BackendError as err:
+                    if err.kind != "cut" or retried_interrupted or not self.settings.llm.retry_interrupted:
+                        raise
+                    # The server died mid-answer: say so where the user is looking, store the
+                    # turn as interrupted, and answer again in the same message once it is back.
+                    retried_interrupted = True
+                    log.warning("stream cut in %s (%s); retrying once when the backend is back", key, err)
+                    streamer.set_notice(INTERRUPTED_RETRY_NOTE)
+                    await self.store.finish_turn(
+                        ids.assistant_message_id,
+                        status="interrupted",
+                        answer=attempt.answer,
+                        reasoning=attempt.reasoning,
+                        error=err.detail or err.kind,
+                    )
         except BackendError as err:
-            status: TurnStatus = "interrupted" if err.kind == "cut" else "failed"
+            status: TurnStatus = "interrupted" if err.kind == "cut" or retried_interrupted else "failed"
             state.update(_usage_state(attempt, started))
             return TurnResult(
                 status, attempt.answer, attempt.reasoning, error=err.user_message, notices=notices
@@ -181,17 +207,45 @@ class ConversationEngine:
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=notices)
 
     async def _stream(
-        self, prompt: Prompt, persona: Persona, max_tokens: int, streamer: ReplyStreamer, started: float
-    ) -> _Attempt:
-        attempt = _Attempt()
+        self,
+        prompt: Prompt,
+        persona: Persona,
+        max_tokens: int,
+        streamer: ReplyStreamer,
+        user: str,
+        attempt: _Attempt,
+    ) -> None:
+        """One generation into ``attempt``, on a backend slot; fails over before the first token."""
         llm = self.settings.llm
-        events = self.llm.stream(
-            prompt.messages,
-            temperature=persona.temperature if persona.temperature is not None else llm.temperature,
-            top_p=persona.top_p if persona.top_p is not None else llm.top_p,
-            max_tokens=max_tokens,
-            extra_body=prompt.extra_body,
-        )
+
+        def waiting(position: int, reason: WaitReason) -> None:
+            streamer.set_status(_queue_text(position, reason))
+
+        tries = len(self.pool.backends)
+        while True:
+            async with self.pool.slot(user, waiting) as backend:
+                if attempt.first_token_at is None:
+                    streamer.reset()  # drop the queue notice or an interrupted partial
+                events = backend.client.stream(
+                    prompt.messages,
+                    temperature=persona.temperature if persona.temperature is not None else llm.temperature,
+                    top_p=persona.top_p if persona.top_p is not None else llm.top_p,
+                    max_tokens=max_tokens,
+                    extra_body=prompt.extra_body,
+                )
+                try:
+                    await self._consume(events, streamer, attempt)
+                    return
+                except BackendError as err:
+                    tries -= 1
+                    if err.kind != "unavailable" or attempt.first_token_at is not None or tries <= 0:
+                        raise
+                    self.pool.mark_down(backend, err)  # connection refused: try another replica
+
+    @staticmethod
+    async def _consume(
+        events: AsyncIterator[StreamEvent], streamer: ReplyStreamer, attempt: _Attempt
+    ) -> None:
         async for event in events:
             if isinstance(event, Delta):
                 if attempt.first_token_at is None:
@@ -208,7 +262,6 @@ class ConversationEngine:
                     streamer.drop_reasoning()
                 attempt.prompt_tokens = event.prompt_tokens
                 attempt.completion_tokens = event.completion_tokens
-        return attempt
 
     async def _fit(
         self, history: Sequence[HistoryTurn], user_content: str
@@ -217,8 +270,15 @@ class ConversationEngine:
         llm = self.settings.llm
         room = llm.max_model_len - min(llm.max_tokens, llm.max_model_len // 2)
 
+        counter = self.pool.tokenizer()
+
         async def count(prompt: Prompt) -> int:
-            counted = await self.llm.count_prompt_tokens(prompt.messages)
+            counted: int | None = None
+            if counter is not None:
+                try:
+                    counted = await counter.count_prompt_tokens(prompt.messages)
+                except BackendError:  # still starting, or gone: the estimate errs on the long side
+                    counted = None
             return counted if counted is not None else estimate_tokens(prompt.messages)
 
         full = build_prompt(history, user_content)
@@ -289,6 +349,20 @@ class ConversationEngine:
                 error="botkit stopped during the turn",
                 platform_message_ids=list(message_ids),
             )
+
+
+def _queue_text(position: int, reason: WaitReason) -> str:
+    if reason == "starting":
+        return (
+            f"⏳ _The model is starting; your question is queued (#{position} in line) "
+            "and will be answered here as soon as it is ready._"
+        )
+    if reason == "down":
+        return (
+            f"⏳ _The model server is not answering right now; your question is queued (#{position} in line) "
+            "and will be answered here when it is back._"
+        )
+    return f"⏳ _Many questions right now: yours is #{position} in line and will be answered here._"
 
 
 def _bind(middleware: BoundMiddleware, next_step: NextStep) -> NextStep:

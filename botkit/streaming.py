@@ -37,6 +37,7 @@ class _View:
     final: str | None = None
     reasoning_started: float | None = None
     reasoning_ended: float | None = None
+    notice: str | None = None  # shown under the partial answer until the stream resumes
 
 
 @dataclass
@@ -115,14 +116,19 @@ class ReplyStreamer:
         self._view.answer += text
         self._dirty.set()
 
+    def set_notice(self, text: str | None) -> None:
+        """A line under what was streamed so far (e.g. "interrupted, will retry"); reset() clears it."""
+        self._view.notice = text
+        self._dirty.set()
+
     def drop_reasoning(self) -> None:
         """The text streamed as reasoning turned out to be the answer (a model that did not think)."""
         self._view.reasoning = ""
         self._dirty.set()
 
     def reset(self) -> None:
-        """Forget the streamed text (the engine retries a turn whose answer came back empty)."""
-        self._view = _View(status=self._view.status)
+        """Forget what was streamed and any status (a retry, or the model slot finally came)."""
+        self._view = _View()
         self._dirty.set()
 
     async def finish(self, final_text: str) -> list[str]:
@@ -157,6 +163,9 @@ class ReplyStreamer:
         view = self._view
         if view.final is not None:
             return self._render_answer_part(final=True)
+        if view.notice is not None:
+            partial = self._render_answer_part(final=False).strip()
+            return f"{partial}\n\n{view.notice}" if partial else view.notice
         if view.answer:
             return self._render_answer_part(final=False)
         if view.reasoning and self.display == "quoted":

@@ -22,11 +22,12 @@ async def _assistant_rows(bot: TestBot) -> list[tuple[str, str | None]]:
 async def test_backend_down(tmp_path: Path) -> None:
     port = _free_port()
     standin = Standin()
-    async with TestBot(
-        tmp_path, standin=standin, settings={"llm": {"base_url": f"http://127.0.0.1:{port}/v1"}}
-    ) as bot:
+    settings = {"llm": {"base_url": f"http://127.0.0.1:{port}/v1", "queue_timeout": 0.5}}
+    async with TestBot(tmp_path, standin=standin, settings=settings) as bot:
         reply = await bot.ask("hello?")
         rows = await _assistant_rows(bot)
+    shown = [c.text for c in reply.calls]
+    assert any("not answering right now; your question is queued (#1 in line)" in text for text in shown)
     assert "not reachable" in reply.text
     assert reply.error is not None
     assert rows[0][0] == "failed"
@@ -42,13 +43,29 @@ async def test_http_500(tmp_path: Path) -> None:
 
 
 async def test_stream_cut_midway_keeps_partial_answer_and_says_so(tmp_path: Path) -> None:
-    async with TestBot(tmp_path, standin=Standin(reasoning_field=None)) as bot:
+    settings = {"llm": {"retry_interrupted": False}}
+    async with TestBot(tmp_path, standin=Standin(reasoning_field=None), settings=settings) as bot:
         bot.standin.script_reply("alpha beta gamma delta epsilon zeta eta theta", reasoning="r")
         bot.standin.inject_failure("cut")
         reply = await bot.ask("hello?")
         rows = await _assistant_rows(bot)
     assert "cut off" in reply.text or "broke" in reply.text
     assert rows[0][0] == "interrupted"
+
+
+async def test_stream_cut_is_retried_once_in_the_same_message(tmp_path: Path) -> None:
+    async with TestBot(tmp_path, standin=Standin(tokens_per_second=300)) as bot:
+        bot.standin.inject_failure("cut")
+        bot.standin.script_reply("The complete answer, second time round.")
+        reply = await bot.ask("hello?")
+        rows = await _assistant_rows(bot)
+        requests = len(bot.standin.requests)
+    shown = [c.text for c in reply.calls]
+    assert any("Interrupted: the model server stopped" in text for text in shown)
+    assert reply.messages == ["The complete answer, second time round."]
+    assert [c.method for c in reply.calls].count("post_placeholder") == 1  # edited in place
+    assert requests == 2
+    assert rows == [("complete", None)]
 
 
 async def test_empty_answer_is_retried_once_with_the_think_prefill(tmp_path: Path) -> None:

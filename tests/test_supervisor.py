@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -26,8 +27,9 @@ def _free_port() -> int:
 
 
 def _settings(port: int, **vllm: object) -> LLMSettings:
+    fast = {"startup_timeout": 60, "backoff_initial": 0.05, "backoff_max": 0.2, "health_interval": 0.2}
     return LLMSettings.model_validate(
-        {"backend": "vllm", "vllm": {"command": STANDIN, "port": port, "startup_timeout": 60, **vllm}}
+        {"backend": "vllm", "vllm": {"command": STANDIN, "port": port, **fast, **vllm}}
     )
 
 
@@ -80,15 +82,20 @@ async def test_starts_until_ready_serves_and_stops_the_whole_group(tmp_path: Pat
     assert "Starting vLLM API server" in (tmp_path / "vllm.log").read_text()
 
 
-async def test_exit_at_start_reports_code_and_last_lines(
+async def test_crash_loop_stops_restarting_and_reports_code_and_last_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BOTKIT_STANDIN_EXIT_AT_START", "3")
-    supervisor = VLLMSupervisor(_settings(_free_port()), log_dir=tmp_path)
-    with pytest.raises(BackendStartError, match="exited with code 3") as caught:
-        await supervisor.start()
-    assert "BOTKIT_STANDIN_EXIT_AT_START" in str(caught.value)
-    assert supervisor.state == "failed"
+    supervisor = VLLMSupervisor(_settings(_free_port(), max_restarts=2), log_dir=tmp_path)
+    await supervisor.start()
+    try:
+        with pytest.raises(BackendStartError, match="stopped restarting after 3 crashes") as caught:
+            await supervisor.wait_ready(timeout=60)
+    finally:
+        await supervisor.stop()
+    assert "exited with code 3" in str(caught.value)
+    assert "BOTKIT_STANDIN_EXIT_AT_START" in str(caught.value)  # the server's own last lines
+    assert supervisor.restarts == 2
 
 
 async def test_port_in_use_is_diagnosed(tmp_path: Path) -> None:
@@ -96,15 +103,55 @@ async def test_port_in_use_is_diagnosed(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        supervisor = VLLMSupervisor(_settings(port), log_dir=tmp_path)
-        with pytest.raises(BackendStartError, match="the port is taken"):
-            await supervisor.start()
+        supervisor = VLLMSupervisor(_settings(port, max_restarts=0), log_dir=tmp_path)
+        await supervisor.start()
+        try:
+            with pytest.raises(BackendStartError, match="the port is taken"):
+                await supervisor.wait_ready(timeout=60)
+        finally:
+            await supervisor.stop()
 
 
 async def test_missing_executable_says_what_to_do(tmp_path: Path) -> None:
     supervisor = VLLMSupervisor(_settings(_free_port(), command=["no-such-vllm", "serve"]), log_dir=tmp_path)
-    with pytest.raises(BackendStartError, match=r"not found.*llm\.vllm\.command"):
-        await supervisor.start()
+    await supervisor.start()
+    try:
+        with pytest.raises(BackendStartError, match=r"not found.*llm\.vllm\.command"):
+            await supervisor.wait_ready(timeout=30)
+    finally:
+        await supervisor.stop()
+    assert supervisor.restarts == 0
+
+
+async def test_killed_server_is_restarted(tmp_path: Path) -> None:
+    async with VLLMSupervisor(_settings(_free_port()), log_dir=tmp_path) as supervisor:
+        first = supervisor.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: supervisor.state != "ready")
+        await supervisor.wait_ready(timeout=60)
+        assert supervisor.pid not in (None, first)
+        assert supervisor.restarts == 1
+
+
+async def test_hung_server_is_killed_and_restarted(tmp_path: Path) -> None:
+    async with VLLMSupervisor(_settings(_free_port(), hang_checks=2), log_dir=tmp_path) as supervisor:
+        hung = supervisor.pid
+        assert hung is not None
+        os.kill(hung, signal.SIGSTOP)  # alive, but answers nothing: hung
+        await _until(lambda: supervisor.state != "ready")
+        await supervisor.wait_ready(timeout=60)
+        assert supervisor.pid != hung
+        assert await _wait_gone(hung)
+        assert supervisor.restarts == 1
+
+
+async def _until(predicate: Callable[[], bool], seconds: float = 30) -> None:
+    for _ in range(int(seconds * 20)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])

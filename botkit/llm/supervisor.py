@@ -1,10 +1,13 @@
-"""Running ``vllm serve`` as a child of botkit: start, wait until ready, stop without orphans.
+"""Running ``vllm serve`` as a child of botkit: start, watch, restart, stop — never orphaned.
 
-This is the first part of the supervisor (issue 3 carries the rest: restarts with backoff,
-hang detection, crash-loop reporting, replicas). What is here already holds the invariants that
-matter most: the child runs in its own process group and gets SIGTERM if botkit dies (Linux
-``PR_SET_PDEATHSIG``), readiness means ``/health`` is 200 *and* ``/v1/models`` lists the served
-model, and a start that fails says why in plain words, from the server's own log.
+The child runs in its own process group and gets SIGTERM if botkit dies, even by SIGKILL (Linux
+``PR_SET_PDEATHSIG``). Ready means ``/health`` answers 200 *and* ``/v1/models`` lists the served
+model. An exit at any time is followed by a restart after an exponentially growing, jittered
+delay; a live server whose ``/health`` fails ``hang_checks`` times in a row is hung and is
+killed and restarted; more than ``max_restarts`` crashes within ``restart_window`` stop the
+restarts, and the state says why in plain words, taken from the server's own log (CUDA out of
+memory, port in use, model not found, unsupported GPU). Everything the server prints goes to a
+rotating log file; errors are echoed to botkit's log.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import contextlib
 import ctypes
 import logging
 import os
+import random
 import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Literal
 
 import aiohttp
 
@@ -28,29 +34,24 @@ from botkit.config import LLMSettings
 
 log = logging.getLogger("botkit.supervisor")
 
+SupervisorState = Literal["stopped", "starting", "ready", "restarting", "failed"]
+
+_OOM = "the GPU ran out of memory: lower llm.vllm.gpu_memory_utilization or llm.max_model_len"
 _DIAGNOSES = (
-    (
-        "CUDA out of memory",
-        "the GPU ran out of memory: lower llm.vllm.gpu_memory_utilization or llm.max_model_len",
-    ),
-    (
-        "OutOfMemoryError",
-        "the GPU ran out of memory: lower llm.vllm.gpu_memory_utilization or llm.max_model_len",
-    ),
-    (
-        "less than desired GPU memory utilization",
-        "another process holds GPU memory: free it or lower llm.vllm.gpu_memory_utilization",
-    ),
+    ("CUDA out of memory", _OOM),
+    ("OutOfMemoryError", _OOM),
+    ("less than desired GPU memory utilization", "another process holds GPU memory: free it or lower it"),
     ("Address already in use", "the port is taken: stop whatever listens there or change llm.vllm.port"),
     ("is not a valid model", "the model was not found: check llm.vllm.model"),
     ("Repository Not Found", "the model was not found: check llm.vllm.model"),
+    ("No such file or directory: '/", "the model path was not found: check llm.vllm.model"),
     ("No CUDA GPUs are available", "no usable GPU: vLLM needs a CUDA GPU on this machine"),
     ("compute capability", "this GPU is not supported by the installed vLLM build"),
 )
 
 
 class BackendStartError(Exception):
-    """The supervised model server did not become ready; the message says why and what to do."""
+    """The supervised model server cannot be started; the message says why and what to do."""
 
 
 def build_command(settings: LLMSettings) -> list[str]:
@@ -75,6 +76,7 @@ def build_command(settings: LLMSettings) -> list[str]:
 
 
 def diagnose(lines: list[str]) -> str | None:
+    """The plain-words cause of a failure, from the newest log line that names one."""
     for line in reversed(lines):
         lowered = line.lower()
         for needle, meaning in _DIAGNOSES:
@@ -90,19 +92,35 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 class VLLMSupervisor:
-    def __init__(self, settings: LLMSettings, log_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: LLMSettings,
+        log_dir: str | Path | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.vllm = settings.vllm
         self.base_url = f"http://127.0.0.1:{settings.vllm.port}/v1"
         self.root_url = f"http://127.0.0.1:{settings.vllm.port}"
-        self.log_path = Path(log_dir or "logs") / "vllm.log"
+        self.log_path = Path(log_dir or settings.vllm.log_dir) / "vllm.log"
+        self.on_change = on_change
         self.process: asyncio.subprocess.Process | None = None
-        self.state = "stopped"
-        self.tail: deque[str] = deque(maxlen=60)
+        self.state: SupervisorState = "stopped"
+        self.last_error: str | None = None
+        self.restarts = 0
+        self.started_at: float | None = None
+        self.tail: deque[str] = deque(maxlen=80)
+        self._crashes: deque[float] = deque()
         self._pump: asyncio.Task[None] | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
         self._file_log = logging.getLogger(f"botkit.vllm.{id(self)}")
+        self._file_log.propagate = False
 
+    # -- public -----------------------------------------------------------------------------
     async def __aenter__(self) -> VLLMSupervisor:
         await self.start()
+        await self.wait_ready()
         return self
 
     async def __aexit__(
@@ -111,78 +129,144 @@ class VLLMSupervisor:
         await self.stop()
 
     async def start(self) -> None:
+        """Launch the server and keep it running in the background (returns at once)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         handler = RotatingFileHandler(self.log_path, maxBytes=10_000_000, backupCount=3)
         self._file_log.handlers[:] = [handler]
-        self._file_log.propagate = False
         self._file_log.setLevel(logging.INFO)
+        self._monitor = asyncio.create_task(self._supervise(), name="botkit-vllm-supervisor")
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Until the server is ready; :class:`BackendStartError` if it failed for good."""
+        async with asyncio.timeout(timeout):
+            while self.state != "ready":
+                if self.state == "failed" or self._monitor is None or self._monitor.done():
+                    raise BackendStartError(self.last_error or "the model server is not running")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._ready.wait()), 0.2)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None and self.process.returncode is None else None
+
+    def status(self) -> dict[str, Any]:
+        uptime = time.monotonic() - self.started_at if self.started_at and self.state == "ready" else 0.0
+        return {
+            "state": self.state,
+            "pid": self.pid,
+            "uptime_seconds": round(uptime, 1),
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "log": str(self.log_path),
+        }
+
+    async def stop(self) -> None:
+        """Stop supervising, then SIGTERM the process group, SIGKILL it after ``stop_timeout``."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            await asyncio.wait([self._monitor])
+            self._monitor = None
+        await self._kill(self.vllm.stop_timeout)
+        for handler in self._file_log.handlers:
+            handler.close()
+        self._file_log.handlers.clear()
+        self._set_state("stopped")
+
+    # -- the loop ---------------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        backoff = self.vllm.backoff_initial
+        while True:
+            self._set_state("starting" if self.restarts == 0 else "restarting")
+            try:
+                await self._launch()
+                await self._wait_until_ready()
+            except BackendStartError as err:
+                self.last_error = str(err)
+                self._set_state("failed")
+                log.error("model server cannot start: %s", err)
+                await self._kill(self.vllm.stop_timeout)
+                return
+            except _Crash as crash:
+                reason = str(crash)
+            else:
+                self.started_at = time.monotonic()
+                backoff = self.vllm.backoff_initial
+                self.last_error = None
+                self._set_state("ready")
+                reason = await self._watch()
+            await self._kill(self.vllm.stop_timeout)
+            self._crashes.append(time.monotonic())
+            while self._crashes and self._crashes[0] < time.monotonic() - self.vllm.restart_window:
+                self._crashes.popleft()
+            self.last_error = self._failure_message(reason)
+            if len(self._crashes) > self.vllm.max_restarts:
+                self.last_error = (
+                    f"stopped restarting after {len(self._crashes)} crashes in "
+                    f"{self.vllm.restart_window:.0f}s; last: {self.last_error}"
+                )
+                self._set_state("failed")
+                log.error("model server failed for good: %s", self.last_error)
+                return
+            delay = min(self.vllm.backoff_max, backoff) * random.uniform(0.5, 1.0)
+            backoff = min(self.vllm.backoff_max, backoff * 2)
+            self.restarts += 1
+            self._set_state("restarting")
+            log.warning("model server %s; restart %d in %.1fs", reason, self.restarts, delay)
+            await asyncio.sleep(delay)
+
+    async def _launch(self) -> None:
         command = build_command(self.settings)
         log.info("starting model server: %s (log: %s)", " ".join(command), self.log_path)
-        self.state = "starting"
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *command,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True,  # its own process group: we can stop all its workers
                 preexec_fn=_die_with_parent,
             )
         except FileNotFoundError:
-            self.state = "failed"
             raise BackendStartError(
-                f"cannot run {command[0]!r}: not found. Install vLLM (pip install 'botkit[vllm]') or set "
+                f"cannot run {command[0]!r}: not found. Install vLLM (pip install 'botkit[vllm]'), set "
                 "llm.vllm.command, or use llm.backend = 'standin' / 'external'"
             ) from None
-        self._pump = asyncio.create_task(self._read_output())
-        await self._wait_ready()
+        self._pump = asyncio.create_task(self._read_output(self.process))
 
-    async def _read_output(self) -> None:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
+    async def _read_output(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.tail.append(line)
             self._file_log.info(line)
             if "ERROR" in line or "Traceback" in line or diagnose([line]):
                 log.warning("vllm: %s", line)
 
-    async def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.settings.vllm.startup_timeout
-        last_progress = 0.0
+    async def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.vllm.startup_timeout
+        last_progress = time.monotonic()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             while True:
                 assert self.process is not None
                 if self.process.returncode is not None:
                     if self._pump is not None:
                         await asyncio.wait([self._pump], timeout=2)
-                    self.state = "failed"
-                    raise BackendStartError(
-                        self._failure_message(f"exited with code {self.process.returncode}")
-                    )
-                if await self._ready(http):
-                    self.state = "ready"
-                    log.info("model server ready at %s", self.base_url)
+                    raise _Crash(f"exited with code {self.process.returncode} while starting")
+                if await self._ready_check(http):
                     return
                 now = time.monotonic()
                 if now > deadline:
-                    await self.stop()
-                    self.state = "failed"
-                    raise BackendStartError(
-                        self._failure_message(
-                            f"was not ready after {self.settings.vllm.startup_timeout:.0f}s "
-                            "(raise llm.vllm.startup_timeout for slow first starts)"
-                        )
+                    raise _Crash(
+                        f"was not ready after {self.vllm.startup_timeout:.0f}s "
+                        "(raise llm.vllm.startup_timeout for slow first starts)"
                     )
                 if now - last_progress > 15:
                     last_progress = now
-                    log.info(
-                        "waiting for the model server... last line: %s", self.tail[-1] if self.tail else "-"
-                    )
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self.process.wait()), 0.5)
+                    log.info("model server starting... last line: %s", self.tail[-1] if self.tail else "-")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self.process.wait()), 0.3)
 
-    async def _ready(self, http: aiohttp.ClientSession) -> bool:
+    async def _ready_check(self, http: aiohttp.ClientSession) -> bool:
         try:
             async with http.get(f"{self.root_url}/health") as response:
                 if response.status != 200:
@@ -191,19 +275,33 @@ class VLLMSupervisor:
                 if response.status != 200:
                     return False
                 body = await response.json()
-        except (TimeoutError, aiohttp.ClientError, ValueError):
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             return False
         return any(m.get("id") == self.settings.model for m in body.get("data", []))
 
-    def _failure_message(self, what: str) -> str:
-        lines = list(self.tail)
-        cause = diagnose(lines)
-        shown = "\n  ".join(lines[-15:]) or "(no output)"
-        because = f": {cause}" if cause else ""
-        return f"the model server {what}{because}.\nLast lines of {self.log_path}:\n  {shown}"
+    async def _watch(self) -> str:
+        """While the server runs: returns why it stopped serving (exit, or hung and killed)."""
+        assert self.process is not None
+        failures = 0
+        timeout = aiohttp.ClientTimeout(total=max(1.0, self.vllm.health_interval))
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self.process.wait()), self.vllm.health_interval)
+                if self.process.returncode is not None:
+                    if self._pump is not None:
+                        await asyncio.wait([self._pump], timeout=2)
+                    return f"exited with code {self.process.returncode}"
+                try:
+                    async with http.get(f"{self.root_url}/health") as response:
+                        healthy = response.status == 200
+                except (aiohttp.ClientError, TimeoutError):
+                    healthy = False
+                failures = 0 if healthy else failures + 1
+                if failures >= self.vllm.hang_checks:
+                    return f"is alive but /health failed {failures} times in a row (hung); killed it"
 
-    async def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM the whole process group, SIGKILL it if it does not go in ``timeout`` seconds."""
+    async def _kill(self, timeout: float) -> None:
         process, self.process = self.process, None
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -214,10 +312,30 @@ class VLLMSupervisor:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 await process.wait()
+        elif process is not None:
+            with contextlib.suppress(ProcessLookupError):  # workers left in its group
+                os.killpg(process.pid, signal.SIGKILL)
         if self._pump is not None:
             await asyncio.wait([self._pump], timeout=2)
             self._pump = None
-        for handler in self._file_log.handlers:
-            handler.close()
-        self._file_log.handlers.clear()
-        self.state = "stopped"
+
+    def _set_state(self, state: SupervisorState) -> None:
+        if state != self.state:
+            self.state = state
+            if state == "ready":
+                self._ready.set()
+            else:
+                self._ready.clear()
+            if self.on_change is not None:
+                self.on_change()
+
+    def _failure_message(self, what: str) -> str:
+        lines = list(self.tail)
+        cause = diagnose(lines)
+        shown = "\n  ".join(lines[-15:]) or "(no output)"
+        because = f": {cause}" if cause else ""
+        return f"the model server {what}{because}.\nLast lines of {self.log_path}:\n  {shown}"
+
+
+class _Crash(Exception):
+    """The server stopped or never became ready; the supervisor decides whether to restart."""

@@ -1,0 +1,459 @@
+"""Many replies streaming in one rate-limit scope: a shared EditBudget vs "each reply 1 edit/s".
+
+Platforms limit edits per scope (Slack: ``chat.update`` is Tier 3, 50+/min per workspace per
+app), not per message. This benchmark streams N replies at once into one scope through botkit's
+real :class:`~botkit.streaming.ReplyStreamer` and :class:`~botkit.ratebudget.EditBudget`, onto
+:class:`~botkit.testing.RecordingReply` objects (subclassed only to timestamp calls and to play
+the platform's limit), fed by a simulated token stream. Two strategies:
+
+* ``shared``: one EditBudget for the scope (default 40/min, burst 3: the Slack adapter's
+  defaults, ``[slack] edits_per_minute`` / ``edit_burst``);
+* ``naive``: every reply throttles only itself to 1 edit/s (its own ``EditBudget(1.0)``), which
+  is what the LLM bots in the field do (design notes, "What the LLM chat bots ... get wrong").
+
+Each runs twice against a simulated platform scope of ``--limit-per-minute`` (default 50) edits
+in any 60 s window: once *enforced* (an edit over the limit raises ``RateLimited`` with a
+Retry-After until a slot frees, and the streamer reacts as it would to Slack's 429) and once
+*counting* (every edit is accepted; the edits over the limit are the 429s that *would* have
+happened). Reported: edits/s against the limit, 429s, the longest time any reply's visible text
+went without an update (staleness), and how long after the model finished the final text became
+visible.
+
+The event loop runs on a virtual clock (timers fire at once, in order), so minutes of simulated
+streaming take about a second and the results are deterministic for a seed; the spread over
+seeds comes only from the replies' random arrival times, not from machine noise. What it
+measures is scheduling (who edits when), not CPU.
+
+Run from the repository root (a few seconds)::
+
+    python benchmarks/bench_edit_budget.py
+    python benchmarks/bench_edit_budget.py --replies 20,100 --seeds 5 --budget-per-minute 40 --burst 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import datetime
+import itertools
+import json
+import math
+import os
+import platform
+import selectors
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from botkit.events import RateLimited
+from botkit.ratebudget import EditBudget
+from botkit.streaming import ReplyStreamer
+from botkit.testing import RecordingReply
+
+Strategy = Literal["shared", "naive"]
+STRATEGIES: tuple[Strategy, ...] = ("shared", "naive")
+
+# -- a virtual clock for asyncio -------------------------------------------------------------
+
+
+class _JumpSelector(selectors.BaseSelector):
+    """Wraps a real selector; instead of blocking for ``timeout`` it moves the clock forward."""
+
+    def __init__(self, clock: VirtualClockLoop) -> None:
+        self._real = selectors.DefaultSelector()
+        self._clock = clock
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = self._real.select(0)
+        if ready:
+            return ready
+        if timeout is None:
+            raise RuntimeError("virtual clock: nothing ready and nothing scheduled (deadlock)")
+        self._clock.now += timeout
+        return []
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._real.get_map()
+
+    def close(self) -> None:
+        self._real.close()
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose ``time()`` only moves when every task waits for a timer."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(_JumpSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+# -- the simulated platform ------------------------------------------------------------------
+
+
+class PlatformScope:
+    """One rate-limit scope: at most ``limit`` edits in any ``window`` seconds.
+
+    ``enforce``: an edit over the limit raises RateLimited with a Retry-After (whole seconds,
+    as Slack sends) until the oldest edit in the window expires. Otherwise every edit is accepted
+    and the ones over the limit are only counted.
+    """
+
+    def __init__(self, limit: int, window: float, enforce: bool, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self.window = window
+        self.enforce = enforce
+        self.clock = clock
+        self.accepted: collections.deque[float] = collections.deque()
+        self.attempts: list[float] = []
+        self.over_limit = 0
+
+    def check(self) -> None:
+        now = self.clock()
+        self.attempts.append(now)
+        while self.accepted and self.accepted[0] <= now - self.window:
+            self.accepted.popleft()
+        if len(self.accepted) >= self.limit:
+            self.over_limit += 1
+            if self.enforce:
+                raise RateLimited(float(math.ceil(self.accepted[0] + self.window - now)))
+        self.accepted.append(now)
+
+
+class TimedReply(RecordingReply):
+    """RecordingReply that takes ``latency`` per platform call, timestamps what became visible,
+    and lets the scope decide whether an edit is accepted."""
+
+    def __init__(self, scope: PlatformScope, latency: float) -> None:
+        super().__init__(max_chars=3900)
+        self.scope = scope
+        self.latency = latency
+        self.visible_at: list[float] = []
+        self.finished_at: float | None = None
+        self.done_at = 0.0  # when the model finished this reply
+
+    async def post_placeholder(self, text: str) -> str:
+        await asyncio.sleep(self.latency)
+        message_id = await super().post_placeholder(text)
+        self.visible_at.append(self.scope.clock())
+        return message_id
+
+    async def edit(self, message_id: str, text: str) -> None:
+        self.scope.check()
+        await asyncio.sleep(self.latency)
+        await super().edit(message_id, text)
+        self.visible_at.append(self.scope.clock())
+
+    async def post_continuation(self, text: str) -> str:
+        await asyncio.sleep(self.latency)
+        message_id = await super().post_continuation(text)
+        self.visible_at.append(self.scope.clock())
+        return message_id
+
+    async def finish(self) -> None:
+        await super().finish()
+        self.finished_at = self.scope.clock()
+
+
+# -- one simulated run -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    reasoning_tokens: int
+    answer_tokens: int
+    tokens_per_second: float
+    tokens_per_chunk: int
+    ttft: float
+    arrival_window: float
+    latency: float
+    edit_interval: float
+
+
+@dataclass
+class RunResult:
+    replies: int
+    strategy: Strategy
+    enforced: bool
+    seed: int
+    attempts: int
+    accepted: int
+    over_limit: int  # 429s returned (enforced) or that would have been returned (counting)
+    busy_seconds: float  # first placeholder to last final text
+    stream_seconds: float  # first placeholder to the last reply's model finishing
+    attempts_during_stream: int
+    peak_attempts_60s: int
+    max_staleness: list[float] = field(default_factory=list)  # per reply
+    final_latency: list[float] = field(default_factory=list)  # per reply
+    failed_finals: int = 0
+    wrong_final_text: int = 0
+
+    @property
+    def edits_per_s_during_stream(self) -> float:
+        return self.attempts_during_stream / self.stream_seconds
+
+
+def peak_in_window(times: Sequence[float], window: float) -> int:
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def simulate(
+    replies: int, strategy: Strategy, enforced: bool, seed: int, args: argparse.Namespace, load: Workload
+) -> RunResult:
+    loop = asyncio.get_running_loop()
+    clock = loop.time
+    scope = PlatformScope(args.limit_per_minute, 60.0, enforced, clock)
+    shared = EditBudget(args.budget_per_minute / 60.0, args.burst, clock=clock)
+    rng = _Random(seed)
+    arrivals = sorted(rng.uniform(0, load.arrival_window) for _ in range(replies))
+    chunk_gap = load.tokens_per_chunk / load.tokens_per_second
+    piece = " word" * load.tokens_per_chunk
+    done_at: list[float] = [0.0] * replies
+    recorded: list[TimedReply] = []
+    failed = 0
+    answer = piece * math.ceil(load.answer_tokens / load.tokens_per_chunk)
+
+    async def one(index: int) -> None:
+        nonlocal failed
+        await asyncio.sleep(arrivals[index])
+        reply = TimedReply(scope, load.latency)
+        recorded.append(reply)
+        budget = shared if strategy == "shared" else EditBudget(args.naive_per_second, 1, clock=clock)
+        streamer = ReplyStreamer(
+            reply, budget, edit_interval=load.edit_interval, display="thinking", clock=clock
+        )
+        await streamer.start()
+        await asyncio.sleep(load.ttft)
+        for _ in range(math.ceil(load.reasoning_tokens / load.tokens_per_chunk)):
+            streamer.add_reasoning(piece)
+            await asyncio.sleep(chunk_gap)
+        for _ in range(math.ceil(load.answer_tokens / load.tokens_per_chunk)):
+            streamer.add_answer(piece)
+            await asyncio.sleep(chunk_gap)
+        reply.done_at = done_at[index] = clock()
+        try:
+            await streamer.finish(answer.strip())
+        except RateLimited:
+            failed += 1  # gave up after FINAL_DEADLINE of 429s
+
+    await asyncio.gather(*(one(i) for i in range(replies)))
+    first = min(r.visible_at[0] for r in recorded)
+    last_final = max(r.finished_at or clock() for r in recorded)
+    stream_end = max(done_at)
+    attempts = sorted(scope.attempts)
+    result = RunResult(
+        replies=replies,
+        strategy=strategy,
+        enforced=enforced,
+        seed=seed,
+        attempts=len(attempts),
+        accepted=len(attempts) - (scope.over_limit if enforced else 0),
+        over_limit=scope.over_limit,
+        busy_seconds=last_final - first,
+        stream_seconds=stream_end - first,
+        attempts_during_stream=sum(1 for t in attempts if t <= stream_end),
+        peak_attempts_60s=peak_in_window(attempts, 60.0),
+        failed_finals=failed,
+    )
+    for reply in recorded:
+        end = reply.finished_at if reply.finished_at is not None else clock()
+        times = [*reply.visible_at, end]
+        result.max_staleness.append(max(b - a for a, b in itertools.pairwise(times)))
+        result.final_latency.append(end - reply.done_at)
+        if reply.text != answer.strip():
+            result.wrong_final_text += 1
+    return result
+
+
+class _Random:
+    """A tiny seeded LCG, so results do not depend on the random module's algorithm."""
+
+    def __init__(self, seed: int) -> None:
+        self.state = (seed * 6364136223846793005 + 1442695040888963407) % 2**64
+
+    def uniform(self, low: float, high: float) -> float:
+        self.state = (self.state * 6364136223846793005 + 1442695040888963407) % 2**64
+        return low + (high - low) * (self.state >> 11) / 2**53
+
+
+def run_one(
+    replies: int, strategy: Strategy, enforced: bool, seed: int, args: argparse.Namespace
+) -> RunResult:
+    load = Workload(
+        reasoning_tokens=args.reasoning_tokens,
+        answer_tokens=args.answer_tokens,
+        tokens_per_second=args.tokens_per_second,
+        tokens_per_chunk=args.tokens_per_chunk,
+        ttft=args.ttft,
+        arrival_window=args.arrival_window,
+        latency=args.api_latency,
+        edit_interval=args.edit_interval,
+    )
+    with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        return runner.run(simulate(replies, strategy, enforced, seed, args, load))
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def fmt(values: Sequence[float], digits: int = 1) -> str:
+    med, low, high = statistics.median(values), min(values), max(values)
+    if low == high:
+        return f"{med:,.{digits}f}"
+    return f"{med:,.{digits}f} ({low:,.{digits}f}-{high:,.{digits}f})"
+
+
+def cases(args: argparse.Namespace) -> Iterator[tuple[int, Strategy, bool]]:
+    for replies in args.replies:
+        for enforced in (True, False):
+            for strategy in STRATEGIES:
+                yield replies, strategy, enforced
+
+
+def report(results: list[RunResult], args: argparse.Namespace) -> str:
+    groups: dict[tuple[int, Strategy, bool], list[RunResult]] = {}
+    for result in results:
+        groups.setdefault((result.replies, result.strategy, result.enforced), []).append(result)
+    limit_per_s = args.limit_per_minute / 60.0
+    lines = [
+        f"Platform scope limit: {args.limit_per_minute} edits per 60 s ({limit_per_s:.2f}/s). "
+        f"shared = one EditBudget({args.budget_per_minute:g}/min, burst {args.burst}); "
+        f"naive = EditBudget({args.naive_per_second:g}/s) per reply.",
+        "",
+        "### Platform enforces the limit (429 + Retry-After; the streamer waits it out)",
+        "",
+        "| replies | strategy | edit calls/s while streaming | 429s | max staleness, worst reply s "
+        "| max staleness, median reply s | final latency median s | final latency max s "
+        "| all final after s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for replies in args.replies:
+        for strategy in STRATEGIES:
+            group = groups[(replies, strategy, True)]
+            lines.append(
+                f"| {replies} | {strategy} "
+                f"| {fmt([g.edits_per_s_during_stream for g in group], 2)} "
+                f"= {statistics.median(g.edits_per_s_during_stream for g in group) / limit_per_s:.1f}x limit "
+                f"| {fmt([g.over_limit for g in group], 0)} "
+                f"| {fmt([max(g.max_staleness) for g in group])} "
+                f"| {fmt([statistics.median(g.max_staleness) for g in group])} "
+                f"| {fmt([statistics.median(g.final_latency) for g in group])} "
+                f"| {fmt([max(g.final_latency) for g in group])} "
+                f"| {fmt([g.busy_seconds for g in group])} |"
+            )
+    lines += [
+        "",
+        "### Platform accepts everything (how many edits would have been 429s)",
+        "",
+        "| replies | strategy | edits/s while streaming | peak edits in any 60 s "
+        f"(limit {args.limit_per_minute}) | would-be 429s / edits | max staleness, worst reply s "
+        "| final latency median s | final latency max s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for replies in args.replies:
+        for strategy in STRATEGIES:
+            group = groups[(replies, strategy, False)]
+            lines.append(
+                f"| {replies} | {strategy} "
+                f"| {fmt([g.edits_per_s_during_stream for g in group], 2)} "
+                f"= {statistics.median(g.edits_per_s_during_stream for g in group) / limit_per_s:.1f}x limit "
+                f"| {fmt([g.peak_attempts_60s for g in group], 0)} "
+                f"| {fmt([g.over_limit for g in group], 0)} / {fmt([g.attempts for g in group], 0)} "
+                f"| {fmt([max(g.max_staleness) for g in group])} "
+                f"| {fmt([statistics.median(g.final_latency) for g in group])} "
+                f"| {fmt([max(g.final_latency) for g in group])} |"
+            )
+    lines += [
+        "",
+        "Ratios, naive vs shared, platform enforcing (median over seeds):",
+        "",
+        "| replies | edit calls while streaming | 429s | worst staleness | median final latency |",
+        "|---|---|---|---|---|",
+    ]
+    for replies in args.replies:
+        shared, naive = groups[(replies, "shared", True)], groups[(replies, "naive", True)]
+
+        def ratio(metric: Callable[[RunResult], float], a: list[RunResult], b: list[RunResult]) -> str:
+            top, bottom = statistics.median(map(metric, a)), statistics.median(map(metric, b))
+            return f"{top / bottom:.1f}x" if bottom else ("same" if top == bottom else f"{top:g} vs 0")
+
+        lines.append(
+            f"| {replies} | {ratio(lambda g: g.attempts_during_stream, naive, shared)} "
+            f"| {ratio(lambda g: g.over_limit, naive, shared)} "
+            f"| {ratio(lambda g: max(g.max_staleness), naive, shared)} "
+            f"| {ratio(lambda g: statistics.median(g.final_latency), naive, shared)} |"
+        )
+    failed = sum(r.failed_finals for r in results)
+    wrong = sum(r.wrong_final_text for r in results)
+    lines += ["", f"Final texts that never landed: {failed}; replies ending with the wrong text: {wrong}."]
+    return "\n".join(lines)
+
+
+def sizes_arg(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--replies", type=sizes_arg, default=[20, 100], help="concurrent replies")
+    parser.add_argument("--seeds", type=int, default=3, help="arrival-time seeds per configuration")
+    parser.add_argument("--limit-per-minute", type=int, default=50, help="platform scope limit (Slack T3)")
+    parser.add_argument("--budget-per-minute", type=float, default=40.0, help="shared EditBudget rate")
+    parser.add_argument("--burst", type=int, default=3, help="shared EditBudget burst")
+    parser.add_argument("--naive-per-second", type=float, default=1.0, help="per-reply budget (naive)")
+    parser.add_argument("--edit-interval", type=float, default=1.0, help="ReplyStreamer edit_interval")
+    parser.add_argument("--reasoning-tokens", type=int, default=400)
+    parser.add_argument("--answer-tokens", type=int, default=400)
+    parser.add_argument("--tokens-per-second", type=float, default=100.0, help="per reply")
+    parser.add_argument("--tokens-per-chunk", type=int, default=8)
+    parser.add_argument("--ttft", type=float, default=0.3, help="time to first token, s")
+    parser.add_argument("--arrival-window", type=float, default=2.0, help="replies start within this, s")
+    parser.add_argument("--api-latency", type=float, default=0.1, help="per platform call, s")
+    parser.add_argument("--json", help="also write all results to this file")
+    args = parser.parse_args(argv)
+
+    command = "python benchmarks/bench_edit_budget.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    print(f"# {command}\n# {date}  {platform.machine()}, {os.cpu_count()} CPUs\n")
+    print(
+        f"Workload: {args.reasoning_tokens} reasoning + {args.answer_tokens} answer tokens per reply at "
+        f"{args.tokens_per_second:g} tokens/s, {args.tokens_per_chunk} tokens per chunk, TTFT {args.ttft:g} s, "
+        f"arrivals within {args.arrival_window:g} s, {args.api_latency * 1000:g} ms per platform call, "
+        f"edit_interval {args.edit_interval:g} s, 'thinking' display; {args.seeds} seeds.\n"
+    )
+    started = time.perf_counter()
+    results = [
+        run_one(replies, strategy, enforced, seed, args)
+        for replies, strategy, enforced in cases(args)
+        for seed in range(args.seeds)
+    ]
+    print(report(results, args))
+    print(f"\n(simulated on a virtual clock in {time.perf_counter() - started:.1f} s of real time)")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump([asdict(r) for r in results], out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""The model backends botkit sends requests to, and the fair queue in front of them.
+
+One or more OpenAI-compatible servers (the supervised vLLM, the stand-in, external replicas or a
+router) sit behind a :class:`BackendPool`. A request first takes a *slot*: a backend that is ready
+and below its in-flight limit, with the user below theirs. Requests that cannot get one wait in a
+FIFO line (a user at their own limit lets others pass), and the waiting reply is told its place,
+so a burst queues fairly instead of timing out. The limit per backend adapts to what vLLM's
+``/metrics`` says: when the server itself starts queueing (``vllm:num_requests_waiting``) or its
+KV cache is nearly full, botkit stops adding to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import aiohttp
+
+from botkit.llm.client import LLMClient
+from botkit.llm.errors import BackendError
+
+log = logging.getLogger("botkit.pool")
+
+WaitReason = Literal["starting", "down", "busy"]
+OnWait = Callable[[int, WaitReason], None]
+
+
+class Supervised(Protocol):
+    """What the pool needs of a supervisor: its state ("starting", "ready", ...) and last error."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def last_error(self) -> str | None: ...
+
+
+@dataclass(eq=False)
+class Backend:
+    """One server. ``limit`` is the configured in-flight cap, ``capacity`` the one in force now."""
+
+    client: LLMClient
+    limit: int
+    supervisor: Supervised | None = None
+    healthy: bool = False
+    in_flight: int = 0
+    server_waiting: float = 0.0
+    kv_cache_usage: float = 0.0
+    last_error: str | None = None
+    served: int = 0
+
+    @property
+    def url(self) -> str:
+        return self.client.base_url
+
+    @property
+    def ready(self) -> bool:
+        supervised_ready = self.supervisor is None or self.supervisor.state == "ready"
+        return self.healthy and supervised_ready
+
+    @property
+    def state(self) -> str:
+        if self.supervisor is not None and self.supervisor.state != "ready":
+            return self.supervisor.state
+        return "ready" if self.healthy else "unhealthy"
+
+    @property
+    def capacity(self) -> int:
+        if self.server_waiting > 0 or self.kv_cache_usage >= 0.95:
+            return max(1, min(self.limit, self.in_flight))  # the server is saturated: add nothing
+        return self.limit
+
+
+@dataclass(eq=False)
+class _Waiter:
+    user: str
+    enqueued: float = field(default_factory=time.monotonic)
+
+
+_METRIC = re.compile(r"^(vllm:[a-z_]+)(?:\{[^}]*\})?\s+([0-9.eE+-]+|NaN)\s*$", re.MULTILINE)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Sum vLLM's Prometheus samples by metric name (over labels such as ``engine``)."""
+    totals: dict[str, float] = {}
+    for name, value in _METRIC.findall(text):
+        with contextlib.suppress(ValueError):
+            totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
+
+
+class BackendPool:
+    def __init__(
+        self,
+        backends: list[Backend],
+        *,
+        per_user: int = 2,
+        queue_timeout: float = 300.0,
+        max_queue: int = 500,
+        health_interval: float = 5.0,
+        adaptive: bool = True,
+    ) -> None:
+        if not backends:
+            raise ValueError("a pool needs at least one backend")
+        self.backends = backends
+        self.per_user = per_user
+        self.queue_timeout = queue_timeout
+        self.max_queue = max_queue
+        self.health_interval = health_interval
+        self.adaptive = adaptive
+        self._line: list[_Waiter] = []
+        self._per_user: dict[str, int] = {}
+        self._changed = asyncio.Event()
+        self._health_task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        await self.check_health()
+        self._health_task = asyncio.create_task(self._health_loop(), name="botkit-backend-health")
+
+    async def stop(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background)
+        if self._health_task is not None:
+            self._health_task.cancel()
+            await asyncio.wait([self._health_task])
+            self._health_task = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        for backend in self.backends:
+            await backend.client.aclose()
+
+    def on_supervisor_change(self) -> None:
+        """The supervised server changed state: re-check at once (ready) or stop routing to it."""
+        for backend in self.backends:
+            if backend.supervisor is not None and backend.supervisor.state != "ready":
+                backend.healthy = False
+        task = asyncio.get_running_loop().create_task(self.check_health())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def notify(self) -> None:
+        """Something changed (a slot freed, a backend became ready): wake the line."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- the line ---------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def slot(self, user: str, on_wait: OnWait | None = None) -> AsyncIterator[Backend]:
+        """Hold one request's place on a backend; waits in line (and says so) when needed."""
+        if len(self._line) >= self.max_queue:
+            raise BackendError("overloaded", f"{len(self._line)} requests are already waiting")
+        waiter = _Waiter(user)
+        self._line.append(waiter)
+        deadline = time.monotonic() + self.queue_timeout
+        told: tuple[int, WaitReason] | None = None
+        try:
+            while True:
+                backend = self._grant(waiter)
+                if backend is not None:
+                    break
+                changed = self._changed
+                position, reason = self._position(waiter), self._reason()
+                if on_wait is not None and told != (position, reason):
+                    told = (position, reason)
+                    on_wait(position, reason)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._gave_up(reason)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), min(remaining, self.health_interval))
+        finally:
+            if waiter in self._line:
+                self._line.remove(waiter)
+                self.notify()
+        backend.in_flight += 1
+        self._per_user[user] = self._per_user.get(user, 0) + 1
+        try:
+            yield backend
+        finally:
+            backend.in_flight -= 1
+            backend.served += 1
+            self._per_user[user] -= 1
+            if not self._per_user[user]:
+                del self._per_user[user]
+            self.notify()
+
+    def _eligible(self) -> list[_Waiter]:
+        return [w for w in self._line if self._per_user.get(w.user, 0) < self.per_user]
+
+    def _grant(self, waiter: _Waiter) -> Backend | None:
+        eligible = self._eligible()
+        if not eligible or eligible[0] is not waiter:
+            return None
+        candidates = [b for b in self.backends if b.ready and b.in_flight < b.capacity]
+        if not candidates:
+            return None
+        self._line.remove(waiter)
+        return min(candidates, key=lambda b: (b.in_flight, b.served))
+
+    def _position(self, waiter: _Waiter) -> int:
+        eligible = self._eligible()
+        return eligible.index(waiter) + 1 if waiter in eligible else len(eligible) + 1
+
+    def _reason(self) -> WaitReason:
+        if any(b.ready for b in self.backends):
+            return "busy"
+        starting = any(
+            b.supervisor is not None and b.supervisor.state in ("starting", "restarting")
+            for b in self.backends
+        )
+        return "starting" if starting else "down"
+
+    def _gave_up(self, reason: WaitReason) -> BackendError:
+        waited = f"{self.queue_timeout:.0f}s"
+        if reason != "busy":
+            errors = "; ".join(b.last_error for b in self.backends if b.last_error) or "no error reported"
+            return BackendError("unavailable", f"no model server became ready within {waited} ({errors})")
+        return BackendError("overloaded", f"no free model server slot within {waited}")
+
+    def tokenizer(self) -> LLMClient | None:
+        """A client whose server can count prompt tokens now (a ready backend), if any."""
+        ready = [b for b in self.backends if b.ready]
+        return ready[0].client if ready else None
+
+    def mark_down(self, backend: Backend, error: BackendError) -> None:
+        """A request could not connect: take the backend out until a health check passes."""
+        backend.healthy = False
+        backend.last_error = error.detail or error.kind
+        log.warning("backend %s marked down: %s", backend.url, backend.last_error)
+        self.notify()
+
+    # -- health -----------------------------------------------------------------------------
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_interval)
+            try:
+                await self.check_health()
+            except Exception:
+                log.exception("backend health check failed")
+
+    async def check_health(self) -> None:
+        await asyncio.gather(*(self._check(b) for b in self.backends))
+        self.notify()
+
+    async def _check(self, backend: Backend) -> None:
+        if backend.supervisor is not None and backend.supervisor.state != "ready":
+            backend.healthy = False
+            backend.last_error = backend.supervisor.last_error
+            return
+        was = backend.healthy
+        backend.healthy = await backend.client.health()
+        if backend.healthy != was:
+            log.info(
+                "backend %s is %s", backend.url, "healthy" if backend.healthy else "not answering /health"
+            )
+        if not backend.healthy:
+            backend.last_error = backend.last_error or "/health did not answer 200"
+            return
+        backend.last_error = None
+        if self.adaptive and self._http is not None:
+            await self._read_metrics(backend)
+
+    async def _read_metrics(self, backend: Backend) -> None:
+        try:
+            async with self._http.get(backend.client.root_url + "/metrics") as response:  # type: ignore[union-attr]
+                if response.status != 200:
+                    return
+                metrics = parse_metrics(await response.text())
+        except (aiohttp.ClientError, TimeoutError):
+            return
+        backend.server_waiting = metrics.get("vllm:num_requests_waiting", 0.0)
+        backend.kv_cache_usage = metrics.get("vllm:kv_cache_usage_perc", 0.0)
+
+    # -- reporting --------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "ready": any(b.ready for b in self.backends),
+            "waiting": len(self._line),
+            "backends": [
+                {
+                    "url": b.url,
+                    "state": b.state,
+                    "in_flight": b.in_flight,
+                    "capacity": b.capacity,
+                    "served": b.served,
+                    "server_waiting": b.server_waiting,
+                    "kv_cache_usage": b.kv_cache_usage,
+                    "last_error": b.last_error,
+                }
+                for b in self.backends
+            ],
+        }
