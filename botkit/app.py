@@ -29,6 +29,7 @@ from botkit.personas import PersonaRegistry, shipped_personas_dir
 from botkit.plugins.api import BoundMiddleware, Middleware, NextStep, Plugin, PluginContext, Turn, TurnResult
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
 from botkit.ratebudget import BudgetRegistry
+from botkit.status_server import StatusServer
 from botkit.store import ConversationStore
 
 log = logging.getLogger("botkit.app")
@@ -51,8 +52,12 @@ class BotApp:
         *,
         extra_plugins: Sequence[Plugin[Any]] = (),
         announce: Callable[[str], None] = announce_to_stderr,
+        status_server: bool = False,
     ) -> None:
+        """``status_server``: serve ``/healthz`` and ``/metrics`` unless ``[server] enabled`` says."""
         self.settings = settings
+        self.serve_status = settings.server.enabled if settings.server.enabled is not None else status_server
+        self.status_server: StatusServer | None = None
         self.extra_plugins = list(extra_plugins)
         self.announce = announce
         self._stack = AsyncExitStack()
@@ -137,6 +142,22 @@ class BotApp:
         for ctx in self.plugin_contexts:
             for hook in ctx.plugin.startup_hooks:
                 await hook(ctx)
+        if self.serve_status:
+            bot = self.bot
+            self.status_server = StatusServer(
+                self.pool,
+                host=settings.server.host,
+                port=settings.server.port,
+                accepting=lambda: bot.accepting,
+                turns=lambda: dict(engine.turn_counts),
+            )
+            await self.status_server.start()
+            self._stack.push_async_callback(self.status_server.stop)
+            log.info(
+                "health and metrics at http://%s:%d/healthz and /metrics",
+                settings.server.host,
+                self.status_server.port,
+            )
 
     def build_adapters(
         self, names: Sequence[str], overrides: dict[str, dict[str, Any]] | None = None

@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="run every adapter listed in [bot] adapters")
 
+    status = sub.add_parser("status", help="show a running botkit's backend state (exit 1 if not ready)")
+    status.add_argument("--url", help="botkit's status endpoint (default: http://[server] host:port)")
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+
     personas = sub.add_parser("personas", help="persona files")
     personas_sub = personas.add_subparsers(dest="personas_command", required=True)
     check = personas_sub.add_parser("check", help="validate a persona folder")
@@ -76,10 +80,12 @@ def main(argv: list[str] | None = None) -> int:
             return _personas_check(settings, args.directory)
         if args.command == "db":
             return _run(_db(settings, args.db_command, args.url))
+        if args.command == "status":
+            return _run(_status(settings, args.url, args.json))
         if args.command == "chat":
             overrides = {"console": {"thread": args.thread}} if args.thread else {}
-            return _run(_serve(settings, ["console"], overrides))
-        return _run(_serve(settings, settings.bot.adapters, {}))
+            return _run(_serve(settings, ["console"], overrides, status_server=False))
+        return _run(_serve(settings, settings.bot.adapters, {}, status_server=True))
     except (ConfigError, AdapterError) as err:
         print(f"botkit: error: {err}", file=sys.stderr)
         return EXIT_CONFIG
@@ -105,13 +111,15 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
         return EXIT_CONFIG
 
 
-async def _serve(settings: Settings, adapters: list[str], overrides: dict[str, dict[str, Any]]) -> int:
+async def _serve(
+    settings: Settings, adapters: list[str], overrides: dict[str, dict[str, Any]], *, status_server: bool
+) -> int:
     from botkit.app import BotApp
     from botkit.llm.supervisor import BackendStartError
     from botkit.store import StoreError
 
     try:
-        async with BotApp(settings) as app:
+        async with BotApp(settings, status_server=status_server) as app:
             await app.serve(app.build_adapters(adapters, overrides))
     except BackendStartError as err:
         print(f"botkit: error: {err}", file=sys.stderr)
@@ -120,6 +128,49 @@ async def _serve(settings: Settings, adapters: list[str], overrides: dict[str, d
         print(f"botkit: error: {err}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
+
+
+async def _status(settings: Settings, url: str | None, as_json: bool) -> int:
+    """Ask a running botkit how its model backends are; 0 ready, 1 not ready, 2 unreachable."""
+    import json
+
+    import aiohttp
+
+    target = url or f"http://{settings.server.host}:{settings.server.port}/healthz"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+            http.get(target) as response,
+        ):
+            report = await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+        print(
+            f"botkit: error: no botkit answering at {target} ({err}); is `botkit run` running?",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"{'ready' if report['ready'] else 'NOT READY'}: {report['waiting']} waiting, up {report['uptime_seconds']}s"
+        )
+        for backend in report["backends"]:
+            line = (
+                f"  {backend['url']}: {backend['state']}, {backend['in_flight']}/{backend['capacity']} in flight, "
+                f"{backend['served']} served"
+            )
+            supervisor = backend.get("supervisor")
+            if supervisor:
+                line += (
+                    f", pid {supervisor['pid']}, up {supervisor['uptime_seconds']}s, "
+                    f"{supervisor['restarts']} restart(s)"
+                )
+            print(line)
+            error = (supervisor or {}).get("last_error") or backend.get("last_error")
+            if error:
+                print("    last error: " + str(error).replace("\n", "\n    "))
+    return 0 if report["ready"] else 1
 
 
 def _personas_check(settings: Settings, directory: str | None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -72,6 +73,7 @@ class ConversationEngine:
         self.budgets = budgets
         self.middleware = list(middleware)
         self._turn_locks: dict[ConversationKey, asyncio.Lock] = {}
+        self.turn_counts: Counter[str] = Counter()
 
     def streamer_for(self, reply: LiveReply, persona: Persona | None) -> ReplyStreamer:
         budget = self.budgets.get(reply.rate_key, reply.edit_rate, reply.edit_burst)
@@ -126,6 +128,7 @@ class ConversationEngine:
                 "failed", error=f"⚠️ Something went wrong inside botkit ({type(err).__name__})."
             )
         await self._show_and_store(result, streamer, state, persona, started)
+        self.turn_counts[result.status] += 1
         return result
 
     def _chain(self, innermost: NextStep) -> NextStep:

@@ -285,6 +285,10 @@ class BackendPool:
         backend.kv_cache_usage = metrics.get("vllm:kv_cache_usage_perc", 0.0)
 
     # -- reporting --------------------------------------------------------------------------
+    @property
+    def waiting(self) -> int:
+        return len(self._line)
+
     def status(self) -> dict[str, Any]:
         return {
             "ready": any(b.ready for b in self.backends),

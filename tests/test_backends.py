@@ -1,0 +1,198 @@
+"""Model backends as users meet them: replicas, queues, a supervised server that starts and dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from botkit.llm.client import LLMClient
+from botkit.llm.pool import Backend, BackendPool, parse_metrics
+from botkit.testing import RecordingReply, Standin, TestBot
+
+STANDIN = [sys.executable, "-m", "botkit.testing.standin"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _rows(bot: TestBot, thread: str = "thread-1") -> list[tuple[str, str]]:
+    conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", thread)
+    return [(m.status, m.content) for m in await bot.store.messages(conversation) if m.role == "assistant"]
+
+
+async def test_two_replicas_one_dies_requests_fail_over_before_the_first_token(tmp_path: Path) -> None:
+    async with Standin() as first, Standin() as second:
+        settings = {"llm": {"base_urls": [first.base_url, second.base_url], "health_interval": 60}}
+        async with TestBot(tmp_path, standin=first, settings=settings) as bot:
+            await first.stop()  # dies after the health check said it was fine
+            replies = [await bot.ask(f"question {i}", thread=f"t{i}") for i in range(3)]
+            status = bot.app.pool.status()  # type: ignore[union-attr]
+    assert all(r.error is None for r in replies)
+    assert len(second.requests) == 3
+    states = {b["url"]: b["state"] for b in status["backends"]}
+    assert states == {first.base_url: "unhealthy", second.base_url: "ready"}
+
+
+async def test_burst_queues_fairly_and_users_see_their_place_in_line(tmp_path: Path) -> None:
+    standin = Standin(tokens_per_second=150)
+    settings = {"llm": {"max_in_flight": 1}}
+    async with TestBot(tmp_path, standin=standin, settings=settings) as bot:
+        replies = [RecordingReply() for _ in range(3)]
+        submissions = []
+        for i, reply in enumerate(replies):
+            message = bot.message(f"question {i}", user=f"user-{i}", thread=f"t{i}")
+            submissions.append(await bot.bot.submit(message, reply))
+        most = 0
+        while not all(s.task is not None and s.task.done() for s in submissions):
+            most = max(most, standin.running)
+            await asyncio.sleep(0.01)
+    assert most == 1  # never more than the backend's limit in flight
+    assert all(r.error is None and "You asked" in r.text for r in replies)
+    shown = [[c.text for c in r.calls] for r in replies]
+    assert any("#1 in line" in t for t in shown[1])
+    assert any("#2 in line" in t for t in shown[2])
+
+
+async def test_per_user_limit_lets_other_users_pass(tmp_path: Path) -> None:
+    standin = Standin(tokens_per_second=100)
+    settings = {"llm": {"max_in_flight": 4, "max_in_flight_per_user": 1}}
+    async with TestBot(tmp_path, standin=standin, settings=settings) as bot:
+        greedy = [RecordingReply() for _ in range(3)]
+        other = RecordingReply()
+        subs = [
+            await bot.bot.submit(bot.message(f"q{i}", user="greedy", thread=f"g{i}"), r)
+            for i, r in enumerate(greedy)
+        ]
+        subs.append(await bot.bot.submit(bot.message("mine", user="other", thread="o"), other))
+        await asyncio.gather(*(s.wait() for s in subs))
+        order = [r["messages"][-1]["content"].strip().splitlines()[-1] for r in standin.requests]
+    assert order.index("mine") < order.index("q2")  # the other user did not wait behind the burst
+    assert all(r.error is None for r in [*greedy, other])
+
+
+async def test_limits_adapt_to_what_vllm_reports(tmp_path: Path) -> None:
+    async with Standin(max_num_seqs=1, tokens_per_second=50) as standin:
+        client = LLMClient(standin.base_url, standin.model_name)
+        pool = BackendPool([Backend(client, limit=8)], health_interval=60)
+        await pool.start()
+        try:
+            backend = pool.backends[0]
+            assert backend.capacity == 8
+
+            async def ask() -> None:
+                async with pool.slot("u") as b:
+                    async for _ in b.client.stream(
+                        [{"role": "user", "content": "hi"}], temperature=0.6, top_p=0.95, max_tokens=64
+                    ):
+                        pass
+
+            tasks = [asyncio.create_task(ask()) for _ in range(3)]
+            await standin.wait_for(lambda: standin.waiting >= 1, 10)
+            await pool.check_health()
+            assert backend.server_waiting >= 1
+            assert backend.capacity == backend.in_flight  # saturated: add nothing more
+            await asyncio.gather(*tasks)
+            await pool.check_health()
+            assert backend.capacity == 8
+        finally:
+            await pool.stop()
+
+
+def test_metrics_parsing_sums_over_labels() -> None:
+    text = (
+        "# HELP vllm:num_requests_waiting x\n"
+        'vllm:num_requests_waiting{engine="0",model_name="m"} 2.0\n'
+        'vllm:num_requests_waiting{engine="1",model_name="m"} 3.0\n'
+        'vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.5\n'
+    )
+    assert parse_metrics(text) == {"vllm:num_requests_waiting": 5.0, "vllm:kv_cache_usage_perc": 0.5}
+
+
+def _vllm_settings(port: int, **extra: object) -> dict[str, object]:
+    vllm = {
+        "command": STANDIN,
+        "port": port,
+        "backoff_initial": 0.05,
+        "backoff_max": 0.2,
+        "health_interval": 0.2,
+    }
+    return {"llm": {"backend": "vllm", "health_interval": 0.2, "vllm": {**vllm, **extra}}}
+
+
+async def test_question_asked_while_the_model_starts_is_queued_then_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOTKIT_STANDIN_STARTUP_DELAY", "1.5")
+    settings = _vllm_settings(_free_port(), log_dir=str(tmp_path / "logs"))
+    async with TestBot(tmp_path, settings=settings) as bot:
+        reply = await bot.ask("What is 2+2?")
+        rows = await _rows(bot)
+    shown = [c.text for c in reply.calls]
+    assert any("The model is starting; your question is queued (#1 in line)" in t for t in shown)
+    assert "\\boxed{4}" in reply.text
+    assert rows[0][0] == "complete"
+
+
+async def test_server_killed_mid_stream_interrupts_visibly_then_answers_in_place(tmp_path: Path) -> None:
+    slow = ["--tokens-per-second", "25"]  # the stand-in playing vLLM streams slowly enough to cut
+    settings = _vllm_settings(_free_port(), log_dir=str(tmp_path / "logs"), extra_args=slow)
+    async with TestBot(tmp_path, settings=settings) as bot:
+        supervisor = bot.app.pool.backends[0].supervisor  # type: ignore[union-attr]
+        await supervisor.wait_ready(timeout=60)  # type: ignore[union-attr]
+        reply = RecordingReply()
+        submission = await bot.bot.submit(bot.message("Tell me about 17*23, slowly"), reply)
+        for _ in range(400):
+            if "To compute" in reply.text:  # the answer is streaming
+                break
+            await asyncio.sleep(0.02)
+        os.kill(supervisor.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        await submission.wait()
+        rows = await _rows(bot)
+        restarts = supervisor.restarts  # type: ignore[union-attr]
+    shown = [c.text for c in reply.calls]
+    assert any("Interrupted: the model server stopped" in t for t in shown), shown
+    assert [c.method for c in reply.calls].count("post_placeholder") == 1
+    assert "\\boxed{391}" in reply.text
+    assert restarts == 1
+    assert rows[0][0] == "complete"
+
+
+async def test_status_endpoint_and_cli(tmp_path: Path) -> None:
+    port = _free_port()
+    settings = {"server": {"enabled": True, "port": port}}
+    async with TestBot(tmp_path, settings=settings) as bot:
+        await bot.ask("hello")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                health = await response.json()
+                code = response.status
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                metrics = await response.text()
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "botkit.cli", "status", "--url", f"http://127.0.0.1:{port}/healthz"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert code == 200
+    assert health["ready"] is True and health["backends"][0]["state"] == "ready"
+    assert f'botkit_backend_up{{url="{bot.standin.base_url}"}} 1.0' in metrics
+    assert 'botkit_turns_total{status="complete"} 1.0' in metrics
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.startswith("ready:")
+    down = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "botkit.cli", "status", "--url", f"http://127.0.0.1:{port}/healthz"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert down.returncode == 2 and "no botkit answering" in down.stderr
