@@ -88,18 +88,25 @@ class Bot:
         chosen = self.choose_persona(message, persona)
         text = message.text if question is None else question
         if not text.strip():
-            await self.respond(reply, "Hi! Ask me a question and I will answer here.")
+            await self.respond(reply, "Hi! Ask me a question and I will answer here.", notice=True)
             return TurnResult("refused", error="empty question")
         if not chosen.access.allows(message.user, message.user_roles, message.channel):
             refusal = f"⚠️ The {chosen.name!r} persona is not available to you in this channel."
-            await self.respond(reply, refusal)
+            await self.respond(reply, refusal, notice=True)
             return TurnResult("refused", error=refusal)
         return await self.engine.run_turn(message, reply, chosen, text)
 
-    async def respond(self, reply: LiveReply, text: str) -> None:
+    async def respond(self, reply: LiveReply, text: str, *, notice: bool = False) -> None:
+        """Answer without the model; a ``notice`` (refusal, error) goes to the asker alone if possible."""
+        if notice and await reply.post_notice(text):
+            return
         streamer = self.engine.streamer_for(reply, None)
         await streamer.start(text)
         await streamer.finish(text)
+
+    def status(self) -> dict[str, Any]:
+        """The model backends' state, for admin commands (the same data as ``/healthz``)."""
+        return self.engine.pool.status()
 
     def is_admin(self, message: IncomingMessage) -> bool:
         bot = self.settings.bot
@@ -132,7 +139,7 @@ class Bot:
         try:
             await self._route(message, reply)
         except Refusal as refusal:
-            await self.respond(reply, str(refusal))
+            await self.respond(reply, str(refusal), notice=True)
         except asyncio.CancelledError:
             raise
         except Exception as err:

@@ -118,7 +118,7 @@ class ServerSettings(_Section):
 
 
 class PluginSettings(_Section):
-    enabled: list[str] = Field(default_factory=lambda: ["math", "ask", "persona_admin"])
+    enabled: list[str] = Field(default_factory=lambda: ["math", "ask", "persona_admin", "status"])
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 

@@ -107,6 +107,14 @@ class LiveReply(ABC):
     async def post_continuation(self, text: str) -> str:
         """Post one more message after the last one (the answer outgrew ``max_chars``)."""
 
+    async def post_notice(self, text: str) -> bool:
+        """Show a short notice (a refusal, a usage hint) to the asker alone, if the platform can.
+
+        Return False (the default) to have the core show it as an ordinary reply instead.
+        Discord answers with an ephemeral message; Slack with ``chat.postEphemeral``.
+        """
+        return False
+
     async def finish(self) -> None:
         """Called once after the final edit landed (close a native stream, clear a status...)."""
         return None

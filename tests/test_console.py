@@ -74,7 +74,7 @@ async def test_installed_plugin_adds_a_command_and_middleware_seen_through_the_c
     tmp_path: Path,
 ) -> None:
     pytest.importorskip("botkit_house_rules", reason="pip install -e examples/house_rules (.ci/run does)")
-    env = {"BOTKIT_PLUGINS__ENABLED": '["math", "ask", "persona_admin", "house_rules"]'}
+    env = {"BOTKIT_PLUGINS__ENABLED": '["math", "ask", "persona_admin", "status", "house_rules"]'}
     code, out, err = await _chat(tmp_path, ":rules\nWhat is 1+1?\nmy password is hunter2\n", env=env)
     assert code == 0, err
     assert "**House rules**" in out

@@ -76,3 +76,28 @@ async def test_question_too_long_for_the_context_is_refused_and_stored_as_failed
         rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
     assert "too long for the model" in reply.text
     assert [r.status for r in rows] == ["failed"]
+
+
+async def test_botkit_status_command_for_admins(tmp_path: Path) -> None:
+    async with TestBot(tmp_path) as bot:
+        denied = await bot.ask("", command="botkit status")
+        shown = await bot.ask("", command="botkit status", roles=["admin"])
+    assert "admins only" in denied.text
+    assert shown.text.startswith("**Model backends**: ready, 0 waiting")
+    assert bot.standin.base_url in shown.text
+
+
+async def test_refusals_go_to_the_asker_alone_where_the_platform_can(tmp_path: Path) -> None:
+    class NoticeReply(RecordingReply):
+        notices: list[str]
+
+        async def post_notice(self, text: str) -> bool:
+            self.notices = [*getattr(self, "notices", []), text]
+            return True
+
+    async with TestBot(tmp_path) as bot:
+        reply = await bot.ask(
+            "x", command="ask", args={"question": "x", "persona": "legal"}, reply=NoticeReply()
+        )
+    assert reply.messages == []  # nothing posted in the channel
+    assert "not available to you" in reply.notices[0]

@@ -80,9 +80,11 @@ class Conversation(Protocol):
         self, message: IncomingMessage, reply: LiveReply, *, persona: str | None, question: str | None
     ) -> TurnResult: ...
 
-    async def respond(self, reply: LiveReply, text: str) -> None: ...
+    async def respond(self, reply: LiveReply, text: str, *, notice: bool = False) -> None: ...
 
     def is_admin(self, message: IncomingMessage) -> bool: ...
+
+    def status(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,16 @@ class CommandContext(Generic[ConfigT]):
         """Answer with the model (streamed). A channel's bound persona wins over ``persona``."""
         return await self._core.converse(self.message, self.reply, persona=persona, question=question)
 
-    async def respond(self, text: str) -> None:
-        """Answer directly, without the model (help texts, lists, admin output)."""
-        await self._core.respond(self.reply, text)
+    async def respond(self, text: str, *, notice: bool = False) -> None:
+        """Answer directly, without the model (help texts, lists, admin output).
+
+        ``notice=True`` shows it to the asker alone where the platform can (Discord ephemeral).
+        """
+        await self._core.respond(self.reply, text, notice=notice)
+
+    def backend_status(self) -> dict[str, Any]:
+        """The model backends' state (what ``botkit status`` and ``/healthz`` show)."""
+        return self._core.status()
 
 
 Middleware = Callable[[Turn, NextStep, PluginContext[Any]], Awaitable[TurnResult]]
