@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 import discord
+from discord import app_commands
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
@@ -24,6 +25,8 @@ log = logging.getLogger("botkit_discord")
 # discord.py refuses a max_ratelimit_timeout below 30 s; longer 429s raise RateLimited instead of
 # sleeping inside an edit, and the core's streamer waits them out with its shared budget.
 MAX_RATELIMIT_SLEEP = 30.0
+# View Channels, Send Messages, Read Message History, Create Public Threads, Send Messages in Threads
+INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 35) | (1 << 38)
 
 
 def minimal_intents() -> discord.Intents:
@@ -56,7 +59,8 @@ class BotkitClient(discord.Client):
         self.tree = build_tree(self, adapter.host, adapter.host.commands, adapter.on_command)
 
     async def setup_hook(self) -> None:
-        await self.adapter.sync_commands(self)
+        if not self.adapter.synced:  # check() normally synced them already, before anything started
+            await self.adapter.sync_commands(self.tree)
 
     async def on_ready(self) -> None:
         self.adapter.ready.set()
@@ -117,32 +121,59 @@ class DiscordAdapter(Adapter):
             )
 
     async def check(self) -> None:
+        """Log in and register the slash commands, so that a bad token, a token of another
+        application or a guild that did not grant ``applications.commands`` stops botkit before
+        any adapter starts (no half-started bot)."""
         point_discord_py_at(self.config.api_url, self.config.gateway_url)
         client = discord.Client(intents=minimal_intents())
         try:
             await self._login(client)
+            await self.sync_commands(build_tree(client, self.host, self.host.commands, self.on_command))
         finally:
             await client.close()
 
-    async def sync_commands(self, client: BotkitClient) -> None:
+    def invite_url(self, application_id: int | None) -> str:
+        client_id = application_id or self.config.application_id or "APPLICATION_ID"
+        return (
+            f"https://discord.com/oauth2/authorize?client_id={client_id}"
+            f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}"
+        )
+
+    async def sync_commands(self, tree: app_commands.CommandTree[Any]) -> None:
         """Register the commands where they are used: each configured guild (instant), or globally."""
-        tree = client.tree
-        try:
-            if self.config.guild_ids:
-                for guild_id in self.config.guild_ids:
+        targets: list[int | None] = list(self.config.guild_ids) or [None]
+        synced: list[str] = []
+        for guild_id in targets:
+            where = f"guild {guild_id}" if guild_id is not None else "all servers (global commands)"
+            try:
+                if guild_id is None:
+                    await tree.sync()
+                else:
                     guild = discord.Object(id=guild_id)
                     tree.copy_global_to(guild=guild)
                     await tree.sync(guild=guild)
-                    self.synced.append(str(guild_id))
-            else:
-                await tree.sync()
-                self.synced.append("global")
-        except discord.Forbidden as err:
-            raise AdapterError(
-                f"Discord refused to register slash commands ({err.status}: {err.text}). Invite the bot "
-                "with the `applications.commands` scope to every guild in discord.guild_ids."
-            ) from None
-        log.info("slash commands synced: %s", ", ".join(self.synced))
+            except discord.Forbidden as err:
+                fix = (
+                    f"Re-invite the bot to that server with the applications.commands scope "
+                    f"({self.invite_url(tree.client.application_id)}), or remove {guild_id} from "
+                    "discord.guild_ids."
+                    if guild_id is not None
+                    else "Check that the token belongs to this application."
+                )
+                raise AdapterError(
+                    f"Discord refused to register the slash commands in {where} "
+                    f"(HTTP {err.status}, code {err.code}: {err.text or 'Missing Access'}). {fix}"
+                ) from None
+            except discord.HTTPException as err:
+                raise AdapterError(
+                    f"Discord answered HTTP {err.status} (code {err.code}) while registering the slash "
+                    f"commands in {where}: {err.text or 'no details'}"
+                ) from None
+            except (aiohttp.ClientError, OSError) as err:
+                raise AdapterError(f"cannot reach the Discord API at {self.config.api_url}: {err}") from None
+            synced.append(str(guild_id) if guild_id is not None else "global")
+        self.synced = synced
+        log.info("slash commands synced: %s", ", ".join(synced))
 
     # -- serving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -187,8 +218,21 @@ class DiscordAdapter(Adapter):
         except (discord.HTTPException, aiohttp.ClientError) as err:
             log.warning("could not defer interaction %s: %s", interaction.id, err)
             return
+        channel_id = interaction.channel_id or 0
+        reply = DiscordInteractionReply(
+            interaction,
+            interaction.client.get_partial_messageable(channel_id, guild_id=interaction.guild_id),
+            max_chars=self.config.max_chars,
+            edits_per_second=self.config.edits_per_second,
+            reply_seconds=self.config.interaction_reply_seconds,
+        )
         if not self._accepting:
-            await interaction.edit_original_response(content="⚠️ botkit is restarting; please ask again.")
+            restarting = "⚠️ botkit is restarting; please ask again shortly."
+            try:
+                if not await reply.post_notice(restarting):
+                    await interaction.edit_original_response(content=restarting)
+            except discord.HTTPException as err:
+                log.info("could not tell %s that botkit is restarting: %s", interaction.id, err)
             return
         channel, thread = channel_and_thread(interaction)
         message = IncomingMessage(
@@ -204,14 +248,6 @@ class DiscordAdapter(Adapter):
             user_name=interaction.user.display_name,
             user_roles=role_names(interaction.user),
             is_direct=interaction.guild_id is None,
-        )
-        channel_id = interaction.channel_id or 0
-        reply = DiscordInteractionReply(
-            interaction,
-            interaction.client.get_partial_messageable(channel_id, guild_id=interaction.guild_id),
-            max_chars=self.config.max_chars,
-            edits_per_second=self.config.edits_per_second,
-            reply_seconds=self.config.interaction_reply_seconds,
         )
         await self._submit(message, reply)
 

@@ -18,12 +18,13 @@ import discord
 
 from botkit.events import IncomingMessage
 from botkit_discord.identity import role_names, workspace_of
-from botkit_discord.reply import DiscordMessageReply, platform_call
+from botkit_discord.reply import DiscordMessageReply, OpenChannel, must_land
 from botkit_discord.settings import DiscordSettings
 
 log = logging.getLogger("botkit_discord.mentions")
 
 _THREAD_NAME_LIMIT = 100
+THREAD_ALREADY_EXISTS = 160004  # Discord's code: "A thread has already been created for this message"
 
 
 @dataclass(frozen=True)
@@ -70,22 +71,18 @@ class MentionRouter:
         guild_id = message.guild.id if message.guild is not None else None
         conversation_channel = str(channel.id)
         thread = str(channel.id)
-        target = channel.id
         reference: discord.MessageReference | None = None
+        open_channel: OpenChannel | None = None
         if isinstance(channel, discord.Thread):
             conversation_channel = str(channel.parent_id)
         elif not is_dm:
+            # A thread started from a message gets the message's id, so the conversation is keyed
+            # the same in both modes, and the thread is only started when the reply posts (after
+            # the core claimed the delivery: a redelivered message starts no second thread).
+            thread = str(message.id)
             if self.settings.mention_mode == "thread" and isinstance(channel, discord.TextChannel):
-                created = await platform_call(
-                    lambda: message.create_thread(
-                        name=thread_name(text),
-                        auto_archive_duration=self.settings.thread_auto_archive_minutes,
-                    )
-                )
-                self.own_threads.add(created.id)
-                thread, target = str(created.id), created.id
+                open_channel = self._thread_opener(message, text)
             else:
-                thread = str(message.id)  # inline: a one-off conversation answered in place
                 reference = message.to_reference(fail_if_not_exists=False)
         incoming = IncomingMessage(
             platform="discord",
@@ -100,9 +97,44 @@ class MentionRouter:
             is_direct=is_dm,
         )
         reply = DiscordMessageReply(
-            self.client.get_partial_messageable(target, guild_id=guild_id),
+            self.client.get_partial_messageable(channel.id, guild_id=guild_id),
             reference=reference,
+            open_channel=open_channel,
             max_chars=self.settings.max_chars,
             edits_per_second=self.settings.edits_per_second,
         )
         return Addressed(incoming, reply)
+
+    def _thread_opener(self, message: discord.Message, text: str) -> OpenChannel:
+        """Where a mention in a channel is answered: a thread started from it, or, when the bot
+        may not start threads there, a reply in the channel (the same conversation key)."""
+
+        async def open_channel() -> tuple[discord.PartialMessageable, discord.MessageReference | None]:
+            guild_id = message.guild.id if message.guild is not None else None
+            try:
+                created = await must_land(
+                    lambda: message.create_thread(
+                        name=thread_name(text),
+                        auto_archive_duration=self.settings.thread_auto_archive_minutes,
+                    )
+                )
+                thread_id = created.id
+            except discord.Forbidden as err:
+                log.warning(
+                    "cannot start a thread in channel %s (%s); answering in the channel. Grant the bot "
+                    "Create Public Threads and Send Messages in Threads there.",
+                    message.channel.id,
+                    err.text,
+                )
+                channel = self.client.get_partial_messageable(message.channel.id, guild_id=guild_id)
+                return channel, message.to_reference(fail_if_not_exists=False)
+            except discord.HTTPException as err:
+                if err.code != THREAD_ALREADY_EXISTS:
+                    raise
+                thread_id = message.id  # started earlier (another delivery, or by hand): answer there
+            if thread_id != message.id:
+                log.warning("thread %s of message %s has another id than the message", thread_id, message.id)
+            self.own_threads.add(thread_id)
+            return self.client.get_partial_messageable(thread_id, guild_id=guild_id), None
+
+        return open_channel

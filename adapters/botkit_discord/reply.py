@@ -68,6 +68,27 @@ async def must_land(call: Callable[[], Awaitable[T]], attempts: int = PLACEHOLDE
     return await platform_call(call)
 
 
+def notice_parts(text: str, limit: int) -> list[str]:
+    """A notice cut at line ends into messages of at most ``limit`` characters (long lines are cut)."""
+    parts: list[str] = []
+    current = ""
+    for line in text.splitlines() or [""]:
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            candidate = line
+        current = candidate
+    if current or not parts:
+        parts.append(current or "…")
+    return parts
+
+
 class _DiscordReply(LiveReply):
     def __init__(self, *, channel_id: int, max_chars: int, edits_per_second: float) -> None:
         self.max_chars = max_chars
@@ -76,10 +97,17 @@ class _DiscordReply(LiveReply):
         self.edit_burst = 1
 
 
+OpenChannel = Callable[[], Awaitable[tuple[discord.PartialMessageable, discord.MessageReference | None]]]
+
+
 class DiscordMessageReply(_DiscordReply):
     """A reply made of ordinary messages in a channel, thread or DM (answers to @mentions).
 
     The first message optionally replies to (references) the user's message, without pinging.
+    ``open_channel``, if given, is awaited once before the first message and says where the reply
+    goes: a mention's thread is started there, only once the core has claimed the delivery, so a
+    redelivered message never starts a second thread. Notices are not private on this path
+    (:meth:`post_notice` returns False): they are shown as the reply, like any answer.
     """
 
     def __init__(
@@ -87,14 +115,22 @@ class DiscordMessageReply(_DiscordReply):
         channel: discord.PartialMessageable,
         *,
         reference: discord.MessageReference | None = None,
+        open_channel: OpenChannel | None = None,
         max_chars: int,
         edits_per_second: float,
     ) -> None:
         super().__init__(channel_id=channel.id, max_chars=max_chars, edits_per_second=edits_per_second)
         self.channel = channel
         self.reference = reference
+        self._open_channel = open_channel
+
+    async def post_notice(self, text: str) -> bool:
+        return False  # a message cannot be private to one member: the core posts it as the reply
 
     async def post_placeholder(self, text: str) -> str:
+        if self._open_channel is not None:
+            self.channel, self.reference = await self._open_channel()
+            self._open_channel = None
         reference = self.reference
 
         async def send() -> discord.Message:
@@ -141,14 +177,51 @@ class DiscordInteractionReply(_DiscordReply):
         self._original_id: str | None = None
         self._followups: set[str] = set()
         self._moved: dict[str, int] = {}  # webhook message id -> channel message id that replaced it
+        self._original_deleted = False  # the "thinking" response was deleted to show a notice
 
     @property
     def token_fresh(self) -> bool:
         return self._clock() < self._deadline
 
+    async def post_notice(self, text: str) -> bool:
+        """Show ``text`` to the member alone: an ephemeral follow-up.
+
+        The command was deferred publicly ("thinking…"), and a deferral's ephemeral state cannot
+        change: the first follow-up after it would only edit the public loading message, its
+        ephemeral flag ignored. So the loading message is deleted first, unless an answer already
+        replaced it. Returns False (the core then shows the notice as a normal reply) when the
+        token is too old or Discord refused.
+        """
+        if not self.token_fresh:
+            return False
+        if self._original_id is None and not self._original_deleted:
+            try:
+                await must_land(self.interaction.delete_original_response)
+            except (discord.HTTPException, RateLimited) as err:
+                log.info("could not delete the deferred response of %s: %s", self.interaction.id, err)
+                return False
+            self._original_deleted = True
+        followup = self.interaction.followup
+
+        async def send(part: str) -> None:
+            await must_land(lambda: followup.send(part, ephemeral=True, wait=True))
+
+        try:
+            for part in notice_parts(text, self.max_chars):
+                await send(part)
+        except (discord.HTTPException, RateLimited) as err:
+            log.warning("could not send an ephemeral notice for %s: %s", self.interaction.id, err)
+            return False
+        return True
+
     async def post_placeholder(self, text: str) -> str:
         if not self.token_fresh:
             return await self._post_in_channel(text)
+        if self._original_deleted:  # a notice failed after the loading message was deleted
+            followup = self.interaction.followup
+            posted = await must_land(lambda: followup.send(text, wait=True))
+            self._followups.add(str(posted.id))
+            return str(posted.id)
         message = await must_land(lambda: self.interaction.edit_original_response(content=text))
         self._original_id = str(message.id)
         return self._original_id

@@ -31,6 +31,12 @@ class SlackSettings(BaseModel):
     # The core splits so that each message's converted mrkdwn (SlackReply.measure) fits this.
     max_chars: int = Field(3900, ge=200, le=SLACK_TEXT_LIMIT)
 
+    # "edits": chat.postMessage + chat.update. "native": chat.startStream/appendStream/stopStream
+    # for replies in threads (falls back to edits whenever Slack refuses or the text is rewritten).
+    streaming: Literal["edits", "native"] = "edits"
+    # "!math 2+2" in a mention, DM or thread runs the command (as /math 2+2 does); "" turns it off.
+    command_prefix: str = Field("!", max_length=3)
+
     require_mention: bool = True
     channels_without_mention: list[str] = Field(default_factory=list)
 

@@ -10,12 +10,18 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
 - ``GET /users/@me``, ``GET /oauth2/applications/@me`` (login), ``GET /gateway``,
   ``GET /gateway/bot``.
 - ``PUT /applications/{app}/commands`` and ``PUT /applications/{app}/guilds/{gid}/commands``
-  (command sync; the definitions are kept in :attr:`FakeDiscord.commands`).
+  (command sync; the definitions are kept in :attr:`FakeDiscord.commands`). A guild added with
+  ``add_guild(..., commands_scope=False)`` (invited without ``applications.commands``) or unknown
+  to the fake answers 403, code 50001 Missing Access.
 - ``POST /interactions/{id}/{token}/callback`` (types 4, 5 and 8; ``?with_response`` gives 200
   with the callback object, else 204).
 - ``GET/PATCH/DELETE /webhooks/{app}/{token}/messages/@original`` and ``/messages/{mid}``,
-  ``POST /webhooks/{app}/{token}`` (follow-ups). The token expires ``token_lifetime`` seconds
-  after the interaction was created (401, code 50027), as Discord's does after 15 minutes.
+  ``POST /webhooks/{app}/{token}`` (follow-ups; ``flags: 64`` makes one ephemeral). As on
+  Discord, a follow-up sent while a deferred response is still loading edits that response and
+  its ephemeral flag is ignored; once the loading response was deleted, a follow-up is a new
+  message with its own flags. Deleted messages move to :attr:`FakeDiscord.deleted_messages`.
+  The token expires ``token_lifetime`` seconds after the interaction was created (401, code
+  50027), as Discord's does after 15 minutes.
 - ``GET /channels/{cid}``, ``POST /channels/{cid}/messages``,
   ``GET/PATCH /channels/{cid}/messages/{mid}``, ``POST /channels/{cid}/messages/{mid}/threads``
   (the thread gets the message's id, and THREAD_CREATE is dispatched).
@@ -38,9 +44,10 @@ in guild messages that do not mention the bot unless the intent was asked for).
 
 Driving it: :meth:`FakeDiscord.add_user` (a guild member with role names),
 :meth:`~FakeDiscord.slash_command`, :meth:`~FakeDiscord.autocomplete`,
-:meth:`~FakeDiscord.user_message`, :meth:`~FakeDiscord.dm_channel`; and reading it:
-:attr:`~FakeDiscord.calls`, :attr:`~FakeDiscord.messages`,
-:meth:`~FakeDiscord.interaction_messages`, :meth:`~FakeDiscord.messages_in`,
+:meth:`~FakeDiscord.user_message`, :meth:`~FakeDiscord.redeliver`, :meth:`~FakeDiscord.dm_channel`;
+and reading it: :attr:`~FakeDiscord.calls`, :attr:`~FakeDiscord.messages`,
+:meth:`~FakeDiscord.interaction_messages`, :meth:`~FakeDiscord.ephemeral_messages`,
+:meth:`~FakeDiscord.messages_in`, :meth:`~FakeDiscord.public_messages_in`,
 :meth:`~FakeDiscord.wait_for`::
 
     async with FakeDiscord() as fake:
@@ -70,6 +77,9 @@ INTENT_GUILDS = 1 << 0
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DIRECT_MESSAGES = 1 << 12
 INTENT_MESSAGE_CONTENT = 1 << 15
+
+FLAG_EPHEMERAL = 1 << 6
+FLAG_LOADING = 1 << 7
 
 CHANNEL_TEXT = 0
 CHANNEL_DM = 1
@@ -113,6 +123,7 @@ class FakeInteraction:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     original_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
+    original_deleted: bool = False
 
 
 @dataclass
@@ -177,6 +188,7 @@ class FakeDiscord:
         self.guilds: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}
         self.messages: dict[int, dict[str, Any]] = {}
+        self.deleted_messages: dict[int, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> definitions
         self.interactions: dict[int, FakeInteraction] = {}
         self.calls: list[RecordedCall] = []
@@ -209,7 +221,9 @@ class FakeDiscord:
             "public_flags": 0,
         }
 
-    def add_guild(self, name: str, *, roles: tuple[str, ...] = ()) -> int:
+    def add_guild(self, name: str, *, roles: tuple[str, ...] = (), commands_scope: bool = True) -> int:
+        """A guild the bot is in; ``commands_scope=False``: invited without ``applications.commands``
+        (syncing commands there answers 403 Missing Access)."""
         guild_id = self.snowflake()
         everyone = {"id": str(guild_id), "name": "@everyone", "position": 0}
         role_list = [everyone] + [
@@ -225,6 +239,7 @@ class FakeDiscord:
             "roles": role_list,
             "channel_ids": [],
             "members": {},
+            "commands_scope": commands_scope,
         }
         self._add_member(guild_id, int(self.bot_user["id"]), ())
         return guild_id
@@ -365,11 +380,26 @@ class FakeDiscord:
         """Messages of a channel in order (webhook messages of interactions included)."""
         return [m for _, m in sorted(self.messages.items()) if m["channel_id"] == str(channel_id)]
 
+    def public_messages_in(self, channel_id: int) -> list[dict[str, Any]]:
+        """What everyone in the channel sees: :meth:`messages_in` without ephemeral messages."""
+        return [m for m in self.messages_in(channel_id) if not int(m.get("flags", 0)) & FLAG_EPHEMERAL]
+
     def interaction_messages(self, interaction_id: int) -> list[str]:
-        """The current text of an interaction's original response and follow-ups, in order."""
+        """The current text of an interaction's original response and follow-ups, in order
+        (ephemeral ones included; deleted ones left out)."""
         interaction = self.interactions[interaction_id]
         ids = ([interaction.original_id] if interaction.original_id else []) + interaction.followup_ids
-        return [self.messages[i]["content"] for i in ids]
+        return [self.messages[i]["content"] for i in ids if i in self.messages]
+
+    def ephemeral_messages(self, interaction_id: int) -> list[str]:
+        """The text of an interaction's messages that only its user sees (flag 64)."""
+        interaction = self.interactions[interaction_id]
+        ids = ([interaction.original_id] if interaction.original_id else []) + interaction.followup_ids
+        return [
+            self.messages[i]["content"]
+            for i in ids
+            if i in self.messages and int(self.messages[i].get("flags", 0)) & FLAG_EPHEMERAL
+        ]
 
     def calls_to(self, method: str, pattern: str) -> list[RecordedCall]:
         regex = re.compile(pattern)
@@ -584,7 +614,7 @@ class FakeDiscord:
         if request.match_info["app"] != str(self.application_id):
             return self._error(403, 50001, "Missing Access")
         guild = request.match_info.get("guild")
-        if guild is not None and int(guild) not in self.guilds:
+        if guild is not None and (int(guild) not in self.guilds or not self.guilds[int(guild)]["commands_scope"]):
             return self._error(403, 50001, "Missing Access")
         stored = []
         for definition in _body(request) or []:
@@ -635,7 +665,7 @@ class FakeDiscord:
             if (problem := self._too_long(data.get("content"))) is not None:
                 interaction.callbacks.pop()
                 return problem
-            flags = int(data.get("flags", 0)) | (128 if kind == 5 else 0)  # 128: LOADING
+            flags = int(data.get("flags", 0)) | (FLAG_LOADING if kind == 5 else 0)
             message = self._message_payload(
                 interaction.channel_id,
                 self.bot_user,
@@ -670,6 +700,16 @@ class FakeDiscord:
         body = _body(request) or {}
         if (problem := self._too_long(body.get("content"))) is not None:
             return problem
+        original = self.messages.get(interaction.original_id or 0)
+        if original is not None and int(original.get("flags", 0)) & FLAG_LOADING:
+            # Discord's backwards compatibility: the first follow-up after a deferral resolves the
+            # loading response (an edit; its ephemeral state cannot change, so flags are ignored).
+            original["content"] = body.get("content", "") or ""
+            original["flags"] = int(original["flags"]) & ~FLAG_LOADING
+            original["edited_timestamp"] = _iso()
+            if request.query.get("wait", "false").lower() in ("true", "1"):
+                return _json(original)
+            return web.Response(status=204)
         message = self._message_payload(
             interaction.channel_id,
             self.bot_user,
@@ -695,7 +735,10 @@ class FakeDiscord:
             return self._error(404, 10008, "Unknown Message")
         message = self.messages[message_id]
         if request.method == "DELETE":
-            del self.messages[message_id]
+            self.deleted_messages[message_id] = self.messages.pop(message_id)
+            if mid == "@original":
+                interaction.original_deleted = True
+            self._signal()
             return web.Response(status=204)
         if request.method == "PATCH":
             body = _body(request) or {}
@@ -703,7 +746,7 @@ class FakeDiscord:
                 return problem
             if "content" in body:
                 message["content"] = body["content"] or ""
-            message["flags"] = int(message.get("flags", 0)) & ~128
+            message["flags"] = int(message.get("flags", 0)) & ~FLAG_LOADING
             message["edited_timestamp"] = _iso()
         return _json(message)
 
@@ -890,6 +933,11 @@ class FakeDiscord:
         message = self._message_payload(channel_id, self.users[user_id], content, **extra)
         await self._dispatch_message(message)
         return message
+
+    async def redeliver(self, message: dict[str, Any]) -> None:
+        """Dispatch MESSAGE_CREATE for ``message`` again (a gateway replay, or a second process)."""
+        current = self.messages[int(message["id"])]
+        await self._dispatch_message({k: v for k, v in current.items() if k != "thread"})
 
     @property
     def mention(self) -> str:
