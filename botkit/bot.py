@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botkit.adapter import CommandSpec, PersonaChoice, Submission
 from botkit.events import IncomingMessage, LiveReply
+from botkit.formatting import split_message
 from botkit.plugins.api import CommandContext, Plugin, Refusal, RegisteredCommand, TurnResult
 
 if TYPE_CHECKING:
@@ -101,7 +102,8 @@ class Bot:
         if notice and await reply.post_notice(text):
             return
         streamer = self.engine.streamer_for(reply, None)
-        await streamer.start(text)
+        first = split_message(text, reply.max_chars, reply.measure)[0]
+        await streamer.start(first)
         await streamer.finish(text)
 
     def status(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from botkit.events import ConversationKey, IncomingMessage, LiveReply
@@ -51,6 +51,16 @@ class _Attempt:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     first_token_at: float | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class _ThreadGate:
+    """One turn at a time per thread; ``users`` counts turns holding or awaiting the lock, so the
+    entry is dropped only when nobody needs it (``Lock.locked()`` is briefly False between two)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 class ContextOverflow(Refusal):
@@ -72,7 +82,7 @@ class ConversationEngine:
         self.settings = settings
         self.budgets = budgets
         self.middleware = list(middleware)
-        self._turn_locks: dict[ConversationKey, asyncio.Lock] = {}
+        self._turn_locks: dict[ConversationKey, _ThreadGate] = {}
         self.turn_counts: Counter[str] = Counter()
 
     def streamer_for(self, reply: LiveReply, persona: Persona | None) -> ReplyStreamer:
@@ -95,12 +105,21 @@ class ConversationEngine:
         """
         streamer = self.streamer_for(reply, persona)
         await streamer.start()
-        lock = self._turn_locks.setdefault(message.key, asyncio.Lock())
+        gate = self._turn_locks.setdefault(message.key, _ThreadGate())
+        gate.users += 1
         try:
-            async with lock:
+            try:
+                await gate.lock.acquire()
+            except asyncio.CancelledError:  # shut down while waiting behind the previous turn
+                await asyncio.shield(self._interrupted(streamer, {}))
+                raise
+            try:
                 return await self._run_locked(message, reply, persona, question, streamer)
+            finally:
+                gate.lock.release()
         finally:
-            if not lock.locked() and self._turn_locks.get(message.key) is lock:
+            gate.users -= 1
+            if gate.users == 0:
                 del self._turn_locks[message.key]
 
     async def _run_locked(
@@ -127,7 +146,9 @@ class ConversationEngine:
             result = TurnResult(
                 "failed", error=f"⚠️ Something went wrong inside botkit ({type(err).__name__})."
             )
-        await self._show_and_store(result, streamer, state, persona, started)
+        # Shielded: a shutdown arriving during the final edit must not leave the reply on a
+        # partial view or the stored turn "streaming"; the final edit and the store finish first.
+        await asyncio.shield(self._show_and_store(result, streamer, state, persona, started))
         self.turn_counts[result.status] += 1
         return result
 
@@ -161,6 +182,8 @@ class ConversationEngine:
             model=self.settings.llm.model,
         )
         state["assistant_id"] = ids.assistant_message_id
+        # The placeholder's id is on record from the start, so a crash leaves a findable message.
+        await self.store.record_message_ids(ids.assistant_message_id, list(streamer.stats.message_ids))
         attempt = _Attempt()
         notices: list[str] = []
         retried_interrupted = False
@@ -176,6 +199,9 @@ class ConversationEngine:
                 attempt = _Attempt()
                 try:
                     await self._stream(prompt, persona, max_tokens, streamer, message.user, attempt)
+                    if not attempt.answer.strip() and attempt.finish_reason == "length":
+                        # Reasoning ran into max_tokens: a retry would only burn the budget again.
+                        raise BackendError("length", "the reasoning used all of max_tokens")
                     if not attempt.answer.strip():
                         log.info("empty answer in %s; retrying once with the <think> prefill", key)
                         streamer.reset()
@@ -241,9 +267,10 @@ class ConversationEngine:
                     return
                 except BackendError as err:
                     tries -= 1
-                    if err.kind != "unavailable" or attempt.first_token_at is not None or tries <= 0:
+                    before_first_token = attempt.first_token_at is None
+                    if err.kind not in ("unavailable", "timeout") or not before_first_token or tries <= 0:
                         raise
-                    self.pool.mark_down(backend, err)  # connection refused: try another replica
+                    self.pool.mark_down(backend, err)  # refused or hung: try another replica
 
     @staticmethod
     async def _consume(
@@ -265,6 +292,7 @@ class ConversationEngine:
                     streamer.drop_reasoning()
                 attempt.prompt_tokens = event.prompt_tokens
                 attempt.completion_tokens = event.completion_tokens
+                attempt.finish_reason = event.finish_reason
 
     async def _fit(
         self, history: Sequence[HistoryTurn], user_content: str
@@ -315,11 +343,17 @@ class ConversationEngine:
         persona: Persona,
         started: float,
     ) -> None:
-        if result.status == "complete":
-            text = _final_text(result, persona)
-            message_ids = await streamer.finish(text)
-        else:
-            message_ids = await streamer.fail(result.error or "⚠️ No answer.")
+        try:
+            if result.status == "complete":
+                message_ids = await streamer.finish(_final_text(result, persona))
+            else:
+                message_ids = await streamer.fail(result.error or "⚠️ No answer.")
+        except Exception as err:  # the platform refused even the retried final edit
+            log.exception("the final edit of a reply could not be shown")
+            message_ids = list(streamer.stats.message_ids)
+            if result.status == "complete":
+                result.status = "interrupted"
+            result.error = f"{result.error or ''} (final edit failed: {type(err).__name__})".strip()
         assistant_id = state.get("assistant_id")
         if assistant_id is None:
             return  # refused before anything was stored
@@ -347,8 +381,8 @@ class ConversationEngine:
             await self.store.finish_turn(
                 assistant_id,
                 status="interrupted",
-                answer="",
-                reasoning="",
+                answer=streamer.partial_answer,
+                reasoning=streamer.partial_reasoning,
                 error="botkit stopped during the turn",
                 platform_message_ids=list(message_ids),
             )

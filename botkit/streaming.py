@@ -116,6 +116,14 @@ class ReplyStreamer:
         self._view.answer += text
         self._dirty.set()
 
+    @property
+    def partial_answer(self) -> str:
+        return self._view.answer
+
+    @property
+    def partial_reasoning(self) -> str:
+        return self._view.reasoning
+
     def set_notice(self, text: str | None) -> None:
         """A line under what was streamed so far (e.g. "interrupted, will retry"); reset() clears it."""
         self._view.notice = text
@@ -224,6 +232,7 @@ class ReplyStreamer:
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         deadline = self._clock() + FINAL_DEADLINE
+        failures = 0
         for index, chunk in enumerate(chunks):
             if index < len(self._shown) and self._shown[index] == chunk:
                 continue
@@ -240,6 +249,14 @@ class ReplyStreamer:
                     if not final or self._clock() > deadline:
                         raise
                     await asyncio.sleep(err.retry_after)
+                except Exception:
+                    # The final edit always lands: a transient platform error (a reset
+                    # connection, a 5xx) is retried with backoff until the deadline.
+                    if not final or self._clock() > deadline:
+                        raise
+                    failures += 1
+                    log.warning("final edit failed (attempt %d); retrying", failures, exc_info=True)
+                    await asyncio.sleep(min(30.0, 0.5 * 2**failures))
         self._last_edit = self._clock()
 
     async def _locked_apply(self, index: int, chunk: str) -> None:

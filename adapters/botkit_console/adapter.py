@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+import threading
 import uuid
 from typing import ClassVar, TextIO
 
@@ -81,6 +82,29 @@ class ConsoleReply(LiveReply):
             self.out.flush()
 
 
+def _start_reader(stream: TextIO) -> asyncio.Queue[str]:
+    """Read lines in a daemon thread: a blocked ``readline`` must never keep botkit from exiting
+    on SIGTERM (``asyncio.to_thread`` would, because the loop joins its executor at shutdown)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            try:
+                line = stream.readline()
+            except (OSError, ValueError):
+                line = ""
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            except RuntimeError:  # the loop is closed: botkit is exiting
+                return
+            if not line:
+                return
+
+    threading.Thread(target=pump, name="botkit-console-stdin", daemon=True).start()
+    return queue
+
+
 class ConsoleAdapter(Adapter):
     name: ClassVar[str] = "console"
     settings_model: ClassVar[type[BaseModel] | None] = ConsoleSettings
@@ -100,6 +124,7 @@ class ConsoleAdapter(Adapter):
         interactive = self.config.interactive
         self.interactive = self.stdin.isatty() if interactive is None else interactive
         self.console = Console(file=self.stdout) if self.interactive else None
+        self._lines: asyncio.Queue[str] | None = None
 
     async def run(self) -> None:
         if self.console is not None:
@@ -125,7 +150,9 @@ class ConsoleAdapter(Adapter):
         if self.console is not None:
             self.stdout.write("\nyou> ")
             self.stdout.flush()
-        line = await asyncio.to_thread(self.stdin.readline)
+        if self._lines is None:
+            self._lines = _start_reader(self.stdin)
+        line = await self._lines.get()
         return line if line else None
 
     def _help(self) -> None:

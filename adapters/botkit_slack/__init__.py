@@ -1,4 +1,5 @@
-"""botkit's Slack adapter: @mentions, thread follow-ups and DMs, streamed by ``chat.update``.
+"""botkit's Slack adapter: @mentions, thread follow-ups, DMs and slash commands, streamed by
+``chat.update`` (or Slack's native streaming methods).
 
 Built on slack-bolt's ``AsyncApp``, over Socket Mode (default) or the HTTP Events API. Setup:
 ``adapters/botkit_slack/README.md`` and the app manifest next to it.

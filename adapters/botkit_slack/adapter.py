@@ -8,18 +8,24 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost
+from botkit.events import IncomingMessage, RateLimited
+from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
 from botkit_slack.credentials import verify
-from botkit_slack.events import BotIdentity, Inbound, from_mention, from_message
+from botkit_slack.events import PLATFORM, BotIdentity, Inbound, from_mention, from_message
 from botkit_slack.reply import SlackReply
 from botkit_slack.settings import SlackSettings
 from botkit_slack.threads import ThreadTracker
 from botkit_slack.transport import serve_http, serve_socket_mode
 
 log = logging.getLogger("botkit.slack")
+
+PLACEHOLDER = "_Thinking…_"  # a slash command's first message, before the core takes over
+_NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 
 
 class SlackAdapter(Adapter):
@@ -82,6 +88,8 @@ class SlackAdapter(Adapter):
         )
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
+        for name in top_level_names(self.host.commands):
+            app.command(f"/{name}")(self._on_command)
         return app
 
     # -- listeners (run after bolt acknowledged the event) -----------------------------------
@@ -106,6 +114,53 @@ class SlackAdapter(Adapter):
                 return
         await self._submit(inbound)
 
+    async def _on_command(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        """``/math 2+2``: acked at once, answered by a new message in the channel.
+
+        Slack has no message for a slash command and custom commands cannot be used in threads,
+        so the reply's first message is posted here, before the core sees the command, and its
+        ``ts`` is the conversation's thread: follow-ups in that message's thread continue it.
+        """
+        await ack()
+        assert self._client is not None
+        assert self._threads is not None
+        parsed = parse_slash(str(body.get("command") or ""), str(body.get("text") or ""), self.host.commands)
+        channel, user = str(body.get("channel_id") or ""), str(body.get("user_id") or "")
+        team = str(body.get("team_id") or context.get("team_id") or "")
+        reply = self._reply(team, channel, None, user)
+        try:
+            ts = await reply.prepare(PLACEHOLDER)
+        except (SlackApiError, RateLimited) as err:
+            code = err.response.get("error") if isinstance(err, SlackApiError) else "ratelimited"
+            log.info("cannot answer /%s in %s: %s", parsed.name, channel, code)
+            hint = (
+                "I can't post in this conversation: invite me first (`/invite @botkit`) or DM me."
+                if code in _NOT_A_MEMBER
+                else f"Slack refused my reply ({code}); please try again."
+            )
+            await respond(text=f"⚠️ {hint}", response_type="ephemeral")
+            return
+        message = IncomingMessage(
+            platform=PLATFORM,
+            workspace=team,
+            channel=channel,
+            thread=ts,
+            user=user,
+            text=parsed.text,
+            delivery_id=str(body.get("trigger_id") or ts),
+            command=parsed.name,
+            args=parsed.args,
+            user_name=str(body["user_name"]) if body.get("user_name") else None,
+            is_direct=channel.startswith("D"),
+        )
+        self._threads.remember(channel, ts)
+        submission = await self.host.submit(message, reply)
+        if not submission.accepted:
+            log.info("Slack command %s was already handled", message.delivery_id)
+            await reply.discard_prepared()
+
     def _me(self, context: Mapping[str, Any]) -> BotIdentity:
         if self.identity is not None:
             return self.identity
@@ -115,16 +170,25 @@ class SlackAdapter(Adapter):
         assert self._client is not None
         assert self._threads is not None
         message = inbound.message
+        parsed = keyword_command(message.text, self.host.commands, self.config.command_prefix)
+        if parsed is not None:
+            message = with_command(message, parsed)
         if inbound.reply_thread_ts is not None and not message.is_direct:
             self._threads.remember(message.channel, inbound.reply_thread_ts)
-        reply = SlackReply(
-            self._client,
-            self.config,
-            team_id=message.workspace,
-            channel=message.channel,
-            thread_ts=inbound.reply_thread_ts,
-            on_posted=self._threads.remember,
-        )
+        reply = self._reply(message.workspace, message.channel, inbound.reply_thread_ts, message.user)
         submission = await self.host.submit(message, reply)
         if not submission.accepted:
             log.info("Slack event %s was already handled (redelivery)", message.delivery_id)
+
+    def _reply(self, team: str, channel: str, thread_ts: str | None, user: str) -> SlackReply:
+        assert self._client is not None
+        assert self._threads is not None
+        return SlackReply(
+            self._client,
+            self.config,
+            team_id=team,
+            channel=channel,
+            thread_ts=thread_ts,
+            user=user,
+            on_posted=self._threads.remember,
+        )

@@ -15,7 +15,8 @@ from botkit_slack.settings import SlackSettings
 #: Bot scopes the adapter uses (the manifest requests exactly these).
 REQUIRED_SCOPES = (
     "app_mentions:read",  # app_mention events
-    "chat:write",  # chat.postMessage / chat.update
+    "chat:write",  # chat.postMessage / update / delete / postEphemeral, chat.*Stream
+    "commands",  # slash commands (/math, /ask, /persona, /botkit)
     "channels:history",  # message.channels (thread follow-ups) and conversations.replies
     "groups:history",  # the same in private channels
     "im:history",  # message.im (direct messages)

@@ -1,11 +1,18 @@
-"""``SlackReply``: one answer in a Slack thread, shown by ``chat.postMessage`` then ``chat.update``."""
+"""``SlackReply``: one answer in a Slack thread, shown by ``chat.postMessage`` then ``chat.update``.
+
+With ``slack.streaming = "native"`` a reply in a thread is shown with Slack's streaming methods
+instead (``chat.startStream`` / ``chat.appendStream`` / ``chat.stopStream``), see
+:class:`SlackReply`; notices go to the asker alone with ``chat.postEphemeral``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -54,8 +61,50 @@ def fit_text(markdown: str) -> str:
     return cut + marker
 
 
+#: The core's transient lines (placeholder, "Thinking… 3s", queue position, notices): one
+#: italic line, maybe after an emoji. Native streaming does not start with these, since the
+#: answer that replaces them does not extend them.
+_STATUS_LINE = re.compile(r"(?:\S{1,2}\s)?_[^\n]*_")
+#: Slack's special syntax (``<!channel>``, ``<@U…>``, ``<#C…>``): defused in streamed Markdown.
+_SPECIAL = re.compile(r"<(?=[!@#])")
+
+
+def is_status(text: str) -> bool:
+    return _STATUS_LINE.fullmatch(text.strip()) is not None
+
+
+def stream_markdown(text: str) -> str:
+    """Markdown for ``markdown_text``: Slack renders it; only mention syntax is defused.
+
+    A zero-width space goes after the ``<``, so the result of a longer text always extends the
+    result of its prefix (what :meth:`SlackReply.edit` needs to append only the new suffix).
+    """
+    return _SPECIAL.sub("<\u200b", text)
+
+
+@dataclass
+class _Stream:
+    """A native stream standing in for the reply's first message."""
+
+    ts: str
+    sent: str  # the markdown appended so far
+    open: bool = True
+
+
 class SlackReply(LiveReply):
-    """Placeholder, edits and continuation messages of one reply in one channel/thread."""
+    """Placeholder, edits and continuation messages of one reply in one channel/thread.
+
+    Native streaming (``streaming = "native"``, replies in a thread): the placeholder is an
+    ordinary message, so the core's status lines ("Thinking… 3s", queue position) can replace
+    each other with ``chat.update``. The first edit that is answer text starts a stream with it
+    (``chat.startStream``) and deletes the placeholder; every later edit that *extends* what was
+    streamed appends only the new suffix (``chat.appendStream``); ``finish`` (or a continuation
+    message) stops it (``chat.stopStream``). An edit that rewrites the text instead of extending
+    it, or any refusal of a streaming method, stops the stream and continues with
+    ``chat.update`` on the streamed message: the full text is always re-sent, so nothing is lost.
+    A 429 on ``chat.appendStream`` is the core's :class:`RateLimited` (waited out, then the
+    edit is retried with the latest text).
+    """
 
     def __init__(
         self,
@@ -65,30 +114,57 @@ class SlackReply(LiveReply):
         team_id: str,
         channel: str,
         thread_ts: str | None,
+        user: str | None = None,
         on_posted: Callable[[str, str], None] | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self.client = client
+        self.team_id = team_id
         self.channel = channel
         self.thread_ts = thread_ts
+        self.user = user
         self.max_chars = settings.max_chars
         self.rate_key = f"slack:{team_id}"
         self.edit_rate = settings.edits_per_minute / 60.0
         self.edit_burst = settings.edit_burst
         self.posted: list[str] = []
+        self.native = settings.streaming == "native" and thread_ts is not None and user is not None
         self._on_posted = on_posted
         self._sleep = sleep
+        self._prepared: tuple[str, str] | None = None  # (ts, text) posted before the core asked
+        self._first: str | None = None  # the core's id of the first message
+        self._stream: _Stream | None = None
 
     def measure(self, text: str) -> int:
         """Slack counts the converted mrkdwn, so the core splits by that length."""
         return len(to_mrkdwn(text))
 
+    @property
+    def streamed_ts(self) -> str | None:
+        """The native stream's message (it replaced the placeholder), if one was started."""
+        return self._stream.ts if self._stream is not None else None
+
+    async def prepare(self, text: str) -> str:
+        """Post the first message now, before the core has the message (a slash command's reply
+        needs its ``ts`` as the conversation's thread); :meth:`post_placeholder` adopts it."""
+        ts = await self.post_placeholder(text)
+        self._prepared = (ts, text)
+        return ts
+
     async def post_placeholder(self, text: str) -> str:
         """Post the first message; a 429 is waited out here, since nothing is visible yet."""
+        if self._prepared is not None:
+            ts, shown = self._prepared
+            if text != shown:
+                await self._update(ts, text)
+            self._prepared = None
+            return ts
         deadline = time.monotonic() + PLACEHOLDER_DEADLINE
         while True:
             try:
-                return await self._post(text)
+                ts = await self._post(text)
+                self._first = ts
+                return ts
             except RateLimited as err:
                 if time.monotonic() + err.retry_after > deadline:
                     raise
@@ -98,14 +174,50 @@ class SlackReply(LiveReply):
                 await self._sleep(err.retry_after)
 
     async def edit(self, message_id: str, text: str) -> None:
+        if self.native and message_id == self._first and await self._stream_edit(message_id, text):
+            return
+        if self._stream is not None and message_id == self._first:
+            message_id = self._stream.ts
+        await self._update(message_id, text)
+
+    async def post_continuation(self, text: str) -> str:
+        await self._stop_stream()  # the first message is complete; the rest is edited as usual
+        return await self._post(text)
+
+    async def post_notice(self, text: str) -> bool:
+        """Show ``text`` to the asker alone (``chat.postEphemeral``); False if Slack refuses."""
+        if self.user is None:
+            return False
         try:
-            await self.client.chat_update(channel=self.channel, ts=message_id, text=fit_text(text))
+            await self.client.chat_postEphemeral(
+                channel=self.channel, user=self.user, text=fit_text(text), thread_ts=self.thread_ts
+            )
+        except SlackApiError as err:
+            log.info("ephemeral notice refused in %s (%s); replying openly", self.channel, _code(err))
+            return False
+        await self.discard_prepared()  # a slash command's placeholder that nothing will fill
+        return True
+
+    async def finish(self) -> None:
+        await self._stop_stream()
+
+    async def discard_prepared(self) -> None:
+        """Delete the message :meth:`prepare` posted if the core never used it (a duplicate)."""
+        if self._prepared is None:
+            return
+        ts, self._prepared = self._prepared[0], None
+        try:
+            await self.client.chat_delete(channel=self.channel, ts=ts)
+        except SlackApiError as err:
+            log.warning("cannot delete the unused placeholder %s: %s", ts, _code(err))
+
+    # -- Web API calls ---------------------------------------------------------------------------
+    async def _update(self, ts: str, text: str) -> None:
+        try:
+            await self.client.chat_update(channel=self.channel, ts=ts, text=fit_text(text))
         except SlackApiError as err:
             _raise_rate_limited(err)
             raise
-
-    async def post_continuation(self, text: str) -> str:
-        return await self._post(text)
 
     async def _post(self, text: str) -> str:
         try:
@@ -120,6 +232,76 @@ class SlackReply(LiveReply):
         if self._on_posted is not None:
             self._on_posted(self.channel, self.thread_ts or ts)
         return ts
+
+    # -- native streaming ------------------------------------------------------------------------
+    async def _stream_edit(self, placeholder_ts: str, text: str) -> bool:
+        """Show ``text`` through the native stream; False: use ``chat.update`` instead."""
+        markdown = stream_markdown(text)
+        stream = self._stream
+        if stream is None:
+            if is_status(text) or not markdown.strip():
+                return False  # a status line: the placeholder shows it
+            assert self.thread_ts is not None and self.user is not None
+            try:
+                response = await self.client.chat_startStream(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    markdown_text=markdown,
+                    recipient_user_id=self.user,
+                    recipient_team_id=self.team_id,
+                )
+            except SlackApiError as err:
+                log.warning("chat.startStream refused (%s); streaming with chat.update", _code(err))
+                self.native = False
+                return False
+            self._stream = _Stream(str(response["ts"]), markdown)
+            try:
+                await self.client.chat_delete(channel=self.channel, ts=placeholder_ts)
+            except SlackApiError as err:
+                log.warning("cannot delete the placeholder %s: %s", placeholder_ts, _code(err))
+            return True
+        if not stream.open:
+            return False
+        if not markdown.startswith(stream.sent):
+            log.debug("reply text was rewritten; stopping the stream and editing instead")
+            await self._stop_stream()
+            self.native = False
+            return False
+        suffix = markdown[len(stream.sent) :]
+        if not suffix:
+            return True
+        try:
+            await self.client.chat_appendStream(channel=self.channel, ts=stream.ts, markdown_text=suffix)
+        except SlackApiError as err:
+            _raise_rate_limited(err)
+            log.warning("chat.appendStream refused (%s); continuing with chat.update", _code(err))
+            await self._stop_stream()
+            self.native = False
+            return False
+        stream.sent = markdown
+        return True
+
+    async def _stop_stream(self) -> None:
+        """``chat.stopStream`` (429s waited out); a refusal is logged: the text is already there."""
+        stream = self._stream
+        if stream is None or not stream.open:
+            return
+        stream.open = False
+        deadline = time.monotonic() + PLACEHOLDER_DEADLINE
+        while True:
+            try:
+                await self.client.chat_stopStream(channel=self.channel, ts=stream.ts)
+                return
+            except SlackApiError as err:
+                wait = retry_after(err)
+                if wait is None or time.monotonic() + wait > deadline:
+                    log.warning("chat.stopStream refused for %s: %s", stream.ts, _code(err))
+                    return
+                await self._sleep(wait)
+
+
+def _code(err: SlackApiError) -> str:
+    return str(err.response.get("error") or f"HTTP {err.response.status_code}")
 
 
 def _raise_rate_limited(err: SlackApiError) -> None:

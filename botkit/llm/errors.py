@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-BackendErrorKind = Literal["unavailable", "timeout", "http", "cut", "empty", "overloaded"]
+BackendErrorKind = Literal["unavailable", "timeout", "http", "cut", "empty", "overloaded", "length"]
 
-_SAVED = "your question was saved, please try again in a minute."
+_SAVED = "please ask again in a minute."
 
 
 class BackendError(Exception):
@@ -62,6 +62,11 @@ class BackendError(Exception):
             return "The answer was cut off because the connection to the model server broke."
         if self.kind == "empty":
             return "The model returned an empty answer; please rephrase or ask again."
+        if self.kind == "length":
+            return (
+                "The model used its whole answer budget thinking and gave no answer; "
+                "try a simpler or more specific question."
+            )
         status = f" (HTTP {self.status})" if self.status is not None else ""
         if self.status is not None and 400 <= self.status < 500:
             return f"The model server rejected the request{status}; the question may be too long."

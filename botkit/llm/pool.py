@@ -171,6 +171,11 @@ class BackendPool:
                 backend = self._grant(waiter)
                 if backend is not None:
                     break
+                if all(b.supervisor is not None and b.supervisor.state == "failed" for b in self.backends):
+                    errors = "; ".join(str(b.supervisor.last_error) for b in self.backends if b.supervisor)
+                    raise BackendError(
+                        "unavailable", f"the model server failed and is not restarting: {errors}"
+                    )
                 changed = self._changed
                 position, reason = self._position(waiter), self._reason()
                 if on_wait is not None and told != (position, reason):
@@ -208,6 +213,7 @@ class BackendPool:
         if not candidates:
             return None
         self._line.remove(waiter)
+        self.notify()  # the next in line may be eligible now
         return min(candidates, key=lambda b: (b.in_flight, b.served))
 
     def _position(self, waiter: _Waiter) -> int:
@@ -261,7 +267,7 @@ class BackendPool:
             backend.last_error = backend.supervisor.last_error
             return
         was = backend.healthy
-        backend.healthy = await backend.client.health()
+        backend.healthy = await self._health(backend)
         if backend.healthy != was:
             log.info(
                 "backend %s is %s", backend.url, "healthy" if backend.healthy else "not answering /health"
@@ -272,6 +278,16 @@ class BackendPool:
         backend.last_error = None
         if self.adaptive and self._http is not None:
             await self._read_metrics(backend)
+
+    async def _health(self, backend: Backend) -> bool:
+        """GET /health with the pool's short timeout: a hung server must not look healthy."""
+        if self._http is None:
+            return await backend.client.health()
+        try:
+            async with self._http.get(backend.client.root_url + "/health") as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
 
     async def _read_metrics(self, backend: Backend) -> None:
         try:

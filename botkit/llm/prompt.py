@@ -49,5 +49,14 @@ def build_prompt(
 
 
 def estimate_tokens(messages: Sequence[dict[str, str]]) -> int:
-    """A deliberately pessimistic count for when the server cannot tokenize (about 3 chars/token)."""
-    return sum(len(m["content"]) // 3 + 8 for m in messages) + 8
+    """A deliberately pessimistic count for when the server cannot tokenize.
+
+    About 3 ASCII characters per token, and one token per other character (Qwen's tokenizer
+    spends 1-1.5 characters per token on Chinese, so 3 would badly undercount it).
+    """
+    total = 8
+    for message in messages:
+        text = message["content"]
+        ascii_chars = sum(1 for ch in text if ch.isascii())
+        total += ascii_chars // 3 + (len(text) - ascii_chars) + 8
+    return total

@@ -75,6 +75,15 @@ def build_command(settings: LLMSettings) -> list[str]:
     ]  # fmt: skip
 
 
+def _masked(command: list[str]) -> list[str]:
+    """The command line as it may be logged: the value after ``--api-key`` is hidden."""
+    shown = list(command)
+    for i, part in enumerate(shown[:-1]):
+        if part == "--api-key":
+            shown[i + 1] = "***"
+    return [("--api-key=***" if p.startswith("--api-key=") else p) for p in shown]
+
+
 def diagnose(lines: list[str]) -> str | None:
     """The plain-words cause of a failure, from the newest log line that names one."""
     for line in reversed(lines):
@@ -174,6 +183,16 @@ class VLLMSupervisor:
 
     # -- the loop ---------------------------------------------------------------------------
     async def _supervise(self) -> None:
+        try:
+            await self._supervise_forever()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a bug here must not leave the state "starting" for ever
+            log.exception("the model server supervisor failed")
+            self.last_error = f"supervisor error: {type(err).__name__}: {err}"
+            self._set_state("failed")
+
+    async def _supervise_forever(self) -> None:
         backoff = self.vllm.backoff_initial
         while True:
             self._set_state("starting" if self.restarts == 0 else "restarting")
@@ -216,7 +235,7 @@ class VLLMSupervisor:
 
     async def _launch(self) -> None:
         command = build_command(self.settings)
-        log.info("starting model server: %s (log: %s)", " ".join(command), self.log_path)
+        log.info("starting model server: %s (log: %s)", " ".join(_masked(command)), self.log_path)
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *command,
@@ -231,6 +250,8 @@ class VLLMSupervisor:
                 f"cannot run {command[0]!r}: not found. Install vLLM (pip install 'botkit[vllm]'), set "
                 "llm.vllm.command, or use llm.backend = 'standin' / 'external'"
             ) from None
+        except OSError as err:
+            raise BackendStartError(f"cannot run {command[0]!r}: {err}; check llm.vllm.command") from None
         self._pump = asyncio.create_task(self._read_output(self.process))
 
     async def _read_output(self, process: asyncio.subprocess.Process) -> None:

@@ -24,7 +24,9 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   50027), as Discord's does after 15 minutes.
 - ``GET /channels/{cid}``, ``POST /channels/{cid}/messages``,
   ``GET/PATCH /channels/{cid}/messages/{mid}``, ``POST /channels/{cid}/messages/{mid}/threads``
-  (the thread gets the message's id, and THREAD_CREATE is dispatched).
+  (the thread gets the message's id, and THREAD_CREATE is dispatched; a second thread on the
+  same message answers 400 code 160004; in a channel of :attr:`FakeDiscord.no_thread_permission`
+  403 code 50013).
 - Message content over 2,000 characters is refused with 400 (code 50035), as Discord does.
 
 Rate limits: :meth:`FakeDiscord.rate_limit` makes the next ``count`` requests matching a method
@@ -189,6 +191,7 @@ class FakeDiscord:
         self.channels: dict[int, dict[str, Any]] = {}
         self.messages: dict[int, dict[str, Any]] = {}
         self.deleted_messages: dict[int, dict[str, Any]] = {}
+        self.no_thread_permission: set[int] = set()  # channels where starting a thread answers 403
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> definitions
         self.interactions: dict[int, FakeInteraction] = {}
         self.calls: list[RecordedCall] = []
@@ -614,7 +617,9 @@ class FakeDiscord:
         if request.match_info["app"] != str(self.application_id):
             return self._error(403, 50001, "Missing Access")
         guild = request.match_info.get("guild")
-        if guild is not None and (int(guild) not in self.guilds or not self.guilds[int(guild)]["commands_scope"]):
+        if guild is not None and (
+            int(guild) not in self.guilds or not self.guilds[int(guild)]["commands_scope"]
+        ):
             return self._error(403, 50001, "Missing Access")
         stored = []
         for definition in _body(request) or []:
@@ -796,17 +801,31 @@ class FakeDiscord:
         message = self.messages.get(message_id)
         if parent is None or message is None or message["channel_id"] != str(channel_id):
             return self._error(404, 10008, "Unknown Message")
+        if channel_id in self.no_thread_permission:
+            return self._error(403, 50013, "Missing Permissions")
         if message_id in self.channels:
             return self._error(400, 160004, "A thread has already been created for this message")
         body = _body(request) or {}
-        archive = int(body.get("auto_archive_duration", 1440))
+        thread = await self._start_thread(
+            message,
+            str(body.get("name", "")),
+            int(body.get("auto_archive_duration", 1440)),
+            self.bot_user["id"],
+        )
+        return _json(thread, status=201)
+
+    async def _start_thread(
+        self, message: dict[str, Any], name: str, archive: int, owner_id: str
+    ) -> dict[str, Any]:
+        message_id = int(message["id"])
+        parent = self.channels[int(message["channel_id"])]
         thread = {
             "id": str(message_id),  # Discord gives a thread started from a message the message's id
             "type": CHANNEL_PUBLIC_THREAD,
             "guild_id": parent["guild_id"],
             "parent_id": parent["id"],
-            "owner_id": self.bot_user["id"],
-            "name": str(body.get("name", ""))[:100],
+            "owner_id": owner_id,
+            "name": name[:100],
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "message_count": 0,
@@ -823,7 +842,7 @@ class FakeDiscord:
         self.channels[message_id] = thread
         message["thread"] = thread
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
-        return _json(thread, status=201)
+        return thread
 
     # -- gateway --------------------------------------------------------------------------------
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
@@ -920,8 +939,11 @@ class FakeDiscord:
         self._signal()
 
     # -- what users do --------------------------------------------------------------------------
-    async def user_message(self, user_id: int, channel_id: int, content: str) -> dict[str, Any]:
-        """A user posts ``content`` (use ``fake.mention`` for ``<@bot>``); MESSAGE_CREATE follows."""
+    async def user_message(
+        self, user_id: int, channel_id: int, content: str, *, dispatch: bool = True
+    ) -> dict[str, Any]:
+        """A user posts ``content`` (use ``fake.mention`` for ``<@bot>``); MESSAGE_CREATE follows
+        (``dispatch=False``: not yet, see :meth:`redeliver`)."""
         channel = self.channels[channel_id]
         mentioned = [self.users[int(m)] for m in re.findall(r"<@!?(\d+)>", content) if int(m) in self.users]
         extra: dict[str, Any] = {"mentions": mentioned}
@@ -931,8 +953,17 @@ class FakeDiscord:
             member.pop("user")
             extra["member"] = member
         message = self._message_payload(channel_id, self.users[user_id], content, **extra)
-        await self._dispatch_message(message)
+        if dispatch:
+            await self._dispatch_message(message)
         return message
+
+    async def start_thread(self, message_id: int, name: str) -> int:
+        """The message's author starts a thread from it by hand (THREAD_CREATE follows)."""
+        message = self.messages[message_id]
+        if message_id in self.channels:
+            raise ValueError(f"message {message_id} already has a thread")
+        await self._start_thread(message, name, 1440, message["author"]["id"])
+        return message_id
 
     async def redeliver(self, message: dict[str, Any]) -> None:
         """Dispatch MESSAGE_CREATE for ``message`` again (a gateway replay, or a second process)."""

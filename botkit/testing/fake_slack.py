@@ -9,18 +9,26 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
 - ``auth.test`` (bot token) -> the bot's identity, with the granted scopes in ``X-OAuth-Scopes``;
 - ``apps.connections.open`` (app token) -> ``ws://127.0.0.1:PORT/socket-mode?ticket=N``;
 - ``chat.postMessage``, ``chat.update`` (``msg_too_long`` above 4,000 characters,
-  ``message_not_found``), ``conversations.replies``.
+  ``message_not_found``, ``streaming_state_conflict`` while a message streams), ``chat.delete``,
+  ``chat.postEphemeral`` (kept in :attr:`FakeSlack.ephemerals`; ``user_not_in_channel`` for the
+  pairs in :attr:`FakeSlack.not_in_channel`), ``conversations.replies``;
+- native streaming: ``chat.startStream`` (``thread_ts`` required; ``recipient_user_id`` and
+  ``recipient_team_id`` required outside DMs), ``chat.appendStream``, ``chat.stopStream``
+  (``message_not_in_streaming_state`` once stopped). A streamed message's ``text`` is its
+  Markdown so far and :attr:`SlackMessage.appended` lists every piece it was sent in.
 
 Bad tokens answer ``invalid_auth``; a method whose scope is not in :attr:`FakeSlack.scopes`
 answers ``missing_scope`` with ``needed``. Every call is recorded in :attr:`FakeSlack.calls`,
 and :attr:`FakeSlack.messages` keeps the current text of every message by ``(channel, ts)``.
 
 Knobs: :meth:`FakeSlack.fail_with_429` answers the next N calls of a method with HTTP 429 and
-``Retry-After``; :meth:`FakeSlack.limit_rate` enforces "at most N calls per window" on a method
+``Retry-After``; :meth:`FakeSlack.fail_with_error` with an error code; :attr:`FakeSlack.bot_not_in`
+lists channels where posting answers ``not_in_channel``; :meth:`FakeSlack.limit_rate` enforces "at most N calls per window" on a method
 (answered like Slack, with 429 and ``Retry-After``).
 
-Socket Mode: each connection gets ``hello``; :meth:`FakeSlack.push_event` sends an
-``events_api`` envelope (to one connection, or all of them with ``broadcast=True``, to play
+Socket Mode: each connection gets ``hello``; :meth:`FakeSlack.push_slash_command` sends a
+``slash_commands`` envelope (its ``response_url`` posts land in :attr:`FakeSlack.responses`);
+:meth:`FakeSlack.push_event` sends an ``events_api`` envelope (to one connection, or all of them with ``broadcast=True``, to play
 Slack delivering one event to two processes) and :attr:`FakeSlack.acks` records the
 acknowledgements. :func:`post_signed_event` posts an Events API request, signed with a real
 HMAC signature (or a wrong one), to an HTTP-mode endpoint. Example::
@@ -60,14 +68,27 @@ __all__ = [
 ]
 
 SLACK_TEXT_LIMIT = 4000
+MARKDOWN_TEXT_LIMIT = 12_000  # markdown_text of chat.*Stream
 ALL_SCOPES = (
     "app_mentions:read",
     "chat:write",
+    "commands",
     "channels:history",
     "groups:history",
     "im:history",
 )
-_METHOD_SCOPES = {"chat.postMessage": "chat:write", "chat.update": "chat:write"}
+_METHOD_SCOPES = {
+    method: "chat:write"
+    for method in (
+        "chat.postMessage",
+        "chat.update",
+        "chat.delete",
+        "chat.postEphemeral",
+        "chat.startStream",
+        "chat.appendStream",
+        "chat.stopStream",
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,8 @@ class SlackMessage:
     bot_id: str | None = None
     thread_ts: str | None = None
     history: list[str] = field(default_factory=list)  # every text it had, oldest first
+    streaming: bool = False  # a native stream not stopped yet
+    appended: list[str] = field(default_factory=list)  # a stream's pieces (start, appends, stop)
 
     @property
     def edits(self) -> int:
@@ -173,12 +196,18 @@ class FakeSlack:
         self.calls: list[ApiCall] = []
         self.messages: dict[tuple[str, str], SlackMessage] = {}
         self.acks: list[dict[str, Any]] = []
+        self.ephemerals: list[SlackMessage] = []  # chat.postEphemeral (user in .user)
+        self.deleted: list[SlackMessage] = []
+        self.not_in_channel: set[tuple[str, str]] = set()  # (user, channel): no ephemerals
+        self.bot_not_in: set[str] = set()  # channels the bot is not a member of (not_in_channel)
+        self.responses: list[dict[str, Any]] = []  # posts to slash commands' response_url
         self.sockets: list[web.WebSocketResponse] = []
         self.connections_opened = 0
         self._ts = itertools.count(1)
         self._base_time = int(time.time())
         self._fail: dict[str, deque[float]] = {}
         self._limits: dict[str, tuple[int, float]] = {}
+        self._errors: dict[str, deque[str]] = {}
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -190,6 +219,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/socket-mode", self._socket)
+        app.router.add_post("/response-url/{id}", self._response_url)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -234,6 +264,10 @@ class FakeSlack:
     def fail_with_429(self, method: str, count: int = 1, retry_after: float = 1.0) -> None:
         """Answer the next ``count`` calls of ``method`` with HTTP 429 and ``Retry-After``."""
         self._fail.setdefault(method, deque()).extend([retry_after] * count)
+
+    def fail_with_error(self, method: str, error: str, count: int = 1) -> None:
+        """Answer the next ``count`` calls of ``method`` with ``{"ok": false, "error": error}``."""
+        self._errors.setdefault(method, deque()).extend([error] * count)
 
     def limit_rate(self, method: str, calls: int, per_seconds: float) -> None:
         """Enforce at most ``calls`` successful calls of ``method`` in any ``per_seconds`` window."""
@@ -374,6 +408,52 @@ class FakeSlack:
             await ws.send_str(json.dumps(envelope))
         return envelope
 
+    def slash_command(
+        self,
+        command: str,
+        text: str = "",
+        *,
+        channel: str = "C0GENERAL",
+        user: str = "U0ALICE",
+        user_name: str = "alice",
+    ) -> dict[str, Any]:
+        """A slash command payload as Slack sends it (``command`` with its ``/``)."""
+        trigger = uuid.uuid4().hex
+        return {
+            "token": "verification-token-unused",
+            "team_id": self.team_id,
+            "team_domain": "fake-workspace",
+            "channel_id": channel,
+            "channel_name": "directmessage" if channel.startswith("D") else channel.lower(),
+            "user_id": user,
+            "user_name": user_name,
+            "command": command,
+            "text": text,
+            "api_app_id": self.api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": f"http://127.0.0.1:{self.port}/response-url/{trigger[:8]}",
+            "trigger_id": f"{next(self._ts)}.{trigger[:12]}",
+        }
+
+    async def push_slash_command(self, payload: Mapping[str, Any], *, connection: int = 0) -> dict[str, Any]:
+        """Send a ``slash_commands`` envelope over Socket Mode; returns the envelope sent."""
+        if not self.sockets:
+            raise RuntimeError("no Socket Mode connection to push to")
+        envelope = {
+            "envelope_id": str(uuid.uuid4()),
+            "type": "slash_commands",
+            "accepts_response_payload": True,
+            "payload": dict(payload),
+        }
+        await self.sockets[connection].send_str(json.dumps(envelope))
+        return envelope
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.responses.append({"id": request.match_info["id"], **body})
+        await self._notify()
+        return web.json_response({"ok": True})
+
     def record_user_message(self, event: Mapping[str, Any]) -> None:
         """Keep a user's message (as ``conversations.replies`` would show it) without sending it."""
         self._store_user_message(event)
@@ -460,11 +540,21 @@ class FakeSlack:
         if limited is not None:
             headers["Retry-After"] = str(math.ceil(limited)) if limited >= 1 else f"{limited:.3f}"
             return 429, {"ok": False, "error": "ratelimited"}, headers
+        errors = self._errors.get(method)
+        if errors:
+            return 200, {"ok": False, "error": errors.popleft()}, headers
+        if method in ("chat.postMessage", "chat.startStream") and args.get("channel") in self.bot_not_in:
+            return 200, {"ok": False, "error": "not_in_channel"}, headers
         handler = {
             "auth.test": self._auth_test,
             "apps.connections.open": self._connections_open,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
+            "chat.delete": self._delete,
+            "chat.postEphemeral": self._post_ephemeral,
+            "chat.startStream": self._start_stream,
+            "chat.appendStream": self._append_stream,
+            "chat.stopStream": self._stop_stream,
             "conversations.replies": self._replies,
         }.get(method)
         if handler is None:
@@ -536,12 +626,112 @@ class FakeSlack:
             return {"ok": False, "error": "message_not_found"}
         if message.bot_id != self.bot_id:
             return {"ok": False, "error": "cant_update_message"}
+        if message.streaming:
+            return {"ok": False, "error": "streaming_state_conflict"}
         text = str(args.get("text") or "")
         if len(text) > SLACK_TEXT_LIMIT:
             return {"ok": False, "error": "msg_too_long"}
         message.text = text
         message.history.append(text)
         return {"ok": True, "channel": key[0], "ts": key[1], "text": text}
+
+    def _delete(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel")), str(args.get("ts")))
+        message = self.messages.get(key)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if message.bot_id != self.bot_id:
+            return {"ok": False, "error": "cant_delete_message"}
+        self.deleted.append(self.messages.pop(key))
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _post_ephemeral(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel, user, text = str(args.get("channel") or ""), str(args.get("user") or ""), args.get("text")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not user:
+            return {"ok": False, "error": "user_not_found"}
+        if (user, channel) in self.not_in_channel:
+            return {"ok": False, "error": "user_not_in_channel"}
+        if not text and not args.get("blocks") and not args.get("markdown_text"):
+            return {"ok": False, "error": "no_text"}
+        thread_ts = args.get("thread_ts") or None
+        message = SlackMessage(
+            channel=channel,
+            ts=self.next_ts(),
+            text=str(text or args.get("markdown_text") or ""),
+            user=user,
+            bot_id=self.bot_id,
+            thread_ts=str(thread_ts) if thread_ts else None,
+            history=[str(text or "")],
+        )
+        self.ephemerals.append(message)
+        return {"ok": True, "message_ts": message.ts}
+
+    def _start_stream(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel, thread_ts = str(args.get("channel") or ""), args.get("thread_ts")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not thread_ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not channel.startswith("D") and not (
+            args.get("recipient_user_id") and args.get("recipient_team_id")
+        ):
+            return {"ok": False, "error": "invalid_arguments"}
+        text = str(args.get("markdown_text") or "")
+        if len(text) > MARKDOWN_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        ts = self.next_ts()
+        message = SlackMessage(
+            channel=channel,
+            ts=ts,
+            text=text,
+            user=self.bot_user_id,
+            bot_id=self.bot_id,
+            thread_ts=str(thread_ts),
+            history=[text],
+            streaming=True,
+            appended=[text] if text else [],
+        )
+        self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _streaming_message(self, args: Mapping[str, Any]) -> SlackMessage | dict[str, Any]:
+        message = self.messages.get((str(args.get("channel")), str(args.get("ts"))))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if not message.streaming:
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        return message
+
+    @staticmethod
+    def _append(message: SlackMessage, text: str) -> None:
+        message.appended.append(text)
+        message.text += text
+        message.history.append(message.text)
+
+    def _append_stream(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        message = self._streaming_message(args)
+        if isinstance(message, dict):
+            return message
+        text = str(args.get("markdown_text") or "")
+        if not text:
+            return {"ok": False, "error": "no_text"}
+        if len(text) > MARKDOWN_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        self._append(message, text)
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _stop_stream(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        message = self._streaming_message(args)
+        if isinstance(message, dict):
+            return message
+        if len(str(args.get("markdown_text") or "")) > MARKDOWN_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        if args.get("markdown_text"):
+            self._append(message, str(args["markdown_text"]))
+        message.streaming = False
+        return {"ok": True, "channel": message.channel, "ts": message.ts, "message": self._wire(message)}
 
     def _replies(self, args: Mapping[str, Any]) -> dict[str, Any]:
         channel, ts = str(args.get("channel")), str(args.get("ts"))

@@ -11,7 +11,7 @@ from botkit_discord.reply import CONTINUED_NOTE
 from discord_harness import DiscordRig, discord_rig
 
 from botkit.adapter import AdapterError
-from botkit.testing.fake_discord import FakeDiscord
+from botkit.testing.fake_discord import FakeDiscord, FakeInteraction
 from botkit.testing.testbot import TestBot
 
 FENCE = re.compile(r"^\s*```")
@@ -23,6 +23,16 @@ def original_patches(fake: FakeDiscord, token: str) -> list[str]:
         for c in fake.calls_to("PATCH", f"/webhooks/.*/{token}/messages/@original")
         if c.status == 200
     ]
+
+
+async def ephemeral(
+    fake: FakeDiscord, interaction: FakeInteraction, needle: str, timeout: float = 15
+) -> list[str]:
+    """Wait for an ephemeral message of ``interaction`` containing ``needle``; its ephemeral texts."""
+    await fake.wait_for(
+        lambda: any(needle in text for text in fake.ephemeral_messages(interaction.id)), timeout
+    )
+    return fake.ephemeral_messages(interaction.id)
 
 
 async def answered(fake: FakeDiscord, interaction_id: int, needle: str, timeout: float = 15) -> list[str]:
@@ -96,8 +106,10 @@ async def test_member_without_the_role_is_refused_the_legal_persona(rig: Discord
     refused = await fake.slash_command(
         alice, "ask", {"question": "Can I break my lease?", "persona": "legal"}
     )
-    messages = await answered(fake, refused.id, "not available to you")
-    assert "'legal' persona" in messages[0]
+    notices = await ephemeral(fake, refused, "not available to you")
+    assert len(notices) == 1 and "'legal' persona" in notices[0]
+    assert fake.interaction_messages(refused.id) == notices  # the public "thinking…" is gone
+    assert fake.public_messages_in(fake.channel_id) == []
     assert not any("Can I break my lease" in str(r["messages"]) for r in rig.bot.standin.requests)
 
     rig.bot.standin.script_reply("It depends on your lease and your jurisdiction.")
@@ -105,6 +117,7 @@ async def test_member_without_the_role_is_refused_the_legal_persona(rig: Discord
         lawyer, "ask", {"question": "Can I break my lease?", "persona": "legal"}
     )
     messages = await answered(fake, allowed.id, "It depends on your lease")
+    assert fake.ephemeral_messages(allowed.id) == [] and len(messages) == 1  # answers are public
     assert "Can I break my lease?" in rig.bot.standin.requests[-1]["messages"][-1]["content"]
 
 
@@ -181,7 +194,26 @@ async def test_persona_admin_commands_are_a_group(rig: DiscordRig) -> None:
     shown = await fake.slash_command(admin, "persona", {"name": "math"}, subcommand="show")
     assert "Please reason step by step" in (await answered(fake, shown.id, "**math**"))[0]
     refused = await fake.slash_command(student, "persona", subcommand="list")
-    assert "admins only" in (await answered(fake, refused.id, "admins only"))[0]
+    assert "admins only" in (await ephemeral(fake, refused, "admins only"))[0]
+    assert fake.interaction_messages(refused.id) == fake.ephemeral_messages(refused.id)
+    assert refused.original_deleted
+    public = [m["content"] for m in fake.public_messages_in(fake.channel_id)]
+    assert not any("admins only" in text for text in public)
+    assert any("**Personas**" in text for text in public)  # the admin's answers stay public
+
+
+async def test_botkit_status_shows_the_backends_to_an_admin_alone(rig: DiscordRig) -> None:
+    fake = rig.fake
+    synced = {c["name"]: c for c in fake.commands[str(fake.guild_id)]}
+    assert [o["name"] for o in synced["botkit"]["options"]] == ["status"]
+    admin = fake.add_user("admin", roles=["admin"])
+    shown = await fake.slash_command(admin, "botkit", subcommand="status")
+    notices = await ephemeral(fake, shown, "**Model backends**")
+    assert notices[0].startswith("**Model backends**: ready")
+    assert "in flight" in notices[0]
+    assert fake.public_messages_in(fake.channel_id) == []
+    refused = await fake.slash_command(fake.add_user("student"), "botkit", subcommand="status")
+    assert "admins only" in (await ephemeral(fake, refused, "admins only"))[0]
 
 
 async def test_a_reply_outliving_the_interaction_token_continues_in_the_channel(tmp_path: Path) -> None:
@@ -229,3 +261,46 @@ async def test_a_mismatched_application_id_fails_check(tmp_path: Path) -> None:
             adapter = bot.app.build_adapters(["discord"])[0]
             with pytest.raises(AdapterError, match="application_id"):
                 await adapter.check()
+
+
+async def test_a_guild_without_the_commands_scope_fails_check_before_anything_starts(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        missing = fake.add_guild("no-commands-scope", commands_scope=False)
+        settings = {
+            "token": fake.token,
+            "api_url": fake.api_url,
+            "gateway_url": fake.gateway_url,
+            "guild_ids": [fake.guild_id, missing],
+        }
+        async with TestBot(tmp_path, settings={"discord": settings}) as bot:
+            assert bot.app is not None
+            adapter = bot.app.build_adapters(["discord"])[0]
+            assert isinstance(adapter, DiscordAdapter)
+            with pytest.raises(AdapterError) as caught:
+                await adapter.check()
+            text = str(caught.value)
+            assert f"guild {missing}" in text and "50001" in text
+            assert "applications.commands" in text and "Re-invite" in text
+            assert f"client_id={fake.application_id}" in text  # the invite URL to use
+            assert fake.token not in text
+            assert not fake.identifies  # no half-start: nothing connected to the gateway
+            assert adapter.synced == []
+
+
+async def test_check_registers_the_commands_once(rig: DiscordRig) -> None:
+    """check() synced the commands; starting the client did not sync them a second time."""
+    calls = rig.fake.calls
+    syncs = [i for i, c in enumerate(calls) if c.method == "PUT" and c.path.endswith("/commands")]
+    logins = [i for i, c in enumerate(calls) if c.path == "/users/@me"]
+    assert len(syncs) == 1 and calls[syncs[0]].status == 200
+    assert len(logins) == 2  # check()'s client, then run()'s
+    assert logins[0] < syncs[0] < logins[1]  # synced in check(), before run() logged in
+
+
+async def test_a_command_while_stopping_is_told_so_privately(rig: DiscordRig) -> None:
+    fake = rig.fake
+    rig.adapter._accepting = False  # what run() sets once it is cancelled (shutdown)
+    asked = await fake.slash_command(fake.add_user("student"), "math", {"question": "What is 1+1?"})
+    assert "restarting" in (await ephemeral(fake, asked, "restarting"))[0]
+    assert fake.public_messages_in(fake.channel_id) == []
+    assert not rig.bot.standin.requests

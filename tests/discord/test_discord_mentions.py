@@ -66,3 +66,45 @@ async def test_inline_mode_replies_in_the_channel(tmp_path: Path) -> None:
         assert not fake.calls_to("POST", "/threads$")
         reply = next(m for m in fake.messages_in(fake.channel_id) if m["author"]["id"] == fake.bot_user["id"])
         assert str(reply["message_reference"]["message_id"]) == asked["id"]
+
+
+async def test_a_redelivered_mention_starts_no_second_thread(rig: DiscordRig) -> None:
+    fake = rig.fake
+    user = fake.add_user("alice")
+    asked = await fake.user_message(user, fake.channel_id, f"{fake.mention} What is 2+3?")
+    await fake.redeliver(asked)  # a gateway replay, or a second botkit process
+    thread_id = int(asked["id"])
+    await fake.wait_for(lambda: any("\\boxed{5}" in t for t in bot_messages(rig, thread_id)), 15)
+    await fake.redeliver(asked)  # even after the answer
+    await fake.user_message(user, thread_id, "And what is 5*4?")  # handled after the replay
+    await fake.wait_for(lambda: any("\\boxed{20}" in t for t in bot_messages(rig, thread_id)), 15)
+    assert len(fake.calls_to("POST", "/threads$")) == 1
+    assert len(bot_messages(rig, thread_id)) == 2
+    assert len(rig.bot.standin.requests) == 2
+
+
+async def test_a_thread_that_already_exists_is_answered_in(rig: DiscordRig) -> None:
+    """Discord refuses a second thread on a message (code 160004): the answer goes to the first."""
+    fake = rig.fake
+    user = fake.add_user("alice")
+    asked = await fake.user_message(user, fake.channel_id, f"{fake.mention} What is 3+3?", dispatch=False)
+    thread_id = await fake.start_thread(int(asked["id"]), "started by hand")
+    await fake.redeliver(asked)
+    await fake.wait_for(lambda: any("\\boxed{6}" in t for t in bot_messages(rig, thread_id)), 15)
+    attempts = fake.calls_to("POST", "/threads$")
+    assert [(c.status, c.path) for c in attempts] == [
+        (400, f"/channels/{fake.channel_id}/messages/{thread_id}/threads")
+    ]
+    assert bot_messages(rig, fake.channel_id) == []
+    assert fake.channels[thread_id]["name"] == "started by hand"
+
+
+async def test_without_thread_permission_the_mention_is_answered_in_the_channel(rig: DiscordRig) -> None:
+    fake = rig.fake
+    fake.no_thread_permission.add(fake.channel_id)
+    user = fake.add_user("alice")
+    asked = await fake.user_message(user, fake.channel_id, f"{fake.mention} What is 7+1?")
+    await fake.wait_for(lambda: any("\\boxed{8}" in t for t in bot_messages(rig, fake.channel_id)), 15)
+    assert [c.status for c in fake.calls_to("POST", "/threads$")] == [403]
+    reply = next(m for m in fake.messages_in(fake.channel_id) if m["author"]["id"] == fake.bot_user["id"])
+    assert str(reply["message_reference"]["message_id"]) == asked["id"]

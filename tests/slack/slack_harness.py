@@ -31,10 +31,18 @@ StartBot = Callable[..., "contextlib.AbstractAsyncContextManager[Running]"]
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    workdir: Path, slack: FakeSlack, *, database_url: str | None = None, **slack_settings: Any
+    workdir: Path,
+    slack: FakeSlack,
+    *,
+    database_url: str | None = None,
+    core: dict[str, Any] | None = None,
+    **slack_settings: Any,
 ) -> AsyncIterator[Running]:
+    """``core``: other botkit settings sections (``{"bot": {"admin_users": [...]}}``)."""
     settings = slack.settings(**{**FAST, **slack_settings})
-    async with TestBot(workdir, settings={"slack": settings}, database_url=database_url) as bot:
+    async with TestBot(
+        workdir, settings={**(core or {}), "slack": settings}, database_url=database_url
+    ) as bot:
         assert bot.app is not None
         adapter = bot.app.build_adapters(["slack"])[0]
         assert isinstance(adapter, SlackAdapter)

@@ -80,3 +80,13 @@ def test_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
     ]
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    # One slash command per top-level command of the built-in plugins, as the adapter registers.
+    from botkit_slack.commands import top_level_names
+
+    from botkit.config import load_settings
+    from botkit.plugins.loader import load_plugins
+
+    specs = [c.spec for p in load_plugins(load_settings(None)) for c in p.commands]
+    slash = manifest["features"]["slash_commands"]
+    assert [c["command"] for c in slash] == [f"/{name}" for name in top_level_names(specs)]
+    assert all(c["description"] and c["should_escape"] is False for c in slash)

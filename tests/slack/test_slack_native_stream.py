@@ -1,0 +1,132 @@
+"""``streaming = "native"``: chat.startStream / appendStream / stopStream, with edits as fallback."""
+
+from __future__ import annotations
+
+from botkit_slack import SlackReply, SlackSettings
+from botkit_slack.mrkdwn import to_mrkdwn
+from slack_harness import StartBot, wait_idle
+from slack_sdk.web.async_client import AsyncWebClient
+
+from botkit.testing.fake_slack import FakeSlack, SlackMessage
+
+ANSWER = "Here is **the answer** & <!channel> more:\n\n" + " ".join(f"word{i}" for i in range(60))
+SHOWN = ANSWER.replace("<!", "<\u200b!")  # mention syntax defused, the Markdown itself kept
+
+
+def _streamed(slack: FakeSlack, event: dict[str, str]) -> list[SlackMessage]:
+    return slack.thread_replies(event["channel"], event["ts"])
+
+
+async def _ask(slack: FakeSlack) -> dict[str, str]:
+    event = slack.mention_event("explain things please")
+    await slack.wait_for_connections(1)
+    await slack.push_event(event)
+    return event
+
+
+async def test_native_stream_shows_the_answer(slack: FakeSlack, start_bot: StartBot) -> None:
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 400
+        bot.bot.standin.script_reply(ANSWER)
+        event = await _ask(slack)
+        await slack.wait_for(
+            lambda: [(m.text, m.streaming) for m in _streamed(slack, event)] == [(SHOWN, False)]
+        )
+        await wait_idle(bot.bot)
+        (message,) = _streamed(slack, event)
+        assert "".join(message.appended) == SHOWN
+        assert len(message.appended) >= 3  # started, then appended in pieces
+        (start,) = slack.calls_of("chat.startStream")
+        assert start.args["recipient_user_id"] == "U0ALICE"
+        assert start.args["recipient_team_id"] == slack.team_id
+        assert start.args["thread_ts"] == event["ts"]
+        assert len(slack.calls_of("chat.stopStream")) == 1
+        # The placeholder (an ordinary message for the status lines) made way for the stream.
+        assert [m.history[0] for m in slack.deleted] == ["_Thinking…_"]
+        assert all(c.args["ts"] != message.ts for c in slack.calls_of("chat.update"))
+
+
+async def test_rate_limited_append_is_waited_out(slack: FakeSlack, start_bot: StartBot) -> None:
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 300
+        bot.bot.standin.script_reply(ANSWER)
+        slack.fail_with_429("chat.appendStream", count=1, retry_after=1)
+        event = await _ask(slack)
+        await slack.wait_for(lambda: [m.text for m in _streamed(slack, event)] == [SHOWN], timeout=20)
+        await wait_idle(bot.bot)
+        (limited,) = slack.rate_limited("chat.appendStream")
+        later = [c for c in slack.calls_of("chat.appendStream", ok_only=True) if c.at > limited.at]
+        assert later, "no append after the 429"
+        assert later[0].at - limited.at >= 0.9
+        (message,) = _streamed(slack, event)
+        assert "".join(message.appended) == SHOWN  # nothing lost, nothing sent twice
+        assert not message.streaming
+
+
+async def test_refused_start_falls_back_to_edits(slack: FakeSlack, start_bot: StartBot) -> None:
+    slack.fail_with_error("chat.startStream", "channel_type_not_supported")
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 400
+        bot.bot.standin.script_reply(ANSWER)
+        event = await _ask(slack)
+        await slack.wait_for(lambda: [m.text for m in _streamed(slack, event)] == [to_mrkdwn(ANSWER)])
+        await wait_idle(bot.bot)
+        assert len(slack.calls_of("chat.startStream")) == 1  # tried once, then chat.update
+        assert slack.calls_of("chat.appendStream") == []
+        assert slack.deleted == []
+
+
+async def test_a_stream_stopped_by_slack_continues_with_edits(slack: FakeSlack, start_bot: StartBot) -> None:
+    slack.fail_with_error("chat.appendStream", "message_not_in_streaming_state")
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 400
+        bot.bot.standin.script_reply(ANSWER)
+        event = await _ask(slack)
+        await slack.wait_for(lambda: [m.text for m in _streamed(slack, event)] == [to_mrkdwn(ANSWER)])
+        await wait_idle(bot.bot)
+        (message,) = _streamed(slack, event)
+        assert not message.streaming
+        assert slack.calls_of("chat.update", ok_only=True)[-1].args["ts"] == message.ts
+
+
+async def test_rewritten_text_stops_the_stream_and_edits(slack: FakeSlack) -> None:
+    settings = SlackSettings.model_validate(slack.settings(streaming="native"))
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    root = slack.mention_event("hi")
+    reply = SlackReply(
+        client, settings, team_id="T0FAKE", channel="C0GENERAL", thread_ts=root["ts"], user="U0ALICE"
+    )
+    placeholder = await reply.post_placeholder("_Thinking…_")
+    await reply.edit(placeholder, "_Thinking… 2s_")  # a status line: the placeholder shows it
+    assert slack.calls_of("chat.startStream") == []
+    await reply.edit(placeholder, "Hello")
+    await reply.edit(placeholder, "Hello world")
+    stream_ts = reply.streamed_ts
+    assert stream_ts is not None
+    assert [c.args["markdown_text"] for c in slack.calls_of("chat.appendStream")] == [" world"]
+    await reply.edit(placeholder, "Goodbye")  # not an extension: stop, then chat.update
+    message = slack.messages[("C0GENERAL", stream_ts)]
+    assert not message.streaming
+    assert message.text == "Goodbye"
+    await reply.edit(placeholder, "Goodbye!")
+    await reply.finish()
+    assert message.text == "Goodbye!"
+    assert len(slack.calls_of("chat.stopStream")) == 1
+
+
+async def test_post_notice_is_ephemeral_and_reports_refusal(slack: FakeSlack) -> None:
+    settings = SlackSettings.model_validate(slack.settings())
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    reply = SlackReply(client, settings, team_id="T0FAKE", channel="C0X", thread_ts="1.000001", user="U0BOB")
+    assert await reply.post_notice("only for **you**")
+    (notice,) = slack.ephemerals
+    assert (notice.user, notice.channel, notice.thread_ts, notice.text) == (
+        "U0BOB",
+        "C0X",
+        "1.000001",
+        "only for *you*",
+    )
+    slack.not_in_channel.add(("U0BOB", "C0X"))
+    assert not await reply.post_notice("again")
+    anonymous = SlackReply(client, settings, team_id="T0FAKE", channel="C0X", thread_ts=None)
+    assert not await anonymous.post_notice("who?")
