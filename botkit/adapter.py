@@ -15,7 +15,7 @@ from typing import ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
 
-from botkit.events import IncomingMessage, LiveReply
+from botkit.events import ConversationKey, IncomingMessage, LiveReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,14 @@ class Adapter(ABC):
     @abstractmethod
     async def run(self) -> None:
         """Serve until cancelled or until the platform connection ends for good."""
+
+    async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
+        """Edit a message a previous process left half-written (it crashed mid-reply).
+
+        Called after :meth:`check` and before :meth:`run`. Return False where the platform
+        cannot edit it any more (an expired interaction token); the core then only logs it.
+        """
+        return False
 
 
 class AdapterError(Exception):

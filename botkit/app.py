@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +25,7 @@ from botkit.backend import choose_backend, start_backends
 from botkit.bot import Bot
 from botkit.config import ConfigError, Settings, section
 from botkit.engine import ConversationEngine
+from botkit.events import ConversationKey
 from botkit.llm.pool import BackendPool
 from botkit.personas import PersonaRegistry, shipped_personas_dir
 from botkit.plugins.api import BoundMiddleware, Middleware, NextStep, Plugin, PluginContext, Turn, TurnResult
@@ -58,6 +60,7 @@ class BotApp:
         self.settings = settings
         self.serve_status = settings.server.enabled if settings.server.enabled is not None else status_server
         self.status_server: StatusServer | None = None
+        self.leftovers: list[Leftover] = []
         self.extra_plugins = list(extra_plugins)
         self.announce = announce
         self._stack = AsyncExitStack()
@@ -100,7 +103,7 @@ class BotApp:
             settings.database.url, migrate=settings.database.auto_migrate, echo=settings.database.echo
         )
         self._stack.push_async_callback(store.close)
-        await _mark_interrupted(store)
+        self.leftovers = await _mark_interrupted(store)
 
         plugins = load_plugins(settings, self.extra_plugins)
         configs = {p.name: plugin_config(settings, p) for p in plugins}
@@ -159,6 +162,28 @@ class BotApp:
                 self.status_server.port,
             )
 
+    async def _repair_leftovers(self, adapters: Sequence[Adapter]) -> None:
+        """Edit the replies a crashed process left on "Thinking…" to say what happened."""
+        by_platform = {adapter.name: adapter for adapter in adapters}
+        for leftover in self.leftovers:
+            adapter = by_platform.get(leftover.key.platform)
+            if adapter is None:
+                continue
+            try:
+                repaired = await adapter.repair(leftover.key, leftover.message_id, leftover.text)
+            except Exception:
+                log.exception(
+                    "could not repair the interrupted reply %s in %s", leftover.message_id, leftover.key
+                )
+                continue
+            if not repaired:
+                log.info(
+                    "the interrupted reply %s in %s cannot be edited any more",
+                    leftover.message_id,
+                    leftover.key,
+                )
+        self.leftovers = []
+
     def build_adapters(
         self, names: Sequence[str], overrides: dict[str, dict[str, Any]] | None = None
     ) -> list[Adapter]:
@@ -179,6 +204,7 @@ class BotApp:
         """Check every adapter (no half-started bot), then run them until they all end."""
         for adapter in adapters:
             await adapter.check()
+        await self._repair_leftovers(adapters)
         tasks = [asyncio.create_task(a.run(), name=f"botkit-adapter-{a.name}") for a in adapters]
         try:
             await asyncio.gather(*tasks)
@@ -209,7 +235,21 @@ async def _stop_watcher(stop: asyncio.Event, watcher: asyncio.Task[None]) -> Non
     await asyncio.wait([watcher], timeout=5)
 
 
-async def _mark_interrupted(store: ConversationStore) -> None:
+LEFTOVER_NOTE = "⚠️ _Interrupted: botkit restarted before this answer was finished. Please ask again._"
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A reply a previous process left half-written on the platform."""
+
+    key: ConversationKey
+    message_id: str
+    text: str
+
+
+async def _mark_interrupted(store: ConversationStore) -> list[Leftover]:
+    """Store crash leftovers as interrupted; return the platform messages still to be fixed."""
+    leftovers: list[Leftover] = []
     for turn in await store.unfinished_turns():
         log.warning("turn %s was left streaming by an earlier run; marking it interrupted", turn.id)
         await store.finish_turn(
@@ -219,3 +259,9 @@ async def _mark_interrupted(store: ConversationStore) -> None:
             reasoning=turn.reasoning or "",
             error="botkit stopped before the answer was finished",
         )
+        key = await store.conversation_key(turn.conversation_id)
+        if key is not None and turn.platform_message_ids:
+            partial = (turn.content or "").strip()
+            text = f"{partial}\n\n{LEFTOVER_NOTE}" if partial else LEFTOVER_NOTE
+            leftovers.append(Leftover(ConversationKey(*key), turn.platform_message_ids[-1], text))
+    return leftovers

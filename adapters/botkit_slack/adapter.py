@@ -13,11 +13,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost
-from botkit.events import IncomingMessage, RateLimited
+from botkit.events import ConversationKey, IncomingMessage, RateLimited
 from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
 from botkit_slack.credentials import verify
 from botkit_slack.events import PLATFORM, BotIdentity, Inbound, from_mention, from_message
-from botkit_slack.reply import SlackReply
+from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.settings import SlackSettings
 from botkit_slack.threads import ThreadTracker
 from botkit_slack.transport import serve_http, serve_socket_mode
@@ -71,6 +71,12 @@ class SlackAdapter(Adapter):
             await serve_http(
                 app, self.config.http_host, self.config.http_port, self.config.http_path, self._listening
             )
+
+    async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
+        """A reply left half-written by a crashed process: ``chat.update`` it with the note."""
+        client = self._web_client()
+        await client.chat_update(channel=key.channel, ts=message_id, text=fit_text(text))
+        return True
 
     def _listening(self, port: int) -> None:
         self.http_port = port

@@ -219,6 +219,12 @@ class ConversationStore:
         async with self._sessions() as session:
             return [StoredMessage.from_row(m) for m in (await session.scalars(stmt)).all()]
 
+    async def conversation_key(self, conversation_id: int) -> tuple[str, str, str, str] | None:
+        """(platform, workspace, channel, thread) of a conversation, or None if unknown."""
+        async with self._sessions() as session:
+            row = await session.get(Conversation, conversation_id)
+            return None if row is None else (row.platform, row.workspace, row.channel, row.thread)
+
     async def unfinished_turns(self) -> list[StoredMessage]:
         """Assistant rows still ``streaming``: a previous process died mid-reply."""
         # Inline literal so the planner can use the partial index ix_messages_streaming.
