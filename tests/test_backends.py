@@ -272,3 +272,29 @@ async def test_stopping_botkit_leaves_no_model_server(tmp_path: Path, how: signa
         if botkit.returncode is None:
             botkit.kill()
             await botkit.wait()
+
+
+async def test_hung_server_mid_stream_is_restarted_and_the_reply_completes(tmp_path: Path) -> None:
+    slow = ["--tokens-per-second", "25"]
+    settings = _vllm_settings(
+        _free_port(), log_dir=str(tmp_path / "logs"), extra_args=slow, hang_checks=2, stop_timeout=1
+    )
+    async with TestBot(tmp_path, settings=settings) as bot:
+        supervisor = bot.app.pool.backends[0].supervisor  # type: ignore[union-attr]
+        await supervisor.wait_ready(timeout=60)  # type: ignore[union-attr]
+        reply = RecordingReply()
+        submission = await bot.bot.submit(bot.message("What is 6*7? Take your time."), reply)
+        for _ in range(400):
+            if "To compute" in reply.text:
+                break
+            await asyncio.sleep(0.02)
+        hung = supervisor.pid  # type: ignore[union-attr]
+        os.kill(hung, signal.SIGSTOP)  # alive but silent: the stream stalls, /health fails
+        await submission.wait()
+        rows = await _rows(bot)
+        restarts = supervisor.restarts  # type: ignore[union-attr]
+    shown = [c.text for c in reply.calls]
+    assert any("Interrupted: the model server stopped" in t for t in shown)
+    assert "\\boxed{42}" in reply.text
+    assert restarts == 1
+    assert rows[0][0] == "complete"

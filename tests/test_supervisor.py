@@ -187,3 +187,36 @@ async def test_killing_botkit_leaves_no_model_server(tmp_path: Path, how: signal
     parent.send_signal(how)
     await asyncio.wait_for(parent.wait(), 30)
     assert await _wait_gone(child), f"model server {child} outlived botkit after {how.name}"
+
+
+@pytest.mark.parametrize(
+    ("line", "cause"),
+    [
+        ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "ran out of memory"),
+        (
+            "ValueError: Free memory on device (10.1/79.2 GiB) on startup is less than desired GPU memory "
+            "utilization (0.8, 63.4 GiB).",
+            "another process holds GPU memory",
+        ),
+        (
+            "OSError: [Errno 98] error while attempting to bind on address: address already in use",
+            "port is taken",
+        ),
+        (
+            "huggingface_hub.errors.RepositoryNotFoundError: 401 Client Error. Repository Not Found for url",
+            "model was not found",
+        ),
+        ("RuntimeError: No CUDA GPUs are available", "no usable GPU"),
+        (
+            "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0.",
+            "not supported",
+        ),
+    ],
+)
+def test_failure_causes_are_stated_plainly(line: str, cause: str) -> None:
+    from botkit.llm.supervisor import diagnose
+
+    found = diagnose(
+        ["INFO starting", line, "RuntimeError: Engine core initialization failed. See root cause above."]
+    )
+    assert found is not None and cause in found
