@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from botkit.config import ConfigError
 from botkit.llm.pool import BackendPool
 from botkit.llm.supervisor import VLLMSupervisor
 
@@ -92,7 +93,15 @@ class StatusServer:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigError(
+                f"cannot serve /healthz and /metrics on {self.host}:{self.port} ({err.strerror or err}); "
+                "set [server] port (BOTKIT_SERVER__PORT) or [server] enabled = false"
+            ) from None
         sockets = getattr(site._server, "sockets", None) or []  # the bound port when port=0
         if sockets:
             self.port = sockets[0].getsockname()[1]
