@@ -361,7 +361,7 @@ class ConversationEngine:
             assistant_id,
             status=result.status if result.status in ("complete", "interrupted") else "failed",
             answer=result.answer,
-            reasoning=result.reasoning,
+            reasoning=result.reasoning.strip(),
             prompt_tokens=state.get("prompt_tokens"),
             completion_tokens=state.get("completion_tokens"),
             ttft_ms=state.get("ttft_ms"),

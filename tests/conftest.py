@@ -1,1 +1,56 @@
 """Shared fixtures. Tests talk to real servers on loopback only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import URL, make_url
+
+PG_DSN = os.environ.get("BOTKIT_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def _admin() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(PG_DSN, timeout=5)
+    except asyncpg.InvalidCatalogNameError:
+        return await asyncpg.connect(str(make_url(PG_DSN).set(database="postgres")), timeout=5)
+
+
+def _run_sql(statement: str) -> None:
+    async def run() -> None:
+        admin = await _admin()
+        try:
+            await admin.execute(statement)
+        finally:
+            await admin.close()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (``postgresql+asyncpg://``), dropped after the test.
+
+    Skips with the reason when the server (127.0.0.1:5432, or $BOTKIT_TEST_POSTGRES_DSN) is down;
+    `.ci/run` starts it.
+    """
+    name = f"botkit_e2e_{secrets.token_hex(6)}"
+    try:
+        _run_sql(f'CREATE DATABASE "{name}"')
+    except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as err:
+        pytest.skip(f"PostgreSQL unreachable at {make_url(PG_DSN).render_as_string()}: {err!r}")
+    base = make_url(PG_DSN)
+    url = URL.create(
+        "postgresql+asyncpg", username=base.username, host=base.host, port=base.port, database=name
+    )
+    yield url.render_as_string(hide_password=False)
+    _run_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
