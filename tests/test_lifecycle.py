@@ -63,3 +63,31 @@ async def test_edited_persona_takes_effect_and_broken_edit_keeps_the_old_one(tmp
         hashes = [m.persona_hash for m in await bot.store.messages(conversation) if m.role == "assistant"]
     assert new_hash != old_hash
     assert hashes == [new_hash, new_hash]
+
+
+async def test_persona_folder_replaced_by_a_deploy_keeps_serving_and_is_watched_again(tmp_path: Path) -> None:
+    from botkit.personas import PersonaRegistry
+
+    folder = tmp_path / "personas"
+    shutil.copytree(shipped_personas_dir(), folder)
+    registry = PersonaRegistry(folder)
+    registry.load()
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(registry.watch(stop_event=stop))
+    try:
+        await asyncio.sleep(0.5)
+        old = registry.get("math").content_hash  # type: ignore[union-attr]
+        shutil.rmtree(folder)  # the deploy removes the folder...
+        await asyncio.sleep(1.2)
+        assert registry.get("math") is not None  # ...and the old personas keep serving meanwhile
+        shutil.copytree(shipped_personas_dir(), folder)  # ...then puts the new one in place
+        math = folder / "math.md"
+        math.write_text(math.read_text().replace("Step-by-step", "Careful step-by-step"))
+        for _ in range(150):
+            await asyncio.sleep(0.1)
+            if registry.get("math").content_hash != old:  # type: ignore[union-attr]
+                break
+        assert "Careful" in registry.get("math").description  # type: ignore[union-attr]
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, 10)

@@ -145,13 +145,40 @@ class PersonaRegistry:
         def relevant(_change: watchfiles.Change, path: str) -> bool:
             return is_persona_file(Path(path))
 
-        async for _changes in watchfiles.awatch(self.directory, watch_filter=relevant, stop_event=stop_event):
-            changed, errors = await asyncio.to_thread(self._reload)
-            if on_change is None:
+        # A deploy that replaces the whole folder (rsync --delete, a ConfigMap swap) ends a
+        # watch; keep watching: wait for the folder to come back, reload, and watch it again.
+        resumed = False
+        while stop_event is None or not stop_event.is_set():
+            if not self.directory.is_dir():
+                await asyncio.sleep(1.0)
                 continue
+            if resumed:  # pick up whatever changed while nobody was watching
+                await self._reloaded(on_change)
+            resumed = True
+            watched = self.directory.stat().st_ino
             try:
-                result = on_change(changed, errors)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                logger.exception("persona on_change callback failed")
+                async for _changes in watchfiles.awatch(
+                    self.directory, watch_filter=relevant, stop_event=stop_event, rust_timeout=1000
+                ):
+                    if not self.directory.is_dir() or self.directory.stat().st_ino != watched:
+                        logger.warning("persona folder %s was replaced; watching the new one", self.directory)
+                        break
+                    await self._reloaded(on_change)
+            except (FileNotFoundError, RuntimeError, OSError) as err:
+                logger.warning(
+                    "persona folder %s went away (%s); watching for it to return", self.directory, err
+                )
+            if stop_event is not None and stop_event.is_set():
+                return
+            await asyncio.sleep(1.0)
+
+    async def _reloaded(self, on_change: OnChange | None) -> None:
+        changed, errors = await asyncio.to_thread(self._reload)
+        if on_change is None:
+            return
+        try:
+            result = on_change(changed, errors)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("persona on_change callback failed")
