@@ -26,7 +26,7 @@ from botkit.bot import Bot
 from botkit.config import ConfigError, Settings, section
 from botkit.engine import ConversationEngine
 from botkit.events import ConversationKey
-from botkit.llm.pool import BackendPool
+from botkit.llm.pool import BackendPool, shown_url
 from botkit.personas import PersonaRegistry, shipped_personas_dir
 from botkit.plugins.api import BoundMiddleware, Middleware, NextStep, Plugin, PluginContext, Turn, TurnResult
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
@@ -94,7 +94,8 @@ class BotApp:
     async def _start(self) -> None:
         settings = self.settings
         kind = choose_backend(settings.llm)
-        where = ", ".join(settings.llm.base_urls or [settings.llm.base_url]) if kind == "external" else ""
+        urls = settings.llm.base_urls or [settings.llm.base_url]
+        where = ", ".join(shown_url(u) for u in urls) if kind == "external" else ""
         self.announce(f"botkit: model backend: {_BACKEND_ANNOUNCEMENTS[kind]} {where}".rstrip())
         self.pool, description = await start_backends(settings.llm, self._stack)
         log.info("model backend: %s", description)

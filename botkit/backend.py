@@ -22,7 +22,7 @@ from contextlib import AsyncExitStack
 
 from botkit.config import LLMSettings
 from botkit.llm.client import LLMClient
-from botkit.llm.pool import Backend, BackendPool
+from botkit.llm.pool import Backend, BackendPool, shown_url
 from botkit.llm.supervisor import VLLMSupervisor
 
 
@@ -65,7 +65,7 @@ async def start_backends(settings: LLMSettings, stack: AsyncExitStack) -> tuple[
     supervisor: VLLMSupervisor | None = None
     if kind == "external":
         urls = settings.base_urls or [settings.base_url]
-        description = "external server(s) at " + ", ".join(urls)
+        description = "external server(s) at " + ", ".join(shown_url(u) for u in urls)
     elif kind == "standin":
         from botkit.testing.standin import Standin
 

@@ -298,3 +298,10 @@ async def test_hung_server_mid_stream_is_restarted_and_the_reply_completes(tmp_p
     assert "\\boxed{42}" in reply.text
     assert restarts == 1
     assert rows[0][0] == "complete"
+
+
+def test_credentials_in_backend_urls_are_never_shown() -> None:
+    from botkit.llm.pool import shown_url
+
+    assert shown_url("http://user:s3cret@vllm.internal:8000/v1") == "http://***@vllm.internal:8000/v1"
+    assert shown_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -57,7 +58,8 @@ class Backend:
 
     @property
     def url(self) -> str:
-        return self.client.base_url
+        """The base URL as it may be shown (logs, /healthz, chat): without ``user:password@``."""
+        return shown_url(self.client.base_url)
 
     @property
     def ready(self) -> bool:
@@ -81,6 +83,16 @@ class Backend:
 class _Waiter:
     user: str
     enqueued: float = field(default_factory=time.monotonic)
+
+
+def shown_url(url: str) -> str:
+    """``url`` without credentials, for logs, status pages and chat."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=f"***@{netloc}"))
 
 
 _METRIC = re.compile(r"^(vllm:[a-z_]+)(?:\{[^}]*\})?\s+([0-9.eE+-]+|NaN)\s*$", re.MULTILINE)
