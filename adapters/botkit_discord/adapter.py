@@ -12,7 +12,7 @@ from discord import app_commands
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
-from botkit.events import IncomingMessage, LiveReply
+from botkit.events import ConversationKey, IncomingMessage, LiveReply
 from botkit_discord.commands import build_tree, main_text
 from botkit_discord.endpoints import point_discord_py_at
 from botkit_discord.identity import channel_and_thread, role_names, workspace_of
@@ -27,6 +27,11 @@ log = logging.getLogger("botkit_discord")
 MAX_RATELIMIT_SLEEP = 30.0
 # View Channels, Send Messages, Read Message History, Create Public Threads, Send Messages in Threads
 INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 35) | (1 << 38)
+
+
+def fit_message(text: str, limit: int) -> str:
+    """``text`` within Discord's message limit, keeping its end (the interrupted note)."""
+    return text if len(text) <= limit else "…" + text[len(text) - limit + 1 :]
 
 
 def minimal_intents() -> discord.Intents:
@@ -131,6 +136,63 @@ class DiscordAdapter(Adapter):
             await self.sync_commands(build_tree(client, self.host, self.host.commands, self.on_command))
         finally:
             await client.close()
+
+    async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
+        """Edit a reply a crashed process left half-written, with the bot token (``PATCH
+        /channels/{channel}/messages/{message}``); runs before :meth:`run`, on its own connection.
+
+        The keys this adapter makes say where the reply was posted: in the thread (a thread's id
+        is the key's ``thread``; a mention's thread has the mention's id), in a DM (channel and
+        thread are the DM), or in the channel itself (an inline mention reply, a mention where no
+        thread could be started, a one-off slash command whose ``thread`` is the interaction id).
+        So the thread is tried first and then the channel. A slash command's response is a
+        webhook message of its interaction, whose token died with the old process: the bot token
+        edits it only where Discord allows it (not an ephemeral one, not in a channel the bot
+        cannot see). Returns False, without raising, when no candidate has the message (deleted)
+        or Discord refuses the edit (403).
+        """
+        try:
+            mid = int(message_id)
+        except ValueError:
+            log.info(
+                "interrupted reply %r in %s is not a Discord message id; not editing it", message_id, key
+            )
+            return False
+        candidates = list(dict.fromkeys(c for c in (key.thread, key.channel) if c.isdigit()))
+        if not candidates:
+            log.info("no Discord channel known for the interrupted reply %s in %s", message_id, key)
+            return False
+        content = fit_message(text, self.config.max_chars)
+        point_discord_py_at(self.config.api_url, self.config.gateway_url)
+        client = discord.Client(
+            intents=minimal_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_ratelimit_timeout=MAX_RATELIMIT_SLEEP,
+        )
+        refusals: list[str] = []
+        try:
+            await self._login(client)
+            for channel_id in candidates:
+                message = client.get_partial_messageable(int(channel_id)).get_partial_message(mid)
+                try:
+                    await message.edit(content=content)
+                except (discord.NotFound, discord.Forbidden) as err:
+                    refusals.append(f"channel {channel_id}: HTTP {err.status} code {err.code} {err.text}")
+                    continue
+                log.info(
+                    "marked the interrupted reply %s in channel %s as interrupted", message_id, channel_id
+                )
+                return True
+        finally:
+            await client.close()
+        log.info(
+            "the interrupted reply %s in %s cannot be edited any more (deleted, ephemeral, or an "
+            "interaction response the bot token may not edit): %s",
+            message_id,
+            key,
+            "; ".join(refusals),
+        )
+        return False
 
     def invite_url(self, application_id: int | None) -> str:
         client_id = application_id or self.config.application_id or "APPLICATION_ID"

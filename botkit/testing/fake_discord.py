@@ -23,7 +23,10 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   The token expires ``token_lifetime`` seconds after the interaction was created (401, code
   50027), as Discord's does after 15 minutes.
 - ``GET /channels/{cid}``, ``POST /channels/{cid}/messages``,
-  ``GET/PATCH /channels/{cid}/messages/{mid}``, ``POST /channels/{cid}/messages/{mid}/threads``
+  ``GET/PATCH /channels/{cid}/messages/{mid}`` (PATCH: only the bot's own messages, else 403 code
+  50005; as on Discord, an interaction's ephemeral message is 404 Unknown Message here, and a
+  non-ephemeral interaction response can be edited with the bot token),
+  ``POST /channels/{cid}/messages/{mid}/threads``
   (the thread gets the message's id, and THREAD_CREATE is dispatched; a second thread on the
   same message answers 400 code 160004; in a channel of :attr:`FakeDiscord.no_thread_permission`
   403 code 50013).
@@ -46,7 +49,8 @@ in guild messages that do not mention the bot unless the intent was asked for).
 
 Driving it: :meth:`FakeDiscord.add_user` (a guild member with role names),
 :meth:`~FakeDiscord.slash_command`, :meth:`~FakeDiscord.autocomplete`,
-:meth:`~FakeDiscord.user_message`, :meth:`~FakeDiscord.redeliver`, :meth:`~FakeDiscord.dm_channel`;
+:meth:`~FakeDiscord.user_message`, :meth:`~FakeDiscord.redeliver`, :meth:`~FakeDiscord.dm_channel`,
+:meth:`~FakeDiscord.bot_message` (a message an earlier bot process left, e.g. a half-written reply);
 and reading it: :attr:`~FakeDiscord.calls`, :attr:`~FakeDiscord.messages`,
 :meth:`~FakeDiscord.interaction_messages`, :meth:`~FakeDiscord.ephemeral_messages`,
 :meth:`~FakeDiscord.messages_in`, :meth:`~FakeDiscord.public_messages_in`,
@@ -784,6 +788,9 @@ class FakeDiscord:
         message = self.messages.get(message_id)
         if message is None or message["channel_id"] != str(channel_id):
             return self._error(404, 10008, "Unknown Message")
+        if int(message.get("flags", 0)) & FLAG_EPHEMERAL:
+            # Discord: an ephemeral message exists only for its interaction's token, not in the channel
+            return self._error(404, 10008, "Unknown Message")
         if request.method == "PATCH":
             if message["author"]["id"] != self.bot_user["id"]:
                 return self._error(403, 50005, "Cannot edit a message authored by another user")
@@ -956,6 +963,13 @@ class FakeDiscord:
         if dispatch:
             await self._dispatch_message(message)
         return message
+
+    def bot_message(self, channel_id: int, content: str, **extra: Any) -> dict[str, Any]:
+        """A message the bot posted earlier (say, by a process that has since crashed), stored
+        without a gateway event; ``extra`` overrides payload fields (``flags``, ``webhook_id``...)."""
+        if channel_id not in self.channels:
+            raise ValueError(f"unknown channel {channel_id}")
+        return self._message_payload(channel_id, self.bot_user, content, **extra)
 
     async def start_thread(self, message_id: int, name: str) -> int:
         """The message's author starts a thread from it by hand (THREAD_CREATE follows)."""

@@ -1,0 +1,113 @@
+"""A reply left on "Thinking…" by a crashed botkit is fixed when botkit starts again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from botkit_discord import DiscordAdapter
+from discord_harness import discord_settings
+
+from botkit.events import ConversationKey
+from botkit.testing.fake_discord import FLAG_EPHEMERAL, FakeDiscord
+from botkit.testing.testbot import TestBot
+
+NOTE = "⚠️ _Interrupted: botkit restarted before this answer was finished. Please ask again._"
+
+
+async def test_half_written_reply_in_a_mention_thread_is_edited_to_say_it_was_interrupted(
+    tmp_path: Path,
+) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    async with FakeDiscord() as fake:
+        asker = fake.add_user("ada")
+        mention = await fake.user_message(
+            asker, fake.channel_id, f"{fake.mention} a question", dispatch=False
+        )
+        thread = await fake.start_thread(int(mention["id"]), "a question")
+        left = fake.bot_message(thread, "The answer so far")
+
+        # The first process: a turn started and its placeholder recorded, then it died.
+        async with TestBot(tmp_path / "first", database_url=database) as crashed:
+            conversation = await crashed.store.conversation_id(
+                "discord", str(fake.guild_id), str(fake.channel_id), str(thread)
+            )
+            ids = await crashed.store.start_turn(
+                conversation, user_text="a question", user_id=str(asker), delivery_id=mention["id"],
+                persona_name="general", persona_hash="h", model="m",
+            )  # fmt: skip
+            await crashed.store.record_message_ids(ids.assistant_message_id, [left["id"]])
+
+        # The next start: the leftover is found, stored as interrupted and edited on Discord.
+        (tmp_path / "second").mkdir()
+        async with TestBot(
+            tmp_path / "second", database_url=database, settings={"discord": discord_settings(fake)}
+        ) as bot:
+            assert bot.app is not None
+            serving = asyncio.create_task(bot.app.serve(bot.app.build_adapters(["discord"])))
+            try:
+                await fake.wait_for(lambda: fake.messages[int(left["id"])]["content"].endswith(NOTE))
+            finally:
+                serving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await serving
+            rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+        assert [r.status for r in rows] == ["interrupted"]
+        edits = fake.calls_to("PATCH", r"^/channels/\d+/messages/\d+$")
+        assert [(c.path, c.status) for c in edits] == [(f"/channels/{thread}/messages/{left['id']}", 200)]
+        assert edits[0].body["allowed_mentions"]["parse"] == []
+
+
+@contextlib.asynccontextmanager
+async def checked_adapter(tmp_path: Path, fake: FakeDiscord) -> AsyncIterator[DiscordAdapter]:
+    async with TestBot(tmp_path, settings={"discord": discord_settings(fake)}) as bot:
+        assert bot.app is not None
+        adapter = bot.app.build_adapters(["discord"])[0]
+        assert isinstance(adapter, DiscordAdapter)
+        await adapter.check()
+        yield adapter
+
+
+async def test_a_reply_in_the_channel_is_found_when_the_thread_is_not_a_channel(tmp_path: Path) -> None:
+    """A one-off slash command (thread = the interaction id) continued in the channel, an inline
+    mention reply, a mention where no thread could be started: the message is in the channel."""
+    async with FakeDiscord() as fake, checked_adapter(tmp_path, fake) as adapter:
+        left = fake.bot_message(fake.channel_id, "x" * 2000)
+        key = ConversationKey("discord", str(fake.guild_id), str(fake.channel_id), str(fake.snowflake()))
+        assert await adapter.repair(key, left["id"], "y" * 1990 + "\n\n" + NOTE)
+        content = fake.messages[int(left["id"])]["content"]
+        assert len(content) <= 2000 and content.startswith("…y") and content.endswith(NOTE)
+
+
+async def test_a_direct_message_reply_is_edited_in_the_dm(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake, checked_adapter(tmp_path, fake) as adapter:
+        dm = fake.dm_channel(fake.add_user("ada"))
+        left = fake.bot_message(dm, "_Thinking…_")
+        assert await adapter.repair(ConversationKey("discord", "dm", str(dm), str(dm)), left["id"], NOTE)
+        assert fake.messages[int(left["id"])]["content"] == NOTE
+
+
+async def test_a_message_that_is_gone_or_not_editable_is_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeDiscord() as fake, checked_adapter(tmp_path, fake) as adapter:
+        key = ConversationKey("discord", str(fake.guild_id), str(fake.channel_id), str(fake.snowflake()))
+        # deleted meanwhile
+        assert not await adapter.repair(key, str(fake.snowflake()), NOTE)
+        # an ephemeral interaction response: only its (lost) token could edit it
+        ephemeral = fake.bot_message(
+            fake.channel_id, "_Thinking…_", flags=FLAG_EPHEMERAL, webhook_id=str(fake.application_id)
+        )
+        with caplog.at_level(logging.INFO, logger="botkit_discord"):
+            assert not await adapter.repair(key, ephemeral["id"], NOTE)
+        assert "cannot be edited any more" in caplog.text
+        assert fake.messages[int(ephemeral["id"])]["content"] == "_Thinking…_"
+        # Discord refuses (403): not the bot's message
+        other = await fake.user_message(fake.add_user("bob"), fake.channel_id, "mine", dispatch=False)
+        assert not await adapter.repair(key, other["id"], NOTE)
+        assert not await adapter.repair(key, "not-a-snowflake", NOTE)
+        assert fake.messages[int(other["id"])]["content"] == "mine"
