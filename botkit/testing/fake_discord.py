@@ -72,9 +72,11 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from botkit.testing.localserver import LocalServer
 
 DISCORD_EPOCH_MS = 1420070400000
 MESSAGE_LIMIT = 2000
@@ -171,7 +173,7 @@ def _iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).isoformat()
 
 
-class FakeDiscord:
+class FakeDiscord(LocalServer):
     """A local Discord (REST + gateway); see the module docstring."""
 
     def __init__(
@@ -205,8 +207,6 @@ class FakeDiscord:
         self._rules: list[_RateLimitRule] = []
         self._connections: list[_Connection] = []
         self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self.guild_id = self.add_guild(guild_name, roles=roles)
         self.channel_id = self.add_channel(self.guild_id, "general")
 
@@ -468,36 +468,12 @@ class FakeDiscord:
         ]
         for method, path, handler in routes:
             app.router.add_route(method, api + path, handler)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
+        await self._listen(app, host, port, shutdown_timeout=1.0)
 
     async def stop(self) -> None:
         for connection in list(self._connections):
             await connection.ws.close(code=1001)
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeDiscord not started")
-        return self._port
+        await self._close()
 
     @property
     def api_url(self) -> str:

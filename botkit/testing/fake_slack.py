@@ -53,10 +53,12 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from botkit.testing.localserver import LocalServer
 
 __all__ = [
     "ApiCall",
@@ -172,7 +174,7 @@ async def post_signed_event(
         return resp.status, await resp.text()
 
 
-class FakeSlack:
+class FakeSlack(LocalServer):
     """A local Slack workspace with one app installed (see the module docstring)."""
 
     def __init__(
@@ -210,8 +212,6 @@ class FakeSlack:
         self._errors: dict[str, deque[str]] = {}
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._socket_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -220,31 +220,12 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/socket-mode", self._socket)
         app.router.add_post("/response-url/{id}", self._response_url)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        await self._listen(app, host, port)
 
     async def stop(self) -> None:
         for ws in list(self.sockets):
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeSlack is not started")
-        return self._port
+        await self._close()
 
     @property
     def api_url(self) -> str:

@@ -100,9 +100,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from aiohttp import web
+
+from botkit.testing.localserver import LocalServer
 
 __all__ = ["DEFAULT_MODEL", "FailureKind", "Standin", "main", "render_chat", "tokenize"]
 
@@ -318,7 +320,7 @@ class _Job:
     generated: int = 0
 
 
-class Standin:
+class Standin(LocalServer):
     """The vLLM stand-in server; see the module docstring for routes, knobs and scripting."""
 
     def __init__(
@@ -356,8 +358,6 @@ class Standin:
         self._failures: deque[FailureKind] = deque()
         self._slots: asyncio.Condition | None = None
         self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._host = "127.0.0.1"
         self._ready_at = 0.0
         self._stopping = False
@@ -410,17 +410,8 @@ class Standin:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/tokenize", self._tokenize)
         # handler_cancellation: a client disconnect cancels its handler, as vLLM aborts the request.
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        await self._listen(app, host, port, handler_cancellation=True, shutdown_timeout=1.0)
         self._host = host
-        self._port = int(runner.addresses[0][1])
         self._ready_at = time.monotonic() + self.startup_delay
 
     async def stop(self) -> None:
@@ -428,22 +419,7 @@ class Standin:
         if self._runner is None:
             return
         self._stopping = True
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        """The bound port (after :meth:`start`)."""
-        if self._port is None:
-            raise RuntimeError("Standin not started")
-        return self._port
+        await self._close()
 
     @property
     def root_url(self) -> str:
