@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
@@ -105,6 +106,11 @@ class BotApp:
         )
         self._stack.push_async_callback(store.close)
         self.leftovers = await _mark_interrupted(store)
+        pruner = asyncio.create_task(
+            _prune_deliveries(store, timedelta(hours=settings.database.delivery_retention_hours)),
+            name="botkit-delivery-pruner",
+        )
+        self._stack.push_async_callback(_cancel, pruner)
 
         plugins = load_plugins(settings, self.extra_plugins)
         configs = {p.name: plugin_config(settings, p) for p in plugins}
@@ -228,6 +234,23 @@ def _bind(middleware: Middleware, ctx: PluginContext[Any]) -> BoundMiddleware:
         return await middleware(turn, next_step, ctx)
 
     return bound
+
+
+async def _prune_deliveries(store: ConversationStore, retention: timedelta) -> None:
+    """Keep the delivery-claim table small: old claims can no longer be redelivered."""
+    while True:
+        try:
+            removed = await store.prune_deliveries(retention)
+            if removed:
+                log.info("forgot %d delivery id(s) older than %s", removed, retention)
+        except Exception:
+            log.exception("pruning old delivery ids failed; will try again")
+        await asyncio.sleep(3600)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.wait([task])
 
 
 async def _stop_watcher(stop: asyncio.Event, watcher: asyncio.Task[None]) -> None:

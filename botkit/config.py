@@ -92,6 +92,7 @@ class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///botkit.db"
     auto_migrate: bool | None = None
     echo: bool = False
+    delivery_retention_hours: float = Field(72.0, gt=0)  # how long a delivery id blocks a redelivery
 
 
 class PersonaSettings(_Section):

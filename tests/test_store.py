@@ -432,3 +432,17 @@ async def test_concurrent_upgrades_are_serialized(db_url: str) -> None:
     """Two bot processes starting at once on an empty database: one migrates, the other waits."""
     await asyncio.gather(*(upgrade(db_url) for _ in range(3)))
     assert await current_revision(db_url) == "0001"
+
+
+async def test_old_delivery_claims_are_pruned(db_url: str) -> None:
+    from datetime import timedelta
+
+    store = await ConversationStore.open(db_url, migrate=True)
+    try:
+        assert await store.claim_delivery("slack", "Ev-old")
+        assert await store.prune_deliveries(timedelta(hours=1)) == 0  # still fresh: kept
+        assert not await store.claim_delivery("slack", "Ev-old")
+        assert await store.prune_deliveries(timedelta(0)) == 1
+        assert await store.claim_delivery("slack", "Ev-old")  # long gone: a new event may use it
+    finally:
+        await store.close()

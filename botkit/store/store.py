@@ -7,9 +7,10 @@ check, which is what keeps it correct with several tasks or processes on one dat
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import literal_column, select, update
+from sqlalchemy import delete, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -89,6 +90,17 @@ class ConversationStore:
                 raise
             return False
         return True
+
+    async def prune_deliveries(self, older_than: timedelta) -> int:
+        """Forget delivery claims older than ``older_than``; returns how many were removed.
+
+        Platforms redeliver within minutes to hours (Slack retries three times, Discord never
+        replays an interaction), so a claim only has to outlive that window.
+        """
+        cutoff = utcnow() - older_than
+        async with self._sessions.begin() as session:
+            result = await session.execute(delete(Delivery).where(Delivery.received_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def conversation_id(self, platform: str, workspace: str, channel: str, thread: str) -> int:
         """The id of this thread's conversation, created on first use (race-safe)."""
