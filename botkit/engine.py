@@ -55,6 +55,22 @@ class _Attempt:
 
 
 @dataclass
+class _TurnRecord:
+    """What the store learns about a turn as it goes: its row, then its usage and timing."""
+
+    assistant_id: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft_ms: int | None = None
+
+    def usage_from(self, attempt: _Attempt, started: float) -> None:
+        self.prompt_tokens = attempt.prompt_tokens
+        self.completion_tokens = attempt.completion_tokens
+        if attempt.first_token_at is not None:
+            self.ttft_ms = int((attempt.first_token_at - started) * 1000)
+
+
+@dataclass
 class _ThreadGate:
     """One turn at a time per thread; ``users`` counts turns holding or awaiting the lock, so the
     entry is dropped only when nobody needs it (``Lock.locked()`` is briefly False between two)."""
@@ -111,7 +127,7 @@ class ConversationEngine:
             try:
                 await gate.lock.acquire()
             except asyncio.CancelledError:  # shut down while waiting behind the previous turn
-                await asyncio.shield(self._interrupted(streamer, {}))
+                await asyncio.shield(self._interrupted(streamer, _TurnRecord()))
                 raise
             try:
                 return await self._run_locked(message, reply, persona, question, streamer)
@@ -131,15 +147,15 @@ class ConversationEngine:
         streamer: ReplyStreamer,
     ) -> TurnResult:
         started = time.monotonic()
-        state: dict[str, int] = {}
+        record = _TurnRecord()
         try:
-            result = await self._chain(lambda turn: self._generate(turn, streamer, state, started))(
+            result = await self._chain(lambda turn: self._generate(turn, streamer, record, started))(
                 Turn(message, question, persona)
             )
         except Refusal as refusal:
             result = TurnResult("refused", error=str(refusal))
         except asyncio.CancelledError:
-            await asyncio.shield(self._interrupted(streamer, state))
+            await asyncio.shield(self._interrupted(streamer, record))
             raise
         except Exception as err:  # a bug must still end in a visible reply, never silence
             log.exception("turn failed in %s", message.key)
@@ -148,7 +164,7 @@ class ConversationEngine:
             )
         # Shielded: a shutdown arriving during the final edit must not leave the reply on a
         # partial view or the stored turn "streaming"; the final edit and the store finish first.
-        await asyncio.shield(self._show_and_store(result, streamer, state, persona, started))
+        await asyncio.shield(self._show_and_store(result, streamer, record, persona, started))
         self.turn_counts[result.status] += 1
         return result
 
@@ -159,7 +175,7 @@ class ConversationEngine:
         return step
 
     async def _generate(
-        self, turn: Turn, streamer: ReplyStreamer, state: dict[str, int], started: float
+        self, turn: Turn, streamer: ReplyStreamer, record: _TurnRecord, started: float
     ) -> TurnResult:
         message, persona = turn.message, turn.persona
         key = message.key
@@ -181,7 +197,7 @@ class ConversationEngine:
             persona_hash=persona.content_hash,
             model=self.settings.llm.model,
         )
-        state["assistant_id"] = ids.assistant_message_id
+        record.assistant_id = ids.assistant_message_id
         # The placeholder's id is on record from the start, so a crash leaves a findable message.
         await self.store.record_message_ids(ids.assistant_message_id, list(streamer.stats.message_ids))
         attempt = _Attempt()
@@ -228,11 +244,11 @@ class ConversationEngine:
                     )
         except BackendError as err:
             status: TurnStatus = "interrupted" if err.kind == "cut" or retried_interrupted else "failed"
-            state.update(_usage_state(attempt, started))
+            record.usage_from(attempt, started)
             return TurnResult(
                 status, attempt.answer, attempt.reasoning, error=err.user_message, notices=notices
             )
-        state.update(_usage_state(attempt, started))
+        record.usage_from(attempt, started)
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=notices)
 
     async def _stream(
@@ -339,7 +355,7 @@ class ConversationEngine:
         self,
         result: TurnResult,
         streamer: ReplyStreamer,
-        state: dict[str, int],
+        record: _TurnRecord,
         persona: Persona,
         started: float,
     ) -> None:
@@ -354,7 +370,7 @@ class ConversationEngine:
             if result.status == "complete":
                 result.status = "interrupted"
             result.error = f"{result.error or ''} (final edit failed: {type(err).__name__})".strip()
-        assistant_id = state.get("assistant_id")
+        assistant_id = record.assistant_id
         if assistant_id is None:
             return  # refused before anything was stored
         await self.store.finish_turn(
@@ -362,21 +378,21 @@ class ConversationEngine:
             status=result.status if result.status in ("complete", "interrupted") else "failed",
             answer=result.answer,
             reasoning=result.reasoning.strip(),
-            prompt_tokens=state.get("prompt_tokens"),
-            completion_tokens=state.get("completion_tokens"),
-            ttft_ms=state.get("ttft_ms"),
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            ttft_ms=record.ttft_ms,
             total_ms=int((time.monotonic() - started) * 1000),
             error=result.error,
             platform_message_ids=message_ids,
         )
 
-    async def _interrupted(self, streamer: ReplyStreamer, state: dict[str, int]) -> None:
+    async def _interrupted(self, streamer: ReplyStreamer, record: _TurnRecord) -> None:
         try:
             message_ids = await asyncio.wait_for(streamer.fail(INTERRUPTED_NOTE), 10)
         except Exception:
             log.exception("could not show the interruption note")
             message_ids = streamer.stats.message_ids
-        assistant_id = state.get("assistant_id")
+        assistant_id = record.assistant_id
         if assistant_id is not None:
             await self.store.finish_turn(
                 assistant_id,
@@ -407,17 +423,6 @@ def _bind(middleware: BoundMiddleware, next_step: NextStep) -> NextStep:
         return await middleware(turn, next_step)
 
     return step
-
-
-def _usage_state(attempt: _Attempt, started: float) -> dict[str, int]:
-    state: dict[str, int] = {}
-    if attempt.prompt_tokens is not None:
-        state["prompt_tokens"] = attempt.prompt_tokens
-    if attempt.completion_tokens is not None:
-        state["completion_tokens"] = attempt.completion_tokens
-    if attempt.first_token_at is not None:
-        state["ttft_ms"] = int((attempt.first_token_at - started) * 1000)
-    return state
 
 
 def _final_text(result: TurnResult, persona: Persona) -> str:
