@@ -78,9 +78,14 @@ class ReplyStreamer:
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
-        """Post the placeholder now (users see a reaction within a second) and start pumping."""
+        """Post the placeholder now (users see a reaction within a second) and start pumping.
+
+        It draws on the scope's budget like every edit (platforms such as Discord count posts
+        and edits in one per-channel limit), ahead of every edit in line.
+        """
         deadline = self._clock() + FINAL_DEADLINE
         while True:
+            await self.budget.acquire(float("-inf"))
             try:
                 message_id = await self.reply.post_placeholder(placeholder)
                 break
