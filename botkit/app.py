@@ -214,7 +214,13 @@ class BotApp:
         await self._repair_leftovers(adapters)
         tasks = [asyncio.create_task(a.run(), name=f"botkit-adapter-{a.name}") for a in adapters]
         try:
-            await asyncio.gather(*tasks)
+            # asyncio.wait, not gather: cancelling serve() must not cancel the adapters before
+            # the replies in flight have landed through their still-open connections.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            await asyncio.wait(tasks)
         except asyncio.CancelledError:
             # Stop accepting and let replies in flight land while the platform connections are
             # still open; only then close the adapters.

@@ -67,7 +67,17 @@ class Bot:
                 reply, "⚠️ botkit is restarting and not taking new questions; please ask again shortly."
             )
             return Submission(False)
-        if not await self.store.claim_delivery(message.platform, message.delivery_id):
+        try:
+            claimed = await self.store.claim_delivery(message.platform, message.delivery_id)
+        except Exception:
+            log.exception("could not record delivery %s/%s", message.platform, message.delivery_id)
+            await self._respond_safely(
+                reply,
+                "⚠️ botkit could not take your question right now (its database is unavailable); "
+                "please ask again in a minute.",
+            )
+            return Submission(False)
+        if not claimed:
             log.info("duplicate delivery %s/%s ignored", message.platform, message.delivery_id)
             return Submission(False)
         task = asyncio.create_task(self._handle(message, reply), name=f"botkit-turn-{message.delivery_id}")
@@ -141,14 +151,21 @@ class Bot:
         try:
             await self._route(message, reply)
         except Refusal as refusal:
-            await self.respond(reply, str(refusal), notice=True)
+            await self._respond_safely(reply, str(refusal))
         except asyncio.CancelledError:
             raise
         except Exception as err:
             log.exception("handling %s failed", message.delivery_id)
-            await self.respond(
+            await self._respond_safely(
                 reply, f"⚠️ Something went wrong inside botkit ({type(err).__name__}); it was logged."
             )
+
+    async def _respond_safely(self, reply: LiveReply, text: str) -> None:
+        """A notice that must not raise: if even it fails, the failure is logged, not lost."""
+        try:
+            await self.respond(reply, text, notice=True)
+        except Exception:
+            log.exception("could not show the user this notice: %s", text)
 
     async def _route(self, message: IncomingMessage, reply: LiveReply) -> None:
         limit = self.settings.bot.max_message_chars

@@ -18,39 +18,46 @@ def split_message(text: str, limit: int, measure: Callable[[str], int] = len) ->
     """Split ``text`` into chunks that ``measure`` at most ``limit``, preferring line boundaries.
 
     Joining the chunks (after removing the fence lines this function added) gives back the text.
-    ``measure`` is the platform's length after conversion (plain ``len`` by default).
+    ``measure`` is the platform's length after conversion (plain ``len`` by default); it must be
+    additive (a concatenation measures the sum of its parts), because each line is measured once
+    and the chunk's size is kept as a running total: this runs on every edit of a long answer.
     """
     if limit < 20:
         raise ValueError("limit must be at least 20 characters")
     if measure(text) <= limit:
         return [text]
     chunks: list[str] = []
-    current = ""
+    current, size = "", 0
     open_fence: str | None = None  # the fence line that opened the code block we are inside
 
     def close_suffix() -> str:
         return "\n" + _fence_marker(open_fence) if open_fence else ""
 
+    def reopened() -> tuple[str, int]:
+        start = (open_fence + "\n") if open_fence else ""
+        return start, measure(start)
+
     for line in text.splitlines(keepends=True):
+        line_size = measure(line)
         while line:
-            room = limit - measure(current) - measure(close_suffix())
-            if measure(line) <= room:
-                current += line
-                line_consumed = line
+            room = limit - size - (measure(close_suffix()) if open_fence else 0)
+            if line_size <= room:
+                current, size = current + line, size + line_size
+                open_fence = _track_fence(open_fence, line)
                 line = ""
-                open_fence = _track_fence(open_fence, line_consumed)
                 continue
             if current.strip() and current.strip() != (open_fence or "").strip():
                 # Start a new message rather than breaking this line.
                 chunks.append(current.rstrip("\n") + close_suffix())
-                current = (open_fence + "\n") if open_fence else ""
+                current, size = reopened()
                 continue
             # The line alone does not fit: break it at the last space inside the room.
             piece = _break_long_line(line, room, measure)
             current += piece
             line = line[len(piece) :]
+            line_size = measure(line)
             chunks.append(current.rstrip("\n") + close_suffix())
-            current = (open_fence + "\n") if open_fence else ""
+            current, size = reopened()
     if current.strip():
         chunks.append(current.rstrip("\n"))
     return chunks

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from pathlib import Path
 
+from botkit.events import IncomingMessage
 from botkit.personas import shipped_personas_dir
 from botkit.testing import RecordingReply, Standin, TestBot
 
@@ -91,3 +93,55 @@ async def test_persona_folder_replaced_by_a_deploy_keeps_serving_and_is_watched_
     finally:
         stop.set()
         await asyncio.wait_for(watcher, 10)
+
+
+async def test_shutdown_lets_replies_land_before_adapters_close(tmp_path: Path) -> None:
+    from typing import ClassVar
+
+    from botkit.adapter import Adapter
+
+    seen: dict[str, object] = {}
+
+    class SlowAdapter(Adapter):
+        name: ClassVar[str] = "test"
+
+        async def run(self) -> None:
+            reply = RecordingReply()
+            seen["reply"] = reply
+            await self.host.submit(
+                IncomingMessage("test", "w", "c", "t", "u", "a long question", delivery_id="d1"), reply
+            )
+            try:
+                await asyncio.Event().wait()
+            finally:  # the platform connection closes here: the reply must already be final
+                seen["final_when_closed"] = reply.finished.is_set()
+
+    async with TestBot(
+        tmp_path, standin=Standin(tokens_per_second=100), settings={"bot": {"shutdown_grace": 30}}
+    ) as bot:
+        bot.standin.script_reply("word " * 60)
+        serving = asyncio.create_task(bot.app.serve([SlowAdapter(bot.bot, None)]))  # type: ignore[union-attr]
+        await bot.standin.wait_for(lambda: bot.standin.running == 1, 10)
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    assert seen["final_when_closed"] is True
+    assert seen["reply"].text.startswith("word word")  # type: ignore[attr-defined]
+
+
+async def test_database_down_at_delivery_is_a_visible_error(tmp_path: Path, postgres_url: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    async with TestBot(
+        tmp_path, database_url=postgres_url, settings={"database": {"auto_migrate": True}}
+    ) as bot:
+        url = make_url(postgres_url)
+        admin = await asyncpg.connect(host=url.host, port=url.port, user=url.username, database="postgres")
+        try:  # the database goes away under the running bot
+            await admin.execute(f'DROP DATABASE "{url.database}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        reply = await bot.ask("is anyone there?")
+    assert "could not take your question" in reply.text
+    assert bot.standin.requests == []

@@ -314,7 +314,9 @@ class DiscordAdapter(Adapter):
         await self._submit(message, reply)
 
     async def on_message(self, message: discord.Message) -> None:
-        if not self._accepting or self._mentions is None:
+        # No _accepting check here: while shutting down, the core itself answers a mention with
+        # "restarting, ask again", and Discord never redelivers a message we would drop.
+        if self._mentions is None:
             return
         try:
             addressed = await self._mentions.route(message)

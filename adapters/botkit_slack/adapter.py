@@ -75,7 +75,11 @@ class SlackAdapter(Adapter):
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """A reply left half-written by a crashed process: ``chat.update`` it with the note."""
         client = self._web_client()
-        await client.chat_update(channel=key.channel, ts=message_id, text=fit_text(text))
+        try:
+            await client.chat_update(channel=key.channel, ts=message_id, text=fit_text(text))
+        except SlackApiError as err:  # deleted, or a native stream's placeholder that was replaced
+            log.info("cannot repair message %s in %s: %s", message_id, key.channel, err.response.get("error"))
+            return False
         return True
 
     def _listening(self, port: int) -> None:

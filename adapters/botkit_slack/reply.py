@@ -136,8 +136,14 @@ class SlackReply(LiveReply):
         self._stream: _Stream | None = None
 
     def measure(self, text: str) -> int:
-        """Slack counts the converted mrkdwn, so the core splits by that length."""
-        return len(to_mrkdwn(text))
+        """An upper bound of the converted mrkdwn's length, cheap and additive.
+
+        Slack counts the converted text. Conversion only shortens Markdown syntax (``**`` to
+        ``*``, ``[t](u)`` to ``<u|t>``, ``## `` to ``*``) except for the escapes ``&amp;`` (+4)
+        and ``&lt;``/``&gt;`` (+3), so this bound never undercounts. It must stay cheap: the core
+        measures every line of the answer on every edit.
+        """
+        return len(text) + 4 * text.count("&") + 3 * (text.count("<") + text.count(">"))
 
     @property
     def streamed_ts(self) -> str | None:
@@ -220,9 +226,12 @@ class SlackReply(LiveReply):
             raise
 
     async def _post(self, text: str) -> str:
+        # A reply that started at the top of a channel (a slash command) continues in the
+        # thread of its first message, not as more top-level messages.
+        thread_ts = self.thread_ts or (self.posted[0] if self.posted else None)
         try:
             response = await self.client.chat_postMessage(
-                channel=self.channel, thread_ts=self.thread_ts, text=fit_text(text)
+                channel=self.channel, thread_ts=thread_ts, text=fit_text(text)
             )
         except SlackApiError as err:
             _raise_rate_limited(err)
@@ -230,7 +239,7 @@ class SlackReply(LiveReply):
         ts = str(response["ts"])
         self.posted.append(ts)
         if self._on_posted is not None:
-            self._on_posted(self.channel, self.thread_ts or ts)
+            self._on_posted(self.channel, thread_ts or ts)
         return ts
 
     # -- native streaming ------------------------------------------------------------------------
