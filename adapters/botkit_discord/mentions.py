@@ -61,13 +61,24 @@ class MentionRouter:
         me = self.client.user
         if me is None or message.author.id == me.id or message.author.bot:
             return None
-        mentioned = me.id in message.raw_mentions
+        # A reply with ping lists the bot in ``mentions`` without ``<@id>`` in the text, and
+        # autocomplete often offers the bot's managed role instead of the bot itself.
+        bot_role_ids = {
+            r.id for r in message.role_mentions if r.is_bot_managed() and r.tags and r.tags.bot_id == me.id
+        }
+        mentioned = (
+            me.id in message.raw_mentions
+            or any(u.id == me.id for u in message.mentions)
+            or bool(bot_role_ids)
+        )
         channel = message.channel
         is_dm = message.guild is None
         in_own_thread = not is_dm and self._is_own_thread(channel, me.id)
         if not (is_dm or mentioned or in_own_thread):
             return None
         text = strip_mention(message.content, me.id)
+        for role_id in bot_role_ids:
+            text = text.replace(f"<@&{role_id}>", "").strip()
         guild_id = message.guild.id if message.guild is not None else None
         conversation_channel = str(channel.id)
         thread = str(channel.id)
@@ -119,19 +130,22 @@ class MentionRouter:
                     )
                 )
                 thread_id = created.id
-            except discord.Forbidden as err:
-                log.warning(
-                    "cannot start a thread in channel %s (%s); answering in the channel. Grant the bot "
-                    "Create Public Threads and Send Messages in Threads there.",
-                    message.channel.id,
-                    err.text,
-                )
-                channel = self.client.get_partial_messageable(message.channel.id, guild_id=guild_id)
-                return channel, message.to_reference(fail_if_not_exists=False)
             except discord.HTTPException as err:
-                if err.code != THREAD_ALREADY_EXISTS:
-                    raise
-                thread_id = message.id  # started earlier (another delivery, or by hand): answer there
+                if err.code == THREAD_ALREADY_EXISTS:
+                    thread_id = message.id  # started earlier (another delivery, or by hand): answer there
+                else:
+                    # Forbidden, too many active threads (160006), a 5xx after retries...: the user
+                    # still gets an answer, inline in the channel, under the same conversation key.
+                    log.warning(
+                        "cannot start a thread in channel %s (HTTP %s, code %s: %s); answering in the "
+                        "channel. Grant the bot Create Public Threads and Send Messages in Threads there.",
+                        message.channel.id,
+                        err.status,
+                        err.code,
+                        err.text,
+                    )
+                    channel = self.client.get_partial_messageable(message.channel.id, guild_id=guild_id)
+                    return channel, message.to_reference(fail_if_not_exists=False)
             if thread_id != message.id:
                 log.warning("thread %s of message %s has another id than the message", thread_id, message.id)
             self.own_threads.add(thread_id)

@@ -29,7 +29,7 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   ``POST /channels/{cid}/messages/{mid}/threads``
   (the thread gets the message's id, and THREAD_CREATE is dispatched; a second thread on the
   same message answers 400 code 160004; in a channel of :attr:`FakeDiscord.no_thread_permission`
-  403 code 50013).
+  403 code 50013; in one of :attr:`FakeDiscord.too_many_threads` 400 code 160006).
 - Message content over 2,000 characters is refused with 400 (code 50035), as Discord does.
 
 Rate limits: :meth:`FakeDiscord.rate_limit` makes the next ``count`` requests matching a method
@@ -198,6 +198,7 @@ class FakeDiscord(LocalServer):
         self.messages: dict[int, dict[str, Any]] = {}
         self.deleted_messages: dict[int, dict[str, Any]] = {}
         self.no_thread_permission: set[int] = set()  # channels where starting a thread answers 403
+        self.too_many_threads: set[int] = set()  # channels where starting a thread answers 400/160006
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> definitions
         self.interactions: dict[int, FakeInteraction] = {}
         self.calls: list[RecordedCall] = []
@@ -786,6 +787,8 @@ class FakeDiscord(LocalServer):
             return self._error(404, 10008, "Unknown Message")
         if channel_id in self.no_thread_permission:
             return self._error(403, 50013, "Missing Permissions")
+        if channel_id in self.too_many_threads:
+            return self._error(400, 160006, "Maximum number of active threads reached")
         if message_id in self.channels:
             return self._error(400, 160004, "A thread has already been created for this message")
         body = _body(request) or {}
@@ -923,13 +926,26 @@ class FakeDiscord(LocalServer):
 
     # -- what users do --------------------------------------------------------------------------
     async def user_message(
-        self, user_id: int, channel_id: int, content: str, *, dispatch: bool = True
+        self,
+        user_id: int,
+        channel_id: int,
+        content: str,
+        *,
+        dispatch: bool = True,
+        reply_to: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A user posts ``content`` (use ``fake.mention`` for ``<@bot>``); MESSAGE_CREATE follows
-        (``dispatch=False``: not yet, see :meth:`redeliver`)."""
+        (``dispatch=False``: not yet, see :meth:`redeliver`). ``reply_to``: a Discord reply (with
+        ping) to that message, which lists its author in ``mentions`` without ``<@id>`` in the text."""
         channel = self.channels[channel_id]
         mentioned = [self.users[int(m)] for m in re.findall(r"<@!?(\d+)>", content) if int(m) in self.users]
         extra: dict[str, Any] = {"mentions": mentioned}
+        if reply_to is not None:
+            author = reply_to["author"]
+            if all(m["id"] != author["id"] for m in mentioned):
+                mentioned.append(author)
+            extra["type"] = 19  # REPLY
+            extra["message_reference"] = {"message_id": reply_to["id"], "channel_id": str(channel_id)}
         guild_id = channel.get("guild_id")
         if guild_id:
             member = dict(self.guilds[int(guild_id)]["members"][user_id])

@@ -99,6 +99,28 @@ async def test_a_thread_that_already_exists_is_answered_in(rig: DiscordRig) -> N
     assert fake.channels[thread_id]["name"] == "started by hand"
 
 
+async def test_when_no_more_threads_can_be_started_the_mention_is_answered_in_the_channel(
+    rig: DiscordRig,
+) -> None:
+    fake = rig.fake
+    fake.too_many_threads.add(fake.channel_id)
+    user = fake.add_user("alice")
+    asked = await fake.user_message(user, fake.channel_id, f"{fake.mention} What is 9+1?")
+    await fake.wait_for(lambda: any("\\boxed{10}" in t for t in bot_messages(rig, fake.channel_id)), 15)
+    assert [c.status for c in fake.calls_to("POST", "/threads$")] == [400]
+    reply = next(m for m in fake.messages_in(fake.channel_id) if m["author"]["id"] == fake.bot_user["id"])
+    assert str(reply["message_reference"]["message_id"]) == asked["id"]
+
+
+async def test_a_reply_with_ping_to_the_bot_counts_as_a_mention(rig: DiscordRig) -> None:
+    fake = rig.fake
+    earlier = fake.bot_message(fake.channel_id, "An earlier answer of the bot.")
+    user = fake.add_user("bob")
+    await fake.user_message(user, fake.channel_id, "What is 5+5?", reply_to=earlier)
+    await fake.wait_for(lambda: bool(rig.bot.standin.requests), 15)
+    assert "What is 5+5?" in rig.bot.standin.requests[-1]["messages"][-1]["content"]
+
+
 async def test_without_thread_permission_the_mention_is_answered_in_the_channel(rig: DiscordRig) -> None:
     fake = rig.fake
     fake.no_thread_permission.add(fake.channel_id)
