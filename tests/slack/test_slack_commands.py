@@ -80,6 +80,21 @@ async def test_slash_command_answers_in_channel_and_its_thread_continues(
         assert "boxed{4}" in str(standin.requests[-1]["messages"])  # the first answer is history
 
 
+async def test_a_long_slash_command_answer_continues_in_its_first_messages_thread(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    async with start_bot(max_chars=400) as bot:
+        bot.bot.standin.script_reply("\n".join(f"Step {i}: " + "carry the one " * 4 for i in range(40)))
+        await slack.wait_for_connections(1)
+        await slack.push_slash_command(slack.slash_command("/ask", "explain long addition"))
+        await slack.wait_for(lambda: any("Step 39" in m.text for m in slack.bot_messages("C0GENERAL")))
+        await wait_idle(bot.bot)
+        (first,) = _top_level(slack, "C0GENERAL")  # one message in the channel...
+        rest = [m for m in slack.bot_messages("C0GENERAL") if m.thread_ts == first.ts and m.ts != first.ts]
+    assert rest  # ...and the rest of the answer in its thread
+    assert "Step 0" in first.text and "Step 39" in rest[-1].text
+
+
 async def test_ask_with_options_and_a_refused_persona(slack: FakeSlack, start_bot: StartBot) -> None:
     async with start_bot() as bot:
         standin = bot.bot.standin
