@@ -2,7 +2,7 @@
 
 Platforms limit edits per scope (Slack: ``chat.update`` is Tier 3, 50+/min per workspace per
 app), not per message. This benchmark streams N replies at once into one scope through botkit's
-real :class:`~botkit.streaming.ReplyStreamer` and :class:`~botkit.ratebudget.EditBudget`, onto
+real :class:`~botkit.streaming.streamer.ReplyStreamer` and :class:`~botkit.streaming.budget.EditBudget`, onto
 :class:`~botkit.testing.RecordingReply` objects (subclassed only to timestamp calls and to play
 the platform's limit), fed by a simulated token stream. Two strategies:
 
@@ -50,8 +50,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from botkit.events import RateLimited
-from botkit.ratebudget import EditBudget
-from botkit.streaming import ReplyStreamer
+from botkit.streaming.budget import EditBudget
+from botkit.streaming.streamer import ReplyStreamer
 from botkit.testing import RecordingReply
 
 Strategy = Literal["shared", "naive"]

@@ -16,7 +16,7 @@ the vLLM stand-in as the server:
   Here the stand-in is paced (default 150 tokens/s per stream, about what the H200 gave each of
   128 concurrent streams), so a reply streams for a few seconds, as it would for a user.
 
-Each stand-in runs as a separate process (``python -m botkit.testing.standin``), so its CPU is
+Each stand-in runs as a separate process (``python -m botkit.llm.standin``), so its CPU is
 not counted as ours, and both stay up for the whole run so that configurations can be
 interleaved: every repetition runs every configuration once, alternating which chunk size goes
 first. Results are medians over repetitions with the min-max spread; ratios are medians of the
@@ -72,7 +72,7 @@ def long_question(words: int) -> str:
 
 
 class StandinProcess:
-    """``python -m botkit.testing.standin`` in its own process, on a free port."""
+    """``python -m botkit.llm.standin`` in its own process, on a free port."""
 
     def __init__(self, tokens_per_chunk: int, tokens_per_second: float, log_dir: Path) -> None:
         self.tokens_per_chunk = tokens_per_chunk
@@ -84,7 +84,7 @@ class StandinProcess:
                 "-W",
                 "ignore::RuntimeWarning",  # runpy's "found in sys.modules" warning
                 "-m",
-                "botkit.testing.standin",
+                "botkit.llm.standin",
                 "--port",
                 "0",
                 "--tokens-per-chunk",

@@ -22,18 +22,18 @@ from typing import Any
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter
-from botkit.backend import choose_backend, start_backends
-from botkit.bot import Bot
 from botkit.config import ConfigError, Settings, section
-from botkit.engine import ConversationEngine
 from botkit.events import ConversationKey
+from botkit.llm.backends import choose_backend, start_backends
 from botkit.llm.pool import BackendPool, shown_url
 from botkit.personas import PersonaRegistry, shipped_personas_dir
+from botkit.pipeline.router import Router
+from botkit.pipeline.turns import TurnRunner
 from botkit.plugins.api import BoundMiddleware, Middleware, NextStep, Plugin, PluginContext, Turn, TurnResult
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
-from botkit.ratebudget import BudgetRegistry
 from botkit.status_server import StatusServer
 from botkit.store import ConversationStore
+from botkit.streaming.budget import BudgetRegistry
 
 log = logging.getLogger("botkit.app")
 
@@ -66,7 +66,7 @@ class BotApp:
         self.announce = announce
         self._stack = AsyncExitStack()
         self.pool: BackendPool | None = None
-        self.bot: Bot | None = None
+        self.bot: Router | None = None
         self.plugin_contexts: list[PluginContext[Any]] = []
 
     async def __aenter__(self) -> BotApp:
@@ -134,17 +134,17 @@ class BotApp:
 
         self.plugin_contexts = [PluginContext(p, configs[p.name], personas) for p in plugins]
 
-        engine = ConversationEngine(
+        turns = TurnRunner(
             store=store,
             pool=self.pool,
             settings=settings,
             budgets=BudgetRegistry(),
             middleware=[_bind(m, ctx) for ctx in self.plugin_contexts for m in ctx.plugin.middleware_chain],
         )
-        self.bot = Bot(
+        self.bot = Router(
             settings=settings,
             store=store,
-            engine=engine,
+            turns=turns,
             personas=personas,
             plugins=plugins,
             plugin_configs=configs,
@@ -159,7 +159,7 @@ class BotApp:
                 host=settings.server.host,
                 port=settings.server.port,
                 accepting=lambda: bot.accepting,
-                turns=lambda: dict(engine.turn_counts),
+                turns=lambda: dict(turns.turn_counts),
             )
             await self.status_server.start()
             self._stack.push_async_callback(self.status_server.stop)

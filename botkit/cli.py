@@ -57,17 +57,30 @@ def _parser() -> argparse.ArgumentParser:
         cmd = db_sub.add_parser(name, help=text)
         cmd.add_argument("--url", help="database URL (default: [database] url)")
 
-    standin = sub.add_parser("standin", help="run the vLLM stand-in server", add_help=False)
-    standin.add_argument("standin_args", nargs=argparse.REMAINDER)
+    # Listed for --help only: main() hands everything after "standin" to the stand-in's own
+    # parser (argparse.REMAINDER cannot take a leading "--port" inside a subcommand).
+    sub.add_parser("standin", help="run the vLLM stand-in server (accepts `vllm serve` arguments)")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "standin":
-        from botkit.testing.standin import main as standin_main
+def _standin_args(argv: list[str]) -> list[str] | None:
+    """The arguments after ``standin`` if that is the command (global options may come first)."""
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        index += 1 if "=" in argv[index] else 2  # --config FILE, --log-level LEVEL
+    if index < len(argv) and argv[index] == "standin":
+        return argv[index + 1 :]
+    return None
 
-        return standin_main(args.standin_args)
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    standin_args = _standin_args(argv)
+    if standin_args is not None:
+        from botkit.llm.standin import main as standin_main
+
+        return standin_main(standin_args, prog="botkit standin")
+    args = _parser().parse_args(argv)
     default_level = "WARNING" if args.command in ("chat", "personas", "db") else "INFO"
     logging.basicConfig(
         level=(args.log_level or default_level).upper(),

@@ -74,7 +74,7 @@ class IncomingMessage:
 class LiveReply(ABC):
     """The adapter's side of one reply: a message (or several) that the core keeps editing.
 
-    The core's :class:`~botkit.streaming.ReplyStreamer` decides *when* and *what* to send; the
+    The core's :class:`~botkit.streaming.streamer.ReplyStreamer` decides *when* and *what* to send; the
     adapter only knows *how*. ``max_chars`` is the platform's per-message limit and ``rate_key``
     names the scope of the platform's edit rate limit (a Slack workspace, a Discord channel): all
     replies with the same key share one budget of ``edit_rate`` edits per second (None: no

@@ -21,7 +21,7 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from botkit.store.engine import create_engine, safe_url
+from botkit.store.database import create_engine, safe_url
 from botkit.store.models import Base
 
 DEFAULT_URL = "sqlite+aiosqlite:///botkit.db"

@@ -17,7 +17,7 @@ from botkit.llm.client import LLMClient
 from botkit.llm.pool import Backend, BackendPool, parse_metrics
 from botkit.testing import RecordingReply, Standin, TestBot
 
-STANDIN = [sys.executable, "-m", "botkit.testing.standin"]
+STANDIN = [sys.executable, "-m", "botkit.llm.standin"]
 
 
 def _free_port() -> int:

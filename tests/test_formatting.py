@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from botkit.formatting import extract_boxed, final_answer_line, split_message
+from botkit.streaming.formatting import extract_boxed, final_answer_line, split_message
 
 
 def _without_fences(text: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from botkit.llm.client import Delta, Finished, LLMClient, StreamEvent
 from botkit.llm.errors import BackendError
-from botkit.testing.standin import Standin
+from botkit.llm.standin import Standin
 
 QUESTION = [{"role": "user", "content": "What is 17*23?"}]
 PARAMS: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_tokens": 1024}

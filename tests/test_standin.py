@@ -15,8 +15,8 @@ import aiohttp
 import openai
 import pytest
 
+from botkit.llm.standin import DEFAULT_MODEL, find_arithmetic, make_reply, render_chat, tokenize
 from botkit.testing import Standin
-from botkit.testing.standin import DEFAULT_MODEL, find_arithmetic, make_reply, render_chat, tokenize
 
 QUESTION = [{"role": "user", "content": "What is 17*23?"}]
 
@@ -281,7 +281,7 @@ async def start_cli(args: list[str], env: dict[str, str] | None = None) -> async
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "botkit.testing.standin",
+        "botkit.llm.standin",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

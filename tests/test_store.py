@@ -34,7 +34,7 @@ from botkit.store import (
     migrations_dir,
     upgrade,
 )
-from botkit.store.engine import create_engine
+from botkit.store.database import create_engine
 from botkit.store.models import Base
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ import re
 import time
 from pathlib import Path
 
-from botkit.ratebudget import EditBudget
-from botkit.streaming import ReplyStreamer
+from botkit.streaming.budget import EditBudget
+from botkit.streaming.streamer import ReplyStreamer
 from botkit.testing import RecordingReply, Standin, TestBot
 
 

@@ -17,7 +17,7 @@ import pytest
 from botkit.config import LLMSettings
 from botkit.llm.supervisor import BackendStartError, VLLMSupervisor, build_command
 
-STANDIN = [sys.executable, "-m", "botkit.testing.standin"]
+STANDIN = [sys.executable, "-m", "botkit.llm.standin"]
 
 
 def _free_port() -> int:

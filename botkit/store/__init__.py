@@ -3,7 +3,7 @@
 The schema comes only from the Alembic migrations (:mod:`botkit.store.migrate`).
 """
 
-from botkit.store.engine import StoreError
+from botkit.store.database import StoreError
 from botkit.store.migrate import current_revision, downgrade, head_revision, migrations_dir, upgrade
 from botkit.store.records import HistoryTurn, StoredMessage, TurnIds
 from botkit.store.store import ConversationStore

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from botkit.store.engine import StoreError, create_engine, open_engine, safe_url, scrub
+from botkit.store.database import StoreError, create_engine, open_engine, safe_url, scrub
 
 # An arbitrary constant: the PostgreSQL advisory lock id that serializes botkit migrations.
 _PG_MIGRATION_LOCK = 0x626F746B6974  # "botkit"

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from botkit.store.engine import StoreError, is_sqlite, open_engine, safe_url
+from botkit.store.database import StoreError, is_sqlite, open_engine, safe_url
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
 from botkit.store.models import FINAL_STATUSES, Conversation, Delivery, Message, utcnow
 from botkit.store.records import HistoryTurn, StoredMessage, TurnIds

@@ -76,7 +76,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from botkit.testing.localserver import LocalServer
+from botkit.localserver import LocalServer
 
 DISCORD_EPOCH_MS = 1420070400000
 MESSAGE_LIMIT = 2000

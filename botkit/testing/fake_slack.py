@@ -58,7 +58,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from botkit.testing.localserver import LocalServer
+from botkit.localserver import LocalServer
 
 __all__ = [
     "ApiCall",

@@ -19,13 +19,13 @@ from types import TracebackType
 from typing import Any
 
 from botkit.app import BotApp
-from botkit.bot import Bot
 from botkit.config import Settings, load_settings
 from botkit.events import IncomingMessage
+from botkit.llm.standin import Standin
+from botkit.pipeline.router import Router
 from botkit.plugins.api import Plugin
 from botkit.store import ConversationStore
 from botkit.testing.recording import RecordingReply
-from botkit.testing.standin import Standin
 
 
 def _started(standin: Standin) -> bool:
@@ -93,7 +93,7 @@ class TestBot:
                 await self.standin.stop()
 
     @property
-    def bot(self) -> Bot:
+    def bot(self) -> Router:
         assert self.app is not None and self.app.bot is not None
         return self.app.bot
 

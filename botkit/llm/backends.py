@@ -67,7 +67,7 @@ async def start_backends(settings: LLMSettings, stack: AsyncExitStack) -> tuple[
         urls = settings.base_urls or [settings.base_url]
         description = "external server(s) at " + ", ".join(shown_url(u) for u in urls)
     elif kind == "standin":
-        from botkit.testing.standin import Standin
+        from botkit.llm.standin import Standin
 
         standin = Standin(model_name=settings.model, tokens_per_second=settings.standin_tokens_per_second)
         await stack.enter_async_context(standin)

@@ -16,32 +16,32 @@ from typing import TYPE_CHECKING, Any
 
 from botkit.adapter import CommandSpec, PersonaChoice, Submission
 from botkit.events import IncomingMessage, LiveReply
-from botkit.formatting import split_message
 from botkit.plugins.api import CommandContext, Plugin, Refusal, RegisteredCommand, TurnResult
+from botkit.streaming.formatting import split_message
 
 if TYPE_CHECKING:
     from botkit.config import Settings
-    from botkit.engine import ConversationEngine
     from botkit.personas import Persona, PersonaRegistry
+    from botkit.pipeline.turns import TurnRunner
     from botkit.store import ConversationStore
 
-log = logging.getLogger("botkit.bot")
+log = logging.getLogger("botkit.pipeline.router")
 
 
-class Bot:
+class Router:
     def __init__(
         self,
         *,
         settings: Settings,
         store: ConversationStore,
-        engine: ConversationEngine,
+        turns: TurnRunner,
         personas: PersonaRegistry,
         plugins: Sequence[Plugin[Any]],
         plugin_configs: dict[str, Any],
     ) -> None:
         self.settings = settings
         self.store = store
-        self.engine = engine
+        self.turns = turns
         self.personas = personas
         self.plugins = list(plugins)
         self.plugin_configs = plugin_configs
@@ -105,20 +105,20 @@ class Bot:
             refusal = f"⚠️ The {chosen.name!r} persona is not available to you in this channel."
             await self.respond(reply, refusal, notice=True)
             return TurnResult("refused", error=refusal)
-        return await self.engine.run_turn(message, reply, chosen, text)
+        return await self.turns.run_turn(message, reply, chosen, text)
 
     async def respond(self, reply: LiveReply, text: str, *, notice: bool = False) -> None:
         """Answer without the model; a ``notice`` (refusal, error) goes to the asker alone if possible."""
         if notice and await reply.post_notice(text):
             return
-        streamer = self.engine.streamer_for(reply, None)
+        streamer = self.turns.streamer_for(reply, None)
         first = split_message(text, reply.max_chars, reply.measure)[0]
         await streamer.start(first)
         await streamer.finish(text)
 
     def status(self) -> dict[str, Any]:
         """The model backends' state, for admin commands (the same data as ``/healthz``)."""
-        return self.engine.pool.status()
+        return self.turns.pool.status()
 
     def is_admin(self, message: IncomingMessage) -> bool:
         bot = self.settings.bot

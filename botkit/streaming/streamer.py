@@ -3,7 +3,7 @@
 The streamer owns what the user sees. Deltas arrive far faster than any platform accepts edits,
 so they only mark the view dirty; one pump task turns the latest view into at most one edit per
 ``edit_interval`` per reply, and only with a token from the scope's shared
-:class:`~botkit.ratebudget.EditBudget`. The final view always lands: it jumps the queue, and a
+:class:`~botkit.streaming.budget.EditBudget`. The final view always lands: it jumps the queue, and a
 :class:`~botkit.events.RateLimited` answer is waited out and retried rather than dropped.
 """
 
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from botkit.events import LiveReply, RateLimited
-from botkit.formatting import quote, split_message
-from botkit.ratebudget import EditBudget
+from botkit.streaming.budget import EditBudget
+from botkit.streaming.formatting import quote, split_message
 
-log = logging.getLogger("botkit.streaming")
+log = logging.getLogger("botkit.streaming.streamer")
 
 ReasoningDisplay = Literal["hidden", "thinking", "quoted"]
 

@@ -17,21 +17,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from botkit.events import ConversationKey, IncomingMessage, LiveReply
-from botkit.formatting import final_answer_line
 from botkit.llm.client import Delta, Finished, StreamEvent
 from botkit.llm.errors import BackendError
 from botkit.llm.pool import BackendPool, WaitReason
 from botkit.llm.prompt import Prompt, build_prompt, estimate_tokens
 from botkit.plugins.api import BoundMiddleware, NextStep, Refusal, Turn, TurnResult, TurnStatus
-from botkit.ratebudget import BudgetRegistry
-from botkit.streaming import ReplyStreamer
+from botkit.streaming.budget import BudgetRegistry
+from botkit.streaming.formatting import final_answer_line
+from botkit.streaming.streamer import ReplyStreamer
 
 if TYPE_CHECKING:
     from botkit.config import Settings
     from botkit.personas import Persona
     from botkit.store import ConversationStore, HistoryTurn
 
-log = logging.getLogger("botkit.engine")
+log = logging.getLogger("botkit.pipeline.turns")
 
 INTERRUPTED_RETRY_NOTE = (
     "⚠️ _Interrupted: the model server stopped in the middle of this answer. "
@@ -83,7 +83,7 @@ class ContextOverflow(Refusal):
     """The question alone does not fit in the model's context."""
 
 
-class ConversationEngine:
+class TurnRunner:
     def __init__(
         self,
         *,

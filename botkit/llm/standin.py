@@ -67,7 +67,7 @@ Use in tests::
 Command line (also accepts ``vllm serve``-style arguments, so a supervisor can run it in place
 of vLLM)::
 
-    python -m botkit.testing.standin [serve] [MODEL] [--host H] [--port P]
+    python -m botkit.llm.standin [serve] [MODEL] [--host H] [--port P]
         [--tokens-per-second N] [--ttft S] [--tokens-per-chunk N | --stream-interval N]
         [--reasoning-field reasoning|reasoning_content|none] [--reasoning-parser X]
         [--served-model-name NAME] [--max-model-len N] [--omit-open-think] [--api-key KEY]
@@ -104,7 +104,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from botkit.testing.localserver import LocalServer
+from botkit.localserver import LocalServer
 
 __all__ = ["DEFAULT_MODEL", "FailureKind", "Standin", "main", "render_chat", "tokenize"]
 
@@ -790,14 +790,16 @@ def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str
 # -- command line ---------------------------------------------------------------------------
 
 
-def _parse_args(argv: list[str]) -> argparse.Namespace:
+def _parse_args(argv: list[str], prog: str = "python -m botkit.llm.standin") -> argparse.Namespace:
     """Parse stand-in and ``vllm serve`` arguments; unknown ``--flag value`` pairs are ignored."""
     args = list(argv)
     if args and args[0] == "serve":
         args.pop(0)
     model = args.pop(0) if args and not args[0].startswith("-") else None
     parser = argparse.ArgumentParser(
-        prog="python -m botkit.testing.standin", description="botkit's vLLM stand-in"
+        prog=prog,
+        description="botkit's vLLM stand-in: an OpenAI-compatible server with canned answers, "
+        "for tests and machines without a GPU. Accepts (and ignores) the other `vllm serve` flags.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -867,9 +869,9 @@ async def _serve(ns: argparse.Namespace, startup_delay: float) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m botkit.llm.standin") -> int:
     """Run the stand-in until SIGTERM/SIGINT; returns the process exit code."""
-    ns = _parse_args(sys.argv[1:] if argv is None else argv)
+    ns = _parse_args(sys.argv[1:] if argv is None else argv, prog)
     print(f"botkit vLLM stand-in (not a real model) serving {ns.model_name!r}", flush=True)
     exit_code = os.environ.get("BOTKIT_STANDIN_EXIT_AT_START")
     if exit_code:

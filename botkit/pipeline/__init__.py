@@ -1,0 +1,1 @@
+"""The path of every accepted event: the router, the middleware chain, and the model turn."""
