@@ -27,9 +27,11 @@ from botkit.events import ConversationKey
 from botkit.llm.backends import choose_backend, start_backends
 from botkit.llm.pool import BackendPool, shown_url
 from botkit.personas import PersonaRegistry, shipped_personas_dir
+from botkit.pipeline.chain import MiddlewareChain
+from botkit.pipeline.filters import TextFilters
 from botkit.pipeline.router import Router
 from botkit.pipeline.turns import TurnRunner
-from botkit.plugins.api import BoundMiddleware, Middleware, NextStep, Plugin, PluginContext, Turn, TurnResult
+from botkit.plugins.api import Plugin, PluginContext
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
 from botkit.status_server import StatusServer
 from botkit.store import ConversationStore
@@ -100,20 +102,49 @@ class BotApp:
         self.announce(f"botkit: model backend: {_BACKEND_ANNOUNCEMENTS[kind]} {where}".rstrip())
         self.pool, description = await start_backends(settings.llm, self._stack)
         log.info("model backend: %s", description)
-
-        store = await ConversationStore.open(
-            settings.database.url, migrate=settings.database.auto_migrate, echo=settings.database.echo
+        store = await self._open_store()
+        plugins = load_plugins(settings, self.extra_plugins)
+        configs = {p.name: plugin_config(settings, p) for p in plugins}
+        personas = self._load_personas(plugins)
+        self.plugin_contexts = [PluginContext(p, configs[p.name], personas) for p in plugins]
+        turns = TurnRunner(
+            store=store,
+            pool=self.pool,
+            settings=settings,
+            budgets=BudgetRegistry(),
+            filters=TextFilters([f for p in plugins for f in p.text_filters]),
         )
+        self.bot = Router(
+            settings=settings,
+            store=store,
+            turns=turns,
+            personas=personas,
+            plugins=plugins,
+            plugin_configs=configs,
+            chain=MiddlewareChain.of(self.plugin_contexts),
+        )
+        for ctx in self.plugin_contexts:
+            for hook in ctx.plugin.startup_hooks:
+                await hook(ctx)
+        if self.serve_status:
+            await self._start_status_server(self.pool, self.bot)
+
+    async def _open_store(self) -> ConversationStore:
+        """The database, crash leftovers marked interrupted, and the hourly delivery-id pruner."""
+        database = self.settings.database
+        store = await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
         self._stack.push_async_callback(store.close)
         self.leftovers = await _mark_interrupted(store)
         pruner = asyncio.create_task(
-            _prune_deliveries(store, timedelta(hours=settings.database.delivery_retention_hours)),
+            _prune_deliveries(store, timedelta(hours=database.delivery_retention_hours)),
             name="botkit-delivery-pruner",
         )
         self._stack.push_async_callback(_cancel, pruner)
+        return store
 
-        plugins = load_plugins(settings, self.extra_plugins)
-        configs = {p.name: plugin_config(settings, p) for p in plugins}
+    def _load_personas(self, plugins: Sequence[Plugin[Any]]) -> PersonaRegistry:
+        """Every persona file, checked (no persona or no default stops start-up), then watched."""
+        settings = self.settings
         personas = PersonaRegistry(
             settings.personas.dir or shipped_personas_dir(),
             extra_variables=[v for p in plugins for v in p.variables],
@@ -131,43 +162,22 @@ class BotApp:
             stop = asyncio.Event()
             watcher = asyncio.create_task(personas.watch(stop_event=stop), name="botkit-persona-watch")
             self._stack.push_async_callback(_stop_watcher, stop, watcher)
+        return personas
 
-        self.plugin_contexts = [PluginContext(p, configs[p.name], personas) for p in plugins]
-
-        turns = TurnRunner(
-            store=store,
-            pool=self.pool,
-            settings=settings,
-            budgets=BudgetRegistry(),
-            middleware=[_bind(m, ctx) for ctx in self.plugin_contexts for m in ctx.plugin.middleware_chain],
+    async def _start_status_server(self, pool: BackendPool, router: Router) -> None:
+        server = self.settings.server
+        self.status_server = StatusServer(
+            pool,
+            host=server.host,
+            port=server.port,
+            accepting=lambda: router.accepting,
+            turns=lambda: dict(router.turns.turn_counts),
         )
-        self.bot = Router(
-            settings=settings,
-            store=store,
-            turns=turns,
-            personas=personas,
-            plugins=plugins,
-            plugin_configs=configs,
+        await self.status_server.start()
+        self._stack.push_async_callback(self.status_server.stop)
+        log.info(
+            "health and metrics at http://%s:%d/healthz and /metrics", server.host, self.status_server.port
         )
-        for ctx in self.plugin_contexts:
-            for hook in ctx.plugin.startup_hooks:
-                await hook(ctx)
-        if self.serve_status:
-            bot = self.bot
-            self.status_server = StatusServer(
-                self.pool,
-                host=settings.server.host,
-                port=settings.server.port,
-                accepting=lambda: bot.accepting,
-                turns=lambda: dict(turns.turn_counts),
-            )
-            await self.status_server.start()
-            self._stack.push_async_callback(self.status_server.stop)
-            log.info(
-                "health and metrics at http://%s:%d/healthz and /metrics",
-                settings.server.host,
-                self.status_server.port,
-            )
 
     async def _repair_leftovers(self, adapters: Sequence[Adapter]) -> None:
         """Edit the replies a crashed process left on "Thinking…" to say what happened."""
@@ -231,15 +241,6 @@ class BotApp:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _bind(middleware: Middleware, ctx: PluginContext[Any]) -> BoundMiddleware:
-    """Give a plugin's middleware its own context (config, personas), never a global."""
-
-    async def bound(turn: Turn, next_step: NextStep) -> TurnResult:
-        return await middleware(turn, next_step, ctx)
-
-    return bound
 
 
 async def _prune_deliveries(store: ConversationStore, retention: timedelta) -> None:

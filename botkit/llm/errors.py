@@ -43,13 +43,6 @@ class BackendError(Exception):
         self.detail: str = detail
 
     @property
-    def retryable(self) -> bool:
-        """True when the same request may well succeed later (everything but a 4xx answer)."""
-        if self.kind == "http":
-            return self.status is None or self.status >= 500
-        return True
-
-    @property
     def user_message(self) -> str:
         """A short, specific sentence for the chat user; never contains detail or secrets."""
         if self.kind == "unavailable":

@@ -2,9 +2,17 @@
 
 It is the :class:`~botkit.adapter.AdapterHost` adapters talk to. ``submit`` records the delivery
 under the store's unique constraint *before* any work (so a redelivered event is a no-op, even in
-another process), then answers in a tracked task: a command goes to its plugin, a matching
-message handler gets a chance, and everything else is a conversation with the chosen persona
-(channel binding, then the command's persona, then the default), after an access check.
+another process), then answers in a tracked task. Every accepted event then passes the one
+middleware chain (:mod:`botkit.pipeline.chain`) as a :class:`~botkit.plugins.api.Request`:
+
+- a command (``kind="command"``) runs its plugin's handler inside the chain;
+- otherwise each message handler whose matcher accepts the message (``kind="handler"``) runs
+  inside the chain, until one does not pass it on;
+- everything else is a model turn (``kind="turn"``) with the chosen persona (channel binding,
+  then the command's persona, then the default), answered by :class:`~botkit.pipeline.turns.TurnRunner`.
+
+A :class:`~botkit.plugins.api.Refusal` from anywhere before the reply started is shown to the
+asker alone where the platform can.
 """
 
 from __future__ import annotations
@@ -16,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from botkit.adapter import CommandSpec, PersonaChoice, Submission
 from botkit.events import IncomingMessage, LiveReply
-from botkit.plugins.api import CommandContext, Plugin, Refusal, RegisteredCommand, TurnResult
+from botkit.pipeline.chain import MiddlewareChain
+from botkit.plugins.api import (
+    CommandContext,
+    Plugin,
+    Refusal,
+    RegisteredCommand,
+    RegisteredHandler,
+    Request,
+    TurnResult,
+)
 from botkit.streaming.formatting import split_message
 
 if TYPE_CHECKING:
@@ -26,6 +43,8 @@ if TYPE_CHECKING:
     from botkit.store import ConversationStore
 
 log = logging.getLogger("botkit.pipeline.router")
+
+EMPTY_QUESTION_HINT = "Hi! Ask me a question and I will answer here."
 
 
 class Router:
@@ -38,6 +57,7 @@ class Router:
         personas: PersonaRegistry,
         plugins: Sequence[Plugin[Any]],
         plugin_configs: dict[str, Any],
+        chain: MiddlewareChain | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -45,6 +65,7 @@ class Router:
         self.personas = personas
         self.plugins = list(plugins)
         self.plugin_configs = plugin_configs
+        self.chain = chain or MiddlewareChain()
         self._commands: dict[str, RegisteredCommand] = {}
         for plugin in self.plugins:
             for command in plugin.commands:
@@ -94,22 +115,42 @@ class Router:
 
     # -- Conversation (what plugin handlers may ask) -------------------------------------------
     async def converse(
-        self, message: IncomingMessage, reply: LiveReply, *, persona: str | None, question: str | None
+        self,
+        message: IncomingMessage,
+        reply: LiveReply,
+        *,
+        persona: str | None,
+        question: str | None,
+        parent: Request | None = None,
     ) -> TurnResult:
-        chosen = self.choose_persona(message, persona)
-        text = message.text if question is None else question
-        if not text.strip():
-            await self.respond(reply, "Hi! Ask me a question and I will answer here.", notice=True)
-            return TurnResult("refused", error="empty question")
-        if not chosen.access.allows(message.user, message.user_roles, message.channel):
-            refusal = f"⚠️ The {chosen.name!r} persona is not available to you in this channel."
-            await self.respond(reply, refusal, notice=True)
-            return TurnResult("refused", error=refusal)
-        return await self.turns.run_turn(message, reply, chosen, text)
+        """A model turn through the chain; a refusal before the reply started is a notice."""
+        try:
+            request = Request(
+                message,
+                "turn",
+                message.text if question is None else question,
+                command=parent.command if parent else None,
+                plugin=parent.plugin if parent else None,
+                persona=self.choose_persona(message, persona),
+                parent=parent,
+            )
+            return await self.turns.run(request, reply, self.chain, self._check_turn)
+        except Refusal as refusal:
+            await self.respond(reply, str(refusal), notice=True)
+            return TurnResult("refused", error=str(refusal))
+
+    def _check_turn(self, request: Request) -> None:
+        """After the whole chain agreed: the question is not empty and the persona open to the asker."""
+        message, persona = request.message, request.persona
+        assert persona is not None
+        if not request.question.strip():
+            raise Refusal(EMPTY_QUESTION_HINT)
+        if not persona.access.allows(message.user, message.user_roles, message.channel):
+            raise Refusal(f"⚠️ The {persona.name!r} persona is not available to you in this channel.")
 
     async def respond(self, reply: LiveReply, text: str, *, notice: bool = False) -> None:
         """Answer without the model; a ``notice`` (refusal, error) goes to the asker alone if possible."""
-        if notice and await reply.post_notice(text):
+        if notice and await reply.post_notice(self.turns.filters.shown(text)):
             return
         streamer = self.turns.streamer_for(reply, None)
         first = split_message(text, reply.max_chars, reply.measure)[0]
@@ -175,27 +216,51 @@ class Router:
                 "Please shorten it or split it into parts."
             )
         if message.command:
-            command = self._commands.get(message.command)
-            if command is None:
-                names = ", ".join(sorted(self._commands)) or "none"
-                raise Refusal(f"⚠️ Unknown command {message.command!r}. Commands: {names}.")
-            if command.spec.admin_only and not self.is_admin(message):
-                raise Refusal(f"⚠️ {command.spec.qualified_name!r} is for admins only.")
-            await command.handler(self._context(message, reply, command.plugin))
+            await self._run_command(message, reply)
             return
         for plugin in self.plugins:
             for handler in plugin.handlers:
-                if (
-                    handler.matcher(message)
-                    and await handler.handler(self._context(message, reply, plugin)) is not False
-                ):
+                if handler.matcher(message) and await self._run_handler(message, reply, handler):
                     return
         await self.converse(message, reply, persona=None, question=None)
 
-    def _context(
-        self, message: IncomingMessage, reply: LiveReply, plugin: Plugin[Any]
-    ) -> CommandContext[Any]:
-        return CommandContext(message, reply, self.plugin_configs.get(plugin.name), self.personas, self)
+    async def _run_command(self, message: IncomingMessage, reply: LiveReply) -> None:
+        assert message.command is not None
+        command = self._commands.get(message.command)
+        if command is None:
+            names = ", ".join(sorted(self._commands)) or "none"
+            raise Refusal(f"⚠️ Unknown command {message.command!r}. Commands: {names}.")
+        if command.spec.admin_only and not self.is_admin(message):
+            raise Refusal(f"⚠️ {command.spec.qualified_name!r} is for admins only.")
+        request = Request(
+            message, "command", message.text, command=command.spec.qualified_name, plugin=command.plugin.name
+        )
+
+        async def invoke(final: Request) -> TurnResult:
+            ctx = self._context(final, reply, command.plugin)
+            await command.handler(ctx)
+            return ctx.outcome()
+
+        await self.chain.run(request, invoke)
+
+    async def _run_handler(
+        self, message: IncomingMessage, reply: LiveReply, handler: RegisteredHandler
+    ) -> bool:
+        """True if the handler took the message; False if it (or the chain) passed it on."""
+        request = Request(message, "handler", message.text, plugin=handler.plugin.name)
+
+        async def invoke(final: Request) -> TurnResult:
+            ctx = self._context(final, reply, handler.plugin)
+            if await handler.handler(ctx) is False:
+                return TurnResult("passed")
+            return ctx.outcome()
+
+        return (await self.chain.run(request, invoke)).status != "passed"
+
+    def _context(self, request: Request, reply: LiveReply, plugin: Plugin[Any]) -> CommandContext[Any]:
+        return CommandContext(
+            request.message, reply, self.plugin_configs.get(plugin.name), self.personas, self, request
+        )
 
     async def drain(self, grace: float) -> None:
         """Stop taking messages, let replies in flight finish for ``grace`` seconds, then cut them.

@@ -60,6 +60,7 @@ class ReplyStreamer:
         display: ReasoningDisplay = "thinking",
         thinking_interval: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
+        text_filter: Callable[[str], str] | None = None,
     ) -> None:
         self.reply = reply
         self.budget = budget
@@ -67,6 +68,7 @@ class ReplyStreamer:
         self.display = display
         self.thinking_interval = thinking_interval
         self._clock = clock
+        self._filter = text_filter
         self._view = _View()
         self._shown: list[str] = []
         self._last_edit = 0.0
@@ -87,7 +89,8 @@ class ReplyStreamer:
         while True:
             await self.budget.acquire(float("-inf"))
             try:
-                message_id = await self.reply.post_placeholder(placeholder)
+                shown = self._filter(placeholder) if self._filter else placeholder
+                message_id = await self.reply.post_placeholder(shown)
                 break
             except RateLimited as err:
                 self.stats.rate_limited += 1
@@ -95,7 +98,7 @@ class ReplyStreamer:
                 if self._clock() > deadline:
                     raise
                 await asyncio.sleep(err.retry_after)
-        self._shown = [placeholder]
+        self._shown = [shown]
         self.stats.message_ids = [message_id]
         self.stats.posts += 1
         self._last_edit = self._clock()
@@ -233,7 +236,10 @@ class ReplyStreamer:
 
     async def _show(self, text: str, *, final: bool) -> None:
         """Make the visible messages equal ``split(text)``: edit what changed, post what is new."""
-        chunks = split_message(text or PLACEHOLDER, self.reply.max_chars, self.reply.measure)
+        text = text or PLACEHOLDER
+        if self._filter is not None:
+            text = self._filter(text)
+        chunks = split_message(text, self.reply.max_chars, self.reply.measure)
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         deadline = self._clock() + FINAL_DEADLINE

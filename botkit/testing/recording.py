@@ -29,7 +29,10 @@ class RecordingReply(LiveReply):
         edit_rate: float | None = None,
         edit_burst: int = 1,
         rate_limit_edits: dict[int, float] | None = None,
+        private_notices: bool = False,
     ) -> None:
+        """``private_notices``: play a platform that can show a notice to the asker alone (Slack
+        ephemeral, Discord ephemeral): notices go to :attr:`notices`, not into the reply."""
         self.max_chars = max_chars
         self.rate_key = rate_key
         self.edit_rate = edit_rate
@@ -40,6 +43,8 @@ class RecordingReply(LiveReply):
         self.error: str | None = None
         self._edit_attempts = 0
         self._rate_limit_edits = dict(rate_limit_edits or {})
+        self.private_notices = private_notices
+        self.notices: list[str] = []
 
     @property
     def text(self) -> str:
@@ -69,6 +74,13 @@ class RecordingReply(LiveReply):
         message_id = str(len(self.messages) - 1)
         self.calls.append(ReplyCall("post_continuation", message_id, text))
         return message_id
+
+    async def post_notice(self, text: str) -> bool:
+        if not self.private_notices:
+            return False
+        self.notices.append(text)
+        self.calls.append(ReplyCall("post_notice", None, text))
+        return True
 
     async def finish(self) -> None:
         self.calls.append(ReplyCall("finish", None, ""))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from botkit_discord import DiscordAdapter
 
+from botkit.plugins import Plugin
 from botkit.testing.fake_discord import FakeDiscord
 from botkit.testing.testbot import TestBot
 
@@ -38,10 +39,12 @@ def discord_settings(fake: FakeDiscord, **extra: Any) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def discord_rig(tmp_path: Path, **extra: Any) -> AsyncIterator[DiscordRig]:
+async def discord_rig(
+    tmp_path: Path, *, plugins: Sequence[Plugin[Any]] = (), **extra: Any
+) -> AsyncIterator[DiscordRig]:
     async with (
         FakeDiscord() as fake,
-        TestBot(tmp_path, settings={"discord": discord_settings(fake, **extra)}) as bot,
+        TestBot(tmp_path, settings={"discord": discord_settings(fake, **extra)}, plugins=plugins) as bot,
     ):
         assert bot.app is not None
         adapter = bot.app.build_adapters(["discord"])[0]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from botkit_slack import SlackAdapter
 
+from botkit.plugins import Plugin
 from botkit.testing.fake_slack import FakeSlack
 from botkit.testing.testbot import TestBot
 
@@ -36,12 +37,13 @@ async def running_bot(
     *,
     database_url: str | None = None,
     core: dict[str, Any] | None = None,
+    plugins: Sequence[Plugin[Any]] = (),
     **slack_settings: Any,
 ) -> AsyncIterator[Running]:
     """``core``: other botkit settings sections (``{"bot": {"admin_users": [...]}}``)."""
     settings = slack.settings(**{**FAST, **slack_settings})
     async with TestBot(
-        workdir, settings={**(core or {}), "slack": settings}, database_url=database_url
+        workdir, settings={**(core or {}), "slack": settings}, database_url=database_url, plugins=plugins
     ) as bot:
         assert bot.app is not None
         adapter = bot.app.build_adapters(["slack"])[0]

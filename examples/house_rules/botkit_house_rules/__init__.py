@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from botkit.plugins import CommandContext, NextStep, Plugin, PluginContext, Refusal, Turn, TurnResult
+from botkit.plugins import CommandContext, NextStep, Plugin, PluginContext, Refusal, Request, TurnResult
 
 log = logging.getLogger("botkit_house_rules")
 
@@ -33,7 +33,7 @@ plugin: Plugin[HouseRules] = Plugin(
 
 @plugin.command("rules", "Show this channel's house rules")
 async def rules(ctx: CommandContext[HouseRules]) -> None:
-    config = ctx.config or HouseRules()
+    config = ctx.config
     words = ", ".join(f"`{w}`" for w in config.blocked_words) or "none"
     await ctx.respond(
         f"**House rules**\n- Questions containing these words are refused: {words}\n- Answers end with: {config.footer}"
@@ -41,20 +41,20 @@ async def rules(ctx: CommandContext[HouseRules]) -> None:
 
 
 @plugin.middleware
-async def enforce(turn: Turn, next_step: NextStep, ctx: PluginContext[HouseRules]) -> TurnResult:
-    config = ctx.config or HouseRules()
-    lowered = turn.question.lower()
-    for word in config.blocked_words:
+async def enforce(request: Request, next_step: NextStep, ctx: PluginContext[HouseRules]) -> TurnResult:
+    """Every event (a command's text too) is checked; only a model's answer gets the footer."""
+    lowered = request.question.lower()
+    for word in ctx.config.blocked_words:
         if word.lower() in lowered:
             raise Refusal(
                 f"⚠️ House rules: please don't post anything containing {word!r} here. Nothing was sent to the model."
             )
-    result = await next_step(turn)
-    if result.status == "complete":
-        result.answer = f"{result.answer.rstrip()}\n\n{config.footer}"
+    result = await next_step(request)
+    if request.kind == "turn" and result.status == "complete":
+        result.answer = f"{result.answer.rstrip()}\n\n{ctx.config.footer}"
     return result
 
 
 @plugin.on_startup
 async def announce(ctx: PluginContext[Any]) -> None:
-    log.info("house rules active: %d blocked word(s)", len(ctx.config.blocked_words) if ctx.config else 0)
+    log.info("house rules active: %d blocked word(s)", len(ctx.config.blocked_words))

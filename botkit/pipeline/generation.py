@@ -1,0 +1,157 @@
+"""One model answer into a streamer, with botkit's three recoveries, each stated once:
+
+- **failover**: a backend that refuses the connection or hangs before the first token is marked
+  down and the request goes to another replica (at most once per replica);
+- **empty answer**: the model sometimes returns only whitespace; it is asked once more with the
+  assistant turn pre-filled with ``<think>\\n`` (the model card's guard). Not when the reasoning
+  used all of ``max_tokens``: a retry would only burn the budget again;
+- **cut stream**: the server died mid-answer; the user is told in place, the turn is stored as
+  interrupted, and it is asked again in the same message once a backend is back (once, and only
+  with ``llm.retry_interrupted``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from botkit.config import LLMSettings
+from botkit.llm.client import Delta, Finished, StreamEvent
+from botkit.llm.errors import BackendError
+from botkit.llm.pool import BackendPool, WaitReason
+from botkit.llm.prompt import Prompt, build_prompt
+from botkit.personas import Persona
+from botkit.pipeline.context import FittedPrompt
+from botkit.pipeline.recorder import Usage
+from botkit.streaming.streamer import ReplyStreamer
+
+log = logging.getLogger("botkit.pipeline.generation")
+
+INTERRUPTED_RETRY_NOTE = (
+    "⚠️ _Interrupted: the model server stopped in the middle of this answer. "
+    "It will be answered again here as soon as the server is back._"
+)
+
+
+@dataclass
+class Attempt:
+    reasoning: str = ""
+    answer: str = ""
+    finish_reason: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.answer.strip()
+
+
+OnCut = Callable[[Attempt, BackendError], Awaitable[None]]
+
+
+async def consume(
+    events: AsyncIterator[StreamEvent], streamer: ReplyStreamer, attempt: Attempt, usage: Usage
+) -> None:
+    async for event in events:
+        if isinstance(event, Delta):
+            if usage.first_token_at is None:
+                usage.first_token_at = time.monotonic()
+            if event.kind == "reasoning":
+                attempt.reasoning += event.text
+                streamer.add_reasoning(event.text)
+            else:
+                attempt.answer += event.text
+                streamer.add_answer(event.text)
+        elif isinstance(event, Finished):
+            if event.reasoning_was_answer:  # no <think> tags at all: it was the answer all along
+                attempt.reasoning = ""
+                streamer.drop_reasoning()
+            usage.prompt_tokens = event.prompt_tokens
+            usage.completion_tokens = event.completion_tokens
+            attempt.finish_reason = event.finish_reason
+
+
+class Generation:
+    """Generates one turn's answer; the caller owns the reply (final edit) and the rows."""
+
+    def __init__(
+        self, pool: BackendPool, llm: LLMSettings, persona: Persona, user: str, streamer: ReplyStreamer
+    ) -> None:
+        self.pool, self.llm, self.persona, self.user, self.streamer = pool, llm, persona, user, streamer
+        self.usage = Usage()
+        self.attempt = Attempt()
+        self.cut_retried = False
+
+    @property
+    def sampling(self) -> dict[str, float]:
+        persona, llm = self.persona, self.llm
+        return {
+            "temperature": persona.temperature if persona.temperature is not None else llm.temperature,
+            "top_p": persona.top_p if persona.top_p is not None else llm.top_p,
+        }
+
+    async def run(self, fitted: FittedPrompt, user_content: str, on_cut: OnCut) -> Attempt:
+        """The answer, retried in place once if the stream is cut; raises BackendError otherwise."""
+        max_tokens = min(
+            self.persona.max_tokens or self.llm.max_tokens, self.llm.max_model_len - fitted.tokens
+        )
+        while True:
+            try:
+                return await self._answer(fitted, user_content, max_tokens)
+            except BackendError as err:
+                if err.kind != "cut" or self.cut_retried or not self.llm.retry_interrupted:
+                    raise
+                self.cut_retried = True
+                log.warning("stream cut (%s); retrying once when the backend is back", err)
+                self.streamer.set_notice(INTERRUPTED_RETRY_NOTE)
+                await on_cut(self.attempt, err)
+
+    async def _answer(self, fitted: FittedPrompt, user_content: str, max_tokens: int) -> Attempt:
+        await self._stream(fitted.prompt, max_tokens)
+        if self.attempt.empty and self.attempt.finish_reason == "length":
+            raise BackendError("length", "the reasoning used all of max_tokens")
+        if self.attempt.empty:
+            log.info("empty answer; retrying once with the <think> prefill")
+            self.streamer.reset()
+            await self._stream(build_prompt(fitted.kept, user_content, prefill=True), max_tokens)
+            if self.attempt.empty:
+                raise BackendError("empty", "the model returned an empty answer twice")
+        return self.attempt
+
+    async def _stream(self, prompt: Prompt, max_tokens: int) -> None:
+        """One generation on a backend slot; fails over to another replica before the first token."""
+        self.attempt = Attempt()
+        self.usage.first_token_at = None
+        tries = len(self.pool.backends)
+        while True:
+            async with self.pool.slot(self.user, self._waiting) as backend:
+                self.streamer.reset()  # drop the queue notice or an interrupted partial
+                events = backend.client.stream(
+                    prompt.messages, max_tokens=max_tokens, extra_body=prompt.extra_body, **self.sampling
+                )
+                try:
+                    await consume(events, self.streamer, self.attempt, self.usage)
+                    return
+                except BackendError as err:
+                    tries -= 1
+                    started = self.usage.first_token_at is not None
+                    if err.kind not in ("unavailable", "timeout") or started or tries <= 0:
+                        raise
+                    self.pool.mark_down(backend, err)  # refused or hung: try another replica
+
+    def _waiting(self, position: int, reason: WaitReason) -> None:
+        self.streamer.set_status(queue_text(position, reason))
+
+
+def queue_text(position: int, reason: WaitReason) -> str:
+    if reason == "starting":
+        return (
+            f"⏳ _The model is starting; your question is queued (#{position} in line) "
+            "and will be answered here as soon as it is ready._"
+        )
+    if reason == "down":
+        return (
+            f"⏳ _The model server is not answering right now; your question is queued (#{position} in line) "
+            "and will be answered here when it is back._"
+        )
+    return f"⏳ _Many questions right now: yours is #{position} in line and will be answered here._"
