@@ -8,6 +8,7 @@ Nothing in here knows about any platform SDK, and adapters need nothing but this
 
 from __future__ import annotations
 
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -37,6 +38,23 @@ def _frozen_mapping(value: Mapping[str, str] | None = None) -> Mapping[str, str]
     return MappingProxyType(dict(value or {}))
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` as every later stage can take it: a lone surrogate (invalid UTF-16 from a
+    platform's JSON ``\\ud83d`` escape) becomes U+FFFD, NUL and other control characters except
+    tab and newlines are dropped. Zero-width and bidirectional marks are kept: they are text.
+
+    Done once, here, for every adapter: a database refuses a lone surrogate (UnicodeEncodeError)
+    and PostgreSQL a NUL, and neither is anything a user meant to send.
+    """
+    if text.isascii() and (text.isprintable() or not _CONTROLS.search(text)):
+        return text
+    return _CONTROLS.sub("", _SURROGATES.sub("\ufffd", text))
+
+
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """One message a user sent to the bot, already stripped of platform specifics.
@@ -45,7 +63,8 @@ class IncomingMessage:
     ``event_id``, Discord interaction/message id), because the core records it under a unique
     constraint before any work starts: that is what makes a retried delivery produce one reply.
     ``command`` is set when the user invoked a command (``/math``, ``:math`` ...), with its
-    arguments in ``args``; ``text`` is then the command's main free-text argument.
+    arguments in ``args``; ``text`` is then the command's main free-text argument. Every string
+    is passed through :func:`clean_text` on construction, whichever adapter built it.
     """
 
     platform: str
@@ -63,8 +82,15 @@ class IncomingMessage:
     received_at: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.args, MappingProxyType):
-            object.__setattr__(self, "args", _frozen_mapping(self.args))
+        for name in ("platform", "workspace", "channel", "thread", "user", "text", "delivery_id"):
+            object.__setattr__(self, name, clean_text(getattr(self, name)))
+        for name in ("command", "user_name"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, clean_text(value))
+        args = {clean_text(k): clean_text(v) for k, v in dict(self.args).items()}
+        object.__setattr__(self, "args", _frozen_mapping(args))
+        object.__setattr__(self, "user_roles", frozenset(clean_text(r) for r in self.user_roles))
 
     @property
     def key(self) -> ConversationKey:

@@ -16,6 +16,7 @@ from .template import compile_body
 logger = logging.getLogger("botkit.personas")
 
 HASH_LENGTH = 16
+MAX_FILE_BYTES = 256 * 1024  # a persona is a prompt template: a few KB; this is generous
 
 
 def is_persona_file(path: Path) -> bool:
@@ -28,15 +29,42 @@ def persona_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file() and is_persona_file(p))
 
 
-def load_persona(path: Path, extra_variables: Iterable[str] = ()) -> Persona:
-    """Load and fully check one persona file; raise :class:`PersonaError` at the offending line.
-
-    ``extra_variables``: template variables plugins supply besides the built-in ones.
-    """
+def read_persona_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The file's bytes, refusing one over ``max_bytes`` before reading it (a 50 MB file dropped
+    in by mistake must not stall the bot while it is parsed)."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
     except OSError as exc:
         raise PersonaError(path, None, f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise PersonaError(
+            path,
+            None,
+            f"file is larger than the limit of {max_bytes // 1024} KB for a persona",
+            "a persona is a prompt template of a few KB: shorten it, or raise [personas] max_file_kb",
+        )
+    return raw
+
+
+def content_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:HASH_LENGTH]
+
+
+def load_persona(
+    path: Path,
+    extra_variables: Iterable[str] = (),
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
+    raw: bytes | None = None,
+) -> Persona:
+    """Load and fully check one persona file; raise :class:`PersonaError` at the offending line.
+
+    ``extra_variables``: template variables plugins supply besides the built-in ones; ``raw``:
+    the file's bytes if the caller has read them already.
+    """
+    if raw is None:
+        raw = read_persona_bytes(path, max_bytes)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -67,7 +95,7 @@ def load_persona(path: Path, extra_variables: Iterable[str] = ()) -> Persona:
         answer_format=front.answer_format,
         access=front.access,
         path=path,
-        content_hash=hashlib.sha256(raw).hexdigest()[:HASH_LENGTH],
+        content_hash=content_hash(raw),
         source=split.body,
         _body=body,
         _body_offset=split.body_offset,
@@ -75,7 +103,7 @@ def load_persona(path: Path, extra_variables: Iterable[str] = ()) -> Persona:
 
 
 def check_directory(
-    directory: Path, extra_variables: Iterable[str] = ()
+    directory: Path, extra_variables: Iterable[str] = (), *, max_bytes: int = MAX_FILE_BYTES
 ) -> tuple[list[Persona], list[PersonaError]]:
     """Load every persona file in ``directory`` independently (for ``botkit personas check``).
 
@@ -90,7 +118,7 @@ def check_directory(
         errors.append(PersonaError(directory, None, "no persona files (*.md) found"))
     for path in files:
         try:
-            personas.append(load_persona(path, extra_variables))
+            personas.append(load_persona(path, extra_variables, max_bytes=max_bytes))
         except PersonaError as exc:
             errors.append(exc)
     return personas, errors

@@ -4,6 +4,10 @@ An admin's mistake must never take a persona offline: when a file breaks, the la
 keeps serving (and the error is reported) until the file is fixed. Only deleting a file removes a
 persona. Each reload builds a new mapping and swaps it in whole, so readers never see a half-loaded
 state.
+
+Reloads are incremental: a file whose bytes did not change (same content hash) is not parsed
+again, and a file over the size limit is refused before it is read whole, so editing one persona
+never costs the parse of every other one (parsing holds the GIL, and the event loop waits).
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from pathlib import Path
 import watchfiles
 
 from .errors import PersonaError
-from .loader import is_persona_file, load_persona, persona_files
+from .loader import (
+    MAX_FILE_BYTES,
+    content_hash,
+    is_persona_file,
+    load_persona,
+    persona_files,
+    read_persona_bytes,
+)
 from .persona import Persona
 
 logger = logging.getLogger("botkit.personas")
@@ -45,9 +56,14 @@ def shipped_personas_dir() -> Path:
 class PersonaRegistry:
     """Personas loaded from one directory, by name (the file stem)."""
 
-    def __init__(self, directory: Path, extra_variables: Iterable[str] = ()) -> None:
+    def __init__(
+        self, directory: Path, extra_variables: Iterable[str] = (), *, max_file_bytes: int = MAX_FILE_BYTES
+    ) -> None:
         self.directory = Path(directory)
         self.extra_variables = frozenset(extra_variables)
+        self.max_file_bytes = max_file_bytes
+        self._parsed: dict[Path, tuple[str, Persona | PersonaError]] = {}  # by content hash
+        self.parses = 0  # files parsed so far (reloads skip unchanged ones)
         self._personas: dict[str, Persona] = {}
         self._errors: list[PersonaError] = []
         self._stale: frozenset[str] = frozenset()
@@ -96,7 +112,7 @@ class PersonaRegistry:
             stale: set[str] = set()
             for path in files:
                 try:
-                    new[path.stem] = load_persona(path, self.extra_variables)
+                    new[path.stem] = self._load(path)
                 except PersonaError as exc:
                     errors.append(exc)
                     previous = old.get(path.stem)
@@ -108,9 +124,30 @@ class PersonaRegistry:
                         logger.error(
                             "%s (still serving the previous version, hash %s)", exc, previous.content_hash
                         )
+            self._parsed = {p: v for p, v in self._parsed.items() if p in set(files)}
             changed = self._log_changes(old, new)
             self._personas, self._errors, self._stale = new, errors, frozenset(stale)
             return changed, list(errors)
+
+    def _load(self, path: Path) -> Persona:
+        """The persona in ``path``, parsed only if its bytes changed since the last load."""
+        try:
+            raw = read_persona_bytes(path, self.max_file_bytes)
+        except PersonaError as exc:
+            self._parsed.pop(path, None)
+            raise exc from None
+        digest = content_hash(raw)
+        cached = self._parsed.get(path)
+        if cached is None or cached[0] != digest:
+            self.parses += 1
+            try:
+                result: Persona | PersonaError = load_persona(path, self.extra_variables, raw=raw)
+            except PersonaError as exc:
+                result = exc
+            cached = self._parsed[path] = (digest, result)
+        if isinstance(cached[1], PersonaError):
+            raise cached[1]
+        return cached[1]
 
     @staticmethod
     def _log_changes(old: dict[str, Persona], new: dict[str, Persona]) -> list[str]:

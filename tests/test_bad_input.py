@@ -1,0 +1,43 @@
+"""Input is cleaned once, at the adapter boundary (the event model), for every adapter: lone
+surrogates, NULs and control characters never reach the database or the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from botkit.events import IncomingMessage, clean_text
+from botkit.testing import TestBot
+
+
+def test_clean_text_replaces_surrogates_and_drops_controls_but_keeps_real_text() -> None:
+    assert clean_text("a\ud83db") == "a\ufffdb"
+    assert clean_text("nul\x00 bell\x07 del\x7f c1\x85 end") == "nul bell del c1 end"
+    kept = "tab\tnew\nline\r zero\u200bwidth rtl\u202eltr\u202c émoji 🎉 中文"
+    assert clean_text(kept) == kept
+
+
+def test_every_string_of_the_event_is_cleaned() -> None:
+    message = IncomingMessage(
+        "test", "w", "c\x00", "t", "u\ud800", "x\ud800\x00", "d", command="ask\x00",
+        args={"question": "q\x00\udfff"}, user_name="n\x01", user_roles=frozenset({"r\x00"}),
+    )  # fmt: skip
+    assert (message.channel, message.user, message.text, message.command) == (
+        "c",
+        "u\ufffd",
+        "x\ufffd",
+        "ask",
+    )
+    assert dict(message.args) == {"question": "q\ufffd"}
+    assert (message.user_name, message.user_roles) == ("n", frozenset({"r"}))
+
+
+async def test_lone_surrogates_and_nul_in_a_question_are_answered_and_stored(tmp_path: Path) -> None:
+    async with TestBot(tmp_path) as bot:
+        reply = await bot.ask("What is 6*7? \ud83d\x00")
+        option = await bot.ask("x", command="math", args={"question": "What is 2+3? \udc00"})
+        conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", "thread-1")
+        stored = await bot.store.messages(conversation)
+    assert "Something went wrong" not in reply.text + option.text
+    assert "\\boxed{42}" in reply.text and "\\boxed{5}" in option.text
+    assert stored[0].content == "What is 6*7? \ufffd"
+    assert [m.status for m in stored] == ["complete"] * 4
