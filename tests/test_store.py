@@ -167,7 +167,7 @@ async def test_migrations_dir_is_the_source_checkout() -> None:
 async def test_migration_creates_the_models_schema(db_url: str) -> None:
     assert await current_revision(db_url) is None
     await upgrade(db_url)
-    assert await current_revision(db_url) == head_revision() == "0001"
+    assert await current_revision(db_url) == head_revision() == "0002"
     schema = await _schema(db_url)
     assert schema["tables"] == ["alembic_version", "conversations", "deliveries", "messages"]
     assert schema["conversations"]["unique"] == [
@@ -179,7 +179,7 @@ async def test_migration_creates_the_models_schema(db_url: str) -> None:
     assert schema["deliveries"]["fks"] == [(("conversation_id",), "conversations", "SET NULL")]
     assert schema["messages"]["indexes"] == [
         ("ix_messages_conversation_id_id", ("conversation_id", "id")),
-        ("ix_messages_streaming", ("id",)),
+        ("ix_messages_unfinished", ("id",)),
     ]
     assert schema["messages"]["fks"] == [
         (("conversation_id",), "conversations", "CASCADE"),
@@ -197,14 +197,14 @@ async def test_downgrade_removes_the_schema_and_upgrade_restores_it(db_url: str)
     assert await current_revision(db_url) is None
     assert (await _schema(db_url))["tables"] == ["alembic_version"]
     await upgrade(db_url)
-    assert await current_revision(db_url) == "0001"
+    assert await current_revision(db_url) == "0002"
 
 
 async def test_sqlite_auto_migrates_and_creates_the_directory(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'b' / 'bot.db'}"
     store = await ConversationStore.open(url)
     try:
-        assert await current_revision(url) == "0001"
+        assert await current_revision(url) == "0002"
         assert await _sql(url, "PRAGMA journal_mode") == "wal"
     finally:
         await store.close()
@@ -218,7 +218,7 @@ async def test_open_unmigrated_without_migrate_raises_clear_error(db_url: str) -
         await ConversationStore.open(url.render_as_string(hide_password=False), migrate=False)
     message = str(info.value)
     assert "is at revision none" in message
-    assert "botkit needs 0001: run `botkit db upgrade`" in message
+    assert "botkit needs 0002: run `botkit db upgrade`" in message
     assert PASSWORD not in message
     if url.get_backend_name() == "postgresql":
         assert "***" in message
@@ -431,7 +431,7 @@ async def test_unfinished_turns_survive_a_restart(db_url: str) -> None:
 async def test_concurrent_upgrades_are_serialized(db_url: str) -> None:
     """Two bot processes starting at once on an empty database: one migrates, the other waits."""
     await asyncio.gather(*(upgrade(db_url) for _ in range(3)))
-    assert await current_revision(db_url) == "0001"
+    assert await current_revision(db_url) == "0002"
 
 
 async def test_old_delivery_claims_are_pruned(db_url: str) -> None:
@@ -446,3 +446,45 @@ async def test_old_delivery_claims_are_pruned(db_url: str) -> None:
         assert await store.claim_delivery("slack", "Ev-old")  # long gone: a new event may use it
     finally:
         await store.close()
+
+
+async def test_upgrade_from_0001_keeps_rows_and_downgrade_folds_new_statuses(db_url: str) -> None:
+    """0002 adds ``queued``/``cancelled``: rows written under 0001 survive the upgrade, and a
+    downgrade turns the new statuses into ``interrupted`` (which 0001 accepts)."""
+    await upgrade(db_url, "0001")
+    engine = create_engine(db_url, null_pool=True)
+    try:
+        async with engine.begin() as conn:  # a process of the previous release, mid-reply
+            await conn.execute(
+                text(
+                    "INSERT INTO conversations (platform, workspace, channel, thread, created_at, updated_at) "
+                    "VALUES ('test', 'w', 'c', 't', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            conversation = (await conn.execute(text("SELECT id FROM conversations"))).scalar_one()
+            await conn.execute(
+                text(
+                    "INSERT INTO messages (conversation_id, role, content, status, platform_message_ids, "
+                    "created_at, updated_at) VALUES (:c, 'assistant', 'part', 'streaming', '[]', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"c": conversation},
+            )
+            old = (await conn.execute(text("SELECT id FROM messages"))).scalar_one()
+    finally:
+        await engine.dispose()
+    await upgrade(db_url)
+    store = await ConversationStore.open(db_url, migrate=False)
+    try:
+        queued = await store.start_turn(
+            conversation, user_text="q2", user_id="u", delivery_id="d2", persona_name="general",
+            persona_hash="h", model="m", status="queued", platform_message_ids=["p1"],
+        )  # fmt: skip
+        unfinished = {m.id: (m.status, m.platform_message_ids) for m in await store.unfinished_turns()}
+    finally:
+        await store.close()
+    assert unfinished == {old: ("streaming", []), queued.assistant_message_id: ("queued", ["p1"])}
+    await downgrade(db_url, "0001")
+    assert await _sql(db_url, f"SELECT status FROM messages WHERE id = {queued.assistant_message_id}") == (
+        "interrupted"
+    )

@@ -173,10 +173,12 @@ async def test_recorder_stores_filtered_text(tmp_path: Path) -> None:
         assert persona is not None
         recorder = TurnRecorder(store, filters, "model")
         message = IncomingMessage("test", "w", "c", "t", "u", "a secret hidden", "d1")
-        await recorder.history(message)
-        await recorder.start(message, persona, "a secret hidden", ["m1"])
-        await recorder.finish("complete", answer="the secret", reasoning="hidden secret", error=None)
+        await recorder.enqueue(Request(message, "turn", "a secret hidden", persona=persona), persona, ["m1"])
         assert recorder.conversation is not None
+        queued = [m.status for m in await store.unfinished_turns()]
+        await recorder.streaming()
+        assert await recorder.history() == []  # its own rows are not a completed exchange
+        await recorder.finish("complete", answer="the secret", reasoning="hidden secret", error=None)
         question, answer = await store.messages(recorder.conversation)
     finally:
         await store.close()
@@ -184,6 +186,7 @@ async def test_recorder_stores_filtered_text(tmp_path: Path) -> None:
     assert answer.content == "the [x]"
     assert answer.reasoning == "[y] secret"  # only the filter that asked for reasoning
     assert answer.platform_message_ids == ["m1"]
+    assert queued == ["queued"]  # on record, with its placeholder, before it got the thread
 
 
 def test_a_raising_filter_withholds() -> None:

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from botkit.events import IncomingMessage
 from botkit.pipeline.filters import TextFilters
+from botkit.plugins.api import Request
 
 if TYPE_CHECKING:
     from botkit.personas import Persona
@@ -37,28 +37,41 @@ class TurnRecorder:
     assistant_id: int | None = None
     usage: Usage = field(default_factory=Usage)
 
-    async def history(self, message: IncomingMessage) -> Sequence[HistoryTurn]:
+    async def enqueue(self, request: Request, persona: Persona, message_ids: Sequence[str]) -> None:
+        """The question and a ``queued`` reply row with the placeholder's id, in one transaction."""
+        message = request.message
         key = message.key
         self.conversation = await self.store.conversation_id(
             key.platform, key.workspace, key.channel, key.thread
         )
-        return await self.store.history(self.conversation)
-
-    async def start(
-        self, message: IncomingMessage, persona: Persona, question: str, message_ids: Sequence[str]
-    ) -> None:
-        assert self.conversation is not None, "history() first"
         ids = await self.store.start_turn(
             self.conversation,
-            user_text=self.filters.question(question),
+            user_text=self.filters.question(request.question),
             user_id=message.user,
             delivery_id=message.delivery_id,
             persona_name=persona.name,
             persona_hash=persona.content_hash,
             model=self.model,
+            status="queued",
+            platform_message_ids=list(message_ids),
         )
         self.assistant_id = ids.assistant_message_id
-        await self.store.record_message_ids(self.assistant_id, list(message_ids))
+
+    async def streaming(self) -> None:
+        assert self.assistant_id is not None, "enqueue() first"
+        self.started = time.monotonic()
+        await self.store.mark_streaming(self.assistant_id)
+
+    async def checkpoint(self, answer: str, reasoning: str) -> None:
+        assert self.assistant_id is not None, "enqueue() first"
+        await self.store.checkpoint(
+            self.assistant_id, answer=self.filters.shown(answer), reasoning=self.filters.reasoning(reasoning)
+        )
+
+    async def history(self) -> Sequence[HistoryTurn]:
+        """The thread's completed exchanges (this turn's own rows are not complete yet)."""
+        assert self.conversation is not None, "enqueue() first"
+        return await self.store.history(self.conversation)
 
     async def finish(
         self,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("botkit.pipeline.turns")
 
 INTERRUPTED_NOTE = "⚠️ _Interrupted: botkit stopped before this answer was finished. Please ask again._"
+CHECKPOINT_INTERVAL = 2.0  # seconds between writes of a streaming answer's text (not per token)
 TRIMMED_NOTE = (
     "_Note: the oldest messages of this thread no longer fit in the model's context "
     "and were left out of this answer._"
@@ -58,6 +59,11 @@ class _Live:
     recorder: TurnRecorder
     persona: Persona
     notices: list[str] = field(default_factory=list)
+
+    @property
+    def shown(self) -> bool:
+        """The placeholder is up: from here on the turn ends in the reply, never in a notice."""
+        return bool(self.streamer.stats.message_ids)
 
 
 class TurnRunner:
@@ -93,7 +99,9 @@ class TurnRunner:
         self, request: Request, reply: LiveReply, chain: MiddlewareChain, check: CheckAccess
     ) -> TurnResult:
         """Pass ``request`` through ``chain``; the innermost step checks access on the persona
-        the chain settled on, posts the placeholder, waits for the thread and generates.
+        the chain settled on, posts the placeholder, records the turn as ``queued`` with the
+        placeholder's id (a restart finds it even if it never got its turn), waits for the
+        thread and generates.
 
         A :class:`Refusal` before the placeholder propagates (the caller shows it to the asker
         alone); after it, the refusal is shown in the reply and stored.
@@ -103,23 +111,27 @@ class TurnRunner:
         async def answer(final: Request) -> TurnResult:
             nonlocal live
             check(final)
-            live = await self._begin(final, reply)
+            live = self._prepare(final, reply)
+            await live.streamer.start()  # users see a reaction at once
+            await live.recorder.enqueue(final, live.persona, live.streamer.stats.message_ids)
+            await live.place.acquire()  # this thread's previous turn finishes first
             return await self._generate(final, live)
 
         try:
             try:
                 result = await chain.run(request, answer)
             except asyncio.CancelledError:
-                if live is not None:
+                if live is not None and live.shown:
                     await asyncio.shield(self._interrupted(live))
                 raise
             except Exception as err:
-                if live is None:  # nothing shown yet: the router tells the asker
+                if live is None or not live.shown:  # nothing shown yet: the router tells the asker
                     self.turn_counts["refused" if isinstance(err, Refusal) else "failed"] += 1
                     raise
                 result = self._result_of(err, request)
             if live is None:  # a middleware answered without calling next_step
-                live = await self._begin(request, reply, wait=False)
+                live = self._prepare(request, reply)
+                await live.streamer.start()
             await asyncio.shield(self._show_and_store(result, live))
             self.turn_counts[result.status] += 1
             return result
@@ -135,28 +147,20 @@ class TurnRunner:
         log.error("turn failed in %s", request.message.key, exc_info=err)
         return TurnResult("failed", error=f"⚠️ Something went wrong inside botkit ({type(err).__name__}).")
 
-    async def _begin(self, request: Request, reply: LiveReply, *, wait: bool = True) -> _Live:
-        """The placeholder now; then this thread's previous turn must finish first."""
+    def _prepare(self, request: Request, reply: LiveReply) -> _Live:
         persona = request.persona
         assert persona is not None, "a turn request carries its persona"
-        streamer = self.streamer_for(reply, persona)
-        recorder = TurnRecorder(self.store, self.filters, self.settings.llm.model)
-        place = self.gates.reserve(request.message.key)
-        try:
-            await streamer.start()
-            live = _Live(streamer, place, recorder, persona)
-            if wait:
-                await place.acquire()
-        except BaseException:
-            place.release()
-            if streamer.stats.message_ids:  # shut down while waiting behind the previous turn
-                await asyncio.shield(self._interrupted(_Live(streamer, place, recorder, persona)))
-            raise
-        return live
+        return _Live(
+            self.streamer_for(reply, persona),
+            self.gates.reserve(request.message.key),
+            TurnRecorder(self.store, self.filters, self.settings.llm.model),
+            persona,
+        )
 
     async def _generate(self, request: Request, live: _Live) -> TurnResult:
         message, persona = request.message, live.persona
-        history = await live.recorder.history(message)
+        await live.recorder.streaming()
+        history = await live.recorder.history()
         user_content = persona.render(
             request.question,
             user_name=message.user_name or message.user,
@@ -164,7 +168,6 @@ class TurnRunner:
             channel=message.channel,
             **request.variables,
         )
-        await live.recorder.start(message, persona, request.question, live.streamer.stats.message_ids)
         generation = Generation(self.pool, self.settings.llm, persona, message.user, live.streamer)
         live.recorder.usage = generation.usage
 
@@ -176,6 +179,7 @@ class TurnRunner:
                 error=err.detail or err.kind,
             )
 
+        checkpoints = asyncio.create_task(_checkpoints(live), name="botkit-turn-checkpoints")
         try:
             fitted = await self._fit(history, user_content)
             if fitted.trimmed(history):
@@ -185,6 +189,9 @@ class TurnRunner:
             partial = generation.attempt
             status: TurnStatus = "interrupted" if err.kind == "cut" or generation.cut_retried else "failed"
             return TurnResult(status, partial.answer, partial.reasoning, err.user_message, live.notices)
+        finally:
+            checkpoints.cancel()
+            await asyncio.wait([checkpoints])
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=live.notices)
 
     async def _fit(self, history: Sequence[HistoryTurn], user_content: str) -> FittedPrompt:
@@ -227,6 +234,23 @@ class TurnRunner:
             error="botkit stopped during the turn",
             message_ids=message_ids,
         )
+
+
+async def _checkpoints(live: _Live, interval: float = CHECKPOINT_INTERVAL) -> None:
+    """Store the streamed answer every ``interval`` while it grows, so a crash (SIGKILL, power)
+    leaves its partial text for the restart pass to show; a failed write (database away) is
+    logged and tried again next time, and never stops the answer."""
+    stored = ""
+    while True:
+        await asyncio.sleep(interval)
+        answer = live.streamer.partial_answer
+        if answer == stored:
+            continue
+        try:
+            await live.recorder.checkpoint(answer, live.streamer.partial_reasoning)
+            stored = answer
+        except Exception as err:
+            log.warning("could not checkpoint a streaming answer (%s); will retry", type(err).__name__)
 
 
 def final_text(result: TurnResult, persona: Persona) -> str:

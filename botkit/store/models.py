@@ -30,7 +30,8 @@ from sqlalchemy.types import TypeDecorator
 
 ROLES = ("user", "assistant")
 STATUSES = ("streaming", "complete", "failed", "interrupted")
-FINAL_STATUSES = ("complete", "failed", "interrupted")
+FINAL_STATUSES = ("complete", "failed", "interrupted", "cancelled")
+UNFINISHED_STATUSES = ("queued", "streaming")
 
 # Explicit constraint names keep the migration, its downgrade and SQLite batch mode deterministic.
 NAMING_CONVENTION = {
@@ -99,8 +100,10 @@ class Conversation(_Timestamps, Base):
 class Message(_Timestamps, Base):
     """One user message or one assistant reply; a reply points at its user row via ``reply_to_id``.
 
-    An assistant row is inserted as ``streaming`` before the model is called, so a crash leaves a
-    visible trace that the next start turns into ``interrupted`` (nothing is silently half-written).
+    An assistant row is inserted as ``queued`` as soon as its placeholder is posted (it may wait
+    behind the thread's previous turn), becomes ``streaming`` when the model is called, and so a
+    crash leaves a visible trace that the next start turns into ``interrupted`` (nothing is
+    silently half-written). ``cancelled``: the asker stopped it.
     """
 
     __tablename__ = "messages"
@@ -109,13 +112,16 @@ class Message(_Timestamps, Base):
         Index(None, "conversation_id", "id"),
         # Partial index: only the few in-flight rows, for unfinished_turns() at startup.
         Index(
-            "ix_messages_streaming",
+            "ix_messages_unfinished",
             "id",
-            sqlite_where=text("status = 'streaming'"),
-            postgresql_where=text("status = 'streaming'"),
+            sqlite_where=text("status IN ('queued', 'streaming')"),
+            postgresql_where=text("status IN ('queued', 'streaming')"),
         ),
         CheckConstraint("role IN ('user', 'assistant')", name="role"),
-        CheckConstraint("status IN ('streaming', 'complete', 'failed', 'interrupted')", name="status"),
+        CheckConstraint(
+            "status IN ('queued', 'streaming', 'complete', 'failed', 'interrupted', 'cancelled')",
+            name="status",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, literal_column, select, update
+from sqlalchemy import Boolean, delete, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from botkit.store.database import StoreError, is_sqlite, open_engine, safe_url
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
-from botkit.store.models import FINAL_STATUSES, Conversation, Delivery, Message, utcnow
+from botkit.store.models import FINAL_STATUSES, UNFINISHED_STATUSES, Conversation, Delivery, Message, utcnow
 from botkit.store.records import HistoryTurn, StoredMessage, TurnIds
 
 
@@ -157,9 +157,14 @@ class ConversationStore:
         persona_name: str | None,
         persona_hash: str | None,
         model: str | None,
+        status: str = "streaming",
+        platform_message_ids: list[str] | None = None,
     ) -> TurnIds:
-        """Persist the user's message and a ``streaming`` assistant row before calling the model,
-        so that a crash mid-reply is visible afterwards (see :meth:`unfinished_turns`)."""
+        """Persist the user's message and an unfinished assistant row (``queued`` while it waits
+        for the thread, ``streaming`` once the model is called) with the placeholder's id, in one
+        transaction, so that a crash is visible afterwards (see :meth:`unfinished_turns`)."""
+        if status not in UNFINISHED_STATUSES:
+            raise ValueError(f"start_turn status must be one of {UNFINISHED_STATUSES}, not {status!r}")
         common: dict[str, Any] = {
             "conversation_id": conversation_id,
             "delivery_id": delivery_id,
@@ -171,13 +176,28 @@ class ConversationStore:
             asked = Message(role="user", content=user_text, status="complete", user_id=user_id, **common)
             session.add(asked)
             await session.flush()
-            reply = Message(role="assistant", content="", status="streaming", reply_to_id=asked.id, **common)
+            reply = Message(
+                role="assistant",
+                content="",
+                status=status,
+                reply_to_id=asked.id,
+                platform_message_ids=list(platform_message_ids or []),
+                **common,
+            )
             session.add(reply)
             await session.execute(
                 update(Conversation).where(Conversation.id == conversation_id).values(updated_at=utcnow())
             )
             await session.flush()
             return TurnIds(user_message_id=asked.id, assistant_message_id=reply.id)
+
+    async def mark_streaming(self, assistant_message_id: int) -> None:
+        """A queued turn got its thread: the model is being called."""
+        await self._update_assistant(assistant_message_id, {"status": "streaming"})
+
+    async def checkpoint(self, assistant_message_id: int, *, answer: str, reasoning: str | None) -> None:
+        """The answer so far, while it streams: a crash then leaves its partial text on record."""
+        await self._update_assistant(assistant_message_id, {"content": answer, "reasoning": reasoning})
 
     async def record_message_ids(self, assistant_message_id: int, ids: list[str]) -> None:
         """Remember the platform messages that carry the reply (so a restart can edit them)."""
@@ -238,9 +258,9 @@ class ConversationStore:
             return None if row is None else (row.platform, row.workspace, row.channel, row.thread)
 
     async def unfinished_turns(self) -> list[StoredMessage]:
-        """Assistant rows still ``streaming``: a previous process died mid-reply."""
-        # Inline literal so the planner can use the partial index ix_messages_streaming.
-        streaming = Message.status == literal_column("'streaming'")
-        stmt = select(Message).where(streaming).order_by(Message.id)
+        """Assistant rows still ``queued`` or ``streaming``: a previous process died before them."""
+        # The same literal predicate as the partial index ix_messages_unfinished, so it is used.
+        unfinished = literal_column("status IN ('queued', 'streaming')", Boolean)
+        stmt = select(Message).where(unfinished).order_by(Message.id)
         async with self._sessions() as session:
             return [StoredMessage.from_row(m) for m in (await session.scalars(stmt)).all()]
