@@ -1,24 +1,48 @@
 """Configuration: ``botkit.toml`` plus ``BOTKIT_<SECTION>__<KEY>`` environment overrides.
 
 Core sections are typed and reject unknown keys, so a typo is an error rather than a silently
-ignored setting. Sections that belong to an adapter or plugin (``[slack]``, ``[discord]``,
-``[plugins.settings.NAME]``) are kept raw here and validated by their owner's own model through
-:func:`section`, which gives the same kind of error message.
+ignored setting; so is an unknown top-level section (``[databse]``). Sections that belong to an
+adapter or plugin (``[slack]``, ``[discord]``, ``[plugins.settings.NAME]``) are kept raw here and
+validated by their owner's model through :func:`section`, with the same kind of error message.
+
+How the sources are put together, with no module-level state:
+
+- :class:`Settings` reads keyword arguments, then the environment. :func:`load_settings` reads the
+  file itself and makes a subclass for that one call whose :attr:`Settings.file_values` are the
+  lowest-priority source, so two calls with two files never see each other's file.
+- An adapter's table is validated by a pydantic-settings model with its own prefix
+  (:class:`SectionSettings`, e.g. ``env_prefix="BOTKIT_SLACK__"``): the file's table is its init
+  values, the environment overrides them key by key, and a variable under the prefix that names no
+  key is an error, as an unknown key in the file is.
+- A plugin's model is a plain pydantic model written by its author; :func:`section` wraps it in a
+  one-field :class:`SectionSettings` (prefix ``BOTKIT_PLUGINS__SETTINGS__``, field the plugin's
+  name), so ``BOTKIT_PLUGINS__SETTINGS__<NAME>__<KEY>`` works the same way.
+- Environment values of lists and tables are JSON. One that is not (``BOTKIT_LLM__VLLM__COMMAND=vllm``)
+  reaches validation as the string it is, so the error names the key, the variable and the shape.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
 DEFAULT_CONFIG_FILE = "botkit.toml"
 ENV_PREFIX = "BOTKIT_"
@@ -26,6 +50,94 @@ ENV_PREFIX = "BOTKIT_"
 
 class ConfigError(Exception):
     """Configuration that cannot work; the message says where and what to change."""
+
+
+def env_name(key: str) -> str:
+    """The environment variable of a dotted key: ``slack.app_token`` -> ``BOTKIT_SLACK__APP_TOKEN``."""
+    return ENV_PREFIX + "__".join(part.upper() for part in key.split(".") if part)
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """The error a model validator raises about one of its fields (``raise field_error(...)``).
+
+    A model validator's error has no location of its own; this one carries the field's name, so the
+    message names the file key and the environment variable (``slack.app_token``,
+    ``BOTKIT_SLACK__APP_TOKEN``) instead of the whole section.
+    """
+    return PydanticCustomError("botkit_field", message, {"field": field})
+
+
+class _EnvSource(EnvSettingsSource):
+    """The environment as pydantic-settings reads it, with two changes.
+
+    A list or table value that is not JSON is passed on as the string it is, so that validation
+    reports the key with what it got (pydantic-settings would stop at the top-level field: "error
+    parsing value for field 'llm'"). With ``report_unknown``, a variable under the prefix that names
+    no field is passed on too, so ``extra="forbid"`` reports it like an unknown key in the file.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], *, report_unknown: bool = False) -> None:
+        super().__init__(settings_cls)
+        self.report_unknown = report_unknown
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            return value
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        if self.report_unknown:
+            prefix = self.env_prefix.lower()
+            fields = set(self.settings_cls.model_fields)
+            for name, value in self.env_vars.items():
+                key = name.lower()[len(prefix) :] if name.lower().startswith(prefix) else ""
+                if key and key.split("__")[0] not in fields:
+                    data[key] = value
+        return data
+
+
+class _Layered(BaseSettings):
+    """pydantic-settings' source hook, narrowed to what botkit uses: the keyword arguments and the
+    environment as :class:`_EnvSource` reads it (no dotenv or secrets files); a subclass orders them."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return cls.source_order(settings_cls, init_settings)
+
+    @classmethod
+    def source_order(
+        cls, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        raise NotImplementedError
+
+
+class SectionSettings(_Layered):
+    """The base of an adapter's settings model (``[slack]``); a subclass sets ``env_prefix``.
+
+    The file's table is the init values, the environment (``BOTKIT_SLACK__<KEY>``) overrides them
+    key by key, and an unknown key is an error in either. Validate a table with :func:`section`.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", env_nested_delimiter="__", case_sensitive=False)
+
+    #: Whether a variable under the prefix that names no field is an error (off for the wrapper
+    #: :func:`section` puts around a plugin's model, whose prefix is shared by every plugin).
+    report_unknown_env: ClassVar[bool] = True
+
+    @classmethod
+    def source_order(
+        cls, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (_EnvSource(settings_cls, report_unknown=cls.report_unknown_env), init)
 
 
 class _Section(BaseModel):
@@ -119,12 +231,15 @@ class ServerSettings(_Section):
 
 
 class PluginSettings(_Section):
-    enabled: list[str] = Field(default_factory=lambda: ["math", "ask", "persona_admin", "status"])
+    """The built-in plugins are on unless ``disabled``; ``enabled`` adds installed ones to them."""
+
+    enabled: list[str] = Field(default_factory=list)
+    disabled: list[str] = Field(default_factory=list)
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-class Settings(BaseSettings):
-    """The whole configuration. Unknown top-level tables are kept for adapters and plugins."""
+class Settings(_Layered):
+    """The whole configuration. Unknown top-level tables are kept for adapters (:meth:`table`)."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -134,6 +249,10 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
+    #: The configuration file's values, below the environment; set on the class that
+    #: :func:`load_settings` makes for one call, empty on this one (keywords and environment only).
+    file_values: ClassVar[Mapping[str, Any]] = {}
+
     bot: BotSettings = BotSettings()
     llm: LLMSettings = LLMSettings()
     stream: StreamSettings = StreamSettings()
@@ -142,74 +261,136 @@ class Settings(BaseSettings):
     plugins: PluginSettings = PluginSettings()
     server: ServerSettings = ServerSettings()
 
-    _toml_file: Path | None = None
-
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+    def source_order(
+        cls, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=_current_toml_file)
-        return (init_settings, env_settings, toml)
+        return (init, _EnvSource(settings_cls), InitSettingsSource(settings_cls, dict(cls.file_values)))
 
-    def extra_section(self, name: str) -> dict[str, Any]:
-        """A raw adapter/plugin table (``[slack]``), merged from the file and the environment."""
-        extra = self.model_extra or {}
-        value = extra.get(name, {})
-        merged: dict[str, Any] = dict(value) if isinstance(value, dict) else {}
-        _merge_env(merged, f"{ENV_PREFIX}{name.upper()}__")
-        return merged
+    def table(self, key: str) -> dict[str, Any]:
+        """The raw table at a dotted key (``slack``, ``plugins.settings.NAME``); ``{}`` if absent."""
+        node: Any = self
+        for part in key.split("."):
+            if isinstance(node, BaseModel):
+                known = part in type(node).model_fields
+                node = getattr(node, part) if known else (node.model_extra or {}).get(part)
+            else:
+                node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return {}
+        if not isinstance(node, dict):
+            raise ConfigError(f"[{key}] must be a table of keys, not {node!r}")
+        return dict(node)
 
-
-def _merge_env(target: dict[str, Any], prefix: str) -> None:
-    """Overlay ``PREFIX<KEY>[__<SUBKEY>...]`` variables on a raw table (env wins over the file)."""
-    for env_name, raw in os.environ.items():
-        if not env_name.upper().startswith(prefix):
-            continue
-        path = [p.lower() for p in env_name[len(prefix) :].split("__") if p]
-        if not path:
-            continue
-        node = target
-        for part in path[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[path[-1]] = _parse_env_value(raw)
-
-
-def _parse_env_value(raw: str) -> Any:
-    """Environment values are strings; lists and tables may be given as JSON, as pydantic allows."""
-    import json
-
-    if raw.strip()[:1] in ("[", "{"):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
-
-
-# pydantic-settings reads the file path from a class-level source; this module-level slot lets
-# load_settings() choose the file per call without subclassing per path.
-_current_toml_file: Path | None = None
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def _format_validation_error(err: ValidationError, origin: str, prefix: str = "") -> str:
+def _for_file(values: Mapping[str, Any]) -> type[Settings]:
+    """A :class:`Settings` whose lowest source is one file's values: built per call, never shared."""
+    return cast(
+        type[Settings], type("Settings", (Settings,), {"file_values": values, "__module__": __name__})
+    )
+
+
+# -- what an error message says ----------------------------------------------------------------
+
+_SHAPES = {"list_type": "list", "set_type": "list", "tuple_type": "list", "dict_type": "table"}
+_SHAPES |= {"model_type": "table", "model_attributes_type": "table"}
+
+
+def _field_at(schema: type[BaseModel] | None, loc: Sequence[str]) -> FieldInfo | None:
+    """The field a validation error's location points at, walking nested models."""
+    field: FieldInfo | None = None
+    for part in loc:
+        if schema is None or part not in schema.model_fields:
+            return None
+        field = schema.model_fields[part]
+        annotation = field.annotation
+        schema = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return field
+
+
+def _shape_hint(kind: str, field: FieldInfo | None, env: str) -> str:
+    """How a list or table is written, for an error whose input was a string (usually from env)."""
+    shape = _SHAPES.get(kind)
+    if shape == "table":
+        return f"; a table: one variable per key ({env}__<KEY>) or a JSON object"
+    if shape is None:
+        return ""
+    default = field.get_default(call_default_factory=True) if field is not None else None
+    example = json.dumps(default) if isinstance(default, list) and default else '["a", "b"]'
+    return f"; a list, in the environment as JSON: {env}='{example}'"
+
+
+def _format_validation_error(
+    err: ValidationError, origin: str, prefix: str = "", schema: type[BaseModel] | None = None
+) -> str:
+    """One line per error: the dotted file key, the environment variable, what was wrong and got."""
     lines = [f"invalid configuration ({origin}):"]
     for item in err.errors():
-        dotted = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
-        env_name = ENV_PREFIX + "__".join(str(p).upper() for p in (prefix, *item["loc"]) if p != "")
+        loc = [str(p) for p in item["loc"]]
+        about = (item.get("ctx") or {}).get("field")  # a model validator's field_error()
+        if about:
+            loc.append(str(about))
+        dotted = ".".join(p for p in (prefix, *loc) if p)
+        env = env_name(dotted)
+        field = _field_at(schema, loc)
         got = item.get("input")
-        shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
-        lines.append(f"  {dotted}: {item['msg']}{shown}  [file key {dotted!r} or env {env_name}]")
+        secret = field is not None and "Secret" in repr(field.annotation)
+        hidden = isinstance(got, dict) or got is None or secret or item["type"] == "extra_forbidden"
+        shown = "" if hidden else f" (got {got!r})"
+        hint = _shape_hint(item["type"], field, env) if isinstance(got, str) else ""
+        lines.append(f"  {dotted}: {item['msg']}{shown}  [file key {dotted!r} or env {env}{hint}]")
     return "\n".join(lines)
+
+
+# -- top-level sections --------------------------------------------------------------------------
+
+_SECTION_VARIABLE = re.compile(rf"^{ENV_PREFIX}([A-Za-z0-9_]+?)__", re.IGNORECASE)
+
+
+def _configured_sections(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, str]:
+    """Every top-level section something configures, with where: ``[slack]`` or ``env BOTKIT_...``."""
+    found = {name.lower(): f"[{name}]" for name in (*file_values, *overrides)}
+    for variable in os.environ:
+        match = _SECTION_VARIABLE.match(variable)
+        if match and match.group(1).lower() not in found:
+            found[match.group(1).lower()] = f"env {variable}"
+    return found
+
+
+def _section_problems(configured: Mapping[str, str]) -> list[str]:
+    """Unknown sections (with the nearest known one) and tables of adapters that are not installed."""
+    core = set(Settings.model_fields)
+    if all(name in core for name in configured):
+        return []
+    # Imported here: the loader imports this module, and only non-core sections need the adapters.
+    from botkit.plugins.loader import adapter_install_hints
+
+    hints = adapter_install_hints()  # adapter name -> None if installed, else how to install it
+    known = core | {name for name, hint in hints.items() if hint is None}
+    problems = []
+    for name, where in configured.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(core | set(hints)), n=1, cutoff=0.6)
+            problems.append(
+                _section_problem(name, where, hints.get(name), close[0] if close else None, known)
+            )
+    return problems
+
+
+def _section_problem(name: str, where: str, install: str | None, close: str | None, known: set[str]) -> str:
+    variable = where.removeprefix("env ") if where.startswith("env ") else None
+    if install is not None:
+        what = f"{where} configures [{name}], but" if variable else f"[{name}] is configured but"
+        return f"{what} the {name} adapter is not installed: {install}"
+    if close is None:
+        return f"unknown section [{name}] (known sections: {', '.join(sorted(known))})"
+    if variable is None:
+        return f"unknown section [{name}]; did you mean [{close}]?"
+    meant = ENV_PREFIX + close.upper() + variable[len(ENV_PREFIX) + len(name) :]
+    return f"unknown section [{name}] in {where}; did you mean {meant}?"
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -229,31 +410,63 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     return default if default.is_file() else None
 
 
+def _read_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (ValueError, OSError) as err:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"cannot read configuration {path}: {err}") from None
+
+
 def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
-    """Load and validate the configuration, raising :class:`ConfigError` with a readable message."""
-    global _current_toml_file
+    """Load and validate the configuration, raising :class:`ConfigError` with a readable message.
+
+    Keyword arguments win over the environment, which wins over the file (see the module's doc).
+    """
     toml = config_path(path)
     origin = str(toml) if toml else "defaults and environment"
-    _current_toml_file = toml
+    file_values = _read_file(toml)
+    problems = _section_problems(_configured_sections(file_values, overrides))
+    if problems:
+        raise ConfigError("\n  ".join([f"invalid configuration ({origin}):", *problems]))
     try:
-        import tomllib
-
-        if toml is not None:
-            with open(toml, "rb") as fh:
-                tomllib.load(fh)
-        return Settings(**overrides)
+        return _for_file(file_values)(**overrides)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, origin)) from None
-    except (ValueError, OSError) as err:  # tomllib.TOMLDecodeError is a ValueError
-        raise ConfigError(f"cannot read configuration {origin}: {err}") from None
-    finally:
-        _current_toml_file = None
+        raise ConfigError(_format_validation_error(err, origin, schema=Settings)) from None
+    except SettingsError as err:  # what the lenient environment source still cannot read
+        raise ConfigError(f"cannot read the environment ({origin}): {err}: {err.__cause__}") from None
 
 
-def section(settings: Settings, name: str, model: type[M]) -> M:
-    """Validate an adapter's or plugin's own table (``[slack]``) against its typed model."""
-    raw = settings.extra_section(name)
+def _wrapped(key: str, model: type[BaseModel]) -> type[SectionSettings]:
+    """A one-field :class:`SectionSettings` around a plain model: field = the table's last name,
+    prefix = the rest, so ``plugins.settings.NAME`` reads ``BOTKIT_PLUGINS__SETTINGS__NAME__<KEY>``."""
+    parent, _, name = key.rpartition(".")
+    namespace = {
+        "__annotations__": {name: model},
+        name: Field(default_factory=dict),
+        "model_config": SettingsConfigDict(env_prefix=env_name(parent) + "__" if parent else ENV_PREFIX),
+        "report_unknown_env": False,  # the prefix is shared; unknown keys inside are still errors
+        "__module__": __name__,
+    }
+    return cast(type[SectionSettings], type(f"{model.__name__}Section", (SectionSettings,), namespace))
+
+
+def section(settings: Settings, key: str, model: type[M]) -> M:
+    """Validate the table at ``key`` (``slack``, ``plugins.settings.NAME``) against its owner's model.
+
+    The environment overrides the table key by key. A :class:`SectionSettings` model with the
+    key's prefix (``BOTKIT_SLACK__``) reads it itself; any other model is wrapped (:func:`_wrapped`).
+    """
+    parent, _, name = key.rpartition(".")
+    schema: type[BaseModel]
+    if issubclass(model, SectionSettings) and model.model_config.get("env_prefix") == env_name(key) + "__":
+        schema, prefix, init = model, key, settings.table(key)
+    else:
+        schema, prefix, init = _wrapped(key, model), parent, {name: settings.table(key)}
     try:
-        return model.model_validate(raw)
+        value = schema(**init)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, f"section [{name}]", prefix=name)) from None
+        raise ConfigError(_format_validation_error(err, f"[{key}]", prefix, schema)) from None
+    return cast(M, value if schema is model else getattr(value, name))

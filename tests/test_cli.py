@@ -44,4 +44,12 @@ def test_db_upgrade_and_current(tmp_path: Path) -> None:
     upgraded = _botkit(tmp_path, "db", "upgrade", "--url", url)
     assert upgraded.returncode == 0, upgraded.stderr
     current = _botkit(tmp_path, "db", "current", "--url", url)
-    assert "database revision: 0001 (newest: 0001)" in current.stdout
+    assert "database revision: 0002 (newest: 0002)" in current.stdout
+
+
+def test_configuration_mistakes_exit_2_with_the_key_and_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "botkit.toml").write_text('[databse]\nurl = "sqlite+aiosqlite:///x.db"\n')
+    result = _botkit(tmp_path, "personas", "check")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "unknown section [databse]; did you mean [database]?" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -9,12 +9,14 @@ import threading
 import uuid
 from typing import ClassVar, TextIO
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
 from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
 
 from botkit.adapter import Adapter, AdapterHost
+from botkit.config import SectionSettings
 from botkit.events import IncomingMessage, LiveReply
 from botkit_console.commands import parse_command_line
 
@@ -26,10 +28,10 @@ def _default_user() -> str:
         return "console"
 
 
-class ConsoleSettings(BaseModel):
-    """``[console]``: which thread this terminal continues, and as whom."""
+class ConsoleSettings(SectionSettings):
+    """``[console]``: which thread this terminal continues, and as whom (env ``BOTKIT_CONSOLE__<KEY>``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SettingsConfigDict(extra="forbid", env_prefix="BOTKIT_CONSOLE__")
 
     thread: str = "default"
     user: str = Field(default_factory=_default_user)

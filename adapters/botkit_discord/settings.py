@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from botkit.config import SectionSettings
 
 DISCORD_MESSAGE_LIMIT = 2000  # characters of ``content``, on create and on edit
 INTERACTION_TOKEN_LIFETIME = 15 * 60.0  # seconds an interaction token can edit its response
 
 
-class DiscordSettings(BaseModel):
+class DiscordSettings(SectionSettings):
     """Everything the adapter needs; every endpoint is configurable so tests use a fake Discord."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SettingsConfigDict(extra="forbid", env_prefix="BOTKIT_DISCORD__")
 
     token: SecretStr
     application_id: int | None = None

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from botkit.config import SectionSettings, field_error
 
 #: Slack rejects a ``chat.update`` whose ``text`` exceeds this (error ``msg_too_long``).
 SLACK_TEXT_LIMIT = 4000
 
 
-class SlackSettings(BaseModel):
+class SlackSettings(SectionSettings):
     """The ``[slack]`` table; every key is also ``BOTKIT_SLACK__<KEY>`` in the environment."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_prefix="BOTKIT_SLACK__")
 
     bot_token: SecretStr = Field(description="Bot token (xoxb-...).")
     app_token: SecretStr | None = Field(None, description="App-level token (xapp-...) for Socket Mode.")
@@ -43,11 +46,15 @@ class SlackSettings(BaseModel):
     @model_validator(mode="after")
     def _tokens_for_mode(self) -> Self:
         if self.mode == "socket" and self.app_token is None:
-            raise ValueError("mode 'socket' needs app_token (an xapp- token with connections:write)")
+            raise field_error(
+                "app_token", "mode 'socket' needs app_token (an xapp- token with connections:write)"
+            )
         if self.mode == "http" and self.signing_secret is None:
-            raise ValueError("mode 'http' needs signing_secret (Basic Information > App Credentials)")
+            raise field_error(
+                "signing_secret", "mode 'http' needs signing_secret (Basic Information > App Credentials)"
+            )
         if not self.http_path.startswith("/"):
-            raise ValueError("http_path must start with '/'")
+            raise field_error("http_path", "http_path must start with '/'")
         return self
 
     def mention_required_in(self, channel: str) -> bool:

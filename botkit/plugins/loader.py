@@ -2,42 +2,105 @@
 
 Plugins are installed with pip like any package and switched on by name; nothing is fetched or
 installed at run time (opsdroid's run-time installer is the cautionary tale).
+
+Which plugins run: the built-ins (:data:`BUILTIN_PLUGINS`) unless ``[plugins] disabled`` lists
+them, then those ``[plugins] enabled`` adds, in its order. Listing a built-in in ``enabled`` is
+allowed and changes nothing.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+import difflib
+import logging
+import re
+from collections.abc import Collection
+from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
 from typing import Any
 
-from pydantic import ValidationError
-
 from botkit.adapter import Adapter
-from botkit.config import ConfigError, Settings, _format_validation_error
+from botkit.config import ConfigError, PluginSettings, Settings, section
 from botkit.plugins.api import Plugin
+
+log = logging.getLogger(__name__)
 
 PLUGIN_GROUP = "botkit.plugins"
 ADAPTER_GROUP = "botkit.adapters"
 
+#: The plugins botkit ships (its ``botkit.plugins`` entry points), on unless ``[plugins] disabled``.
+BUILTIN_PLUGINS = ("math", "ask", "persona_admin", "status")
 
-def available_plugins() -> dict[str, Any]:
+
+def available_plugins() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
 
 
-def available_adapters() -> dict[str, Any]:
+def available_adapters() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ADAPTER_GROUP)}
+
+
+def _install_hint(ep: EntryPoint) -> str | None:
+    """None if the packages of the adapter's extra (``[slack]``) are installed, else the command."""
+    dist = ep.dist
+    if dist is None:
+        return None
+    extra = re.compile(rf"extra\s*==\s*['\"]{re.escape(ep.name)}['\"]")
+    for requirement in dist.requires or []:
+        spec, _, marker = requirement.partition(";")
+        package = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+        if not extra.search(marker) or package is None:
+            continue
+        try:
+            distribution(package.group(1))
+        except PackageNotFoundError:
+            if dist.metadata["Name"] == "botkit":
+                return f"pip install -e '.[{ep.name}]'"
+            return f"pip install '{dist.metadata['Name']}[{ep.name}]'"
+    return None
+
+
+def adapter_install_hints() -> dict[str, str | None]:
+    """Every adapter an entry point names: None if it can run, else how to install what it needs."""
+    return {name: _install_hint(ep) for name, ep in available_adapters().items()}
+
+
+def enabled_plugin_names(config: PluginSettings, found: dict[str, EntryPoint]) -> list[str]:
+    """The built-ins not disabled, then what ``enabled`` adds (see the module's doc)."""
+    for name in config.disabled:
+        if name in config.enabled:
+            raise ConfigError(f"plugin {name!r} is in both [plugins] enabled and [plugins] disabled")
+        if name not in found:
+            raise ConfigError(
+                f"[plugins] disabled names {name!r}, which is not installed{_nearest(name, found)}"
+            )
+    names = [n for n in BUILTIN_PLUGINS if n not in config.disabled]
+    kept = [n for n in names if n not in config.enabled]
+    if config.enabled and kept and "disabled" not in config.model_fields_set:
+        log.warning(
+            "[plugins] enabled adds to the built-in plugins, so %s stay on although not listed; "
+            "list them in [plugins] disabled to turn them off (disabled = [] hides this notice)",
+            ", ".join(kept),
+        )
+    return names + [n for n in config.enabled if n not in BUILTIN_PLUGINS]
+
+
+def _nearest(name: str, known: Collection[str], otherwise: str = "") -> str:
+    """``; did you mean 'x'?`` for a near miss, else the installed names (and ``otherwise``)."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f" (installed: {', '.join(sorted(known)) or 'none'}){otherwise}"
 
 
 def load_plugins(settings: Settings, extra: list[Plugin[Any]] | None = None) -> list[Plugin[Any]]:
     """The enabled plugins, in configuration order, plus ``extra`` ones handed in directly (tests)."""
     found = available_plugins()
     plugins: list[Plugin[Any]] = []
-    for name in settings.plugins.enabled:
+    for name in enabled_plugin_names(settings.plugins, found):
         ep = found.get(name)
         if ep is None:
-            known = ", ".join(sorted(found)) or "none"
             raise ConfigError(
-                f"plugin {name!r} is enabled in [plugins] enabled but not installed "
-                f"(installed plugins: {known}); pip install the package that provides it"
+                f"plugin {name!r} is enabled in [plugins] enabled but not installed"
+                + _nearest(name, found, "; pip install the package that provides it")
             )
         plugin = ep.load()
         if not isinstance(plugin, Plugin):
@@ -48,37 +111,33 @@ def load_plugins(settings: Settings, extra: list[Plugin[Any]] | None = None) -> 
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise ConfigError(f"plugin(s) enabled twice: {', '.join(sorted(dupes))}")
+    for name in settings.plugins.settings:
+        if name not in names and name not in found:
+            raise ConfigError(
+                f"[plugins.settings.{name}] is set, but no plugin {name!r} is installed{_nearest(name, found)}"
+            )
     return plugins
 
 
 def plugin_config(settings: Settings, plugin: Plugin[Any]) -> Any:
-    """Validate ``[plugins.settings.NAME]`` against the plugin's model (None if it has none)."""
-    raw = settings.plugins.settings.get(plugin.name, {})
+    """Validate ``[plugins.settings.NAME]`` (and ``BOTKIT_PLUGINS__SETTINGS__NAME__<KEY>``) against
+    the plugin's model: always an instance when it declares one, defaults for an absent table;
+    None when it declares none."""
+    key = f"plugins.settings.{plugin.name}"
     if plugin.config_model is None:
-        if raw:
-            raise ConfigError(
-                f"plugin {plugin.name!r} takes no settings, but [plugins.settings.{plugin.name}] is set"
-            )
+        if settings.table(key):
+            raise ConfigError(f"plugin {plugin.name!r} takes no settings, but [{key}] is set")
         return None
-    try:
-        return plugin.config_model.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(
-            _format_validation_error(
-                err, f"[plugins.settings.{plugin.name}]", prefix=f"plugins.settings.{plugin.name}"
-            )
-        ) from None
+    return section(settings, key, plugin.config_model)
 
 
 def load_adapter_class(name: str) -> type[Adapter]:
-    found = available_adapters()
-    ep = found.get(name)
-    if ep is None:
-        known = ", ".join(sorted(found)) or "none"
-        hint = f" (pip install 'botkit[{name}]')" if name in ("slack", "discord") else ""
-        raise ConfigError(
-            f"adapter {name!r} is configured in [bot] adapters but not installed{hint}; installed: {known}"
-        )
+    hints = adapter_install_hints()
+    if name not in hints or hints[name] is not None:
+        installed = [n for n, hint in hints.items() if hint is None]
+        how = f": {hints[name]}" if name in hints else _nearest(name, installed)
+        raise ConfigError(f"adapter {name!r} is configured in [bot] adapters but not installed{how}")
+    ep = available_adapters()[name]
     cls = ep.load()
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
         raise ConfigError(f"entry point {name!r} ({ep.value}) is not a botkit Adapter class")

@@ -84,6 +84,14 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _driver_hint(url: URL) -> str:
+    """How to install the database driver a URL names (asyncpg comes with botkit's extra)."""
+    driver = url.get_driver_name()
+    if url.get_backend_name() == "postgresql" and driver == "asyncpg":
+        return "the PostgreSQL driver is not installed: pip install -e '.[postgres]'"
+    return f"the {driver} driver is not installed: pip install {driver}"
+
+
 def create_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> AsyncEngine:
     """An async engine with botkit's per-backend settings (``null_pool`` for one-shot tools)."""
     parsed = parse_url(url)
@@ -98,7 +106,10 @@ def create_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> A
     try:
         engine = create_async_engine(parsed, **kwargs)
     except (ArgumentError, ImportError) as err:
-        raise StoreError(f"cannot use database at {safe_url(parsed)}: {scrub(str(err), parsed)}") from None
+        hint = f"; {_driver_hint(parsed)}" if isinstance(err, ImportError) else ""
+        raise StoreError(
+            f"cannot use database at {safe_url(parsed)}: {scrub(str(err), parsed)}{hint}"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     return engine
