@@ -3,8 +3,10 @@
 Start-up order matters for "nothing lost": the backend and the database come up first, turns
 left "streaming" by a crash are marked interrupted, personas and plugins are validated, every
 adapter checks its credentials, and only then does any adapter accept a message. Shutdown runs
-the other way: adapters stop, replies in flight get ``bot.shutdown_grace`` seconds to finish (the
-rest are edited to say they were interrupted), then plugins, the database and the model server.
+the other way, and this lifespan alone drains: the router stops accepting, replies in flight get
+``bot.shutdown_grace`` seconds to finish through the still-open platform connections (the rest
+are edited to say they were interrupted), then the adapters stop, then plugins, the database and
+the model server.
 """
 
 from __future__ import annotations

@@ -9,12 +9,15 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from polling import until
 
-from botkit.llm.client import LLMClient
-from botkit.llm.pool import Backend, BackendPool, parse_metrics
+from botkit.llm.client import LLMClient, parse_metrics
+from botkit.llm.pool import Backend, BackendPool
+from botkit.llm.supervisor import VLLMSupervisor
 from botkit.testing import RecordingReply, Standin, TestBot
 
 STANDIN = [sys.executable, "-m", "botkit.llm.standin"]
@@ -83,8 +86,10 @@ async def test_per_user_limit_lets_other_users_pass(tmp_path: Path) -> None:
 
 
 async def test_limits_adapt_to_what_vllm_reports(tmp_path: Path) -> None:
-    async with Standin(max_num_seqs=1, tokens_per_second=50) as standin:
-        client = LLMClient(standin.base_url, standin.model_name)
+    async with (
+        Standin(max_num_seqs=1, tokens_per_second=50) as standin,
+        LLMClient(standin.base_url, standin.model_name) as client,
+    ):
         pool = BackendPool([Backend(client, limit=8)], health_interval=60)
         await pool.start()
         try:
@@ -129,6 +134,96 @@ def _vllm_settings(port: int, **extra: object) -> dict[str, object]:
         "health_interval": 0.2,
     }
     return {"llm": {"backend": "vllm", "health_interval": 0.2, "vllm": {**vllm, **extra}}}
+
+
+async def _served(root_url: str) -> dict[str, Any]:
+    """What a stand-in in another process received: hits per route, routes per connection."""
+    async with aiohttp.ClientSession() as http, http.get(root_url + "/standin/requests") as response:
+        served: dict[str, Any] = await response.json()
+        return served
+
+
+def _shared(connections: list[list[str]], first: str, second: str) -> bool:
+    """Some one connection carried both routes: their callers share one connection pool."""
+    return any(first in routes and second in routes for routes in connections)
+
+
+async def test_a_supervised_server_is_polled_by_its_supervisor_alone_through_one_session(
+    tmp_path: Path,
+) -> None:
+    slow = ["--tokens-per-second", "25"]
+    # The supervisor checks /health only while the server starts (then every 30 s); the pool
+    # reads /metrics every 0.2 s: every /health after "ready" would be a second checker.
+    logs = str(tmp_path / "logs")
+    settings = _vllm_settings(_free_port(), log_dir=logs, health_interval=30, extra_args=slow)
+    async with TestBot(tmp_path, settings=settings) as bot:
+        assert bot.app is not None and bot.app.pool is not None
+        backend = bot.app.pool.backends[0]
+        supervisor = backend.supervisor
+        assert isinstance(supervisor, VLLMSupervisor)
+        await supervisor.wait_ready(timeout=60)
+        assert backend.client is supervisor.client  # one client, so one session, per backend
+        root = supervisor.root_url
+        before = (await _served(root))["hits"]
+        submission = await bot.bot.submit(bot.message("What is 6*7? Take your time."), RecordingReply())
+        await until(lambda: backend.kv_cache_usage > 0)  # the pool read the busy server's /metrics
+        await submission.wait()
+        served = await _served(root)
+        while served["hits"]["GET /metrics"] < before.get("GET /metrics", 0) + 5:  # 5 more pool rounds
+            await asyncio.sleep(0.1)
+            served = await _served(root)
+        checks = supervisor.health_checks
+    assert served["hits"]["GET /health"] == before["GET /health"] <= checks
+    assert served["hits"]["POST /tokenize"] >= 1
+    connections = served["connections"]
+    assert _shared(connections, "GET /health", "GET /metrics")  # supervisor and pool: one pool
+    assert _shared(connections, "POST /tokenize", "GET /metrics")  # turns and pool: the same
+
+
+async def test_the_pools_view_of_a_supervised_server_follows_its_supervisor(tmp_path: Path) -> None:
+    settings = _vllm_settings(_free_port(), log_dir=str(tmp_path / "logs"), hang_checks=1000)
+    settings["llm"]["health_interval"] = 60  # type: ignore[index]  # the pool's own round never comes
+    async with TestBot(tmp_path, settings=settings) as bot:
+        assert bot.app is not None and bot.app.pool is not None
+        pool = bot.app.pool
+        backend = pool.backends[0]
+        supervisor = backend.supervisor
+        assert isinstance(supervisor, VLLMSupervisor)
+        await supervisor.wait_ready(timeout=60)
+        assert backend.ready and pool.status()["backends"][0]["state"] == "ready"
+        pid = supervisor.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # its /health stops answering: no request may go there
+        try:
+            await until(lambda: not supervisor.healthy)
+            assert supervisor.state == "ready"  # not yet declared hung
+            assert not backend.ready and pool.status()["backends"][0]["state"] == "unhealthy"
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await until(lambda: supervisor.healthy)
+        assert backend.ready
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: supervisor.state != "ready")
+        assert not backend.ready and backend.state == supervisor.state
+        await supervisor.wait_ready(timeout=60)
+        assert backend.ready and pool.status()["backends"][0]["state"] == "ready"
+        reply = await bot.ask("What is 2+2?")
+    assert "\\boxed{4}" in reply.text
+
+
+async def test_an_external_server_has_one_checker_and_one_session(tmp_path: Path) -> None:
+    async with TestBot(tmp_path, settings={"llm": {"health_interval": 0.05}}) as bot:
+        standin = bot.standin
+        await bot.ask("hello")
+        tokenized = standin.hits["POST /tokenize"]
+        await standin.wait_for(lambda: standin.hits["GET /metrics"] >= 10, 30)
+        hits = dict(standin.hits)
+        connections = list(standin.connections.values())
+    assert tokenized >= 1
+    assert 0 <= hits["GET /health"] - hits["GET /metrics"] <= 1  # one /health, one /metrics a round
+    assert _shared(connections, "POST /tokenize", "GET /health") or _shared(
+        connections, "POST /tokenize", "GET /metrics"
+    )
 
 
 async def test_question_asked_while_the_model_starts_is_queued_then_answered(

@@ -281,6 +281,9 @@ def test_an_old_partial_list_keeps_the_others_and_says_so(
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="botkit.plugins.loader"):
         assert _names(enabled=["math"], disabled=["ask"]) == ["math", "persona_admin", "status"]
+        found = {name: None for name in (*BUILTIN_PLUGINS, "glossary")}
+        recommended = PluginSettings(enabled=["glossary"])  # only additions: nothing to warn about
+        assert enabled_plugin_names(recommended, found) == [*BUILTIN_PLUGINS, "glossary"]  # type: ignore[arg-type]
     assert caplog.records == []
 
 

@@ -249,3 +249,45 @@ async def test_count_prompt_tokens_without_the_endpoint_is_none(standin: Standin
     async with LLMClient(standin.root_url + "/nothing/v1", standin.model_name) as llm:
         assert await llm.count_prompt_tokens(QUESTION) is None
         assert await llm.health() is False
+
+
+async def test_probes_and_tokenize_share_one_connection_pool(standin: Standin, client: LLMClient) -> None:
+    assert await client.health() is True
+    metrics = await client.metrics()
+    assert metrics is not None and metrics["vllm:num_requests_running"] == 0
+    assert await client.served_models() == [standin.model_name]
+    assert await client.count_prompt_tokens(QUESTION)
+    routes = ["GET /health", "GET /metrics", "GET /v1/models", "POST /tokenize"]
+    assert list(standin.connections.values()) == [routes]  # one session, one kept-alive connection
+
+
+async def test_a_hung_server_does_not_look_healthy() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # reads nothing, answers nothing: a hung server
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with LLMClient(f"http://127.0.0.1:{port}/v1", "m", probe_timeout=0.2) as llm:
+            assert await llm.health() is False
+            assert await llm.metrics() is None
+            assert await llm.served_models() is None
+        assert accepted  # the requests did reach it
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_closed_client_opens_no_new_session(standin: Standin) -> None:
+    llm = LLMClient(standin.base_url, standin.model_name)
+    assert await llm.health() is True
+    await llm.aclose()
+    assert await llm.health() is False
+    with pytest.raises(BackendError) as caught:
+        await llm.count_prompt_tokens(QUESTION)
+    assert caught.value.kind == "unavailable"
+    assert standin.hits == {"GET /health": 1}

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from polling import until
 
 from botkit.config import LLMSettings
-from botkit.llm.supervisor import BackendStartError, VLLMSupervisor, build_command
+from botkit.llm.client import client_for
+from botkit.llm.supervisor import BackendStartError, VLLMSupervisor, build_command, served_base_url
 
 STANDIN = [sys.executable, "-m", "botkit.llm.standin"]
 
@@ -128,7 +130,7 @@ async def test_killed_server_is_restarted(tmp_path: Path) -> None:
         first = supervisor.pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
-        await _until(lambda: supervisor.state != "ready")
+        await until(lambda: supervisor.state != "ready")
         await supervisor.wait_ready(timeout=60)
         assert supervisor.pid not in (None, first)
         assert supervisor.restarts == 1
@@ -139,19 +141,37 @@ async def test_hung_server_is_killed_and_restarted(tmp_path: Path) -> None:
         hung = supervisor.pid
         assert hung is not None
         os.kill(hung, signal.SIGSTOP)  # alive, but answers nothing: hung
-        await _until(lambda: supervisor.state != "ready")
+        await until(lambda: supervisor.state != "ready")
         await supervisor.wait_ready(timeout=60)
         assert supervisor.pid != hung
         assert await _wait_gone(hung)
         assert supervisor.restarts == 1
 
 
-async def _until(predicate: Callable[[], bool], seconds: float = 30) -> None:
-    for _ in range(int(seconds * 20)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
+async def test_a_supervisor_checks_through_the_client_it_is_given_and_leaves_it_open(tmp_path: Path) -> None:
+    settings = _settings(_free_port())
+    async with client_for(settings, served_base_url(settings)) as client:
+        async with VLLMSupervisor(settings, log_dir=tmp_path, client=client) as supervisor:
+            assert supervisor.client is client
+            assert await client.count_prompt_tokens([{"role": "user", "content": "Hi"}])
+            await _until_served(supervisor.root_url, lambda connections: any(
+                "GET /health" in routes and "POST /tokenize" in routes for routes in connections
+            ))  # fmt: skip
+            assert supervisor.health_checks >= 1
+        assert supervisor.client is client  # not closed: a second start checks through it again
+        async with VLLMSupervisor(settings, log_dir=tmp_path, client=client) as again:
+            assert again.state == "ready"
+
+
+async def _until_served(root_url: str, predicate: Callable[[list[list[str]]], bool]) -> None:
+    """Until the stand-in playing vLLM reports connections (routes carried) that satisfy it."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            async with http.get(root_url + "/standin/requests") as response:
+                if predicate((await response.json())["connections"]):
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError("the stand-in never saw such connections")
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])

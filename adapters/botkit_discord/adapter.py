@@ -12,8 +12,8 @@ from discord import app_commands
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
-from botkit.events import ConversationKey, IncomingMessage, LiveReply
-from botkit_discord.commands import build_tree, main_text
+from botkit.events import ConversationKey, IncomingMessage
+from botkit_discord.commands import build_tree, declared_args, main_text
 from botkit_discord.endpoints import point_discord_py_at
 from botkit_discord.identity import channel_and_thread, role_names, workspace_of
 from botkit_discord.mentions import MentionRouter
@@ -87,8 +87,14 @@ class DiscordAdapter(Adapter):
         self.ready = asyncio.Event()
         self.synced: list[str] = []  # where commands were synced: guild ids or "global"
         self._accepting = True
-        self._inflight: set[asyncio.Task[None]] = set()
         self._mentions: MentionRouter | None = None
+        if settings.shutdown_grace is not None:
+            log.warning(
+                "discord.shutdown_grace (BOTKIT_DISCORD__SHUTDOWN_GRACE) is deprecated and ignored: "
+                "on shutdown botkit's core lets replies in flight finish, on every platform, for "
+                "[bot] shutdown_grace seconds (BOTKIT_BOT__SHUTDOWN_GRACE); set that instead. "
+                "discord.shutdown_grace will be removed in the next release."
+            )
 
     # -- start-up ----------------------------------------------------------------------------
     def _token(self) -> str:
@@ -239,6 +245,11 @@ class DiscordAdapter(Adapter):
 
     # -- serving -----------------------------------------------------------------------------
     async def run(self) -> None:
+        """Serve until cancelled, then close the connection at once.
+
+        Draining is the core's: :meth:`botkit.app.BotApp.serve` lets the replies in flight
+        land, through this still-open connection, before it cancels the adapters.
+        """
         point_discord_py_at(self.config.api_url, self.config.gateway_url)
         client = self.client = BotkitClient(self)
         self._mentions = MentionRouter(client, self.config)
@@ -250,26 +261,10 @@ class DiscordAdapter(Adapter):
                 "Discord refused the gateway connection: the Message Content intent is not enabled. "
                 "Turn it on in the Developer Portal (Application -> Bot -> Privileged Gateway Intents)."
             ) from None
-        except asyncio.CancelledError:
-            self._accepting = False
-            await self._drain()
-            raise
         finally:
             self._accepting = False
             await client.close()
             self.ready.clear()
-
-    async def _drain(self) -> None:
-        """Let replies still streaming land (their edits need the open connection)."""
-        pending = {t for t in self._inflight if not t.done()}
-        if pending:
-            await asyncio.wait(pending, timeout=self.config.shutdown_grace)
-
-    async def _submit(self, message: IncomingMessage, reply: LiveReply) -> None:
-        submission = await self.host.submit(message, reply)
-        if submission.task is not None:
-            self._inflight.add(submission.task)
-            submission.task.add_done_callback(self._inflight.discard)
 
     async def on_command(
         self, interaction: discord.Interaction[Any], spec: CommandSpec, args: dict[str, str]
@@ -306,12 +301,12 @@ class DiscordAdapter(Adapter):
             text=main_text(spec, args),
             delivery_id=str(interaction.id),
             command=spec.qualified_name,
-            args=args,
+            args=declared_args(spec, args),
             user_name=interaction.user.display_name,
             user_roles=role_names(interaction.user),
             is_direct=interaction.guild_id is None,
         )
-        await self._submit(message, reply)
+        await self.host.submit(message, reply)
 
     async def on_message(self, message: discord.Message) -> None:
         # No _accepting check here: while shutting down, the core itself answers a mention with
@@ -324,4 +319,4 @@ class DiscordAdapter(Adapter):
             log.warning("could not answer message %s: %s", message.id, err)
             return
         if addressed is not None:
-            await self._submit(addressed.message, addressed.reply)
+            await self.host.submit(addressed.message, addressed.reply)

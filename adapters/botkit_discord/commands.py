@@ -3,8 +3,10 @@
 Each :class:`~botkit.adapter.CommandSpec` becomes one ``app_commands.Command`` (inside an
 ``app_commands.Group`` when it has a group, so ``/persona list`` and ``/persona show`` are one
 top-level command with subcommands). Options become string parameters; a ``persona`` option is
-autocompleted with the personas the member may use here (``host.personas_for``). Every command
-calls the same ``invoke`` with the spec and its arguments: the adapter defers and submits.
+autocompleted with the personas the member may use here (``host.personas_for``). A command that
+declares no options gets one optional ``text`` option, so the user can still type text after it
+(as on Slack and the console) and its handler gets it as ``message.text``. Every command calls
+the same ``invoke`` with the spec and its arguments: the adapter defers and submits.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ Invoke = Callable[[discord.Interaction[Any], CommandSpec, dict[str, str]], Await
 
 _DESCRIPTION_LIMIT = 100  # Discord's limit for command, option and choice texts
 _CHOICES_LIMIT = 25
+FREE_TEXT = OptionSpec("text", "Text for the command (optional)", required=False)
+
+
+def shown_options(spec: CommandSpec) -> tuple[OptionSpec, ...]:
+    """The options Discord offers: the declared ones, or the optional free text when none are."""
+    return spec.options or (FREE_TEXT,)
 
 
 def _short(text: str) -> str:
@@ -42,7 +50,8 @@ def _callback(spec: CommandSpec, invoke: Invoke) -> Callable[..., Coroutine[Any,
             "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
         )
     ]
-    for option in spec.options:
+    options = shown_options(spec)
+    for option in options:
         parameters.append(
             inspect.Parameter(
                 option.name,
@@ -55,7 +64,7 @@ def _callback(spec: CommandSpec, invoke: Invoke) -> Callable[..., Coroutine[Any,
     callback.__name__ = callback.__qualname__ = name
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     callback.__discord_app_commands_param_description__ = {  # type: ignore[attr-defined]
-        option.name: _short(option.description) for option in spec.options
+        option.name: _short(option.description) for option in options
     }
     return callback
 
@@ -111,8 +120,14 @@ def build_tree(
 
 
 def main_text(spec: CommandSpec, args: dict[str, str]) -> str:
-    """The command's free-text argument (its first text option), used as the message text."""
-    first: OptionSpec | None = next((o for o in spec.options if o.kind == "text"), None)
-    if first is None and spec.options:
-        first = spec.options[0]
-    return args.get(first.name, "") if first is not None else ""
+    """The command's free text (its first text option, or the ``text`` one Discord shows for a
+    command that declares none), used as the message text."""
+    options = shown_options(spec)
+    first = next((o for o in options if o.kind == "text"), options[0])
+    return args.get(first.name, "")
+
+
+def declared_args(spec: CommandSpec, args: dict[str, str]) -> dict[str, str]:
+    """The arguments of the options the command declares (not the added free text)."""
+    names = {option.name for option in spec.options}
+    return {name: value for name, value in args.items() if name in names}

@@ -30,5 +30,6 @@ class DiscordSettings(SectionSettings):
     interaction_reply_seconds: float = Field(14 * 60.0, gt=0, lt=INTERACTION_TOKEN_LIFETIME)
     thread_auto_archive_minutes: Literal[60, 1440, 4320, 10080] = 1440
     guild_ready_timeout: float = Field(2.0, ge=0)
-    # On shutdown, replies still streaming get this long to land before the connection closes.
-    shutdown_grace: float = Field(30.0, ge=0)
+    # Deprecated, ignored: the core drains on shutdown for [bot] shutdown_grace (the adapter logs
+    # a warning when this is set). Accepted for one release so old configurations still load.
+    shutdown_grace: float | None = Field(None, ge=0)

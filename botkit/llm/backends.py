@@ -11,6 +11,10 @@
 
 Whatever is chosen is announced on the first line botkit prints, so nobody mistakes the
 stand-in's canned answers for the model's.
+
+Each server gets one :class:`~botkit.llm.client.LLMClient`, whose HTTP session the pool, the
+supervisor and the turns share. Shutdown runs in the reverse order of start-up: the pool stops
+checking, the supervisor stops its server, then the clients close (once), then the stand-in.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ import shutil
 from contextlib import AsyncExitStack
 
 from botkit.config import LLMSettings
-from botkit.llm.client import LLMClient
+from botkit.llm.client import client_for
 from botkit.llm.pool import Backend, BackendPool, shown_url
-from botkit.llm.supervisor import VLLMSupervisor
+from botkit.llm.supervisor import VLLMSupervisor, served_base_url
 
 
 def gpu_present() -> bool:
@@ -45,24 +49,13 @@ def choose_backend(settings: LLMSettings) -> str:
     return "vllm" if gpu_present() and vllm_available(settings) else "standin"
 
 
-def _client(settings: LLMSettings, base_url: str) -> LLMClient:
-    return LLMClient(
-        base_url=base_url,
-        model=settings.model,
-        api_key=settings.api_key.get_secret_value(),
-        connect_timeout=settings.connect_timeout,
-        first_token_timeout=settings.first_token_timeout,
-        idle_timeout=settings.idle_timeout,
-    )
-
-
 async def start_backends(settings: LLMSettings, stack: AsyncExitStack) -> tuple[BackendPool, str]:
     """Start what ``llm.backend`` asks for and the pool in front of it; returns (pool, description).
 
-    Shutdown is registered on ``stack`` (the pool closes before the server it talks to).
+    Shutdown is registered on ``stack``: the pool stops, then the supervised server, then the
+    clients they shared close.
     """
     kind = choose_backend(settings)
-    supervisor: VLLMSupervisor | None = None
     if kind == "external":
         urls = settings.base_urls or [settings.base_url]
         description = "external server(s) at " + ", ".join(shown_url(u) for u in urls)
@@ -75,14 +68,13 @@ async def start_backends(settings: LLMSettings, stack: AsyncExitStack) -> tuple[
         why = " (no GPU or vLLM found)" if settings.backend == "auto" else ""
         description = f"built-in vLLM stand-in{why} at {standin.base_url}: canned answers, not a real model"
     else:
-        supervisor = VLLMSupervisor(settings)
-        await supervisor.start()
-        stack.push_async_callback(supervisor.stop)
-        urls = [supervisor.base_url]
-        description = f"supervised vLLM ({settings.vllm.model}) at {supervisor.base_url}"
-    backends = [
-        Backend(_client(settings, url), settings.max_in_flight, supervisor=supervisor) for url in urls
-    ]
+        urls = [served_base_url(settings)]
+        description = f"supervised vLLM ({settings.vllm.model}) at {urls[0]}"
+    clients = [client_for(settings, url) for url in urls]
+    for client in clients:
+        stack.push_async_callback(client.aclose)
+    supervisor = VLLMSupervisor(settings, client=clients[0]) if kind == "vllm" else None
+    backends = [Backend(client, settings.max_in_flight, supervisor=supervisor) for client in clients]
     pool = BackendPool(
         backends,
         per_user=settings.max_in_flight_per_user,
@@ -93,6 +85,8 @@ async def start_backends(settings: LLMSettings, stack: AsyncExitStack) -> tuple[
     )
     if supervisor is not None:
         supervisor.on_change = pool.on_supervisor_change
+        await supervisor.start()
+        stack.push_async_callback(supervisor.stop)
     await pool.start()
     stack.push_async_callback(pool.stop)
     return pool, description

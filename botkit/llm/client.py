@@ -15,14 +15,24 @@ Why a wrapper around ``openai.AsyncOpenAI`` at all:
 
 The openai client retries nothing (``max_retries=0``): retry policy belongs to the caller, who
 knows whether a half-streamed answer is already on screen.
+
+Besides the streaming requests (the openai client's own connection pool), everything else botkit
+asks a server (``/health``, ``/metrics``, ``/v1/models``, ``/tokenize``) goes through the one
+aiohttp session of that server's client: the supervisor and the pool use the client's
+:meth:`LLMClient.health`, :meth:`LLMClient.metrics` and :meth:`LLMClient.served_models` rather
+than sessions of their own. Those probes have a short timeout of their own (``probe_timeout``), so
+a hung server never looks healthy. Whoever creates a client closes it, once, after everything
+that uses it has stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import aiohttp
 import openai
@@ -31,9 +41,14 @@ from openai.types.chat import ChatCompletionChunk
 from botkit.llm.errors import BackendError, BackendErrorKind
 from botkit.llm.reasoning import FieldNormalizer, ReasoningSplitter
 
-__all__ = ["Delta", "Finished", "LLMClient", "StreamEvent"]
+if TYPE_CHECKING:
+    from botkit.config import LLMSettings
+
+__all__ = ["Delta", "Finished", "LLMClient", "StreamEvent", "client_for", "parse_metrics"]
 
 _REASONING_FIELDS = ("reasoning", "reasoning_content")
+_METRIC = re.compile(r"^(vllm:[a-z_]+)(?:\{[^}]*\})?\s+([0-9.eE+-]+|NaN)\s*$", re.MULTILINE)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +77,15 @@ class Finished:
 
 
 StreamEvent = Delta | Finished
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Sum vLLM's Prometheus samples by metric name (over labels such as ``engine``)."""
+    totals: dict[str, float] = {}
+    for name, value in _METRIC.findall(text):
+        with contextlib.suppress(ValueError):
+            totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
 
 
 def _status_kind(status: int) -> BackendErrorKind:
@@ -136,8 +160,9 @@ class _ChunkReader:
 class LLMClient:
     """An OpenAI-compatible (vLLM) chat client that streams reasoning and answer separately.
 
-    ``base_url`` ends in ``/v1``; vLLM's extra routes (``/health``, ``/tokenize``) live at the
-    server root, which is ``base_url`` without that suffix.
+    ``base_url`` ends in ``/v1``; vLLM's extra routes (``/health``, ``/metrics``, ``/tokenize``)
+    live at the server root, which is ``base_url`` without that suffix. ``probe_timeout`` bounds
+    each ``/health``, ``/metrics`` and ``/v1/models`` request.
     """
 
     def __init__(
@@ -148,6 +173,7 @@ class LLMClient:
         connect_timeout: float = 10,
         first_token_timeout: float = 120,
         idle_timeout: float = 60,
+        probe_timeout: float = 5,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.root_url = self.base_url.removesuffix("/v1")
@@ -156,6 +182,7 @@ class LLMClient:
         self._connect_timeout = connect_timeout
         self._first_token_timeout = first_token_timeout
         self._idle_timeout = idle_timeout
+        self._probe_timeout = probe_timeout
         # httpx's read timeout is only a backstop; the per-chunk asyncio deadlines decide.
         read_backstop = max(first_token_timeout, idle_timeout) + 5.0
         self._openai = openai.AsyncOpenAI(
@@ -167,6 +194,7 @@ class LLMClient:
             ),
         )
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     async def stream(
         self,
@@ -240,17 +268,22 @@ class LLMClient:
         count = data.get("count")
         return count if isinstance(count, int) else None
 
-    async def health(self) -> bool:
-        """True when ``GET /health`` at the server root answers 200; never raises."""
-        try:
-            session = self._get_session()
-            async with session.get(self.root_url + "/health", headers=self._headers()) as resp:
-                return resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+    async def health(self, timeout: float | None = None) -> bool:
+        """True when ``GET /health`` at the server root answers 200 within ``timeout`` (default
+        ``probe_timeout``); never raises."""
+        return await self._probe(self.root_url + "/health", _drained, timeout) is not None
+
+    async def metrics(self) -> dict[str, float] | None:
+        """The server's ``vllm:*`` Prometheus samples summed by name; None when unreadable."""
+        return await self._probe(self.root_url + "/metrics", _parsed_metrics)
+
+    async def served_models(self) -> list[str] | None:
+        """The model ids ``GET /v1/models`` lists; None when it does not answer 200 with JSON."""
+        return await self._probe(self.base_url + "/models", _model_ids)
 
     async def aclose(self) -> None:
-        """Close the HTTP connection pools."""
+        """Close the HTTP connection pools; the client cannot be used afterwards."""
+        self._closed = True
         await self._openai.close()
         if self._session is not None:
             await self._session.close()
@@ -265,6 +298,8 @@ class LLMClient:
     # -- internals -------------------------------------------------------------------------
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:  # never a second session behind the owner's back
+            raise aiohttp.ClientConnectionError(f"the client of {self.base_url} is closed")
         if self._session is None:
             timeout = aiohttp.ClientTimeout(
                 total=self._connect_timeout + self._idle_timeout, sock_connect=self._connect_timeout
@@ -274,6 +309,23 @@ class LLMClient:
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"}
+
+    async def _probe(
+        self,
+        url: str,
+        read: Callable[[aiohttp.ClientResponse], Awaitable[_T]],
+        timeout: float | None = None,
+    ) -> _T | None:
+        """GET ``url`` with the short probe timeout: what ``read`` makes of a 200, else None."""
+        limit = aiohttp.ClientTimeout(total=timeout if timeout is not None else self._probe_timeout)
+        try:
+            session = self._get_session()
+            async with session.get(url, headers=self._headers(), timeout=limit) as resp:
+                if resp.status != 200:
+                    return None
+                return await read(resp)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
 
     async def _root_request(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """JSON request to a root route; None on 404/405, BackendError on other failures."""
@@ -327,3 +379,32 @@ class LLMClient:
         if key and key != "EMPTY" and len(key) >= 4:
             text = text.replace(key, "***")
         return text
+
+
+def client_for(settings: LLMSettings, base_url: str) -> LLMClient:
+    """The client of one server, with the configured key and timeouts."""
+    return LLMClient(
+        base_url=base_url,
+        model=settings.model,
+        api_key=settings.api_key.get_secret_value(),
+        connect_timeout=settings.connect_timeout,
+        first_token_timeout=settings.first_token_timeout,
+        idle_timeout=settings.idle_timeout,
+    )
+
+
+async def _drained(response: aiohttp.ClientResponse) -> bool:
+    await response.read()  # read to the end, so the connection goes back to the pool
+    return True
+
+
+async def _parsed_metrics(response: aiohttp.ClientResponse) -> dict[str, float]:
+    return parse_metrics(await response.text())
+
+
+async def _model_ids(response: aiohttp.ClientResponse) -> list[str]:
+    body = await response.json()
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return []
+    return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]

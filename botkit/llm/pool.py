@@ -7,6 +7,12 @@ FIFO line (a user at their own limit lets others pass), and the waiting reply is
 so a burst queues fairly instead of timing out. The limit per backend adapts to what vLLM's
 ``/metrics`` says: when the server itself starts queueing (``vllm:num_requests_waiting``) or its
 KV cache is nearly full, botkit stops adding to it.
+
+One health checker per backend. An external server is checked by the pool itself (``/health``,
+then ``/metrics``, every ``health_interval``). A supervised server is checked by its supervisor
+alone: the pool reads the supervisor's state and its last ``/health`` result (it is told of every
+change through :meth:`BackendPool.on_supervisor_change`) and only reads ``/metrics`` itself. All
+of it goes through the backend's one :class:`~botkit.llm.client.LLMClient` session.
 """
 
 from __future__ import annotations
@@ -14,14 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
-
-import aiohttp
 
 from botkit.llm.client import LLMClient
 from botkit.llm.errors import BackendError
@@ -33,7 +36,11 @@ OnWait = Callable[[int, WaitReason], None]
 
 
 class Supervised(Protocol):
-    """What the pool needs of a supervisor: its state ("starting", "ready", ...) and last error."""
+    """What the pool needs of a supervisor, the one health checker of a supervised server.
+
+    ``state`` ("starting", "ready", ...), ``last_error``, ``healthy`` (its last ``/health``
+    answered 200) and ``health_checks`` (how many ``/health`` requests it has made so far).
+    """
 
     @property
     def state(self) -> str: ...
@@ -41,15 +48,27 @@ class Supervised(Protocol):
     @property
     def last_error(self) -> str | None: ...
 
+    @property
+    def healthy(self) -> bool: ...
+
+    @property
+    def health_checks(self) -> int: ...
+
 
 @dataclass(eq=False)
 class Backend:
-    """One server. ``limit`` is the configured in-flight cap, ``capacity`` the one in force now."""
+    """One server. ``limit`` is the configured in-flight cap, ``capacity`` the one in force now.
+
+    ``healthy`` is the pool's view: for an external server its last ``/health``; for a supervised
+    one what the supervisor last found, unless a request failed to connect since
+    (``down_at_check``: the supervisor's check count then; its next check decides).
+    """
 
     client: LLMClient
     limit: int
     supervisor: Supervised | None = None
     healthy: bool = False
+    down_at_check: int | None = None
     in_flight: int = 0
     server_waiting: float = 0.0
     kv_cache_usage: float = 0.0
@@ -95,18 +114,6 @@ def shown_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"***@{netloc}"))
 
 
-_METRIC = re.compile(r"^(vllm:[a-z_]+)(?:\{[^}]*\})?\s+([0-9.eE+-]+|NaN)\s*$", re.MULTILINE)
-
-
-def parse_metrics(text: str) -> dict[str, float]:
-    """Sum vLLM's Prometheus samples by metric name (over labels such as ``engine``)."""
-    totals: dict[str, float] = {}
-    for name, value in _METRIC.findall(text):
-        with contextlib.suppress(ValueError):
-            totals[name] = totals.get(name, 0.0) + float(value)
-    return totals
-
-
 class BackendPool:
     def __init__(
         self,
@@ -130,38 +137,26 @@ class BackendPool:
         self._per_user: dict[str, int] = {}
         self._changed = asyncio.Event()
         self._health_task: asyncio.Task[None] | None = None
-        self._http: aiohttp.ClientSession | None = None
-        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         await self.check_health()
         self._health_task = asyncio.create_task(self._health_loop(), name="botkit-backend-health")
 
     async def stop(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        if self._background:
-            await asyncio.wait(self._background)
+        """Stop checking. The clients stay open: whoever created them closes them, after the
+        supervisor that shares them has stopped too (see :func:`botkit.llm.backends.start_backends`)."""
         if self._health_task is not None:
             self._health_task.cancel()
             await asyncio.wait([self._health_task])
             self._health_task = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-        for backend in self.backends:
-            await backend.client.aclose()
 
     def on_supervisor_change(self) -> None:
-        """The supervised server changed state: re-check at once (ready) or stop routing to it."""
+        """A supervisor's state or health changed: follow it at once, and wake the line."""
         for backend in self.backends:
-            if backend.supervisor is not None and backend.supervisor.state != "ready":
-                backend.healthy = False
-        task = asyncio.get_running_loop().create_task(self.check_health())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+            if backend.supervisor is not None:
+                self._follow(backend, backend.supervisor)
+        self.notify()
 
     def notify(self) -> None:
         """Something changed (a slot freed, a backend became ready): wake the line."""
@@ -257,6 +252,8 @@ class BackendPool:
         """A request could not connect: take the backend out until a health check passes."""
         backend.healthy = False
         backend.last_error = error.detail or error.kind
+        if backend.supervisor is not None:
+            backend.down_at_check = backend.supervisor.health_checks
         log.warning("backend %s marked down: %s", backend.url, backend.last_error)
         self.notify()
 
@@ -274,40 +271,42 @@ class BackendPool:
         self.notify()
 
     async def _check(self, backend: Backend) -> None:
-        if backend.supervisor is not None and backend.supervisor.state != "ready":
+        if backend.supervisor is not None:
+            self._follow(backend, backend.supervisor)  # its supervisor checks /health, not the pool
+        else:
+            await self._check_external(backend)
+        if backend.healthy and self.adaptive:
+            await self._read_metrics(backend)
+
+    def _follow(self, backend: Backend, supervisor: Supervised) -> None:
+        """Take a supervised backend's health from its supervisor (the one checker)."""
+        if supervisor.state != "ready" or not supervisor.healthy:
             backend.healthy = False
-            backend.last_error = backend.supervisor.last_error
+            backend.last_error = supervisor.last_error or (
+                "/health did not answer 200" if supervisor.state == "ready" else None
+            )
             return
+        if backend.down_at_check is not None and supervisor.health_checks <= backend.down_at_check:
+            return  # a request failed to connect after its last check: wait for the next one
+        if not backend.healthy and backend.last_error is not None:
+            log.info("backend %s is healthy again", backend.url)
+        backend.healthy, backend.last_error, backend.down_at_check = True, None, None
+
+    async def _check_external(self, backend: Backend) -> None:
         was = backend.healthy
-        backend.healthy = await self._health(backend)
+        backend.healthy = await backend.client.health()  # the client's short probe timeout
         if backend.healthy != was:
             log.info(
                 "backend %s is %s", backend.url, "healthy" if backend.healthy else "not answering /health"
             )
-        if not backend.healthy:
+        if backend.healthy:
+            backend.last_error = None
+        else:
             backend.last_error = backend.last_error or "/health did not answer 200"
-            return
-        backend.last_error = None
-        if self.adaptive and self._http is not None:
-            await self._read_metrics(backend)
-
-    async def _health(self, backend: Backend) -> bool:
-        """GET /health with the pool's short timeout: a hung server must not look healthy."""
-        if self._http is None:
-            return await backend.client.health()
-        try:
-            async with self._http.get(backend.client.root_url + "/health") as response:
-                return response.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
 
     async def _read_metrics(self, backend: Backend) -> None:
-        try:
-            async with self._http.get(backend.client.root_url + "/metrics") as response:  # type: ignore[union-attr]
-                if response.status != 200:
-                    return
-                metrics = parse_metrics(await response.text())
-        except (aiohttp.ClientError, TimeoutError):
+        metrics = await backend.client.metrics()
+        if metrics is None:
             return
         backend.server_waiting = metrics.get("vllm:num_requests_waiting", 0.0)
         backend.kv_cache_usage = metrics.get("vllm:kv_cache_usage_perc", 0.0)

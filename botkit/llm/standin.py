@@ -23,6 +23,9 @@ Routes
 - ``GET /metrics``: Prometheus text with vLLM's names and a ``model_name`` label:
   ``vllm:num_requests_running``, ``vllm:num_requests_waiting``, ``vllm:kv_cache_usage_perc``,
   ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``.
+- ``GET /standin/requests`` (the stand-in's own, not vLLM's): what :attr:`Standin.hits` and
+  :attr:`Standin.connections` hold, as JSON ``{"hits": {...}, "connections": [[...], ...]}``,
+  for tests of a stand-in running in another process (as the supervised ``vllm``).
 
 Replies
 -------
@@ -58,6 +61,10 @@ Scripting
   sent; :attr:`Standin.disconnects` counts requests whose client went away before the end
   (generation stops then, as in vLLM); :attr:`Standin.running` / :attr:`Standin.waiting` are
   the in-flight counts.
+- :attr:`Standin.hits` counts the requests received per route (``"GET /health"``), and
+  :attr:`Standin.connections` lists, per client connection (keyed by its address), the routes it
+  carried in order: so a test can tell how often a server was polled, and whether two callers
+  shared one connection pool.
 
 Use in tests::
 
@@ -96,8 +103,8 @@ import sys
 import time
 import uuid
 import zlib
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
@@ -348,6 +355,8 @@ class Standin(LocalServer):
         self.api_key = api_key
         self.startup_delay = startup_delay
         self.requests: list[dict[str, Any]] = []
+        self.hits: Counter[str] = Counter()
+        self.connections: dict[str, list[str]] = {}
         self.disconnects = 0
         self.running = 0
         self.waiting = 0
@@ -401,7 +410,8 @@ class Standin(LocalServer):
             raise RuntimeError("Standin already started")
         self._stopping = False
         self._slots = asyncio.Condition()
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._record])
+        app.router.add_get("/standin/requests", self._recorded)
         app.router.add_get("/health", self._health)
         app.router.add_get("/ping", self._health)
         app.router.add_get("/version", self._version)
@@ -438,6 +448,22 @@ class Standin(LocalServer):
         return self._runner is not None and time.monotonic() >= self._ready_at
 
     # -- small routes ------------------------------------------------------------------------
+
+    @web.middleware
+    async def _record(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Count the request per route and note which client connection carried it."""
+        if request.path != "/standin/requests":
+            route = f"{request.method} {request.path}"
+            self.hits[route] += 1
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.connections.setdefault(str(peer), []).append(route)
+            self._signal_change()
+        return await handler(request)
+
+    async def _recorded(self, request: web.Request) -> web.Response:
+        return web.json_response({"hits": dict(self.hits), "connections": list(self.connections.values())})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(status=200 if self.ready else 503)

@@ -8,6 +8,12 @@ killed and restarted; more than ``max_restarts`` crashes within ``restart_window
 restarts, and the state says why in plain words, taken from the server's own log (CUDA out of
 memory, port in use, model not found, unsupported GPU). Everything the server prints goes to a
 rotating log file; errors are echoed to botkit's log.
+
+The supervisor is the one health checker of its server: the pool in front of it reads
+:attr:`VLLMSupervisor.state` and :attr:`VLLMSupervisor.healthy` (and is told of each change
+through ``on_change``) instead of polling ``/health`` itself. Its requests go through the
+server's :class:`~botkit.llm.client.LLMClient` session, the one the pool and the turns use; a
+supervisor given no client makes one for itself and closes it when it stops.
 """
 
 from __future__ import annotations
@@ -28,9 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import aiohttp
-
 from botkit.config import LLMSettings
+from botkit.llm.client import LLMClient, client_for
 
 log = logging.getLogger("botkit.supervisor")
 
@@ -52,6 +57,11 @@ _DIAGNOSES = (
 
 class BackendStartError(Exception):
     """The supervised model server cannot be started; the message says why and what to do."""
+
+
+def served_base_url(settings: LLMSettings) -> str:
+    """The ``/v1`` URL the supervised server listens on."""
+    return f"http://127.0.0.1:{settings.vllm.port}/v1"
 
 
 def build_command(settings: LLMSettings) -> list[str]:
@@ -106,15 +116,24 @@ class VLLMSupervisor:
         settings: LLMSettings,
         log_dir: str | Path | None = None,
         on_change: Callable[[], None] | None = None,
+        client: LLMClient | None = None,
     ) -> None:
+        """``client``: the server's shared client (its owner closes it); None: make one per start.
+
+        ``on_change`` is called whenever :attr:`state` or :attr:`healthy` changes.
+        """
         self.settings = settings
         self.vllm = settings.vllm
-        self.base_url = f"http://127.0.0.1:{settings.vllm.port}/v1"
-        self.root_url = f"http://127.0.0.1:{settings.vllm.port}"
+        self.base_url = served_base_url(settings)
+        self.root_url = self.base_url.removesuffix("/v1")
         self.log_path = Path(log_dir or settings.vllm.log_dir) / "vllm.log"
         self.on_change = on_change
+        self._given_client = client
+        self.client = client
         self.process: asyncio.subprocess.Process | None = None
         self.state: SupervisorState = "stopped"
+        self.healthy = False  # the last /health answered 200
+        self.health_checks = 0  # /health requests made so far
         self.last_error: str | None = None
         self.restarts = 0
         self.started_at: float | None = None
@@ -143,6 +162,8 @@ class VLLMSupervisor:
         handler = RotatingFileHandler(self.log_path, maxBytes=10_000_000, backupCount=3)
         self._file_log.handlers[:] = [handler]
         self._file_log.setLevel(logging.INFO)
+        if self.client is None:
+            self.client = client_for(self.settings, self.base_url)
         self._monitor = asyncio.create_task(self._supervise(), name="botkit-vllm-supervisor")
 
     async def wait_ready(self, timeout: float | None = None) -> None:
@@ -179,6 +200,9 @@ class VLLMSupervisor:
         for handler in self._file_log.handlers:
             handler.close()
         self._file_log.handlers.clear()
+        if self.client is not None and self.client is not self._given_client:
+            await self.client.aclose()
+            self.client = None
         self._set_state("stopped")
 
     # -- the loop ---------------------------------------------------------------------------
@@ -266,64 +290,64 @@ class VLLMSupervisor:
     async def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self.vllm.startup_timeout
         last_progress = time.monotonic()
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-            while True:
-                assert self.process is not None
-                if self.process.returncode is not None:
-                    if self._pump is not None:
-                        await asyncio.wait([self._pump], timeout=2)
-                    raise _Crash(f"exited with code {self.process.returncode} while starting")
-                if await self._ready_check(http):
-                    return
-                now = time.monotonic()
-                if now > deadline:
-                    raise _Crash(
-                        f"was not ready after {self.vllm.startup_timeout:.0f}s "
-                        "(raise llm.vllm.startup_timeout for slow first starts)"
-                    )
-                if now - last_progress > 15:
-                    last_progress = now
-                    log.info("model server starting... last line: %s", self.tail[-1] if self.tail else "-")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self.process.wait()), 0.3)
+        while True:
+            assert self.process is not None
+            if self.process.returncode is not None:
+                if self._pump is not None:
+                    await asyncio.wait([self._pump], timeout=2)
+                raise _Crash(f"exited with code {self.process.returncode} while starting")
+            if await self._ready_check():
+                return
+            now = time.monotonic()
+            if now > deadline:
+                raise _Crash(
+                    f"was not ready after {self.vllm.startup_timeout:.0f}s "
+                    "(raise llm.vllm.startup_timeout for slow first starts)"
+                )
+            if now - last_progress > 15:
+                last_progress = now
+                log.info("model server starting... last line: %s", self.tail[-1] if self.tail else "-")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.process.wait()), 0.3)
 
-    async def _ready_check(self, http: aiohttp.ClientSession) -> bool:
-        try:
-            async with http.get(f"{self.root_url}/health") as response:
-                if response.status != 200:
-                    return False
-            async with http.get(f"{self.base_url}/models") as response:
-                if response.status != 200:
-                    return False
-                body = await response.json()
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+    async def _ready_check(self) -> bool:
+        if not await self._check_health():
             return False
-        return any(m.get("id") == self.settings.model for m in body.get("data", []))
+        assert self.client is not None
+        models = await self.client.served_models()
+        return models is not None and self.settings.model in models
+
+    async def _check_health(self, timeout: float | None = None) -> bool:
+        """One ``GET /health`` (the only one anyone makes of this server); records the result."""
+        assert self.client is not None
+        healthy = await self.client.health(timeout)
+        self.health_checks += 1
+        if healthy != self.healthy:
+            self.healthy = healthy
+            self._changed()
+        return healthy
 
     async def _watch(self) -> str:
         """While the server runs: returns why it stopped serving (exit, or hung and killed)."""
         assert self.process is not None
         failures = 0
-        timeout = aiohttp.ClientTimeout(total=max(1.0, self.vllm.health_interval))
-        async with aiohttp.ClientSession(timeout=timeout) as http:
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self.process.wait()), self.vllm.health_interval)
-                if self.process.returncode is not None:
-                    if self._pump is not None:
-                        await asyncio.wait([self._pump], timeout=2)
-                    return f"exited with code {self.process.returncode}"
-                try:
-                    async with http.get(f"{self.root_url}/health") as response:
-                        healthy = response.status == 200
-                except (aiohttp.ClientError, TimeoutError):
-                    healthy = False
-                failures = 0 if healthy else failures + 1
-                if failures >= self.vllm.hang_checks:
-                    return f"is alive but /health failed {failures} times in a row (hung); killed it"
+        timeout = max(1.0, self.vllm.health_interval)  # short: a hung server must not look healthy
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.process.wait()), self.vllm.health_interval)
+            if self.process.returncode is not None:
+                if self._pump is not None:
+                    await asyncio.wait([self._pump], timeout=2)
+                return f"exited with code {self.process.returncode}"
+            failures = 0 if await self._check_health(timeout) else failures + 1
+            if failures >= self.vllm.hang_checks:
+                return f"is alive but /health failed {failures} times in a row (hung); killed it"
 
     async def _kill(self, timeout: float) -> None:
         process, self.process = self.process, None
+        if self.healthy:
+            self.healthy = False
+            self._changed()
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -347,8 +371,11 @@ class VLLMSupervisor:
                 self._ready.set()
             else:
                 self._ready.clear()
-            if self.on_change is not None:
-                self.on_change()
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _failure_message(self, what: str) -> str:
         lines = list(self.tail)

@@ -84,7 +84,7 @@ class Router:
 
     async def submit(self, message: IncomingMessage, reply: LiveReply) -> Submission:
         if not self.accepting:
-            await self.respond(
+            await self._respond_safely(
                 reply, "⚠️ botkit is restarting and not taking new questions; please ask again shortly."
             )
             return Submission(False)

@@ -74,7 +74,8 @@ def enabled_plugin_names(config: PluginSettings, found: dict[str, EntryPoint]) -
             )
     names = [n for n in BUILTIN_PLUGINS if n not in config.disabled]
     kept = [n for n in names if n not in config.enabled]
-    if config.enabled and kept and "disabled" not in config.model_fields_set:
+    old_style = any(n in BUILTIN_PLUGINS for n in config.enabled)  # a list from before: some built-ins
+    if old_style and kept and "disabled" not in config.model_fields_set:
         log.warning(
             "[plugins] enabled adds to the built-in plugins, so %s stay on although not listed; "
             "list them in [plugins] disabled to turn them off (disabled = [] hides this notice)",

@@ -33,7 +33,6 @@ def discord_settings(fake: FakeDiscord, **extra: Any) -> dict[str, Any]:
         "guild_ids": [fake.guild_id],
         "guild_ready_timeout": 0.1,
         "edits_per_second": 50.0,
-        "shutdown_grace": 5.0,
         **extra,
     }
 
@@ -42,17 +41,23 @@ def discord_settings(fake: FakeDiscord, **extra: Any) -> dict[str, Any]:
 async def discord_rig(
     tmp_path: Path, *, plugins: Sequence[Plugin[Any]] = (), **extra: Any
 ) -> AsyncIterator[DiscordRig]:
+    """The adapter served as ``botkit run`` serves it (``BotApp.serve``: check, run, and on
+    cancellation the core's drain before the adapter stops); ``task`` is that serving task."""
     async with (
         FakeDiscord() as fake,
-        TestBot(tmp_path, settings={"discord": discord_settings(fake, **extra)}, plugins=plugins) as bot,
+        TestBot(tmp_path, plugins=plugins, settings={"discord": discord_settings(fake, **extra)}) as bot,
     ):
         assert bot.app is not None
         adapter = bot.app.build_adapters(["discord"])[0]
         assert isinstance(adapter, DiscordAdapter)
-        await adapter.check()
-        task = asyncio.create_task(adapter.run(), name="discord-adapter")
+        task = asyncio.create_task(bot.app.serve([adapter]), name="discord-serve")
         try:
-            await asyncio.wait_for(adapter.ready.wait(), 10)
+            ready = asyncio.create_task(adapter.ready.wait())
+            await asyncio.wait([task, ready], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            if task.done():
+                task.result()  # check() failed: its error
+            assert adapter.ready.is_set(), "the Discord adapter did not connect"
             yield DiscordRig(fake, bot, adapter, task)
         finally:
             task.cancel()

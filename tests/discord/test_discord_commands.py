@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botkit_discord import DiscordAdapter
 from botkit_discord.reply import CONTINUED_NOTE
-from discord_harness import DiscordRig, discord_rig
+from discord_harness import DiscordRig, discord_rig, discord_settings
 
 from botkit.adapter import AdapterError
+from botkit.plugins import CommandContext, Plugin
 from botkit.testing.fake_discord import FakeDiscord, FakeInteraction
 from botkit.testing.testbot import TestBot
 
@@ -304,3 +309,60 @@ async def test_a_command_while_stopping_is_told_so_privately(rig: DiscordRig) ->
     assert "restarting" in (await ephemeral(fake, asked, "restarting"))[0]
     assert fake.public_messages_in(fake.channel_id) == []
     assert not rig.bot.standin.requests
+
+
+async def test_a_reply_in_flight_at_shutdown_lands_before_the_connection_closes(tmp_path: Path) -> None:
+    async with discord_rig(tmp_path) as rig:
+        fake = rig.fake
+        standin = rig.bot.standin
+        standin.tokens_per_second = 60.0  # still streaming when the stop comes
+        interaction = await fake.slash_command(
+            fake.add_user("student"), "math", {"question": "What is 17*23?"}
+        )
+        await standin.wait_for(lambda: standin.running == 1, 10)
+        rig.task.cancel()  # SIGTERM: BotApp.serve is cancelled; the core drains, then the adapter stops
+        with contextlib.suppress(asyncio.CancelledError):
+            await rig.task
+        assert rig.adapter.client is not None and rig.adapter.client.is_closed()
+        messages = fake.interaction_messages(interaction.id)
+    assert standin.disconnects == 0  # the answer was generated to the end
+    assert len(messages) == 1 and messages[0].rstrip().endswith("**Final answer:** `391`")
+
+
+async def test_discord_shutdown_grace_is_still_accepted_with_a_deprecation_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        FakeDiscord() as fake,
+        TestBot(tmp_path, settings={"discord": discord_settings(fake, shutdown_grace=5.0)}) as bot,
+    ):
+        assert bot.app is not None
+        with caplog.at_level(logging.WARNING, logger="botkit_discord"):
+            adapter = bot.app.build_adapters(["discord"])[0]
+    assert isinstance(adapter, DiscordAdapter)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "botkit_discord"]
+    assert len(warnings) == 1
+    assert "discord.shutdown_grace" in warnings[0] and "deprecated" in warnings[0]
+    assert "[bot] shutdown_grace" in warnings[0]
+
+
+async def test_a_command_without_options_still_receives_the_text_typed_after_it(tmp_path: Path) -> None:
+    seen: list[tuple[str, dict[str, str]]] = []
+    plugin: Plugin[Any] = Plugin("echo")
+
+    @plugin.command("echo", "Say it back")
+    async def echo(ctx: CommandContext[Any]) -> None:
+        seen.append((ctx.message.text, ctx.args))
+        await ctx.respond(f"echo: {ctx.message.text or '(nothing)'}")
+
+    async with discord_rig(tmp_path, plugins=[plugin]) as rig:
+        fake = rig.fake
+        synced = {c["name"]: c for c in fake.commands[str(fake.guild_id)]}
+        [option] = synced["echo"]["options"]
+        assert option["name"] == "text" and option["required"] is False and option["type"] == 3
+        user = fake.add_user("ada")
+        typed = await fake.slash_command(user, "echo", {"text": "hello there"})
+        assert (await answered(fake, typed.id, "echo:")) == ["echo: hello there"]
+        bare = await fake.slash_command(user, "echo")
+        assert (await answered(fake, bare.id, "echo:")) == ["echo: (nothing)"]
+    assert seen == [("hello there", {}), ("", {})]  # the text, and no option it never declared
