@@ -38,10 +38,13 @@ def discord_settings(fake: FakeDiscord, **extra: Any) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def discord_rig(tmp_path: Path, **extra: Any) -> AsyncIterator[DiscordRig]:
+async def discord_rig(
+    tmp_path: Path, *, core: dict[str, Any] | None = None, **extra: Any
+) -> AsyncIterator[DiscordRig]:
+    """``core``: other botkit settings sections (``{"stream": {"edit_interval": 0.05}}``)."""
     async with (
         FakeDiscord() as fake,
-        TestBot(tmp_path, settings={"discord": discord_settings(fake, **extra)}) as bot,
+        TestBot(tmp_path, settings={**(core or {}), "discord": discord_settings(fake, **extra)}) as bot,
     ):
         assert bot.app is not None
         adapter = bot.app.build_adapters(["discord"])[0]
