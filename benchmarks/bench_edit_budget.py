@@ -254,7 +254,7 @@ async def simulate(
         try:
             await streamer.finish(answer.strip())
         except RateLimited:
-            failed += 1  # gave up after FINAL_DEADLINE of 429s
+            failed += 1  # gave up after the retry policy's deadline of 429s
 
     await asyncio.gather(*(one(i) for i in range(replies)))
     first = min(r.visible_at[0] for r in recorded)

@@ -81,6 +81,14 @@ class AdapterHost(Protocol):
         """The personas this user may use in this channel (for autocomplete and lists)."""
         ...
 
+    async def post_first(self, reply: LiveReply) -> str:
+        """Post ``reply``'s first message (the core's placeholder) now and return its id, for a
+        platform that needs it before the message can be submitted (a Slack slash command's
+        reply is the conversation's thread). The core's retry policy and shared budget apply;
+        raises what the platform refused, or the last 429/transient error after the deadline.
+        """
+        ...
+
 
 class Adapter(ABC):
     """Base class of a platform adapter."""

@@ -104,8 +104,10 @@ class LiveReply(ABC):
     adapter only knows *how*. ``max_chars`` is the platform's per-message limit and ``rate_key``
     names the scope of the platform's edit rate limit (a Slack workspace, a Discord channel): all
     replies with the same key share one budget of ``edit_rate`` edits per second (None: no
-    limit). Methods may raise; the streamer waits out a :class:`RateLimited` and retries, and
-    logs anything else (the final edit retries either way).
+    limit). Methods make one attempt and report a rate limit as :class:`RateLimited` and a
+    5xx, reset connection or timeout as :class:`TransientPlatformError`; they never sleep and
+    retry themselves. The core retries (:mod:`botkit.streaming.retry`): the placeholder, the final
+    edit and its continuations until they land; a streaming edit is superseded by the next one.
     """
 
     max_chars: int = 4000
@@ -136,13 +138,16 @@ class LiveReply(ABC):
     async def post_notice(self, text: str) -> bool:
         """Show a short notice (a refusal, a usage hint) to the asker alone, if the platform can.
 
-        Return False (the default) to have the core show it as an ordinary reply instead.
+        Return False (the default) to have the core show it as an ordinary reply instead, also
+        when the platform refused it; raise :class:`RateLimited` / :class:`TransientPlatformError`
+        to have the core retry it (so it must be safe to call again after a partial failure).
         Discord answers with an ephemeral message; Slack with ``chat.postEphemeral``.
         """
         return False
 
     async def finish(self) -> None:
-        """Called once after the final edit landed (close a native stream, clear a status...)."""
+        """Called after the final edit landed (close a native stream, clear a status...); called
+        again if it raised :class:`TransientPlatformError`."""
         return None
 
     async def fail(self, error: str) -> None:
@@ -155,8 +160,21 @@ class LiveReply(ABC):
         await self.finish()
 
 
-class RateLimited(Exception):
-    """Raised by a :class:`LiveReply` method when the platform answered "slow down"."""
+class TransientPlatformError(Exception):
+    """Raised by a :class:`LiveReply` method when the call may succeed if made again: an HTTP 5xx,
+    a reset connection, a timeout. Adapters map their SDK's errors to this (or to
+    :class:`RateLimited`) and never retry themselves: the core's one retry policy
+    (:mod:`botkit.streaming.retry`) decides. Anything else an adapter raises is a refusal
+    (``channel_not_found``, 403) and is not retried.
+    """
+
+
+class RateLimited(TransientPlatformError):
+    """Raised by a :class:`LiveReply` method when the platform answered "slow down" (HTTP 429).
+
+    The core pauses the scope's shared edit budget for ``retry_after`` seconds, so every reply
+    with the same ``rate_key`` holds off, and a retried call waits for that budget.
+    """
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited; retry after {retry_after:.2f}s")

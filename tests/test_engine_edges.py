@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from botkit.events import TransientPlatformError
 from botkit.testing import RecordingReply, Standin, TestBot
 
 
@@ -36,7 +37,8 @@ async def test_shutdown_while_waiting_behind_another_turn_is_visible(tmp_path: P
 
 
 class FlakyFinalEdit(RecordingReply):
-    """Fails the first edit that carries the final answer, as a reset connection would."""
+    """Fails the first edit that carries the final answer, as a reset connection would (an adapter
+    reports it as the core's TransientPlatformError)."""
 
     def __init__(self, final: str) -> None:
         super().__init__()
@@ -46,7 +48,7 @@ class FlakyFinalEdit(RecordingReply):
     async def edit(self, message_id: str, text: str) -> None:
         if text == self.final and not self.failed_once:
             self.failed_once = True
-            raise ConnectionResetError("connection reset by peer")
+            raise TransientPlatformError("connection reset by peer")
         await super().edit(message_id, text)
 
 

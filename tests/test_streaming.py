@@ -1,13 +1,19 @@
-"""Reply streaming by edits: exact final text, bounded edits, continuations, shared budgets, 429s."""
+"""Reply streaming by edits: exact final text, bounded edits, continuations, shared budgets, 429s,
+the one retry policy and the text filter."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from botkit.events import RateLimited, TransientPlatformError
 from botkit.streaming.budget import EditBudget
+from botkit.streaming.retry import RetryPolicy
 from botkit.streaming.streamer import ReplyStreamer
 from botkit.testing import RecordingReply, Standin, TestBot
 
@@ -107,3 +113,94 @@ async def test_thinking_display_shows_elapsed_seconds_then_the_answer(tmp_path: 
     assert any(re.fullmatch(r"_Thinking… \d+s_", text) for text in shown)
     assert not any("hmm" in text for text in shown), "general persona does not show raw reasoning"
     assert reply.text == "Done."
+
+
+def _redact(seen: list[str]) -> Callable[[str], str]:
+    def redact(text: str) -> str:
+        seen.append(text)
+        return text.replace("secret", "[redacted]")
+
+    return redact
+
+
+def _shown(reply: RecordingReply) -> list[str]:
+    return [c.text for c in reply.calls if c.method in ("post_placeholder", "edit", "post_continuation")]
+
+
+async def test_text_filter_sees_every_version_whole_before_it_is_split() -> None:
+    seen: list[str] = []
+    reply = RecordingReply(max_chars=200)
+    streamer = ReplyStreamer(
+        reply, EditBudget(None), edit_interval=0.0, display="hidden", text_filter=_redact(seen)
+    )
+    await streamer.start("_Thinking about the secret…_")
+    for i in range(30):
+        streamer.add_answer(f"the secret number {i} is {i * 7}. ")
+        await asyncio.sleep(0.005)
+    final = " ".join(f"secret{i}" for i in range(150))  # more messages (of at most 200) than streamed
+    await streamer.finish(final)
+
+    shown = _shown(reply)
+    assert len([c for c in reply.calls if c.method == "edit"]) >= 3  # partial versions were shown
+    assert any(c.method == "post_continuation" for c in reply.calls)
+    assert not any("secret" in text for text in shown), "every version, partial and final, is filtered"
+    assert _squash(reply.text) == _squash(final.replace("secret", "[redacted]"))
+    assert final in seen  # the filter saw the final text whole, not message by message
+
+
+async def test_text_filter_applies_to_the_failure_text() -> None:
+    seen: list[str] = []
+    reply = RecordingReply()
+    streamer = ReplyStreamer(reply, EditBudget(None), edit_interval=0.0, text_filter=_redact(seen))
+    await streamer.start()
+    streamer.add_answer("a partial secret")
+    await streamer.fail("⚠️ the secret backend failed")
+    assert not any("secret" in text for text in _shown(reply))
+    assert reply.text == "a partial [redacted]\n\n⚠️ the [redacted] backend failed"
+    assert reply.error == "⚠️ the [redacted] backend failed"
+
+
+async def test_retry_policy_retries_transient_errors_and_429s_but_not_refusals() -> None:
+    budget = EditBudget(None)
+    policy = RetryPolicy(budget)
+    outcomes: list[Exception | None] = [TransientPlatformError("HTTP 503"), RateLimited(0.05), None]
+    attempts = 0
+
+    async def flaky() -> str:
+        nonlocal attempts
+        attempts += 1
+        error = outcomes.pop(0)
+        if error is not None:
+            raise error
+        return "landed"
+
+    assert await policy.land(flaky) == "landed"
+    assert attempts == 3
+    assert budget.granted == 3  # every attempt drew on the budget
+
+    refusals = 0
+
+    async def refused() -> None:
+        nonlocal refusals
+        refusals += 1
+        raise PermissionError("channel_not_found")
+
+    with pytest.raises(PermissionError):
+        await policy.land(refused)
+    assert refusals == 1
+
+
+async def test_a_429_past_the_deadline_is_raised_at_once_and_pauses_the_budget() -> None:
+    budget = EditBudget(None)
+    policy = RetryPolicy(budget, deadline=1.0)
+    attempts = 0
+
+    async def limited() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RateLimited(60.0)
+
+    with pytest.raises(RateLimited):
+        await policy.land(limited)
+    assert attempts == 1
+    assert budget.paused_for() > 30  # every reply in the scope holds off for the Retry-After

@@ -12,7 +12,7 @@ from discord import app_commands
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
-from botkit.events import ConversationKey, IncomingMessage
+from botkit.events import ConversationKey, IncomingMessage, TransientPlatformError
 from botkit_discord.commands import build_tree, declared_args, main_text
 from botkit_discord.endpoints import point_discord_py_at
 from botkit_discord.identity import channel_and_thread, role_names, workspace_of
@@ -288,7 +288,7 @@ class DiscordAdapter(Adapter):
             try:
                 if not await reply.post_notice(restarting):
                     await interaction.edit_original_response(content=restarting)
-            except discord.HTTPException as err:
+            except (discord.HTTPException, TransientPlatformError) as err:  # shutting down: no retry
                 log.info("could not tell %s that botkit is restarting: %s", interaction.id, err)
             return
         channel, thread = channel_and_thread(interaction)

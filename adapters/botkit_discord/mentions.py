@@ -18,7 +18,7 @@ import discord
 
 from botkit.events import IncomingMessage
 from botkit_discord.identity import role_names, workspace_of
-from botkit_discord.reply import DiscordMessageReply, OpenChannel, must_land
+from botkit_discord.reply import DiscordMessageReply, OpenChannel, platform_call
 from botkit_discord.settings import DiscordSettings
 
 log = logging.getLogger("botkit_discord.mentions")
@@ -123,7 +123,9 @@ class MentionRouter:
         async def open_channel() -> tuple[discord.PartialMessageable, discord.MessageReference | None]:
             guild_id = message.guild.id if message.guild is not None else None
             try:
-                created = await must_land(
+                # A 429 or a transient failure is raised from here: the core's retry of the
+                # placeholder (its budget paused on a 429) tries to start the thread again.
+                created = await platform_call(
                     lambda: message.create_thread(
                         name=thread_name(text),
                         auto_archive_duration=self.settings.thread_auto_archive_minutes,
@@ -134,8 +136,8 @@ class MentionRouter:
                 if err.code == THREAD_ALREADY_EXISTS:
                     thread_id = message.id  # started earlier (another delivery, or by hand): answer there
                 else:
-                    # Forbidden, too many active threads (160006), a 5xx after retries...: the user
-                    # still gets an answer, inline in the channel, under the same conversation key.
+                    # Forbidden, too many active threads (160006), another refusal: the user still
+                    # gets an answer, inline in the channel, under the same conversation key.
                     log.warning(
                         "cannot start a thread in channel %s (HTTP %s, code %s: %s); answering in the "
                         "channel. Grant the bot Create Public Threads and Send Messages in Threads there.",

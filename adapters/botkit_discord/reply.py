@@ -1,29 +1,32 @@
 """Live replies on Discord: an interaction's response, or messages in a channel or thread.
 
 The core's streamer decides when to post and edit; these classes only know how. Every Discord
-call goes through :func:`platform_call`, which turns Discord's "slow down" (discord.py's
+call is made once, through :func:`platform_call`, which turns Discord's "slow down" (discord.py's
 ``RateLimited``, or an ``HTTPException`` with status 429 that it did not retry itself) into the
-core's :class:`~botkit.events.RateLimited`, so the shared edit budget pauses and the final edit
-is retried until it lands.
+core's :class:`~botkit.events.RateLimited`, and a server error or lost connection into
+:class:`~botkit.events.TransientPlatformError`: the core's retry policy pauses the channel's
+budget and decides what to try again. (discord.py itself still waits out a 429 of at most 30 s
+that carries ``Via``, and retries some 5xx answers a few times, inside the call; that cannot be
+turned off.) Other errors (403, 404, a bad request) are refusals and stay ``HTTPException``.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 import discord
 
-from botkit.events import LiveReply, RateLimited
+from botkit.events import LiveReply, RateLimited, TransientPlatformError
 
 log = logging.getLogger("botkit_discord.reply")
 
 T = TypeVar("T")
 
-PLACEHOLDER_ATTEMPTS = 5
 CONTINUED_NOTE = "_This answer took longer than an interaction reply may last; it continues below._ ⬇️"
 
 
@@ -45,27 +48,29 @@ def rate_limit_of(err: BaseException) -> RateLimited | None:
     return None
 
 
+def platform_error(err: BaseException) -> TransientPlatformError | None:
+    """The core's typed error for a failed Discord call, or None for a refusal (not retried)."""
+    limited = rate_limit_of(err)
+    if limited is not None:
+        return limited
+    if isinstance(err, discord.DiscordServerError) or (
+        isinstance(err, discord.HTTPException) and err.status >= 500
+    ):
+        return TransientPlatformError(f"Discord answered HTTP {err.status}")
+    if isinstance(err, aiohttp.ClientError | TimeoutError | ConnectionError):
+        return TransientPlatformError(f"Discord unreachable: {type(err).__name__}: {err}")
+    return None
+
+
 async def platform_call(call: Callable[[], Awaitable[T]]) -> T:
-    """Await one Discord call, mapping rate limits to :class:`RateLimited`."""
+    """Await one Discord call, reporting a rate limit or transient failure as the core's type."""
     try:
         return await call()
-    except (discord.RateLimited, discord.HTTPException) as err:
-        limited = rate_limit_of(err)
-        if limited is not None:
-            raise limited from err
+    except (discord.RateLimited, discord.HTTPException, aiohttp.ClientError, OSError) as err:
+        typed = platform_error(err)
+        if typed is not None:
+            raise typed from err
         raise
-
-
-async def must_land(call: Callable[[], Awaitable[T]], attempts: int = PLACEHOLDER_ATTEMPTS) -> T:
-    """Like :func:`platform_call`, but wait out rate limits and retry (for the first message,
-    which the core's streamer does not retry)."""
-    for _ in range(attempts - 1):
-        try:
-            return await platform_call(call)
-        except RateLimited as limited:
-            log.info("rate limited; retrying in %.2fs", limited.retry_after)
-            await asyncio.sleep(limited.retry_after)
-    return await platform_call(call)
 
 
 def notice_parts(text: str, limit: int) -> list[str]:
@@ -138,7 +143,7 @@ class DiscordMessageReply(_DiscordReply):
                 return await self.channel.send(text)
             return await self.channel.send(text, reference=reference, mention_author=False)
 
-        message = await must_land(send)
+        message = await platform_call(send)
         return str(message.id)
 
     async def edit(self, message_id: str, text: str) -> None:
@@ -178,6 +183,7 @@ class DiscordInteractionReply(_DiscordReply):
         self._followups: set[str] = set()
         self._moved: dict[str, int] = {}  # webhook message id -> channel message id that replaced it
         self._original_deleted = False  # the "thinking" response was deleted to show a notice
+        self._notice_sent: dict[str, int] = {}  # notice text -> parts already sent
 
     @property
     def token_fresh(self) -> bool:
@@ -190,27 +196,22 @@ class DiscordInteractionReply(_DiscordReply):
         change: the first follow-up after it would only edit the public loading message, its
         ephemeral flag ignored. So the loading message is deleted first, unless an answer already
         replaced it. Returns False (the core then shows the notice as a normal reply) when the
-        token is too old or Discord refused.
+        token is too old or Discord refused. A 429 or transient failure is raised for the core
+        to retry; a retry skips the steps already done (the deletion, the parts already sent).
         """
         if not self.token_fresh:
             return False
-        if self._original_id is None and not self._original_deleted:
-            try:
-                await must_land(self.interaction.delete_original_response)
-            except (discord.HTTPException, RateLimited) as err:
-                log.info("could not delete the deferred response of %s: %s", self.interaction.id, err)
-                return False
-            self._original_deleted = True
-        followup = self.interaction.followup
-
-        async def send(part: str) -> None:
-            await must_land(lambda: followup.send(part, ephemeral=True, wait=True))
-
         try:
-            for part in notice_parts(text, self.max_chars):
-                await send(part)
-        except (discord.HTTPException, RateLimited) as err:
-            log.warning("could not send an ephemeral notice for %s: %s", self.interaction.id, err)
+            if self._original_id is None and not self._original_deleted:
+                await platform_call(self.interaction.delete_original_response)
+                self._original_deleted = True
+            followup = self.interaction.followup
+            parts = notice_parts(text, self.max_chars)
+            for index in range(self._notice_sent.get(text, 0), len(parts)):
+                await platform_call(functools.partial(followup.send, parts[index], ephemeral=True, wait=True))
+                self._notice_sent[text] = index + 1
+        except discord.HTTPException as err:
+            log.warning("could not show an ephemeral notice for %s: %s", self.interaction.id, err)
             return False
         return True
 
@@ -219,10 +220,10 @@ class DiscordInteractionReply(_DiscordReply):
             return await self._post_in_channel(text)
         if self._original_deleted:  # a notice failed after the loading message was deleted
             followup = self.interaction.followup
-            posted = await must_land(lambda: followup.send(text, wait=True))
+            posted = await platform_call(lambda: followup.send(text, wait=True))
             self._followups.add(str(posted.id))
             return str(posted.id)
-        message = await must_land(lambda: self.interaction.edit_original_response(content=text))
+        message = await platform_call(lambda: self.interaction.edit_original_response(content=text))
         self._original_id = str(message.id)
         return self._original_id
 
@@ -251,7 +252,7 @@ class DiscordInteractionReply(_DiscordReply):
         return str(message.id)
 
     async def _post_in_channel(self, text: str) -> str:
-        message = await must_land(lambda: self.channel.send(text))
+        message = await platform_call(lambda: self.channel.send(text))
         return str(message.id)
 
     async def _retire(self, message_id: str) -> None:
@@ -261,5 +262,5 @@ class DiscordInteractionReply(_DiscordReply):
                 await self.interaction.edit_original_response(content=CONTINUED_NOTE)
             else:
                 await self.interaction.followup.edit_message(int(message_id), content=CONTINUED_NOTE)
-        except discord.HTTPException as err:  # the token may already be gone; the answer goes on
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as err:  # the token may be gone
             log.info("could not mark interaction message %s as continued: %s", message_id, err)

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost
-from botkit.events import ConversationKey, IncomingMessage, RateLimited
+from botkit.events import ConversationKey, IncomingMessage, TransientPlatformError
 from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
 from botkit_slack.credentials import verify
 from botkit_slack.events import PLATFORM, BotIdentity, Inbound, from_mention, from_message
@@ -24,7 +24,6 @@ from botkit_slack.transport import serve_http, serve_socket_mode
 
 log = logging.getLogger("botkit.slack")
 
-PLACEHOLDER = "_Thinking…_"  # a slash command's first message, before the core takes over
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 
 
@@ -48,10 +47,16 @@ class SlackAdapter(Adapter):
         self.ready = asyncio.Event()  # set once events can arrive
         self.http_port: int | None = None  # HTTP mode: the port actually bound
         self._client: AsyncWebClient | None = None
+        self._replies: AsyncWebClient | None = None  # replies' calls: no retries inside the SDK
         self._threads: ThreadTracker | None = None
 
-    def _web_client(self) -> AsyncWebClient:
-        return AsyncWebClient(token=self.config.bot_token.get_secret_value(), base_url=self.config.api_url)
+    def _web_client(self, *, sdk_retries: bool = True) -> AsyncWebClient:
+        """``sdk_retries=False`` for replies: the core's retry policy is their only retry layer."""
+        return AsyncWebClient(
+            token=self.config.bot_token.get_secret_value(),
+            base_url=self.config.api_url,
+            retry_handlers=None if sdk_retries else [],
+        )
 
     async def check(self) -> None:
         """``auth.test`` (bad token, missing scopes) and, in Socket Mode, the app-level token."""
@@ -61,6 +66,7 @@ class SlackAdapter(Adapter):
         if self.identity is None:
             await self.check()
         client = self._client = self._web_client()
+        self._replies = self._web_client(sdk_retries=False)
         self._threads = ThreadTracker(client)
         app = self._build_app(client)
         self.ready.clear()
@@ -141,9 +147,9 @@ class SlackAdapter(Adapter):
         team = str(body.get("team_id") or context.get("team_id") or "")
         reply = self._reply(team, channel, None, user)
         try:
-            ts = await reply.prepare(PLACEHOLDER)
-        except (SlackApiError, RateLimited) as err:
-            code = err.response.get("error") if isinstance(err, SlackApiError) else "ratelimited"
+            ts = await reply.prepare(self.host)
+        except (SlackApiError, TransientPlatformError) as err:
+            code = err.response.get("error") if isinstance(err, SlackApiError) else "unavailable"
             log.info("cannot answer /%s in %s: %s", parsed.name, channel, code)
             hint = (
                 "I can't post in this conversation: invite me first (`/invite @botkit`) or DM me."
@@ -191,10 +197,10 @@ class SlackAdapter(Adapter):
             log.info("Slack event %s was already handled (redelivery)", message.delivery_id)
 
     def _reply(self, team: str, channel: str, thread_ts: str | None, user: str) -> SlackReply:
-        assert self._client is not None
+        assert self._replies is not None
         assert self._threads is not None
         return SlackReply(
-            self._client,
+            self._replies,
             self.config,
             team_id=team,
             channel=channel,

@@ -3,40 +3,75 @@
 With ``slack.streaming = "native"`` a reply in a thread is shown with Slack's streaming methods
 instead (``chat.startStream`` / ``chat.appendStream`` / ``chat.stopStream``), see
 :class:`SlackReply`; notices go to the asker alone with ``chat.postEphemeral``.
+
+Every call is made once. Slack's HTTP 429 is raised as the core's
+:class:`~botkit.events.RateLimited`; a 5xx, Slack's ``internal_error``-style codes, a reset
+connection or a timeout as :class:`~botkit.events.TransientPlatformError`; the core's retry
+policy decides what to try again. Other refusals stay ``SlackApiError`` and are not retried.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from botkit.events import LiveReply, RateLimited
+from botkit.events import LiveReply, RateLimited, TransientPlatformError
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
 
+if TYPE_CHECKING:
+    from botkit.adapter import AdapterHost
+
 log = logging.getLogger("botkit.slack")
 
-PLACEHOLDER_DEADLINE = 120.0  # seconds the first message keeps retrying through 429s
+T = TypeVar("T")
+
+#: Slack's own "try again later" answers (sent with HTTP 200 or a 5xx).
+TRANSIENT_CODES = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
 
 def retry_after(error: SlackApiError) -> float | None:
     """Seconds to wait if ``error`` is Slack's HTTP 429 (``Retry-After``), else None."""
     response = error.response
-    if response.status_code != 429 and response.get("error") != "ratelimited":
+    if response.status_code != 429 and _code(error) != "ratelimited":
         return None
     raw = response.headers.get("Retry-After") or response.headers.get("retry-after") or "1"
     try:
         return max(0.0, float(raw))
     except ValueError:
         return 1.0
+
+
+def platform_error(error: BaseException) -> TransientPlatformError | None:
+    """The core's typed error for a Slack call's failure, or None for a refusal (not retried)."""
+    if isinstance(error, SlackApiError):
+        seconds = retry_after(error)
+        if seconds is not None:
+            return RateLimited(seconds)
+        if error.response.status_code >= 500 or _code(error) in TRANSIENT_CODES:
+            return TransientPlatformError(f"Slack answered {_code(error)}")
+        return None
+    if isinstance(error, aiohttp.ClientError | TimeoutError):
+        return TransientPlatformError(f"Slack unreachable: {type(error).__name__}: {error}")
+    return None
+
+
+async def slack_call(call: Awaitable[T]) -> T:
+    """Await one Web API call, reporting a rate limit or transient failure as the core's type."""
+    try:
+        return await call
+    except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
+        typed = platform_error(err)
+        if typed is not None:
+            raise typed from err
+        raise
 
 
 def fit_text(markdown: str) -> str:
@@ -102,8 +137,11 @@ class SlackReply(LiveReply):
     message) stops it (``chat.stopStream``). An edit that rewrites the text instead of extending
     it, or any refusal of a streaming method, stops the stream and continues with
     ``chat.update`` on the streamed message: the full text is always re-sent, so nothing is lost.
-    A 429 on ``chat.appendStream`` is the core's :class:`RateLimited` (waited out, then the
-    edit is retried with the latest text).
+    A 429 on a streaming method is the core's :class:`RateLimited` (the stream is kept; the
+    core's next edit, or its retry of the final one, sends the latest text); so is a 5xx or a lost
+    connection on ``chat.startStream`` or ``chat.stopStream``, as a transient error. On
+    ``chat.appendStream`` such an error may have appended the text anyway, so the reply goes on with
+    ``chat.update``, which re-sends all of it.
     """
 
     def __init__(
@@ -116,7 +154,6 @@ class SlackReply(LiveReply):
         thread_ts: str | None,
         user: str | None = None,
         on_posted: Callable[[str, str], None] | None = None,
-        sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self.client = client
         self.team_id = team_id
@@ -130,9 +167,9 @@ class SlackReply(LiveReply):
         self.posted: list[str] = []
         self.native = settings.streaming == "native" and thread_ts is not None and user is not None
         self._on_posted = on_posted
-        self._sleep = sleep
         self._prepared: tuple[str, str] | None = None  # (ts, text) posted before the core asked
         self._first: str | None = None  # the core's id of the first message
+        self._first_text: str | None = None
         self._stream: _Stream | None = None
 
     def measure(self, text: str) -> int:
@@ -150,39 +187,33 @@ class SlackReply(LiveReply):
         """The native stream's message (it replaced the placeholder), if one was started."""
         return self._stream.ts if self._stream is not None else None
 
-    async def prepare(self, text: str) -> str:
+    async def prepare(self, host: AdapterHost) -> str:
         """Post the first message now, before the core has the message (a slash command's reply
-        needs its ``ts`` as the conversation's thread); :meth:`post_placeholder` adopts it."""
-        ts = await self.post_placeholder(text)
-        self._prepared = (ts, text)
+        needs its ``ts`` as the conversation's thread); :meth:`post_placeholder` adopts it.
+
+        The core posts it (``host.post_first``), under its retry policy and the shared budget.
+        """
+        ts = await host.post_first(self)
+        self._prepared = (ts, self._first_text or "")
         return ts
 
     async def post_placeholder(self, text: str) -> str:
-        """Post the first message; a 429 is waited out here, since nothing is visible yet."""
+        """Post the first message (or show ``text`` in the one :meth:`prepare` posted)."""
         if self._prepared is not None:
             ts, shown = self._prepared
             if text != shown:
                 await self._update(ts, text)
             self._prepared = None
             return ts
-        deadline = time.monotonic() + PLACEHOLDER_DEADLINE
-        while True:
-            try:
-                ts = await self._post(text)
-                self._first = ts
-                return ts
-            except RateLimited as err:
-                if time.monotonic() + err.retry_after > deadline:
-                    raise
-                log.info(
-                    "chat.postMessage rate limited in %s; retrying in %.1fs", self.channel, err.retry_after
-                )
-                await self._sleep(err.retry_after)
+        ts = await self._post(text)
+        self._first, self._first_text = ts, text
+        return ts
 
     async def edit(self, message_id: str, text: str) -> None:
         if self.native and message_id == self._first and await self._stream_edit(message_id, text):
             return
         if self._stream is not None and message_id == self._first:
+            await self._stop_stream()  # a streaming message refuses chat.update
             message_id = self._stream.ts
         await self._update(message_id, text)
 
@@ -191,12 +222,18 @@ class SlackReply(LiveReply):
         return await self._post(text)
 
     async def post_notice(self, text: str) -> bool:
-        """Show ``text`` to the asker alone (``chat.postEphemeral``); False if Slack refuses."""
+        """Show ``text`` to the asker alone (``chat.postEphemeral``); False if Slack refuses.
+
+        A 429 or a transient failure is raised for the core to retry (one ephemeral message:
+        safe to send again, since a failed call showed nothing).
+        """
         if self.user is None:
             return False
         try:
-            await self.client.chat_postEphemeral(
-                channel=self.channel, user=self.user, text=fit_text(text), thread_ts=self.thread_ts
+            await slack_call(
+                self.client.chat_postEphemeral(
+                    channel=self.channel, user=self.user, text=fit_text(text), thread_ts=self.thread_ts
+                )
             )
         except SlackApiError as err:
             log.info("ephemeral notice refused in %s (%s); replying openly", self.channel, _code(err))
@@ -208,39 +245,39 @@ class SlackReply(LiveReply):
         await self._stop_stream()
 
     async def discard_prepared(self) -> None:
-        """Delete the message :meth:`prepare` posted if the core never used it (a duplicate)."""
+        """Delete the message :meth:`prepare` posted if the core never used it (a duplicate).
+
+        Like deleting the placeholder a native stream replaced, a clean-up tried once: if Slack
+        refuses (a 429 included) it is only logged.
+        """
         if self._prepared is None:
             return
         ts, self._prepared = self._prepared[0], None
-        try:
-            await self.client.chat_delete(channel=self.channel, ts=ts)
-        except SlackApiError as err:
-            log.warning("cannot delete the unused placeholder %s: %s", ts, _code(err))
+        await self._delete(ts, "the unused placeholder")
 
     # -- Web API calls ---------------------------------------------------------------------------
     async def _update(self, ts: str, text: str) -> None:
-        try:
-            await self.client.chat_update(channel=self.channel, ts=ts, text=fit_text(text))
-        except SlackApiError as err:
-            _raise_rate_limited(err)
-            raise
+        await slack_call(self.client.chat_update(channel=self.channel, ts=ts, text=fit_text(text)))
 
     async def _post(self, text: str) -> str:
         # A reply that started at the top of a channel (a slash command) continues in the
         # thread of its first message, not as more top-level messages.
         thread_ts = self.thread_ts or (self.posted[0] if self.posted else None)
-        try:
-            response = await self.client.chat_postMessage(
-                channel=self.channel, thread_ts=thread_ts, text=fit_text(text)
-            )
-        except SlackApiError as err:
-            _raise_rate_limited(err)
-            raise
+        response = await slack_call(
+            self.client.chat_postMessage(channel=self.channel, thread_ts=thread_ts, text=fit_text(text))
+        )
         ts = str(response["ts"])
         self.posted.append(ts)
         if self._on_posted is not None:
             self._on_posted(self.channel, thread_ts or ts)
         return ts
+
+    async def _delete(self, ts: str, what: str) -> None:
+        """A clean-up, tried once: nothing a user reads depends on it, so a failure is logged."""
+        try:
+            await slack_call(self.client.chat_delete(channel=self.channel, ts=ts))
+        except (SlackApiError, TransientPlatformError) as err:
+            log.warning("cannot delete %s %s: %s", what, ts, err)
 
     # -- native streaming ------------------------------------------------------------------------
     async def _stream_edit(self, placeholder_ts: str, text: str) -> bool:
@@ -252,69 +289,62 @@ class SlackReply(LiveReply):
                 return False  # a status line: the placeholder shows it
             assert self.thread_ts is not None and self.user is not None
             try:
-                response = await self.client.chat_startStream(
-                    channel=self.channel,
-                    thread_ts=self.thread_ts,
-                    markdown_text=markdown,
-                    recipient_user_id=self.user,
-                    recipient_team_id=self.team_id,
+                response = await slack_call(
+                    self.client.chat_startStream(
+                        channel=self.channel,
+                        thread_ts=self.thread_ts,
+                        markdown_text=markdown,
+                        recipient_user_id=self.user,
+                        recipient_team_id=self.team_id,
+                    )
                 )
             except SlackApiError as err:
                 log.warning("chat.startStream refused (%s); streaming with chat.update", _code(err))
                 self.native = False
                 return False
             self._stream = _Stream(str(response["ts"]), markdown)
-            try:
-                await self.client.chat_delete(channel=self.channel, ts=placeholder_ts)
-            except SlackApiError as err:
-                log.warning("cannot delete the placeholder %s: %s", placeholder_ts, _code(err))
+            await self._delete(placeholder_ts, "the placeholder")
             return True
         if not stream.open:
             return False
         if not markdown.startswith(stream.sent):
             log.debug("reply text was rewritten; stopping the stream and editing instead")
-            await self._stop_stream()
-            self.native = False
+            self.native = False  # edit() stops the stream, then uses chat.update
             return False
         suffix = markdown[len(stream.sent) :]
         if not suffix:
             return True
         try:
-            await self.client.chat_appendStream(channel=self.channel, ts=stream.ts, markdown_text=suffix)
-        except SlackApiError as err:
-            _raise_rate_limited(err)
-            log.warning("chat.appendStream refused (%s); continuing with chat.update", _code(err))
-            await self._stop_stream()
+            await slack_call(
+                self.client.chat_appendStream(channel=self.channel, ts=stream.ts, markdown_text=suffix)
+            )
+        except RateLimited:
+            raise  # nothing was appended; the stream goes on with the core's next edit
+        except (SlackApiError, TransientPlatformError) as err:
+            log.warning("chat.appendStream failed (%s); continuing with chat.update", err)
             self.native = False
             return False
         stream.sent = markdown
         return True
 
     async def _stop_stream(self) -> None:
-        """``chat.stopStream`` (429s waited out); a refusal is logged: the text is already there."""
+        """``chat.stopStream``, once it succeeded or was refused (logged: the text is already there).
+
+        A 429 or a transient failure is raised and the stream stays open, so the core's retry of
+        the call that needed the stop stopped (the final edit, a continuation, ``finish``) stops
+        it again, before anything else.
+        """
         stream = self._stream
         if stream is None or not stream.open:
             return
+        try:
+            await slack_call(self.client.chat_stopStream(channel=self.channel, ts=stream.ts))
+        except SlackApiError as err:
+            log.warning("chat.stopStream refused for %s: %s", stream.ts, _code(err))
         stream.open = False
-        deadline = time.monotonic() + PLACEHOLDER_DEADLINE
-        while True:
-            try:
-                await self.client.chat_stopStream(channel=self.channel, ts=stream.ts)
-                return
-            except SlackApiError as err:
-                wait = retry_after(err)
-                if wait is None or time.monotonic() + wait > deadline:
-                    log.warning("chat.stopStream refused for %s: %s", stream.ts, _code(err))
-                    return
-                await self._sleep(wait)
 
 
 def _code(err: SlackApiError) -> str:
-    return str(err.response.get("error") or f"HTTP {err.response.status_code}")
-
-
-def _raise_rate_limited(err: SlackApiError) -> None:
-    """Turn Slack's 429 into the core's :class:`RateLimited`; other errors stay as they are."""
-    seconds = retry_after(err)
-    if seconds is not None:
-        raise RateLimited(seconds) from err
+    data = err.response.data
+    code = data.get("error") if isinstance(data, dict) else None
+    return str(code or f"HTTP {err.response.status_code}")

@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, field_validator
 
-ReasoningDisplay = Literal["hidden", "thinking", "quoted"]
+from botkit.streaming.streamer import ReasoningDisplay as ReasoningDisplay  # defined where it is shown
+
 AnswerFormat = Literal["plain", "boxed"]
 
 NAME_PATTERN = r"^[a-z0-9_-]+$"

@@ -106,6 +106,9 @@ class Router:
         task.add_done_callback(self._tasks.discard)
         return Submission(True, task)
 
+    async def post_first(self, reply: LiveReply) -> str:
+        return await self.turns.streamer_for(reply, None).post_first()
+
     def personas_for(self, user: str, roles: frozenset[str], channel: str) -> list[PersonaChoice]:
         return [
             PersonaChoice(p.name, p.description)
@@ -150,9 +153,9 @@ class Router:
 
     async def respond(self, reply: LiveReply, text: str, *, notice: bool = False) -> None:
         """Answer without the model; a ``notice`` (refusal, error) goes to the asker alone if possible."""
-        if notice and await reply.post_notice(self.turns.filters.shown(text)):
-            return
         streamer = self.turns.streamer_for(reply, None)
+        if notice and await streamer.notice(text):
+            return
         first = split_message(text, reply.max_chars, reply.measure)[0]
         await streamer.start(first)
         await streamer.finish(text)

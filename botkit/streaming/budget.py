@@ -52,10 +52,14 @@ class EditBudget:
             raise
 
     def pause(self, seconds: float) -> None:
-        """The platform said 429: nobody in this scope edits for ``seconds``."""
+        """The platform said 429 (to any call in this scope): nobody here edits for ``seconds``."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
         self._tokens = 0.0
         self._dispatch()
+
+    def paused_for(self) -> float:
+        """Seconds until the latest 429's pause ends (0 when the scope is not paused)."""
+        return max(0.0, self._paused_until - self._clock())
 
     def _refill(self, now: float) -> None:
         if self.per_second is not None:

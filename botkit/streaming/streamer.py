@@ -3,30 +3,39 @@
 The streamer owns what the user sees. Deltas arrive far faster than any platform accepts edits,
 so they only mark the view dirty; one pump task turns the latest view into at most one edit per
 ``edit_interval`` per reply, and only with a token from the scope's shared
-:class:`~botkit.streaming.budget.EditBudget`. The final view always lands: it jumps the queue, and a
-:class:`~botkit.events.RateLimited` answer is waited out and retried rather than dropped.
+:class:`~botkit.streaming.budget.EditBudget`. Every platform call goes through the one
+:class:`~botkit.streaming.retry.RetryPolicy`: the placeholder and the final view (with its
+continuation messages) jump the queue and land, retried through 429s and transient errors; a
+streaming edit is tried once, since the next edit supersedes it, and its 429 pauses the budget.
+
+A ``text_filter`` (a plugin's redaction, say) sees every text before it is shown: the placeholder,
+each partial view, the final text and the failure text, always whole, before it is split into
+messages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from botkit.events import LiveReply, RateLimited
+from botkit.events import LiveReply, RateLimited, TransientPlatformError
 from botkit.streaming.budget import EditBudget
 from botkit.streaming.formatting import quote, split_message
+from botkit.streaming.retry import FIRST, RetryPolicy
 
 log = logging.getLogger("botkit.streaming.streamer")
 
+#: How a persona's reasoning is shown while it streams (``reasoning_display`` in its front matter).
 ReasoningDisplay = Literal["hidden", "thinking", "quoted"]
 
+#: The first message of every reply, shown at once.
 PLACEHOLDER = "_Thinking…_"
-FINAL_DEADLINE = 300.0  # seconds a final edit keeps retrying through rate limits
 
 
 @dataclass
@@ -42,9 +51,8 @@ class _View:
 
 @dataclass
 class StreamStats:
-    edits: int = 0
-    posts: int = 0
-    rate_limited: int = 0
+    """What the reply has posted so far: its messages' platform ids, first one first."""
+
     message_ids: list[str] = field(default_factory=list)
 
 
@@ -59,19 +67,21 @@ class ReplyStreamer:
         edit_interval: float = 1.0,
         display: ReasoningDisplay = "thinking",
         thinking_interval: float = 3.0,
-        clock: Callable[[], float] = time.monotonic,
         text_filter: Callable[[str], str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reply = reply
         self.budget = budget
+        self.text_filter = text_filter
+        self._calls = RetryPolicy(budget, clock=clock)
         self.edit_interval = edit_interval
         self.display = display
         self.thinking_interval = thinking_interval
         self._clock = clock
-        self._filter = text_filter
         self._view = _View()
         self._shown: list[str] = []
-        self._last_edit = 0.0
+        self._last_edit = 0.0  # when the visible text last changed (the budget's priority)
+        self._last_failure = 0.0  # when a streaming edit last failed (paces the next one too)
         self._dirty = asyncio.Event()
         self._closing = False
         self._pump: asyncio.Task[None] | None = None
@@ -80,30 +90,40 @@ class ReplyStreamer:
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
-        """Post the placeholder now (users see a reaction within a second) and start pumping.
-
-        It draws on the scope's budget like every edit (platforms such as Discord count posts
-        and edits in one per-channel limit), ahead of every edit in line.
-        """
-        deadline = self._clock() + FINAL_DEADLINE
-        while True:
-            await self.budget.acquire(float("-inf"))
-            try:
-                shown = self._filter(placeholder) if self._filter else placeholder
-                message_id = await self.reply.post_placeholder(shown)
-                break
-            except RateLimited as err:
-                self.stats.rate_limited += 1
-                self.budget.pause(err.retry_after)
-                if self._clock() > deadline:
-                    raise
-                await asyncio.sleep(err.retry_after)
-        self._shown = [shown]
-        self.stats.message_ids = [message_id]
-        self.stats.posts += 1
+        """Post the placeholder now (users see a reaction within a second) and start pumping."""
+        message_id = await self.post_first(placeholder)
         self._last_edit = self._clock()
         self._pump = asyncio.create_task(self._run_pump(), name="botkit-reply-pump")
         return message_id
+
+    async def post_first(self, text: str = PLACEHOLDER) -> str:
+        """Post the reply's first message and return its id, without streaming anything yet.
+
+        It draws on the scope's budget like every edit (platforms such as Discord count posts
+        and edits in one per-channel limit), ahead of every edit in line, and lands: a 429
+        pauses the budget and is waited out, a transient error is retried, until the deadline.
+        """
+        shown = self._filtered(text)
+        message_id = await self._calls.land(lambda: self.reply.post_placeholder(shown), priority=FIRST)
+        self._shown = [shown]
+        self.stats.message_ids = [message_id]
+        return message_id
+
+    async def notice(self, text: str) -> bool:
+        """Show ``text`` to the asker alone (:meth:`LiveReply.post_notice`); False: show it as a
+        reply instead.
+
+        A notice is retried like the final edit (it is the whole answer to the user), but it
+        does not draw on the edit budget: it is not an edit of a message in the scope (Slack's
+        ``chat.postEphemeral``, a Discord interaction's follow-up). Its 429 still pauses the
+        budget. If it cannot be shown privately in time, the reply shows it, under the same policy.
+        """
+        shown = self._filtered(text)
+        try:
+            return await self._calls.land(lambda: self.reply.post_notice(shown), priority=None)
+        except Exception:
+            log.warning("a private notice could not be shown; showing it as the reply", exc_info=True)
+            return False
 
     def set_status(self, text: str | None) -> None:
         self._view.status = text
@@ -150,20 +170,14 @@ class ReplyStreamer:
     async def finish(self, final_text: str) -> list[str]:
         """Land ``final_text`` as the reply (split over messages as needed); return message ids."""
         await self._land(final_text)
-        try:
-            await self.reply.finish()
-        except Exception:  # the answer is already visible; a failed close is only logged
-            log.exception("closing reply failed")
+        await self._close(self.reply.finish)
         return list(self.stats.message_ids)
 
     async def fail(self, error_text: str) -> list[str]:
         """End the reply with what was shown so far plus a visible, specific error."""
         partial = self._view.answer.strip()
         await self._land(f"{partial}\n\n{error_text}" if partial else error_text)
-        try:
-            await self.reply.fail(error_text)
-        except Exception:
-            log.exception("reporting the failure to the adapter failed")
+        await self._close(functools.partial(self.reply.fail, self._filtered(error_text)))
         return list(self.stats.message_ids)
 
     async def _land(self, final_text: str) -> None:
@@ -171,8 +185,16 @@ class ReplyStreamer:
         await self._stop_pump()
         await self._show(self._render(), final=True)
 
-    async def aclose(self) -> None:
-        await self._stop_pump()
+    async def _close(self, close: Callable[[], Awaitable[None]]) -> None:
+        """The adapter's last call (stop a native stream...): retried like the final edit, without
+        drawing on the budget; the answer is already visible, so a failure is only logged."""
+        try:
+            await self._calls.land(close, priority=None)
+        except Exception:
+            log.exception("closing the reply failed")
+
+    def _filtered(self, text: str) -> str:
+        return self.text_filter(text) if self.text_filter is not None else text
 
     # -- rendering ---------------------------------------------------------------------------
     def _render(self) -> str:
@@ -208,19 +230,22 @@ class ReplyStreamer:
             if self._closing:
                 return
             self._dirty.clear()
-            wait = self._last_edit + self.edit_interval - self._clock()
+            wait = max(self._last_edit, self._last_failure) + self.edit_interval - self._clock()
             if wait > 0:
                 await asyncio.sleep(wait)
             if self._closing:
                 return
             try:
                 await self._show(self._render(), final=False)
-            except RateLimited as err:
-                self.stats.rate_limited += 1
-                self.budget.pause(err.retry_after)
+            except TransientPlatformError as err:
+                # Not retried: the next edit (the latest view, once the budget allows) supersedes
+                # it. A 429 already paused the budget.
+                if not isinstance(err, RateLimited):
+                    log.warning("streaming edit failed (%s); the next edit supersedes it", err)
+                    self._last_failure = self._clock()
                 self._dirty.set()
             except Exception:
-                log.exception("streaming edit failed; the final edit will retry")
+                log.exception("streaming edit refused; the final edit tries again")
 
     def _thinking_clock_running(self) -> bool:
         view = self._view
@@ -235,40 +260,26 @@ class ReplyStreamer:
             await asyncio.wait([pump])  # propagates our own cancellation, not the pump's
 
     async def _show(self, text: str, *, final: bool) -> None:
-        """Make the visible messages equal ``split(text)``: edit what changed, post what is new."""
-        text = text or PLACEHOLDER
-        if self._filter is not None:
-            text = self._filter(text)
-        chunks = split_message(text, self.reply.max_chars, self.reply.measure)
+        """Make the visible messages equal ``split(filter(text))``: edit what changed, post what
+        is new. The final view lands (each call retried); a streaming one is tried once."""
+        shown = self._filtered(text or PLACEHOLDER) or PLACEHOLDER
+        chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
-        deadline = self._clock() + FINAL_DEADLINE
-        failures = 0
         for index, chunk in enumerate(chunks):
             if index < len(self._shown) and self._shown[index] == chunk:
                 continue
-            while True:
-                await self.budget.acquire(float("-inf") if final else self._last_edit)
-                try:
-                    # Shielded: cancelling the pump must not lose a posted message's id; the
-                    # lock makes the final edit wait for an edit still in flight.
-                    await asyncio.shield(self._locked_apply(index, chunk))
-                    break
-                except RateLimited as err:
-                    self.stats.rate_limited += 1
-                    self.budget.pause(err.retry_after)
-                    if not final or self._clock() > deadline:
-                        raise
-                    await asyncio.sleep(err.retry_after)
-                except Exception:
-                    # The final edit always lands: a transient platform error (a reset
-                    # connection, a 5xx) is retried with backoff until the deadline.
-                    if not final or self._clock() > deadline:
-                        raise
-                    failures += 1
-                    log.warning("final edit failed (attempt %d); retrying", failures, exc_info=True)
-                    await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+            apply = functools.partial(self._shielded_apply, index, chunk)
+            if final:
+                await self._calls.land(apply, priority=FIRST)
+            else:
+                await self._calls.once(apply, priority=self._last_edit)
         self._last_edit = self._clock()
+
+    def _shielded_apply(self, index: int, chunk: str) -> Awaitable[None]:
+        # Shielded: cancelling the pump must not lose a posted message's id; the lock makes the
+        # final edit wait for an edit still in flight.
+        return asyncio.shield(self._locked_apply(index, chunk))
 
     async def _locked_apply(self, index: int, chunk: str) -> None:
         async with self._io_lock:
@@ -278,9 +289,7 @@ class ReplyStreamer:
         if index < len(self._shown):
             await self.reply.edit(self.stats.message_ids[index], chunk)
             self._shown[index] = chunk
-            self.stats.edits += 1
         else:
             message_id = await self.reply.post_continuation(chunk)
             self._shown.append(chunk)
             self.stats.message_ids.append(message_id)
-            self.stats.posts += 1

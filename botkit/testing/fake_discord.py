@@ -36,6 +36,10 @@ Rate limits: :meth:`FakeDiscord.rate_limit` makes the next ``count`` requests ma
 and path pattern answer 429 with Discord's body (``message``, ``retry_after``, ``global``) and
 headers (``Retry-After``, ``X-RateLimit-*``, and ``Via`` unless ``via=False``: discord.py
 retries a 429 itself only when ``Via`` is present, otherwise it raises ``HTTPException``).
+:meth:`FakeDiscord.fail` answers matching requests with another status instead (a 503: discord.py
+raises ``DiscordServerError`` at once on bot routes; it retries 500, 502 and 504 there itself, and
+any 5xx on webhook routes). Both can pick requests by their JSON body (``match``: e.g. the edit
+carrying the final text).
 
 Gateway (``gateway_url``)
 -------------------------
@@ -117,6 +121,20 @@ class _RateLimitRule:
     via: bool
     is_global: bool
     after: int
+    match: Callable[[Any], bool] | None = None
+    status: int = 429  # another status: answered as a server error, not a rate limit
+
+    def applies(self, method: str, path: str, body: Any) -> bool:
+        """Whether this rule answers the request (counting down ``after`` and ``count``)."""
+        if self.count <= 0 or self.method != method or not self.pattern.search(path):
+            return False
+        if self.match is not None and not self.match(body):
+            return False
+        if self.after > 0:
+            self.after -= 1
+            return False
+        self.count -= 1
+        return True
 
 
 @dataclass
@@ -435,14 +453,31 @@ class FakeDiscord(LocalServer):
         via: bool = True,
         is_global: bool = False,
         after: int = 0,
+        match: Callable[[Any], bool] | None = None,
     ) -> None:
         """Answer ``count`` requests matching ``method`` and ``path_pattern`` (a regex searched in
-        the path without ``/api/v10``) with HTTP 429, after letting ``after`` matches through."""
+        the path without ``/api/v10``) and, if given, whose JSON body satisfies ``match``, with
+        HTTP 429, after letting ``after`` matches through."""
         self._rules.append(
             _RateLimitRule(
-                method.upper(), re.compile(path_pattern), retry_after, count, via, is_global, after
+                method.upper(), re.compile(path_pattern), retry_after, count, via, is_global, after, match
             )
         )
+
+    def fail(
+        self,
+        method: str,
+        path_pattern: str,
+        *,
+        status: int = 503,
+        count: int = 1,
+        match: Callable[[Any], bool] | None = None,
+    ) -> None:
+        """Like :meth:`rate_limit`, but answer with HTTP ``status`` instead (a 5xx, or a refusal: 403)."""
+        rule = _RateLimitRule(
+            method.upper(), re.compile(path_pattern), 0.0, count, False, False, 0, match, status
+        )
+        self._rules.append(rule)
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -496,7 +531,7 @@ class FakeDiscord(LocalServer):
         body: Any = None
         if request.can_read_body:
             body = await _read_body(request)
-        refused = self._limited(request.method, path) or self._unauthorized(request, path)
+        refused = self._limited(request.method, path, body) or self._unauthorized(request, path)
         if refused is None:
             request[_BODY] = body
             response = await handler(request)
@@ -506,13 +541,11 @@ class FakeDiscord(LocalServer):
         self._signal()
         return response
 
-    def _limited(self, method: str, path: str) -> web.Response | None:
+    def _limited(self, method: str, path: str, body: Any) -> web.Response | None:
         for rule in self._rules:
-            if rule.count > 0 and rule.method == method and rule.pattern.search(path):
-                if rule.after > 0:
-                    rule.after -= 1
-                    continue
-                rule.count -= 1
+            if rule.applies(method, path, body):
+                if rule.status != 429:
+                    return self._error(rule.status, 0, f"{rule.status}: Server Error")
                 headers = {
                     "Retry-After": str(max(1, int(rule.retry_after + 0.999))),
                     "X-RateLimit-Limit": "5",

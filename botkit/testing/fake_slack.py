@@ -22,7 +22,9 @@ answers ``missing_scope`` with ``needed``. Every call is recorded in :attr:`Fake
 and :attr:`FakeSlack.messages` keeps the current text of every message by ``(channel, ts)``.
 
 Knobs: :meth:`FakeSlack.fail_with_429` answers the next N calls of a method with HTTP 429 and
-``Retry-After``; :meth:`FakeSlack.fail_with_error` with an error code; :attr:`FakeSlack.bot_not_in`
+``Retry-After``; :meth:`FakeSlack.fail_with_status` with another HTTP status (a 5xx); both can
+pick the calls by their arguments (``match``: e.g. the ``chat.update`` carrying the final
+text); :meth:`FakeSlack.fail_with_error` with an error code; :attr:`FakeSlack.bot_not_in`
 lists channels where posting answers ``not_in_channel``; :meth:`FakeSlack.limit_rate` enforces "at most N calls per window" on a method
 (answered like Slack, with 429 and ``Retry-After``).
 
@@ -102,6 +104,16 @@ class ApiCall:
     at: float  # time.monotonic() on arrival
     status: int
     error: str | None
+
+
+@dataclass
+class _Fault:
+    """One call to answer with an HTTP error instead of the method's result."""
+
+    status: int
+    error: str
+    retry_after: float | None
+    match: Callable[[Mapping[str, Any]], bool] | None
 
 
 @dataclass
@@ -207,9 +219,8 @@ class FakeSlack(LocalServer):
         self.connections_opened = 0
         self._ts = itertools.count(1)
         self._base_time = int(time.time())
-        self._fail: dict[str, deque[float]] = {}
+        self._faults: dict[str, list[_Fault]] = {}
         self._limits: dict[str, tuple[int, float]] = {}
-        self._errors: dict[str, deque[str]] = {}
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
         self._socket_tasks: set[asyncio.Task[None]] = set()
@@ -242,13 +253,41 @@ class FakeSlack(LocalServer):
         }
 
     # -- knobs ------------------------------------------------------------------------------------
-    def fail_with_429(self, method: str, count: int = 1, retry_after: float = 1.0) -> None:
-        """Answer the next ``count`` calls of ``method`` with HTTP 429 and ``Retry-After``."""
-        self._fail.setdefault(method, deque()).extend([retry_after] * count)
+    def fail_with_429(
+        self,
+        method: str,
+        count: int = 1,
+        retry_after: float = 1.0,
+        match: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> None:
+        """Answer the next ``count`` calls of ``method`` (whose arguments satisfy ``match``, if
+        given) with HTTP 429 and ``Retry-After``."""
+        fault = _Fault(429, "ratelimited", retry_after, match)
+        self._faults.setdefault(method, []).extend([fault] * count)
 
-    def fail_with_error(self, method: str, error: str, count: int = 1) -> None:
-        """Answer the next ``count`` calls of ``method`` with ``{"ok": false, "error": error}``."""
-        self._errors.setdefault(method, deque()).extend([error] * count)
+    def fail_with_status(
+        self,
+        method: str,
+        status: int = 500,
+        count: int = 1,
+        error: str = "internal_error",
+        match: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> None:
+        """Answer the next ``count`` calls of ``method`` (whose arguments satisfy ``match``, if
+        given) with HTTP ``status`` (a 5xx: a server error) and ``{"ok": false, "error": error}``."""
+        fault = _Fault(status, error, None, match)
+        self._faults.setdefault(method, []).extend([fault] * count)
+
+    def fail_with_error(
+        self,
+        method: str,
+        error: str,
+        count: int = 1,
+        match: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> None:
+        """Answer the next ``count`` calls of ``method`` (whose arguments satisfy ``match``, if
+        given) with ``{"ok": false, "error": error}`` (HTTP 200, as Slack refuses)."""
+        self.fail_with_status(method, 200, count, error, match)
 
     def limit_rate(self, method: str, calls: int, per_seconds: float) -> None:
         """Enforce at most ``calls`` successful calls of ``method`` in any ``per_seconds`` window."""
@@ -517,13 +556,14 @@ class FakeSlack(LocalServer):
                 },
                 headers,
             )
-        limited = self._rate_check(method)
-        if limited is not None:
-            headers["Retry-After"] = str(math.ceil(limited)) if limited >= 1 else f"{limited:.3f}"
-            return 429, {"ok": False, "error": "ratelimited"}, headers
-        errors = self._errors.get(method)
-        if errors:
-            return 200, {"ok": False, "error": errors.popleft()}, headers
+        fault = self._take_fault(method, args)
+        if fault is None and (limited := self._rate_check(method)) is not None:
+            fault = _Fault(429, "ratelimited", limited, None)
+        if fault is not None:
+            if fault.retry_after is not None:
+                seconds = fault.retry_after
+                headers["Retry-After"] = str(math.ceil(seconds)) if seconds >= 1 else f"{seconds:.3f}"
+            return fault.status, {"ok": False, "error": fault.error}, headers
         if method in ("chat.postMessage", "chat.startStream") and args.get("channel") in self.bot_not_in:
             return 200, {"ok": False, "error": "not_in_channel"}, headers
         handler = {
@@ -547,11 +587,15 @@ class FakeSlack(LocalServer):
         channel = str(args.get("channel", ""))
         return {"G": "groups:history", "D": "im:history"}.get(channel[:1], "channels:history")
 
+    def _take_fault(self, method: str, args: Mapping[str, Any]) -> _Fault | None:
+        faults = self._faults.get(method, [])
+        for index, fault in enumerate(faults):
+            if fault.match is None or fault.match(args):
+                return faults.pop(index)
+        return None
+
     def _rate_check(self, method: str) -> float | None:
-        """Seconds to wait if this call must be answered with 429, else None (and count it)."""
-        queue = self._fail.get(method)
-        if queue:
-            return queue.popleft()
+        """Seconds to wait if :meth:`limit_rate` says 429 to this call, else None (and count it)."""
         limit = self._limits.get(method)
         now = time.monotonic()
         accepted = self._accepted.setdefault(method, deque())

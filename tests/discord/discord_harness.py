@@ -39,13 +39,20 @@ def discord_settings(fake: FakeDiscord, **extra: Any) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def discord_rig(
-    tmp_path: Path, *, plugins: Sequence[Plugin[Any]] = (), **extra: Any
+    tmp_path: Path,
+    *,
+    plugins: Sequence[Plugin[Any]] = (),
+    core: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> AsyncIterator[DiscordRig]:
     """The adapter served as ``botkit run`` serves it (``BotApp.serve``: check, run, and on
-    cancellation the core's drain before the adapter stops); ``task`` is that serving task."""
+    cancellation the core's drain before the adapter stops); ``task`` is that serving task.
+    ``core``: other botkit settings sections (``{"stream": {"edit_interval": 0.05}}``)."""
     async with (
         FakeDiscord() as fake,
-        TestBot(tmp_path, plugins=plugins, settings={"discord": discord_settings(fake, **extra)}) as bot,
+        TestBot(
+            tmp_path, plugins=plugins, settings={**(core or {}), "discord": discord_settings(fake, **extra)}
+        ) as bot,
     ):
         assert bot.app is not None
         adapter = bot.app.build_adapters(["discord"])[0]

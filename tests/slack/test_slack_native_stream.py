@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from botkit_slack import SlackReply, SlackSettings
 from botkit_slack.mrkdwn import to_mrkdwn
-from slack_harness import StartBot, wait_idle
+from slack_harness import Running, StartBot, wait_idle
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
@@ -24,15 +25,19 @@ async def _ask(slack: FakeSlack) -> dict[str, str]:
     return event
 
 
+async def _stream_answer(slack: FakeSlack, bot: Running) -> dict[str, str]:
+    """Ask, and wait until ANSWER was streamed whole and the stream stopped."""
+    bot.bot.standin.tokens_per_second = 400
+    bot.bot.standin.script_reply(ANSWER)
+    event = await _ask(slack)
+    await slack.wait_for(lambda: [(m.text, m.streaming) for m in _streamed(slack, event)] == [(SHOWN, False)])
+    await wait_idle(bot.bot)
+    return event
+
+
 async def test_native_stream_shows_the_answer(slack: FakeSlack, start_bot: StartBot) -> None:
     async with start_bot(streaming="native") as bot:
-        bot.bot.standin.tokens_per_second = 400
-        bot.bot.standin.script_reply(ANSWER)
-        event = await _ask(slack)
-        await slack.wait_for(
-            lambda: [(m.text, m.streaming) for m in _streamed(slack, event)] == [(SHOWN, False)]
-        )
-        await wait_idle(bot.bot)
+        event = await _stream_answer(slack, bot)
         (message,) = _streamed(slack, event)
         assert "".join(message.appended) == SHOWN
         assert len(message.appended) >= 3  # started, then appended in pieces
@@ -61,6 +66,27 @@ async def test_rate_limited_append_is_waited_out(slack: FakeSlack, start_bot: St
         (message,) = _streamed(slack, event)
         assert "".join(message.appended) == SHOWN  # nothing lost, nothing sent twice
         assert not message.streaming
+
+
+@pytest.mark.parametrize(
+    ("method", "status"),
+    [("chat.stopStream", 429), ("chat.startStream", 503)],
+    ids=["429-on-stop", "503-on-start"],
+)
+async def test_a_transient_failure_of_a_stream_call_is_retried_by_the_core(
+    slack: FakeSlack, start_bot: StartBot, method: str, status: int
+) -> None:
+    if status == 429:
+        slack.fail_with_429(method, retry_after=0.2)
+    else:
+        slack.fail_with_status(method, status, error="service_unavailable")
+    async with start_bot(streaming="native") as bot:
+        event = await _stream_answer(slack, bot)
+        # Retried once, and not a reason to give up native streaming.
+        assert [c.status for c in slack.calls_of(method)] == [status, 200]
+        (message,) = _streamed(slack, event)
+        assert "".join(message.appended) == SHOWN
+        assert all(c.args["ts"] != message.ts for c in slack.calls_of("chat.update"))
 
 
 async def test_refused_start_falls_back_to_edits(slack: FakeSlack, start_bot: StartBot) -> None:
