@@ -41,3 +41,31 @@ async def test_lone_surrogates_and_nul_in_a_question_are_answered_and_stored(tmp
     assert "\\boxed{42}" in reply.text and "\\boxed{5}" in option.text
     assert stored[0].content == "What is 6*7? \ufffd"
     assert [m.status for m in stored] == ["complete"] * 4
+
+
+async def test_the_corpus_piped_into_the_console_is_answered_line_by_line(tmp_path: Path) -> None:
+    """Invalid UTF-8 on a strict stdin, controls, template syntax, pings: every line is answered."""
+    import asyncio
+    import os
+    import sys
+
+    from bad_input_corpus import QUESTIONS
+
+    lines = [q.replace("\n", " ") for name, q in QUESTIONS.items() if name not in ("whitespace", "huge")]
+    data = (
+        b"What is 2+2?\n"
+        + b"\xff\xfe invalid utf-8 \xc3\n"
+        + "\n".join(lines).encode("utf-8", "surrogatepass")
+        + b"\nWhat is 5+5?\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+    env["PYTHONIOENCODING"] = "utf-8:strict"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "botkit.cli", "chat", cwd=tmp_path, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(data), 120)
+    assert process.returncode == 0, err.decode()
+    text = out.decode()
+    assert "\\boxed{4}" in text and "\\boxed{10}" in text  # the lines after the bad bytes were read
+    assert "Something went wrong" not in text

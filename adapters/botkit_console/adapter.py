@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import io
 import sys
 import threading
 import uuid
@@ -89,6 +90,9 @@ def _start_reader(stream: TextIO) -> asyncio.Queue[str]:
     on SIGTERM (``asyncio.to_thread`` would, because the loop joins its executor at shutdown)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str] = asyncio.Queue()
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        # Invalid UTF-8 on a strict stdin would raise in readline and end the chat as if at EOF.
+        stream.reconfigure(errors="replace")
 
     def pump() -> None:
         while True:
