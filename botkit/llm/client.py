@@ -210,50 +210,70 @@ class LLMClient:
         Raises :class:`BackendError`. Closing or cancelling the iteration closes the HTTP
         response at once.
         """
-        loop = asyncio.get_running_loop()
-        first_deadline = loop.time() + self._first_token_timeout
-        chunks: openai.AsyncStream[ChatCompletionChunk] | None = None
+        first_deadline = asyncio.get_running_loop().time() + self._first_token_timeout
+        chunks = await self._open(
+            messages,
+            first_deadline,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            extra_body=extra_body,
+        )
         reader = _ChunkReader()
         try:
-            try:
-                async with asyncio.timeout_at(first_deadline):
-                    chunks = await self._openai.chat.completions.create(
-                        model=self.model,
-                        messages=cast(Any, messages),
-                        stream=True,
-                        stream_options={"include_usage": True},
-                        temperature=temperature,
-                        top_p=top_p,
-                        max_tokens=max_tokens,
-                        extra_body=extra_body,
-                    )
-            except TimeoutError as exc:
-                raise self._timeout("no response") from exc
-            except openai.APIError as exc:
-                raise self._classify(exc, started=False) from exc
-            got_first = False
-            while True:
-                try:
-                    if got_first:
-                        async with asyncio.timeout(self._idle_timeout):
-                            chunk = await chunks.__anext__()
-                    else:
-                        async with asyncio.timeout_at(first_deadline):
-                            chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    break
-                except TimeoutError as exc:
-                    raise self._timeout("no data" if got_first else "no first token") from exc
-                except openai.APIError as exc:
-                    raise self._classify(exc, started=True) from exc
-                got_first = True
+            deadline: float | None = first_deadline  # until the first chunk; then idle_timeout each
+            while (chunk := await self._next_chunk(chunks, deadline)) is not None:
+                deadline = None
                 for delta in reader.read(chunk):
                     yield delta
             for event in reader.finish():
                 yield event
         finally:
-            if chunks is not None:
-                await chunks.close()
+            await chunks.close()
+
+    async def _open(
+        self,
+        messages: list[dict[str, str]],
+        deadline: float,
+        *,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        extra_body: dict[str, Any] | None,
+    ) -> openai.AsyncStream[ChatCompletionChunk]:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._openai.chat.completions.create(
+                    model=self.model,
+                    messages=cast(Any, messages),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    temperature=temperature,
+                    top_p=top_p,
+                    max_tokens=max_tokens,
+                    extra_body=extra_body,
+                )
+        except TimeoutError as exc:
+            raise self._timeout("no response") from exc
+        except openai.APIError as exc:
+            raise self._classify(exc, started=False) from exc
+
+    async def _next_chunk(
+        self, chunks: openai.AsyncStream[ChatCompletionChunk], first_deadline: float | None
+    ) -> ChatCompletionChunk | None:
+        """The next chunk (None at the end); ``first_deadline`` until the first one arrived."""
+        try:
+            if first_deadline is None:
+                async with asyncio.timeout(self._idle_timeout):
+                    return await chunks.__anext__()
+            async with asyncio.timeout_at(first_deadline):
+                return await chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+        except TimeoutError as exc:
+            raise self._timeout("no first token" if first_deadline is not None else "no data") from exc
+        except openai.APIError as exc:
+            raise self._classify(exc, started=True) from exc
 
     async def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int | None:
         """Prompt length in tokens as the server counts it (vLLM ``POST /tokenize``).
