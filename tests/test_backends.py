@@ -81,7 +81,9 @@ async def test_per_user_limit_lets_other_users_pass(tmp_path: Path) -> None:
         subs.append(await bot.bot.submit(bot.message("mine", user="other", thread="o"), other))
         await asyncio.gather(*(s.wait() for s in subs))
         order = [r["messages"][-1]["content"].strip().splitlines()[-1] for r in standin.requests]
-    assert order.index("mine") < order.index("q2")  # the other user did not wait behind the burst
+    # The other user did not wait behind the burst: with one greedy question in flight at a time,
+    # theirs is among the first two served (which greedy one goes first depends on the database).
+    assert order.index("mine") <= 1, order
     assert all(r.error is None for r in [*greedy, other])
 
 

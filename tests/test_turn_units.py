@@ -17,7 +17,7 @@ from botkit.personas import PersonaRegistry, shipped_personas_dir
 from botkit.pipeline.chain import MiddlewareChain
 from botkit.pipeline.context import ContextOverflow, fit_history
 from botkit.pipeline.filters import WITHHELD, TextFilters
-from botkit.pipeline.gate import ThreadGates
+from botkit.pipeline.gate import Place, ThreadGates
 from botkit.pipeline.generation import Attempt, consume
 from botkit.pipeline.recorder import TurnRecorder, Usage
 from botkit.plugins import NextStep, Plugin, PluginContext, Request, TurnResult
@@ -44,6 +44,47 @@ async def test_gate_lets_one_turn_per_thread_in_order_and_forgets_idle_threads()
     await asyncio.wait_for(waiting, 1)
     second.release()
     other.release()
+    assert len(gates) == 0
+
+
+async def test_gate_serves_in_reservation_order_whatever_order_they_wait_in() -> None:
+    gates = ThreadGates()
+    first, second, third = gates.reserve(KEY), gates.reserve(KEY), gates.reserve(KEY)
+    await first.acquire()
+    order: list[str] = []
+
+    async def take(place: Place, name: str) -> None:
+        await place.acquire()
+        order.append(name)
+        place.release()
+
+    late = asyncio.create_task(take(third, "third"))  # the third waits before the second does
+    await asyncio.sleep(0)
+    early = asyncio.create_task(take(second, "second"))
+    await asyncio.sleep(0)
+    assert order == []
+    first.release()
+    await asyncio.wait_for(asyncio.gather(late, early), 1)
+    assert order == ["second", "third"]
+    assert len(gates) == 0
+
+
+async def test_gate_a_place_that_leaves_early_keeps_the_order_behind_it() -> None:
+    gates = ThreadGates()
+    first, second, third = gates.reserve(KEY), gates.reserve(KEY), gates.reserve(KEY)
+    await first.acquire()
+    second.release()  # refused while waiting: it never had its turn
+    fourth = gates.reserve(KEY)  # arrives after the second left: still behind the first
+    waiting = asyncio.create_task(third.acquire())
+    behind = asyncio.create_task(fourth.acquire())
+    await asyncio.sleep(0)
+    assert not waiting.done() and not behind.done()  # the first is still answering
+    first.release()
+    await asyncio.wait_for(waiting, 1)
+    assert not behind.done()
+    third.release()
+    await asyncio.wait_for(behind, 1)
+    fourth.release()
     assert len(gates) == 0
 
 

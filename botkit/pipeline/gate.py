@@ -1,55 +1,78 @@
-"""One turn at a time per thread, so a quick follow-up is asked with the earlier answer in its history."""
+"""One turn at a time per thread, in the order the questions arrived, so a quick follow-up is
+asked with the earlier answer in its history.
+
+A place in line is taken synchronously when the turn is accepted (:meth:`ThreadGates.reserve`),
+and waiting for it comes later, after the placeholder and the ``queued`` row were written; those
+writes finish in any order, so a plain lock (first to *wait*, first served) would let the third
+question overtake the second. Each place instead waits for the one reserved before it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from botkit.events import ConversationKey
 
 
 @dataclass
-class _Gate:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    holders: int = 0  # turns holding or awaiting the lock: the entry is dropped when none remain
+class _Line:
+    last: Place | None = None
+    holders: int = 0  # places not yet released: the entry is dropped when none remain
 
 
 class ThreadGates:
     def __init__(self) -> None:
-        self._gates: dict[ConversationKey, _Gate] = {}
+        self._lines: dict[ConversationKey, _Line] = {}
 
     def reserve(self, key: ConversationKey) -> Place:
-        """A place in the thread's line; :meth:`Place.acquire` waits for the turn before it."""
-        gate = self._gates.setdefault(key, _Gate())
-        gate.holders += 1
-        return Place(self, key, gate)
+        """The next place in the thread's line; :meth:`Place.acquire` waits for the ones before it."""
+        line = self._lines.setdefault(key, _Line())
+        before = line.last if line.last is not None and not line.last._over.done() else None
+        place = Place(self, key, before)
+        line.last = place
+        line.holders += 1
+        return place
 
-    def _leave(self, key: ConversationKey, gate: _Gate) -> None:
-        gate.holders -= 1
-        if gate.holders == 0:
-            del self._gates[key]
+    def _left(self, key: ConversationKey) -> None:
+        line = self._lines[key]
+        line.holders -= 1
+        if line.holders == 0:
+            del self._lines[key]
 
     def __len__(self) -> int:
-        return len(self._gates)
+        return len(self._lines)
 
 
 class Place:
-    """``Lock.locked()`` is briefly False between two turns, hence the explicit holder count."""
-
-    def __init__(self, gates: ThreadGates, key: ConversationKey, gate: _Gate) -> None:
-        self._gates, self._key, self._gate = gates, key, gate
-        self._acquired = False
+    def __init__(self, gates: ThreadGates, key: ConversationKey, before: Place | None) -> None:
+        self._gates, self._key, self._before = gates, key, before
+        # Resolved once this place and every place before it are done with the thread.
+        self._over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._left = False
 
     async def acquire(self) -> None:
-        await self._gate.lock.acquire()
-        self._acquired = True
+        """Wait until every turn reserved before this one in the thread has finished."""
+        if self._before is not None:
+            await asyncio.shield(self._before._over)
 
     def release(self) -> None:
-        """Give the thread to the next turn; safe to call once whether or not it was acquired."""
+        """Give the thread to the next place; safe to call once whether or not it was acquired.
+
+        A place that leaves without its turn (refused, cancelled while waiting) hands over only
+        when the places before it are done, so the order holds for the ones behind it.
+        """
         if self._left:
             return
         self._left = True
-        if self._acquired:
-            self._gate.lock.release()
-        self._gates._leave(self._key, self._gate)
+        self._gates._left(self._key)
+        before = self._before
+        self._before = None
+        if before is None or before._over.done():
+            self._over.set_result(None)
+        else:
+            before._over.add_done_callback(self._hand_over)
+
+    def _hand_over(self, _before: asyncio.Future[None]) -> None:
+        if not self._over.done():
+            self._over.set_result(None)

@@ -1,7 +1,8 @@
 """One model answer into a streamer, with botkit's three recoveries, each stated once:
 
 - **failover**: a backend that refuses the connection or hangs before the first token is marked
-  down and the request goes to another replica (at most once per replica);
+  down and the request goes to another replica, or waits for this one's next passing health
+  check (at most twice per replica);
 - **empty answer**: the model sometimes returns only whitespace; it is asked once more with the
   assistant turn pre-filled with ``<think>\\n`` (the model card's guard). Not when the reasoning
   used all of ``max_tokens``: a retry would only burn the budget again;
@@ -122,7 +123,11 @@ class Generation:
         """One generation on a backend slot; fails over to another replica before the first token."""
         self.attempt = Attempt()
         self.usage.first_token_at = None
-        tries = len(self.pool.backends)
+        # A refused or hung backend is marked down and the request tries again. A refusal is
+        # cheap (a restarting server): it may wait (within the pool's queue_timeout) for the same
+        # server's next passing health check, twice per replica. A hang cost a whole
+        # first_token_timeout: it only moves on to another replica, once each.
+        refusals, hangs = 2 * len(self.pool.backends), len(self.pool.backends)
         while True:
             async with self.pool.slot(self.user, self._waiting) as backend:
                 self.streamer.reset()  # drop the queue notice or an interrupted partial
@@ -133,11 +138,12 @@ class Generation:
                     await consume(events, self.streamer, self.attempt, self.usage)
                     return
                 except BackendError as err:
-                    tries -= 1
+                    refusals -= err.kind == "unavailable"
+                    hangs -= err.kind == "timeout"
                     started = self.usage.first_token_at is not None
-                    if err.kind not in ("unavailable", "timeout") or started or tries <= 0:
+                    if err.kind not in ("unavailable", "timeout") or started or min(refusals, hangs) <= 0:
                         raise
-                    self.pool.mark_down(backend, err)  # refused or hung: try another replica
+                    self.pool.mark_down(backend, err)
 
     def _waiting(self, position: int, reason: WaitReason) -> None:
         self.streamer.set_status(queue_text(position, reason))
