@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from polling import until
 
 from botkit.llm.client import LLMClient, parse_metrics
 from botkit.llm.pool import Backend, BackendPool
+from botkit.llm.standin import forked_workers
 from botkit.llm.supervisor import VLLMSupervisor
 from botkit.testing import RecordingReply, Standin, TestBot
 
@@ -213,6 +215,75 @@ async def test_the_pools_view_of_a_supervised_server_follows_its_supervisor(tmp_
     assert "\\boxed{4}" in reply.text
 
 
+# The supervised command in the next test: before it becomes the stand-in, it notes which
+# processes of the previous server (their pids in PREVIOUS) are still running as it starts.
+LAUNCHER = """
+import json, os, sys
+from pathlib import Path
+
+starts, previous = Path(sys.argv[1]), Path(sys.argv[2])
+pids = [int(p) for p in previous.read_text().split()] if previous.exists() else []
+
+def running(pid):
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (ProcessLookupError, OSError):
+        return False
+
+with starts.open("a") as out:
+    out.write(json.dumps({"previous": len(pids), "running": [p for p in pids if running(p)]}) + "\\n")
+os.execv(sys.executable, [sys.executable, "-m", "botkit.llm.standin", *sys.argv[3:]])
+"""
+
+
+async def test_a_killed_server_is_unready_at_once_and_its_orphans_are_gone_before_the_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOTKIT_STANDIN_FORK_CHILDREN", "2")  # like vLLM's EngineCore + API server
+    launcher, starts, previous = tmp_path / "launcher.py", tmp_path / "starts", tmp_path / "previous"
+    launcher.write_text(LAUNCHER)
+    command = [sys.executable, str(launcher), str(starts), str(previous)]
+    # No /health poll comes within the test (every hour; the pool's /metrics every minute): only
+    # the exit itself can tell the supervisor, and its workers keep the output pipe open.
+    settings = _vllm_settings(
+        _free_port(), log_dir=str(tmp_path / "logs"), command=command, health_interval=3600
+    )
+    settings["llm"]["health_interval"] = 60  # type: ignore[index]
+    async with TestBot(tmp_path, settings=settings) as bot:
+        assert bot.app is not None and bot.app.pool is not None
+        pool = bot.app.pool
+        supervisor = pool.backends[0].supervisor
+        assert isinstance(supervisor, VLLMSupervisor)
+        await supervisor.wait_ready(timeout=60)
+        main, workers = supervisor.pid, forked_workers(supervisor.tail)
+        assert main is not None and len(workers) == 2 and not any(_dead(w) for w in workers)
+        previous.write_text(" ".join(map(str, [main, *workers])))
+        seen: list[tuple[bool, str, int]] = []  # the pool's view at each change, old workers running
+        follow = supervisor.on_change
+        assert follow is not None
+
+        def observe() -> None:
+            follow()
+            status = pool.status()
+            seen.append((status["ready"], status["backends"][0]["state"], sum(not _dead(w) for w in workers)))
+
+        supervisor.on_change = observe
+        checks = supervisor.health_checks
+        os.kill(main, signal.SIGKILL)  # the main process alone; its workers live on, orphaned
+        await until(lambda: supervisor.state != "ready")
+        assert supervisor.health_checks == checks  # noticed by the exit itself, not by a poll
+        await supervisor.wait_ready(timeout=60)
+        reply = await bot.ask("What is 2+2?")
+        restarts = supervisor.restarts
+    assert seen[0] == (False, "restarting", 2)  # unready before any of the old group was killed
+    recorded = [json.loads(line) for line in starts.read_text().splitlines()]
+    assert recorded == [{"previous": 0, "running": []}, {"previous": 3, "running": []}]
+    assert all(_dead(pid) for pid in [main, *workers])
+    assert restarts == 1
+    assert "\\boxed{4}" in reply.text
+
+
 async def test_an_external_server_has_one_checker_and_one_session(tmp_path: Path) -> None:
     async with TestBot(tmp_path, settings={"llm": {"health_interval": 0.05}}) as bot:
         standin = bot.standin
@@ -336,6 +407,7 @@ async def test_stopping_botkit_leaves_no_model_server(tmp_path: Path, how: signa
             "BOTKIT_LLM__BACKEND": "vllm",
             "BOTKIT_LLM__VLLM__COMMAND": str(STANDIN).replace("'", '"'),
             "BOTKIT_LLM__VLLM__PORT": str(port),
+            "BOTKIT_STANDIN_FORK_CHILDREN": "2",  # the server's own workers, as vLLM has
         }
     )
     botkit = await asyncio.create_subprocess_exec(
@@ -356,9 +428,11 @@ async def test_stopping_botkit_leaves_no_model_server(tmp_path: Path, how: signa
                         pass
             await asyncio.sleep(0.1)
         assert children, "botkit started no model server"
+        workers = [w for child in children for w in _children(child)]
+        assert len(workers) == 2 * len(children)
         botkit.send_signal(how)
         await asyncio.wait_for(botkit.wait(), 60)
-        for child in children:
+        for child in children + workers:
             for _ in range(200):
                 if _dead(child):
                     break

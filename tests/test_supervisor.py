@@ -17,6 +17,7 @@ from polling import until
 
 from botkit.config import LLMSettings
 from botkit.llm.client import client_for
+from botkit.llm.standin import forked_workers
 from botkit.llm.supervisor import BackendStartError, VLLMSupervisor, build_command, served_base_url
 
 STANDIN = [sys.executable, "-m", "botkit.llm.standin"]
@@ -71,16 +72,20 @@ def test_command_line_has_the_serving_defaults() -> None:
         assert flag in joined
 
 
-async def test_starts_until_ready_serves_and_stops_the_whole_group(tmp_path: Path) -> None:
+async def test_starts_until_ready_serves_and_stops_the_whole_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOTKIT_STANDIN_FORK_CHILDREN", "2")  # workers in its group, as vLLM has
     supervisor = VLLMSupervisor(_settings(_free_port()), log_dir=tmp_path)
     async with supervisor:
         assert supervisor.state == "ready"
         assert supervisor.process is not None
-        pid = supervisor.process.pid
+        group = [supervisor.process.pid, *forked_workers(supervisor.tail)]
+        assert len(group) == 3 and all(_alive(pid) for pid in group)
         async with aiohttp.ClientSession() as http, http.get(f"{supervisor.base_url}/models") as response:
             assert response.status == 200
     assert supervisor.state == "stopped"
-    assert await _wait_gone(pid)
+    assert [pid for pid in group if _alive(pid)] == []  # stop() returned only once all were gone
     assert "Starting vLLM API server" in (tmp_path / "vllm.log").read_text()
 
 
@@ -136,15 +141,18 @@ async def test_killed_server_is_restarted(tmp_path: Path) -> None:
         assert supervisor.restarts == 1
 
 
-async def test_hung_server_is_killed_and_restarted(tmp_path: Path) -> None:
-    async with VLLMSupervisor(_settings(_free_port(), hang_checks=2), log_dir=tmp_path) as supervisor:
+async def test_hung_server_is_killed_and_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOTKIT_STANDIN_FORK_CHILDREN", "2")
+    settings = _settings(_free_port(), hang_checks=2, stop_timeout=1)
+    async with VLLMSupervisor(settings, log_dir=tmp_path) as supervisor:
         hung = supervisor.pid
         assert hung is not None
+        group = [hung, *forked_workers(supervisor.tail)]
         os.kill(hung, signal.SIGSTOP)  # alive, but answers nothing: hung
         await until(lambda: supervisor.state != "ready")
         await supervisor.wait_ready(timeout=60)
         assert supervisor.pid != hung
-        assert await _wait_gone(hung)
+        assert [pid for pid in group if _alive(pid)] == []  # the whole group, before the restart
         assert supervisor.restarts == 1
 
 
@@ -183,6 +191,7 @@ async def test_killing_botkit_leaves_no_model_server(tmp_path: Path, how: signal
             f"""
             import asyncio, signal, sys
             from botkit.config import LLMSettings
+            from botkit.llm.standin import forked_workers
             from botkit.llm.supervisor import VLLMSupervisor
 
             async def main():
@@ -192,21 +201,25 @@ async def test_killing_botkit_leaves_no_model_server(tmp_path: Path, how: signal
                 stop = asyncio.Event()
                 asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
                 async with VLLMSupervisor(settings, log_dir={str(tmp_path)!r}) as supervisor:
-                    print(supervisor.process.pid, flush=True)
+                    print(supervisor.process.pid, *forked_workers(supervisor.tail), flush=True)
                     await stop.wait()
 
             asyncio.run(main())
             """
         )
     )
-    parent = await asyncio.create_subprocess_exec(sys.executable, str(script), stdout=asyncio.subprocess.PIPE)
+    env = {**os.environ, "BOTKIT_STANDIN_FORK_CHILDREN": "2"}
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), stdout=asyncio.subprocess.PIPE, env=env
+    )
     assert parent.stdout is not None
     line = await asyncio.wait_for(parent.stdout.readline(), 60)
-    child = int(line)
-    assert _alive(child)
+    group = [int(pid) for pid in line.split()]  # the server, then its two workers
+    assert len(group) == 3 and all(_alive(pid) for pid in group)
     parent.send_signal(how)
     await asyncio.wait_for(parent.wait(), 30)
-    assert await _wait_gone(child), f"model server {child} outlived botkit after {how.name}"
+    for pid in group:
+        assert await _wait_gone(pid), f"model server process {pid} outlived botkit after {how.name}"
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from botkit.adapter import Adapter, AdapterError, AdapterHost
 from botkit.events import ConversationKey, IncomingMessage, TransientPlatformError
 from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
-from botkit_slack.credentials import verify
+from botkit_slack.credentials import BotAuth, authorizer, verify
 from botkit_slack.events import PLATFORM, BotIdentity, Inbound, from_mention, from_message
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.settings import SlackSettings
@@ -44,6 +44,7 @@ class SlackAdapter(Adapter):
             raise AdapterError("the slack adapter needs a [slack] table with at least bot_token")
         self.config: SlackSettings = settings
         self.identity: BotIdentity | None = None
+        self.auth: BotAuth | None = None  # start-up's auth.test: bolt authorizes requests with it
         self.ready = asyncio.Event()  # set once events can arrive
         self.http_port: int | None = None  # HTTP mode: the port actually bound
         self._client: AsyncWebClient | None = None
@@ -59,11 +60,16 @@ class SlackAdapter(Adapter):
         )
 
     async def check(self) -> None:
-        """``auth.test`` (bad token, missing scopes) and, in Socket Mode, the app-level token."""
-        self.identity = await verify(self._web_client(), self.config)
+        """``auth.test`` (bad token, missing scopes) and, in Socket Mode, the app-level token.
+
+        Its answer is kept: bolt authorizes every request with it instead of calling
+        ``auth.test`` again on the first one (see :func:`~botkit_slack.credentials.authorizer`).
+        """
+        self.auth = await verify(self._web_client(), self.config)
+        self.identity = self.auth.identity
 
     async def run(self) -> None:
-        if self.identity is None:
+        if self.auth is None:
             await self.check()
         client = self._client = self._web_client()
         self._replies = self._web_client(sdk_retries=False)
@@ -93,9 +99,13 @@ class SlackAdapter(Adapter):
         self.ready.set()
 
     def _build_app(self, client: AsyncWebClient) -> AsyncApp:
+        assert self.auth is not None  # run() checked first
         secret = self.config.signing_secret
         app = AsyncApp(
-            client=client,
+            # The app's client is only the template of bolt's per-request clients, which get the
+            # bot token from ``authorize``; a token here too would make bolt warn that it is unused.
+            client=AsyncWebClient(base_url=client.base_url),
+            authorize=authorizer(self.auth, self.config.bot_token.get_secret_value()),
             signing_secret=secret.get_secret_value() if secret is not None else "",
             request_verification_enabled=self.config.mode == "http",
             process_before_response=False,

@@ -1,10 +1,16 @@
 """Start-up checks: the tokens work and the bot token has every scope botkit uses.
 
 Errors name the setting (and its environment variable) and Slack's error code, never a token.
+The ``auth.test`` answer is kept (:class:`BotAuth`) and is what bolt authorizes every request
+with (:func:`authorizer`), so no event waits for a Web API call before its acknowledgement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,6 +27,17 @@ REQUIRED_SCOPES = (
     "groups:history",  # the same in private channels
     "im:history",  # message.im (direct messages)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class BotAuth:
+    """What start-up's ``auth.test`` said: who the bot is, in which workspace, with which scopes."""
+
+    identity: BotIdentity
+    team_id: str | None
+    enterprise_id: str | None
+    scopes: str | None  # ``X-OAuth-Scopes`` as Slack sent it
+
 
 _BAD_TOKEN_ERRORS = frozenset(
     {
@@ -52,7 +69,7 @@ def _describe(setting: str, err: SlackApiError) -> str:
     return f"Slack refused the check of slack.{setting}: {code}"
 
 
-async def verify_bot_token(client: AsyncWebClient, api_url: str) -> BotIdentity:
+async def verify_bot_token(client: AsyncWebClient, api_url: str) -> BotAuth:
     """``auth.test`` with the bot token, then compare the granted scopes (``X-OAuth-Scopes``)."""
     try:
         response = await client.auth_test()
@@ -76,7 +93,12 @@ async def verify_bot_token(client: AsyncWebClient, api_url: str) -> BotIdentity:
                 "OAuth & Permissions (or recreate the app from adapters/botkit_slack/manifest.yaml) "
                 "and reinstall the app to the workspace."
             )
-    return BotIdentity(user_id=str(user_id), bot_id=str(bot_id))
+    return BotAuth(
+        identity=BotIdentity(user_id=str(user_id), bot_id=str(bot_id)),
+        team_id=response.get("team_id"),
+        enterprise_id=response.get("enterprise_id"),
+        scopes=None if granted_header is None else str(granted_header),
+    )
 
 
 async def verify_app_token(client: AsyncWebClient, app_token: str, api_url: str) -> None:
@@ -89,8 +111,31 @@ async def verify_app_token(client: AsyncWebClient, app_token: str, api_url: str)
         raise AdapterError(f"cannot reach Slack at slack.api_url={api_url!r}: {err}") from None
 
 
-async def verify(client: AsyncWebClient, settings: SlackSettings) -> BotIdentity:
-    identity = await verify_bot_token(client, settings.api_url)
+async def verify(client: AsyncWebClient, settings: SlackSettings) -> BotAuth:
+    auth = await verify_bot_token(client, settings.api_url)
     if settings.mode == "socket" and settings.app_token is not None:
         await verify_app_token(client, settings.app_token.get_secret_value(), settings.api_url)
-    return identity
+    return auth
+
+
+def authorizer(auth: BotAuth, bot_token: str) -> Callable[..., Awaitable[AuthorizeResult]]:
+    """Bolt's ``authorize`` for ``AsyncApp``: every request authorized by start-up's ``auth.test``.
+
+    Given only a token, bolt's ``AsyncApp`` calls ``auth.test`` itself on the first request,
+    before the listener acknowledges it: a Web API round trip inside Slack's 3-second deadline
+    (missed when the API is slow). The answer is the one bolt would build from its own call
+    (its ``_to_authorize_result``), for the bot token botkit uses; only the user is the request's.
+    """
+
+    async def authorize(user_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=auth.enterprise_id,
+            team_id=auth.team_id,
+            bot_id=auth.identity.bot_id,
+            bot_user_id=auth.identity.user_id,
+            bot_token=bot_token,
+            bot_scopes=auth.scopes,
+            user_id=user_id,
+        )
+
+    return authorize

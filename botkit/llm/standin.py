@@ -86,7 +86,11 @@ when ``--port 0``) and exits 0 on SIGTERM/SIGINT. ``--reasoning-field`` defaults
 ``reasoning`` whether or not ``--reasoning-parser`` is given; pass ``none`` to get ``<think>``
 tags in content like vLLM without a parser. Environment knobs for supervisor tests:
 ``BOTKIT_STANDIN_EXIT_AT_START=<code>`` prints one line and exits with that code;
-``BOTKIT_STANDIN_STARTUP_DELAY=<seconds>`` keeps ``/health`` at 503 for that long.
+``BOTKIT_STANDIN_STARTUP_DELAY=<seconds>`` keeps ``/health`` at 503 for that long;
+``BOTKIT_STANDIN_FORK_CHILDREN=<N>`` forks N worker processes the way ``vllm serve`` does (its
+EngineCore and API servers): in its process group, holding its stdout, sleeping; they are stopped
+with it on SIGTERM/SIGINT but outlive a SIGKILL of the main process, as vLLM's do. Their pids are
+printed as ``Worker processes: PID PID ...``.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ import time
 import uuid
 import zlib
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
@@ -113,7 +117,7 @@ from aiohttp import web
 
 from botkit.localserver import LocalServer
 
-__all__ = ["DEFAULT_MODEL", "FailureKind", "Standin", "main", "render_chat", "tokenize"]
+__all__ = ["DEFAULT_MODEL", "FailureKind", "Standin", "forked_workers", "main", "render_chat", "tokenize"]
 
 DEFAULT_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
 FailureKind = Literal["http500", "cut", "hang", "empty"]
@@ -126,6 +130,7 @@ ASSISTANT = "<｜Assistant｜>"
 _VOCAB_SIZE = 151_936  # Qwen2's, so token ids look plausible
 _TOKEN_RE = re.compile(r"<｜[^｜]*｜>|</?think>|[ \t]*\w+|[ \t]*[^\w\s]|\s")
 _FAILURES: tuple[FailureKind, ...] = ("http500", "cut", "hang", "empty")
+_WORKERS_LINE = "Worker processes: "
 
 
 # -- tokenizer and chat template ------------------------------------------------------------
@@ -895,6 +900,47 @@ async def _serve(ns: argparse.Namespace, startup_delay: float) -> int:
     return 0
 
 
+def _fork_workers(count: int) -> list[int]:
+    """``count`` children that sleep until a signal ends them (``BOTKIT_STANDIN_FORK_CHILDREN``).
+
+    Forked before the server starts (no threads, no event loop yet), so each child is a plain
+    copy that inherits stdout and the process group, and not the parent's death signal: like
+    vLLM's workers, they stay when the main process is killed.
+    """
+    workers: list[int] = []
+    for _ in range(count):
+        sys.stdout.flush()  # nothing buffered is printed twice
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the parent's code
+            try:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(signum, signal.SIG_DFL)
+                while True:
+                    signal.pause()
+            finally:
+                os._exit(0)
+        workers.append(pid)
+    if workers:
+        print(_WORKERS_LINE + " ".join(map(str, workers)), flush=True)
+    return workers
+
+
+def forked_workers(output: Iterable[str]) -> list[int]:
+    """The pids of the workers a stand-in forked, from the lines it printed (the last start's)."""
+    lines = [line for line in output if line.startswith(_WORKERS_LINE)]
+    return [int(pid) for pid in lines[-1].removeprefix(_WORKERS_LINE).split()] if lines else []
+
+
+def _stop_workers(workers: list[int]) -> None:
+    """What vLLM's shutdown does for its workers: end them and wait for them."""
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in workers:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m botkit.llm.standin") -> int:
     """Run the stand-in until SIGTERM/SIGINT; returns the process exit code."""
     ns = _parse_args(sys.argv[1:] if argv is None else argv, prog)
@@ -904,9 +950,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m botkit.llm.standi
         print(f"Exiting at start with code {exit_code} (BOTKIT_STANDIN_EXIT_AT_START)", flush=True)
         return int(exit_code)
     delay = float(os.environ.get("BOTKIT_STANDIN_STARTUP_DELAY") or 0)
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(_serve(ns, delay))
-    return 0
+    workers = _fork_workers(int(os.environ.get("BOTKIT_STANDIN_FORK_CHILDREN") or 0))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            return asyncio.run(_serve(ns, delay))
+        return 0
+    finally:
+        _stop_workers(workers)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """Running ``vllm serve`` as a child of botkit: start, watch, restart, stop — never orphaned.
 
 The child runs in its own process group and gets SIGTERM if botkit dies, even by SIGKILL (Linux
-``PR_SET_PDEATHSIG``). Ready means ``/health`` answers 200 *and* ``/v1/models`` lists the served
-model. An exit at any time is followed by a restart after an exponentially growing, jittered
+``PR_SET_PDEATHSIG``). Its exit is noticed the moment it happens (the exit itself, not the end
+of its output, which its own children, vLLM's EngineCore and API servers, keep open), and the
+server is not ready from then on. Whenever a server stops serving (an exit, a hang, botkit's own
+stop), its whole process group is killed and the supervisor waits until none of it runs any
+more before anything else starts: orphans would hold the port and the GPU memory. Ready means
+``/health`` answers 200 *and* ``/v1/models`` lists the served model. An exit at any time is followed by a restart after an exponentially growing, jittered
 delay; a live server whose ``/health`` fails ``hang_checks`` times in a row is hung and is
 killed and restarted; more than ``max_restarts`` crashes within ``restart_window`` stop the
 restarts, and the state says why in plain words, taken from the server's own log (CUDA out of
@@ -53,6 +57,9 @@ _DIAGNOSES = (
     ("No CUDA GPUs are available", "no usable GPU: vLLM needs a CUDA GPU on this machine"),
     ("compute capability", "this GPU is not supported by the installed vLLM build"),
 )
+
+
+_GROUP_POLL = 0.05  # seconds between checks that a stopped server's process group is gone
 
 
 class BackendStartError(Exception):
@@ -110,6 +117,67 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+class _ExitWatch(asyncio.subprocess.SubprocessStreamProtocol):
+    """``create_subprocess_exec``'s protocol, plus :attr:`exited`: set the moment the process exits.
+
+    ``Process.wait()`` returns only once the output pipe is closed as well, and a server's own
+    children inherit that pipe: after vLLM's main process is killed, its EngineCore and API
+    servers keep it open, and an exit seen through ``wait()`` goes unnoticed for as long as they
+    live (while they may still answer ``/health``).
+    """
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of the group ``pgid`` still runs.
+
+    A zombie does not count: it has released its memory, GPU and port, and only waits for its
+    parent (init, for orphans; a slow or absent reaper in containers) to collect its status.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member we may not signal is still a member
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():  # no way to tell zombies apart: count them
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp ...
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
+
+
+async def _poll_until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Until ``condition()`` holds (True) or ``timeout`` seconds passed (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_GROUP_POLL)
+    return True
+
+
 class VLLMSupervisor:
     def __init__(
         self,
@@ -131,6 +199,7 @@ class VLLMSupervisor:
         self._given_client = client
         self.client = client
         self.process: asyncio.subprocess.Process | None = None
+        self._exited = asyncio.Event()  # set the moment self.process exits (see _ExitWatch)
         self.state: SupervisorState = "stopped"
         self.healthy = False  # the last /health answered 200
         self.health_checks = 0  # /health requests made so far
@@ -191,7 +260,8 @@ class VLLMSupervisor:
         }
 
     async def stop(self) -> None:
-        """Stop supervising, then SIGTERM the process group, SIGKILL it after ``stop_timeout``."""
+        """Stop supervising, then SIGTERM the process group, SIGKILL it after ``stop_timeout``;
+        returns once no process of the group runs any more."""
         if self._monitor is not None:
             self._monitor.cancel()
             await asyncio.wait([self._monitor])
@@ -237,6 +307,7 @@ class VLLMSupervisor:
                 self.last_error = None
                 self._set_state("ready")
                 reason = await self._watch()
+                self._set_state("restarting")  # not ready from the moment it stopped serving
             await self._kill(self.vllm.stop_timeout)
             self._crashes.append(time.monotonic())
             while self._crashes and self._crashes[0] < time.monotonic() - self.vllm.restart_window:
@@ -260,8 +331,10 @@ class VLLMSupervisor:
     async def _launch(self) -> None:
         command = build_command(self.settings)
         log.info("starting model server: %s (log: %s)", " ".join(_masked(command)), self.log_path)
-        try:
-            self.process = await asyncio.create_subprocess_exec(
+        loop = asyncio.get_running_loop()
+        try:  # what create_subprocess_exec does, with a protocol that tells of the exit at once
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ExitWatch(limit=2**16, loop=loop),
                 *command,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -276,6 +349,8 @@ class VLLMSupervisor:
             ) from None
         except OSError as err:
             raise BackendStartError(f"cannot run {command[0]!r}: {err}; check llm.vllm.command") from None
+        self.process = asyncio.subprocess.Process(transport, protocol, loop)
+        self._exited = protocol.exited
         self._pump = asyncio.create_task(self._read_output(self.process))
 
     async def _read_output(self, process: asyncio.subprocess.Process) -> None:
@@ -292,11 +367,9 @@ class VLLMSupervisor:
         last_progress = time.monotonic()
         while True:
             assert self.process is not None
-            if self.process.returncode is not None:
-                if self._pump is not None:
-                    await asyncio.wait([self._pump], timeout=2)
+            if self._exited.is_set():  # its last lines arrive once its group is killed (_kill)
                 raise _Crash(f"exited with code {self.process.returncode} while starting")
-            if await self._ready_check():
+            if await self._ready_check() and not self._exited.is_set():  # orphans may answer
                 return
             now = time.monotonic()
             if now > deadline:
@@ -308,7 +381,7 @@ class VLLMSupervisor:
                 last_progress = now
                 log.info("model server starting... last line: %s", self.tail[-1] if self.tail else "-")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self.process.wait()), 0.3)
+                await asyncio.wait_for(self._exited.wait(), 0.3)
 
     async def _ready_check(self) -> bool:
         if not await self._check_health():
@@ -328,40 +401,66 @@ class VLLMSupervisor:
         return healthy
 
     async def _watch(self) -> str:
-        """While the server runs: returns why it stopped serving (exit, or hung and killed)."""
+        """While the server runs: returns why it stopped serving (exit, or hung and killed).
+
+        The exit is awaited alongside every pause and ``/health`` check, so it ends the watch the
+        moment it happens, even in the middle of a check (which orphaned API servers may still
+        answer).
+        """
         assert self.process is not None
         failures = 0
-        timeout = max(1.0, self.vllm.health_interval)  # short: a hung server must not look healthy
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self.process.wait()), self.vllm.health_interval)
-            if self.process.returncode is not None:
-                if self._pump is not None:
-                    await asyncio.wait([self._pump], timeout=2)
-                return f"exited with code {self.process.returncode}"
-            failures = 0 if await self._check_health(timeout) else failures + 1
-            if failures >= self.vllm.hang_checks:
-                return f"is alive but /health failed {failures} times in a row (hung); killed it"
+        exited = asyncio.create_task(self._exited.wait())
+        check: asyncio.Task[bool] | None = None
+        try:
+            while True:
+                check = asyncio.create_task(self._pause_then_check())
+                await asyncio.wait({exited, check}, return_when=asyncio.FIRST_COMPLETED)
+                if exited.done():
+                    return f"exited with code {self.process.returncode}"
+                failures = 0 if check.result() else failures + 1
+                if failures >= self.vllm.hang_checks:
+                    return f"is alive but /health failed {failures} times in a row (hung); killed it"
+        finally:
+            pending = [task for task in (exited, check) if task is not None and not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+    async def _pause_then_check(self) -> bool:
+        await asyncio.sleep(self.vllm.health_interval)
+        # A short timeout: a hung server must not look healthy.
+        return await self._check_health(max(1.0, self.vllm.health_interval))
 
     async def _kill(self, timeout: float) -> None:
-        process, self.process = self.process, None
+        """Stop the server's whole process group; return once none of it runs any more.
+
+        A live server gets SIGTERM (to the group: it shuts its workers down) and ``timeout``
+        seconds to exit; then, or at once if it had exited already, whatever is left of its group
+        gets SIGKILL: its orphans, which would hold the port and the GPU memory the next server
+        needs. ``self.process`` is cleared only when the group is gone, so a stop that cancels a
+        kill half-way finishes it.
+        """
+        process = self.process
         if self.healthy:
             self.healthy = False
             self._changed()
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), timeout)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
-        elif process is not None:
-            with contextlib.suppress(ProcessLookupError):  # workers left in its group
-                os.killpg(process.pid, signal.SIGKILL)
-        if self._pump is not None:
+        if process is not None:
+            pgid = process.pid  # start_new_session: the server leads its own group
+            if process.returncode is None:
+                _signal_group(pgid, signal.SIGTERM)
+                await _poll_until(lambda: self._exited.is_set() or not _group_running(pgid), timeout)
+            _signal_group(pgid, signal.SIGKILL)
+            if not await _poll_until(lambda: not _group_running(pgid), timeout):
+                log.error(
+                    "processes of the model server's group %d survived SIGKILL for %.0fs", pgid, timeout
+                )
+            with contextlib.suppress(TimeoutError):  # reaped, its pipe closed by the group's end
+                await asyncio.wait_for(process.wait(), 2)
+            self.process = None
+        if self._pump is not None:  # its last lines: the pipe closed with the group
             await asyncio.wait([self._pump], timeout=2)
+            self._pump.cancel()
             self._pump = None
 
     def _set_state(self, state: SupervisorState) -> None:

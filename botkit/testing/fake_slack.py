@@ -26,7 +26,8 @@ Knobs: :meth:`FakeSlack.fail_with_429` answers the next N calls of a method with
 pick the calls by their arguments (``match``: e.g. the ``chat.update`` carrying the final
 text); :meth:`FakeSlack.fail_with_error` with an error code; :attr:`FakeSlack.bot_not_in`
 lists channels where posting answers ``not_in_channel``; :meth:`FakeSlack.limit_rate` enforces "at most N calls per window" on a method
-(answered like Slack, with 429 and ``Retry-After``).
+(answered like Slack, with 429 and ``Retry-After``); :meth:`FakeSlack.delay` answers a method's
+calls only after a pause (a slow Web API).
 
 Socket Mode: each connection gets ``hello``; :meth:`FakeSlack.push_slash_command` sends a
 ``slash_commands`` envelope (its ``response_url`` posts land in :attr:`FakeSlack.responses`);
@@ -51,6 +52,7 @@ import itertools
 import json
 import math
 import time
+import urllib.parse
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -166,16 +168,19 @@ async def post_signed_event(
     signature: str | None = None,
     retry_num: int | None = None,
     retry_reason: str = "http_timeout",
+    form: bool = False,
 ) -> tuple[int, str]:
     """POST an Events API request as Slack does; returns (HTTP status, response text).
 
     ``timestamp`` defaults to now (pass an old one to test stale-request rejection);
-    ``signature`` overrides the real one (to test a forged request).
+    ``signature`` overrides the real one (to test a forged request). ``form=True`` sends a
+    mapping form-encoded, as Slack sends slash commands (see :meth:`FakeSlack.slash_command`).
     """
-    raw = body if isinstance(body, str) else json.dumps(body)
+    encode: Callable[[Mapping[str, Any]], str] = urllib.parse.urlencode if form else json.dumps
+    raw = body if isinstance(body, str) else encode(body)
     ts = str(int(time.time()) if timestamp is None else timestamp)
     headers = {
-        "Content-Type": "application/json",
+        "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
         "X-Slack-Request-Timestamp": ts,
         "X-Slack-Signature": signature if signature is not None else sign(signing_secret, ts, raw),
     }
@@ -221,6 +226,7 @@ class FakeSlack(LocalServer):
         self._base_time = int(time.time())
         self._faults: dict[str, list[_Fault]] = {}
         self._limits: dict[str, tuple[int, float]] = {}
+        self._delays: dict[str, float] = {}
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
         self._socket_tasks: set[asyncio.Task[None]] = set()
@@ -292,6 +298,13 @@ class FakeSlack(LocalServer):
     def limit_rate(self, method: str, calls: int, per_seconds: float) -> None:
         """Enforce at most ``calls`` successful calls of ``method`` in any ``per_seconds`` window."""
         self._limits[method] = (calls, per_seconds)
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer every later call of ``method`` only ``seconds`` after it arrived (0: at once again).
+
+        A call is recorded in :attr:`calls` when it is answered (``at`` is still its arrival).
+        """
+        self._delays[method] = seconds
 
     # -- what tests look at ----------------------------------------------------------------------
     def calls_of(self, method: str, *, ok_only: bool = False) -> list[ApiCall]:
@@ -510,6 +523,7 @@ class FakeSlack(LocalServer):
 
     # -- Web API ---------------------------------------------------------------------------------
     async def _api(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         method = request.match_info["method"]
         args: dict[str, Any] = dict(request.query)
         if request.can_read_body:
@@ -523,11 +537,11 @@ class FakeSlack(LocalServer):
         if not token:
             auth = request.headers.get("Authorization", "")
             token = auth.removeprefix("Bearer ").strip()
+        if self._delays.get(method):
+            await asyncio.sleep(self._delays[method])
         status, body_out, headers = self._answer(method, token, args)
         self.calls.append(
-            ApiCall(
-                method, args, time.monotonic(), status, None if body_out.get("ok") else body_out.get("error")
-            )
+            ApiCall(method, args, arrived, status, None if body_out.get("ok") else body_out.get("error"))
         )
         await self._notify()
         return web.json_response(body_out, status=status, headers=headers)
