@@ -52,16 +52,49 @@ class PersonaChoice:
     description: str
 
 
+USER_CANCELLED = "botkit: cancelled by the asker"
+"""The message of the :class:`asyncio.CancelledError` that :meth:`Submission.cancel` stops an
+answer with: the core tells it from a shutdown's cancellation by it (the reply then says
+"Cancelled" and the turn is stored ``cancelled``, not ``interrupted``)."""
+
+
 @dataclass(slots=True)
 class Submission:
     """What the host did with a message: ``accepted`` is False for a duplicate delivery."""
 
     accepted: bool
     task: asyncio.Task[None] | None = field(default=None)
+    cancel_requested: bool = field(default=False, init=False)
+
+    def cancel(self) -> bool:
+        """Stop the answer because its asker asked to (Ctrl-C in the console, a Stop button).
+
+        The reply keeps what was shown plus a "Cancelled" note, the turn is stored as
+        ``cancelled`` and the model request is abandoned (its stream is closed). Once only: a
+        second call while the first is being shown does nothing. False if there was nothing
+        left to cancel.
+        """
+        if self.task is None or self.task.done() or self.cancel_requested:
+            return False
+        self.cancel_requested = True
+        return self.task.cancel(msg=USER_CANCELLED)
 
     async def wait(self) -> None:
-        if self.task is not None:
+        """Until the message is handled; an answer stopped by :meth:`cancel` ends it normally.
+
+        The answer is shielded: cancelling the waiter (a shutdown) does not cancel the answer,
+        which the core drains on its own terms.
+        """
+        if self.task is None:
+            return
+        try:
             await asyncio.shield(self.task)
+        except asyncio.CancelledError:
+            waiter = asyncio.current_task()
+            waiter_cancelled = waiter is not None and waiter.cancelling() > 0
+            if self.cancel_requested and self.task.cancelled() and not waiter_cancelled:
+                return
+            raise
 
 
 class AdapterHost(Protocol):

@@ -17,10 +17,13 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botkit.adapter import AdapterError
+from botkit.adapter import Adapter, AdapterError
 from botkit.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from botkit.app import BotApp
 
 EXIT_CONFIG = 2
 EXIT_BACKEND = 3
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             return _run(_status(settings, args.url, args.json))
         if args.command == "chat":
             overrides = {"console": {"thread": args.thread}} if args.thread else {}
-            return _run(_serve(settings, ["console"], overrides, status_server=False))
+            return _run(_serve(settings, ["console"], overrides, status_server=False, chat=True))
         return _run(_serve(settings, settings.bot.adapters, {}, status_server=True))
     except (ConfigError, AdapterError) as err:
         print(f"botkit: error: {err}", file=sys.stderr)
@@ -125,22 +128,60 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 
 async def _serve(
-    settings: Settings, adapters: list[str], overrides: dict[str, dict[str, Any]], *, status_server: bool
+    settings: Settings,
+    adapters: list[str],
+    overrides: dict[str, dict[str, Any]],
+    *,
+    status_server: bool,
+    chat: bool = False,
 ) -> int:
+    """Serve ``adapters``; ``chat``: stop with :data:`EXIT_BACKEND` when the model server cannot
+    start (``botkit run`` keeps serving instead, and ``/healthz`` says why)."""
     from botkit.app import BotApp
     from botkit.llm.supervisor import BackendStartError
     from botkit.store import StoreError
 
+    failure: str | None = None
     try:
         async with BotApp(settings, status_server=status_server) as app:
-            await app.serve(app.build_adapters(adapters, overrides))
+            built = app.build_adapters(adapters, overrides)
+            if chat:
+                failure = await _chat_until_backend_fails(app, built)
+            else:
+                await app.serve(built)
     except BackendStartError as err:
-        print(f"botkit: error: {err}", file=sys.stderr)
-        return EXIT_BACKEND
+        failure = str(err)
     except StoreError as err:
         print(f"botkit: error: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    if failure is not None:
+        print(f"botkit: error: the model server could not be started: {failure}", file=sys.stderr)
+        return EXIT_BACKEND
     return 0
+
+
+async def _chat_until_backend_fails(app: BotApp, adapters: list[Adapter]) -> str | None:
+    """Serve the chat; if the supervised model server fails for good first, end it and return why.
+
+    One person at a terminal waits on that server, and it will not start by itself (its
+    supervisor gave up: no vLLM, a crash loop), so the chat says why and exits instead of
+    apologising for every question. Questions in flight get their apology first (the drain).
+    """
+    assert app.pool is not None, "serve inside the BotApp"
+    if app.pool.failed:  # e.g. no vllm executable: nothing to chat with, so no prompt either
+        return app.pool.failure()
+    serving = asyncio.create_task(app.serve(adapters), name="botkit-chat")
+    failing = asyncio.create_task(app.pool.wait_failed(), name="botkit-chat-backend")
+    try:
+        await asyncio.wait([serving, failing], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (serving, failing):
+            task.cancel()
+        await asyncio.wait([serving, failing])
+    if failing.cancelled():
+        serving.result()  # the chat ended first: :quit, Ctrl-D, or an adapter's error
+        return None
+    return failing.result()
 
 
 async def _status(settings: Settings, url: str | None, as_json: bool) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -308,7 +309,10 @@ async def test_question_asked_while_the_model_starts_is_queued_then_answered(
         reply = await bot.ask("What is 2+2?")
         rows = await _rows(bot)
     shown = [c.text for c in reply.calls]
-    assert any("The model is starting; your question is queued (#1 in line)" in t for t in shown)
+    assert any(
+        re.search(r"The model is starting \(.*\d+ s\); your question is queued \(#1 in line\)", t)
+        for t in shown
+    )
     assert "\\boxed{4}" in reply.text
     assert rows[0][0] == "complete"
 

@@ -8,7 +8,7 @@ import io
 import sys
 import threading
 import uuid
-from typing import ClassVar, TextIO
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
@@ -16,10 +16,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
 
-from botkit.adapter import Adapter, AdapterHost
+from botkit.adapter import Adapter, AdapterHost, Submission
 from botkit.config import SectionSettings
 from botkit.events import IncomingMessage, LiveReply
 from botkit_console.commands import parse_command_line
+
+if TYPE_CHECKING:
+    from botkit_console.repl import Repl
 
 
 def _default_user() -> str:
@@ -38,6 +41,7 @@ class ConsoleSettings(SectionSettings):
     user: str = Field(default_factory=_default_user)
     roles: list[str] = Field(default_factory=lambda: ["admin"])
     interactive: bool | None = None  # None: interactive when stdin is a terminal
+    history_file: str | None = None  # None: $XDG_STATE_HOME/botkit/console_history; "": keep none
 
 
 class ConsoleReply(LiveReply):
@@ -131,6 +135,7 @@ class ConsoleAdapter(Adapter):
         self.interactive = self.stdin.isatty() if interactive is None else interactive
         self.console = Console(file=self.stdout) if self.interactive else None
         self._lines: asyncio.Queue[str] | None = None
+        self._repl: Repl | None = None  # a terminal: prompt_toolkit reads the lines
 
     async def run(self) -> None:
         if self.console is not None:
@@ -138,6 +143,16 @@ class ConsoleAdapter(Adapter):
                 f"[bold]botkit[/] console — thread [cyan]{self.config.thread}[/]. "
                 "Type a question; :help lists commands, :quit leaves."
             )
+            if self.stdin.isatty():
+                from botkit_console.repl import Repl, history_path, open_history  # ~0.1 s: a TTY only
+
+                history = open_history(history_path(self.config.history_file))
+                with Repl(self.stdin, self.stdout, history) as self._repl:
+                    await self._chat()
+                return
+        await self._chat()
+
+    async def _chat(self) -> None:
         while True:
             line = await self._read_line()
             if line is None:
@@ -153,6 +168,8 @@ class ConsoleAdapter(Adapter):
             await self._ask(line)
 
     async def _read_line(self) -> str | None:
+        if self._repl is not None:
+            return await self._repl.read()
         if self.console is not None:
             self.stdout.write("\nyou> ")
             self.stdout.flush()
@@ -163,7 +180,12 @@ class ConsoleAdapter(Adapter):
 
     def _help(self) -> None:
         lines = [f":{spec.qualified_name} — {spec.description}" for spec in self.host.commands]
-        self.stdout.write("\n".join([*lines, ":quit — leave"]) + "\n")
+        lines.append(":quit — leave")
+        if self._repl is not None:
+            lines.append(
+                "Ctrl-C stops an answer; Ctrl-D leaves; Up recalls earlier questions; Esc Enter: new line"
+            )
+        self.stdout.write("\n".join(lines) + "\n")
         self.stdout.flush()
 
     async def _ask(self, line: str) -> None:
@@ -186,5 +208,13 @@ class ConsoleAdapter(Adapter):
             user_roles=frozenset(self.config.roles),
             is_direct=True,
         )
-        submission = await self.host.submit(message, ConsoleReply(self.stdout, self.console))
-        await submission.wait()
+        reply = ConsoleReply(self.stdout, self.console)
+        submission = await self.host.submit(message, reply)
+        await self._answered(submission, reply)
+
+    async def _answered(self, submission: Submission, reply: ConsoleReply) -> None:
+        if self._repl is None:
+            await submission.wait()
+            return
+        if await self._repl.answer(submission) and not reply.messages and self.console is not None:
+            self.console.print("⏹ [italic]Cancelled.[/]")  # stopped before anything was shown

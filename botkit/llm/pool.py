@@ -4,7 +4,9 @@ One or more OpenAI-compatible servers (the supervised vLLM, the stand-in, extern
 router) sit behind a :class:`BackendPool`. A request first takes a *slot*: a backend that is ready
 and below its in-flight limit, with the user below theirs. Requests that cannot get one wait in a
 FIFO line (a user at their own limit lets others pass), and the waiting reply is told its place,
-so a burst queues fairly instead of timing out. The limit per backend adapts to what vLLM's
+so a burst queues fairly instead of timing out; while a supervised server starts, the waiting
+reply is told again whenever the server's start-up phase changes and every ``wait_refresh``
+seconds (the elapsed time). The limit per backend adapts to what vLLM's
 ``/metrics`` says: when the server itself starts queueing (``vllm:num_requests_waiting``) or its
 KV cache is nearly full, botkit stops adding to it.
 
@@ -39,7 +41,9 @@ class Supervised(Protocol):
     """What the pool needs of a supervisor, the one health checker of a supervised server.
 
     ``state`` ("starting", "ready", ...), ``last_error``, ``healthy`` (its last ``/health``
-    answered 200) and ``health_checks`` (how many ``/health`` requests it has made so far).
+    answered 200), ``health_checks`` (how many ``/health`` requests it has made so far), and while
+    it starts ``phase`` (what its log says it is doing, or None) and ``starting_since``
+    (``time.monotonic()`` when it stopped serving; None when not starting).
     """
 
     @property
@@ -53,6 +57,21 @@ class Supervised(Protocol):
 
     @property
     def health_checks(self) -> int: ...
+
+    @property
+    def phase(self) -> str | None: ...
+
+    @property
+    def starting_since(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class Startup:
+    """A supervised server on its way up, as a queued question is told: ``phase`` from its log
+    (None until it says), ``since`` in ``time.monotonic()`` seconds."""
+
+    phase: str | None
+    since: float
 
 
 @dataclass(eq=False)
@@ -124,7 +143,10 @@ class BackendPool:
         max_queue: int = 500,
         health_interval: float = 5.0,
         adaptive: bool = True,
+        wait_refresh: float = 5.0,
     ) -> None:
+        """``wait_refresh``: how often a question waiting for a starting server is told again
+        (its notice shows the time waited), besides whenever the start-up phase changes."""
         if not backends:
             raise ValueError("a pool needs at least one backend")
         self.backends = backends
@@ -133,6 +155,7 @@ class BackendPool:
         self.max_queue = max_queue
         self.health_interval = health_interval
         self.adaptive = adaptive
+        self.wait_refresh = wait_refresh
         self._line: list[_Waiter] = []
         self._per_user: dict[str, int] = {}
         self._changed = asyncio.Event()
@@ -166,33 +189,44 @@ class BackendPool:
     # -- the line ---------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def slot(self, user: str, on_wait: OnWait | None = None) -> AsyncIterator[Backend]:
-        """Hold one request's place on a backend; waits in line (and says so) when needed."""
+        """Hold one request's place on a backend; waits in line (and says so) when needed.
+
+        ``on_wait(position, reason)`` is called when the place or the reason changes, and while
+        a server starts also when its phase changes and every ``wait_refresh`` seconds (the
+        caller reads :meth:`startup` for what to show).
+        """
         if len(self._line) >= self.max_queue:
             raise BackendError("overloaded", f"{len(self._line)} requests are already waiting")
         waiter = _Waiter(user)
         self._line.append(waiter)
         deadline = time.monotonic() + self.queue_timeout
-        told: tuple[int, WaitReason] | None = None
+        told: tuple[int, WaitReason, str | None] | None = None
+        told_at = 0.0
         try:
             while True:
                 backend = self._grant(waiter)
                 if backend is not None:
                     break
-                if all(b.supervisor is not None and b.supervisor.state == "failed" for b in self.backends):
-                    errors = "; ".join(str(b.supervisor.last_error) for b in self.backends if b.supervisor)
+                if self.failed:
                     raise BackendError(
-                        "unavailable", f"the model server failed and is not restarting: {errors}"
+                        "unavailable", f"the model server failed and is not restarting: {self.failure()}"
                     )
                 changed = self._changed
                 position, reason = self._position(waiter), self._reason()
-                if on_wait is not None and told != (position, reason):
-                    told = (position, reason)
+                startup = self.startup() if reason == "starting" else None
+                now = time.monotonic()
+                news = (position, reason, startup.phase if startup else None)
+                if on_wait is not None and (
+                    told != news or (startup is not None and now - told_at >= self.wait_refresh)
+                ):
+                    told, told_at = news, now
                     on_wait(position, reason)
-                remaining = deadline - time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
                     raise self._gave_up(reason)
+                timeout = min(remaining, self.health_interval, self.wait_refresh)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), min(remaining, self.health_interval))
+                    await asyncio.wait_for(changed.wait(), timeout)
         finally:
             if waiter in self._line:
                 self._line.remove(waiter)
@@ -235,6 +269,34 @@ class BackendPool:
             for b in self.backends
         )
         return "starting" if starting else "down"
+
+    def startup(self) -> Startup | None:
+        """The supervised server that has been starting the longest, if any is starting."""
+        starting: list[Startup] = []
+        for backend in self.backends:
+            supervisor = backend.supervisor
+            since = supervisor.starting_since if supervisor is not None else None
+            if supervisor is not None and since is not None:
+                starting.append(Startup(supervisor.phase, since))
+        return min(starting, key=lambda s: s.since) if starting else None
+
+    @property
+    def failed(self) -> bool:
+        """Every backend is a supervised server that failed for good (it is not restarting)."""
+        return all(b.supervisor is not None and b.supervisor.state == "failed" for b in self.backends)
+
+    def failure(self) -> str:
+        """The supervisors' last errors: the cause and the server log's last lines."""
+        return "; ".join(str(b.supervisor.last_error) for b in self.backends if b.supervisor)
+
+    async def wait_failed(self) -> str:
+        """Until :attr:`failed`; returns :meth:`failure`. For ``botkit chat``, which then exits,
+        since nobody else is waiting on a server that will not start by itself."""
+        while True:
+            changed = self._changed
+            if self.failed:
+                return self.failure()
+            await changed.wait()
 
     def _gave_up(self, reason: WaitReason) -> BackendError:
         waited = f"{self.queue_timeout:.0f}s"

@@ -86,7 +86,10 @@ when ``--port 0``) and exits 0 on SIGTERM/SIGINT. ``--reasoning-field`` defaults
 ``reasoning`` whether or not ``--reasoning-parser`` is given; pass ``none`` to get ``<think>``
 tags in content like vLLM without a parser. Environment knobs for supervisor tests:
 ``BOTKIT_STANDIN_EXIT_AT_START=<code>`` prints one line and exits with that code;
-``BOTKIT_STANDIN_STARTUP_DELAY=<seconds>`` keeps ``/health`` at 503 for that long;
+``BOTKIT_STANDIN_STARTUP_DELAY=<seconds>`` keeps ``/health`` at 503 for that long, printing what
+vLLM prints while it starts (loading weights, torch.compile, CUDA graph capture: the lines
+:mod:`botkit.llm.startup_phase` reads) spread over the delay, and the ``Starting vLLM API server``
+line at its end.
 ``BOTKIT_STANDIN_FORK_CHILDREN=<N>`` forks N worker processes the way ``vllm serve`` does (its
 EngineCore and API servers): in its process group, holding its stdout, sleeping; they are stopped
 with it on SIGTERM/SIGINT but outlive a SIGKILL of the main process, as vLLM's do. Their pids are
@@ -820,6 +823,29 @@ def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str
 
 # -- command line ---------------------------------------------------------------------------
 
+# (fraction of the startup delay, line): the shapes vLLM prints while it starts, in its order.
+_STARTUP_LINES = (
+    (0.0, "INFO [core.py] Initializing a V1 LLM engine (v0.0.0+standin) with config: model={model!r}"),
+    (0.1, "INFO [gpu_model_runner.py] Starting to load model {model}..."),
+    (0.15, "Loading safetensors checkpoint shards:   0% Completed | 0/1 [00:00<?, ?it/s]"),
+    (0.3, "INFO [default_loader.py] Loading weights took {seconds:.2f} seconds"),
+    (0.35, "INFO [backends.py] Dynamo bytecode transform time: {seconds:.2f} s"),
+    (0.5, "INFO [monitor.py] torch.compile took {seconds:.2f} s in total"),
+    (0.55, "INFO [kv_cache_utils.py] GPU KV cache size: 100,000 tokens"),
+    (0.7, "Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): 100%|██████████| 51/51"),
+    (0.9, "INFO [gpu_model_runner.py] Graph capturing finished in 1 secs, took 0.00 GiB"),
+    (0.95, "INFO [core.py] init engine (profile, create kv cache, warmup model) took {seconds:.2f} seconds"),
+)
+
+
+async def _print_startup(model: str, delay: float) -> None:
+    """Print vLLM's start-up lines over ``delay`` seconds, as a starting server would."""
+    started = time.monotonic()
+    for fraction, line in _STARTUP_LINES:
+        await asyncio.sleep(max(0.0, started + fraction * delay - time.monotonic()))
+        print(line.format(model=model, seconds=time.monotonic() - started), flush=True)
+    await asyncio.sleep(max(0.0, started + delay - time.monotonic()))
+
 
 def _parse_args(argv: list[str], prog: str = "python -m botkit.llm.standin") -> argparse.Namespace:
     """Parse stand-in and ``vllm serve`` arguments; unknown ``--flag value`` pairs are ignored."""
@@ -886,15 +912,22 @@ async def _serve(ns: argparse.Namespace, startup_delay: float) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await server.start(ns.host, ns.port)
-    print(f"Starting vLLM API server on http://{ns.host}:{server.port}", flush=True)
-    print(
-        "Available routes are: /health, /ping, /version, /metrics, /v1/models, "
-        "/v1/chat/completions, /tokenize",
-        flush=True,
-    )
+
+    async def announce() -> None:
+        if startup_delay > 0:
+            await _print_startup(ns.model_name, startup_delay)
+        print(f"Starting vLLM API server on http://{ns.host}:{server.port}", flush=True)
+        print(
+            "Available routes are: /health, /ping, /version, /metrics, /v1/models, "
+            "/v1/chat/completions, /tokenize",
+            flush=True,
+        )
+
+    announcing = asyncio.create_task(announce())
     try:
         await stop.wait()
     finally:
+        announcing.cancel()
         print("Shutting down the botkit vLLM stand-in", flush=True)
         await server.stop()
     return 0

@@ -40,10 +40,12 @@ from typing import Any, Literal
 
 from botkit.config import LLMSettings
 from botkit.llm.client import LLMClient, client_for
+from botkit.llm.startup_phase import phase_of
 
 log = logging.getLogger("botkit.supervisor")
 
 SupervisorState = Literal["stopped", "starting", "ready", "restarting", "failed"]
+_STARTING: tuple[SupervisorState, ...] = ("starting", "restarting")
 
 _OOM = "the GPU ran out of memory: lower llm.vllm.gpu_memory_utilization or llm.max_model_len"
 _DIAGNOSES = (
@@ -55,6 +57,7 @@ _DIAGNOSES = (
     ("Repository Not Found", "the model was not found: check llm.vllm.model"),
     ("No such file or directory: '/", "the model path was not found: check llm.vllm.model"),
     ("No CUDA GPUs are available", "no usable GPU: vLLM needs a CUDA GPU on this machine"),
+    ("No module named 'vllm'", "vLLM is not installed for this Python: pip install -e '.[vllm]'"),
     ("compute capability", "this GPU is not supported by the installed vLLM build"),
 )
 
@@ -206,6 +209,8 @@ class VLLMSupervisor:
         self.last_error: str | None = None
         self.restarts = 0
         self.started_at: float | None = None
+        self._phase: str | None = None  # what the starting server's log says it is doing
+        self._starting_since: float | None = None
         self.tail: deque[str] = deque(maxlen=80)
         self._crashes: deque[float] = deque()
         self._pump: asyncio.Task[None] | None = None
@@ -245,6 +250,18 @@ class VLLMSupervisor:
                     await asyncio.wait_for(asyncio.shield(self._ready.wait()), 0.2)
 
     @property
+    def phase(self) -> str | None:
+        """While starting: what the server is doing, from its newest log line that says so
+        (:mod:`botkit.llm.startup_phase`); None before such a line and when not starting."""
+        return self._phase if self.state in _STARTING else None
+
+    @property
+    def starting_since(self) -> float | None:
+        """While starting: since when (``time.monotonic()``) the server has not been serving,
+        across the restarts of a crash loop, so a queued question's wait is counted whole."""
+        return self._starting_since if self.state in _STARTING else None
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None and self.process.returncode is None else None
 
@@ -256,6 +273,7 @@ class VLLMSupervisor:
             "uptime_seconds": round(uptime, 1),
             "restarts": self.restarts,
             "last_error": self.last_error,
+            "phase": self.phase,
             "log": str(self.log_path),
         }
 
@@ -331,6 +349,7 @@ class VLLMSupervisor:
     async def _launch(self) -> None:
         command = build_command(self.settings)
         log.info("starting model server: %s (log: %s)", " ".join(_masked(command)), self.log_path)
+        self._phase = None
         loop = asyncio.get_running_loop()
         try:  # what create_subprocess_exec does, with a protocol that tells of the exit at once
             transport, protocol = await loop.subprocess_exec(
@@ -343,9 +362,12 @@ class VLLMSupervisor:
                 preexec_fn=_die_with_parent,
             )
         except FileNotFoundError:
+            configured = _masked(list(self.vllm.command))
             raise BackendStartError(
-                f"cannot run {command[0]!r}: not found. Install vLLM (pip install 'botkit[vllm]'), set "
-                "llm.vllm.command, or use llm.backend = 'standin' / 'external'"
+                f"cannot run {command[0]!r} (llm.vllm.command = {configured!r}): not found. "
+                "Install vLLM on this GPU machine with pip install -e '.[vllm]', or set "
+                'llm.vllm.command to where vllm is, or use llm.backend = "standin" (no GPU needed) '
+                'or "external" (a vLLM server someone else runs)'
             ) from None
         except OSError as err:
             raise BackendStartError(f"cannot run {command[0]!r}: {err}; check llm.vllm.command") from None
@@ -359,6 +381,10 @@ class VLLMSupervisor:
             line = raw.decode(errors="replace").rstrip()
             self.tail.append(line)
             self._file_log.info(line)
+            phase = phase_of(line)
+            if phase is not None and phase != self._phase:
+                self._phase = phase
+                self._changed()
             if "ERROR" in line or "Traceback" in line or diagnose([line]):
                 log.warning("vllm: %s", line)
 
@@ -465,6 +491,8 @@ class VLLMSupervisor:
 
     def _set_state(self, state: SupervisorState) -> None:
         if state != self.state:
+            if state in _STARTING and self.state not in _STARTING:
+                self._starting_since = time.monotonic()
             self.state = state
             if state == "ready":
                 self._ready.set()

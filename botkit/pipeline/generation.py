@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from botkit.config import LLMSettings
 from botkit.llm.client import Delta, Finished, StreamEvent
 from botkit.llm.errors import BackendError
-from botkit.llm.pool import BackendPool, WaitReason
+from botkit.llm.pool import BackendPool, Startup, WaitReason
 from botkit.llm.prompt import Prompt, build_prompt
 from botkit.personas import Persona
 from botkit.pipeline.context import FittedPrompt
@@ -146,13 +146,19 @@ class Generation:
                     self.pool.mark_down(backend, err)
 
     def _waiting(self, position: int, reason: WaitReason) -> None:
-        self.streamer.set_status(queue_text(position, reason))
+        self.streamer.set_status(queue_text(position, reason, self.pool.startup()))
 
 
-def queue_text(position: int, reason: WaitReason) -> str:
+def queue_text(position: int, reason: WaitReason, startup: Startup | None = None) -> str:
+    """The notice a queued question shows. While the server starts it says what the server is
+    doing and for how long (a cold start takes minutes: the user should see it move)."""
     if reason == "starting":
+        doing = ""
+        if startup is not None:
+            waited = _duration(time.monotonic() - startup.since)
+            doing = f" ({startup.phase}, {waited})" if startup.phase else f" ({waited})"
         return (
-            f"⏳ _The model is starting; your question is queued (#{position} in line) "
+            f"⏳ _The model is starting{doing}; your question is queued (#{position} in line) "
             "and will be answered here as soon as it is ready._"
         )
     if reason == "down":
@@ -161,3 +167,8 @@ def queue_text(position: int, reason: WaitReason) -> str:
             "and will be answered here when it is back._"
         )
     return f"⏳ _Many questions right now: yours is #{position} in line and will be answered here._"
+
+
+def _duration(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from botkit.adapter import USER_CANCELLED
 from botkit.events import LiveReply
 from botkit.llm.errors import BackendError
 from botkit.llm.pool import BackendPool
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("botkit.pipeline.turns")
 
 INTERRUPTED_NOTE = "⚠️ _Interrupted: botkit stopped before this answer was finished. Please ask again._"
+CANCELLED_NOTE = "⏹ _Cancelled._"
 CHECKPOINT_INTERVAL = 2.0  # seconds between writes of a streaming answer's text (not per token)
 TRIMMED_NOTE = (
     "_Note: the oldest messages of this thread no longer fit in the model's context "
@@ -104,7 +106,10 @@ class TurnRunner:
         thread and generates.
 
         A :class:`Refusal` before the placeholder propagates (the caller shows it to the asker
-        alone); after it, the refusal is shown in the reply and stored.
+        alone); after it, the refusal is shown in the reply and stored. Cancelled after it, the
+        reply says why and the turn is stored: ``cancelled`` when its asker stopped it
+        (:meth:`Submission.cancel <botkit.adapter.Submission.cancel>`), ``interrupted`` when botkit
+        is shutting down.
         """
         live: _Live | None = None
 
@@ -120,9 +125,13 @@ class TurnRunner:
         try:
             try:
                 result = await chain.run(request, answer)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as cancel:
                 if live is not None and live.shown:
-                    await asyncio.shield(self._interrupted(live))
+                    if USER_CANCELLED in cancel.args:  # its asker stopped it, not a shutdown
+                        self.turn_counts["cancelled"] += 1
+                        await asyncio.shield(self._interrupted(live, CANCELLED_NOTE, "cancelled"))
+                    else:
+                        await asyncio.shield(self._interrupted(live))
                 raise
             except Exception as err:
                 if live is None or not live.shown:  # nothing shown yet: the router tells the asker
@@ -220,18 +229,21 @@ class TurnRunner:
             message_ids=message_ids,
         )
 
-    async def _interrupted(self, live: _Live) -> None:
+    async def _interrupted(
+        self, live: _Live, note: str = INTERRUPTED_NOTE, status: str = "interrupted"
+    ) -> None:
+        """A turn cancelled mid-way (a shutdown, or its asker): what was shown plus ``note``."""
         streamer = live.streamer
         try:
-            message_ids = await asyncio.wait_for(streamer.fail(INTERRUPTED_NOTE), 10)
+            message_ids = await asyncio.wait_for(streamer.fail(note), 10)
         except Exception:
             log.exception("could not show the interruption note")
             message_ids = streamer.stats.message_ids
         await live.recorder.finish(
-            "interrupted",
+            status,
             answer=streamer.partial_answer,
             reasoning=streamer.partial_reasoning,
-            error="botkit stopped during the turn",
+            error="cancelled by the asker" if status == "cancelled" else "botkit stopped during the turn",
             message_ids=message_ids,
         )
 
