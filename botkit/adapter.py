@@ -141,11 +141,25 @@ class Adapter(ABC):
     async def run(self) -> None:
         """Serve until cancelled or until the platform connection ends for good."""
 
-    async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
-        """Edit a message a previous process left half-written (it crashed mid-reply).
+    async def shown_text(self, key: ConversationKey, message_id: str) -> str | None:
+        """The text the platform shows now in a reply message a previous process posted.
 
-        Called after :meth:`check` and before :meth:`run`. Return False where the platform
-        cannot edit it any more (an expired interaction token); the core then only logs it.
+        The restart pass reads it before :meth:`repair`, so that a message that already says it
+        was interrupted is not edited again. Return None where it cannot be read (deleted, no
+        permission, or an adapter that does not read messages: this default); the core then
+        decides from what it stored alone.
+        """
+        return None
+
+    async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
+        """Replace a message a previous process left unfinished (it crashed mid-reply, or while
+        the reply waited its turn) with ``text``: its stored partial answer and a note saying
+        it was interrupted.
+
+        Called after :meth:`check` and before :meth:`run`, for turns the database holds as
+        unfinished only: a reply whose complete answer was shown is stored as it was (from the
+        pending-write spool) and never repaired. Return False where the platform cannot edit it
+        any more (an expired interaction token); the core then only logs it.
         """
         return False
 

@@ -1,12 +1,13 @@
 """One lifespan that owns start-up, serving and shutdown.
 
-Start-up order matters for "nothing lost": the backend and the database come up first, turns
-left "streaming" by a crash are marked interrupted, personas and plugins are validated, every
-adapter checks its credentials, and only then does any adapter accept a message. Shutdown runs
-the other way, and this lifespan alone drains: the router stops accepting, replies in flight get
-``bot.shutdown_grace`` seconds to finish through the still-open platform connections (the rest
-are edited to say they were interrupted), then the adapters stop, then plugins, the database and
-the model server.
+Start-up order matters for "nothing lost": the backend and the database come up first, final
+writes a killed process left waiting for the database are stored, turns it left unfinished are
+marked interrupted (their messages are repaired once the adapters are checked), personas and
+plugins are validated, every adapter checks its credentials, and only then does any adapter
+accept a message. Shutdown runs the other way, and this lifespan alone drains: the router stops
+accepting, replies in flight get ``bot.shutdown_grace`` seconds to finish through the still-open
+platform connections (the rest are edited to say they were interrupted), then the adapters stop,
+then plugins, the database and the model server.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from botkit.plugins.api import Plugin, PluginContext
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
 from botkit.status_server import StatusServer
 from botkit.store import ConversationStore
+from botkit.store.spool import WriteSpool
 from botkit.streaming.budget import BudgetRegistry
 
 log = logging.getLogger("botkit.app")
@@ -136,7 +138,8 @@ class BotApp:
         database = self.settings.database
         store = await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
         self._stack.push_async_callback(store.close)
-        self.leftovers = await _mark_interrupted(store)
+        spool = WriteSpool.for_database(store.url, database.pending_writes_dir)
+        self.leftovers = await _mark_interrupted(store, spool)
         pruner = asyncio.create_task(
             _prune_deliveries(store, timedelta(hours=database.delivery_retention_hours)),
             name="botkit-delivery-pruner",
@@ -174,6 +177,7 @@ class BotApp:
             port=server.port,
             accepting=lambda: router.accepting,
             turns=lambda: dict(router.turns.turn_counts),
+            writes=router.turns.writes.status,
         )
         await self.status_server.start()
         self._stack.push_async_callback(self.status_server.stop)
@@ -182,14 +186,30 @@ class BotApp:
         )
 
     async def _repair_leftovers(self, adapters: Sequence[Adapter]) -> None:
-        """Edit the replies a crashed process left on "Thinking…" to say what happened."""
+        """Edit the replies a crashed process left on "Thinking…" or half-written to say what
+        happened, after reading what each one shows now (:meth:`Leftover.repaired`)."""
         by_platform = {adapter.name: adapter for adapter in adapters}
         for leftover in self.leftovers:
             adapter = by_platform.get(leftover.key.platform)
             if adapter is None:
                 continue
             try:
-                repaired = await adapter.repair(leftover.key, leftover.message_id, leftover.text)
+                shown = await adapter.shown_text(leftover.key, leftover.message_id)
+            except Exception:
+                log.exception(
+                    "could not read the interrupted reply %s in %s", leftover.message_id, leftover.key
+                )
+                shown = None
+            text = leftover.repaired(shown)
+            if text is None:
+                log.info(
+                    "the interrupted reply %s in %s already says so; left as it is",
+                    leftover.message_id,
+                    leftover.key,
+                )
+                continue
+            try:
+                repaired = await adapter.repair(leftover.key, leftover.message_id, text)
             except Exception:
                 log.exception(
                     "could not repair the interrupted reply %s in %s", leftover.message_id, leftover.key
@@ -273,18 +293,67 @@ LEFTOVER_NOTE = "⚠️ _Interrupted: botkit restarted before this answer was fi
 
 @dataclass(frozen=True)
 class Leftover:
-    """A reply a previous process left half-written on the platform."""
+    """A reply a previous process left unfinished on the platform: its stored partial answer."""
 
     key: ConversationKey
     message_id: str
-    text: str
+    partial: str
+
+    @property
+    def text(self) -> str:
+        """The partial answer as stored, and the note that says it was interrupted."""
+        return f"{self.partial}\n\n{LEFTOVER_NOTE}" if self.partial else LEFTOVER_NOTE
+
+    def repaired(self, shown: str | None) -> str | None:
+        """What the message should show, given what it shows now (None: unknown, the adapter
+        cannot read messages); None to leave it alone.
+
+        A message that already ends in an interruption note (this pass ran before, or botkit
+        shut down in time to say so) is left alone. Anything else gets :attr:`text`: the stored
+        partial answer plus the note, whatever it shows, because a reply whose *complete*
+        answer was shown never gets here. Its final write was either stored or spooled (see
+        :mod:`botkit.store.spool`) and is stored at start-up instead of being repaired. What a
+        message shows cannot tell that case apart from a partial answer that was edited a moment
+        ahead of its last checkpoint (the text grows the same way in both), so it is not used to
+        guess; the partial answer is the stored one, never a longer platform text whose
+        formatting (Slack mrkdwn, a continuation's tail) cannot be taken back.
+        """
+        if shown is not None and _ends_with_interruption_note(shown):
+            return None
+        return self.text
 
 
-async def _mark_interrupted(store: ConversationStore) -> list[Leftover]:
-    """Store crash leftovers as interrupted; return the platform messages still to be fixed."""
+def _ends_with_interruption_note(shown: str) -> bool:
+    """The last paragraph is a "⚠️ Interrupted: botkit …" note (restart or shutdown)."""
+    last = shown.strip().rsplit("\n\n", 1)[-1].strip()
+    return last.startswith("⚠️") and "Interrupted: botkit" in last
+
+
+async def _mark_interrupted(store: ConversationStore, spool: WriteSpool | None) -> list[Leftover]:
+    """Finish the turns an earlier process left ``queued`` or ``streaming``.
+
+    A turn whose final write was still waiting for the database when that process died is in the
+    spool: its answer was shown in full, so the spooled write is stored as it was meant to be
+    (usually ``complete``) and its message is not touched. Every other one is stored as
+    interrupted with its checkpointed partial answer, and returned to be repaired on the platform.
+    """
+    entries = spool.entries() if spool is not None else []
+    spooled = {entry.turn: entry for entry in entries}
     leftovers: list[Leftover] = []
     for turn in await store.unfinished_turns():
-        log.warning("turn %s was left streaming by an earlier run; marking it interrupted", turn.id)
+        entry = spooled.get(turn.id)
+        if entry is not None:
+            log.warning(
+                "turn %s in %s was shown in full but its final write was still waiting for the "
+                "database when botkit stopped; storing it now (%s, %d characters)",
+                turn.id,
+                ConversationKey(*entry.key),
+                entry.values.get("status"),
+                len(entry.values.get("answer") or ""),
+            )
+            await store.finish_turn(turn.id, **entry.values)
+            continue
+        log.warning("turn %s was left %s by an earlier run; marking it interrupted", turn.id, turn.status)
         await store.finish_turn(
             turn.id,
             status="interrupted",
@@ -294,7 +363,10 @@ async def _mark_interrupted(store: ConversationStore) -> list[Leftover]:
         )
         key = await store.conversation_key(turn.conversation_id)
         if key is not None and turn.platform_message_ids:
-            partial = (turn.content or "").strip()
-            text = f"{partial}\n\n{LEFTOVER_NOTE}" if partial else LEFTOVER_NOTE
-            leftovers.append(Leftover(ConversationKey(*key), turn.platform_message_ids[-1], text))
+            leftovers.append(
+                Leftover(ConversationKey(*key), turn.platform_message_ids[-1], (turn.content or "").strip())
+            )
+    if spool is not None:  # stored now, or the row was final already (landed before the file went)
+        for entry in entries:
+            spool.discard(entry.turn)
     return leftovers

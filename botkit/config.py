@@ -205,6 +205,13 @@ class DatabaseSettings(_Section):
     auto_migrate: bool | None = None
     echo: bool = False
     delivery_retention_hours: float = Field(72.0, gt=0)  # how long a delivery id blocks a redelivery
+    # How long a turn's final write (its answer, once shown) keeps retrying while the database is
+    # away before botkit gives up on it in this process (it stays in pending_writes_dir).
+    write_retry_timeout: float = Field(300.0, gt=0)
+    # Where a final write that waits for the database is kept, so that the next start stores it
+    # even if this process is killed. None: "<file>.pending" beside a SQLite file, else
+    # "botkit-pending" in the working directory.
+    pending_writes_dir: Path | None = None
 
 
 class PersonaSettings(_Section):

@@ -4,6 +4,12 @@
 same data ``botkit status`` prints: each backend's state, the supervised server's pid, uptime,
 restarts and last error, requests in flight and waiting. Metrics are collected at scrape time
 from the live objects, so there is no second bookkeeping to drift.
+
+Final writes waiting for the database (answers shown, not yet stored) are in ``/healthz`` under
+``database`` and make ``degraded`` true, but do not change ``ready`` or the status code: botkit
+still answers, and a probe that restarted it or took it out of service would not bring the
+database back, only move those writes from memory to the spool. Alert on ``degraded`` /
+``botkit_database_pending_writes`` instead.
 """
 
 from __future__ import annotations
@@ -20,24 +26,36 @@ from prometheus_client.registry import Collector
 from botkit.config import ConfigError
 from botkit.llm.pool import BackendPool
 from botkit.llm.supervisor import VLLMSupervisor
+from botkit.pipeline.recorder import WriteStatus
 
 _STATES = ("starting", "ready", "restarting", "failed", "stopped", "unhealthy")
 
 
-def health_report(pool: BackendPool, started: float, accepting: bool) -> dict[str, Any]:
+def health_report(
+    pool: BackendPool, started: float, accepting: bool, writes: WriteStatus | None = None
+) -> dict[str, Any]:
     status = pool.status()
     for backend, entry in zip(pool.backends, status["backends"], strict=True):
         if isinstance(backend.supervisor, VLLMSupervisor):
             entry["supervisor"] = backend.supervisor.status()
     status["accepting"] = accepting
     status["uptime_seconds"] = round(time.monotonic() - started, 1)
+    if writes is not None:
+        status["database"] = writes.as_json()
+        status["degraded"] = writes.pending > 0
     return status
 
 
 class _PoolCollector(Collector):
-    def __init__(self, pool: BackendPool, turns: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        pool: BackendPool,
+        turns: Callable[[], dict[str, int]],
+        writes: Callable[[], WriteStatus] | None = None,
+    ) -> None:
         self.pool = pool
         self.turns = turns
+        self.writes = writes
 
     def collect(self) -> Iterator[Any]:
         up = GaugeMetricFamily("botkit_backend_up", "1 if the backend is ready for requests", labels=["url"])
@@ -65,6 +83,25 @@ class _PoolCollector(Collector):
         for status, count in sorted(self.turns().items()):
             turns.add_metric([status], count)
         yield turns
+        if self.writes is not None:
+            yield from _write_metrics(self.writes())
+
+
+def _write_metrics(writes: WriteStatus) -> Iterator[Any]:
+    families: tuple[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, float], ...] = (
+        (GaugeMetricFamily, "botkit_database_pending_writes",
+         "final writes of shown answers waiting for the database", writes.pending),
+        (GaugeMetricFamily, "botkit_database_oldest_pending_write_seconds",
+         "how long the oldest pending final write has waited", writes.oldest_pending_seconds),
+        (CounterMetricFamily, "botkit_database_writes_landed_late",
+         "final writes stored after waiting for the database", writes.landed_late),
+        (CounterMetricFamily, "botkit_database_writes_given_up",
+         "final writes not stored within database.write_retry_timeout", writes.given_up),
+    )  # fmt: skip
+    for family, name, documentation, value in families:
+        metric = family(name, documentation)
+        metric.add_metric([], value)
+        yield metric
 
 
 class StatusServer:
@@ -76,14 +113,16 @@ class StatusServer:
         port: int,
         accepting: Callable[[], bool],
         turns: Callable[[], dict[str, int]],
+        writes: Callable[[], WriteStatus] | None = None,
     ) -> None:
         self.pool = pool
         self.host = host
         self.port = port
         self.accepting = accepting
+        self.writes = writes
         self.started = time.monotonic()
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(_PoolCollector(pool, turns))
+        self.registry.register(_PoolCollector(pool, turns, writes))
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -112,7 +151,8 @@ class StatusServer:
             self._runner = None
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        report = health_report(self.pool, self.started, self.accepting())
+        writes = self.writes() if self.writes is not None else None
+        report = health_report(self.pool, self.started, self.accepting(), writes)
         return web.json_response(report, status=200 if report["ready"] else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:

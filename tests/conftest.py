@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
+from db_faults import PrivatePostgres, find_binaries, scratch_root
 from sqlalchemy.engine import URL, make_url
 
 PG_DSN = os.environ.get("BOTKIT_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -54,3 +57,34 @@ def postgres_url() -> Iterator[str]:
     )
     yield url.render_as_string(hide_password=False)
     _run_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> Iterator[tuple[Path, Path, Path]]:
+    """One ``initdb`` per session: (binaries, template cluster, scratch directory)."""
+    bin_dir = find_binaries()
+    if bin_dir is None:
+        reason = "PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/15/bin"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run the database drills")
+        pytest.skip(reason)
+    root = scratch_root()
+    try:
+        yield bin_dir, PrivatePostgres.initdb(bin_dir, root), root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres(_postgres_template: tuple[Path, Path, Path]) -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of this test alone, running on a free port (never the shared one on
+    5432), which the test may :meth:`~PrivatePostgres.stop` and :meth:`~PrivatePostgres.start`;
+    ``.url`` is its botkit URL (an empty database: migrate it, e.g. ``auto_migrate = true``).
+    Skips when the server binaries are missing, and fails instead under ``CI=true``."""
+    bin_dir, template, root = _postgres_template
+    server = PrivatePostgres.from_template(bin_dir, template, root)
+    server.start_sync()
+    try:
+        yield server
+    finally:
+        server.close()

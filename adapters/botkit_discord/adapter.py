@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import aiohttp
@@ -43,6 +45,21 @@ def minimal_intents() -> discord.Intents:
     intents.dm_messages = True
     intents.message_content = True
     return intents
+
+
+def _message_place(key: ConversationKey, message_id: str) -> tuple[int, list[int]] | None:
+    """The message id and the channels that may hold it (the thread first, then the channel);
+    None, logged, where the stored id or key cannot name a Discord message."""
+    try:
+        mid = int(message_id)
+    except ValueError:
+        log.info("interrupted reply %r in %s is not a Discord message id; not touching it", message_id, key)
+        return None
+    candidates = list(dict.fromkeys(int(c) for c in (key.thread, key.channel) if c.isdigit()))
+    if not candidates:
+        log.info("no Discord channel known for the interrupted reply %s in %s", message_id, key)
+        return None
+    return mid, candidates
 
 
 class BotkitClient(discord.Client):
@@ -143,6 +160,23 @@ class DiscordAdapter(Adapter):
         finally:
             await client.close()
 
+    async def shown_text(self, key: ConversationKey, message_id: str) -> str | None:
+        """The message's content now (``GET /channels/{channel}/messages/{message}``, in the
+        same places :meth:`repair` looks); None where no candidate has it or may be read."""
+        found = _message_place(key, message_id)
+        if found is None:
+            return None
+        mid, candidates = found
+        async with self._rest_client() as client:
+            for channel_id in candidates:
+                try:
+                    message = await client.get_partial_messageable(channel_id).fetch_message(mid)
+                except (discord.NotFound, discord.Forbidden):
+                    continue
+                return message.content
+        log.info("cannot read the interrupted reply %s in %s (deleted, or not visible)", message_id, key)
+        return None
+
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """Edit a reply a crashed process left half-written, with the bot token (``PATCH
         /channels/{channel}/messages/{message}``); runs before :meth:`run`, on its own connection.
@@ -157,29 +191,15 @@ class DiscordAdapter(Adapter):
         cannot see). Returns False, without raising, when no candidate has the message (deleted)
         or Discord refuses the edit (403).
         """
-        try:
-            mid = int(message_id)
-        except ValueError:
-            log.info(
-                "interrupted reply %r in %s is not a Discord message id; not editing it", message_id, key
-            )
+        found = _message_place(key, message_id)
+        if found is None:
             return False
-        candidates = list(dict.fromkeys(c for c in (key.thread, key.channel) if c.isdigit()))
-        if not candidates:
-            log.info("no Discord channel known for the interrupted reply %s in %s", message_id, key)
-            return False
+        mid, candidates = found
         content = fit_message(text, self.config.max_chars)
-        point_discord_py_at(self.config.api_url, self.config.gateway_url)
-        client = discord.Client(
-            intents=minimal_intents(),
-            allowed_mentions=discord.AllowedMentions.none(),
-            max_ratelimit_timeout=MAX_RATELIMIT_SLEEP,
-        )
         refusals: list[str] = []
-        try:
-            await self._login(client)
+        async with self._rest_client() as client:
             for channel_id in candidates:
-                message = client.get_partial_messageable(int(channel_id)).get_partial_message(mid)
+                message = client.get_partial_messageable(channel_id).get_partial_message(mid)
                 try:
                     await message.edit(content=content)
                 except (discord.NotFound, discord.Forbidden) as err:
@@ -189,8 +209,6 @@ class DiscordAdapter(Adapter):
                     "marked the interrupted reply %s in channel %s as interrupted", message_id, channel_id
                 )
                 return True
-        finally:
-            await client.close()
         log.info(
             "the interrupted reply %s in %s cannot be edited any more (deleted, ephemeral, or an "
             "interaction response the bot token may not edit): %s",
@@ -199,6 +217,21 @@ class DiscordAdapter(Adapter):
             "; ".join(refusals),
         )
         return False
+
+    @contextlib.asynccontextmanager
+    async def _rest_client(self) -> AsyncIterator[discord.Client]:
+        """A logged-in client for REST calls only (no gateway), closed afterwards."""
+        point_discord_py_at(self.config.api_url, self.config.gateway_url)
+        client = discord.Client(
+            intents=minimal_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_ratelimit_timeout=MAX_RATELIMIT_SLEEP,
+        )
+        try:
+            await self._login(client)
+            yield client
+        finally:
+            await client.close()
 
     def invite_url(self, application_id: int | None) -> str:
         client_id = application_id or self.config.application_id or "APPLICATION_ID"

@@ -84,6 +84,23 @@ class SlackAdapter(Adapter):
                 app, self.config.http_host, self.config.http_port, self.config.http_path, self._listening
             )
 
+    async def shown_text(self, key: ConversationKey, message_id: str) -> str | None:
+        """The message's text now: ``conversations.replies`` narrowed to its ``ts`` (``oldest`` =
+        ``latest`` = ts, ``inclusive``), which finds a thread reply and a top-level message alike
+        (Slack also returns the thread's parent, hence the match on ``ts``)."""
+        client = self._web_client()
+        try:
+            response = await client.conversations_replies(
+                channel=key.channel, ts=message_id, oldest=message_id, latest=message_id, inclusive=True
+            )
+        except SlackApiError as err:
+            log.info("cannot read message %s in %s: %s", message_id, key.channel, err.response.get("error"))
+            return None
+        for message in response.get("messages") or []:
+            if message.get("ts") == message_id:
+                return str(message.get("text") or "")
+        return None
+
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """A reply left half-written by a crashed process: ``chat.update`` it with the note."""
         client = self._web_client()

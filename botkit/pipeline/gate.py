@@ -5,6 +5,15 @@ A place in line is taken synchronously when the turn is accepted (:meth:`ThreadG
 and waiting for it comes later, after the placeholder and the ``queued`` row were written; those
 writes finish in any order, so a plain lock (first to *wait*, first served) would let the third
 question overtake the second. Each place instead waits for the one reserved before it.
+
+A turn holds its thread until its final write has landed (or given up after
+``database.write_retry_timeout``), not merely until its answer is shown: the next turn reads its
+history from SQL, and an answer that was shown while the database was away must not be missing
+from it. Holding the gate was chosen over an in-memory overlay of pending exchanges that
+``history()`` would merge: the database stays the one source of history (no second copy to
+order, filter and expire), and the wait costs nothing a user would notice, since the next turn
+needs that same database for its own rows (its delivery claim, its question) before it could
+be answered anyway.
 """
 
 from __future__ import annotations

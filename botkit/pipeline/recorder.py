@@ -3,21 +3,176 @@
 The rows are written before the model is called and the placeholder's id with them, so a crash
 leaves a findable, visibly unfinished turn rather than a silent gap. Everything stored passes the
 plugins' text filters: the answer always, the question and reasoning where a filter asks.
+
+The final write comes after the final edit (the user does not wait for SQL), so it must outlast
+a database outage: :class:`FinalWrites` retries it with backoff for ``database.write_retry_timeout``
+seconds, counts it as pending for ``/healthz`` and ``/metrics`` meanwhile, and keeps it in the
+:class:`~botkit.store.spool.WriteSpool` so that the next start stores it if this process dies.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
+
+from botkit.events import ConversationKey
 from botkit.pipeline.filters import TextFilters
 from botkit.plugins.api import Request
+from botkit.store.spool import SpooledWrite, WriteSpool
+from botkit.store.store import is_unavailable
 
 if TYPE_CHECKING:
     from botkit.personas import Persona
     from botkit.store import ConversationStore, HistoryTurn
+
+log = logging.getLogger("botkit.pipeline.recorder")
+
+PENDING_AFTER = 0.25  # seconds: a final write that has not landed by then is pending (and spooled)
+RETRY_INITIAL = 0.25  # seconds before the first retry of a pending write, doubling...
+RETRY_MAX = 4.0  # ... up to this: a database that is back takes the write within seconds
+
+
+@dataclass(frozen=True)
+class WriteStatus:
+    """The final writes of this process, as ``/healthz`` and ``/metrics`` show them."""
+
+    pending: int  # waiting for the database now
+    oldest_pending_seconds: float  # how long the oldest of them has waited (0 if none)
+    landed_late: int  # landed after waiting (since start)
+    given_up: int  # not stored after write_retry_timeout (since start); they stay spooled
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "pending_writes": self.pending,
+            "oldest_pending_write_seconds": round(self.oldest_pending_seconds, 1),
+            "writes_landed_late": self.landed_late,
+            "writes_given_up": self.given_up,
+        }
+
+
+@dataclass(frozen=True)
+class _Pending:
+    key: ConversationKey
+    since: float
+
+
+class FinalWrites:
+    """Lands every turn's final write, through a database outage if need be.
+
+    The first attempt is made at once; if it fails on an unavailable database (or has not
+    answered within :data:`PENDING_AFTER`, e.g. a SQLite file locked by another process) the
+    write is pending: spooled to disk, counted, and retried with exponential backoff and jitter
+    until it lands or ``retry_timeout`` passes. Giving up is logged as an error with the
+    conversation and the answer's length (never its text); the spooled copy is kept for the next
+    start. An error that is not about availability (a bug) is raised, as before.
+    """
+
+    def __init__(
+        self,
+        store: ConversationStore,
+        *,
+        retry_timeout: float,
+        spool: WriteSpool | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.retry_timeout = retry_timeout
+        self.spool = spool
+        self._clock = clock
+        self._pending: dict[int, _Pending] = {}
+        self.landed_late = 0
+        self.given_up = 0
+
+    def status(self) -> WriteStatus:
+        now = self._clock()
+        oldest = min((p.since for p in self._pending.values()), default=now)
+        return WriteStatus(len(self._pending), now - oldest, self.landed_late, self.given_up)
+
+    async def land(self, key: ConversationKey, turn: int, values: dict[str, Any]) -> bool:
+        """Store ``values`` (:meth:`ConversationStore.finish_turn`'s) on ``turn``; False if it gave up."""
+        write = functools.partial(self.store.finish_turn, turn, **values)
+        first = asyncio.ensure_future(write())
+        await asyncio.wait([first], timeout=PENDING_AFTER)
+        if first.done():
+            error = first.exception()
+            if error is None:
+                return True
+            if not is_unavailable(error):
+                raise error
+        return await self._retry(key, turn, values, first, write)
+
+    async def _retry(
+        self,
+        key: ConversationKey,
+        turn: int,
+        values: dict[str, Any],
+        first: asyncio.Future[None],
+        write: Callable[[], Awaitable[None]],
+    ) -> bool:
+        self._pending[turn] = _Pending(key, self._clock())
+        if self.spool is not None:
+            self.spool.save(
+                SpooledWrite(turn, (key.platform, key.workspace, key.channel, key.thread), values)
+            )
+        log.warning(
+            "the database has not taken the final write of turn %s in %s yet; retrying for up to %.0fs",
+            turn,
+            key,
+            self.retry_timeout,
+        )
+        attempts: list[asyncio.Future[None]] = [first]
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_unavailable),
+            stop=stop_after_delay(self.retry_timeout),
+            wait=wait_exponential(multiplier=RETRY_INITIAL, max=RETRY_MAX) + wait_random(0, RETRY_INITIAL),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await (attempts.pop() if attempts else write())
+        except Exception as err:
+            if not is_unavailable(err):
+                raise
+            self.given_up += 1
+            log.error(
+                "GAVE UP storing the final answer of turn %s in %s (%d characters, shown to the user): "
+                "the database was unavailable for %.0fs (%s). It is kept in %s for the next start.",
+                turn,
+                key,
+                len(values.get("answer") or ""),
+                self.retry_timeout,
+                type(err).__name__,
+                self.spool.directory if self.spool is not None else "no spool (in-memory database)",
+            )
+            return False
+        finally:
+            self._pending.pop(turn, None)
+        self.landed_late += 1
+        if self.spool is not None:
+            self.spool.discard(turn)
+        log.info("the final write of turn %s in %s landed after the database came back", turn, key)
+        return True
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning("final write attempt %d failed (%s); retrying", state.attempt_number, type(error).__name__)
 
 
 @dataclass
@@ -36,11 +191,13 @@ class TurnRecorder:
     conversation: int | None = None
     assistant_id: int | None = None
     usage: Usage = field(default_factory=Usage)
+    writes: FinalWrites | None = None  # None: the final write is one attempt (no outage handling)
+    key: ConversationKey | None = None
 
     async def enqueue(self, request: Request, persona: Persona, message_ids: Sequence[str]) -> None:
         """The question and a ``queued`` reply row with the placeholder's id, in one transaction."""
         message = request.message
-        key = message.key
+        key = self.key = message.key
         self.conversation = await self.store.conversation_id(
             key.platform, key.workspace, key.channel, key.thread
         )
@@ -81,20 +238,39 @@ class TurnRecorder:
         reasoning: str,
         error: str | None,
         message_ids: Sequence[str] | None = None,
-    ) -> None:
-        """Store the turn's outcome (nothing if it was refused before its rows existed)."""
+        interim: bool = False,
+    ) -> bool:
+        """Store the turn's outcome (nothing if it was refused before its rows existed).
+
+        The final write goes through :class:`FinalWrites` (retried while the database is away;
+        False if it gave up). ``interim``: an outcome the turn may still change (a cut stream
+        about to be answered again) is one attempt, and a failure is only logged, since the
+        final write follows.
+        """
         if self.assistant_id is None:
-            return
+            return True
         ttft = self.usage.first_token_at
-        await self.store.finish_turn(
-            self.assistant_id,
-            status=status,
-            answer=self.filters.shown(answer),
-            reasoning=self.filters.reasoning(reasoning.strip()),
-            prompt_tokens=self.usage.prompt_tokens,
-            completion_tokens=self.usage.completion_tokens,
-            ttft_ms=None if ttft is None else int((ttft - self.started) * 1000),
-            total_ms=int((time.monotonic() - self.started) * 1000),
-            error=error,
-            platform_message_ids=None if message_ids is None else list(message_ids),
-        )
+        values: dict[str, Any] = {
+            "status": status,
+            "answer": self.filters.shown(answer),
+            "reasoning": self.filters.reasoning(reasoning.strip()),
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "ttft_ms": None if ttft is None else int((ttft - self.started) * 1000),
+            "total_ms": int((time.monotonic() - self.started) * 1000),
+            "error": error,
+            "platform_message_ids": None if message_ids is None else list(message_ids),
+        }
+        if interim:
+            try:
+                await self.store.finish_turn(self.assistant_id, **values)
+            except Exception as err:
+                if not is_unavailable(err):
+                    raise
+                log.warning("could not store the interim state of turn %s (%s)", self.assistant_id, err)
+                return False
+            return True
+        if self.writes is None or self.key is None:
+            await self.store.finish_turn(self.assistant_id, **values)
+            return True
+        return await self.writes.land(self.key, self.assistant_id, values)

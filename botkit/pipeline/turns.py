@@ -26,8 +26,9 @@ from botkit.pipeline.context import FittedPrompt, fit_history
 from botkit.pipeline.filters import TextFilters
 from botkit.pipeline.gate import Place, ThreadGates
 from botkit.pipeline.generation import Attempt, Generation
-from botkit.pipeline.recorder import TurnRecorder
+from botkit.pipeline.recorder import FinalWrites, TurnRecorder
 from botkit.plugins.api import Refusal, Request, TurnResult, TurnStatus
+from botkit.store.spool import WriteSpool
 from botkit.streaming.budget import BudgetRegistry
 from botkit.streaming.formatting import final_answer_line
 from botkit.streaming.streamer import ReplyStreamer
@@ -61,6 +62,7 @@ class _Live:
     recorder: TurnRecorder
     persona: Persona
     notices: list[str] = field(default_factory=list)
+    checkpoints: asyncio.Task[None] | None = None  # cancelled, maybe still inside a blocked write
 
     @property
     def shown(self) -> bool:
@@ -84,6 +86,12 @@ class TurnRunner:
         self.budgets = budgets
         self.filters = filters or TextFilters()
         self.gates = ThreadGates()
+        database = settings.database
+        self.writes = FinalWrites(
+            store,
+            retry_timeout=database.write_retry_timeout,
+            spool=WriteSpool.for_database(store.url, database.pending_writes_dir),
+        )
         self.turn_counts: Counter[str] = Counter()
 
     def streamer_for(self, reply: LiveReply, persona: Persona | None) -> ReplyStreamer:
@@ -162,7 +170,7 @@ class TurnRunner:
         return _Live(
             self.streamer_for(reply, persona),
             self.gates.reserve(request.message.key),
-            TurnRecorder(self.store, self.filters, self.settings.llm.model),
+            TurnRecorder(self.store, self.filters, self.settings.llm.model, writes=self.writes),
             persona,
         )
 
@@ -186,6 +194,7 @@ class TurnRunner:
                 answer=attempt.answer,
                 reasoning=attempt.reasoning,
                 error=err.detail or err.kind,
+                interim=True,  # answered again in place: the final write follows
             )
 
         checkpoints = asyncio.create_task(_checkpoints(live), name="botkit-turn-checkpoints")
@@ -199,8 +208,10 @@ class TurnRunner:
             status: TurnStatus = "interrupted" if err.kind == "cut" or generation.cut_retried else "failed"
             return TurnResult(status, partial.answer, partial.reasoning, err.user_message, live.notices)
         finally:
+            # Not awaited here: a checkpoint blocked on a locked database must not hold up the
+            # final edit (a late one cannot overwrite the final row: see store.checkpoint).
             checkpoints.cancel()
-            await asyncio.wait([checkpoints])
+            live.checkpoints = checkpoints
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=live.notices)
 
     async def _fit(self, history: Sequence[HistoryTurn], user_content: str) -> FittedPrompt:
@@ -209,6 +220,14 @@ class TurnRunner:
         return await fit_history(history, user_content, room=room, counter=self.pool.tokenizer())
 
     async def _show_and_store(self, result: TurnResult, live: _Live) -> None:
+        """The final edit, then the final write, which waits out a database outage (see
+        :class:`~botkit.pipeline.recorder.FinalWrites`): the answer stays as shown, and the user
+        never sees an error for a database that was away after the answer was shown.
+
+        :meth:`run` gives the thread to its next turn only after this returns, i.e. once the
+        write landed or gave up, so that turn's history (read from SQL) has this exchange: see
+        :mod:`.gate` for why the gate is held rather than pending exchanges overlaid.
+        """
         streamer = live.streamer
         try:
             if result.status == "complete":
@@ -228,6 +247,8 @@ class TurnRunner:
             error=result.error,
             message_ids=message_ids,
         )
+        if live.checkpoints is not None:  # done by now: the database took the final write
+            await asyncio.wait([live.checkpoints], timeout=5)
 
     async def _interrupted(
         self, live: _Live, note: str = INTERRUPTED_NOTE, status: str = "interrupted"

@@ -11,7 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Boolean, delete, literal_column, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NotSupportedError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -19,6 +20,23 @@ from botkit.store.database import StoreError, is_sqlite, open_engine, safe_url
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
 from botkit.store.models import FINAL_STATUSES, UNFINISHED_STATUSES, Conversation, Delivery, Message, utcnow
 from botkit.store.records import HistoryTurn, StoredMessage, TurnIds
+
+
+def is_unavailable(err: BaseException) -> bool:
+    """The database could not be reached, dropped the connection, or is locked: worth retrying.
+
+    Connection errors surface raw from the drivers (asyncpg's ``ConnectionRefusedError``) or
+    wrapped by SQLAlchemy (``OperationalError``: SQLite's "database is locked", a server that is
+    shutting down; a ``DBAPIError`` whose connection was invalidated). A constraint violation, bad
+    data or bad SQL is a bug and is never retried.
+    """
+    if isinstance(err, OSError | TimeoutError | SQLAlchemyTimeoutError):
+        return True
+    if isinstance(err, DBAPIError):
+        if err.connection_invalidated:
+            return True
+        return not isinstance(err, IntegrityError | DataError | ProgrammingError | NotSupportedError)
+    return False
 
 
 def _ms(value: float | None) -> int | None:
@@ -196,8 +214,22 @@ class ConversationStore:
         await self._update_assistant(assistant_message_id, {"status": "streaming"})
 
     async def checkpoint(self, assistant_message_id: int, *, answer: str, reasoning: str | None) -> None:
-        """The answer so far, while it streams: a crash then leaves its partial text on record."""
-        await self._update_assistant(assistant_message_id, {"content": answer, "reasoning": reasoning})
+        """The answer so far, while it streams: a crash then leaves its partial text on record.
+
+        Only while the row is unfinished: a checkpoint held up by a locked or slow database must
+        not overwrite the final answer that was stored after it.
+        """
+        stmt = (
+            update(Message)
+            .where(
+                Message.id == assistant_message_id,
+                Message.role == "assistant",
+                Message.status.in_(UNFINISHED_STATUSES),
+            )
+            .values(updated_at=utcnow(), content=answer, reasoning=reasoning)
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(stmt)
 
     async def record_message_ids(self, assistant_message_id: int, ids: list[str]) -> None:
         """Remember the platform messages that carry the reply (so a restart can edit them)."""

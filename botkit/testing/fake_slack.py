@@ -11,7 +11,8 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
 - ``chat.postMessage``, ``chat.update`` (``msg_too_long`` above 4,000 characters,
   ``message_not_found``, ``streaming_state_conflict`` while a message streams), ``chat.delete``,
   ``chat.postEphemeral`` (kept in :attr:`FakeSlack.ephemerals`; ``user_not_in_channel`` for the
-  pairs in :attr:`FakeSlack.not_in_channel`), ``conversations.replies``;
+  pairs in :attr:`FakeSlack.not_in_channel`), ``conversations.replies`` (the thread of a parent
+  or a reply, narrowed by ``oldest``/``latest``/``inclusive``);
 - native streaming: ``chat.startStream`` (``thread_ts`` required; ``recipient_user_id`` and
   ``recipient_team_id`` required outside DMs), ``chat.appendStream``, ``chat.stopStream``
   (``message_not_in_streaming_state`` once stopped). A streamed message's ``text`` is its
@@ -773,13 +774,27 @@ class FakeSlack(LocalServer):
         return {"ok": True, "channel": message.channel, "ts": message.ts, "message": self._wire(message)}
 
     def _replies(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The thread of ``ts`` (a parent or a reply), parent first; ``oldest``/``latest``
+        (with ``inclusive``) narrow the replies, while the parent is always returned, as Slack does."""
         channel, ts = str(args.get("channel")), str(args.get("ts"))
-        if (channel, ts) not in self.messages:
+        asked = self.messages.get((channel, ts))
+        if asked is None:
             return {"ok": False, "error": "thread_not_found"}
+        root = asked.thread_ts or ts
         thread = sorted(
-            (m for m in self.messages.values() if m.channel == channel and (m.ts == ts or m.thread_ts == ts)),
+            (m for m in self.messages.values() if m.channel == channel and root in (m.ts, m.thread_ts)),
             key=lambda m: float(m.ts),
         )
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or math.inf)
+
+        def in_range(message: SlackMessage) -> bool:
+            at = float(message.ts)
+            if inclusive:
+                return oldest <= at <= latest
+            return oldest < at < latest
+
+        thread = [m for m in thread if m.ts == root or in_range(m)]
         limit = int(args.get("limit") or 1000)
         return {
             "ok": True,

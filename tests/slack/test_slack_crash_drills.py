@@ -1,18 +1,23 @@
 """Fault drills with a real ``botkit run`` process on Slack: SIGKILL it while one reply streams
-and the next question in the same thread waits behind it, restart it, and look at every message
-the fake Slack holds and every row of the database."""
+and the next question in the same thread waits behind it, or while a shown answer's final write
+waits for a locked database; restart it, and look at every message the fake Slack holds and
+every row of the database."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from db_faults import exclusive_lock
 from slack_harness import STANDIN_DONE
 
 from botkit.testing import Standin
@@ -51,6 +56,21 @@ def _rows(database: Path) -> list[tuple[str, str, str]]:
         return list(db.execute("SELECT role, status, content FROM messages ORDER BY id"))
 
 
+async def _mention_and_wait_for_words(slack: FakeSlack, text: str) -> tuple[str, Callable[[], list[Any]]]:
+    """Once ``botkit run`` is connected, @mention it; returns the thread and its replies, as soon
+    as the first reply streams the answer's words."""
+    await slack.wait_for_connections(1, timeout=60)
+    root = slack.mention_event(text)
+    await slack.push_event(root)
+    channel, thread = str(root["channel"]), str(root["ts"])
+
+    def replies() -> list[Any]:
+        return slack.thread_replies(channel, thread)
+
+    await slack.wait_for(lambda: len(replies()) == 1 and "word3" in replies()[0].text, 30)
+    return thread, replies
+
+
 async def test_sigkill_with_a_streaming_and_a_queued_reply_then_restart(tmp_path: Path) -> None:
     database = tmp_path / "botkit.db"
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
@@ -58,15 +78,7 @@ async def test_sigkill_with_a_streaming_and_a_queued_reply_then_restart(tmp_path
         env = _env(slack, standin, database)
         first = await _botkit_run(tmp_path, env)
         try:
-            await slack.wait_for_connections(1, timeout=60)
-            root = slack.mention_event("tell me a long story")
-            await slack.push_event(root)
-            channel, thread = root["channel"], root["ts"]
-
-            def replies() -> list[Any]:
-                return slack.thread_replies(channel, thread)
-
-            await slack.wait_for(lambda: len(replies()) == 1 and "word3" in replies()[0].text, 30)
+            thread, replies = await _mention_and_wait_for_words(slack, "tell me a long story")
             follow_up = slack.mention_event("and then?", thread_ts=thread)
             await slack.push_event(follow_up)
             await slack.wait_for(lambda: len(replies()) == 2, 30)  # its placeholder, queued
@@ -103,3 +115,66 @@ async def test_sigkill_with_a_streaming_and_a_queued_reply_then_restart(tmp_path
     assert len(replies()) == 2  # no duplicate reply was posted
     statuses = [(role, status) for role, status, _ in _rows(database)]
     assert statuses == [("user", "complete"), ("assistant", "interrupted")] * 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _pending_writes(port: int) -> int:
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            report = await response.json()
+    except aiohttp.ClientError:
+        return -1  # not serving yet
+    return int(report["database"]["pending_writes"])
+
+
+async def test_sigkill_while_a_shown_answers_final_write_waits_then_restart(tmp_path: Path) -> None:
+    """The answer is shown in full while the database file is locked, botkit is killed with its
+    final write pending: the next start stores the answer as complete and leaves the message,
+    which shows it, alone."""
+    database = tmp_path / "botkit.db"
+    answer = " ".join(f"word{i}" for i in range(60))
+    async with FakeSlack() as slack, Standin(tokens_per_second=30) as standin:
+        standin.script_reply(answer)
+        port = _free_port()
+        env = _env(slack, standin, database) | {
+            "BOTKIT_SERVER__ENABLED": "true",
+            "BOTKIT_SERVER__PORT": str(port),
+        }
+        first = await _botkit_run(tmp_path, env)
+        try:
+            _, replies = await _mention_and_wait_for_words(slack, "tell me a story")
+            with exclusive_lock(database):
+                await slack.wait_for(lambda: replies()[0].text == answer, 30)  # shown in full
+                async with asyncio.timeout(30):
+                    while await _pending_writes(port) != 1:  # noqa: ASYNC110 - polling /healthz
+                        await asyncio.sleep(0.05)
+                first.kill()  # SIGKILL with the final write waiting for the lock
+                await first.wait()
+        finally:
+            if first.returncode is None:
+                first.kill()
+                await first.wait()
+        assert first.returncode == -signal.SIGKILL
+        assert [r[:2] for r in _rows(database)] == [("user", "complete"), ("assistant", "streaming")]
+
+        opened = slack.connections_opened
+        second = await _botkit_run(tmp_path, env)
+        try:  # the restart pass runs before the adapter connects again
+            await slack.wait_for(lambda: slack.connections_opened > opened, 60)
+        finally:
+            second.terminate()
+            _, stderr = await second.communicate()
+        assert b"storing it now (complete" in stderr, stderr.decode()[-3000:]
+    (message,) = replies()
+    assert message.history[-1] == answer  # still the complete answer, not an interruption note
+    assert message.history.count(answer) == 1  # and never edited after it was shown
+    assert all(text == "_Thinking…_" or answer.startswith(text) for text in message.history)
+    assistant = [(status, content) for role, status, content in _rows(database) if role == "assistant"]
+    assert assistant == [("complete", answer)]  # stored from the spool, as it was shown
+    assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []
