@@ -5,4 +5,4 @@ The public surface is deliberately small: the event model (:mod:`botkit.events`)
 internal machinery that may change between releases.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it (hatch), `botkit --version` prints it

@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -36,10 +36,12 @@ from botkit.pipeline.router import Router
 from botkit.pipeline.turns import TurnRunner
 from botkit.plugins.api import Plugin, PluginContext
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
-from botkit.status_server import StatusServer
 from botkit.store import ConversationStore
 from botkit.store.spool import WriteSpool
 from botkit.streaming.budget import BudgetRegistry
+
+if TYPE_CHECKING:
+    from botkit.status_server import StatusServer  # imported when served: prometheus_client
 
 log = logging.getLogger("botkit.app")
 
@@ -170,6 +172,8 @@ class BotApp:
         return personas
 
     async def _start_status_server(self, pool: BackendPool, router: Router) -> None:
+        from botkit.status_server import StatusServer
+
         server = self.settings.server
         self.status_server = StatusServer(
             pool,

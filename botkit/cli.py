@@ -6,6 +6,11 @@
 - ``botkit personas check [DIR]``: validate persona files; non-zero exit on any error.
 - ``botkit db upgrade`` / ``botkit db current``: the Alembic schema.
 - ``botkit standin ...``: the vLLM stand-in server (accepts ``vllm serve`` arguments).
+- ``botkit --version``.
+
+Start-up cost matters here (the first prompt should appear within 1.5 s on a small machine), so this
+module imports only the configuration; each command imports what it uses (the model client,
+SQLAlchemy, the adapters and their SDKs) when it runs.
 """
 
 from __future__ import annotations
@@ -19,14 +24,26 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botkit import __version__
 from botkit.adapter import Adapter, AdapterError
 from botkit.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from botkit.app import BotApp
 
+EXIT_CHECK = 1
 EXIT_CONFIG = 2
 EXIT_BACKEND = 3
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+#: Loggers that are botkit's own (``botkit.*``; adapters and plugins named ``botkit_*``): shown at
+#: the chosen level. Other libraries' records are shown from WARNING on, unless ``--log-level debug``.
+_OWN_LOGGERS = ("botkit.", "botkit_")
+
+#: Warnings of other libraries that say nothing a botkit user can act on, shown only with
+#: ``--log-level debug``: (logger, text the message contains). botkit does no voice on Discord.
+_NOISE = (("discord.client", "voice will NOT be supported"),)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +51,16 @@ def _parser() -> argparse.ArgumentParser:
         prog="botkit", description="Chat bots backed by a self-hosted reasoning model."
     )
     parser.add_argument("--config", help="configuration file (default: $BOTKIT_CONFIG or ./botkit.toml)")
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: WARNING for chat)")
+    parser.add_argument("--version", action="version", version=f"botkit {__version__}")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=None,
+        metavar="LEVEL",
+        help="botkit's own log level: debug, info, warning, error (default: info for `botkit run`, "
+        "warning otherwise); other libraries log from warning on unless it is debug",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     chat = sub.add_parser("chat", help="chat in the terminal (the embedded default)")
@@ -84,12 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return standin_main(standin_args, prog="botkit standin")
     args = _parser().parse_args(argv)
-    default_level = "WARNING" if args.command in ("chat", "personas", "db") else "INFO"
-    logging.basicConfig(
-        level=(args.log_level or default_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args.log_level or ("INFO" if args.command == "run" else "WARNING"))
     try:
         settings = load_settings(args.config)
         if args.command == "personas":
@@ -98,13 +119,49 @@ def main(argv: list[str] | None = None) -> int:
             return _run(_db(settings, args.db_command, args.url))
         if args.command == "status":
             return _run(_status(settings, args.url, args.json))
+        from botkit.plugins.loader import check_adapters
+
+        adapters = ["console"] if args.command == "chat" else settings.bot.adapters
+        check_adapters(adapters)  # before the model server and the database start
         if args.command == "chat":
             overrides = {"console": {"thread": args.thread}} if args.thread else {}
-            return _run(_serve(settings, ["console"], overrides, status_server=False, chat=True))
-        return _run(_serve(settings, settings.bot.adapters, {}, status_server=True))
+            return _run(_serve(settings, adapters, overrides, status_server=False, chat=True))
+        return _run(_serve(settings, adapters, {}, status_server=True))
     except (ConfigError, AdapterError) as err:
         print(f"botkit: error: {err}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+class _Quiet(logging.Filter):
+    """Lets botkit's own records through at the handler's level, and other libraries' from WARNING.
+
+    Other libraries log at INFO what a user has no use for (alembic's "Context impl SQLiteImpl",
+    httpx's "HTTP Request:" lines, discord.py's connection steps); their warnings still show,
+    except the few in :data:`_NOISE`. With ``--log-level debug`` everything shows.
+    """
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.others_from = max(level, logging.WARNING)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "botkit" or record.name.startswith(_OWN_LOGGERS):
+            return True
+        if any(record.name == name and text in str(record.msg) for name, text in _NOISE):
+            return False
+        return record.levelno >= self.others_from
+
+
+def setup_logging(level_name: str) -> None:
+    """One stderr handler on the root logger: botkit's records from ``level_name`` on, and other
+    libraries' quiet unless it is DEBUG (see :class:`_Quiet`)."""
+    level = logging.getLevelName(level_name)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if level > logging.DEBUG:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_Quiet(level))
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -216,15 +273,19 @@ async def _status(settings: Settings, url: str | None, as_json: bool) -> int:
             )
             supervisor = backend.get("supervisor")
             if supervisor:
-                line += (
-                    f", pid {supervisor['pid']}, up {supervisor['uptime_seconds']}s, "
-                    f"{supervisor['restarts']} restart(s)"
-                )
+                line += _process_text(supervisor)
             print(line)
             error = (supervisor or {}).get("last_error") or backend.get("last_error")
             if error:
                 print("    last error: " + str(error).replace("\n", "\n    "))
     return 0 if report["ready"] else 1
+
+
+def _process_text(supervisor: dict[str, Any]) -> str:
+    """The supervised server's process, for a status line: its pid and uptime only while it runs
+    (a server that is starting, restarting or gave up has no process to show)."""
+    text = f", pid {supervisor['pid']}, up {supervisor['uptime_seconds']}s" if supervisor.get("pid") else ""
+    return text + f", {supervisor['restarts']} restart(s)"
 
 
 def _personas_check(settings: Settings, directory: str | None) -> int:
@@ -250,6 +311,13 @@ async def _db(settings: Settings, command: str, url: str | None) -> int:
 
     target = url or settings.database.url
     try:
+        if command == "current" and (missing := _missing_sqlite_file(target)) is not None:
+            print(
+                f"botkit: no database at {missing} yet; `botkit db upgrade` creates it "
+                "(so do `botkit chat` and `botkit run`)",
+                file=sys.stderr,
+            )
+            return EXIT_CHECK
         if command == "upgrade":
             await upgrade(target)
         revision = await current_revision(target)
@@ -258,6 +326,17 @@ async def _db(settings: Settings, command: str, url: str | None) -> int:
         return EXIT_CONFIG
     print(f"database revision: {revision or 'none'} (newest: {head_revision()})")
     return 0
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL when it does not exist (asking its revision would create it empty)."""
+    from botkit.store.database import parse_url
+
+    parsed = parse_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return None if Path(database).expanduser().exists() else database
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from db_faults import PrivatePostgres, find_binaries, scratch_root
+from services import unreachable
 from sqlalchemy.engine import URL, make_url
 
 PG_DSN = os.environ.get("BOTKIT_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -43,14 +44,14 @@ def _run_sql(statement: str) -> None:
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database (``postgresql+asyncpg://``), dropped after the test.
 
-    Skips with the reason when the server (127.0.0.1:5432, or $BOTKIT_TEST_POSTGRES_DSN) is down;
-    `.ci/run` starts it.
+    Skips with the reason when the server (127.0.0.1:5432, or $BOTKIT_TEST_POSTGRES_DSN) is down,
+    and fails under CI (see tests/services.py); `.ci/run` starts it.
     """
     name = f"botkit_e2e_{secrets.token_hex(6)}"
     try:
         _run_sql(f'CREATE DATABASE "{name}"')
     except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as err:
-        pytest.skip(f"PostgreSQL unreachable at {make_url(PG_DSN).render_as_string()}: {err!r}")
+        unreachable("PostgreSQL", make_url(PG_DSN).render_as_string(), err)
     base = make_url(PG_DSN)
     url = URL.create(
         "postgresql+asyncpg", username=base.username, host=base.host, port=base.port, database=name

@@ -101,3 +101,14 @@ async def test_refusals_go_to_the_asker_alone_where_the_platform_can(tmp_path: P
         )
     assert reply.messages == []  # nothing posted in the channel
     assert "not available to you" in reply.notices[0]
+
+
+async def test_a_console_refusal_says_which_roles_and_which_key(tmp_path: Path) -> None:
+    async with TestBot(tmp_path) as bot:
+        args = {"question": "Can I break my lease?", "persona": "legal"}
+        console = await bot.ask("x", command="ask", args=args, platform="console", roles=["admin"])
+        allowed = await bot.ask("x", command="ask", args=args, platform="console", roles=["admin", "legal"])
+        slack = await bot.ask("x", command="ask", args=args, platform="slack")
+    assert "open to the roles: legal" in console.text and "BOTKIT_CONSOLE__ROLES" in console.text
+    assert allowed.error is None and "not available" not in allowed.text
+    assert "Ask an admin of this bot for access." in slack.text and "roles" not in slack.text

@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from services import unreachable
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 
@@ -73,7 +74,7 @@ def pg_database() -> Iterator[URL]:
     try:
         _run(create())
     except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as err:
-        pytest.skip(f"PostgreSQL unreachable at {make_url(PG_DSN).render_as_string()}: {err!r}")
+        unreachable("PostgreSQL", make_url(PG_DSN).render_as_string(), err)
     base = make_url(PG_DSN)
     yield URL.create(
         "postgresql+asyncpg", username=base.username, host=base.host, port=base.port, database=name

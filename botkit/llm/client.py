@@ -14,7 +14,8 @@ Why a wrapper around ``openai.AsyncOpenAI`` at all:
   vLLM sees the disconnect and aborts generation instead of burning GPU time.
 
 The openai client retries nothing (``max_retries=0``): retry policy belongs to the caller, who
-knows whether a half-streamed answer is already on screen.
+knows whether a half-streamed answer is already on screen. It is created on the first request,
+and ``openai`` imported then: importing it takes longer than the rest of ``botkit chat``'s start-up.
 
 Besides the streaming requests (the openai client's own connection pool), everything else botkit
 asks a server (``/health``, ``/metrics``, ``/v1/models``, ``/tokenize``) goes through the one
@@ -35,13 +36,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import aiohttp
-import openai
-from openai.types.chat import ChatCompletionChunk
 
 from botkit.llm.errors import BackendError, BackendErrorKind
 from botkit.llm.reasoning import FieldNormalizer, ReasoningSplitter
 
 if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionChunk
+
     from botkit.config import LLMSettings
 
 __all__ = ["Delta", "Finished", "LLMClient", "StreamEvent", "client_for", "parse_metrics"]
@@ -183,17 +185,9 @@ class LLMClient:
         self._first_token_timeout = first_token_timeout
         self._idle_timeout = idle_timeout
         self._probe_timeout = probe_timeout
-        # httpx's read timeout is only a backstop; the per-chunk asyncio deadlines decide.
-        read_backstop = max(first_token_timeout, idle_timeout) + 5.0
-        self._openai = openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=api_key,
-            max_retries=0,
-            timeout=openai.Timeout(
-                None, connect=connect_timeout, read=read_backstop, write=connect_timeout, pool=connect_timeout
-            ),
-        )
+        self._openai: openai.AsyncOpenAI | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._api_error: type[openai.APIError] | None = None  # set by _open (openai loads lazily)
         self._closed = False
 
     async def stream(
@@ -241,9 +235,12 @@ class LLMClient:
         max_tokens: int,
         extra_body: dict[str, Any] | None,
     ) -> openai.AsyncStream[ChatCompletionChunk]:
+        import openai
+
+        self._api_error = openai.APIError
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._openai.chat.completions.create(
+                return await self._api().chat.completions.create(
                     model=self.model,
                     messages=cast(Any, messages),
                     stream=True,
@@ -261,7 +258,12 @@ class LLMClient:
     async def _next_chunk(
         self, chunks: openai.AsyncStream[ChatCompletionChunk], first_deadline: float | None
     ) -> ChatCompletionChunk | None:
-        """The next chunk (None at the end); ``first_deadline`` until the first one arrived."""
+        """The next chunk (None at the end); ``first_deadline`` until the first one arrived.
+
+        Runs per chunk: ``openai`` (imported lazily, for start-up time) is looked up once per
+        stream, in :meth:`_open`, not here."""
+        api_error = self._api_error
+        assert api_error is not None, "_open() first"
         try:
             if first_deadline is None:
                 async with asyncio.timeout(self._idle_timeout):
@@ -272,7 +274,7 @@ class LLMClient:
             return None
         except TimeoutError as exc:
             raise self._timeout("no first token" if first_deadline is not None else "no data") from exc
-        except openai.APIError as exc:
+        except api_error as exc:
             raise self._classify(exc, started=True) from exc
 
     async def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int | None:
@@ -304,7 +306,8 @@ class LLMClient:
     async def aclose(self) -> None:
         """Close the HTTP connection pools; the client cannot be used afterwards."""
         self._closed = True
-        await self._openai.close()
+        if self._openai is not None:
+            await self._openai.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -316,6 +319,26 @@ class LLMClient:
         await self.aclose()
 
     # -- internals -------------------------------------------------------------------------
+
+    def _api(self) -> openai.AsyncOpenAI:
+        """The openai client of this server, created (and ``openai`` imported) on first use."""
+        if self._closed:
+            raise BackendError("unavailable", f"the client of {self.base_url} is closed")
+        if self._openai is None:
+            import openai
+
+            # httpx's read timeout is only a backstop; the per-chunk asyncio deadlines decide.
+            connect = self._connect_timeout
+            read_backstop = max(self._first_token_timeout, self._idle_timeout) + 5.0
+            self._openai = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=self._api_key,
+                max_retries=0,
+                timeout=openai.Timeout(
+                    None, connect=connect, read=read_backstop, write=connect, pool=connect
+                ),
+            )
+        return self._openai
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:  # never a second session behind the owner's back
@@ -378,6 +401,8 @@ class LLMClient:
 
     def _classify(self, exc: openai.APIError, *, started: bool) -> BackendError:
         """Map an openai exception; ``started`` means response headers had arrived."""
+        import openai
+
         detail = self._redact(f"{type(exc).__name__}: {exc.message}")
         if isinstance(exc, openai.APITimeoutError):
             return BackendError("timeout", detail)

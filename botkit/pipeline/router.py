@@ -18,6 +18,7 @@ asker alone where the platform can.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -149,7 +150,7 @@ class Router:
         if not request.question.strip():
             raise Refusal(EMPTY_QUESTION_HINT)
         if not persona.access.allows(message.user, message.user_roles, message.channel):
-            raise Refusal(f"⚠️ The {persona.name!r} persona is not available to you in this channel.")
+            raise Refusal(_access_refusal(persona.name, persona.access.roles, message.platform))
 
     async def respond(self, reply: LiveReply, text: str, *, notice: bool = False) -> None:
         """Answer without the model; a ``notice`` (refusal, error) goes to the asker alone if possible."""
@@ -286,3 +287,17 @@ class Router:
             task.cancel()
         if still:
             await asyncio.wait(still, timeout=15)
+
+
+def _access_refusal(persona: str, roles: frozenset[str], platform: str) -> str:
+    """Says what to do, not which rule: on a chat platform an admin grants access; on the console
+    the operator is the admin, so the roles the persona wants and the key that sets them are named."""
+    text = f"⚠️ The {persona!r} persona is not available to you in this channel."
+    if platform != "console":
+        return f"{text} Ask an admin of this bot for access."
+    wanted = sorted(roles)
+    example = json.dumps(["admin", wanted[0] if wanted else "admin"])
+    return (
+        f"{text} It is open to the roles: {', '.join(wanted) or 'none'}. On the console your roles are "
+        f"[console] roles, e.g. BOTKIT_CONSOLE__ROLES='{example}' botkit chat."
+    )

@@ -11,9 +11,10 @@ allowed and changes nothing.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
 from typing import Any
 
@@ -38,23 +39,49 @@ def available_adapters() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ADAPTER_GROUP)}
 
 
-def _install_hint(ep: EntryPoint) -> str | None:
-    """None if the packages of the adapter's extra (``[slack]``) are installed, else the command."""
+def _extra_command(ep: EntryPoint) -> str | None:
+    """How to install the extra named like the adapter (``[slack]``), if its distribution has one.
+
+    A checkout installed with ``pip install -e .`` needs ``-e '.[slack]'`` (plain ``botkit[slack]``
+    would fetch a second botkit from the package index); an installed wheel needs ``botkit[slack]``.
+    """
     dist = ep.dist
-    if dist is None:
+    if dist is None or not _extra_requirements(ep):
         return None
+    name = dist.metadata["Name"]
+    if name == "botkit" and _editable(ep):
+        return f"pip install -e '.[{ep.name}]'"
+    return f"pip install '{name}[{ep.name}]'"
+
+
+def _extra_requirements(ep: EntryPoint) -> list[str]:
+    """The distribution names the adapter's extra requires (``slack-bolt``, ``slack-sdk``)."""
     extra = re.compile(rf"extra\s*==\s*['\"]{re.escape(ep.name)}['\"]")
-    for requirement in dist.requires or []:
+    names = []
+    for requirement in (ep.dist.requires if ep.dist is not None else None) or []:
         spec, _, marker = requirement.partition(";")
         package = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
-        if not extra.search(marker) or package is None:
-            continue
+        if extra.search(marker) and package is not None:
+            names.append(package.group(1))
+    return names
+
+
+def _editable(ep: EntryPoint) -> bool:
+    """Whether the adapter's distribution is an editable install of a checkout (PEP 660)."""
+    try:
+        direct = json.loads((ep.dist.read_text("direct_url.json") if ep.dist else None) or "{}")
+    except ValueError:
+        return False
+    return bool(direct.get("dir_info", {}).get("editable"))
+
+
+def _install_hint(ep: EntryPoint) -> str | None:
+    """None if the packages of the adapter's extra (``[slack]``) are installed, else the command."""
+    for package in _extra_requirements(ep):
         try:
-            distribution(package.group(1))
+            distribution(package)
         except PackageNotFoundError:
-            if dist.metadata["Name"] == "botkit":
-                return f"pip install -e '.[{ep.name}]'"
-            return f"pip install '{dist.metadata['Name']}[{ep.name}]'"
+            return _extra_command(ep)
     return None
 
 
@@ -132,14 +159,80 @@ def plugin_config(settings: Settings, plugin: Plugin[Any]) -> Any:
     return section(settings, key, plugin.config_model)
 
 
-def load_adapter_class(name: str) -> type[Adapter]:
-    hints = adapter_install_hints()
-    if name not in hints or hints[name] is not None:
-        installed = [n for n, hint in hints.items() if hint is None]
-        how = f": {hints[name]}" if name in hints else _nearest(name, installed)
-        raise ConfigError(f"adapter {name!r} is configured in [bot] adapters but not installed{how}")
-    ep = available_adapters()[name]
-    cls = ep.load()
+def _import_adapter(ep: EntryPoint) -> type[Adapter]:
+    """The adapter class an entry point names; :class:`ConfigError` when a package it needs is missing.
+
+    An :class:`ImportError` of a third-party module (``slack_bolt``) means the adapter's extra is not
+    installed; one inside the adapter's own package or botkit is a bug and propagates as it is.
+    """
+    try:
+        cls = ep.load()
+    except ImportError as err:
+        missing = (err.name or "").partition(".")[0]
+        if missing in {"botkit", ep.module.partition(".")[0]}:
+            raise
+        how = _extra_command(ep)
+        if how is None:
+            raise ConfigError(
+                f"the {ep.name} adapter ({ep.value}) cannot be imported: {err}; "
+                "install the package that provides it"
+            ) from None
+        raise ConfigError(f"the {ep.name} adapter needs its extra: {how}") from None
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
-        raise ConfigError(f"entry point {name!r} ({ep.value}) is not a botkit Adapter class")
+        raise ConfigError(f"entry point {ep.name!r} ({ep.value}) is not a botkit Adapter class")
     return cls
+
+
+def _importable_adapters() -> list[str]:
+    """The adapters that can run here: their extra's packages installed and their module importable."""
+    names = []
+    for name, ep in available_adapters().items():
+        if _install_hint(ep) is None:
+            try:
+                _import_adapter(ep)
+            except ConfigError:
+                continue
+            names.append(name)
+    return names
+
+
+def _unknown_adapter(name: str) -> ConfigError:
+    return ConfigError(
+        f"adapter {name!r} is configured in [bot] adapters but not installed"
+        + _nearest(name, _importable_adapters())
+    )
+
+
+def load_adapter_class(name: str) -> type[Adapter]:
+    found = available_adapters()
+    if name not in found:
+        raise _unknown_adapter(name)
+    hint = _install_hint(found[name])
+    if hint is not None:
+        raise ConfigError(f"adapter {name!r} is configured in [bot] adapters but not installed: {hint}")
+    return _import_adapter(found[name])
+
+
+def check_adapters(names: Sequence[str]) -> None:
+    """Fail before anything starts (model server, migrations) unless every adapter can be imported.
+
+    Each problem is one line: an unknown name (with the nearest importable one), or
+    ``the slack adapter needs its extra: pip install -e '.[slack]'``.
+    """
+    found = available_adapters()
+    problems = []
+    for name in names:
+        ep = found.get(name)
+        if ep is None:
+            problems.append(str(_unknown_adapter(name)))
+            continue
+        hint = _install_hint(ep)
+        if hint is not None:
+            problems.append(f"the {name} adapter needs its extra: {hint}")
+            continue
+        try:
+            _import_adapter(ep)
+        except ConfigError as err:
+            problems.append(str(err))
+    if problems:
+        raise ConfigError("\n  ".join(problems))
