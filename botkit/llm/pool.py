@@ -199,34 +199,8 @@ class BackendPool:
             raise BackendError("overloaded", f"{len(self._line)} requests are already waiting")
         waiter = _Waiter(user)
         self._line.append(waiter)
-        deadline = time.monotonic() + self.queue_timeout
-        told: tuple[int, WaitReason, str | None] | None = None
-        told_at = 0.0
         try:
-            while True:
-                backend = self._grant(waiter)
-                if backend is not None:
-                    break
-                if self.failed:
-                    raise BackendError(
-                        "unavailable", f"the model server failed and is not restarting: {self.failure()}"
-                    )
-                changed = self._changed
-                position, reason = self._position(waiter), self._reason()
-                startup = self.startup() if reason == "starting" else None
-                now = time.monotonic()
-                news = (position, reason, startup.phase if startup else None)
-                if on_wait is not None and (
-                    told != news or (startup is not None and now - told_at >= self.wait_refresh)
-                ):
-                    told, told_at = news, now
-                    on_wait(position, reason)
-                remaining = deadline - now
-                if remaining <= 0:
-                    raise self._gave_up(reason)
-                timeout = min(remaining, self.health_interval, self.wait_refresh)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), timeout)
+            backend = await self._granted(waiter, on_wait)
         finally:
             if waiter in self._line:
                 self._line.remove(waiter)
@@ -242,6 +216,35 @@ class BackendPool:
             if not self._per_user[user]:
                 del self._per_user[user]
             self.notify()
+
+    async def _granted(self, waiter: _Waiter, on_wait: OnWait | None) -> Backend:
+        """Wait in line until ``waiter`` is granted a backend, telling ``on_wait`` what changes."""
+        deadline = time.monotonic() + self.queue_timeout
+        told: tuple[int, WaitReason, str | None] | None = None
+        told_at = 0.0
+        while (backend := self._grant(waiter)) is None:
+            if self.failed:
+                raise BackendError(
+                    "unavailable", f"the model server failed and is not restarting: {self.failure()}"
+                )
+            changed = self._changed
+            position, reason = self._position(waiter), self._reason()
+            startup = self.startup() if reason == "starting" else None
+            now = time.monotonic()
+            news = (position, reason, startup.phase if startup else None)
+            if on_wait is not None and (
+                told != news or (startup is not None and now - told_at >= self.wait_refresh)
+            ):
+                told, told_at = news, now
+                on_wait(position, reason)
+            remaining = deadline - now
+            if remaining <= 0:
+                raise self._gave_up(reason)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    changed.wait(), min(remaining, self.health_interval, self.wait_refresh)
+                )
+        return backend
 
     def _eligible(self) -> list[_Waiter]:
         return [w for w in self._line if self._per_user.get(w.user, 0) < self.per_user]

@@ -588,43 +588,11 @@ class Standin(LocalServer):
         prompt_tokens = len(tokenize(prompt))
         requested = body.get("max_completion_tokens") or body.get("max_tokens")
         limit = self.max_model_len
-        if prompt_tokens >= limit:
-            return _error(
-                400,
-                f"This model's maximum context length is {limit} tokens. However, your request has "
-                f"{prompt_tokens} input tokens. Please reduce the length of the input messages.",
-                "BadRequestError",
-            )
-        if isinstance(requested, int) and prompt_tokens + requested > limit:
-            return _error(
-                400,
-                f"This model's maximum context length is {limit} tokens. However, you requested "
-                f"{prompt_tokens + requested} tokens ({prompt_tokens} in the messages, {requested} in the "
-                "completion). Please reduce the length of the messages or completion.",
-                "BadRequestError",
-            )
+        if (too_long := _context_error(prompt_tokens, requested, limit)) is not None:
+            return too_long
         max_tokens = requested if isinstance(requested, int) and requested > 0 else limit - prompt_tokens
         failure = self._failures.popleft() if self._failures else None
-        if failure is None and self._replies:
-            reply = self._replies.popleft()
-        else:
-            question = next(
-                (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
-            )
-            reply = make_reply(question)
-        answer = "" if failure == "empty" else reply.answer
-        if reply.reasoning is None:
-            tokens = tokenize(answer)
-        else:
-            # No opening tag when the prompt already ends with one (template or prefill).
-            opened = prompt.rstrip().endswith("<think>")
-            opening = "" if opened else "<think>\n"
-            tokens = tokenize(f"{opening}{reply.reasoning}\n</think>\n\n{answer}")
-        finish_reason = "stop"
-        if len(tokens) > max_tokens:
-            tokens, finish_reason = tokens[:max_tokens], "length"
-        if failure == "cut":
-            tokens = tokens[: max(1, len(tokens) // 2)]
+        tokens, finish_reason = self._reply_tokens(messages, prompt, failure, max_tokens)
         return _Job(
             body=body,
             model=self.model_name,
@@ -639,6 +607,31 @@ class Standin(LocalServer):
             tokens_per_second=float(self.tokens_per_second),
             time_to_first_token=float(self.time_to_first_token),
         )
+
+    def _reply_tokens(
+        self, messages: list[dict[str, Any]], prompt: str, failure: str | None, max_tokens: int
+    ) -> tuple[list[str], str]:
+        """The reply's tokens (a scripted one, else the canned answer) and its finish reason."""
+        if failure is None and self._replies:
+            reply = self._replies.popleft()
+        else:
+            question = next(
+                (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+            )
+            reply = make_reply(question)
+        answer = "" if failure == "empty" else reply.answer
+        if reply.reasoning is None:
+            tokens = tokenize(answer)
+        else:
+            # No opening tag when the prompt already ends with one (template or prefill).
+            opening = "" if prompt.rstrip().endswith("<think>") else "<think>\n"
+            tokens = tokenize(f"{opening}{reply.reasoning}\n</think>\n\n{answer}")
+        finish_reason = "stop"
+        if len(tokens) > max_tokens:
+            tokens, finish_reason = tokens[:max_tokens], "length"
+        if failure == "cut":
+            tokens = tokens[: max(1, len(tokens) // 2)]
+        return tokens, finish_reason
 
     # -- completions -------------------------------------------------------------------------
 
@@ -812,6 +805,26 @@ class Standin(LocalServer):
             "total_tokens": job.prompt_tokens + job.generated,
             "completion_tokens": job.generated,
         }
+
+
+def _context_error(prompt_tokens: int, requested: Any, limit: int) -> web.Response | None:
+    """vLLM's 400 for a prompt (or prompt plus max_tokens) over the context length."""
+    if prompt_tokens >= limit:
+        return _error(
+            400,
+            f"This model's maximum context length is {limit} tokens. However, your request has "
+            f"{prompt_tokens} input tokens. Please reduce the length of the input messages.",
+            "BadRequestError",
+        )
+    if isinstance(requested, int) and prompt_tokens + requested > limit:
+        return _error(
+            400,
+            f"This model's maximum context length is {limit} tokens. However, you requested "
+            f"{prompt_tokens + requested} tokens ({prompt_tokens} in the messages, {requested} in the "
+            "completion). Please reduce the length of the messages or completion.",
+            "BadRequestError",
+        )
+    return None
 
 
 def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:

@@ -135,31 +135,14 @@ class FinalWrites:
             self.retry_timeout,
         )
         attempts: list[asyncio.Future[None]] = [first]
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(is_unavailable),
-            stop=stop_after_delay(self.retry_timeout),
-            wait=wait_exponential(multiplier=RETRY_INITIAL, max=RETRY_MAX) + wait_random(0, RETRY_INITIAL),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
+            async for attempt in self._retrying():
                 with attempt:
                     await (attempts.pop() if attempts else write())
         except Exception as err:
             if not is_unavailable(err):
                 raise
-            self.given_up += 1
-            log.error(
-                "GAVE UP storing the final answer of turn %s in %s (%d characters, shown to the user): "
-                "the database was unavailable for %.0fs (%s). It is kept in %s for the next start.",
-                turn,
-                key,
-                len(values.get("answer") or ""),
-                self.retry_timeout,
-                type(err).__name__,
-                self.spool.directory if self.spool is not None else "no spool (in-memory database)",
-            )
+            self._gave_up(key, turn, values, err)
             return False
         finally:
             self._pending.pop(turn, None)
@@ -168,6 +151,29 @@ class FinalWrites:
             self.spool.discard(turn)
         log.info("the final write of turn %s in %s landed after the database came back", turn, key)
         return True
+
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception(is_unavailable),
+            stop=stop_after_delay(self.retry_timeout),
+            wait=wait_exponential(multiplier=RETRY_INITIAL, max=RETRY_MAX) + wait_random(0, RETRY_INITIAL),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+    def _gave_up(self, key: ConversationKey, turn: int, values: dict[str, Any], err: Exception) -> None:
+        """Loud, and never the text: only its length, and where the spool keeps it."""
+        self.given_up += 1
+        log.error(
+            "GAVE UP storing the final answer of turn %s in %s (%d characters, shown to the user): "
+            "the database was unavailable for %.0fs (%s). It is kept in %s for the next start.",
+            turn,
+            key,
+            len(values.get("answer") or ""),
+            self.retry_timeout,
+            type(err).__name__,
+            self.spool.directory if self.spool is not None else "no spool (in-memory database)",
+        )
 
 
 def _log_retry(state: RetryCallState) -> None:

@@ -135,11 +135,7 @@ class TurnRunner:
                 result = await chain.run(request, answer)
             except asyncio.CancelledError as cancel:
                 if live is not None and live.shown:
-                    if USER_CANCELLED in cancel.args:  # its asker stopped it, not a shutdown
-                        self.turn_counts["cancelled"] += 1
-                        await asyncio.shield(self._interrupted(live, CANCELLED_NOTE, "cancelled"))
-                    else:
-                        await asyncio.shield(self._interrupted(live))
+                    await asyncio.shield(self._cancelled(live, cancel))
                 raise
             except Exception as err:
                 if live is None or not live.shown:  # nothing shown yet: the router tells the asker
@@ -155,6 +151,14 @@ class TurnRunner:
         finally:
             if live is not None:
                 live.place.release()
+
+    async def _cancelled(self, live: _Live, cancel: asyncio.CancelledError) -> None:
+        """Its asker stopped it (``cancelled``), or botkit is shutting down (``interrupted``)."""
+        if USER_CANCELLED in cancel.args:
+            self.turn_counts["cancelled"] += 1
+            await self._interrupted(live, CANCELLED_NOTE, "cancelled")
+        else:
+            await self._interrupted(live)
 
     @staticmethod
     def _result_of(err: Exception, request: Request) -> TurnResult:
