@@ -39,7 +39,7 @@ retries a 429 itself only when ``Via`` is present, otherwise it raises ``HTTPExc
 :meth:`FakeDiscord.fail` answers matching requests with another status instead (a 503: discord.py
 raises ``DiscordServerError`` at once on bot routes; it retries 500, 502 and 504 there itself, and
 any 5xx on webhook routes). Both can pick requests by their JSON body (``match``: e.g. the edit
-carrying the final text). :meth:`FakeDiscord.rate_limit_every` answers every Nth matching request
+carrying the final text). ``rate_limit(..., every=N)`` answers only every Nth matching request
 with 429 for a stretch of requests (a virtual "minute" counted in requests, not seconds).
 
 Gateway (``gateway_url``)
@@ -52,8 +52,9 @@ default, which discord.py answers with RESUME), dispatches meanwhile are kept fo
 RESUME (recorded in :attr:`FakeDiscord.resumes`) replays every dispatch after the client's ``seq``
 with its original ``s`` (kept in :attr:`FakeDiscord.replayed`), then RESUMED. With
 :attr:`FakeDiscord.invalidate_resumes` (or for an unknown session) RESUME is answered
-INVALID_SESSION (op 9, ``d: false``), so the client identifies again and what it missed is gone; with :attr:`FakeDiscord.replay_seen_messages` a replay also
-repeats every MESSAGE_CREATE the session had already received (delivery is at least once). With
+INVALID_SESSION (op 9, ``d: false``), so the client identifies again and what it missed is gone;
+with :attr:`FakeDiscord.replay_seen_messages` a replay also repeats every MESSAGE_CREATE the
+session had already received (delivery is at least once). With
 ``compress=zlib-stream`` in the query (what discord.py asks for) frames are zlib-stream binary
 frames, each ending in a ``Z_SYNC_FLUSH``; otherwise plain JSON text frames. Dispatches respect
 the identified intents (GUILD_MESSAGES, DIRECT_MESSAGES) and MESSAGE_CONTENT (content is empty
@@ -132,7 +133,7 @@ class _RateLimitRule:
     after: int
     match: Callable[[Any], bool] | None = None
     status: int = 429  # another status: answered as a server error, not a rate limit
-    every: int = 0  # rate_limit_every: every Nth of the next ``count`` matches, not all of them
+    every: int = 0  # rate_limit(every=N): every Nth of the next ``count`` matches, not all of them
     seen: int = 0
 
     def applies(self, method: str, path: str, body: Any) -> bool:
@@ -477,13 +478,27 @@ class FakeDiscord(LocalServer):
         is_global: bool = False,
         after: int = 0,
         match: Callable[[Any], bool] | None = None,
+        every: int = 0,
     ) -> None:
         """Answer ``count`` requests matching ``method`` and ``path_pattern`` (a regex searched in
         the path without ``/api/v10``) and, if given, whose JSON body satisfies ``match``, with
-        HTTP 429, after letting ``after`` matches through."""
+        HTTP 429, after letting ``after`` matches through.
+
+        ``every=N``: only every Nth of the next ``count`` matching requests, the others answered
+        normally. A real burst of 429s lasts a minute or so; counting requests makes that
+        "minute" virtual, so a drill of it takes seconds.
+        """
         self._rules.append(
             _RateLimitRule(
-                method.upper(), re.compile(path_pattern), retry_after, count, via, is_global, after, match
+                method.upper(),
+                re.compile(path_pattern),
+                retry_after,
+                count,
+                via,
+                is_global,
+                after,
+                match,
+                every=every,
             )
         )
 
@@ -499,28 +514,6 @@ class FakeDiscord(LocalServer):
         """Like :meth:`rate_limit`, but answer with HTTP ``status`` instead (a 5xx, or a refusal: 403)."""
         rule = _RateLimitRule(
             method.upper(), re.compile(path_pattern), 0.0, count, False, False, 0, match, status
-        )
-        self._rules.append(rule)
-
-    def rate_limit_every(
-        self,
-        method: str,
-        path_pattern: str,
-        *,
-        nth: int = 3,
-        requests: int = 60,
-        retry_after: float = 1.0,
-        via: bool = False,
-    ) -> None:
-        """Answer every ``nth`` request matching ``method`` and ``path_pattern`` with 429, for the
-        next ``requests`` matching requests; later ones are answered normally.
-
-        A real burst of 429s lasts a minute or so; counting requests instead makes that "minute"
-        virtual, so a drill of it takes seconds. ``via=False`` (no ``Via`` header): discord.py
-        raises the 429 to botkit instead of sleeping on it itself.
-        """
-        rule = _RateLimitRule(
-            method.upper(), re.compile(path_pattern), retry_after, requests, via, False, 0, every=nth
         )
         self._rules.append(rule)
 

@@ -137,7 +137,7 @@ async def test_429_on_every_third_edit_for_a_minute(tmp_path: Path) -> None:
     minute, retry_after, replies = 15, 0.3, 6
     async with discord_rig(tmp_path, core=STREAMING, edits_per_second=1000.0) as rig:
         fake = rig.fake
-        fake.rate_limit_every("PATCH", EDITS, nth=3, requests=minute, retry_after=retry_after)
+        fake.rate_limit("PATCH", EDITS, every=3, count=minute, retry_after=retry_after, via=False)
         rig.bot.standin.tokens_per_second = 200
         user = fake.add_user("alice")
         threads = [await _mention(rig, user, f"question number {i}") for i in range(replies)]
