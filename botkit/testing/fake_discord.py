@@ -39,13 +39,22 @@ retries a 429 itself only when ``Via`` is present, otherwise it raises ``HTTPExc
 :meth:`FakeDiscord.fail` answers matching requests with another status instead (a 503: discord.py
 raises ``DiscordServerError`` at once on bot routes; it retries 500, 502 and 504 there itself, and
 any 5xx on webhook routes). Both can pick requests by their JSON body (``match``: e.g. the edit
-carrying the final text).
+carrying the final text). ``rate_limit(..., every=N)`` answers only every Nth matching request
+with 429 for a stretch of requests (a virtual "minute" counted in requests, not seconds).
 
 Gateway (``gateway_url``)
 -------------------------
 HELLO (``heartbeat_interval``), HEARTBEAT -> HEARTBEAT_ACK, IDENTIFY -> READY (user,
 application, session_id, ``resume_gateway_url`` pointing back here, guilds unavailable) then
-one GUILD_CREATE per guild (channels, roles, members, threads); RESUME -> RESUMED. With
+one GUILD_CREATE per guild (channels, roles, members, threads). A session outlives its connection:
+:meth:`FakeDiscord.drop_gateway` closes the connections from Discord's side (close code 4000 by
+default, which discord.py answers with RESUME), dispatches meanwhile are kept for the session, and
+RESUME (recorded in :attr:`FakeDiscord.resumes`) replays every dispatch after the client's ``seq``
+with its original ``s`` (kept in :attr:`FakeDiscord.replayed`), then RESUMED. With
+:attr:`FakeDiscord.invalidate_resumes` (or for an unknown session) RESUME is answered
+INVALID_SESSION (op 9, ``d: false``), so the client identifies again and what it missed is gone;
+with :attr:`FakeDiscord.replay_seen_messages` a replay also repeats every MESSAGE_CREATE the
+session had already received (delivery is at least once). With
 ``compress=zlib-stream`` in the query (what discord.py asks for) frames are zlib-stream binary
 frames, each ending in a ``Z_SYNC_FLUSH``; otherwise plain JSON text frames. Dispatches respect
 the identified intents (GUILD_MESSAGES, DIRECT_MESSAGES) and MESSAGE_CONTENT (content is empty
@@ -110,6 +119,7 @@ class RecordedCall:
     query: Mapping[str, str]
     body: Any
     status: int
+    at: float = 0.0  # time.monotonic() on arrival
 
 
 @dataclass
@@ -123,12 +133,19 @@ class _RateLimitRule:
     after: int
     match: Callable[[Any], bool] | None = None
     status: int = 429  # another status: answered as a server error, not a rate limit
+    every: int = 0  # rate_limit(every=N): every Nth of the next ``count`` matches, not all of them
+    seen: int = 0
 
     def applies(self, method: str, path: str, body: Any) -> bool:
         """Whether this rule answers the request (counting down ``after`` and ``count``)."""
-        if self.count <= 0 or self.method != method or not self.pattern.search(path):
+        if self.method != method or not self.pattern.search(path):
             return False
         if self.match is not None and not self.match(body):
+            return False
+        if self.every:
+            self.seen += 1
+            return self.seen <= self.count and self.seen % self.every == 0
+        if self.count <= 0:
             return False
         if self.after > 0:
             self.after -= 1
@@ -159,6 +176,7 @@ class _Connection:
     session_id: str
     sequence: int = 0
     intents: int | None = None  # None until IDENTIFY/RESUME
+    sent: list[dict[str, Any]] = field(default_factory=list)  # the session's dispatches, for RESUME
 
     async def send(self, payload: dict[str, Any]) -> None:
         raw = json.dumps(payload, separators=(",", ":"))
@@ -221,10 +239,16 @@ class FakeDiscord(LocalServer):
         self.interactions: dict[int, FakeInteraction] = {}
         self.calls: list[RecordedCall] = []
         self.identifies: list[dict[str, Any]] = []
+        self.resumes: list[dict[str, Any]] = []  # RESUME payloads (token, session_id, seq)
+        self.invalid_sessions = 0  # RESUMEs answered INVALID_SESSION
+        self.replayed: list[dict[str, Any]] = []  # dispatches sent again on a RESUME
+        self.invalidate_resumes = False  # answer every RESUME with INVALID_SESSION (re-identify)
+        self.replay_seen_messages = False  # a replay also repeats the MESSAGE_CREATEs already seen
         self.heartbeats = 0
         self.gateway_compression: list[str | None] = []  # ``compress`` asked by each connection
         self._rules: list[_RateLimitRule] = []
         self._connections: list[_Connection] = []
+        self._detached: dict[str, _Connection] = {}  # sessions whose connection dropped, by id
         self._changed = asyncio.Event()
         self.guild_id = self.add_guild(guild_name, roles=roles)
         self.channel_id = self.add_channel(self.guild_id, "general")
@@ -454,13 +478,27 @@ class FakeDiscord(LocalServer):
         is_global: bool = False,
         after: int = 0,
         match: Callable[[Any], bool] | None = None,
+        every: int = 0,
     ) -> None:
         """Answer ``count`` requests matching ``method`` and ``path_pattern`` (a regex searched in
         the path without ``/api/v10``) and, if given, whose JSON body satisfies ``match``, with
-        HTTP 429, after letting ``after`` matches through."""
+        HTTP 429, after letting ``after`` matches through.
+
+        ``every=N``: only every Nth of the next ``count`` matching requests, the others answered
+        normally. A real burst of 429s lasts a minute or so; counting requests makes that
+        "minute" virtual, so a drill of it takes seconds.
+        """
         self._rules.append(
             _RateLimitRule(
-                method.upper(), re.compile(path_pattern), retry_after, count, via, is_global, after, match
+                method.upper(),
+                re.compile(path_pattern),
+                retry_after,
+                count,
+                via,
+                is_global,
+                after,
+                match,
+                every=every,
             )
         )
 
@@ -478,6 +516,27 @@ class FakeDiscord(LocalServer):
             method.upper(), re.compile(path_pattern), 0.0, count, False, False, 0, match, status
         )
         self._rules.append(rule)
+
+    async def drop_gateway(self, code: int = 4000) -> int:
+        """Close every gateway connection from Discord's side, keeping their sessions for RESUME;
+        returns how many were closed. discord.py resumes after 4000 (or a plain 1000 it did not
+        ask for), and identifies again if RESUME is answered INVALID_SESSION."""
+        dropped = list(self._connections)
+        for connection in dropped:
+            self._detach(connection)
+            await connection.ws.close(code=code, message=b"fake Discord dropped the connection")
+        self._signal()
+        return len(dropped)
+
+    def _detach(self, connection: _Connection) -> None:
+        """The connection is gone; its session stays, collecting dispatches until a RESUME."""
+        if connection in self._connections:
+            self._connections.remove(connection)
+            self._detached[connection.session_id] = connection
+
+    def _receivers(self) -> list[_Connection]:
+        """Every session a dispatch goes to: the connected ones, and those waiting for a RESUME."""
+        return [*self._connections, *self._detached.values()]
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -524,6 +583,7 @@ class FakeDiscord(LocalServer):
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
+        arrived = time.monotonic()
         if request.path == "/ws":
             response: web.StreamResponse = await handler(request)
             return response
@@ -537,7 +597,9 @@ class FakeDiscord(LocalServer):
             response = await handler(request)
         else:
             response = refused
-        self.calls.append(RecordedCall(request.method, path, dict(request.query), body, response.status))
+        self.calls.append(
+            RecordedCall(request.method, path, dict(request.query), body, response.status, arrived)
+        )
         self._signal()
         return response
 
@@ -880,8 +942,7 @@ class FakeDiscord(LocalServer):
                 elif frame.type == WSMsgType.BINARY:
                     await self._gateway_op(connection, json.loads(zlib.decompress(frame.data)))
         finally:
-            if connection in self._connections:
-                self._connections.remove(connection)
+            self._detach(connection)
             self._signal()
         return ws
 
@@ -916,25 +977,44 @@ class FakeDiscord(LocalServer):
             for guild_id in self.guilds:
                 await self._send_dispatch(connection, "GUILD_CREATE", self._guild_payload(guild_id))
         elif op == 6:
-            if data.get("token") != self.token:
-                await connection.ws.close(code=4004, message=b"Authentication failed.")
-                return
-            connection.intents = connection.intents or 0
-            self._connections.append(connection)
-            await self._send_dispatch(connection, "RESUMED", {})
+            await self._resume(connection, data)
         self._signal()
 
+    async def _resume(self, connection: _Connection, data: dict[str, Any]) -> None:
+        """RESUME: take over the dropped session and replay what it missed, or INVALID_SESSION."""
+        self.resumes.append(data)
+        if data.get("token") != self.token:
+            await connection.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        session = self._detached.pop(str(data.get("session_id")), None)
+        if session is None or self.invalidate_resumes:
+            self.invalid_sessions += 1
+            await connection.send({"op": 9, "d": False, "s": None, "t": None})
+            return
+        connection.session_id, connection.intents = session.session_id, session.intents
+        connection.sequence, connection.sent = session.sequence, session.sent
+        self._connections.append(connection)
+        seen = int(data.get("seq") or 0)
+        for payload in list(session.sent):
+            if int(payload["s"]) > seen or (self.replay_seen_messages and payload["t"] == "MESSAGE_CREATE"):
+                self.replayed.append(payload)
+                await connection.send(payload)
+        await self._send_dispatch(connection, "RESUMED", {})
+
     async def _send_dispatch(self, connection: _Connection, event: str, data: dict[str, Any]) -> None:
+        """Number the dispatch in its session and send it (kept for a RESUME if not connected)."""
         connection.sequence += 1
-        await connection.send({"op": 0, "t": event, "s": connection.sequence, "d": data})
+        payload = {"op": 0, "t": event, "s": connection.sequence, "d": data}
+        connection.sent.append(payload)
+        if not connection.ws.closed and connection in self._connections:
+            await connection.send(payload)
 
     async def dispatch(self, event: str, data: dict[str, Any], *, intent: int = 0) -> None:
         """Send a DISPATCH to every identified connection whose intents include ``intent``."""
-        for connection in list(self._connections):
+        for connection in self._receivers():
             if intent and not (connection.intents or 0) & intent:
                 continue
-            if not connection.ws.closed:
-                await self._send_dispatch(connection, event, data)
+            await self._send_dispatch(connection, event, data)
         self._signal()
 
     async def wait_until_connected(self, timeout: float = 10.0) -> None:
@@ -945,9 +1025,9 @@ class FakeDiscord(LocalServer):
         channel = self.channels[int(message["channel_id"])]
         is_dm = channel["type"] == CHANNEL_DM
         intent = INTENT_DIRECT_MESSAGES if is_dm else INTENT_GUILD_MESSAGES
-        for connection in list(self._connections):
+        for connection in self._receivers():
             intents = connection.intents or 0
-            if not intents & intent or connection.ws.closed:
+            if not intents & intent:
                 continue
             payload = dict(message)
             mentions_bot = any(u["id"] == self.bot_user["id"] for u in message.get("mentions", []))

@@ -28,13 +28,16 @@ pick the calls by their arguments (``match``: e.g. the ``chat.update`` carrying 
 text); :meth:`FakeSlack.fail_with_error` with an error code; :attr:`FakeSlack.bot_not_in`
 lists channels where posting answers ``not_in_channel``; :meth:`FakeSlack.limit_rate` enforces "at most N calls per window" on a method
 (answered like Slack, with 429 and ``Retry-After``); :meth:`FakeSlack.delay` answers a method's
-calls only after a pause (a slow Web API).
+calls only after a pause (a slow Web API); :meth:`FakeSlack.limit_every` answers every Nth call of
+some methods with 429 for a stretch of calls (a virtual "minute" counted in calls, not seconds).
 
 Socket Mode: each connection gets ``hello``; :meth:`FakeSlack.push_slash_command` sends a
 ``slash_commands`` envelope (its ``response_url`` posts land in :attr:`FakeSlack.responses`);
 :meth:`FakeSlack.push_event` sends an ``events_api`` envelope (to one connection, or all of them with ``broadcast=True``, to play
 Slack delivering one event to two processes) and :attr:`FakeSlack.acks` records the
-acknowledgements. :func:`post_signed_event` posts an Events API request, signed with a real
+acknowledgements. :meth:`FakeSlack.drop_sockets` closes every Socket Mode connection from
+Slack's side (slack_sdk reconnects: ``apps.connections.open`` again, counted in
+:attr:`FakeSlack.connections_opened`). :func:`post_signed_event` posts an Events API request, signed with a real
 HMAC signature (or a wrong one), to an HTTP-mode endpoint. Example::
 
     async with FakeSlack() as slack:
@@ -117,6 +120,25 @@ class _Fault:
     error: str
     retry_after: float | None
     match: Callable[[Mapping[str, Any]], bool] | None
+
+
+@dataclass
+class _EveryNth:
+    """:meth:`FakeSlack.limit_every`: every ``nth`` call of ``methods`` is a 429 until ``calls``
+    calls of them have been seen."""
+
+    methods: frozenset[str]
+    nth: int
+    calls: int
+    retry_after: float
+    seen: int = 0
+
+    def limits(self, method: str) -> bool:
+        """Whether this call (counted if it is one of ``methods``) is answered with a 429."""
+        if method not in self.methods or self.seen >= self.calls:
+            return False
+        self.seen += 1
+        return self.seen % self.nth == 0
 
 
 @dataclass
@@ -228,6 +250,7 @@ class FakeSlack(LocalServer):
         self._faults: dict[str, list[_Fault]] = {}
         self._limits: dict[str, tuple[int, float]] = {}
         self._delays: dict[str, float] = {}
+        self._every: _EveryNth | None = None
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
         self._socket_tasks: set[asyncio.Task[None]] = set()
@@ -306,6 +329,26 @@ class FakeSlack(LocalServer):
         A call is recorded in :attr:`calls` when it is answered (``at`` is still its arrival).
         """
         self._delays[method] = seconds
+
+    def limit_every(
+        self, methods: tuple[str, ...], *, nth: int = 3, calls: int = 60, retry_after: float = 1.0
+    ) -> None:
+        """Answer every ``nth`` call of ``methods`` (counted together) with 429 and ``Retry-After``,
+        for the next ``calls`` calls of them; later calls are answered normally.
+
+        Slack's bursts of 429s last a minute of real time; counting calls instead makes that
+        "minute" virtual, so a drill of it takes seconds. The 429s sent are ``calls // nth`` once
+        that many calls were made.
+        """
+        self._every = _EveryNth(frozenset(methods), nth, calls, retry_after)
+
+    async def drop_sockets(self, code: int = 1001) -> int:
+        """Close every Socket Mode connection from Slack's side (as on a Slack deploy); returns
+        how many were closed. slack_sdk reconnects through ``apps.connections.open``."""
+        dropped = list(self.sockets)
+        for ws in dropped:
+            await ws.close(code=code, message=b"fake Slack dropped the connection")
+        return len(dropped)
 
     # -- what tests look at ----------------------------------------------------------------------
     def calls_of(self, method: str, *, ok_only: bool = False) -> list[ApiCall]:
@@ -572,6 +615,8 @@ class FakeSlack(LocalServer):
                 headers,
             )
         fault = self._take_fault(method, args)
+        if fault is None and self._every is not None and self._every.limits(method):
+            fault = _Fault(429, "ratelimited", self._every.retry_after, None)
         if fault is None and (limited := self._rate_check(method)) is not None:
             fault = _Fault(429, "ratelimited", limited, None)
         if fault is not None:
