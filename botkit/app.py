@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter
+from botkit.audit import PersonaAuditor
 from botkit.config import ConfigError, Settings, section
 from botkit.events import ConversationKey
 from botkit.llm.backends import choose_backend, start_backends
@@ -111,7 +112,7 @@ class BotApp:
         store = await self._open_store()
         plugins = load_plugins(settings, self.extra_plugins)
         configs = {p.name: plugin_config(settings, p) for p in plugins}
-        personas = self._load_personas(plugins)
+        personas = await self._load_personas(plugins, store)
         self.plugin_contexts = [PluginContext(p, configs[p.name], personas) for p in plugins]
         turns = TurnRunner(
             store=store,
@@ -143,14 +144,21 @@ class BotApp:
         spool = WriteSpool.for_database(store.url, database.pending_writes_dir)
         self.leftovers = await _mark_interrupted(store, spool)
         pruner = asyncio.create_task(
-            _prune_deliveries(store, timedelta(hours=database.delivery_retention_hours)),
+            _prune_deliveries(
+                store,
+                timedelta(hours=database.delivery_retention_hours),
+                timedelta(days=database.audit_retention_days),
+            ),
             name="botkit-delivery-pruner",
         )
         self._stack.push_async_callback(_cancel, pruner)
         return store
 
-    def _load_personas(self, plugins: Sequence[Plugin[Any]]) -> PersonaRegistry:
-        """Every persona file, checked (no persona or no default stops start-up), then watched."""
+    async def _load_personas(
+        self, plugins: Sequence[Plugin[Any]], store: ConversationStore
+    ) -> PersonaRegistry:
+        """Every persona file, checked (no persona or no default stops start-up), then watched;
+        every load and reload is audited and each version's text stored (:class:`PersonaAuditor`)."""
         settings = self.settings
         personas = PersonaRegistry(
             settings.personas.dir or shipped_personas_dir(),
@@ -165,6 +173,9 @@ class BotApp:
                 f"[personas] default = {settings.personas.default!r}, but no such persona is loaded "
                 f"(loaded: {', '.join(personas.names())})"
             )
+        auditor = PersonaAuditor(store, personas)
+        await auditor.loaded()
+        personas.on_change = auditor
         if settings.personas.watch:
             stop = asyncio.Event()
             watcher = asyncio.create_task(personas.watch(stop_event=stop), name="botkit-persona-watch")
@@ -269,13 +280,19 @@ class BotApp:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _prune_deliveries(store: ConversationStore, retention: timedelta) -> None:
-    """Keep the delivery-claim table small: old claims can no longer be redelivered."""
+async def _prune_deliveries(
+    store: ConversationStore, retention: timedelta, audit_retention: timedelta
+) -> None:
+    """Keep the delivery-claim table small (old claims can no longer be redelivered) and the
+    audit trail within ``database.audit_retention_days``."""
     while True:
         try:
             removed = await store.prune_deliveries(retention)
             if removed:
                 log.info("forgot %d delivery id(s) older than %s", removed, retention)
+            removed = await store.prune_audit(audit_retention)
+            if removed:
+                log.info("removed %d audit row(s) older than %s", removed, audit_retention)
         except Exception:
             log.exception("pruning old delivery ids failed; will try again")
         await asyncio.sleep(3600)

@@ -4,6 +4,8 @@
   picks); ``--thread NAME`` continues a named thread across runs.
 - ``botkit run``: every adapter in ``[bot] adapters``.
 - ``botkit personas check [DIR]``: validate persona files; non-zero exit on any error.
+- ``botkit personas history NAME`` / ``botkit personas diff NAME OLD NEW``: stored persona versions.
+- ``botkit audit [--since 7d] [--actor ID] [--json]``: the audit trail.
 - ``botkit db upgrade`` / ``botkit db current``: the Alembic schema.
 - ``botkit standin ...``: the vLLM stand-in server (accepts ``vllm serve`` arguments).
 - ``botkit --version``.
@@ -76,6 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     personas_sub = personas.add_subparsers(dest="personas_command", required=True)
     check = personas_sub.add_parser("check", help="validate a persona folder")
     check.add_argument("directory", nargs="?", help="folder (default: [personas] dir or the shipped ones)")
+    history = personas_sub.add_parser("history", help="list a persona's stored versions (time, hash)")
+    history.add_argument("name", help="persona name")
+    diff = personas_sub.add_parser("diff", help="unified diff of two stored versions of a persona")
+    diff.add_argument("name", help="persona name")
+    diff.add_argument("old", help="hash (or its start) of the older version")
+    diff.add_argument("new", help="hash (or its start) of the newer version")
+
+    audit = sub.add_parser("audit", help="show the audit trail (refusals, admin commands, persona reloads)")
+    audit.add_argument("--since", default="7d", help="how far back: 30m, 12h, 7d, 2w (default: 7d)")
+    audit.add_argument("--actor", help="only this user id")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -114,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         if args.command == "personas":
-            return _personas_check(settings, args.directory)
+            if args.personas_command == "check":
+                return _personas_check(settings, args.directory)
+            return _run(_personas_history(settings, args))
+        if args.command == "audit":
+            return _run(_audit(settings, args.since, args.actor, args.json))
         if args.command == "db":
             return _run(_db(settings, args.db_command, args.url))
         if args.command == "status":
@@ -304,6 +321,79 @@ def _personas_check(settings: Settings, directory: str | None) -> int:
         print(f"error {error}")
     print(f"{len(personas)} persona(s) ok, {len(errors)} error(s) in {folder}")
     return 1 if errors or not personas else 0
+
+
+async def _open_store(settings: Settings) -> Any:
+    """The configured database (SQLite migrated on the way, as ``botkit chat`` would); one that
+    cannot be opened is a configuration error (exit 2, the message says why)."""
+    from botkit.store import ConversationStore, StoreError
+
+    database = settings.database
+    try:
+        return await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
+    except StoreError as err:
+        raise ConfigError(str(err)) from err
+
+
+async def _audit(settings: Settings, since: str, actor: str | None, as_json: bool) -> int:
+    """Print the audit rows of the last ``since``, oldest first; ``--json``: one object per line."""
+    import json
+
+    from botkit.audit import parse_duration
+
+    try:
+        window = parse_duration(since)
+    except ValueError as err:
+        print(f"botkit: error: --since: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    store = await _open_store(settings)
+    try:
+        rows = await store.audit_entries(since=window, actor=actor)
+    finally:
+        await store.close()
+    for row in rows:
+        if as_json:
+            print(json.dumps(row.as_json(), ensure_ascii=False))
+            continue
+        where = "/".join(p for p in (row.platform, row.workspace, row.channel) if p)
+        detail = " ".join(f"{k}={v}" for k, v in row.detail.items() if v is not None)
+        print(f"{row.at:%Y-%m-%d %H:%M:%S}  {where}  {row.actor or '-'}  {row.action}  {detail}")
+    return 0
+
+
+async def _personas_history(settings: Settings, args: argparse.Namespace) -> int:
+    """``history NAME`` / ``diff NAME OLD NEW`` from the stored versions. The persona folder's
+    current files are stored first (as a start of botkit would), so the version on disk is listed
+    even if no bot has loaded it yet."""
+    from botkit.audit import VersionNotFound, history_lines, pick_version, version_diff, version_text
+    from botkit.personas import PersonaRegistry, shipped_personas_dir
+    from botkit.plugins.loader import load_plugins
+
+    variables = [v for plugin in load_plugins(settings) for v in plugin.variables]
+    registry = PersonaRegistry(settings.personas.dir or shipped_personas_dir(), extra_variables=variables)
+    registry.load()
+    current = registry.get(args.name)
+    store = await _open_store(settings)
+    try:
+        if current is not None and (text := version_text(current)) is not None:
+            await store.remember_persona_version(current.name, current.content_hash, text)
+        versions = await store.persona_versions(args.name)
+    finally:
+        await store.close()
+    if not versions:
+        print(f"botkit: error: no stored versions of persona {args.name!r}", file=sys.stderr)
+        return EXIT_CHECK
+    if args.personas_command == "history":
+        for line in history_lines(versions, current.content_hash if current else None):
+            print(line)
+        return 0
+    try:
+        old, new = pick_version(args.name, versions, args.old), pick_version(args.name, versions, args.new)
+    except VersionNotFound as err:
+        print(f"botkit: error: {err}", file=sys.stderr)
+        return EXIT_CHECK
+    sys.stdout.write(version_diff(args.name, old, new))
+    return 0
 
 
 async def _db(settings: Settings, command: str, url: str | None) -> int:

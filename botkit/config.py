@@ -205,6 +205,8 @@ class DatabaseSettings(_Section):
     auto_migrate: bool | None = None
     echo: bool = False
     delivery_retention_hours: float = Field(72.0, gt=0)  # how long a delivery id blocks a redelivery
+    # How long audit rows (refusals, admin commands, persona reloads) are kept; pruned hourly.
+    audit_retention_days: float = Field(365.0, gt=0)
     # How long a turn's final write (its answer, once shown) keeps retrying while the database is
     # away before botkit gives up on it in this process (it stays in pending_writes_dir).
     write_retry_timeout: float = Field(300.0, gt=0)

@@ -208,6 +208,47 @@ def test_personas_check(tmp_path: Path) -> None:
     assert mine.stdout.splitlines()[-1] == "1 persona(s) ok, 0 error(s) in mine"
 
 
+@runs("botkit personas history NAME", "botkit personas diff NAME OLD NEW")
+def test_personas_history_and_diff(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    pirate = tmp_path / "mine" / "pirate.md"
+    env = {"BOTKIT_PERSONAS__DIR": "mine", "BOTKIT_PERSONAS__DEFAULT": "pirate"}
+    hashes = []
+    for ending in ("Answer like a pirate.", "Answer like a polite pirate."):
+        pirate.write_text(
+            f"---\nname: pirate\ndescription: Talks like a pirate\n---\n{{{{ question }}}} {ending}\n"
+        )
+        history = shell("botkit personas history pirate", tmp_path, **env)
+        assert history.returncode == 0, history.stderr
+        hashes.append(history.stdout.splitlines()[-1].split()[3])
+    assert len(history.stdout.splitlines()) == 2 and history.stdout.rstrip().endswith("(serving)")
+    diff = shell(f"botkit personas diff pirate {hashes[0][:6]} {hashes[1][:6]}", tmp_path, **env)
+    assert diff.returncode == 0, diff.stderr
+    assert (
+        "-{{ question }} Answer like a pirate.\n+{{ question }} Answer like a polite pirate.\n" in diff.stdout
+    )
+
+
+@runs("botkit audit [--since 7d] [--actor ID] [--json]")
+def test_audit(tmp_path: Path) -> None:
+    chat = shell(
+        "printf ':persona list\\n:ask persona=legal hi\\n' | botkit chat",
+        tmp_path,
+        BOTKIT_CONSOLE__USER="ann",
+    )
+    assert chat.returncode == 0, chat.stderr
+    audit = shell("botkit audit", tmp_path)
+    assert audit.returncode == 0, audit.stderr
+    assert re.search(r"console/\S+  ann  admin_command  command=persona list", audit.stdout)
+    as_json = shell("botkit audit --since 7d --actor ann --json", tmp_path)
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [(r["action"], r["detail"].get("persona")) for r in rows] == [
+        ("admin_command", None),
+        ("refusal", "legal"),
+    ]
+    assert rows[1]["detail"]["rule"] == "users/roles"
+
+
 @runs("botkit db upgrade", "botkit db current")
 def test_db_upgrade_then_current(tmp_path: Path) -> None:
     upgraded = shell("botkit db upgrade", tmp_path)

@@ -168,9 +168,18 @@ async def test_migrations_dir_is_the_source_checkout() -> None:
 async def test_migration_creates_the_models_schema(db_url: str) -> None:
     assert await current_revision(db_url) is None
     await upgrade(db_url)
-    assert await current_revision(db_url) == head_revision() == "0002"
+    assert await current_revision(db_url) == head_revision() == "0003"
     schema = await _schema(db_url)
-    assert schema["tables"] == ["alembic_version", "conversations", "deliveries", "messages"]
+    assert schema["tables"] == [
+        "alembic_version",
+        "audit",
+        "conversations",
+        "deliveries",
+        "messages",
+        "persona_versions",
+    ]
+    assert schema["audit"]["indexes"] == [("ix_audit_actor_at", ("actor", "at")), ("ix_audit_at", ("at",))]
+    assert schema["persona_versions"]["unique"] == [("uq_persona_versions_name_hash", ("name", "hash"))]
     assert schema["conversations"]["unique"] == [
         ("uq_conversations_platform_workspace_channel_thread", ("platform", "workspace", "channel", "thread"))
     ]
@@ -198,14 +207,14 @@ async def test_downgrade_removes_the_schema_and_upgrade_restores_it(db_url: str)
     assert await current_revision(db_url) is None
     assert (await _schema(db_url))["tables"] == ["alembic_version"]
     await upgrade(db_url)
-    assert await current_revision(db_url) == "0002"
+    assert await current_revision(db_url) == "0003"
 
 
 async def test_sqlite_auto_migrates_and_creates_the_directory(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'b' / 'bot.db'}"
     store = await ConversationStore.open(url)
     try:
-        assert await current_revision(url) == "0002"
+        assert await current_revision(url) == "0003"
         assert await _sql(url, "PRAGMA journal_mode") == "wal"
     finally:
         await store.close()
@@ -219,7 +228,7 @@ async def test_open_unmigrated_without_migrate_raises_clear_error(db_url: str) -
         await ConversationStore.open(url.render_as_string(hide_password=False), migrate=False)
     message = str(info.value)
     assert "is at revision none" in message
-    assert "botkit needs 0002: run `botkit db upgrade`" in message
+    assert "botkit needs 0003: run `botkit db upgrade`" in message
     assert PASSWORD not in message
     if url.get_backend_name() == "postgresql":
         assert "***" in message
@@ -432,7 +441,7 @@ async def test_unfinished_turns_survive_a_restart(db_url: str) -> None:
 async def test_concurrent_upgrades_are_serialized(db_url: str) -> None:
     """Two bot processes starting at once on an empty database: one migrates, the other waits."""
     await asyncio.gather(*(upgrade(db_url) for _ in range(3)))
-    assert await current_revision(db_url) == "0002"
+    assert await current_revision(db_url) == "0003"
 
 
 async def test_old_delivery_claims_are_pruned(db_url: str) -> None:
@@ -489,3 +498,34 @@ async def test_upgrade_from_0001_keeps_rows_and_downgrade_folds_new_statuses(db_
     assert await _sql(db_url, f"SELECT status FROM messages WHERE id = {queued.assistant_message_id}") == (
         "interrupted"
     )
+
+
+async def test_audit_rows_filter_by_time_and_actor_and_are_pruned(store: ConversationStore) -> None:
+    await store.audit(
+        "refusal", platform="slack", workspace="T1", channel="C1", actor="U1", detail={"rule": "channels"}
+    )
+    await store.audit("admin_command", platform="discord", actor="U2", detail={"command": "persona list"})
+    await store.audit("persona_reload", platform="botkit", detail={"persona": "math", "hash": "ab"})
+    rows = await store.audit_entries(since=timedelta(days=1))
+    assert [(r.action, r.actor) for r in rows] == [
+        ("refusal", "U1"),
+        ("admin_command", "U2"),
+        ("persona_reload", None),
+    ]
+    assert rows[0].detail == {"rule": "channels"}
+    assert (rows[0].platform, rows[0].workspace, rows[0].channel) == ("slack", "T1", "C1")
+    assert [r.action for r in await store.audit_entries(actor="U2")] == ["admin_command"]
+    assert await store.prune_audit(timedelta(days=1)) == 0  # fresh rows stay
+    assert await store.prune_audit(timedelta(0)) == 3
+    assert await store.audit_entries() == []
+
+
+async def test_persona_versions_are_stored_once_per_hash(store: ConversationStore) -> None:
+    assert await store.remember_persona_version("math", "aaaa1111", "v1 text")
+    assert not await store.remember_persona_version("math", "aaaa1111", "v1 text")  # the same version
+    assert await store.remember_persona_version("math", "bbbb2222", "v2 text")
+    assert await store.remember_persona_version("legal", "aaaa1111", "other persona, same hash")
+    versions = await store.persona_versions("math")
+    assert [(v.hash, v.text) for v in versions] == [("aaaa1111", "v1 text"), ("bbbb2222", "v2 text")]
+    assert versions[0].first_seen <= versions[1].first_seen
+    assert await store.persona_versions("nobody") == []

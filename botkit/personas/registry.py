@@ -67,6 +67,9 @@ class PersonaRegistry:
         self._personas: dict[str, Persona] = {}
         self._errors: list[PersonaError] = []
         self._stale: frozenset[str] = frozenset()
+        #: Called after every reload, from the watcher and from :meth:`reload` alike (the app
+        #: audits reloads and stores each version's text through it).
+        self.on_change: OnChange | None = None
         # load() may be called from a thread (watch) and from an admin command at the same time.
         self._lock = threading.Lock()
 
@@ -176,8 +179,10 @@ class PersonaRegistry:
 
         Call :meth:`load` first. ``on_change(changed_names, errors)`` (sync or async) runs after
         each reload triggered by a file event; an exception in it is logged, never fatal, because
-        a failing listener must not stop personas from reloading.
+        a failing listener must not stop personas from reloading. Without ``on_change``,
+        :attr:`on_change` is used.
         """
+        on_change = on_change or self.on_change
 
         def relevant(_change: watchfiles.Change, path: str) -> bool:
             return is_persona_file(Path(path))
@@ -209,13 +214,19 @@ class PersonaRegistry:
                 return
             await asyncio.sleep(1.0)
 
-    async def _reloaded(self, on_change: OnChange | None) -> None:
+    async def reload(self) -> tuple[list[str], list[PersonaError]]:
+        """Reload now (an admin's ``/persona reload``), telling :attr:`on_change` like a file
+        event would; returns the names whose served version changed and the current errors."""
+        return await self._reloaded(self.on_change)
+
+    async def _reloaded(self, on_change: OnChange | None) -> tuple[list[str], list[PersonaError]]:
         changed, errors = await asyncio.to_thread(self._reload)
         if on_change is None:
-            return
+            return changed, errors
         try:
             result = on_change(changed, errors)
             if inspect.isawaitable(result):
                 await result
         except Exception:
             logger.exception("persona on_change callback failed")
+        return changed, errors

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from botkit.adapter import CommandSpec, PersonaChoice, Submission
+from botkit.audit import record
 from botkit.events import IncomingMessage, LiveReply
 from botkit.pipeline.chain import MiddlewareChain
 from botkit.plugins.api import (
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from botkit.config import Settings
     from botkit.personas import Persona, PersonaRegistry
     from botkit.pipeline.turns import TurnRunner
-    from botkit.store import ConversationStore
+    from botkit.store import ConversationStore, StoredPersonaVersion
 
 log = logging.getLogger("botkit.pipeline.router")
 
@@ -140,6 +141,7 @@ class Router:
             )
             return await self.turns.run(request, reply, self.chain, self._check_turn)
         except Refusal as refusal:
+            await self._audit_refusal(message, refusal, persona)
             await self.respond(reply, str(refusal), notice=True)
             return TurnResult("refused", error=str(refusal))
 
@@ -148,9 +150,13 @@ class Router:
         message, persona = request.message, request.persona
         assert persona is not None
         if not request.question.strip():
-            raise Refusal(EMPTY_QUESTION_HINT)
+            raise AuditedRefusal(EMPTY_QUESTION_HINT, rule="empty_question", persona=persona.name)
         if not persona.access.allows(message.user, message.user_roles, message.channel):
-            raise Refusal(_access_refusal(persona.name, persona.access.roles, message.platform))
+            raise AuditedRefusal(
+                _access_refusal(persona.name, persona.access.roles, message.platform),
+                rule=_refused_rule(persona, message),
+                persona=persona.name,
+            )
 
     async def respond(self, reply: LiveReply, text: str, *, notice: bool = False) -> None:
         """Answer without the model; a ``notice`` (refusal, error) goes to the asker alone if possible."""
@@ -164,6 +170,10 @@ class Router:
     def status(self) -> dict[str, Any]:
         """The model backends' state, for admin commands (the same data as ``/healthz``)."""
         return self.turns.pool.status()
+
+    async def persona_versions(self, name: str) -> list[StoredPersonaVersion]:
+        """The stored versions of a persona, for the admin commands (``/persona history``)."""
+        return await self.store.persona_versions(name)
 
     def is_admin(self, message: IncomingMessage) -> bool:
         bot = self.settings.bot
@@ -188,7 +198,11 @@ class Router:
         persona = self.personas.get(name)
         if persona is None:
             known = ", ".join(self.personas.names()) or "none"
-            raise Refusal(f"⚠️ Persona {name!r} ({why}) does not exist. Available personas: {known}.")
+            raise AuditedRefusal(
+                f"⚠️ Persona {name!r} ({why}) does not exist. Available personas: {known}.",
+                rule="unknown_persona",
+                persona=name,
+            )
         return persona
 
     # -- the work -----------------------------------------------------------------------------
@@ -196,6 +210,7 @@ class Router:
         try:
             await self._route(message, reply)
         except Refusal as refusal:
+            await self._audit_refusal(message, refusal, None)
             await self._respond_safely(reply, str(refusal))
         except asyncio.CancelledError:
             raise
@@ -215,9 +230,10 @@ class Router:
     async def _route(self, message: IncomingMessage, reply: LiveReply) -> None:
         limit = self.settings.bot.max_message_chars
         if len(message.text) > limit:
-            raise Refusal(
+            raise AuditedRefusal(
                 f"⚠️ Your message is {len(message.text):,} characters long; the limit is {limit:,}. "
-                "Please shorten it or split it into parts."
+                "Please shorten it or split it into parts.",
+                rule="message_too_long",
             )
         if message.command:
             await self._run_command(message, reply)
@@ -233,9 +249,18 @@ class Router:
         command = self._commands.get(message.command)
         if command is None:
             names = ", ".join(sorted(self._commands)) or "none"
-            raise Refusal(f"⚠️ Unknown command {message.command!r}. Commands: {names}.")
+            raise AuditedRefusal(
+                f"⚠️ Unknown command {message.command!r}. Commands: {names}.", rule="unknown_command"
+            )
         if command.spec.admin_only and not self.is_admin(message):
-            raise Refusal(f"⚠️ {command.spec.qualified_name!r} is for admins only.")
+            raise AuditedRefusal(f"⚠️ {command.spec.qualified_name!r} is for admins only.", rule="admin_only")
+        if command.spec.admin_only:
+            await record(
+                self.store,
+                "admin_command",
+                **_where(message),
+                detail={"command": command.spec.qualified_name, "args": dict(message.args)},
+            )
         request = Request(
             message, "command", message.text, command=command.spec.qualified_name, plugin=command.plugin.name
         )
@@ -260,6 +285,16 @@ class Router:
             return ctx.outcome()
 
         return (await self.chain.run(request, invoke)).status != "passed"
+
+    async def _audit_refusal(self, message: IncomingMessage, refusal: Refusal, persona: str | None) -> None:
+        """Who was refused, where, with which persona and which kind of rule (``admin_only``,
+        ``channels``, ``users/roles``; ``middleware`` for a plugin's refusal, ``other`` for the
+        core's own: ``empty_question``, ``message_too_long``, ``unknown_command``, ``unknown_persona``)."""
+        rule = "middleware"
+        if isinstance(refusal, AuditedRefusal):
+            rule, persona = refusal.rule, refusal.persona or persona
+        detail = {"rule": rule, "persona": persona, "command": message.command, "notice": str(refusal)}
+        await record(self.store, "refusal", **_where(message), detail=detail)
 
     def _context(self, request: Request, reply: LiveReply, plugin: Plugin[Any]) -> CommandContext[Any]:
         return CommandContext(
@@ -287,6 +322,32 @@ class Router:
             task.cancel()
         if still:
             await asyncio.wait(still, timeout=15)
+
+
+class AuditedRefusal(Refusal):
+    """A refusal of the core's own rules, saying which kind of rule refused (for the audit only:
+    the user is never told which rule)."""
+
+    def __init__(self, text: str, *, rule: str, persona: str | None = None) -> None:
+        super().__init__(text)
+        self.rule = rule
+        self.persona = persona
+
+
+def _refused_rule(persona: Persona, message: IncomingMessage) -> str:
+    """Which part of a persona's access refused: where (``channels``) or who (``users/roles``)."""
+    anywhere = persona.access.model_copy(update={"channels": frozenset()})
+    return "channels" if anywhere.allows(message.user, message.user_roles, message.channel) else "users/roles"
+
+
+def _where(message: IncomingMessage) -> dict[str, Any]:
+    """An audit row's platform, workspace, channel and actor."""
+    return {
+        "platform": message.platform,
+        "workspace": message.workspace,
+        "channel": message.channel,
+        "actor": message.user,
+    }
 
 
 def _access_refusal(persona: str, roles: frozenset[str], platform: str) -> str:

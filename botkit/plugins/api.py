@@ -33,6 +33,7 @@ from botkit.events import IncomingMessage, LiveReply
 
 if TYPE_CHECKING:
     from botkit.personas import Persona, PersonaRegistry
+    from botkit.store import StoredPersonaVersion
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
@@ -123,6 +124,8 @@ class Conversation(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
+    async def persona_versions(self, name: str) -> list[StoredPersonaVersion]: ...
+
 
 @dataclass(frozen=True)
 class CommandContext(Generic[ConfigT]):
@@ -187,6 +190,10 @@ class CommandContext(Generic[ConfigT]):
     def backend_status(self) -> dict[str, Any]:
         """The model backends' state (what ``botkit status`` and ``/healthz`` show)."""
         return self._core.status()
+
+    async def persona_versions(self, name: str) -> list[StoredPersonaVersion]:
+        """Every stored version of persona ``name`` (full text, hash, first seen), oldest first."""
+        return await self._core.persona_versions(name)
 
 
 Middleware = Callable[[Request, NextStep, PluginContext[Any]], Awaitable[TurnResult]]

@@ -157,3 +157,36 @@ class Delivery(Base):
     conversation_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("conversations.id", ondelete="SET NULL")
     )
+
+
+class AuditEntry(Base):
+    """Something an admin or a compliance review must be able to find later: a refusal, an admin
+    command, a persona load or reload (ok or failed). Written once, never updated; pruned after
+    ``database.audit_retention_days``. ``detail`` holds what differs by action (persona, rule
+    kind, command, hash, file and problem)."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index(None, "at"), Index(None, "actor", "at"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str | None] = mapped_column(String(255))
+    channel: Mapped[str | None] = mapped_column(String(255))
+    actor: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PersonaVersion(Base):
+    """The full text of every persona version that was ever loaded, stored once per content hash,
+    so the hash each turn records can be turned back into what the file said."""
+
+    __tablename__ = "persona_versions"
+    __table_args__ = (UniqueConstraint("name", "hash"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    hash: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)

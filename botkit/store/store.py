@@ -16,9 +16,19 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from botkit.store.audit import AuditRecord, StoredPersonaVersion
 from botkit.store.database import StoreError, is_sqlite, open_engine, safe_url
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
-from botkit.store.models import FINAL_STATUSES, UNFINISHED_STATUSES, Conversation, Delivery, Message, utcnow
+from botkit.store.models import (
+    FINAL_STATUSES,
+    UNFINISHED_STATUSES,
+    AuditEntry,
+    Conversation,
+    Delivery,
+    Message,
+    PersonaVersion,
+    utcnow,
+)
 from botkit.store.records import HistoryTurn, StoredMessage, TurnIds
 
 
@@ -296,3 +306,70 @@ class ConversationStore:
         stmt = select(Message).where(unfinished).order_by(Message.id)
         async with self._sessions() as session:
             return [StoredMessage.from_row(m) for m in (await session.scalars(stmt)).all()]
+
+    # -- audit trail and persona history -------------------------------------------------------
+    async def audit(
+        self,
+        action: str,
+        *,
+        platform: str,
+        workspace: str | None = None,
+        channel: str | None = None,
+        actor: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one audit row (never updated afterwards)."""
+        async with self._sessions.begin() as session:
+            session.add(
+                AuditEntry(
+                    platform=platform,
+                    workspace=workspace,
+                    channel=channel,
+                    actor=actor,
+                    action=action,
+                    detail=detail or {},
+                )
+            )
+
+    async def audit_entries(
+        self, *, since: timedelta | None = None, actor: str | None = None, limit: int | None = None
+    ) -> list[AuditRecord]:
+        """Audit rows oldest first, optionally only the last ``since`` and only one ``actor``."""
+        stmt = select(AuditEntry).order_by(AuditEntry.at, AuditEntry.id)
+        if since is not None:
+            stmt = stmt.where(AuditEntry.at >= utcnow() - since)
+        if actor is not None:
+            stmt = stmt.where(AuditEntry.actor == actor)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        async with self._sessions() as session:
+            return [AuditRecord.from_row(row) for row in (await session.scalars(stmt)).all()]
+
+    async def prune_audit(self, older_than: timedelta) -> int:
+        """Remove audit rows older than ``older_than`` (``database.audit_retention_days``)."""
+        cutoff = utcnow() - older_than
+        async with self._sessions.begin() as session:
+            result = await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def remember_persona_version(self, name: str, content_hash: str, text: str) -> bool:
+        """Store a persona version's full text once per (name, hash); True if it was new.
+
+        The unique key, not a read first, decides: two processes loading the same file agree.
+        """
+        try:
+            async with self._sessions.begin() as session:
+                session.add(PersonaVersion(name=name, hash=content_hash, text=text))
+        except IntegrityError:
+            return False
+        return True
+
+    async def persona_versions(self, name: str) -> list[StoredPersonaVersion]:
+        """Every stored version of persona ``name``, oldest first."""
+        stmt = (
+            select(PersonaVersion)
+            .where(PersonaVersion.name == name)
+            .order_by(PersonaVersion.first_seen, PersonaVersion.id)
+        )
+        async with self._sessions() as session:
+            return [StoredPersonaVersion.from_row(row) for row in (await session.scalars(stmt)).all()]

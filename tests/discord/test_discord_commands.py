@@ -54,7 +54,9 @@ async def test_commands_are_synced_to_the_guild_from_the_plugins(rig: DiscordRig
     persona_option = next(o for o in synced["ask"]["options"] if o["name"] == "persona")
     assert persona_option["autocomplete"] is True and persona_option["required"] is False
     subcommands = {o["name"]: o for o in synced["persona"]["options"]}
-    assert set(subcommands) == {"list", "show"} and all(o["type"] == 1 for o in subcommands.values())
+    assert set(subcommands) == {"list", "show", "history", "diff", "reload", "check"} and all(
+        o["type"] == 1 for o in subcommands.values()
+    )
     assert rig.adapter.synced == [str(rig.fake.guild_id)]
     # minimal intents: guilds, guild messages, DMs and message content; zlib-stream as discord.py asks
     assert rig.fake.identifies[-1]["intents"] == (1 << 0) | (1 << 9) | (1 << 12) | (1 << 15)
@@ -189,22 +191,44 @@ async def test_a_429_on_an_edit_still_lands_the_final_text(rig: DiscordRig, disc
     assert "\\boxed{42}" in messages[0]
 
 
-async def test_persona_admin_commands_are_a_group(rig: DiscordRig) -> None:
+async def test_persona_admin_commands_are_a_group_answered_ephemerally_and_audited(rig: DiscordRig) -> None:
     fake = rig.fake
+    synced = {c["name"]: c for c in fake.commands[str(fake.guild_id)]}
+    assert {o["name"] for o in synced["persona"]["options"]} >= {
+        "list",
+        "show",
+        "history",
+        "diff",
+        "reload",
+        "check",
+    }
     admin = fake.add_user("admin", roles=["admin"])
     student = fake.add_user("student")
     listed = await fake.slash_command(admin, "persona", subcommand="list")
-    messages = await answered(fake, listed.id, "**Personas**")
+    messages = await ephemeral(fake, listed, "**Personas**")
     assert "`math`" in messages[0]
     shown = await fake.slash_command(admin, "persona", {"name": "math"}, subcommand="show")
-    assert "Please reason step by step" in (await answered(fake, shown.id, "**math**"))[0]
+    assert "Please reason step by step" in (await ephemeral(fake, shown, "**math**"))[0]
+    history = await fake.slash_command(admin, "persona", {"name": "math"}, subcommand="history")
+    math = rig.bot.bot.personas.get("math")
+    assert math is not None
+    assert math.content_hash in (await ephemeral(fake, history, "version(s)"))[0]
     refused = await fake.slash_command(student, "persona", subcommand="list")
     assert "admins only" in (await ephemeral(fake, refused, "admins only"))[0]
     assert fake.interaction_messages(refused.id) == fake.ephemeral_messages(refused.id)
     assert refused.original_deleted
     public = [m["content"] for m in fake.public_messages_in(fake.channel_id)]
     assert not any("admins only" in text for text in public)
-    assert any("**Personas**" in text for text in public)  # the admin's answers stay public
+    assert not any("**Personas**" in text or "step by step" in text for text in public)  # admin output too
+    rows = [r for r in await rig.bot.store.audit_entries() if r.platform == "discord"]
+    assert [(r.action, r.actor, r.detail.get("command")) for r in rows] == [
+        ("admin_command", str(admin), "persona list"),
+        ("admin_command", str(admin), "persona show"),
+        ("admin_command", str(admin), "persona history"),
+        ("refusal", str(student), "persona list"),
+    ]
+    assert rows[-1].detail["rule"] == "admin_only"
+    assert {r.channel for r in rows} == {str(fake.channel_id)}
 
 
 async def test_botkit_status_shows_the_backends_to_an_admin_alone(rig: DiscordRig) -> None:

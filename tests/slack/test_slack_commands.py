@@ -117,25 +117,49 @@ async def test_ask_with_options_and_a_refused_persona(slack: FakeSlack, start_bo
         await slack.wait_for(lambda: slack.deleted)
         assert [m.text for m in _top_level(slack, "C0GENERAL")] == ["General answer."]
         assert len(standin.requests) == 1
+        (row,) = [r for r in await bot.bot.store.audit_entries() if r.action == "refusal"]
+    assert (row.platform, row.channel, row.actor) == ("slack", "C0GENERAL", "U0ALICE")
+    assert row.workspace
+    assert (row.detail["persona"], row.detail["rule"], row.detail["command"]) == (
+        "legal",
+        "users/roles",
+        "ask",
+    )
 
 
-async def test_admin_commands(slack: FakeSlack, start_bot: StartBot) -> None:
+async def test_admin_commands_answer_the_admin_alone_and_are_audited(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
     async with start_bot(core=ADMIN) as bot:
         await slack.wait_for_connections(1)
         await slack.push_slash_command(slack.slash_command("/persona", "list"))
         await slack.wait_for(lambda: slack.ephemerals)
         assert "'persona list' is for admins only" in slack.ephemerals[-1].text
         await slack.push_slash_command(slack.slash_command("/persona", "list", user="U0ADMIN"))
-        await slack.wait_for(lambda: any("general" in m.text for m in _top_level(slack, "C0GENERAL")))
-        (listing,) = _top_level(slack, "C0GENERAL")
-        assert "*Personas*" in listing.text
-        await slack.push_slash_command(slack.slash_command("/botkit", "status", user="U0ADMIN"))
         await slack.wait_for(lambda: len(slack.ephemerals) == 2)
+        listing = slack.ephemerals[-1]
+        assert listing.user == "U0ADMIN"
+        assert "*Personas*" in listing.text and "general" in listing.text
+        await slack.push_slash_command(slack.slash_command("/persona", "show math", user="U0ADMIN"))
+        await slack.wait_for(lambda: len(slack.ephemerals) == 3)
+        assert "step by step" in slack.ephemerals[-1].text
+        await slack.push_slash_command(slack.slash_command("/botkit", "status", user="U0ADMIN"))
+        await slack.wait_for(lambda: len(slack.ephemerals) == 4)
         status = slack.ephemerals[-1]
         assert status.user == "U0ADMIN"
         assert "Model backends" in status.text
         await wait_idle(bot.bot)
-        assert len(_top_level(slack, "C0GENERAL")) == 1  # only the admin's persona list
+        assert _top_level(slack, "C0GENERAL") == []  # nothing an admin asked shows in the channel
+        rows = [r for r in await bot.bot.store.audit_entries() if r.platform == "slack"]
+    assert [(r.action, r.actor, r.detail["command"]) for r in rows] == [
+        ("refusal", "U0ALICE", "persona list"),
+        ("admin_command", "U0ADMIN", "persona list"),
+        ("admin_command", "U0ADMIN", "persona show"),
+        ("admin_command", "U0ADMIN", "botkit status"),
+    ]
+    assert rows[0].detail["rule"] == "admin_only"
+    assert rows[2].detail["args"] == {"name": "math"}
+    assert {r.channel for r in rows} == {"C0GENERAL"}
 
 
 async def test_keyword_command_in_a_mention(slack: FakeSlack, start_bot: StartBot) -> None:
