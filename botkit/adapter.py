@@ -64,6 +64,9 @@ class Submission:
 
     accepted: bool
     task: asyncio.Task[None] | None = field(default=None)
+    # The database could not take it (``submit(..., redeliverable=True)`` only): nothing was
+    # shown, so the adapter must not acknowledge the event; the platform then redelivers it.
+    unrecorded: bool = field(default=False)
     cancel_requested: bool = field(default=False, init=False)
 
     def cancel(self) -> bool:
@@ -103,10 +106,17 @@ class AdapterHost(Protocol):
     @property
     def commands(self) -> tuple[CommandSpec, ...]: ...
 
-    async def submit(self, message: IncomingMessage, reply: LiveReply) -> Submission:
-        """Record the delivery (exactly once) and start answering it in a supervised task.
+    async def submit(
+        self, message: IncomingMessage, reply: LiveReply, *, redeliverable: bool = False
+    ) -> Submission:
+        """Persist the message (delivery claimed exactly once, question and ``queued`` reply row
+        written) and start answering it in a supervised task.
 
-        Returns at once, so the adapter can acknowledge the platform inside its deadline.
+        Returns as soon as it is on disk, so the adapter acknowledges the platform after this
+        and inside its deadline: an acknowledged message is a persisted one. If the database
+        cannot take it, a ``redeliverable`` message (the platform resends what it did not see
+        acknowledged) comes back :attr:`Submission.unrecorded` with nothing shown: do not
+        acknowledge it. Otherwise the asker is shown an error at once.
         """
         ...
 
@@ -162,6 +172,15 @@ class Adapter(ABC):
         any more (an expired interaction token); the core then only logs it.
         """
         return False
+
+    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
+        """A new reply in the conversation ``key`` (a Slack thread, a Discord channel or thread),
+        for the restart pass: a message a previous process accepted (persisted) but never began
+        to answer has no placeholder to repair, so the core opens a reply where it was asked and
+        answers there. None where the platform cannot (this default; an expired interaction
+        token); the core then only logs it. Called after :meth:`check` and before :meth:`run`.
+        """
+        return None
 
 
 class AdapterError(Exception):

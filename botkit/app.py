@@ -202,41 +202,57 @@ class BotApp:
 
     async def _repair_leftovers(self, adapters: Sequence[Adapter]) -> None:
         """Edit the replies a crashed process left on "Thinking…" or half-written to say what
-        happened, after reading what each one shows now (:meth:`Leftover.repaired`)."""
+        happened, after reading what each one shows now (:meth:`Leftover.repaired`); answer the
+        messages it accepted but never began to answer with one visible note in a new reply."""
         by_platform = {adapter.name: adapter for adapter in adapters}
         for leftover in self.leftovers:
             adapter = by_platform.get(leftover.key.platform)
             if adapter is None:
                 continue
-            try:
-                shown = await adapter.shown_text(leftover.key, leftover.message_id)
-            except Exception:
-                log.exception(
-                    "could not read the interrupted reply %s in %s", leftover.message_id, leftover.key
-                )
-                shown = None
-            text = leftover.repaired(shown)
-            if text is None:
-                log.info(
-                    "the interrupted reply %s in %s already says so; left as it is",
-                    leftover.message_id,
-                    leftover.key,
-                )
-                continue
-            try:
-                repaired = await adapter.repair(leftover.key, leftover.message_id, text)
-            except Exception:
-                log.exception(
-                    "could not repair the interrupted reply %s in %s", leftover.message_id, leftover.key
-                )
-                continue
-            if not repaired:
-                log.info(
-                    "the interrupted reply %s in %s cannot be edited any more",
-                    leftover.message_id,
-                    leftover.key,
-                )
+            if leftover.message_id:
+                await self._repair_one(adapter, leftover)
+            else:
+                await self._tell_unanswered(adapter, leftover)
         self.leftovers = []
+
+    async def _repair_one(self, adapter: Adapter, leftover: Leftover) -> None:
+        try:
+            shown = await adapter.shown_text(leftover.key, leftover.message_id)
+        except Exception:
+            log.exception("could not read the interrupted reply %s in %s", leftover.message_id, leftover.key)
+            shown = None
+        text = leftover.repaired(shown)
+        if text is None:
+            log.info(
+                "the interrupted reply %s in %s already says so; left as it is",
+                leftover.message_id,
+                leftover.key,
+            )
+            return
+        try:
+            repaired = await adapter.repair(leftover.key, leftover.message_id, text)
+        except Exception:
+            log.exception(
+                "could not repair the interrupted reply %s in %s", leftover.message_id, leftover.key
+            )
+            return
+        if not repaired:
+            log.info(
+                "the interrupted reply %s in %s cannot be edited any more", leftover.message_id, leftover.key
+            )
+
+    async def _tell_unanswered(self, adapter: Adapter, leftover: Leftover) -> None:
+        """An accepted message with no placeholder: its asker gets :data:`UNANSWERED_NOTE` in a
+        new reply where they asked (:meth:`Adapter.reply_in`), through the normal reply path."""
+        assert self.bot is not None
+        try:
+            reply = await adapter.reply_in(leftover.key, leftover.user or "")
+            if reply is None:
+                log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
+                return
+            await self.bot.respond(reply, UNANSWERED_NOTE)
+        except Exception:
+            log.exception("could not tell %s in %s that botkit restarted", leftover.user, leftover.key)
 
     def build_adapters(
         self, names: Sequence[str], overrides: dict[str, dict[str, Any]] | None = None
@@ -310,6 +326,7 @@ async def _stop_watcher(stop: asyncio.Event, watcher: asyncio.Task[None]) -> Non
 
 
 LEFTOVER_NOTE = "⚠️ _Interrupted: botkit restarted before this answer was finished. Please ask again._"
+UNANSWERED_NOTE = "⚠️ _Interrupted: botkit restarted before it could answer this. Please ask again._"
 
 
 @dataclass(frozen=True)
@@ -317,8 +334,9 @@ class Leftover:
     """A reply a previous process left unfinished on the platform: its stored partial answer."""
 
     key: ConversationKey
-    message_id: str
+    message_id: str  # "": accepted, but no reply was ever posted (see _tell_unanswered)
     partial: str
+    user: str | None = None
 
     @property
     def text(self) -> str:
@@ -353,6 +371,10 @@ def _ends_with_interruption_note(shown: str) -> bool:
 async def _mark_interrupted(store: ConversationStore, spool: WriteSpool | None) -> list[Leftover]:
     """Finish the turns an earlier process left ``queued`` or ``streaming``.
 
+    An inbox row (accepted and persisted, but no turn adopted it: no persona, no placeholder)
+    is stored as interrupted too and returned with no message id: its asker is told in a new
+    reply to ask again, so every accepted message ends in one reply or one visible note.
+
     A turn whose final write was still waiting for the database when that process died is in the
     spool: its answer was shown in full, so the spooled write is stored as it was meant to be
     (usually ``complete``) and its message is not touched. Every other one is stored as
@@ -383,10 +405,14 @@ async def _mark_interrupted(store: ConversationStore, spool: WriteSpool | None) 
             error="botkit stopped before the answer was finished",
         )
         key = await store.conversation_key(turn.conversation_id)
-        if key is not None and turn.platform_message_ids:
+        if key is None:
+            continue
+        if turn.platform_message_ids:
             leftovers.append(
                 Leftover(ConversationKey(*key), turn.platform_message_ids[-1], (turn.content or "").strip())
             )
+        elif turn.status == "queued" and turn.persona_name is None:  # an inbox row: accepted only
+            leftovers.append(Leftover(ConversationKey(*key), "", "", turn.user_id))
     if spool is not None:  # stored now, or the row was final already (landed before the file went)
         for entry in entries:
             spool.discard(entry.turn)

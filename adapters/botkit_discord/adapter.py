@@ -302,14 +302,15 @@ class DiscordAdapter(Adapter):
     async def on_command(
         self, interaction: discord.Interaction[Any], spec: CommandSpec, args: dict[str, str]
     ) -> None:
-        """Acknowledge at once (Discord's 3-second deadline), then let the core answer."""
-        try:
-            await interaction.response.defer(thinking=True)
-        except (discord.HTTPException, aiohttp.ClientError) as err:
-            log.warning("could not defer interaction %s: %s", interaction.id, err)
-            return
+        """Persist, then acknowledge (defer) inside Discord's 3-second deadline, then answer.
+
+        Accepted means persisted: the command is on disk before Discord is told it was received,
+        so a process that dies in between leaves no "thinking…" with nothing behind it. The turn
+        task starts at ``submit``, but its reply waits for the deferral (:class:`_AfterDefer`);
+        a database failure (``redeliverable``: the core shows nothing) is shown here, after it.
+        """
         channel_id = interaction.channel_id or 0
-        reply = DiscordInteractionReply(
+        reply = _AfterDefer(
             interaction,
             interaction.client.get_partial_messageable(channel_id, guild_id=interaction.guild_id),
             max_chars=self.config.max_chars,
@@ -317,6 +318,8 @@ class DiscordAdapter(Adapter):
             reply_seconds=self.config.interaction_reply_seconds,
         )
         if not self._accepting:
+            if not await self._defer(interaction, reply):
+                return
             restarting = "⚠️ botkit is restarting; please ask again shortly."
             try:
                 if not await reply.post_notice(restarting):
@@ -339,7 +342,26 @@ class DiscordAdapter(Adapter):
             user_roles=role_names(interaction.user),
             is_direct=interaction.guild_id is None,
         )
-        await self.host.submit(message, reply)
+        submission = await self.host.submit(message, reply, redeliverable=True)
+        if not await self._defer(interaction, reply) or not submission.unrecorded:
+            return
+        try:
+            if not await reply.post_notice(NOT_STORED):
+                await interaction.edit_original_response(content=NOT_STORED)
+        except (discord.HTTPException, TransientPlatformError) as err:
+            log.warning("could not tell %s that its command was not stored: %s", interaction.id, err)
+
+    @staticmethod
+    async def _defer(interaction: discord.Interaction[Any], reply: _AfterDefer) -> bool:
+        """Acknowledge the interaction; its reply may go ahead after this, deferred or not."""
+        try:
+            await interaction.response.defer(thinking=True)
+        except (discord.HTTPException, aiohttp.ClientError) as err:
+            log.warning("could not defer interaction %s: %s", interaction.id, err)
+            return False
+        finally:
+            reply.deferred.set()
+        return True
 
     async def on_message(self, message: discord.Message) -> None:
         # No _accepting check here: while shutting down, the core itself answers a mention with
@@ -353,3 +375,26 @@ class DiscordAdapter(Adapter):
             return
         if addressed is not None:
             await self.host.submit(addressed.message, addressed.reply)
+
+
+NOT_STORED = (
+    "⚠️ botkit could not take your question right now (its database is unavailable); "
+    "please ask again in a minute."
+)
+
+
+class _AfterDefer(DiscordInteractionReply):
+    """An interaction reply whose first message waits until the interaction was deferred: the
+    command is persisted (and its turn task started) before the deferral is sent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deferred = asyncio.Event()
+
+    async def post_notice(self, text: str) -> bool:
+        await self.deferred.wait()
+        return await super().post_notice(text)
+
+    async def post_placeholder(self, text: str) -> str:
+        await self.deferred.wait()
+        return await super().post_placeholder(text)

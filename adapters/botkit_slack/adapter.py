@@ -13,10 +13,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost
-from botkit.events import ConversationKey, IncomingMessage, TransientPlatformError
+from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError
 from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
 from botkit_slack.credentials import BotAuth, authorizer, verify
-from botkit_slack.events import PLATFORM, BotIdentity, Inbound, from_mention, from_message
+from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_mention, from_message
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.settings import SlackSettings
 from botkit_slack.threads import ThreadTracker
@@ -27,12 +27,21 @@ log = logging.getLogger("botkit.slack")
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 
 
+class NotRecorded(Exception):
+    """Raised from a listener so that bolt sends no ack: the event is not stored, Slack resends it."""
+
+
 class SlackAdapter(Adapter):
     """Answers @mentions (in their thread), thread follow-ups and DMs.
 
-    Bolt acknowledges every event before its listener runs (``process_before_response`` is
-    False), and the listeners only translate the event and call ``host.submit``, which returns
-    at once: Slack's 3-second deadline never waits for the model.
+    Accepted means persisted: bolt runs the listener *before* it acknowledges
+    (``process_before_response=True``: in Socket Mode the ack envelope is sent after the
+    listener returned, over HTTP the response is), and the listeners translate the event and
+    call ``host.submit``, which returns as soon as the message is on disk (the turn runs in a
+    task): Slack's 3-second deadline waits for one short transaction, never for the model. If
+    the database cannot take an event, the listener raises :class:`NotRecorded`, bolt answers
+    500, no ack is sent and Slack redelivers the event (a redelivery of one that *was* stored is
+    a duplicate and is dropped).
     """
 
     name: ClassVar[str] = "slack"
@@ -125,7 +134,7 @@ class SlackAdapter(Adapter):
             authorize=authorizer(self.auth, self.config.bot_token.get_secret_value()),
             signing_secret=secret.get_secret_value() if secret is not None else "",
             request_verification_enabled=self.config.mode == "http",
-            process_before_response=False,
+            process_before_response=True,  # ack after the listener: after the message is stored
             name="botkit",
             logger=logging.getLogger("botkit.slack.bolt"),
         )
@@ -135,7 +144,7 @@ class SlackAdapter(Adapter):
             app.command(f"/{name}")(self._on_command)
         return app
 
-    # -- listeners (run after bolt acknowledged the event) -----------------------------------
+    # -- listeners (bolt acknowledges once they return; an exception means no ack) ----------
     async def _on_mention(
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
@@ -160,7 +169,11 @@ class SlackAdapter(Adapter):
     async def _on_command(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
     ) -> None:
-        """``/math 2+2``: acked at once, answered by a new message in the channel.
+        """``/math 2+2``: answered by a new message in the channel, acked once it is stored.
+
+        ``ack()`` only marks the response: bolt sends it after this returns. Slack does not
+        redeliver a slash command, so a database failure is shown to the asker in the reply
+        (``host.submit`` without ``redeliverable``), and the ack is still sent.
 
         Slack has no message for a slash command and custom commands cannot be used in threads,
         so the reply's first message is posted here, before the core sees the command, and its
@@ -219,9 +232,20 @@ class SlackAdapter(Adapter):
         if inbound.reply_thread_ts is not None and not message.is_direct:
             self._threads.remember(message.channel, inbound.reply_thread_ts)
         reply = self._reply(message.workspace, message.channel, inbound.reply_thread_ts, message.user)
-        submission = await self.host.submit(message, reply)
+        submission = await self.host.submit(message, reply, redeliverable=True)
+        if submission.unrecorded:
+            raise NotRecorded(f"Slack event {message.delivery_id} not stored: not acknowledged")
         if not submission.accepted:
             log.info("Slack event %s was already handled (redelivery)", message.delivery_id)
+
+    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
+        """A new message in the conversation's thread (top-level in a DM's shared conversation)."""
+        if self._replies is None:
+            self._replies = self._web_client(sdk_retries=False)
+        if self._threads is None:
+            self._threads = ThreadTracker(self._web_client())
+        thread_ts = None if key.thread == DM_THREAD else key.thread
+        return self._reply(key.workspace, key.channel, thread_ts, user)
 
     def _reply(self, team: str, channel: str, thread_ts: str | None, user: str) -> SlackReply:
         assert self._replies is not None

@@ -38,6 +38,7 @@ from botkit.store.store import is_unavailable
 if TYPE_CHECKING:
     from botkit.personas import Persona
     from botkit.store import ConversationStore, HistoryTurn
+    from botkit.store.records import TurnIds
 
 log = logging.getLogger("botkit.pipeline.recorder")
 
@@ -200,16 +201,35 @@ class TurnRecorder:
     writes: FinalWrites | None = None  # None: the final write is one attempt (no outage handling)
     key: ConversationKey | None = None
 
-    async def enqueue(self, request: Request, persona: Persona, message_ids: Sequence[str]) -> None:
-        """The question and a ``queued`` reply row with the placeholder's id, in one transaction."""
+    async def enqueue(
+        self,
+        request: Request,
+        persona: Persona,
+        message_ids: Sequence[str],
+        inbox: TurnIds | None = None,
+    ) -> None:
+        """The turn's rows with the placeholder's id: the accepted message's ``inbox`` rows
+        updated (persona, settled question, placeholder), or, without inbox rows (or if they
+        were taken already), the question and a ``queued`` reply row in one transaction."""
         message = request.message
         key = self.key = message.key
         self.conversation = await self.store.conversation_id(
             key.platform, key.workspace, key.channel, key.thread
         )
+        question = self.filters.question(request.question)
+        if inbox is not None and await self.store.adopt_inbox(
+            inbox,
+            user_text=question,
+            persona_name=persona.name,
+            persona_hash=persona.content_hash,
+            model=self.model,
+            platform_message_ids=list(message_ids),
+        ):
+            self.assistant_id = inbox.assistant_message_id
+            return
         ids = await self.store.start_turn(
             self.conversation,
-            user_text=self.filters.question(request.question),
+            user_text=question,
             user_id=message.user,
             delivery_id=message.delivery_id,
             persona_name=persona.name,

@@ -84,25 +84,48 @@ class Router:
     def commands(self) -> tuple[CommandSpec, ...]:
         return tuple(c.spec for c in self._commands.values())
 
-    async def submit(self, message: IncomingMessage, reply: LiveReply) -> Submission:
+    async def submit(
+        self, message: IncomingMessage, reply: LiveReply, *, redeliverable: bool = False
+    ) -> Submission:
+        """Accept ``message``: persisted before this returns, answered in a task afterwards.
+
+        Accepted means persisted: the delivery claim, the question and a ``queued`` reply row
+        are one transaction (:meth:`ConversationStore.accept
+        <botkit.store.ConversationStore.accept>`) written before this returns, so the adapter
+        acknowledges the platform only for a message that is on disk; the turn task then
+        adopts those rows (persona, placeholder id) rather than inserting its own. A write
+        that fails is never followed by an ack and silence: with ``redeliverable`` (the
+        platform sends an unacknowledged event again: Slack's Events API) nothing is shown and
+        the submission says :attr:`~botkit.adapter.Submission.unrecorded`, so the adapter
+        withholds the ack; otherwise the asker is told at once to ask again.
+        """
         if not self.accepting:
             await self._respond_safely(
                 reply, "⚠️ botkit is restarting and not taking new questions; please ask again shortly."
             )
             return Submission(False)
         try:
-            claimed = await self.store.claim_delivery(message.platform, message.delivery_id)
+            inbox = await self.store.accept(
+                message.platform,
+                message.delivery_id,
+                (message.workspace, message.channel, message.thread),
+                user_text=self.turns.filters.question(message.text),
+                user_id=message.user,
+            )
         except Exception:
             log.exception("could not record delivery %s/%s", message.platform, message.delivery_id)
+            if redeliverable:
+                return Submission(False, unrecorded=True)
             await self._respond_safely(
                 reply,
                 "⚠️ botkit could not take your question right now (its database is unavailable); "
                 "please ask again in a minute.",
             )
             return Submission(False)
-        if not claimed:
+        if inbox is None:
             log.info("duplicate delivery %s/%s ignored", message.platform, message.delivery_id)
             return Submission(False)
+        self.turns.inbox[(message.platform, message.delivery_id)] = inbox
         task = asyncio.create_task(self._handle(message, reply), name=f"botkit-turn-{message.delivery_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -213,12 +236,26 @@ class Router:
             await self._audit_refusal(message, refusal, None)
             await self._respond_safely(reply, str(refusal))
         except asyncio.CancelledError:
+            # Cut before its turn adopted the inbox rows (a shutdown): they stay queued, and the
+            # next start tells the asker (see botkit.app._mark_interrupted).
             raise
         except Exception as err:
             log.exception("handling %s failed", message.delivery_id)
             await self._respond_safely(
                 reply, f"⚠️ Something went wrong inside botkit ({type(err).__name__}); it was logged."
             )
+        await self._close_inbox(message)
+
+    async def _close_inbox(self, message: IncomingMessage) -> None:
+        """Handled without a model turn adopting its inbox rows (a command, a handler, a refusal):
+        the user saw its answer or notice, so the rows go; a restart must not answer it again."""
+        inbox = self.turns.inbox.pop((message.platform, message.delivery_id), None)
+        if inbox is None:
+            return
+        try:
+            await self.store.close_inbox(inbox)
+        except Exception:
+            log.exception("could not close the inbox rows of %s (answered already)", message.delivery_id)
 
     async def _respond_safely(self, reply: LiveReply, text: str) -> None:
         """A notice that must not raise: if even it fails, the failure is logged, not lost."""

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from botkit.config import Settings
     from botkit.personas import Persona
     from botkit.store import ConversationStore, HistoryTurn
+    from botkit.store.records import TurnIds
 
 log = logging.getLogger("botkit.pipeline.turns")
 
@@ -93,6 +94,8 @@ class TurnRunner:
             spool=WriteSpool.for_database(store.url, database.pending_writes_dir),
         )
         self.turn_counts: Counter[str] = Counter()
+        # (platform, delivery id) -> the inbox rows Router.submit wrote, until a turn adopts them.
+        self.inbox: dict[tuple[str, str], TurnIds] = {}
 
     def streamer_for(self, reply: LiveReply, persona: Persona | None) -> ReplyStreamer:
         budget = self.budgets.get(reply.rate_key, reply.edit_rate, reply.edit_burst)
@@ -126,7 +129,10 @@ class TurnRunner:
             check(final)
             live = self._prepare(final, reply)
             await live.streamer.start()  # users see a reaction at once
-            await live.recorder.enqueue(final, live.persona, live.streamer.stats.message_ids)
+            # The accepted message's inbox rows (Router.submit wrote them before the ack) become
+            # this turn's rows; a second turn for one message (a plugin's) gets its own.
+            inbox = self.inbox.pop((final.message.platform, final.message.delivery_id), None)
+            await live.recorder.enqueue(final, live.persona, live.streamer.stats.message_ids, inbox)
             await live.place.acquire()  # this thread's previous turn finishes first
             return await self._generate(final, live)
 

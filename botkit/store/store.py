@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, delete, literal_column, select, update
+from sqlalchemy import Boolean, ColumnElement, delete, literal_column, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NotSupportedError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from botkit.store.audit import AuditRecord, StoredPersonaVersion
@@ -47,6 +47,48 @@ def is_unavailable(err: BaseException) -> bool:
             return True
         return not isinstance(err, IntegrityError | DataError | ProgrammingError | NotSupportedError)
     return False
+
+
+def _unadopted(turn: TurnIds) -> tuple[ColumnElement[bool], ...]:
+    """The reply row of ``turn`` while it is still an inbox row: queued, no persona chosen yet
+    (every turn's own rows carry their persona, so this tells the two apart without a column)."""
+    return (
+        Message.id == turn.assistant_message_id,
+        Message.role == "assistant",
+        Message.status == "queued",
+        Message.persona_name.is_(None),
+    )
+
+
+async def _add_turn_rows(
+    session: AsyncSession,
+    common: dict[str, Any],
+    *,
+    user_text: str,
+    user_id: str | None,
+    status: str,
+    platform_message_ids: list[str] | None = None,
+    reply_user: str | None = None,
+) -> TurnIds:
+    """The question row and its unfinished reply row, inside the caller's transaction."""
+    asked = Message(role="user", content=user_text, status="complete", user_id=user_id, **common)
+    session.add(asked)
+    await session.flush()
+    reply = Message(
+        role="assistant",
+        content="",
+        status=status,
+        reply_to_id=asked.id,
+        platform_message_ids=list(platform_message_ids or []),
+        user_id=reply_user,
+        **common,
+    )
+    session.add(reply)
+    await session.execute(
+        update(Conversation).where(Conversation.id == common["conversation_id"]).values(updated_at=utcnow())
+    )
+    await session.flush()
+    return TurnIds(user_message_id=asked.id, assistant_message_id=reply.id)
 
 
 def _ms(value: float | None) -> int | None:
@@ -108,16 +150,97 @@ class ConversationStore:
                 )
         except IntegrityError:
             # Make sure it was the unique key, not e.g. a foreign key, before calling it a duplicate.
-            async with self._sessions() as session:
-                found = await session.scalar(
-                    select(Delivery.id).where(
-                        Delivery.platform == platform, Delivery.delivery_id == delivery_id
-                    )
-                )
-            if found is None:
+            if not await self._claimed(platform, delivery_id):
                 raise
             return False
         return True
+
+    async def _claimed(self, platform: str, delivery_id: str) -> bool:
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(Delivery.id).where(Delivery.platform == platform, Delivery.delivery_id == delivery_id)
+            )
+        return found is not None
+
+    async def accept(
+        self,
+        platform: str,
+        delivery_id: str,
+        key: tuple[str, str, str],
+        *,
+        user_text: str,
+        user_id: str | None,
+    ) -> TurnIds | None:
+        """The durable inbox: claim the delivery and write its question plus a ``queued`` reply
+        row (no persona, no placeholder yet), in ONE transaction; None for a duplicate delivery.
+
+        This is what "accepted" means: the adapter acknowledges the platform only after this
+        returned, so an event is either on disk (claimed, and findable by the restart pass as
+        an inbox row without a placeholder) or unacknowledged (the platform redelivers it), never
+        acknowledged and forgotten. One transaction, not claim-then-insert, because a process that
+        died between the two would leave a claim that drops the redelivery and no row to repair.
+        ``key`` is (workspace, channel, thread) on ``platform``.
+        """
+        conversation = await self.conversation_id(platform, *key)
+        try:
+            async with self._sessions.begin() as session:
+                session.add(
+                    Delivery(platform=platform, delivery_id=delivery_id, conversation_id=conversation)
+                )
+                await session.flush()
+                common: dict[str, Any] = {"conversation_id": conversation, "delivery_id": delivery_id}
+                # The reply row has the asker too: whom the restart pass tells if no turn adopts it.
+                return await _add_turn_rows(
+                    session, common, user_text=user_text, user_id=user_id, status="queued", reply_user=user_id
+                )
+        except IntegrityError:
+            if not await self._claimed(platform, delivery_id):
+                raise
+            return None
+
+    async def adopt_inbox(
+        self,
+        turn: TurnIds,
+        *,
+        user_text: str,
+        persona_name: str | None,
+        persona_hash: str | None,
+        model: str | None,
+        platform_message_ids: list[str],
+    ) -> bool:
+        """The turn that answers an inbox row takes it over: the question as the chain settled
+        it, the persona (chosen after acceptance) and the placeholder's id. False if the row is
+        no longer an unstarted inbox row (already adopted, or finished by a restart pass)."""
+        values = {"persona_name": persona_name, "persona_hash": persona_hash, "model": model}
+        async with self._sessions.begin() as session:
+            adopted = (
+                await session.execute(
+                    update(Message)
+                    .where(*_unadopted(turn))
+                    .values(updated_at=utcnow(), platform_message_ids=list(platform_message_ids), **values)
+                    .returning(Message.id)
+                )
+            ).scalar_one_or_none()
+            if adopted is None:
+                return False
+            await session.execute(
+                update(Message)
+                .where(Message.id == turn.user_message_id, Message.role == "user")
+                .values(updated_at=utcnow(), content=user_text, **values)
+            )
+        return True
+
+    async def close_inbox(self, turn: TurnIds) -> None:
+        """An accepted message that never became a model turn (a plugin command, ``/persona
+        list``, a refusal shown as a notice): its unadopted inbox rows are deleted, so no
+        ``queued`` row is left for the restart pass to "answer" again. The delivery claim stays
+        (a redelivery is still a duplicate). A row a turn adopted is left to that turn."""
+        async with self._sessions.begin() as session:
+            deleted = (
+                await session.execute(delete(Message).where(*_unadopted(turn)).returning(Message.id))
+            ).scalar_one_or_none()
+            if deleted is not None:
+                await session.execute(delete(Message).where(Message.id == turn.user_message_id))
 
     async def prune_deliveries(self, older_than: timedelta) -> int:
         """Forget delivery claims older than ``older_than``; returns how many were removed.
@@ -201,23 +324,14 @@ class ConversationStore:
             "model": model,
         }
         async with self._sessions.begin() as session:
-            asked = Message(role="user", content=user_text, status="complete", user_id=user_id, **common)
-            session.add(asked)
-            await session.flush()
-            reply = Message(
-                role="assistant",
-                content="",
+            return await _add_turn_rows(
+                session,
+                common,
+                user_text=user_text,
+                user_id=user_id,
                 status=status,
-                reply_to_id=asked.id,
-                platform_message_ids=list(platform_message_ids or []),
-                **common,
+                platform_message_ids=platform_message_ids,
             )
-            session.add(reply)
-            await session.execute(
-                update(Conversation).where(Conversation.id == conversation_id).values(updated_at=utcnow())
-            )
-            await session.flush()
-            return TurnIds(user_message_id=asked.id, assistant_message_id=reply.id)
 
     async def mark_streaming(self, assistant_message_id: int) -> None:
         """A queued turn got its thread: the model is being called."""

@@ -51,9 +51,24 @@ async def _botkit_run(cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Proc
     )  # fmt: skip
 
 
+async def _sigkill(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL (no shutdown code runs), unless it has ended already; then reap it."""
+    if process.returncode is None:
+        process.kill()
+    await process.wait()
+
+
 def _rows(database: Path) -> list[tuple[str, str, str]]:
     with sqlite3.connect(database) as db:
         return list(db.execute("SELECT role, status, content FROM messages ORDER BY id"))
+
+
+def _placeholders(database: Path) -> list[str]:
+    """Each assistant row's recorded platform message ids (JSON), in order."""
+    with sqlite3.connect(database) as db:
+        return [
+            r[0] for r in db.execute("SELECT platform_message_ids FROM messages WHERE role = 'assistant'")
+        ]
 
 
 async def _mention_and_wait_for_words(slack: FakeSlack, text: str) -> tuple[str, Callable[[], list[Any]]]:
@@ -83,11 +98,11 @@ async def test_sigkill_with_a_streaming_and_a_queued_reply_then_restart(tmp_path
             await slack.push_event(follow_up)
             await slack.wait_for(lambda: len(replies()) == 2, 30)  # its placeholder, queued
             assert replies()[1].text == "_Thinking…_"
-            async with asyncio.timeout(30):  # the row follows its placeholder by one write, and
+            async with asyncio.timeout(30):  # the row (written at acceptance) gets its placeholder's
                 while [(r[1], bool(r[2])) for r in _rows(database) if r[0] == "assistant"] != [  # noqa: ASYNC110
-                    ("streaming", True),  # the streaming answer is checkpointed every 2 s
-                    ("queued", False),
-                ]:
+                    ("streaming", True),  # id one write after it is posted, and the streaming
+                    ("queued", False),  # answer is checkpointed every 2 s
+                ] or "[]" in _placeholders(database):
                     await asyncio.sleep(0.05)
         finally:
             first.kill()  # SIGKILL: no shutdown code runs
@@ -154,12 +169,9 @@ async def test_sigkill_while_a_shown_answers_final_write_waits_then_restart(tmp_
                 async with asyncio.timeout(30):
                     while await _pending_writes(port) != 1:  # noqa: ASYNC110 - polling /healthz
                         await asyncio.sleep(0.05)
-                first.kill()  # SIGKILL with the final write waiting for the lock
-                await first.wait()
+                await _sigkill(first)  # with the final write waiting for the lock
         finally:
-            if first.returncode is None:
-                first.kill()
-                await first.wait()
+            await _sigkill(first)
         assert first.returncode == -signal.SIGKILL
         assert [r[:2] for r in _rows(database)] == [("user", "complete"), ("assistant", "streaming")]
 
@@ -178,3 +190,99 @@ async def test_sigkill_while_a_shown_answers_final_write_waits_then_restart(tmp_
     assistant = [(status, content) for role, status, content in _rows(database) if role == "assistant"]
     assert assistant == [("complete", answer)]  # stored from the spool, as it was shown
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []
+
+
+UNANSWERED = "⚠️ _Interrupted: botkit restarted before it could answer this. Please ask again._"
+
+
+async def test_sigkill_between_receipt_and_persist_gets_no_ack_and_the_redelivery_is_answered_once(
+    tmp_path: Path,
+) -> None:
+    """Accepted means persisted: with the database file locked, the event reaches ``botkit run``,
+    which blocks in its first write (SQLite's busy timeout is 30 s); SIGKILL it there. Slack got
+    no ack, so it redelivers; the restarted process answers that redelivery, once."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin() as standin:
+        standin.script_reply("the answer is 4")
+        env = _env(slack, standin, database)
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await slack.wait_for_connections(1, timeout=60)
+            root = slack.mention_event("what is 2+2?")
+            with exclusive_lock(database):
+                envelope = await slack.push_event(root, event_id="EvLOST1")
+                # Give the listener ample time to reach its write, which waits for the lock; no
+                # ack can be sent meanwhile, however long this is.
+                await asyncio.sleep(1.5)
+                await _sigkill(first)
+        finally:
+            await _sigkill(first)
+        assert first.returncode == -signal.SIGKILL
+        assert [a for a in slack.acks if a.get("envelope_id") == envelope["envelope_id"]] == []
+        assert _rows(database) == []  # nothing was stored, and nothing was claimed
+        channel, thread = str(root["channel"]), str(root["ts"])
+        assert slack.thread_replies(channel, thread) == []
+
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await slack.wait_for_connections(1, timeout=60)
+            again = await slack.push_event(root, event_id="EvLOST1", retry_attempt=1, retry_reason="timeout")
+            await slack.wait_for_ack(again["envelope_id"], timeout=30)
+            await slack.wait_for(
+                lambda: [r.text for r in slack.thread_replies(channel, thread)] == ["the answer is 4"], 30
+            )
+            third = await slack.push_event(root, event_id="EvLOST1", retry_attempt=2, retry_reason="timeout")
+            await slack.wait_for_ack(third["envelope_id"], timeout=30)  # a duplicate: acked, dropped
+        finally:
+            second.terminate()
+            await second.wait()
+    assert [r.text for r in slack.thread_replies(channel, thread)] == ["the answer is 4"]
+    assert _rows(database) == [
+        ("user", "complete", "what is 2+2?"),
+        ("assistant", "complete", "the answer is 4"),
+    ]
+
+
+async def test_sigkill_after_persist_before_the_placeholder_then_restart_tells_the_asker_once(
+    tmp_path: Path,
+) -> None:
+    """The event is acked (so it is on disk) while the placeholder's post hangs; SIGKILL. The
+    restart finds the inbox row with no placeholder and says, in one new reply, to ask again."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin() as standin:
+        env = _env(slack, standin, database)
+        for method in ("chat.postMessage", "chat.startStream"):
+            slack.delay(method, 300)
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await slack.wait_for_connections(1, timeout=60)
+            root = slack.mention_event("what is 2+2?")
+            envelope = await slack.push_event(root, event_id="EvQUEUED1")
+            await slack.wait_for_ack(envelope["envelope_id"], timeout=30)
+            # Acked means stored: the question and its queued reply row, without a placeholder.
+            assert [r[:2] for r in _rows(database)] == [("user", "complete"), ("assistant", "queued")]
+            assert _placeholders(database) == ["[]"]
+        finally:
+            first.kill()
+            await first.wait()
+        for method in ("chat.postMessage", "chat.startStream"):
+            slack.delay(method, 0)
+        channel, thread = str(root["channel"]), str(root["ts"])
+
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await slack.wait_for(lambda: len(slack.thread_replies(channel, thread)) == 1, 60)
+            await slack.wait_for_connections(1, timeout=60)
+            again = await slack.push_event(
+                root, event_id="EvQUEUED1", retry_attempt=1, retry_reason="timeout"
+            )
+            await slack.wait_for_ack(again["envelope_id"], timeout=30)  # a duplicate: not answered again
+        finally:
+            second.terminate()
+            await second.wait()
+    (note,) = slack.thread_replies(channel, thread)
+    assert note.text == UNANSWERED
+    assert [(role, status) for role, status, _ in _rows(database)] == [
+        ("user", "complete"),
+        ("assistant", "interrupted"),
+    ]
