@@ -4,6 +4,10 @@ and every partial view, stored with the answer, kept out of the model's history;
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +212,24 @@ async def test_a_checkpoint_stores_the_notice_and_no_reasoning_for_a_private_per
     assert answer.status == "streaming"
     assert answer.content == f"Half an ans\n\n{AFTER}"
     assert answer.reasoning is None
+
+
+def test_piped_botkit_chat_with_the_medical_role_shows_and_stores_the_notice(tmp_path: Path) -> None:
+    """The console as an admin runs it: ``botkit chat`` with the console user's roles set."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+    environment["BOTKIT_CONSOLE__ROLES"] = '["admin", "medical"]'
+    result = subprocess.run(
+        [sys.executable, "-m", "botkit.cli", "chat"],
+        input=":ask persona=medical Is a headache after a fall serious?\n",
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    after = "_This is general information, not a diagnosis; see a clinician about your situation."
+    assert result.stdout.count(after) == 1
+    assert result.stdout.rstrip().endswith("call your local emergency services._")
+    with sqlite3.connect(tmp_path / "botkit.db") as db:
+        (content, reasoning) = db.execute(
+            "SELECT content, reasoning FROM messages WHERE role = 'assistant'"
+        ).fetchone()
+    assert content.startswith("You asked:") and after in content
+    assert reasoning is None  # the shipped medical persona: store_reasoning: false
