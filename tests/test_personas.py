@@ -87,9 +87,13 @@ def test_math_persona_has_boxed_directive(shipped: PersonaRegistry) -> None:
 def test_legal_persona_disclaims_and_is_restricted(shipped: PersonaRegistry) -> None:
     legal = shipped.get("legal")
     assert legal is not None
+    # botkit shows the disclaimer itself (notice:); the template no longer asks the model for it.
     text = legal.render("Can my landlord keep my deposit?")
-    assert "not legal advice" in text
-    assert "consult a qualified lawyer" in text
+    assert "Can my landlord keep my deposit?" in text
+    assert "not legal advice" in (legal.notices.after or "")
+    assert "consult a qualified lawyer" in (legal.notices.after or "")
+    assert "not legal advice" in (legal.notices.before or "")
+    assert not legal.store_reasoning
     assert legal.access.roles == frozenset({"legal"})
     assert "restricted" in legal.description
     assert not legal.access.allows("U1", frozenset(), "general")
@@ -100,9 +104,13 @@ def test_medical_persona_disclaims_and_is_restricted(shipped: PersonaRegistry) -
     medical = shipped.get("medical")
     assert medical is not None
     text = medical.render("Is a headache after a fall serious?")
-    assert "not a diagnosis" in text
-    assert "clinician" in text
-    assert "emergency services" in text
+    assert "emergency services" in text  # the template still says when to send people there
+    after = medical.notices.after or ""
+    assert "not a diagnosis" in after
+    assert "clinician" in after
+    assert "emergency services" in after
+    assert "emergency number" in (medical.notices.before or "")
+    assert not medical.store_reasoning
     assert medical.access.roles == frozenset({"medical"})
     assert "restricted" in medical.description
     assert not medical.access.allows("U1", frozenset({"legal"}), "general")

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import PersonaError
-from .model import Access, FrontMatter
+from .model import NOTICE_HINT, Access, FrontMatter, Notice
 
 FENCE = "---"
 #: File line of the YAML block's first line (the line after the opening fence).
@@ -130,7 +130,8 @@ def _line_of(loc: KeyPath, lines: dict[KeyPath, int]) -> int:
 
 
 def _allowed_keys(loc: KeyPath) -> list[str]:
-    model = Access if loc[:1] == ("access",) else FrontMatter
+    sections: dict[str | int, type[Access] | type[Notice]] = {"access": Access, "notice": Notice}
+    model = sections.get(loc[0], FrontMatter) if len(loc) > 1 else FrontMatter
     return list(model.model_fields)
 
 
@@ -146,5 +147,13 @@ def _describe(err: Any) -> tuple[str, str | None]:
     if err["type"] == "missing":
         return f"missing required key {dotted!r}", f"add '{dotted}: ...' to the front matter"
     message = str(err["msg"]).removeprefix("Value error, ")
-    list_hint = "write a list, e.g. [legal]" if loc[:1] == ("access",) and len(loc) == 2 else None
-    return f"invalid value for {dotted!r} ({err['input']!r}): {message}", list_hint
+    return f"invalid value for {dotted!r} ({err['input']!r}): {message}", _value_hint(loc)
+
+
+def _value_hint(loc: KeyPath) -> str | None:
+    """How to write the value of a section admins often get wrong."""
+    if loc[:1] == ("access",) and len(loc) == 2:
+        return "write a list, e.g. [legal]"
+    if loc[:1] == ("notice",):
+        return NOTICE_HINT
+    return None

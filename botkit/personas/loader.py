@@ -99,6 +99,8 @@ def load_persona(
         source=split.body,
         _body=body,
         _body_offset=split.body_offset,
+        notices=front.notice.notices(),
+        store_reasoning=front.store_reasoning,
     )
 
 

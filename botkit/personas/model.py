@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, field_validator
 
+from botkit.streaming.notices import Notices
 from botkit.streaming.streamer import ReasoningDisplay as ReasoningDisplay  # defined where it is shown
 
 AnswerFormat = Literal["plain", "boxed"]
@@ -64,6 +65,29 @@ class Access(BaseModel):
         return bool({_normalise(r) for r in roles} & {_normalise(r) for r in self.roles})
 
 
+NOTICE_HINT = (
+    "write 'notice: \"text\"' (shown after every answer) or 'notice:' with indented "
+    "'before: \"text\"' (shown while it is written) and 'after: \"text\"' lines"
+)
+
+
+class Notice(BaseModel):
+    """``notice:`` in its long form: what botkit shows before the answer and appends after it.
+
+    The short form ``notice: "text"`` means ``after`` only, the disclaimer; both kinds are
+    botkit's to show (see :mod:`botkit.streaming.notices`), never left to the model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    before: Annotated[str, StringConstraints(strip_whitespace=True)] | None = None
+    after: Annotated[str, StringConstraints(strip_whitespace=True)] | None = None
+
+    def notices(self) -> Notices:
+        """The runtime form; a blank text is no notice."""
+        return Notices(before=self.before or None, after=self.after or None)
+
+
 class FrontMatter(BaseModel):
     """The YAML block at the top of a persona file, exactly as an admin may write it."""
 
@@ -77,6 +101,8 @@ class FrontMatter(BaseModel):
     reasoning_display: ReasoningDisplay = "thinking"
     answer_format: AnswerFormat = "plain"
     access: Access = Field(default_factory=Access)
+    notice: Notice = Field(default_factory=Notice)
+    store_reasoning: bool = True
 
     @field_validator("description")
     @classmethod
@@ -90,3 +116,16 @@ class FrontMatter(BaseModel):
     @classmethod
     def _blank_access_is_open(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @field_validator("notice", mode="before")
+    @classmethod
+    def _notice_shapes(cls, value: Any) -> Any:
+        # The short form is the common one (a disclaimer); a list or a number is a mistake that
+        # must be an error at its line, not a notice silently missing from legal answers.
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            return {"after": value}
+        if not isinstance(value, dict):
+            raise ValueError(f"a notice is text or a 'before:'/'after:' mapping; {NOTICE_HINT}")
+        return value

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from botkit.streaming.notices import NO_NOTICES, Notices
+
 from .model import Access, AnswerFormat, ReasoningDisplay
 from .template import CompiledBody, render_body
 
@@ -32,6 +34,10 @@ class Persona:
     """The template body as written (for ``/persona show``)."""
     _body: CompiledBody = field(repr=False, compare=False)
     _body_offset: int = field(repr=False, compare=False)
+    notices: Notices = NO_NOTICES
+    """Shown by botkit around every answer (``notice:``), never left to the model."""
+    store_reasoning: bool = True
+    """``store_reasoning: false``: the turn's reasoning is not stored (NULL), only the answer."""
 
     @property
     def version(self) -> str:

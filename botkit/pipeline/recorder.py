@@ -34,6 +34,7 @@ from botkit.pipeline.filters import TextFilters
 from botkit.plugins.api import Request
 from botkit.store.spool import SpooledWrite, WriteSpool
 from botkit.store.store import is_unavailable
+from botkit.streaming.notices import append_notice
 
 if TYPE_CHECKING:
     from botkit.personas import Persona
@@ -200,6 +201,8 @@ class TurnRecorder:
     usage: Usage = field(default_factory=Usage)
     writes: FinalWrites | None = None  # None: the final write is one attempt (no outage handling)
     key: ConversationKey | None = None
+    notice: str | None = None  # the persona's after-notice, stored with any answer text
+    store_reasoning: bool = True  # False (the persona's ``store_reasoning``): reasoning is NULL
 
     async def enqueue(
         self,
@@ -246,15 +249,30 @@ class TurnRecorder:
         await self.store.mark_streaming(self.assistant_id)
 
     async def checkpoint(self, answer: str, reasoning: str) -> None:
+        """The streamed text so far, stored as :meth:`finish` would (with the notice, without the
+        reasoning if the persona says so): the restart pass shows it as it is stored."""
         assert self.assistant_id is not None, "enqueue() first"
         await self.store.checkpoint(
-            self.assistant_id, answer=self.filters.shown(answer), reasoning=self.filters.reasoning(reasoning)
+            self.assistant_id, answer=self._stored_answer(answer), reasoning=self._stored_reasoning(reasoning)
         )
 
+    def _stored_answer(self, answer: str) -> str:
+        """What the user was shown of the answer: the text and the persona's after-notice (any
+        answer text carries it, a partial one too), filtered for display. Stored with the notice
+        so the record shows the disclaimer the user got; :meth:`ConversationStore.history`
+        strips it again before the model sees it."""
+        return self.filters.shown(append_notice(answer, self.notice))
+
+    def _stored_reasoning(self, reasoning: str) -> str | None:
+        """``None`` (NULL) for a persona with ``store_reasoning: false``: a medical question's
+        reasoning restates the patient's details at length, and is kept only if wanted."""
+        return self.filters.reasoning(reasoning.strip()) if self.store_reasoning else None
+
     async def history(self) -> Sequence[HistoryTurn]:
-        """The thread's completed exchanges (this turn's own rows are not complete yet)."""
+        """The thread's completed exchanges (this turn's own rows are not complete yet), without
+        this persona's notice."""
         assert self.conversation is not None, "enqueue() first"
-        return await self.store.history(self.conversation)
+        return await self.store.history(self.conversation, notices=(self.notice,) if self.notice else ())
 
     async def finish(
         self,
@@ -278,8 +296,8 @@ class TurnRecorder:
         ttft = self.usage.first_token_at
         values: dict[str, Any] = {
             "status": status,
-            "answer": self.filters.shown(answer),
-            "reasoning": self.filters.reasoning(reasoning.strip()),
+            "answer": self._stored_answer(answer),
+            "reasoning": self._stored_reasoning(reasoning),
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
             "ttft_ms": None if ttft is None else int((ttft - self.started) * 1000),

@@ -31,6 +31,7 @@ from botkit.plugins.api import Refusal, Request, TurnResult, TurnStatus
 from botkit.store.spool import WriteSpool
 from botkit.streaming.budget import BudgetRegistry
 from botkit.streaming.formatting import final_answer_line
+from botkit.streaming.notices import NO_NOTICES, ends_with_notice
 from botkit.streaming.streamer import ReplyStreamer
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class TurnRunner:
             display=persona.reasoning_display if persona else "thinking",
             thinking_interval=self.settings.stream.thinking_update_interval,
             text_filter=self.filters.for_display(),
+            notices=persona.notices if persona else NO_NOTICES,
         )
 
     async def run(
@@ -180,7 +182,14 @@ class TurnRunner:
         return _Live(
             self.streamer_for(reply, persona),
             self.gates.reserve(request.message.key),
-            TurnRecorder(self.store, self.filters, self.settings.llm.model, writes=self.writes),
+            TurnRecorder(
+                self.store,
+                self.filters,
+                self.settings.llm.model,
+                writes=self.writes,
+                notice=persona.notices.after,
+                store_reasoning=persona.store_reasoning,
+            ),
             persona,
         )
 
@@ -297,10 +306,21 @@ async def _checkpoints(live: _Live, interval: float = CHECKPOINT_INTERVAL) -> No
 
 
 def final_text(result: TurnResult, persona: Persona) -> str:
-    parts = [result.answer.strip()]
+    """The complete answer as shown: the answer, a boxed persona's ``**Final answer**`` line, the
+    persona's after-notice, then botkit's own notes (history trimmed...).
+
+    The notice is botkit's, not the model's: it is added to every answer that has text, unless
+    the answer already ends with it (a model that obeyed an older template), so it is never
+    shown twice. The recorder stores it with the answer (:meth:`TurnRecorder.finish`).
+    """
+    answer = result.answer.strip()
+    parts = [answer]
     if persona.answer_format == "boxed":
         line = final_answer_line(result.answer)
         if line:
             parts.append(line)
+    after = persona.notices.after
+    if after and answer and not ends_with_notice(answer, after):
+        parts.append(after)
     parts.extend(result.notices)
     return "\n\n".join(p for p in parts if p)

@@ -7,6 +7,7 @@ check, which is what keeps it correct with several tasks or processes on one dat
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from botkit.store.models import (
     utcnow,
 )
 from botkit.store.records import HistoryTurn, StoredMessage, TurnIds
+from botkit.streaming.notices import strip_notice
 
 
 def is_unavailable(err: BaseException) -> bool:
@@ -276,9 +278,15 @@ class ConversationStore:
         async with self._sessions() as session:
             return (await session.execute(select(Conversation.id).where(*key))).scalar_one()
 
-    async def history(self, conversation_id: int, *, limit: int = 100) -> list[HistoryTurn]:
+    async def history(
+        self, conversation_id: int, *, limit: int = 100, notices: Collection[str] = ()
+    ) -> list[HistoryTurn]:
         """The last ``limit`` completed exchanges, oldest first. Failed, interrupted, empty and
-        in-flight turns are left out: the model should not see its own broken output."""
+        in-flight turns are left out: the model should not see its own broken output.
+
+        A stored answer holds the persona's after-notice (what the user saw; see
+        :mod:`botkit.streaming.notices`); each of ``notices`` is stripped from the answers here,
+        so the model does not learn to repeat a disclaimer botkit adds anyway."""
         if limit <= 0:
             return []
         user = aliased(Message)
@@ -296,7 +304,7 @@ class ConversationStore:
         )
         async with self._sessions() as session:
             rows = (await session.execute(stmt)).all()
-        return [HistoryTurn(user_text=u, answer=a) for u, a in reversed(rows)]
+        return [HistoryTurn(user_text=u, answer=_without(a, notices)) for u, a in reversed(rows)]
 
     async def start_turn(
         self,
@@ -487,3 +495,9 @@ class ConversationStore:
         )
         async with self._sessions() as session:
             return [StoredPersonaVersion.from_row(row) for row in (await session.scalars(stmt)).all()]
+
+
+def _without(answer: str, notices: Collection[str]) -> str:
+    for notice in notices:
+        answer = strip_notice(answer, notice)
+    return answer

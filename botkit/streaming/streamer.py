@@ -11,6 +11,11 @@ streaming edit is tried once, since the next edit supersedes it, and its 429 pau
 A ``text_filter`` (a plugin's redaction, say) sees every text before it is shown: the placeholder,
 each partial view, the final text and the failure text, always whole, before it is split into
 messages.
+
+A persona's :class:`~botkit.streaming.notices.Notices` are the streamer's to show: the
+before-notice on top of the placeholder and of every partial view (added once per edit, not per
+token), the after-notice under any answer text a failure leaves shown (the final text of a
+complete answer carries it already: :func:`botkit.pipeline.turns.final_text`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Literal
 from botkit.events import LiveReply, RateLimited, TransientPlatformError
 from botkit.streaming.budget import EditBudget
 from botkit.streaming.formatting import quote, split_message
+from botkit.streaming.notices import NO_NOTICES, Notices, append_notice, before_view
 from botkit.streaming.retry import FIRST, RetryPolicy
 
 log = logging.getLogger("botkit.streaming.streamer")
@@ -69,8 +75,10 @@ class ReplyStreamer:
         thinking_interval: float = 3.0,
         text_filter: Callable[[str], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        notices: Notices = NO_NOTICES,
     ) -> None:
         self.reply = reply
+        self.notices = notices
         self.budget = budget
         self.text_filter = text_filter
         self._calls = RetryPolicy(budget, clock=clock)
@@ -90,8 +98,11 @@ class ReplyStreamer:
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
-        """Post the placeholder now (users see a reaction within a second) and start pumping."""
-        message_id = await self.post_first(placeholder)
+        """Post the placeholder now (users see a reaction within a second) and start pumping.
+
+        The persona's before-notice is on top of it from this first message on.
+        """
+        message_id = await self.post_first(before_view(placeholder, self.notices.before))
         self._last_edit = self._clock()
         self._pump = asyncio.create_task(self._run_pump(), name="botkit-reply-pump")
         return message_id
@@ -174,8 +185,12 @@ class ReplyStreamer:
         return list(self.stats.message_ids)
 
     async def fail(self, error_text: str) -> list[str]:
-        """End the reply with what was shown so far plus a visible, specific error."""
-        partial = self._view.answer.strip()
+        """End the reply with what was shown so far plus a visible, specific error.
+
+        Answer text shown so far keeps the persona's after-notice: a partial legal answer without
+        its disclaimer is worse than none. A bare error (no answer text) gets none.
+        """
+        partial = append_notice(self._view.answer.strip(), self.notices.after)
         await self._land(f"{partial}\n\n{error_text}" if partial else error_text)
         await self._close(functools.partial(self.reply.fail, self._filtered(error_text)))
         return list(self.stats.message_ids)
@@ -201,13 +216,18 @@ class ReplyStreamer:
         view = self._view
         if view.final is not None:
             return self._render_answer_part(final=True)
+        return before_view(self._render_partial(), self.notices.before)
+
+    def _render_partial(self) -> str:
+        view = self._view
         if view.notice is not None:
             partial = self._render_answer_part(final=False).strip()
             return f"{partial}\n\n{view.notice}" if partial else view.notice
         if view.answer:
             return self._render_answer_part(final=False)
         if view.reasoning and self.display == "quoted":
-            tail = view.reasoning[-(self.reply.max_chars - 200) :]
+            room = self.reply.max_chars - 200 - len(self.notices.before or "")
+            tail = view.reasoning[-max(room, 200) :]
             return quote(tail) if tail.strip() else PLACEHOLDER
         if view.reasoning_started is not None and self.display == "thinking":
             seconds = int(self._clock() - view.reasoning_started)
