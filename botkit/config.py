@@ -117,7 +117,8 @@ class _Layered(BaseSettings):
     def source_order(
         cls, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        raise NotImplementedError
+        """The sources in priority order; each subclass says (the base has no order of its own)."""
+        raise NotImplementedError(f"{cls.__name__} must define source_order")
 
 
 class SectionSettings(_Layered):

@@ -216,9 +216,12 @@ class TurnRecorder:
         were taken already), the question and a ``queued`` reply row in one transaction."""
         message = request.message
         key = self.key = message.key
-        self.conversation = await self.store.conversation_id(
-            key.platform, key.workspace, key.channel, key.thread
-        )
+        if inbox is not None and inbox.conversation_id is not None:
+            self.conversation = inbox.conversation_id  # looked up when the message was accepted
+        else:
+            self.conversation = await self.store.conversation_id(
+                key.platform, key.workspace, key.channel, key.thread
+            )
         question = self.filters.question(request.question)
         if inbox is not None and await self.store.adopt_inbox(
             inbox,

@@ -26,6 +26,7 @@ class TurnIds:
 
     user_message_id: int
     assistant_message_id: int
+    conversation_id: int | None = None  # the thread's conversation, so its users need not look it up
 
 
 @dataclass(frozen=True, slots=True)

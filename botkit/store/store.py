@@ -90,7 +90,9 @@ async def _add_turn_rows(
         update(Conversation).where(Conversation.id == common["conversation_id"]).values(updated_at=utcnow())
     )
     await session.flush()
-    return TurnIds(user_message_id=asked.id, assistant_message_id=reply.id)
+    return TurnIds(
+        user_message_id=asked.id, assistant_message_id=reply.id, conversation_id=common["conversation_id"]
+    )
 
 
 def _ms(value: float | None) -> int | None:
