@@ -14,12 +14,12 @@ from discord import app_commands
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
-from botkit.events import ConversationKey, IncomingMessage, TransientPlatformError
+from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError
 from botkit_discord.commands import build_tree, declared_args, main_text
 from botkit_discord.endpoints import point_discord_py_at
 from botkit_discord.identity import channel_and_thread, role_names, workspace_of
 from botkit_discord.mentions import MentionRouter
-from botkit_discord.reply import DiscordInteractionReply
+from botkit_discord.reply import DiscordInteractionReply, DiscordMessageReply
 from botkit_discord.settings import DiscordSettings
 
 log = logging.getLogger("botkit_discord")
@@ -105,6 +105,7 @@ class DiscordAdapter(Adapter):
         self.synced: list[str] = []  # where commands were synced: guild ids or "global"
         self._accepting = True
         self._mentions: MentionRouter | None = None
+        self._restart_rest: discord.Client | None = None  # see reply_in
         if settings.shutdown_grace is not None:
             log.warning(
                 "discord.shutdown_grace (BOTKIT_DISCORD__SHUTDOWN_GRACE) is deprecated and ignored: "
@@ -218,20 +219,72 @@ class DiscordAdapter(Adapter):
         )
         return False
 
+    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
+        """A new message where the lost question was asked: in its thread where that thread
+        exists (a mention's thread has the mention's id), else in the channel as a reply to
+        the question (a mention answered inline, a slash command: its interaction id names no
+        message, so the reference is dropped rather than failing), without pinging anyone.
+
+        The restart pass runs before :meth:`run`; the REST client opened here stays logged in
+        until :meth:`run` starts (it closes it) so that the reply can still be written."""
+        candidates = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
+        if not candidates:
+            log.info("no Discord channel known for the unanswered message in %s", key)
+            return None
+        client = await self._restart_client()
+
+        async def open_channel() -> tuple[discord.PartialMessageable, discord.MessageReference | None]:
+            for channel_id in candidates[:-1]:  # the thread, where there is one
+                try:
+                    await client.fetch_channel(channel_id)
+                except (discord.NotFound, discord.Forbidden):
+                    continue
+                return client.get_partial_messageable(channel_id), None
+            channel_id = candidates[-1]
+            reference = None
+            if key.thread.isdigit() and int(key.thread) != channel_id:
+                reference = discord.MessageReference(
+                    message_id=int(key.thread), channel_id=channel_id, fail_if_not_exists=False
+                )
+            return client.get_partial_messageable(channel_id), reference
+
+        return DiscordMessageReply(
+            client.get_partial_messageable(candidates[-1]),
+            open_channel=open_channel,
+            max_chars=self.config.max_chars,
+            edits_per_second=self.config.edits_per_second,
+        )
+
+    async def _restart_client(self) -> discord.Client:
+        """One logged-in REST client for the restart pass's new replies, closed by :meth:`run`."""
+        if self._restart_rest is None:
+            client = self._new_rest_client()
+            try:
+                await self._login(client)
+            except BaseException:
+                await client.close()
+                raise
+            self._restart_rest = client
+        return self._restart_rest
+
     @contextlib.asynccontextmanager
     async def _rest_client(self) -> AsyncIterator[discord.Client]:
         """A logged-in client for REST calls only (no gateway), closed afterwards."""
-        point_discord_py_at(self.config.api_url, self.config.gateway_url)
-        client = discord.Client(
-            intents=minimal_intents(),
-            allowed_mentions=discord.AllowedMentions.none(),
-            max_ratelimit_timeout=MAX_RATELIMIT_SLEEP,
-        )
+        client = self._new_rest_client()
         try:
             await self._login(client)
             yield client
         finally:
             await client.close()
+
+    def _new_rest_client(self) -> discord.Client:
+        """A client for REST calls only (never connected to the gateway), pinging no one."""
+        point_discord_py_at(self.config.api_url, self.config.gateway_url)
+        return discord.Client(
+            intents=minimal_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_ratelimit_timeout=MAX_RATELIMIT_SLEEP,
+        )
 
     def invite_url(self, application_id: int | None) -> str:
         client_id = application_id or self.config.application_id or "APPLICATION_ID"
@@ -283,6 +336,9 @@ class DiscordAdapter(Adapter):
         Draining is the core's: :meth:`botkit.app.BotApp.serve` lets the replies in flight
         land, through this still-open connection, before it cancels the adapters.
         """
+        if self._restart_rest is not None:  # the restart pass's replies have all been written
+            await self._restart_rest.close()
+            self._restart_rest = None
         point_discord_py_at(self.config.api_url, self.config.gateway_url)
         client = self.client = BotkitClient(self)
         self._mentions = MentionRouter(client, self.config)
