@@ -215,6 +215,10 @@ class DatabaseSettings(_Section):
     # even if this process is killed. None: "<file>.pending" beside a SQLite file, else
     # "botkit-pending" in the working directory.
     pending_writes_dir: Path | None = None
+    # Every process on the database beats this often (seconds); one whose beat has not changed
+    # for worker_timeout seconds is gone, and its unfinished turns are repaired by the others.
+    heartbeat_interval: float = Field(10.0, gt=0)
+    worker_timeout: float = Field(60.0, gt=0)
 
 
 class PersonaSettings(_Section):

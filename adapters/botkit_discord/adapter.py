@@ -226,12 +226,19 @@ class DiscordAdapter(Adapter):
         message, so the reference is dropped rather than failing), without pinging anyone.
 
         The restart pass runs before :meth:`run`; the REST client opened here stays logged in
-        until :meth:`run` starts (it closes it) so that the reply can still be written."""
+        until :meth:`run` starts (it closes it) so that the reply can still be written. A sweep
+        while serving (another process's turns, see :mod:`botkit.leftovers`) uses the connected
+        client."""
         candidates = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
         if not candidates:
             log.info("no Discord channel known for the unanswered message in %s", key)
             return None
-        client = await self._restart_client()
+        # While serving (a sweep found a gone process's turn): the connected client.
+        client = (
+            self.client
+            if self.client is not None and self.client.is_ready()
+            else await self._restart_client()
+        )
 
         async def open_channel() -> tuple[discord.PartialMessageable, discord.MessageReference | None]:
             for channel_id in candidates[:-1]:  # the thread, where there is one

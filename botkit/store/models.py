@@ -142,6 +142,9 @@ class Message(_Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text)
     delivery_id: Mapped[str | None] = mapped_column(String(255))
     reply_to_id: Mapped[int | None] = mapped_column(Id, ForeignKey("messages.id", ondelete="SET NULL"))
+    # The botkit process (:class:`Worker`) answering an assistant row: a restart pass repairs
+    # only the unfinished rows of processes that are gone, never those of one still serving.
+    owner: Mapped[str | None] = mapped_column(String(32))
 
 
 class Delivery(Base):
@@ -157,6 +160,25 @@ class Delivery(Base):
     conversation_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("conversations.id", ondelete="SET NULL")
     )
+
+
+class Worker(Base):
+    """One botkit process on this database, while it runs: where it runs and its last heartbeat.
+
+    Several processes may share a database (two workers, a rolling restart, an admin's ``botkit
+    chat`` beside ``botkit run``). Each registers here at start, beats every
+    ``database.heartbeat_interval`` and leaves at a clean stop; a process is gone when its row is
+    missing, its heartbeat is stale, or (on the same host) its pid no longer runs. Only then are
+    its unfinished turns repaired (see :mod:`botkit.leftovers`).
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEntry(Base):
