@@ -100,7 +100,9 @@ class Submission:
             raise
 
 
-FeedbackOutcome = Literal["recorded", "changed", "unchanged", "duplicate", "unknown", "disabled", "unavailable"]
+FeedbackOutcome = Literal[
+    "recorded", "changed", "unchanged", "duplicate", "unknown", "disabled", "unavailable"
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,10 @@ async def _answer_and_vote(bot: TestBot, tag: str, votes: list[list[tuple[str, s
     turns = []
     for index, clicks in enumerate(votes):
         reply = await bot.ask(
-            f"Question {index}?", reply=RecordingReply(feedback_buttons=True), thread=f"{tag}{index}", delivery_id=f"{tag}-{index}"
+            f"Question {index}?",
+            reply=RecordingReply(feedback_buttons=True),
+            thread=f"{tag}{index}",
+            delivery_id=f"{tag}-{index}",
         )
         (turn_id,) = reply.buttons.values()
         turns.append(turn_id)
@@ -94,9 +97,18 @@ def test_report_counts_votes_per_version_beside_offline_results(
     assert v1_hash != v2_hash
     results = tmp_path / "eval.json"
     offline = [
-        {"persona": "pirate", "persona_version": v1_hash[:12], "dataset": "pirate.jsonl", "runs": 5,
-         "accuracy": {"mean": 0.8, "std": 0.05}},
-        {"persona_name": "pirate", "persona_hash": "f" * 64, "overall": {"accuracy_mean": 0.6, "accuracy_std": 0.1}},
+        {
+            "persona": "pirate",
+            "persona_version": v1_hash[:12],
+            "dataset": "pirate.jsonl",
+            "runs": 5,
+            "accuracy": {"mean": 0.8, "std": 0.05},
+        },
+        {
+            "persona_name": "pirate",
+            "persona_hash": "f" * 64,
+            "overall": {"accuracy_mean": 0.6, "accuracy_std": 0.1},
+        },
     ]
     results.write_text(json.dumps({"results": offline}))
     monkeypatch.setenv("BOTKIT_DATABASE__URL", db_url)
@@ -108,26 +120,80 @@ def test_report_counts_votes_per_version_beside_offline_results(
     report = json.loads(capsys.readouterr().out)
     rows = {(r["persona"], r["version"]): r for r in report["versions"]}
     assert set(rows) == {("pirate", v1_hash), ("pirate", v2_hash), ("pirate", "f" * 64)}
-    first, second, evaluated_only = rows[("pirate", v1_hash)], rows[("pirate", v2_hash)], rows[("pirate", "f" * 64)]
+    first, second, evaluated_only = (
+        rows[("pirate", v1_hash)],
+        rows[("pirate", v2_hash)],
+        rows[("pirate", "f" * 64)],
+    )
     assert (first["replies"], first["votes"], first["up"], first["down"]) == (4, 4, 2, 2)
     assert (first["vote_rate"], first["up_share"]) == (1.0, 0.5)
     assert first["offline"] == [
-        {"dataset": "pirate.jsonl", "runs": 5, "accuracy_mean": 0.8, "accuracy_std": 0.05, "source": str(results)}
+        {
+            "dataset": "pirate.jsonl",
+            "runs": 5,
+            "accuracy_mean": 0.8,
+            "accuracy_std": 0.05,
+            "source": str(results),
+        }
     ]
-    assert (second["replies"], second["votes"], second["up"], second["vote_rate"], second["up_share"]) == (2, 1, 1, 0.5, 1.0)
+    assert (second["replies"], second["votes"], second["up"], second["vote_rate"], second["up_share"]) == (
+        2,
+        1,
+        1,
+        0.5,
+        1.0,
+    )
     assert second["offline"] == []
-    assert (evaluated_only["replies"], evaluated_only["vote_rate"], evaluated_only["offline"][0]["accuracy_mean"]) == (0, None, 0.6)
+    assert (
+        evaluated_only["replies"],
+        evaluated_only["vote_rate"],
+        evaluated_only["offline"][0]["accuracy_mean"],
+    ) == (0, None, 0.6)
 
     assert main(["eval", "report", "--since", "60d", "--persona", "pirate", "--results", str(results)]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0] == "Feedback on the turns of the last 60d:"
-    assert table[1].split() == ["persona", "version", "replies", "votes", "vote", "rate", "👍", "share", "offline", "eval"]
+    assert table[1].split() == [
+        "persona",
+        "version",
+        "replies",
+        "votes",
+        "vote",
+        "rate",
+        "👍",
+        "share",
+        "offline",
+        "eval",
+    ]
     assert table[2].split() == [
-        "pirate", v1_hash[:12], "5", "5", "100%", "60%",
-        "accuracy", "80.0%", "±", "5.0%,", "5", "runs", "on", "pirate.jsonl",
+        "pirate",
+        v1_hash[:12],
+        "5",
+        "5",
+        "100%",
+        "60%",
+        "accuracy",
+        "80.0%",
+        "±",
+        "5.0%,",
+        "5",
+        "runs",
+        "on",
+        "pirate.jsonl",
     ]
     assert table[3].split() == ["pirate", v2_hash[:12], "2", "1", "50%", "100%", "–"]
-    assert table[4].split() == ["pirate", ("f" * 64)[:12], "0", "0", "–", "–", "accuracy", "60.0%", "±", "10.0%"]
+    assert table[4].split() == [
+        "pirate",
+        ("f" * 64)[:12],
+        "0",
+        "0",
+        "–",
+        "–",
+        "accuracy",
+        "60.0%",
+        "±",
+        "10.0%",
+    ]
 
     assert main(["eval", "report", "--json", "--persona", "general"]) == 0
     assert json.loads(capsys.readouterr().out)["versions"] == []

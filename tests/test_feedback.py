@@ -67,7 +67,14 @@ async def test_votes_one_per_user_changed_not_added_and_redeliveries_ignored(tmp
         ]
         votes = await bot.store.votes_on(turn_id)
         (stored,) = [m for m in await bot.store.messages(1) if m.id == turn_id]
-    assert [r.outcome for r in receipts] == ["recorded", "duplicate", "unchanged", "changed", "recorded", "unknown"]
+    assert [r.outcome for r in receipts] == [
+        "recorded",
+        "duplicate",
+        "unchanged",
+        "changed",
+        "recorded",
+        "unknown",
+    ]
     assert receipts[1].text is None  # nothing shown twice for one click
     assert "no longer be rated" in str(receipts[-1].text)
     assert [(v.voter, v.vote, v.persona_name, v.persona_hash) for v in votes] == [

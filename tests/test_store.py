@@ -201,9 +201,9 @@ async def test_migration_creates_the_models_schema(db_url: str) -> None:
         ("uq_feedback_message_id_platform_voter", ("message_id", "platform", "voter"))
     ]
     assert schema["feedback"]["fks"] == [(("message_id",), "messages", "CASCADE")]
-    assert ("ix_feedback_persona_name_persona_hash", ("persona_name", "persona_hash")) in schema[
-        "feedback"
-    ]["indexes"]  # PostgreSQL also lists the unique key's index
+    assert ("ix_feedback_persona_name_persona_hash", ("persona_name", "persona_hash")) in schema["feedback"][
+        "indexes"
+    ]  # PostgreSQL also lists the unique key's index
     assert schema["feedback"]["checks"] == ["ck_feedback_vote"]
     # The hand-written migration and the models agree column by column (types, nullability).
     assert schema["diff"] == []

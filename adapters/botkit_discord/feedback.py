@@ -73,7 +73,9 @@ def feedback_view(turn_id: int) -> discord.ui.View:
     return view
 
 
-async def answer_vote(host: AdapterHost, interaction: discord.Interaction[Any], vote: Vote, turn_id: int) -> None:
+async def answer_vote(
+    host: AdapterHost, interaction: discord.Interaction[Any], vote: Vote, turn_id: int
+) -> None:
     """Store the vote through the core, then answer the interaction: ephemeral thanks, or a
     silent acknowledgement for a duplicate."""
     user = interaction.user

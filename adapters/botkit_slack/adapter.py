@@ -234,7 +234,9 @@ class SlackAdapter(Adapter):
         if receipt.text is None:
             return
         assert self._replies is not None
-        thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")
+        thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get(
+            "thread_ts"
+        )
         try:
             await self._replies.chat_postEphemeral(
                 channel=event.channel, user=event.user, text=receipt.text, thread_ts=thread_ts

@@ -68,13 +68,17 @@ class VersionRow:
         }
 
 
-def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_report_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Add ``report`` to the ``botkit eval`` subcommands (``subparsers`` from ``add_subparsers``)."""
     report = subparsers.add_parser(
         "report", help="votes (👍/👎) per persona version, beside offline eval results"
     )
     report.add_argument("--persona", help="only this persona")
-    report.add_argument("--since", default="30d", help="turns of the last 30m, 12h, 7d, 2w ... (default: 30d)")
+    report.add_argument(
+        "--since", default="30d", help="turns of the last 30m, 12h, 7d, 2w ... (default: 30d)"
+    )
     report.add_argument(
         "--results",
         nargs="+",
@@ -87,7 +91,9 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     return report
 
 
-def build_rows(feedback: list[VersionFeedback], offline: list[OfflineResult], persona: str | None) -> list[VersionRow]:
+def build_rows(
+    feedback: list[VersionFeedback], offline: list[OfflineResult], persona: str | None
+) -> list[VersionRow]:
     """The votes per version, each with its matching offline results; offline-only versions after."""
     rows = [VersionRow(f.persona, f.version, f.replies, f.votes, f.up) for f in feedback]
     for result in offline:
@@ -137,9 +143,14 @@ def render_table(rows: list[VersionRow], since: str) -> str:
 
     def fmt(cells: tuple[str, ...]) -> str:
         left = {0, 1, 6}
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
 
-    return "\n".join([f"Feedback on the turns of the last {since}:", fmt(header), *(fmt(line) for line in lines)])
+    return "\n".join(
+        [f"Feedback on the turns of the last {since}:", fmt(header), *(fmt(line) for line in lines)]
+    )
 
 
 async def run_report(settings: Settings, args: argparse.Namespace) -> int:

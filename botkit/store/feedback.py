@@ -88,11 +88,15 @@ async def _record_once(
         ).one_or_none()
         if turn is None:
             return "unknown"
-        session.add(Delivery(platform=platform, delivery_id=delivery_id, conversation_id=turn.conversation_id))
+        session.add(
+            Delivery(platform=platform, delivery_id=delivery_id, conversation_id=turn.conversation_id)
+        )
         await session.flush()
         row = await session.scalar(
             select(FeedbackVote).where(
-                FeedbackVote.message_id == turn_id, FeedbackVote.platform == platform, FeedbackVote.voter == voter
+                FeedbackVote.message_id == turn_id,
+                FeedbackVote.platform == platform,
+                FeedbackVote.voter == voter,
             )
         )
         if row is None:
@@ -186,7 +190,14 @@ async def votes_on(sessions: async_sessionmaker[AsyncSession], turn_id: int) -> 
         ).all()
     return [
         StoredVote(
-            r.message_id, r.platform, r.voter, r.vote, r.persona_name, r.persona_hash, r.created_at, r.updated_at
+            r.message_id,
+            r.platform,
+            r.voter,
+            r.vote,
+            r.persona_name,
+            r.persona_hash,
+            r.created_at,
+            r.updated_at,
         )
         for r in rows
     ]

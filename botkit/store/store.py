@@ -506,13 +506,17 @@ class ConversationStore:
         async with self._sessions() as session:
             return [StoredPersonaVersion.from_row(row) for row in (await session.scalars(stmt)).all()]
 
-
     async def record_vote(
         self, turn_id: int, *, platform: str, voter: str, vote: str, delivery_id: str
     ) -> VoteResult:
         """One user's 👍/👎 on a turn, with its delivery claim (:mod:`botkit.store.feedback`)."""
         return await record_vote(
-            self._sessions, turn_id=turn_id, platform=platform, voter=voter, vote=vote, delivery_id=delivery_id
+            self._sessions,
+            turn_id=turn_id,
+            platform=platform,
+            voter=voter,
+            vote=vote,
+            delivery_id=delivery_id,
         )
 
     async def votes_on(self, turn_id: int) -> list[StoredVote]:

@@ -774,7 +774,9 @@ class FakeDiscord(LocalServer):
                 self._apply_edit(clicked, data)
         elif kind != 8:
             interaction.callbacks.pop()
-            return self._error(400, 50035, "Invalid Form Body", {"type": "Value is not a valid callback type"})
+            return self._error(
+                400, 50035, "Invalid Form Body", {"type": "Value is not a valid callback type"}
+            )
         self._signal()
         if "with_response" not in request.query:
             return web.Response(status=204)
@@ -877,7 +879,11 @@ class FakeDiscord(LocalServer):
                 return self._error(400, 50035, "Invalid Form Body", {"components": "BASE_TYPE_BAD_LENGTH"})
             for child in children:
                 custom_id = str(child.get("custom_id") or "")
-                if child.get("type") == COMPONENT_BUTTON and not 1 <= len(custom_id) <= 100 and not child.get("url"):
+                if (
+                    child.get("type") == COMPONENT_BUTTON
+                    and not 1 <= len(custom_id) <= 100
+                    and not child.get("url")
+                ):
                     return self._error(400, 50035, "Invalid Form Body", {"custom_id": "BASE_TYPE_BAD_LENGTH"})
         return None
 

@@ -153,7 +153,9 @@ class SlackMessage:
     streaming: bool = False  # a native stream not stopped yet
     appended: list[str] = field(default_factory=list)  # a stream's pieces (start, appends, stop)
     blocks: list[dict[str, Any]] | None = None  # the Block Kit blocks it shows now, if any
-    blocks_history: list[list[dict[str, Any]] | None] = field(default_factory=list)  # each blocks it was given
+    blocks_history: list[list[dict[str, Any]] | None] = field(
+        default_factory=list
+    )  # each blocks it was given
 
     @property
     def edits(self) -> int:
@@ -581,7 +583,11 @@ class FakeSlack(LocalServer):
             raise LookupError(f"message {message.ts} in {message.channel} does not exist")
         button = next((b for b in current.buttons() if b.get("action_id") == action_id), None)
         block = next(
-            (b for b in current.blocks or [] if b.get("type") == "actions" and button in b.get("elements", [])),
+            (
+                b
+                for b in current.blocks or []
+                if b.get("type") == "actions" and button in b.get("elements", [])
+            ),
             None,
         )
         if button is None or block is None:

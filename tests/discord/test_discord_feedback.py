@@ -46,11 +46,15 @@ async def test_the_final_answer_carries_the_buttons_and_its_partial_edits_do_not
         interaction, message_id, turn_id, _ = await _math(rig, user, "What is 6*7?")
         token = interaction.token
         patches = [
-            c.body for c in rig.fake.calls_to("PATCH", f"/webhooks/.*/{token}/messages/@original") if c.status == 200
+            c.body
+            for c in rig.fake.calls_to("PATCH", f"/webhooks/.*/{token}/messages/@original")
+            if c.status == 200
         ]
     assert "\\boxed{42}" in rig.fake.messages[message_id]["content"]
     buttons = rig.fake.buttons(message_id)
-    assert [(b["custom_id"], b["emoji"]["name"]) for b in buttons] == list(zip(_ids(turn_id), ("👍", "👎"), strict=True))
+    assert [(b["custom_id"], b["emoji"]["name"]) for b in buttons] == list(
+        zip(_ids(turn_id), ("👍", "👎"), strict=True)
+    )
     assert len(patches) >= 3  # placeholder, partial edits, final
     assert [bool(p.get("components")) for p in patches] == [False] * (len(patches) - 1) + [True]
 
