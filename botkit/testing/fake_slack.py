@@ -18,6 +18,16 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
   (``message_not_in_streaming_state`` once stopped). A streamed message's ``text`` is its
   Markdown so far and :attr:`SlackMessage.appended` lists every piece it was sent in.
 
+Block Kit: ``chat.postMessage``, ``chat.update`` and ``chat.stopStream`` keep the ``blocks`` they
+were given (JSON list or form-encoded string) in :attr:`SlackMessage.blocks` (an update without
+``blocks`` removes them, as on Slack; ``stopStream`` appends them) and every value in
+:attr:`SlackMessage.blocks_history`; more than 50 blocks answer ``msg_blocks_too_many``, a
+section over 3,000 characters or an empty actions block ``invalid_blocks``.
+:meth:`FakeSlack.click_button` plays a user clicking a button of a message: a ``block_actions``
+payload (user, container, channel, message, ``actions`` with ``action_id``, ``block_id``,
+``value`` and ``action_ts``, ``response_url``) in an ``interactive`` Socket Mode envelope; its
+ack lands in :attr:`FakeSlack.acks` like any other.
+
 Bad tokens answer ``invalid_auth``; a method whose scope is not in :attr:`FakeSlack.scopes`
 answers ``missing_scope`` with ``needed``. Every call is recorded in :attr:`FakeSlack.calls`,
 and :attr:`FakeSlack.messages` keeps the current text of every message by ``(channel, ts)``.

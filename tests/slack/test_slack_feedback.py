@@ -3,6 +3,7 @@ click as a ``block_actions`` envelope over Socket Mode, and the vote in the data
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,35 @@ async def test_feedback_can_be_turned_off(slack: FakeSlack, start_bot: StartBot)
         await slack.wait_for_connections(1)
         reply, _, _ = await _answered(slack, bot.bot, "What is 5+5?")
     assert reply.buttons() == [] and reply.blocks is None
+
+
+async def test_a_native_stream_gets_its_buttons_from_stop_stream(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 400
+        bot.bot.standin.script_reply("A streamed answer " + " ".join(f"w{i}" for i in range(40)))
+        await slack.wait_for_connections(1)
+        reply, turn_id, _ = await _answered(slack, bot.bot, "Stream it.")
+        await _click(slack, reply, UP, "U0ALICE")
+        (vote,) = await bot.bot.store.votes_on(turn_id)
+    (stop,) = slack.calls_of("chat.stopStream")
+    assert [b["value"] for b in stop.args["blocks"][0]["elements"]] == [str(turn_id)] * 2
+    assert [b["action_id"] for b in reply.buttons()] == [UP, DOWN]
+    assert reply.text.startswith("A streamed answer")  # the streamed text itself is unchanged
+    assert (vote.voter, vote.vote) == ("U0ALICE", "up")
+
+
+async def test_a_redelivered_click_is_counted_once(slack: FakeSlack, start_bot: StartBot) -> None:
+    async with start_bot() as bot:
+        await slack.wait_for_connections(1)
+        reply, turn_id, _ = await _answered(slack, bot.bot, "What is 7+7?")
+        envelope = await slack.click_button(reply, DOWN, user="U0ALICE")
+        await slack.wait_for_ack(envelope["envelope_id"])
+        await slack.wait_for(lambda: len(slack.ephemerals) == 1)
+        again = {**envelope, "envelope_id": "redelivered-1", "retry_attempt": 1, "retry_reason": "timeout"}
+        await slack.sockets[0].send_str(json.dumps(again))
+        await slack.wait_for_ack("redelivered-1")
+        votes = await bot.bot.store.votes_on(turn_id)
+    assert [(v.voter, v.vote) for v in votes] == [("U0ALICE", "down")]
+    assert len(slack.ephemerals) == 1  # thanked once
