@@ -1,7 +1,8 @@
 """The platform-neutral event model that crosses the adapter boundary.
 
 Adapters translate a Slack event, a Discord interaction or a console line into an
-:class:`IncomingMessage` and hand the core a :class:`LiveReply` through which the answer is shown.
+:class:`IncomingMessage` and hand the core a :class:`LiveReply` through which the answer is shown;
+a click on a final reply's 👍/👎 becomes a :class:`FeedbackEvent`.
 Nothing in here knows about any platform SDK, and adapters need nothing but this module (and
 :mod:`botkit.adapter`) from the core.
 """

@@ -120,3 +120,22 @@ async def test_no_buttons_on_an_error_or_a_command_reply(tmp_path: Path) -> None
     assert all(not m.get("components") for m in fake.messages.values())
     sent = [c for c in fake.calls if isinstance(c.body, dict) and c.body.get("components")]
     assert sent == []
+
+
+async def test_a_mention_reply_gets_the_buttons_and_a_click_counts(tmp_path: Path) -> None:
+    async with discord_rig(tmp_path) as rig:
+        fake = rig.fake
+        alice = fake.add_user("alice")
+        asked = await fake.user_message(alice, fake.channel_id, f"{fake.mention} What is 2+3?")
+        thread_id = int(asked["id"])  # the answer goes into a thread started from the message
+        await fake.wait_for(lambda: any(fake.buttons(int(m["id"])) for m in fake.messages_in(thread_id)), 15)
+        await wait_idle(rig.bot)
+        (reply,) = [m for m in fake.messages_in(thread_id) if m["author"]["id"] == fake.bot_user["id"]]
+        custom_ids = [b["custom_id"] for b in fake.buttons(int(reply["id"]))]
+        turn_id = int(custom_ids[0].rsplit(":", 1)[1])
+        click = await _vote(fake, alice, int(reply["id"]), custom_ids[1])
+        (vote,) = await rig.bot.store.votes_on(turn_id)
+    assert custom_ids == list(_ids(turn_id))
+    assert "\\boxed{5}" in reply["content"]
+    assert (vote.voter, vote.vote, vote.persona_name) == (str(alice), "down", "general")
+    assert fake.ephemeral_messages(click.id) == ["Thanks for the feedback: your 👎 is recorded."]
