@@ -15,7 +15,7 @@ from typing import ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
 
-from botkit.events import ConversationKey, IncomingMessage, LiveReply
+from botkit.events import ConversationKey, FeedbackEvent, IncomingMessage, LiveReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,23 @@ class Submission:
             raise
 
 
+FeedbackOutcome = Literal[
+    "recorded", "changed", "unchanged", "duplicate", "unknown", "disabled", "unavailable"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackReceipt:
+    """What the host did with a :class:`~botkit.events.FeedbackEvent`, and what to tell the voter.
+
+    ``text`` is the private acknowledgement (an ephemeral message): None for a ``duplicate``
+    (a redelivered click was acknowledged already) where the adapter shows nothing.
+    """
+
+    outcome: FeedbackOutcome
+    text: str | None
+
+
 class AdapterHost(Protocol):
     """The core as an adapter sees it."""
 
@@ -122,6 +139,13 @@ class AdapterHost(Protocol):
 
     def personas_for(self, user: str, roles: frozenset[str], channel: str) -> list[PersonaChoice]:
         """The personas this user may use in this channel (for autocomplete and lists)."""
+        ...
+
+    async def vote(self, event: FeedbackEvent) -> FeedbackReceipt:
+        """Store a 👍/👎 click (one vote per user and turn: a second click changes it) and say
+        what to tell the voter. One short transaction: the adapter acknowledges the platform's
+        interaction after this returns, inside its 3-second deadline. Never raises for a bad
+        turn id or a database outage: the receipt says so."""
         ...
 
     async def post_first(self, reply: LiveReply) -> str:

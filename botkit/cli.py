@@ -6,6 +6,8 @@
 - ``botkit personas check [DIR]``: validate persona files; non-zero exit on any error.
 - ``botkit personas history NAME`` / ``botkit personas diff NAME OLD NEW``: stored persona versions.
 - ``botkit audit [--since 7d] [--actor ID] [--json]``: the audit trail.
+- ``botkit eval report [--persona P] [--since 30d] [--results FILE...] [--json]``: users' 👍/👎
+  per persona version, beside offline eval results (:mod:`botkit.eval.report`).
 - ``botkit db upgrade`` / ``botkit db current``: the Alembic schema.
 - ``botkit standin ...``: the vLLM stand-in server (accepts ``vllm serve`` arguments).
 - ``botkit --version``.
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from botkit import __version__
 from botkit.adapter import Adapter, AdapterError
 from botkit.config import ConfigError, Settings, load_settings
+from botkit.eval.report import add_report_parser
 
 if TYPE_CHECKING:
     from botkit.app import BotApp
@@ -90,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--actor", help="only this user id")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    evaluate = sub.add_parser("eval", help="judge personas: `botkit eval report` (users' votes per version)")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
+    add_report_parser(eval_sub)
+
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     for name, text in (
@@ -132,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run(_personas_history(settings, args))
         if args.command == "audit":
             return _run(_audit(settings, args.since, args.actor, args.json))
+        if args.command == "eval":
+            from botkit.eval.report import run_report
+
+            return _run(run_report(settings, args))
         if args.command == "db":
             return _run(_db(settings, args.db_command, args.url))
         if args.command == "status":

@@ -244,6 +244,13 @@ class ServerSettings(_Section):
     port: int = Field(8081, ge=0, le=65535)
 
 
+class FeedbackSettings(_Section):
+    """👍/👎 on the final reply of every model turn (Slack buttons, Discord buttons), stored per
+    turn with its persona version; ``botkit eval report`` shows the votes."""
+
+    enabled: bool = True
+
+
 class PluginSettings(_Section):
     """The built-in plugins are on unless ``disabled``; ``enabled`` adds installed ones to them."""
 
@@ -274,6 +281,7 @@ class Settings(_Layered):
     personas: PersonaSettings = PersonaSettings()
     plugins: PluginSettings = PluginSettings()
     server: ServerSettings = ServerSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
     @classmethod
     def source_order(

@@ -249,6 +249,27 @@ def test_audit(tmp_path: Path) -> None:
     assert rows[1]["detail"]["rule"] == "users/roles"
 
 
+@runs("botkit eval report [--persona P] [--since 30d] [--results FILE...] [--json]", "botkit eval report")
+def test_eval_report(tmp_path: Path) -> None:
+    chat = shell("printf 'What is 2+2?\\nAnd 3+3?\\n' | botkit chat", tmp_path)
+    assert chat.returncode == 0, chat.stderr
+    with sqlite3.connect(tmp_path / "botkit.db") as db:
+        (version,) = db.execute(
+            "SELECT DISTINCT persona_hash FROM messages WHERE role = 'assistant'"
+        ).fetchone()
+    result = {"persona": "general", "persona_version": version, "dataset": "smoke.jsonl", "runs": 3}
+    (tmp_path / "eval.json").write_text(json.dumps({**result, "accuracy": {"mean": 0.75, "std": 0.1}}))
+    table = shell("botkit eval report", tmp_path)
+    assert table.returncode == 0, table.stderr
+    # The console shows no buttons: two replies, no votes yet.
+    assert table.stdout.splitlines()[2].split() == ["general", version[:12], "2", "0", "0%", "–", "–"]
+    as_json = shell("botkit eval report --persona general --since 30d --results eval.json --json", tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    (row,) = json.loads(as_json.stdout)["versions"]
+    assert (row["replies"], row["votes"], row["vote_rate"], row["up_share"]) == (2, 0, 0.0, None)
+    assert [(o["accuracy_mean"], o["accuracy_std"], o["runs"]) for o in row["offline"]] == [(0.75, 0.1, 3)]
+
+
 @runs("botkit db upgrade", "botkit db current")
 def test_db_upgrade_then_current(tmp_path: Path) -> None:
     upgraded = shell("botkit db upgrade", tmp_path)

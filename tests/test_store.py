@@ -168,13 +168,14 @@ async def test_migrations_dir_is_the_source_checkout() -> None:
 async def test_migration_creates_the_models_schema(db_url: str) -> None:
     assert await current_revision(db_url) is None
     await upgrade(db_url)
-    assert await current_revision(db_url) == head_revision() == "0004"
+    assert await current_revision(db_url) == head_revision() == "0005"
     schema = await _schema(db_url)
     assert schema["tables"] == [
         "alembic_version",
         "audit",
         "conversations",
         "deliveries",
+        "feedback",
         "messages",
         "persona_versions",
         "workers",
@@ -197,6 +198,14 @@ async def test_migration_creates_the_models_schema(db_url: str) -> None:
         (("reply_to_id",), "messages", "SET NULL"),
     ]
     assert schema["messages"]["checks"] == ["ck_messages_role", "ck_messages_status"]
+    assert schema["feedback"]["unique"] == [
+        ("uq_feedback_message_id_platform_voter", ("message_id", "platform", "voter"))
+    ]
+    assert schema["feedback"]["fks"] == [(("message_id",), "messages", "CASCADE")]
+    assert ("ix_feedback_persona_name_persona_hash", ("persona_name", "persona_hash")) in schema["feedback"][
+        "indexes"
+    ]  # PostgreSQL also lists the unique key's index
+    assert schema["feedback"]["checks"] == ["ck_feedback_vote"]
     # The hand-written migration and the models agree column by column (types, nullability).
     assert schema["diff"] == []
     await upgrade(db_url)  # idempotent at head

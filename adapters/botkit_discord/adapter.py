@@ -14,9 +14,10 @@ from discord import app_commands
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
-from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError
+from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError, Vote
 from botkit_discord.commands import build_tree, declared_args, main_text
 from botkit_discord.endpoints import point_discord_py_at
+from botkit_discord.feedback import FeedbackButton, answer_vote
 from botkit_discord.identity import channel_and_thread, role_names, workspace_of
 from botkit_discord.mentions import MentionRouter
 from botkit_discord.reply import DiscordInteractionReply, DiscordMessageReply
@@ -81,8 +82,14 @@ class BotkitClient(discord.Client):
         self.tree = build_tree(self, adapter.host, adapter.host.commands, adapter.on_command)
 
     async def setup_hook(self) -> None:
+        # Every message's 👍/👎, by custom_id template: replies from before a restart included.
+        self.add_dynamic_items(FeedbackButton)
         if not self.adapter.synced:  # check() normally synced them already, before anything started
             await self.adapter.sync_commands(self.tree)
+
+    async def on_feedback(self, interaction: discord.Interaction[Any], vote: Vote, turn_id: int) -> None:
+        """A vote button was clicked (:class:`~botkit_discord.feedback.FeedbackButton`)."""
+        await answer_vote(self.adapter.host, interaction, vote, turn_id)
 
     async def on_ready(self) -> None:
         self.adapter.ready.set()

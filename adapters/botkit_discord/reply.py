@@ -22,6 +22,7 @@ import aiohttp
 import discord
 
 from botkit.events import LiveReply, RateLimited, TransientPlatformError
+from botkit_discord.feedback import feedback_view
 
 log = logging.getLogger("botkit_discord.reply")
 
@@ -95,11 +96,23 @@ def notice_parts(text: str, limit: int) -> list[str]:
 
 
 class _DiscordReply(LiveReply):
+    feedback_buttons = True  # 👍/👎 components on the final message (botkit_discord.feedback)
+
     def __init__(self, *, channel_id: int, max_chars: int, edits_per_second: float) -> None:
         self.max_chars = max_chars
         self.rate_key = f"discord:{channel_id}"
         self.edit_rate = edits_per_second
         self.edit_burst = 1
+
+    async def edit(self, message_id: str, text: str) -> None:
+        await self._edit(message_id, text, None)
+
+    async def edit_with_feedback(self, message_id: str, text: str, turn_id: int) -> None:
+        """The final edit, with the 👍/👎 action row in the same PATCH."""
+        await self._edit(message_id, text, feedback_view(turn_id))
+
+    async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
+        raise NotImplementedError
 
 
 OpenChannel = Callable[[], Awaitable[tuple[discord.PartialMessageable, discord.MessageReference | None]]]
@@ -146,9 +159,9 @@ class DiscordMessageReply(_DiscordReply):
         message = await platform_call(send)
         return str(message.id)
 
-    async def edit(self, message_id: str, text: str) -> None:
+    async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
         partial = self.channel.get_partial_message(int(message_id))
-        await platform_call(lambda: partial.edit(content=text))
+        await platform_call(lambda: _edit_message(partial, text, view))
 
     async def post_continuation(self, text: str) -> str:
         message = await platform_call(lambda: self.channel.send(text))
@@ -227,21 +240,22 @@ class DiscordInteractionReply(_DiscordReply):
         self._original_id = str(message.id)
         return self._original_id
 
-    async def edit(self, message_id: str, text: str) -> None:
+    async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
         if message_id in self._moved:
             partial = self.channel.get_partial_message(self._moved[message_id])
-            await platform_call(lambda: partial.edit(content=text))
+            await platform_call(lambda: _edit_message(partial, text, view))
         elif message_id not in self._followups and message_id != self._original_id:
             partial = self.channel.get_partial_message(int(message_id))  # posted in the channel
-            await platform_call(lambda: partial.edit(content=text))
+            await platform_call(lambda: _edit_message(partial, text, view))
         elif not self.token_fresh:
             await self._retire(message_id)
-            self._moved[message_id] = int(await self._post_in_channel(text))
+            self._moved[message_id] = int(await self._post_in_channel(text, view))
         elif message_id == self._original_id:
-            await platform_call(lambda: self.interaction.edit_original_response(content=text))
+            await platform_call(lambda: self.interaction.edit_original_response(content=text, **extra))
         else:
             followup = self.interaction.followup
-            await platform_call(lambda: followup.edit_message(int(message_id), content=text))
+            await platform_call(lambda: followup.edit_message(int(message_id), content=text, **extra))
 
     async def post_continuation(self, text: str) -> str:
         if not self.token_fresh:
@@ -251,8 +265,9 @@ class DiscordInteractionReply(_DiscordReply):
         self._followups.add(str(message.id))
         return str(message.id)
 
-    async def _post_in_channel(self, text: str) -> str:
-        message = await platform_call(lambda: self.channel.send(text))
+    async def _post_in_channel(self, text: str, view: discord.ui.View | None = None) -> str:
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
+        message = await platform_call(lambda: self.channel.send(text, **extra))
         return str(message.id)
 
     async def _retire(self, message_id: str) -> None:
@@ -264,3 +279,11 @@ class DiscordInteractionReply(_DiscordReply):
                 await self.interaction.followup.edit_message(int(message_id), content=CONTINUED_NOTE)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as err:  # the token may be gone
             log.info("could not mark interaction message %s as continued: %s", message_id, err)
+
+
+async def _edit_message(partial: discord.PartialMessage, text: str, view: discord.ui.View | None) -> object:
+    """``PATCH /channels/{channel}/messages/{message}``: the text, and the buttons when given
+    (left out otherwise, so that an edit keeps what the message shows)."""
+    if view is None:
+        return await partial.edit(content=text)
+    return await partial.edit(content=text, view=view)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import aiohttp
 from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
@@ -17,6 +18,7 @@ from botkit.events import ConversationKey, IncomingMessage, LiveReply, Transient
 from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
 from botkit_slack.credentials import BotAuth, authorizer, verify
 from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_mention, from_message
+from botkit_slack.feedback import ACTION_PATTERN, feedback_event
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.settings import SlackSettings
 from botkit_slack.threads import ThreadTracker
@@ -142,6 +144,7 @@ class SlackAdapter(Adapter):
         app.event("message")(self._on_message)
         for name in top_level_names(self.host.commands):
             app.command(f"/{name}")(self._on_command)
+        app.action(ACTION_PATTERN)(self._on_feedback)
         return app
 
     # -- listeners (bolt acknowledges once they return; an exception means no ack) ----------
@@ -216,6 +219,30 @@ class SlackAdapter(Adapter):
         if not submission.accepted:
             log.info("Slack command %s was already handled", message.delivery_id)
             await reply.discard_prepared()
+
+    async def _on_feedback(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A 👍/👎 click (``block_actions``): stored by the core, acknowledged to the voter alone
+        (``chat.postEphemeral`` in the reply's thread). The buttons stay as they are: everyone
+        reading the reply shares them. bolt sends the ack once this returns: one short
+        transaction and one Web API call, well inside Slack's 3 seconds."""
+        await ack()
+        event = feedback_event(body, action)
+        if event is None:
+            log.info("ignoring a feedback click without a turn id: %s", action.get("action_id"))
+            return
+        receipt = await self.host.vote(event)
+        if receipt.text is None:
+            return
+        assert self._replies is not None
+        thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get(
+            "thread_ts"
+        )
+        try:
+            await self._replies.chat_postEphemeral(
+                channel=event.channel, user=event.user, text=receipt.text, thread_ts=thread_ts
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
+            log.info("could not thank %s for a vote in %s: %s", event.user, event.channel, err)
 
     def _me(self, context: Mapping[str, Any]) -> BotIdentity:
         if self.identity is not None:

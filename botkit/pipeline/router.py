@@ -23,10 +23,11 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from botkit.adapter import CommandSpec, PersonaChoice, Submission
+from botkit.adapter import CommandSpec, FeedbackReceipt, PersonaChoice, Submission
 from botkit.audit import record
-from botkit.events import IncomingMessage, LiveReply
+from botkit.events import FeedbackEvent, IncomingMessage, LiveReply
 from botkit.pipeline.chain import MiddlewareChain
+from botkit.pipeline.feedback import FeedbackHandler
 from botkit.plugins.api import (
     CommandContext,
     Plugin,
@@ -78,6 +79,7 @@ class Router:
                 self._commands[name] = command
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
+        self.feedback = FeedbackHandler(store, enabled=settings.feedback.enabled)
 
     # -- AdapterHost --------------------------------------------------------------------------
     @property
@@ -130,6 +132,10 @@ class Router:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return Submission(True, task)
+
+    async def vote(self, event: FeedbackEvent) -> FeedbackReceipt:
+        """A 👍/👎 click: stored with its turn (:mod:`botkit.pipeline.feedback`)."""
+        return await self.feedback.vote(event)
 
     async def post_first(self, reply: LiveReply) -> str:
         return await self.turns.streamer_for(reply, None).post_first()

@@ -64,6 +64,7 @@ class _Live:
     recorder: TurnRecorder
     persona: Persona
     notices: list[str] = field(default_factory=list)
+    generated: bool = False  # the model answered (not a middleware): the final reply gets 👍/👎
     checkpoints: asyncio.Task[None] | None = None  # cancelled, maybe still inside a blocked write
 
     @property
@@ -231,6 +232,7 @@ class TurnRunner:
             # final edit (a late one cannot overwrite the final row: see store.checkpoint).
             checkpoints.cancel()
             live.checkpoints = checkpoints
+        live.generated = True
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=live.notices)
 
     async def _fit(self, history: Sequence[HistoryTurn], user_content: str) -> FittedPrompt:
@@ -250,7 +252,9 @@ class TurnRunner:
         streamer = live.streamer
         try:
             if result.status == "complete":
-                message_ids = await streamer.finish(final_text(result, live.persona))
+                message_ids = await streamer.finish(
+                    final_text(result, live.persona), feedback_turn=self._feedback_turn(live)
+                )
             else:
                 message_ids = await streamer.fail(result.error or "⚠️ No answer.")
         except Exception as err:  # the platform refused even the retried final edit
@@ -268,6 +272,13 @@ class TurnRunner:
         )
         if live.checkpoints is not None:  # done by now: the database took the final write
             await asyncio.wait([live.checkpoints], timeout=5)
+
+    def _feedback_turn(self, live: _Live) -> int | None:
+        """The turn id a complete model answer's 👍/👎 carry; None: no buttons (feedback off, or
+        an answer a middleware gave without the model)."""
+        if not self.settings.feedback.enabled or not live.generated:
+            return None
+        return live.recorder.assistant_id
 
     async def _interrupted(
         self, live: _Live, note: str = INTERRUPTED_NOTE, status: str = "interrupted"

@@ -212,3 +212,27 @@ class PersonaVersion(Base):
     hash: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeedbackVote(Base):
+    """One user's 👍/👎 on one turn's final reply: one row per (turn, platform, voter); a second
+    click updates it. The turn's persona name and version hash are copied from its reply row
+    when the vote is cast, so ``botkit eval report`` groups votes by persona version without a
+    join that a later edit of the turn could change; deleting the turn deletes its votes."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("message_id", "platform", "voter"),
+        Index(None, "persona_name", "persona_hash"),
+        CheckConstraint("vote IN ('up', 'down')", name="vote"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    message_id: Mapped[int] = mapped_column(Id, ForeignKey("messages.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(32))
+    voter: Mapped[str] = mapped_column(String(255))
+    vote: Mapped[str] = mapped_column(String(8))
+    persona_name: Mapped[str | None] = mapped_column(String(255))
+    persona_hash: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

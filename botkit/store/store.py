@@ -21,6 +21,14 @@ from sqlalchemy.orm import aliased
 
 from botkit.store.audit import AuditRecord, StoredPersonaVersion
 from botkit.store.database import StoreError, is_sqlite, open_engine, safe_url
+from botkit.store.feedback import (
+    StoredVote,
+    VersionFeedback,
+    VoteResult,
+    record_vote,
+    version_feedback,
+    votes_on,
+)
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
 from botkit.store.models import (
     FINAL_STATUSES,
@@ -572,6 +580,30 @@ class ConversationStore:
         )
         async with self._sessions() as session:
             return [StoredPersonaVersion.from_row(row) for row in (await session.scalars(stmt)).all()]
+
+    async def record_vote(
+        self, turn_id: int, *, platform: str, voter: str, vote: str, delivery_id: str
+    ) -> VoteResult:
+        """One user's 👍/👎 on a turn, with its delivery claim (:mod:`botkit.store.feedback`)."""
+        return await record_vote(
+            self._sessions,
+            turn_id=turn_id,
+            platform=platform,
+            voter=voter,
+            vote=vote,
+            delivery_id=delivery_id,
+        )
+
+    async def votes_on(self, turn_id: int) -> list[StoredVote]:
+        """The votes on one turn (its reply row's id), oldest first."""
+        return await votes_on(self._sessions, turn_id)
+
+    async def version_feedback(
+        self, *, since: timedelta | None = None, persona: str | None = None
+    ) -> list[VersionFeedback]:
+        """Replies and votes per persona version, for turns of the last ``since``."""
+        cutoff = utcnow() - since if since is not None else None
+        return await version_feedback(self._sessions, since=cutoff, persona=persona)
 
 
 def _without(answer: str, notices: Collection[str]) -> str:
