@@ -235,6 +235,7 @@ def test_audit(tmp_path: Path) -> None:
         "printf ':persona list\\n:ask persona=legal hi\\n' | botkit chat",
         tmp_path,
         BOTKIT_CONSOLE__USER="ann",
+        BOTKIT_CONSOLE__OPERATOR="false",  # judged like any user, so the refusal is audited
     )
     assert chat.returncode == 0, chat.stderr
     audit = shell("botkit audit", tmp_path)
