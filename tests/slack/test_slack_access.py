@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from botkit.adapter import AdapterError
 from botkit.personas import shipped_personas_dir
 from botkit.testing.fake_slack import FakeSlack
 
+REPO = Path(__file__).resolve().parents[2]
 CONTACT = "#it-help or legal-ops@example.com"
 LEGAL_BEFORE = "_General legal information, not legal advice."
 LEGAL_AFTER = (
@@ -188,3 +190,28 @@ async def test_a_broken_persona_edit_notifies_the_admins_once_per_distinct_error
     assert len(second) == 2 and "max_tokens" in second[1]
     assert len(third) == 3
     assert dms == third  # the same notices by DM
+
+
+async def test_the_shipped_example_configuration_is_all_it_takes(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """examples/governed-channels/botkit.toml as it is: each channel's group is answered there."""
+    example = tomllib.loads((REPO / "examples" / "governed-channels" / "botkit.toml").read_text())
+    slack.add_channel("legal-questions", "C0LEGAL")
+    slack.add_channel("medical-questions", "C0MEDICAL")
+    slack.add_channel("botkit-admins", "C0ADMINS")
+    slack.add_usergroup("legal-team", ["U0LAWYER"])
+    slack.add_usergroup("clinical-staff", ["U0NURSE"])
+    core = {key: example[key] for key in ("bot", "personas", "access")}
+    async with start_bot(core=core) as bot:
+        await slack.wait_for_connections(1)
+        for user, channel in (("U0LAWYER", "C0LEGAL"), ("U0NURSE", "C0MEDICAL")):
+            event = slack.mention_event("A question", channel=channel, user=user)
+            await slack.push_event(event)
+            await wait_answered(slack, event, until=lambda text: "_This is general information" in text)
+            await wait_idle(bot.bot)
+        crossed = slack.mention_event("A question", channel="C0MEDICAL", user="U0LAWYER")
+        await slack.push_event(crossed)
+        await slack.wait_for(lambda: slack.ephemerals)
+    (notice,) = slack.ephemerals
+    assert notice.user == "U0LAWYER" and example["access"]["contact"] in notice.text

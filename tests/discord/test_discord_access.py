@@ -1,0 +1,67 @@
+"""Access rules in the configuration on Discord, through discord.py and the fake Discord: the
+legal channel bound by ``#name`` (resolved through the REST channel list at start-up), open to a
+role named in the persona file (by name) and one named in the binding (by id); anyone else is
+refused ephemerally, told whom to ask, and audited."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from botkit_discord import DiscordAdapter
+from discord_harness import discord_settings
+
+from botkit.testing.fake_discord import FakeDiscord
+from botkit.testing.testbot import TestBot
+
+CONTACT = "legal-ops@example.com"
+QUESTION = {"question": "Can I break my lease?"}
+
+
+async def _answered(fake: FakeDiscord, interaction_id: int, needle: str) -> None:
+    await fake.wait_for(lambda: any(needle in t for t in fake.interaction_messages(interaction_id)), 15)
+
+
+async def test_role_holders_by_name_and_by_id_are_answered_and_others_refused(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        legal_channel = fake.add_channel(fake.guild_id, "legal-questions")
+        binding = {"persona": "legal", "allow": {"discord_roles": [fake.role_id("student")]}}
+        core = {
+            "personas": {"bindings": {"discord:#legal-questions": binding}},
+            "access": {"contact": CONTACT},
+            "discord": discord_settings(fake),
+        }
+        async with TestBot(tmp_path, settings=core) as bot:
+            assert bot.app is not None
+            (adapter,) = bot.app.build_adapters(["discord"])
+            assert isinstance(adapter, DiscordAdapter)
+            task = asyncio.create_task(bot.app.serve([adapter]))
+            try:
+                await fake.wait_until_connected()
+                await asyncio.wait_for(adapter.ready.wait(), 10)
+                by_name = fake.add_user("lawyer", roles=["legal"])  # the persona file's `roles: [legal]`
+                by_id = fake.add_user("clerk", roles=["student"])  # the binding's role id
+                other = fake.add_user("alice", roles=["medical"])
+                for user in (by_name, by_id):
+                    bot.standin.script_reply(f"Answer for {user}.")
+                    asked = await fake.slash_command(user, "ask", QUESTION, channel_id=legal_channel)
+                    await _answered(fake, asked.id, f"Answer for {user}.")
+                refused = await fake.slash_command(other, "ask", QUESTION, channel_id=legal_channel)
+                await fake.wait_for(lambda: bool(fake.ephemeral_messages(refused.id)), 15)
+                rows = []
+                async with asyncio.timeout(10):
+                    while not rows:  # the audit row is written right after the notice
+                        rows = [r for r in await bot.store.audit_entries() if r.action == "refusal"]
+                        await asyncio.sleep(0.02)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    (notice,) = fake.ephemeral_messages(refused.id)
+    assert "'legal' persona is not available" in notice and f"contact {CONTACT}" in notice
+    assert len(fake.public_messages_in(legal_channel)) == 2  # the two answers, nothing for alice
+    assert len(bot.standin.requests) == 2  # the refused question never reached the model
+    (row,) = rows
+    assert (row.platform, row.channel, row.actor) == ("discord", str(legal_channel), str(other))
+    assert (row.detail["persona"], row.detail["rule"]) == ("legal", "users/roles")
