@@ -40,7 +40,10 @@ class SlackDirectory(Directory):
         try:
             response = await self.client.api_call(method, http_verb="GET", params=args)
         except SlackApiError as err:
-            raise DirectoryError(f"Slack {method} answered {err.response.get('error')}") from None
+            code = err.response.get("error")
+            needed = err.response.get("needed")
+            fix = f" (needs the scope {needed}: add it to the app and reinstall it)" if needed else ""
+            raise DirectoryError(f"Slack {method} answered {code}{fix}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             raise DirectoryError(f"Slack {method} unreachable: {type(err).__name__}") from None
         return response.data if isinstance(response.data, dict) else {}

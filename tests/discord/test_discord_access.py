@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
+
+import pytest
 
 from botkit_discord import DiscordAdapter
 from discord_harness import discord_settings
 
+from botkit.adapter import AdapterError
 from botkit.testing.fake_discord import FakeDiscord
 from botkit.testing.testbot import TestBot
 
@@ -65,3 +69,44 @@ async def test_role_holders_by_name_and_by_id_are_answered_and_others_refused(tm
     (row,) = rows
     assert (row.platform, row.channel, row.actor) == ("discord", str(legal_channel), str(other))
     assert (row.detail["persona"], row.detail["rule"]) == ("legal", "users/roles")
+
+
+async def test_a_renamed_channel_stays_bound_and_an_unknown_name_stops_start_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeDiscord() as fake:
+        legal_channel = fake.add_channel(fake.guild_id, "legal-questions")
+        lawyer = fake.add_user("lawyer", roles=["legal"])
+        unknown = {
+            "personas": {"bindings": {"discord:#legal-qestions": "legal"}},
+            "discord": discord_settings(fake),
+        }
+        async with TestBot(tmp_path / "typo", settings=unknown) as bot:
+            assert bot.app is not None
+            with pytest.raises(AdapterError, match="no discord channel is named #legal-qestions"):
+                await bot.app.serve(bot.app.build_adapters(["discord"]))
+        core = {
+            "personas": {"bindings": {"discord:#legal-questions": "legal"}},
+            "discord": discord_settings(fake),
+        }
+        async with TestBot(tmp_path / "bound", settings=core) as bot:
+            assert bot.app is not None
+            (adapter,) = bot.app.build_adapters(["discord"])
+            assert isinstance(adapter, DiscordAdapter)
+            task = asyncio.create_task(bot.app.serve([adapter]))
+            try:
+                await asyncio.wait_for(adapter.ready.wait(), 10)
+                with caplog.at_level(logging.INFO, logger="botkit.access"):
+                    await fake.rename_channel(legal_channel, "legal-qa")
+                    async with asyncio.timeout(10):  # the CHANNEL_UPDATE reached the core
+                        while not any("is now #legal-qa" in r.getMessage() for r in caplog.records):
+                            await asyncio.sleep(0.02)
+                bot.standin.script_reply("Still the legal persona.")
+                asked = await fake.slash_command(lawyer, "ask", QUESTION, channel_id=legal_channel)
+                await _answered(fake, asked.id, "not legal advice; consult a qualified lawyer")
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    (answer,) = fake.interaction_messages(asked.id)
+    assert answer.startswith("Still the legal persona.")
