@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 
 import pytest
-
 from botkit_discord import DiscordAdapter
 from discord_harness import discord_settings
 
@@ -99,7 +98,7 @@ async def test_a_renamed_channel_stays_bound_and_an_unknown_name_stops_start_up(
                 with caplog.at_level(logging.INFO, logger="botkit.access"):
                     await fake.rename_channel(legal_channel, "legal-qa")
                     async with asyncio.timeout(10):  # the CHANNEL_UPDATE reached the core
-                        while not any("is now #legal-qa" in r.getMessage() for r in caplog.records):
+                        while not any("is now #legal-qa" in r.getMessage() for r in caplog.records):  # noqa: ASYNC110 - polling the log
                             await asyncio.sleep(0.02)
                 bot.standin.script_reply("Still the legal persona.")
                 asked = await fake.slash_command(lawyer, "ask", QUESTION, channel_id=legal_channel)
