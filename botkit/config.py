@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
@@ -238,6 +238,19 @@ class BotSettings(_Section):
     admin_channels: list[str] = Field(default_factory=list)
     # Admins told by direct message as well: "slack:U0ADMIN", "discord:1234...".
     admin_dm_users: list[str] = Field(default_factory=list)
+
+    @field_validator("admin_channels", "admin_dm_users")
+    @classmethod
+    def _with_platform(cls, values: list[str]) -> list[str]:
+        # An id or a name means something on one platform only: say which.
+        for value in values:
+            platform, sep, target = value.partition(":")
+            if not sep or platform.strip().lower() not in ("slack", "discord") or not target.strip():
+                raise ValueError(
+                    f"{value!r} does not say its platform; write 'slack:#botkit-admins', "
+                    "'slack:U0ADMIN', 'discord:#admins' or 'discord:123456789012345678'"
+                )
+        return values
 
 
 class AccessSettings(_Section):

@@ -111,6 +111,7 @@ class MentionRouter:
             self.client.get_partial_messageable(channel.id, guild_id=guild_id),
             reference=reference,
             open_channel=open_channel,
+            private=None if is_dm else message.author.send,  # a refusal is DMed, not shown to all
             max_chars=self.settings.max_chars,
             edits_per_second=self.settings.edits_per_second,
         )

@@ -109,3 +109,32 @@ async def test_a_renamed_channel_stays_bound_and_an_unknown_name_stops_start_up(
                     await task
     (answer,) = fake.interaction_messages(asked.id)
     assert answer.startswith("Still the legal persona.")
+
+
+async def test_a_refused_mention_is_told_by_direct_message_not_in_the_channel(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        legal_channel = fake.add_channel(fake.guild_id, "legal-questions")
+        core = {
+            "personas": {"bindings": {"discord:#legal-questions": "legal"}},
+            "access": {"contact": CONTACT},
+            "discord": discord_settings(fake),
+        }
+        async with TestBot(tmp_path, settings=core) as bot:
+            assert bot.app is not None
+            (adapter,) = bot.app.build_adapters(["discord"])
+            assert isinstance(adapter, DiscordAdapter)
+            task = asyncio.create_task(bot.app.serve([adapter]))
+            try:
+                await asyncio.wait_for(adapter.ready.wait(), 10)
+                alice = fake.add_user("alice", roles=["medical"])
+                dm = fake.dm_channel(alice)
+                await fake.user_message(alice, legal_channel, f"{fake.mention} Can I break my lease?")
+                await fake.wait_for(lambda: bool(fake.messages_in(dm)), 15)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    (notice,) = [m["content"] for m in fake.messages_in(dm)]
+    assert "'legal' persona is not available" in notice and CONTACT in notice
+    assert [m for m in fake.messages_in(legal_channel) if m["author"]["id"] == fake.bot_user["id"]] == []
+    assert not any("break my lease" in str(r["messages"]) for r in bot.standin.requests)
