@@ -67,10 +67,9 @@ class AccessChecker:
         lookup_timeout: float = 5.0,
         extra_channels: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
-        self.bindings = [
-            (key, ChannelRef.parse(key), value if isinstance(value, Binding) else Binding(persona=value))
-            for key, value in bindings.items()
-        ]
+        self._bindings_source = bindings  # read again when it changes (settings edited in place)
+        self._bindings_seen: dict[str, str | Binding] = {}
+        self._bindings: list[tuple[str, ChannelRef, Binding]] = []
         self.personas = dict(personas)
         self.group_cache_seconds = group_cache_seconds
         self.lookup_timeout = lookup_timeout
@@ -80,6 +79,17 @@ class AccessChecker:
         self._pins: dict[tuple[str, str], str] = {}  # (platform, name) -> the id it first named
         self._names_read: dict[str, float] = {}
         self._groups: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+
+    @property
+    def bindings(self) -> list[tuple[str, ChannelRef, Binding]]:
+        """The configured bindings, parsed: (key as written, its channel, the binding)."""
+        if self._bindings_seen != self._bindings_source:
+            self._bindings_seen = dict(self._bindings_source)
+            self._bindings = [
+                (key, ChannelRef.parse(key), value if isinstance(value, Binding) else Binding(persona=value))
+                for key, value in self._bindings_seen.items()
+            ]
+        return self._bindings
 
     # -- channel names ------------------------------------------------------------------------
     def configured_channels(self) -> list[tuple[str, ChannelRef]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from botkit_discord import DiscordAdapter
 from discord_harness import discord_settings
 
 from botkit.adapter import AdapterError
+from botkit.personas import shipped_personas_dir
 from botkit.testing.fake_discord import FakeDiscord
 from botkit.testing.testbot import TestBot
 
@@ -138,3 +140,34 @@ async def test_a_refused_mention_is_told_by_direct_message_not_in_the_channel(tm
     assert "'legal' persona is not available" in notice and CONTACT in notice
     assert [m for m in fake.messages_in(legal_channel) if m["author"]["id"] == fake.bot_user["id"]] == []
     assert not any("break my lease" in str(r["messages"]) for r in bot.standin.requests)
+
+
+async def test_a_broken_persona_edit_is_posted_in_the_discord_admin_channel_and_dmed(tmp_path: Path) -> None:
+    personas = tmp_path / "personas"
+    shutil.copytree(shipped_personas_dir(), personas)
+    legal = personas / "legal.md"
+    async with FakeDiscord() as fake:
+        admins = fake.add_channel(fake.guild_id, "botkit-admins")
+        admin = fake.add_user("admin", roles=["admin"])
+        core = {
+            "personas": {"dir": str(personas), "watch": False},
+            "bot": {"admin_channels": ["discord:#botkit-admins"], "admin_dm_users": [f"discord:{admin}"]},
+            "discord": discord_settings(fake),
+        }
+        async with TestBot(tmp_path / "bot", settings=core) as bot:
+            assert bot.app is not None
+            (adapter,) = bot.app.build_adapters(["discord"])
+            assert isinstance(adapter, DiscordAdapter)
+            task = asyncio.create_task(bot.app.serve([adapter]))
+            try:
+                await asyncio.wait_for(adapter.ready.wait(), 10)
+                legal.write_text(legal.read_text().replace("temperature: 0.6", "temprature: 0.6"))
+                await bot.bot.personas.reload()
+                await bot.bot.personas.reload()  # the same error: told once
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    (posted,) = [m["content"] for m in fake.messages_in(admins)]
+    assert "`legal.md`" in posted and "line 4" in posted and "temprature" in posted
+    assert [m["content"] for m in fake.messages_in(fake.dm_channel(admin))] == [posted]
