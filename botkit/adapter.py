@@ -15,6 +15,7 @@ from typing import ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
 
+from botkit.access.directory import Directory
 from botkit.events import ConversationKey, FeedbackEvent, IncomingMessage, LiveReply
 
 
@@ -137,8 +138,11 @@ class AdapterHost(Protocol):
         """
         ...
 
-    def personas_for(self, user: str, roles: frozenset[str], channel: str) -> list[PersonaChoice]:
-        """The personas this user may use in this channel (for autocomplete and lists)."""
+    def personas_for(
+        self, user: str, roles: frozenset[str], channel: str, platform: str = "", workspace: str = ""
+    ) -> list[PersonaChoice]:
+        """The personas this user may use in this channel (for autocomplete and lists), judged
+        without lookups (a rule that needs one, a Slack user group, does not count here)."""
         ...
 
     async def vote(self, event: FeedbackEvent) -> FeedbackReceipt:
@@ -148,12 +152,26 @@ class AdapterHost(Protocol):
         turn id or a database outage: the receipt says so."""
         ...
 
-    async def post_first(self, reply: LiveReply) -> str:
+    async def post_first(
+        self, reply: LiveReply, *, where: ConversationKey | None = None, persona: str | None = None
+    ) -> str:
         """Post ``reply``'s first message (the core's placeholder) now and return its id, for a
         platform that needs it before the message can be submitted (a Slack slash command's
-        reply is the conversation's thread). The core's retry policy and shared budget apply;
-        raises what the platform refused, or the last 429/transient error after the deadline.
+        reply is the conversation's thread). ``where`` (its thread may be "") and the requested
+        ``persona`` let the core put the persona's before-notice on it from the start. The
+        core's retry policy and shared budget apply; raises what the platform refused, or the
+        last 429/transient error after the deadline.
         """
+        ...
+
+    async def attach_directory(self, directory: Directory) -> None:
+        """Hand the core this platform's :class:`~botkit.access.Directory` (channel names, user
+        groups, admin posts), before serving: channel names in the configuration are resolved
+        now, and one that does not exist raises :class:`AdapterError` naming it."""
+        ...
+
+    def channel_renamed(self, platform: str, channel_id: str, name: str) -> None:
+        """Tell the core a channel's new name (bindings to it are kept)."""
         ...
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter
+from botkit.admin_notices import AdminNotifier
 from botkit.audit import PersonaAuditor
 from botkit.config import ConfigError, Settings, section
 from botkit.leftovers import (
@@ -123,7 +124,7 @@ class BotApp:
         store = await self._open_store()
         plugins = load_plugins(settings, self.extra_plugins)
         configs = {p.name: plugin_config(settings, p) for p in plugins}
-        personas = await self._load_personas(plugins, store)
+        personas, auditor = await self._load_personas(plugins, store)
         self.plugin_contexts = [PluginContext(p, configs[p.name], personas) for p in plugins]
         turns = TurnRunner(
             store=store,
@@ -141,6 +142,8 @@ class BotApp:
             plugin_configs=configs,
             chain=MiddlewareChain.of(self.plugin_contexts),
         )
+        bot = settings.bot
+        auditor.notify = AdminNotifier(bot.admin_channels, bot.admin_dm_users, self.bot.access)
         for ctx in self.plugin_contexts:
             for hook in ctx.plugin.startup_hooks:
                 await hook(ctx)
@@ -178,7 +181,7 @@ class BotApp:
 
     async def _load_personas(
         self, plugins: Sequence[Plugin[Any]], store: ConversationStore
-    ) -> PersonaRegistry:
+    ) -> tuple[PersonaRegistry, PersonaAuditor]:
         """Every persona file, checked (no persona or no default stops start-up), then watched;
         every load and reload is audited and each version's text stored (:class:`PersonaAuditor`)."""
         settings = self.settings
@@ -202,7 +205,7 @@ class BotApp:
             stop = asyncio.Event()
             watcher = asyncio.create_task(personas.watch(stop_event=stop), name="botkit-persona-watch")
             self._stack.push_async_callback(_stop_watcher, stop, watcher)
-        return personas
+        return personas, auditor
 
     async def _start_status_server(self, pool: BackendPool, router: Router) -> None:
         from botkit.status_server import StatusServer

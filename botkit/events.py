@@ -81,6 +81,9 @@ class IncomingMessage:
     user_name: str | None = None
     user_roles: frozenset[str] = frozenset()
     is_direct: bool = False
+    # The person running botkit on this machine (the console's ``[console] operator``): access
+    # rules do not apply to them; they hold the configuration and the database anyway.
+    is_operator: bool = False
     received_at: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:

@@ -235,6 +235,7 @@ def test_audit(tmp_path: Path) -> None:
         "printf ':persona list\\n:ask persona=legal hi\\n' | botkit chat",
         tmp_path,
         BOTKIT_CONSOLE__USER="ann",
+        BOTKIT_CONSOLE__OPERATOR="false",  # judged like any user, so the refusal is audited
     )
     assert chat.returncode == 0, chat.stderr
     audit = shell("botkit audit", tmp_path)
@@ -318,3 +319,13 @@ def test_fresh_clone_first_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.rstrip().endswith("The final answer is $\\boxed{4}$.")
     assert result.stderr.splitlines()[-1] == BACKEND_LINE
+
+
+@runs("printf ':ask persona=legal Can I sublet my flat?\\n' | botkit chat")
+def test_the_console_example_of_a_governed_persona_is_answered_out_of_the_box(tmp_path: Path) -> None:
+    """The console user is the operator: the legal persona answers without any role set."""
+    result = shell("printf ':ask persona=legal Can I sublet my flat?\\n' | botkit chat", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "not available" not in result.stdout
+    assert "Can I sublet my flat?" in result.stdout  # the stand-in repeats the question it got
+    assert result.stdout.rstrip().endswith("consult a qualified lawyer about your situation._")

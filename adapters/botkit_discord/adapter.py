@@ -16,9 +16,10 @@ from pydantic import BaseModel
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
 from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError, Vote
 from botkit_discord.commands import build_tree, declared_args, main_text
+from botkit_discord.directory import DiscordDirectory
 from botkit_discord.endpoints import point_discord_py_at
 from botkit_discord.feedback import FeedbackButton, answer_vote
-from botkit_discord.identity import channel_and_thread, role_names, workspace_of
+from botkit_discord.identity import channel_and_thread, member_roles, workspace_of
 from botkit_discord.mentions import MentionRouter
 from botkit_discord.reply import DiscordInteractionReply, DiscordMessageReply
 from botkit_discord.settings import DiscordSettings
@@ -97,6 +98,12 @@ class BotkitClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
 
+    async def on_guild_channel_update(
+        self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
+    ) -> None:
+        if before.name != after.name:  # a rename: bindings keep the channel (pinned to its id)
+            self.adapter.host.channel_renamed("discord", str(after.id), after.name)
+
 
 class DiscordAdapter(Adapter):
     name: ClassVar[str] = "discord"
@@ -167,6 +174,10 @@ class DiscordAdapter(Adapter):
             await self.sync_commands(build_tree(client, self.host, self.host.commands, self.on_command))
         finally:
             await client.close()
+        # Channel names in access rules and bindings are resolved now: a wrong one stops start-up.
+        await self.host.attach_directory(
+            DiscordDirectory(lambda: self.client, self._rest_client, list(self.config.guild_ids))
+        )
 
     async def shown_text(self, key: ConversationKey, message_id: str) -> str | None:
         """The message's content now (``GET /channels/{channel}/messages/{message}``, in the
@@ -409,7 +420,7 @@ class DiscordAdapter(Adapter):
             command=spec.qualified_name,
             args=declared_args(spec, args),
             user_name=interaction.user.display_name,
-            user_roles=role_names(interaction.user),
+            user_roles=member_roles(interaction.user),
             is_direct=interaction.guild_id is None,
         )
         submission = await self.host.submit(message, reply, redeliverable=True)

@@ -124,8 +124,10 @@ class DiscordMessageReply(_DiscordReply):
     The first message optionally replies to (references) the user's message, without pinging.
     ``open_channel``, if given, is awaited once before the first message and says where the reply
     goes: a mention's thread is started there, only once the core has claimed the delivery, so a
-    redelivered message never starts a second thread. Notices are not private on this path
-    (:meth:`post_notice` returns False): they are shown as the reply, like any answer.
+    redelivered message never starts a second thread. A message cannot be private to one member,
+    so a notice (a refusal) goes to the asker by direct message where ``private`` is given (a
+    mention in a server channel); where the member does not accept DMs, :meth:`post_notice`
+    returns False and the core shows it as the reply.
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class DiscordMessageReply(_DiscordReply):
         *,
         reference: discord.MessageReference | None = None,
         open_channel: OpenChannel | None = None,
+        private: Callable[[str], Awaitable[object]] | None = None,
         max_chars: int,
         edits_per_second: float,
     ) -> None:
@@ -141,9 +144,20 @@ class DiscordMessageReply(_DiscordReply):
         self.channel = channel
         self.reference = reference
         self._open_channel = open_channel
+        self._private = private
 
     async def post_notice(self, text: str) -> bool:
-        return False  # a message cannot be private to one member: the core posts it as the reply
+        """A DM to the asker (``private``); False (the core replies openly) without one, or when
+        the member does not accept DMs (403). A 429 or transient failure is raised to be retried."""
+        if self._private is None:
+            return False
+        private = self._private
+        try:
+            await platform_call(lambda: private(text[:2000]))
+        except discord.Forbidden as err:
+            log.info("cannot DM the notice (HTTP %s, code %s); replying in the channel", err.status, err.code)
+            return False
+        return True
 
     async def post_placeholder(self, text: str) -> str:
         if self._open_channel is not None:

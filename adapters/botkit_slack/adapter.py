@@ -17,6 +17,7 @@ from botkit.adapter import Adapter, AdapterError, AdapterHost
 from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError
 from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
 from botkit_slack.credentials import BotAuth, authorizer, verify
+from botkit_slack.directory import SlackDirectory
 from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_mention, from_message
 from botkit_slack.feedback import ACTION_PATTERN, feedback_event
 from botkit_slack.reply import SlackReply, fit_text
@@ -78,6 +79,8 @@ class SlackAdapter(Adapter):
         """
         self.auth = await verify(self._web_client(), self.config)
         self.identity = self.auth.identity
+        # Channel names in access rules and bindings are resolved now: a wrong one stops start-up.
+        await self.host.attach_directory(SlackDirectory(self._web_client()))
 
     async def run(self) -> None:
         if self.auth is None:
@@ -142,6 +145,8 @@ class SlackAdapter(Adapter):
         )
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
+        app.event("channel_rename")(self._on_rename)
+        app.event("group_rename")(self._on_rename)  # a private channel's
         for name in top_level_names(self.host.commands):
             app.command(f"/{name}")(self._on_command)
         app.action(ACTION_PATTERN)(self._on_feedback)
@@ -169,6 +174,12 @@ class SlackAdapter(Adapter):
                 return
         await self._submit(inbound)
 
+    async def _on_rename(self, event: dict[str, Any]) -> None:
+        """``channel_rename``: ``{"channel": {"id", "name", "created"}}``; bindings keep the channel."""
+        channel = event.get("channel") or {}
+        if channel.get("id") and channel.get("name"):
+            self.host.channel_renamed(PLATFORM, str(channel["id"]), str(channel["name"]))
+
     async def _on_command(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
     ) -> None:
@@ -190,7 +201,8 @@ class SlackAdapter(Adapter):
         team = str(body.get("team_id") or context.get("team_id") or "")
         reply = self._reply(team, channel, None, user)
         try:
-            ts = await reply.prepare(self.host)
+            where = ConversationKey(PLATFORM, team, channel, "")
+            ts = await reply.prepare(self.host, where=where, persona=parsed.args.get("persona"))
         except (SlackApiError, TransientPlatformError) as err:
             code = err.response.get("error") if isinstance(err, SlackApiError) else "unavailable"
             log.info("cannot answer /%s in %s: %s", parsed.name, channel, code)

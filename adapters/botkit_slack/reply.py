@@ -22,7 +22,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from botkit.events import LiveReply, RateLimited, TransientPlatformError
+from botkit.events import ConversationKey, LiveReply, RateLimited, TransientPlatformError
 from botkit_slack.feedback import actions_block, feedback_blocks
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
@@ -192,13 +192,16 @@ class SlackReply(LiveReply):
         """The native stream's message (it replaced the placeholder), if one was started."""
         return self._stream.ts if self._stream is not None else None
 
-    async def prepare(self, host: AdapterHost) -> str:
+    async def prepare(
+        self, host: AdapterHost, *, where: ConversationKey | None = None, persona: str | None = None
+    ) -> str:
         """Post the first message now, before the core has the message (a slash command's reply
         needs its ``ts`` as the conversation's thread); :meth:`post_placeholder` adopts it.
 
-        The core posts it (``host.post_first``), under its retry policy and the shared budget.
+        The core posts it (``host.post_first``), under its retry policy and the shared budget,
+        with the before-notice of the persona the channel or ``persona`` will get.
         """
-        ts = await host.post_first(self)
+        ts = await host.post_first(self, where=where, persona=persona)
         self._prepared = (ts, self._first_text or "")
         return ts
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -51,7 +51,7 @@ TRIMMED_NOTE = (
 )
 
 
-CheckAccess = Callable[[Request], None]
+CheckAccess = Callable[[Request], Awaitable[None]]
 """Raises :class:`Refusal` if the request's (final) persona is not open to its asker here."""
 
 
@@ -129,7 +129,7 @@ class TurnRunner:
 
         async def answer(final: Request) -> TurnResult:
             nonlocal live
-            check(final)
+            await check(final)
             live = self._prepare(final, reply)
             await live.streamer.start()  # users see a reaction at once
             # The accepted message's inbox rows (Router.submit wrote them before the ack) become

@@ -107,14 +107,16 @@ class ReplyStreamer:
         self._pump = asyncio.create_task(self._run_pump(), name="botkit-reply-pump")
         return message_id
 
-    async def post_first(self, text: str = PLACEHOLDER) -> str:
+    async def post_first(self, text: str | None = None) -> str:
         """Post the reply's first message and return its id, without streaming anything yet.
+
+        Without ``text``: the placeholder under the persona's before-notice, as :meth:`start` shows it.
 
         It draws on the scope's budget like every edit (platforms such as Discord count posts
         and edits in one per-channel limit), ahead of every edit in line, and lands: a 429
         pauses the budget and is waited out, a transient error is retried, until the deadline.
         """
-        shown = self._filtered(text)
+        shown = self._filtered(before_view(PLACEHOLDER, self.notices.before) if text is None else text)
         message_id = await self._calls.land(lambda: self.reply.post_placeholder(shown), priority=FIRST)
         self._shown = [shown]
         self.stats.message_ids = [message_id]

@@ -28,6 +28,9 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   message with its own flags. Deleted messages move to :attr:`FakeDiscord.deleted_messages`.
   The token expires ``token_lifetime`` seconds after the interaction was created (401, code
   50027), as Discord's does after 15 minutes.
+- ``GET /users/@me/guilds``, ``GET /guilds/{gid}/channels`` (channel names), ``POST
+  /users/@me/channels`` (a DM channel with ``recipient_id``); :meth:`FakeDiscord.rename_channel`
+  renames a channel and dispatches CHANNEL_UPDATE, :meth:`FakeDiscord.role_id` gives a role's id.
 - ``GET /channels/{cid}``, ``POST /channels/{cid}/messages``,
   ``GET/PATCH /channels/{cid}/messages/{mid}`` (PATCH: only the bot's own messages, else 403 code
   50005; as on Discord, an interaction's ephemeral message is 404 Unknown Message here, and a
@@ -564,6 +567,9 @@ class FakeDiscord(LocalServer):
             ("GET", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_message),
             ("PATCH", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_message),
             ("DELETE", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_message),
+            ("GET", "/users/@me/guilds", self._my_guilds),
+            ("GET", "/guilds/{gid}/channels", self._guild_channels),
+            ("POST", "/users/@me/channels", self._create_dm),
             ("GET", "/channels/{cid}", self._channel),
             ("POST", "/channels/{cid}/messages", self._create_message),
             ("GET", "/channels/{cid}/messages/{mid}", self._channel_message),
@@ -886,6 +892,44 @@ class FakeDiscord(LocalServer):
                 ):
                     return self._error(400, 50035, "Invalid Form Body", {"custom_id": "BASE_TYPE_BAD_LENGTH"})
         return None
+
+    async def _my_guilds(self, request: web.Request) -> web.Response:
+        return _json(
+            [
+                {
+                    "id": g["id"],
+                    "name": g["name"],
+                    "icon": None,
+                    "owner": False,
+                    "permissions": "0",
+                    "features": [],
+                }
+                for g in self.guilds.values()
+            ]
+        )
+
+    async def _guild_channels(self, request: web.Request) -> web.Response:
+        guild = self.guilds.get(int(request.match_info["gid"]))
+        if guild is None:
+            return self._error(404, 10004, "Unknown Guild")
+        return _json([self.channels[c] for c in guild["channel_ids"]])
+
+    async def _create_dm(self, request: web.Request) -> web.Response:
+        body = await _read_body(request)
+        recipient = int((body or {}).get("recipient_id") or 0)
+        if recipient not in self.users:
+            return self._error(400, 50033, "Invalid Recipients")
+        return _json(self.channels[self.dm_channel(recipient)])
+
+    def role_id(self, name: str, guild_id: int | None = None) -> str:
+        """The id of a role of the guild (default: the one made at start) by its name."""
+        return self._role_ids(guild_id or self.guild_id, [name])[0]
+
+    async def rename_channel(self, channel_id: int, name: str) -> None:
+        """Rename a guild channel, as an admin would, and dispatch CHANNEL_UPDATE."""
+        channel = self.channels[channel_id]
+        channel["name"] = name
+        await self.dispatch("CHANNEL_UPDATE", dict(channel), intent=INTENT_GUILDS)
 
     async def _channel(self, request: web.Request) -> web.Response:
         channel = self.channels.get(int(request.match_info["cid"]))

@@ -13,6 +13,13 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
   ``chat.postEphemeral`` (kept in :attr:`FakeSlack.ephemerals`; ``user_not_in_channel`` for the
   pairs in :attr:`FakeSlack.not_in_channel`), ``conversations.replies`` (the thread of a parent
   or a reply, narrowed by ``oldest``/``latest``/``inclusive``);
+- the directory: ``conversations.list`` (the channels in :attr:`FakeSlack.channels`, paged by
+  ``limit`` and ``cursor``), ``conversations.info`` (``channel_not_found``), ``usergroups.list``
+  and ``usergroups.users.list`` (``no_such_subteam``) from :attr:`FakeSlack.usergroups`; add them
+  with :meth:`FakeSlack.add_channel` and :meth:`FakeSlack.add_usergroup`, rename a channel with
+  :meth:`FakeSlack.rename_channel` (which also sends ``channel_rename`` over Socket Mode). Make
+  membership lookups fail with the knobs below (``fail_with_error("usergroups.users.list", ...)``,
+  ``fail_with_status``, ``delay``);
 - native streaming: ``chat.startStream`` (``thread_ts`` required; ``recipient_user_id`` and
   ``recipient_team_id`` required outside DMs), ``chat.appendStream``, ``chat.stopStream``
   (``message_not_in_streaming_state`` once stopped). A streamed message's ``text`` is its
@@ -96,8 +103,17 @@ ALL_SCOPES = (
     "channels:history",
     "groups:history",
     "im:history",
+    "channels:read",
+    "groups:read",
+    "usergroups:read",
 )
 _METHOD_SCOPES = {
+    "conversations.list": "channels:read",
+    "conversations.info": "channels:read",
+    "usergroups.list": "usergroups:read",
+    "usergroups.users.list": "usergroups:read",
+}
+_METHOD_SCOPES |= {
     method: "chat:write"
     for method in (
         "chat.postMessage",
@@ -303,6 +319,9 @@ class FakeSlack(LocalServer):
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
         self._socket_tasks: set[asyncio.Task[None]] = set()
+        self.channels: dict[str, dict[str, Any]] = {}  # id -> conversations.list's channel object
+        self.usergroups: dict[str, dict[str, Any]] = {}  # id -> usergroups.list's object + "users"
+        self.add_channel("general", "C0GENERAL")
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -398,6 +417,52 @@ class FakeSlack(LocalServer):
         for ws in dropped:
             await ws.close(code=code, message=b"fake Slack dropped the connection")
         return len(dropped)
+
+    # -- the directory ---------------------------------------------------------------------------
+    def add_channel(self, name: str, channel_id: str | None = None, *, private: bool = False) -> str:
+        """A channel the bot can see (``conversations.list``); returns its id."""
+        channel_id = channel_id or f"C0{uuid.uuid4().hex[:8].upper()}"
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "name": name,
+            "name_normalized": name,
+            "is_channel": not private,
+            "is_group": private,
+            "is_private": private,
+            "is_archived": False,
+            "is_member": True,
+            "created": self._base_time,
+            "context_team_id": self.team_id,
+        }
+        return channel_id
+
+    def add_usergroup(self, handle: str, users: list[str], group_id: str | None = None) -> str:
+        """A user group (``@handle``) with these members; returns its id (``S0…``)."""
+        group_id = group_id or f"S0{uuid.uuid4().hex[:8].upper()}"
+        self.usergroups[group_id] = {
+            "id": group_id,
+            "team_id": self.team_id,
+            "is_usergroup": True,
+            "name": handle.replace("-", " ").title(),
+            "description": "",
+            "handle": handle,
+            "is_external": False,
+            "date_create": self._base_time,
+            "user_count": len(users),
+            "users": list(users),
+        }
+        return group_id
+
+    async def rename_channel(self, channel_id: str, name: str) -> dict[str, Any]:
+        """Rename a channel, as a user would, and send the ``channel_rename`` event."""
+        channel = self.channels[channel_id]
+        channel["name"] = channel["name_normalized"] = name
+        event = {
+            "type": "group_rename" if channel["is_private"] else "channel_rename",
+            "channel": {"id": channel_id, "name": name, "created": channel["created"]},
+            "event_ts": self.next_ts(),
+        }
+        return await self.push_event(event)
 
     # -- what tests look at ----------------------------------------------------------------------
     def calls_of(self, method: str, *, ok_only: bool = False) -> list[ApiCall]:
@@ -758,6 +823,10 @@ class FakeSlack(LocalServer):
             "chat.appendStream": self._append_stream,
             "chat.stopStream": self._stop_stream,
             "conversations.replies": self._replies,
+            "conversations.list": self._conversations_list,
+            "conversations.info": self._conversations_info,
+            "usergroups.list": self._usergroups_list,
+            "usergroups.users.list": self._usergroup_users,
         }.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, headers
@@ -788,6 +857,42 @@ class FakeSlack(LocalServer):
                 return max(0.001, accepted[0] + window - now)
         accepted.append(now)
         return None
+
+    def _conversations_list(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        types = str(args.get("types") or "public_channel").split(",")
+        shown = [
+            {k: v for k, v in c.items()}
+            for c in self.channels.values()
+            if ("private_channel" if c["is_private"] else "public_channel") in types
+        ]
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        page = shown[start : start + limit]
+        more = start + limit < len(shown)
+        return {
+            "ok": True,
+            "channels": page,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _conversations_info(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel = self.channels.get(str(args.get("channel") or ""))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": dict(channel)}
+
+    def _usergroups_list(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        with_users = str(args.get("include_users") or "").lower() in ("1", "true")
+        groups = [
+            {k: v for k, v in g.items() if k != "users" or with_users} for g in self.usergroups.values()
+        ]
+        return {"ok": True, "usergroups": groups}
+
+    def _usergroup_users(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        group = self.usergroups.get(str(args.get("usergroup") or ""))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(group["users"])}
 
     def _auth_test(self, args: Mapping[str, Any]) -> dict[str, Any]:
         return {
