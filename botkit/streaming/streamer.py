@@ -8,6 +8,15 @@ so they only mark the view dirty; one pump task turns the latest view into at mo
 continuation messages) jump the queue and land, retried through 429s and transient errors; a
 streaming edit is tried once, since the next edit supersedes it, and its 429 pauses the budget.
 
+Each kind of call draws on its own budget where the platform limits it separately
+(:meth:`LiveReply.rate_scope <botkit.events.LiveReply.rate_scope>`): posts (the placeholder, continuations)
+never wait behind edits. Nobody waits for the placeholder: :meth:`ReplyStreamer.begin` posts it
+in the background while the model starts, and only the edits wait until it exists. When the edit
+budget is backed up, the streamer takes the cheapest visible progress: a status-only update ("
+Thinking… 3s") goes out only if an edit token is free at once, and the final answer of a
+one-message reply is posted as a new message (then the placeholder is deleted, in the background,
+on the delete budget) if that is sooner than waiting for an edit (:attr:`LiveReply.can_replace`).
+
 A ``text_filter`` (a plugin's redaction, say) sees every text before it is shown: the placeholder,
 each partial view, the final text and the failure text, always whole, before it is split into
 messages.
@@ -29,8 +38,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from botkit.events import LiveReply, RateLimited, TransientPlatformError
-from botkit.streaming.budget import EditBudget
+from botkit.events import CallKind, LiveReply, RateLimited, TransientPlatformError
+from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.formatting import quote, split_message
 from botkit.streaming.notices import NO_NOTICES, Notices, append_notice, before_view
 from botkit.streaming.retry import FIRST, RetryPolicy
@@ -60,6 +69,12 @@ class StreamStats:
     """What the reply has posted so far: its messages' platform ids, first one first."""
 
     message_ids: list[str] = field(default_factory=list)
+    replaced: int = 0  # final texts posted as a new message instead of an edit
+    skipped_status: int = 0  # status-only updates left out because no edit token was free
+
+
+#: Background deletions of replaced placeholders, kept referenced until they end.
+_CLEANUPS: set[asyncio.Task[None]] = set()
 
 
 class ReplyStreamer:
@@ -76,12 +91,25 @@ class ReplyStreamer:
         text_filter: Callable[[str], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         notices: Notices = NO_NOTICES,
+        budgets: BudgetRegistry | None = None,
     ) -> None:
+        """``budget`` is the edit budget; with ``budgets``, posts and deletions draw on the scopes
+        the reply names for them (:meth:`LiveReply.rate_scope`), otherwise on ``budget`` too."""
         self.reply = reply
         self.notices = notices
         self.budget = budget
         self.text_filter = text_filter
+
+        def policy(kind: CallKind) -> RetryPolicy:
+            scope = reply.rate_scope(kind)
+            if budgets is None or scope == reply.rate_scope("edit"):
+                return RetryPolicy(budget, clock=clock)
+            return RetryPolicy(budgets.for_scope(scope), clock=clock)
+
         self._calls = RetryPolicy(budget, clock=clock)
+        self._posts = policy("post")
+        self._deletes = policy("delete")
+        self._placeholder: asyncio.Task[str] | None = None
         self.edit_interval = edit_interval
         self.display = display
         self.thinking_interval = thinking_interval
@@ -98,26 +126,43 @@ class ReplyStreamer:
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
-        """Post the placeholder now (users see a reaction within a second) and start pumping.
+        """Post the placeholder now (users see a reaction within a second), start pumping, and
+        return the placeholder's id once it is posted. :meth:`begin` does not wait for it."""
+        self.begin(placeholder)
+        return await self.placeholder_posted()
+
+    def begin(self, placeholder: str = PLACEHOLDER) -> None:
+        """Post the placeholder in the background and start pumping; return at once, so the
+        model's stream starts while the placeholder is on its way. Edits wait until it exists.
 
         The persona's before-notice is on top of it from this first message on.
         """
-        message_id = await self.post_first(before_view(placeholder, self.notices.before))
-        self._last_edit = self._clock()
+        first = before_view(placeholder, self.notices.before)
+        self._placeholder = asyncio.create_task(self.post_first(first), name="botkit-reply-placeholder")
         self._pump = asyncio.create_task(self._run_pump(), name="botkit-reply-pump")
-        return message_id
+
+    @property
+    def begun(self) -> bool:
+        """The placeholder is posted or on its way: the reply, not a notice, is the answer now."""
+        return self._placeholder is not None or bool(self.stats.message_ids)
+
+    async def placeholder_posted(self) -> str:
+        """The placeholder's id, once :meth:`begin`'s post landed (raises what refused it)."""
+        assert self._placeholder is not None, "begin() first"
+        return await asyncio.shield(self._placeholder)
 
     async def post_first(self, text: str = PLACEHOLDER) -> str:
         """Post the reply's first message and return its id, without streaming anything yet.
 
-        It draws on the scope's budget like every edit (platforms such as Discord count posts
-        and edits in one per-channel limit), ahead of every edit in line, and lands: a 429
-        pauses the budget and is waited out, a transient error is retried, until the deadline.
+        It draws on the reply's post budget (on Discord the same per-channel budget as edits;
+        on Slack ``chat.postMessage``'s per channel), ahead of every edit in line, and lands: a
+        429 pauses that budget and is waited out, a transient error is retried, until the deadline.
         """
         shown = self._filtered(text)
-        message_id = await self._calls.land(lambda: self.reply.post_placeholder(shown), priority=FIRST)
+        message_id = await self._posts.land(lambda: self.reply.post_placeholder(shown), priority=FIRST)
         self._shown = [shown]
         self.stats.message_ids = [message_id]
+        self._last_edit = self._clock()
         return message_id
 
     async def notice(self, text: str) -> bool:
@@ -198,7 +243,24 @@ class ReplyStreamer:
     async def _land(self, final_text: str) -> None:
         self._view.final = final_text
         await self._stop_pump()
+        await self._placeholder_settled()
         await self._show(self._render(), final=True)
+
+    async def _placeholder_settled(self) -> bool:
+        """Wait for a placeholder still on its way; False if it could not be posted (the final
+        text is then posted as a new message)."""
+        if self._placeholder is None:
+            return bool(self.stats.message_ids)
+        try:
+            await asyncio.shield(self._placeholder)
+        except asyncio.CancelledError:
+            if not self._placeholder.cancelled():
+                raise
+            return False
+        except Exception:
+            log.warning("the placeholder could not be posted; the reply posts its text anew", exc_info=True)
+            return False
+        return True
 
     async def _close(self, close: Callable[[], Awaitable[None]]) -> None:
         """The adapter's last call (stop a native stream...): retried like the final edit, without
@@ -243,6 +305,8 @@ class ReplyStreamer:
 
     # -- output side -------------------------------------------------------------------------
     async def _run_pump(self) -> None:
+        if not await self._placeholder_settled():
+            return  # nothing to edit: the final text is posted anew
         while not self._closing:
             timeout = self.thinking_interval if self._thinking_clock_running() else None
             with contextlib.suppress(TimeoutError):
@@ -255,6 +319,12 @@ class ReplyStreamer:
                 await asyncio.sleep(wait)
             if self._closing:
                 return
+            if self._status_only() and not self.budget.free_now():
+                # The cheapest progress is none: the placeholder already says the reply is
+                # coming, and an edit token is worth more to a reply with answer text.
+                self.stats.skipped_status += 1
+                self._last_failure = self._clock()  # look again an edit interval later
+                continue
             try:
                 await self._show(self._render(), final=False)
             except TransientPlatformError as err:
@@ -266,6 +336,11 @@ class ReplyStreamer:
                 self._dirty.set()
             except Exception:
                 log.exception("streaming edit refused; the final edit tries again")
+
+    def _status_only(self) -> bool:
+        """The next partial view has no model text in it (a thinking clock, a status line)."""
+        view = self._view
+        return not view.answer and view.notice is None and not (self.display == "quoted" and view.reasoning)
 
     def _thinking_clock_running(self) -> bool:
         view = self._view
@@ -284,26 +359,82 @@ class ReplyStreamer:
         is new. The final view lands (each call retried); a streaming one is tried once."""
         shown = self._filtered(text or PLACEHOLDER) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
+        if self._replace_sooner(chunks, final=final):
+            await _shield(self._replace(chunks, final=final))
+            return
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         for index, chunk in enumerate(chunks):
             if index < len(self._shown) and self._shown[index] == chunk:
                 continue
             apply = functools.partial(self._shielded_apply, index, chunk)
+            calls = self._calls if index < len(self._shown) else self._posts
             if final:
-                await self._calls.land(apply, priority=FIRST)
+                await calls.land(apply, priority=FIRST)
             else:
-                await self._calls.once(apply, priority=self._last_edit)
+                await calls.once(apply, priority=self._last_edit)
         self._last_edit = self._clock()
+
+    def _replace_sooner(self, chunks: list[str], *, final: bool) -> bool:
+        """Whether posting the view as a new message shows it sooner than editing: the reply is
+        one message that would change, the adapter can delete it, and the edit budget's queue is
+        longer than the post budget's. A partial view is posted anew once at most, to bring the
+        first model text out of a placeholder (a final view: whenever it is sooner)."""
+        if not self.reply.can_replace or len(self._shown) != 1 or chunks[0] == self._shown[0]:
+            return False
+        if self._posts.budget is self._calls.budget:
+            return False
+        if not final and (len(chunks) != 1 or self.stats.replaced or self._status_only()):
+            return False
+        priority = FIRST if final else self._last_edit
+        return self._calls.budget.expected_wait(priority) > self._posts.budget.expected_wait(priority)
+
+    async def _replace(self, chunks: list[str], *, final: bool) -> None:
+        """Post ``chunks`` as new messages, then delete the old first message in the background
+        (on the delete budget: the new text is visible already, so nothing waits for it). A
+        final view lands; a partial one is tried once (the next edit supersedes it). Run
+        shielded, like every call that may post: a cancelled pump never loses a posted id."""
+        async with self._io_lock:  # an edit of the old message still in flight ends first
+            old = self.stats.message_ids[0]
+            posted: list[str] = []
+            try:
+                for chunk in chunks:
+                    post = functools.partial(self.reply.post_continuation, chunk)
+                    if final:
+                        posted.append(await self._posts.land(post, priority=FIRST))
+                    else:
+                        posted.append(await self._posts.once(post, priority=self._last_edit))
+            except RateLimited as err:
+                self._posts.budget.pause(err.retry_after)  # even if whoever waited was cancelled
+                raise
+            self._shown, self.stats.message_ids = list(chunks), posted
+        self.stats.replaced += 1
+        self._last_edit = self._clock()
+        task = asyncio.create_task(self._delete(old), name="botkit-reply-delete-placeholder")
+        _CLEANUPS.add(task)
+        task.add_done_callback(_CLEANUPS.discard)
+
+    async def _delete(self, message_id: str) -> None:
+        try:
+            await self._deletes.land(lambda: self.reply.delete(message_id))
+        except Exception:
+            log.warning("a replaced message could not be deleted", exc_info=True)
 
     def _shielded_apply(self, index: int, chunk: str) -> Awaitable[None]:
         # Shielded: cancelling the pump must not lose a posted message's id; the lock makes the
         # final edit wait for an edit still in flight.
-        return asyncio.shield(self._locked_apply(index, chunk))
+        return _shield(self._locked_apply(index, chunk))
 
     async def _locked_apply(self, index: int, chunk: str) -> None:
         async with self._io_lock:
-            await self._apply(index, chunk)
+            budget = (self._calls if index < len(self._shown) else self._posts).budget
+            try:
+                await self._apply(index, chunk)
+            except RateLimited as err:
+                # Paused here, not only by the retry policy: if the pump that waited for this
+                # call was cancelled meanwhile, its 429 must still hold the scope off.
+                budget.pause(err.retry_after)
+                raise
 
     async def _apply(self, index: int, chunk: str) -> None:
         if index < len(self._shown):
@@ -313,3 +444,11 @@ class ReplyStreamer:
             message_id = await self.reply.post_continuation(chunk)
             self._shown.append(chunk)
             self.stats.message_ids.append(message_id)
+
+
+def _shield(call: Awaitable[None]) -> Awaitable[None]:
+    """``asyncio.shield`` whose inner task's error counts as seen when its waiter was cancelled
+    (the error was handled inside: a 429 paused the budget, a refusal the final edit retries)."""
+    inner = asyncio.ensure_future(call)
+    inner.add_done_callback(lambda task: task.cancelled() or task.exception())
+    return asyncio.shield(inner)
