@@ -379,15 +379,19 @@ class ReplyStreamer:
         """Whether posting the view as a new message shows it sooner than editing: the reply is
         one message that would change, the adapter can delete it, and the edit budget's queue is
         longer than the post budget's. A partial view is posted anew once at most, to bring the
-        first model text out of a placeholder (a final view: whenever it is sooner)."""
+        first model text out of a placeholder, and only with a post token free at once (a final
+        view: whenever that is sooner)."""
         if not self.reply.can_replace or len(self._shown) != 1 or chunks[0] == self._shown[0]:
             return False
         if self._posts.budget is self._calls.budget:
             return False
-        if not final and (len(chunks) != 1 or self.stats.replaced or self._status_only()):
+        if final:
+            return self._calls.budget.expected_wait(FIRST) > self._posts.budget.expected_wait(FIRST)
+        # A partial view only takes a post token that is free now: it must never queue ahead of
+        # (or hold up) another reply's placeholder or final.
+        if len(chunks) != 1 or self.stats.replaced or self._status_only():
             return False
-        priority = FIRST if final else self._last_edit
-        return self._calls.budget.expected_wait(priority) > self._posts.budget.expected_wait(priority)
+        return self._posts.budget.free_now() and self._calls.budget.expected_wait(self._last_edit) > 0
 
     async def _replace(self, chunks: list[str], *, final: bool) -> None:
         """Post ``chunks`` as new messages, then delete the old first message in the background
