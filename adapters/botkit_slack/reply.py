@@ -188,8 +188,8 @@ class SlackReply(LiveReply):
     @property
     def can_replace(self) -> bool:  # type: ignore[override]
         """A final posted anew stays in the thread; a top-level reply (a slash command's) or a
-        native stream keeps its first message."""
-        return self._replace_final and self.thread_ts is not None and not self.native
+        native stream (also one that fell back to edits after it started) keeps its message."""
+        return self._replace_final and self.thread_ts is not None and not self.native and self._stream is None
 
     async def delete(self, message_id: str) -> None:
         await slack_call(self.client.chat_delete(channel=self.channel, ts=message_id))
