@@ -432,6 +432,11 @@ class ReplyStreamer:
     async def _locked_apply(self, index: int, chunk: str) -> None:
         async with self._io_lock:
             budget = (self._calls if index < len(self._shown) else self._posts).budget
+            # Its token may predate a 429 that came while it waited for the lock (behind this
+            # reply's edit in flight): the pause holds it too.
+            paused = budget.paused_for()
+            if paused > 0:
+                await asyncio.sleep(paused)
             try:
                 await self._apply(index, chunk)
             except RateLimited as err:

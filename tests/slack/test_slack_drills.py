@@ -89,6 +89,10 @@ async def test_429_on_every_third_call_for_a_minute(slack: FakeSlack, start_bot:
         assert len(chat) >= minute
         assert len(slack.rate_limited()) == minute // 3
         assert [c.status for c in chat[:minute]] == [200, 200, 429] * (minute // 3)
+        # A final posted anew deletes its placeholder in the background, after the turn is stored.
+        await slack.wait_for(
+            lambda: all(len(slack.thread_replies(e["channel"], e["ts"])) == 1 for e in events), timeout=10
+        )
         answers = await assert_one_final_reply_each(bot.bot.database_url, replies)
         stored = {ts: a.content for a in answers for ts in a.platform_message_ids}
         for event in events:
