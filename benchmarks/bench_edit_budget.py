@@ -24,10 +24,25 @@ streaming take about a second and the results are deterministic for a seed; the 
 seeds comes only from the replies' random arrival times, not from machine noise. What it
 measures is scheduling (who edits when), not CPU.
 
+The **delivery** section (issue 11) plays one Slack workspace with each method limited on its
+own (:mod:`delivery_sim`: ``chat.update`` and ``chat.delete`` 50 per 60 s per workspace,
+``chat.postMessage`` 1/s per channel with bursts of 4), ``--questions`` questions spread over
+``--channels`` channels, and compares in the same run:
+
+* ``before``: the streamer of ``--before-ref`` (the code before issue 11, loaded from git), where
+  every call draws on the one workspace budget and generation waits for the placeholder;
+* ``after``: this checkout's streamer with the Slack adapter's default ``[slack]`` budgets, one
+  per method, the placeholder posted while the model starts, finals posted anew when the edit
+  budget is backed up.
+
+It reports what a user sees (placeholder, first answer text, final text after the model's last
+token, partial edits per reply), 429s and API calls per reply per method.
+
 Run from the repository root (a few seconds)::
 
     python benchmarks/bench_edit_budget.py
     python benchmarks/bench_edit_budget.py --replies 20,100 --seeds 5 --budget-per-minute 40 --burst 3
+    python benchmarks/bench_edit_budget.py --replies '' --questions 10,100 --channels 10   # delivery only
 """
 
 from __future__ import annotations
@@ -49,8 +64,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import delivery_sim
+from botkit_slack.settings import SlackSettings
+
 from botkit.events import RateLimited
-from botkit.streaming.budget import EditBudget
+from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.streamer import ReplyStreamer
 from botkit.testing import RecordingReply
 
@@ -226,7 +244,6 @@ async def simulate(
     shared = EditBudget(args.budget_per_minute / 60.0, args.burst, clock=clock)
     rng = _Random(seed)
     arrivals = sorted(rng.uniform(0, load.arrival_window) for _ in range(replies))
-    chunk_gap = load.tokens_per_chunk / load.tokens_per_second
     piece = " word" * load.tokens_per_chunk
     done_at: list[float] = [0.0] * replies
     recorded: list[TimedReply] = []
@@ -243,13 +260,7 @@ async def simulate(
             reply, budget, edit_interval=load.edit_interval, display="thinking", clock=clock
         )
         await streamer.start()
-        await asyncio.sleep(load.ttft)
-        for _ in range(math.ceil(load.reasoning_tokens / load.tokens_per_chunk)):
-            streamer.add_reasoning(piece)
-            await asyncio.sleep(chunk_gap)
-        for _ in range(math.ceil(load.answer_tokens / load.tokens_per_chunk)):
-            streamer.add_answer(piece)
-            await asyncio.sleep(chunk_gap)
+        await model_stream(streamer, load)
         reply.done_at = done_at[index] = clock()
         try:
             await streamer.finish(answer.strip())
@@ -285,6 +296,19 @@ async def simulate(
     return result
 
 
+async def model_stream(streamer: Any, load: Workload) -> None:
+    """The model's side of one reply: TTFT, then reasoning and answer chunks at its speed."""
+    piece = " word" * load.tokens_per_chunk
+    gap = load.tokens_per_chunk / load.tokens_per_second
+    await asyncio.sleep(load.ttft)
+    for _ in range(math.ceil(load.reasoning_tokens / load.tokens_per_chunk)):
+        streamer.add_reasoning(piece)
+        await asyncio.sleep(gap)
+    for _ in range(math.ceil(load.answer_tokens / load.tokens_per_chunk)):
+        streamer.add_answer(piece)
+        await asyncio.sleep(gap)
+
+
 class _Random:
     """A tiny seeded LCG, so results do not depend on the random module's algorithm."""
 
@@ -296,10 +320,8 @@ class _Random:
         return low + (high - low) * (self.state >> 11) / 2**53
 
 
-def run_one(
-    replies: int, strategy: Strategy, enforced: bool, seed: int, args: argparse.Namespace
-) -> RunResult:
-    load = Workload(
+def workload(args: argparse.Namespace) -> Workload:
+    return Workload(
         reasoning_tokens=args.reasoning_tokens,
         answer_tokens=args.answer_tokens,
         tokens_per_second=args.tokens_per_second,
@@ -309,6 +331,12 @@ def run_one(
         latency=args.api_latency,
         edit_interval=args.edit_interval,
     )
+
+
+def run_one(
+    replies: int, strategy: Strategy, enforced: bool, seed: int, args: argparse.Namespace
+) -> RunResult:
+    load = workload(args)
     with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
         return runner.run(simulate(replies, strategy, enforced, seed, args, load))
 
@@ -409,6 +437,176 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+# -- delivery: one workspace, per-method limits, before vs after issue 11 ---------------------
+
+Arm = Literal["before", "after"]
+ARMS: tuple[Arm, ...] = ("before", "after")
+
+
+def streamer_at(ref: str) -> Any:
+    """The ``ReplyStreamer`` class of commit ``ref`` (``git show``), for the ``before`` arm."""
+    import importlib.util
+    import subprocess
+
+    source = subprocess.run(
+        ["git", "show", f"{ref}:botkit/streaming/streamer.py"], capture_output=True, text=True, check=True
+    ).stdout
+    spec = importlib.util.spec_from_loader(f"streamer_{ref}", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    exec(compile(source, f"{ref}:botkit/streaming/streamer.py", "exec"), module.__dict__)
+    return module.ReplyStreamer
+
+
+def slack_defaults() -> dict[str, Any]:
+    return {name: field.default for name, field in SlackSettings.model_fields.items()}
+
+
+@dataclass
+class DeliveryResult:
+    questions: int
+    arm: Arm
+    seed: int
+    placeholder: list[float] = field(default_factory=list)  # s after the question
+    first_text: list[float] = field(default_factory=list)  # s after the question
+    final_after_last_token: list[float] = field(default_factory=list)
+    partial_edits: list[int] = field(default_factory=list)  # per reply
+    calls: dict[str, int] = field(default_factory=dict)
+    limited: dict[str, int] = field(default_factory=dict)
+    not_exactly_final: int = 0  # replies whose thread does not show exactly the final text
+    never_final: int = 0
+
+
+async def simulate_delivery(
+    questions: int, arm: Arm, seed: int, args: argparse.Namespace, load: Workload, before_streamer: Any
+) -> DeliveryResult:
+    loop = asyncio.get_running_loop()
+    clock = loop.time
+    workspace = delivery_sim.Workspace(delivery_sim.SlackLimits(), load.latency, clock)
+    defaults = slack_defaults()
+    scopes = delivery_sim.Scopes(
+        edit_rate=defaults["edits_per_minute"] / 60.0,
+        edit_burst=defaults["edit_burst"],
+        post_rate=defaults["posts_per_minute"] / 60.0,
+        post_burst=defaults["post_burst"],
+        delete_rate=defaults["deletes_per_minute"] / 60.0,
+        per_method=arm == "after",
+        replace_final=arm == "after" and defaults["replace_final"],
+    )
+    registry = BudgetRegistry(clock)
+    rng = _Random(seed)
+    arrivals = sorted(rng.uniform(0, load.arrival_window) for _ in range(questions))
+    piece = " word" * load.tokens_per_chunk
+    answer = (piece * math.ceil(load.answer_tokens / load.tokens_per_chunk)).strip()
+    replies: list[delivery_sim.WorkspaceReply] = []
+
+    async def one(index: int) -> None:
+        await asyncio.sleep(arrivals[index])
+        reply = delivery_sim.WorkspaceReply(workspace, f"C{index % args.channels}", scopes)
+        reply.asked_at = clock()
+        replies.append(reply)
+        edits = registry.for_scope(reply.rate_scope("edit"))
+        if arm == "before":
+            streamer = before_streamer(reply, edits, edit_interval=load.edit_interval, clock=clock)
+            await streamer.start()  # the old pipeline waited for the placeholder
+        else:
+            streamer = ReplyStreamer(
+                reply, edits, budgets=registry, edit_interval=load.edit_interval, clock=clock
+            )
+            streamer.begin()
+        await model_stream(streamer, load)
+        reply.done_at = clock()
+        await streamer.finish(answer)
+
+    await asyncio.gather(*(one(i) for i in range(questions)))
+    await asyncio.sleep(600)  # virtual: background deletions of replaced placeholders end
+
+    def is_answer(text: str) -> bool:
+        return "word" in text
+
+    result = DeliveryResult(
+        questions, arm, seed, calls=dict(workspace.calls), limited=dict(workspace.limited)
+    )
+    for reply in replies:
+        assert reply.done_at is not None
+        result.placeholder.append(reply.first_visible() - reply.asked_at)
+        first = reply.first_answer_text(is_answer)
+        result.first_text.append((first if first is not None else math.inf) - reply.asked_at)
+        final = reply.final_visible(answer)
+        if final is None:
+            result.never_final += 1
+        result.final_after_last_token.append((final if final is not None else math.inf) - reply.done_at)
+        result.partial_edits.append(reply.partial_edits(answer, is_answer))
+        if reply.visible() != [answer]:
+            result.not_exactly_final += 1
+    return result
+
+
+def run_delivery(
+    questions: int, arm: Arm, seed: int, args: argparse.Namespace, before: Any
+) -> DeliveryResult:
+    load = workload(args)
+    with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        return runner.run(simulate_delivery(questions, arm, seed, args, load, before))
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def report_delivery(results: list[DeliveryResult], args: argparse.Namespace) -> str:
+    groups: dict[tuple[int, Arm], list[DeliveryResult]] = {}
+    for result in results:
+        groups.setdefault((result.questions, result.arm), []).append(result)
+    lines = [
+        f"One workspace, questions spread over {args.channels} channels; Slack limits played per method: "
+        "chat.update and chat.delete 50 per 60 s per workspace, chat.postMessage 1/s per channel "
+        f"(bursts of 4). before = the streamer of {args.before_ref} (one budget for every call, "
+        "generation waits for the placeholder); after = this checkout with the [slack] defaults "
+        f"({_budget_line()}). Every reply pooled over {args.seeds} seeds.",
+        "",
+        "| questions | arm | placeholder p50 / p95 s | first answer text p50 / p95 s "
+        "| final after last token p50 / p95 / p99 s | final within 1.5 s | partial edits per reply "
+        "min / median | 429s | calls per reply: postMessage / update / delete | not exactly the final |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for questions in args.questions:
+        for arm in ARMS:
+            group = groups[(questions, arm)]
+            place = [v for g in group for v in g.placeholder]
+            first = [v for g in group for v in g.first_text]
+            final = [v for g in group for v in g.final_after_last_token]
+            partial = [v for g in group for v in g.partial_edits]
+            within = sum(1 for v in final if v <= 1.5) / len(final)
+            limited = sum(sum(g.limited.values()) for g in group)
+            replies = questions * len(group)
+
+            def per_reply(method: str, group: list[DeliveryResult] = group, replies: int = replies) -> str:
+                return f"{sum(g.calls.get(method, 0) for g in group) / replies:.2f}"
+
+            lines.append(
+                f"| {questions} | {arm} | {pct(place, 50):.1f} / {pct(place, 95):.1f} "
+                f"| {pct(first, 50):.1f} / {pct(first, 95):.1f} "
+                f"| {pct(final, 50):.1f} / {pct(final, 95):.1f} / {pct(final, 99):.1f} | {within:.0%} "
+                f"| {min(partial)} / {statistics.median(partial):g} | {limited} "
+                f"| {per_reply('chat.postMessage')} / {per_reply('chat.update')} / {per_reply('chat.delete')} "
+                f"| {sum(g.not_exactly_final for g in group)} |"
+            )
+    return "\n".join(lines)
+
+
+def _budget_line() -> str:
+    d = slack_defaults()
+    return (
+        f"edits_per_minute {d['edits_per_minute']:g} burst {d['edit_burst']}, posts_per_minute "
+        f"{d['posts_per_minute']:g} per channel burst {d['post_burst']}, deletes_per_minute "
+        f"{d['deletes_per_minute']:g}, replace_final {str(d['replace_final']).lower()}"
+    )
+
+
 def sizes_arg(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
@@ -429,6 +627,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ttft", type=float, default=0.3, help="time to first token, s")
     parser.add_argument("--arrival-window", type=float, default=2.0, help="replies start within this, s")
     parser.add_argument("--api-latency", type=float, default=0.1, help="per platform call, s")
+    parser.add_argument("--questions", type=sizes_arg, default=[10, 100], help="delivery: questions at once")
+    parser.add_argument("--channels", type=int, default=10, help="delivery: channels of the workspace")
+    parser.add_argument("--before-ref", default="3d9c7fd", help="delivery: git commit of the 'before' arm")
     parser.add_argument("--json", help="also write all results to this file")
     args = parser.parse_args(argv)
 
@@ -447,11 +648,28 @@ def main(argv: list[str] | None = None) -> int:
         for replies, strategy, enforced in cases(args)
         for seed in range(args.seeds)
     ]
-    print(report(results, args))
+    if results:
+        print("## One rate-limit scope: shared budget vs each reply 1 edit/s\n")
+        print(report(results, args))
+    delivered: list[DeliveryResult] = []
+    if args.questions:
+        before = streamer_at(args.before_ref)
+        delivered = [
+            run_delivery(questions, arm, seed, args, before)
+            for questions in args.questions
+            for arm in ARMS
+            for seed in range(args.seeds)
+        ]
+        print("\n## Delivery: one Slack workspace, per-method limits, before vs after\n")
+        print(report_delivery(delivered, args))
     print(f"\n(simulated on a virtual clock in {time.perf_counter() - started:.1f} s of real time)")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump([asdict(r) for r in results], out, indent=2)
+            json.dump(
+                {"scope": [asdict(r) for r in results], "delivery": [asdict(r) for r in delivered]},
+                out,
+                indent=2,
+            )
     return 0
 
 

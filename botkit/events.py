@@ -138,6 +138,22 @@ class FeedbackEvent:
             object.__setattr__(self, name, clean_text(getattr(self, name)))
 
 
+#: The kinds of platform call a reply makes, each with its own rate limit on the platforms botkit
+#: serves (Slack: ``chat.update`` is Tier 3 per workspace, ``chat.postMessage`` about 1/s per
+#: channel, ``chat.delete`` Tier 3): see :meth:`LiveReply.rate_scope`.
+CallKind = Literal["edit", "post", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class RateScope:
+    """One rate limit: every call with the same ``key`` draws on one budget of ``per_second``
+    calls (None: no limit) with ``burst`` back to back."""
+
+    key: str
+    per_second: float | None
+    burst: int = 1
+
+
 class LiveReply(ABC):
     """The adapter's side of one reply: a message (or several) that the core keeps editing.
 
@@ -157,6 +173,18 @@ class LiveReply(ABC):
     edit_burst: int = 1
     #: True where :meth:`edit_with_feedback` shows 👍/👎 buttons; the core asks only then.
     feedback_buttons: bool = False
+
+    #: The adapter can post the final text as a new message and delete the first one (see
+    #: :meth:`delete`): the core does so when the edit budget is backed up and posting is not.
+    can_replace: bool = False
+
+    def rate_scope(self, kind: CallKind) -> RateScope:
+        """The rate limit a call of ``kind`` draws on (the placeholder and continuations are
+        ``post``). The default: every kind shares the edit scope (``rate_key``, ``edit_rate``,
+        ``edit_burst``), as on Discord, whose library reads the per-route buckets itself. An
+        adapter whose platform limits methods separately (Slack) gives each its own, so that a
+        placeholder never waits behind edits."""
+        return RateScope(self.rate_key, self.edit_rate, self.edit_burst)
 
     def measure(self, text: str) -> int:
         """Length of ``text`` as the platform counts it after this adapter's conversion.
@@ -198,6 +226,12 @@ class LiveReply(ABC):
         Discord answers with an ephemeral message; Slack with ``chat.postEphemeral``.
         """
         return False
+
+    async def delete(self, message_id: str) -> None:
+        """Delete a message this reply posted (only called where :attr:`can_replace` is True:
+        the final text was posted as a new message, and this removes the placeholder). One
+        attempt, errors reported like every other call."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete messages")
 
     async def finish(self) -> None:
         """Called after the final edit landed (close a native stream, clear a status...); called

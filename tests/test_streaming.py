@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from botkit.events import RateLimited, TransientPlatformError
-from botkit.streaming.budget import EditBudget
+from botkit.events import CallKind, RateLimited, RateScope, TransientPlatformError
+from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.retry import RetryPolicy
 from botkit.streaming.streamer import ReplyStreamer
 from botkit.testing import RecordingReply, Standin, TestBot
+from botkit.testing.recording import ReplyCall
 
 
 def _squash(text: str) -> str:
@@ -204,3 +205,60 @@ async def test_a_429_past_the_deadline_is_raised_at_once_and_pauses_the_budget()
         await policy.land(limited)
     assert attempts == 1
     assert budget.paused_for() > 30  # every reply in the scope holds off for the Retry-After
+
+
+class _ChannelReply(RecordingReply):
+    """A reply whose posts and deletions draw on budgets of their own (unlimited here) and whose
+    edits share one nearly empty workspace budget; it can delete, so text may be posted anew."""
+
+    can_replace = True
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(rate_key="workspace", edit_rate=0.01, edit_burst=1)
+        self.channel = channel
+        self.deleted: list[str] = []
+
+    def rate_scope(self, kind: CallKind) -> RateScope:
+        if kind == "edit":
+            return RateScope(self.rate_key, self.edit_rate, self.edit_burst)
+        return RateScope(f"workspace:{kind}:{self.channel}", None)
+
+    async def delete(self, message_id: str) -> None:
+        self.deleted.append(message_id)
+        self.calls.append(ReplyCall("delete", message_id, ""))
+
+    def posted(self) -> list[str]:
+        return [c.text for c in self.calls if c.method == "post_continuation"]
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110 - waiting for the streamer's background work
+            await asyncio.sleep(0.01)
+
+
+async def test_posts_never_wait_behind_edits_and_text_is_posted_anew_when_edits_are_backed_up() -> None:
+    budgets = BudgetRegistry()
+
+    def streamer(reply: _ChannelReply) -> ReplyStreamer:
+        edits = budgets.for_scope(reply.rate_scope("edit"))
+        return ReplyStreamer(reply, edits, budgets=budgets, edit_interval=0.0, display="hidden")
+
+    first, second = _ChannelReply("A"), _ChannelReply("B")
+    one = streamer(first)
+    await one.start()
+    one.add_answer("partial")
+    await _until(lambda: first.edits == 1)  # the workspace's one edit token
+    one.add_answer(" more")  # no edit token for 100 s, a post token free: posted anew, once
+    await _until(lambda: first.posted() == ["partial more"])
+    one.add_answer(" again")  # this one waits for an edit token
+    two = streamer(second)
+    async with asyncio.timeout(5):
+        await two.start()  # the other channel's placeholder does not wait behind it
+    assert [c.method for c in second.calls] == ["post_placeholder"]
+    async with asyncio.timeout(5):
+        ids = await one.finish("the final answer")  # not an edit: posted anew, at once
+    await _until(lambda: len(first.deleted) == 2)  # each replaced message, in the background
+    assert first.edits == 1
+    assert first.posted() == ["partial more", "the final answer"]
+    assert first.deleted == ["0", "1"] and ids == ["2"] and one.stats.replaced == 2

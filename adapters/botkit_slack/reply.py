@@ -22,7 +22,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from botkit.events import ConversationKey, LiveReply, RateLimited, TransientPlatformError
+from botkit.events import CallKind, ConversationKey, LiveReply, RateLimited, RateScope, TransientPlatformError
 from botkit_slack.feedback import actions_block, feedback_blocks
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
@@ -169,6 +169,14 @@ class SlackReply(LiveReply):
         self.rate_key = f"slack:{team_id}"
         self.edit_rate = settings.edits_per_minute / 60.0
         self.edit_burst = settings.edit_burst
+        self._scopes: dict[CallKind, RateScope] = {
+            "edit": RateScope(self.rate_key, self.edit_rate, self.edit_burst),
+            "post": RateScope(
+                f"slack:{team_id}:post:{channel}", settings.posts_per_minute / 60.0, settings.post_burst
+            ),
+            "delete": RateScope(f"slack:{team_id}:delete", settings.deletes_per_minute / 60.0, 1),
+        }
+        self._replace_final = settings.replace_final
         self.posted: list[str] = []
         self.native = settings.streaming == "native" and thread_ts is not None and user is not None
         self._on_posted = on_posted
@@ -176,6 +184,20 @@ class SlackReply(LiveReply):
         self._first: str | None = None  # the core's id of the first message
         self._first_text: str | None = None
         self._stream: _Stream | None = None
+
+    def rate_scope(self, kind: CallKind) -> RateScope:
+        """Slack limits each method on its own: ``chat.update`` and ``chat.delete`` (Tier 3) per
+        workspace, ``chat.postMessage`` per channel."""
+        return self._scopes[kind]
+
+    @property
+    def can_replace(self) -> bool:  # type: ignore[override]
+        """A final posted anew stays in the thread; a top-level reply (a slash command's) or a
+        native stream (also one that fell back to edits after it started) keeps its message."""
+        return self._replace_final and self.thread_ts is not None and not self.native and self._stream is None
+
+    async def delete(self, message_id: str) -> None:
+        await slack_call(self.client.chat_delete(channel=self.channel, ts=message_id))
 
     def measure(self, text: str) -> int:
         """An upper bound of the converted mrkdwn's length, cheap and additive.

@@ -31,6 +31,15 @@ class SlackSettings(SectionSettings):
     # chat.update is Tier 3 (50+/min per workspace per app); stay under it with room for bursts.
     edits_per_minute: float = Field(40.0, gt=0)
     edit_burst: int = Field(3, ge=1)
+    # chat.postMessage is "about 1 per second per channel, short bursts tolerated": placeholders,
+    # continuations and finals posted anew draw on this, per channel, never on the edit budget.
+    posts_per_minute: float = Field(55.0, gt=0)
+    post_burst: int = Field(3, ge=1)
+    # chat.delete is Tier 3 per workspace: removing placeholders that a final posted anew replaced.
+    deletes_per_minute: float = Field(40.0, gt=0)
+    # When the workspace's chat.update budget is backed up, post a reply's final text as a new
+    # message (then delete the placeholder) if the channel's chat.postMessage budget is sooner.
+    replace_final: bool = True
     # The core splits so that each message's converted mrkdwn (SlackReply.measure) fits this.
     max_chars: int = Field(3900, ge=200, le=SLACK_TEXT_LIMIT)
 

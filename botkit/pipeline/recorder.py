@@ -256,6 +256,11 @@ class TurnRecorder:
         )
         self.assistant_id = ids.assistant_message_id
 
+    async def record_message_ids(self, message_ids: Sequence[str]) -> None:
+        """The reply's messages, posted after :meth:`enqueue` wrote the rows."""
+        assert self.assistant_id is not None, "enqueue() first"
+        await self.store.record_message_ids(self.assistant_id, list(message_ids))
+
     async def streaming(self) -> None:
         assert self.assistant_id is not None, "enqueue() first"
         self.started = time.monotonic()

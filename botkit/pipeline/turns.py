@@ -66,11 +66,18 @@ class _Live:
     notices: list[str] = field(default_factory=list)
     generated: bool = False  # the model answered (not a middleware): the final reply gets 👍/👎
     checkpoints: asyncio.Task[None] | None = None  # cancelled, maybe still inside a blocked write
+    placeholder_recorded: asyncio.Task[None] | None = None  # a placeholder that landed after enqueue
 
     @property
     def shown(self) -> bool:
-        """The placeholder is up: from here on the turn ends in the reply, never in a notice."""
-        return bool(self.streamer.stats.message_ids)
+        """The placeholder is up or on its way: from here on the turn ends in the reply, never
+        in a notice."""
+        return self.streamer.begun
+
+    async def ids_recorded(self) -> None:
+        """The late placeholder's id is stored (before the final write, which must come last)."""
+        if self.placeholder_recorded is not None:
+            await asyncio.wait([self.placeholder_recorded])
 
 
 class TurnRunner:
@@ -100,10 +107,10 @@ class TurnRunner:
         self.inbox: dict[tuple[str, str], TurnIds] = {}
 
     def streamer_for(self, reply: LiveReply, persona: Persona | None) -> ReplyStreamer:
-        budget = self.budgets.get(reply.rate_key, reply.edit_rate, reply.edit_burst)
         return ReplyStreamer(
             reply,
-            budget,
+            self.budgets.for_scope(reply.rate_scope("edit")),
+            budgets=self.budgets,
             edit_interval=self.settings.stream.edit_interval,
             display=persona.reasoning_display if persona else "thinking",
             thinking_interval=self.settings.stream.thinking_update_interval,
@@ -131,11 +138,18 @@ class TurnRunner:
             nonlocal live
             await check(final)
             live = self._prepare(final, reply)
-            await live.streamer.start()  # users see a reaction at once
+            # Users see a reaction at once, but nothing waits for it: the placeholder is posted
+            # while the turn is recorded and the model starts; edits wait until it exists.
+            live.streamer.begin()
             # The accepted message's inbox rows (Router.submit wrote them before the ack) become
             # this turn's rows; a second turn for one message (a plugin's) gets its own.
             inbox = self.inbox.pop((final.message.platform, final.message.delivery_id), None)
-            await live.recorder.enqueue(final, live.persona, live.streamer.stats.message_ids, inbox)
+            posted = list(live.streamer.stats.message_ids)
+            await live.recorder.enqueue(final, live.persona, posted, inbox)
+            if not posted:  # it was on its way: store its id once posted
+                live.placeholder_recorded = asyncio.create_task(
+                    _record_placeholder(live), name="botkit-turn-placeholder-id"
+                )
             await live.place.acquire()  # this thread's previous turn finishes first
             return await self._generate(final, live)
 
@@ -263,6 +277,7 @@ class TurnRunner:
             if result.status == "complete":
                 result.status = "interrupted"
             result.error = f"{result.error or ''} (final edit failed: {type(err).__name__})".strip()
+        await live.ids_recorded()
         await live.recorder.finish(
             result.status if result.status in ("complete", "interrupted") else "failed",
             answer=result.answer,
@@ -290,6 +305,7 @@ class TurnRunner:
         except Exception:
             log.exception("could not show the interruption note")
             message_ids = streamer.stats.message_ids
+        await live.ids_recorded()
         await live.recorder.finish(
             status,
             answer=streamer.partial_answer,
@@ -297,6 +313,15 @@ class TurnRunner:
             error="cancelled by the asker" if status == "cancelled" else "botkit stopped during the turn",
             message_ids=message_ids,
         )
+
+
+async def _record_placeholder(live: _Live) -> None:
+    """Store the placeholder's id once it is posted, so a restart can repair the message."""
+    try:
+        message_id = await live.streamer.placeholder_posted()
+        await live.recorder.record_message_ids([message_id])
+    except Exception as err:  # no placeholder: the final text is posted anew and stored with it
+        log.info("the placeholder's id was not stored (%s)", type(err).__name__)
 
 
 async def _checkpoints(live: _Live, interval: float = CHECKPOINT_INTERVAL) -> None:

@@ -1,10 +1,18 @@
-"""A shared edit budget: one token bucket per platform rate-limit scope, stalest reply first.
+"""A shared call budget: one token bucket per platform rate-limit scope, stalest reply first.
 
 Platforms limit edits per workspace or per channel, not per message. When twenty replies stream
 at once in one Slack workspace, each throttling itself to "one edit a second" still adds up to
 twenty a second and earns HTTP 429s. Every reply in a scope therefore draws from one bucket, and
 when tokens are short the reply whose visible text is oldest goes first, so no user's message
 freezes while others update.
+
+Each kind of call has its own scope where the platform limits it separately (Slack:
+``chat.update`` per workspace, ``chat.postMessage`` per channel, ``chat.delete`` per workspace;
+:meth:`botkit.events.LiveReply.rate_scope`), so a placeholder post never waits behind edits. The
+bucket is hand-written rather than ``aiolimiter``'s or ``limits``' because it is a priority
+queue too (the final edit ahead of partial ones, stalest reply first), and it can say how long a
+call would wait (:meth:`EditBudget.expected_wait`), which the streamer uses to choose the
+cheapest way to show a final answer.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable
+
+from botkit.events import RateScope
 
 
 class EditBudget:
@@ -61,6 +71,21 @@ class EditBudget:
         """Seconds until the latest 429's pause ends (0 when the scope is not paused)."""
         return max(0.0, self._paused_until - self._clock())
 
+    def expected_wait(self, priority: float) -> float:
+        """Seconds a call of ``priority`` asked for now would wait for its token: the pause, and
+        the tokens every waiter served before it needs (waiters of equal priority go first)."""
+        now = self._clock()
+        self._refill(now)
+        paused = max(0.0, self._paused_until - now)
+        if self.per_second is None:
+            return paused
+        ahead = sum(1 for p, _, f in self._waiters if p <= priority and not f.done())
+        return max(paused, (ahead + 1 - self._tokens) / self.per_second)
+
+    def free_now(self) -> bool:
+        """A token is there for the asking, with nobody waiting (a cheap, optional update may go)."""
+        return self.expected_wait(float("inf")) == 0.0
+
     def _refill(self, now: float) -> None:
         if self.per_second is not None:
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
@@ -95,11 +120,15 @@ class EditBudget:
 class BudgetRegistry:
     """One :class:`EditBudget` per rate-limit scope, created on first use with the adapter's rate."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._budgets: dict[str, EditBudget] = {}
+        self._clock = clock
 
     def get(self, key: str, per_second: float | None, burst: int = 1) -> EditBudget:
         budget = self._budgets.get(key)
         if budget is None:
-            budget = self._budgets[key] = EditBudget(per_second, burst)
+            budget = self._budgets[key] = EditBudget(per_second, burst, clock=self._clock)
         return budget
+
+    def for_scope(self, scope: RateScope) -> EditBudget:
+        return self.get(scope.key, scope.per_second, scope.burst)

@@ -8,6 +8,15 @@ so they only mark the view dirty; one pump task turns the latest view into at mo
 continuation messages) jump the queue and land, retried through 429s and transient errors; a
 streaming edit is tried once, since the next edit supersedes it, and its 429 pauses the budget.
 
+Each kind of call draws on its own budget where the platform limits it separately
+(:meth:`LiveReply.rate_scope <botkit.events.LiveReply.rate_scope>`): posts (the placeholder, continuations)
+never wait behind edits. Nobody waits for the placeholder: :meth:`ReplyStreamer.begin` posts it
+in the background while the model starts, and only the edits wait until it exists. When the edit
+budget is backed up, the streamer takes the cheapest visible progress: a status-only update ("
+Thinking… 3s") goes out only if an edit token is free at once, and the final answer of a
+one-message reply is posted as a new message (then the placeholder is deleted, in the background,
+on the delete budget) if that is sooner than waiting for an edit (:attr:`LiveReply.can_replace`).
+
 A ``text_filter`` (a plugin's redaction, say) sees every text before it is shown: the placeholder,
 each partial view, the final text and the failure text, always whole, before it is split into
 messages.
@@ -29,8 +38,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from botkit.events import LiveReply, RateLimited, TransientPlatformError
-from botkit.streaming.budget import EditBudget
+from botkit.events import CallKind, LiveReply, RateLimited, TransientPlatformError
+from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.formatting import quote, split_message
 from botkit.streaming.notices import NO_NOTICES, Notices, append_notice, before_view
 from botkit.streaming.retry import FIRST, RetryPolicy
@@ -60,6 +69,18 @@ class StreamStats:
     """What the reply has posted so far: its messages' platform ids, first one first."""
 
     message_ids: list[str] = field(default_factory=list)
+    replaced: int = 0  # final texts posted as a new message instead of an edit
+    skipped_status: int = 0  # status-only updates left out because no edit token was free
+
+
+#: Background deletions of replaced placeholders, kept referenced until they end.
+_CLEANUPS: set[asyncio.Task[None]] = set()
+
+
+def _buttons_done(task: asyncio.Task[None]) -> None:
+    _CLEANUPS.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("the feedback buttons could not be added to a reply", exc_info=task.exception())
 
 
 class ReplyStreamer:
@@ -76,12 +97,25 @@ class ReplyStreamer:
         text_filter: Callable[[str], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         notices: Notices = NO_NOTICES,
+        budgets: BudgetRegistry | None = None,
     ) -> None:
+        """``budget`` is the edit budget; with ``budgets``, posts and deletions draw on the scopes
+        the reply names for them (:meth:`LiveReply.rate_scope`), otherwise on ``budget`` too."""
         self.reply = reply
         self.notices = notices
         self.budget = budget
         self.text_filter = text_filter
+
+        def policy(kind: CallKind) -> RetryPolicy:
+            scope = reply.rate_scope(kind)
+            if budgets is None or scope == reply.rate_scope("edit"):
+                return RetryPolicy(budget, clock=clock)
+            return RetryPolicy(budgets.for_scope(scope), clock=clock)
+
         self._calls = RetryPolicy(budget, clock=clock)
+        self._posts = policy("post")
+        self._deletes = policy("delete")
+        self._placeholder: asyncio.Task[str] | None = None
         self.edit_interval = edit_interval
         self.display = display
         self.thinking_interval = thinking_interval
@@ -98,28 +132,45 @@ class ReplyStreamer:
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
-        """Post the placeholder now (users see a reaction within a second) and start pumping.
+        """Post the placeholder now (users see a reaction within a second), start pumping, and
+        return the placeholder's id once it is posted. :meth:`begin` does not wait for it."""
+        self.begin(placeholder)
+        return await self.placeholder_posted()
+
+    def begin(self, placeholder: str = PLACEHOLDER) -> None:
+        """Post the placeholder in the background and start pumping; return at once, so the
+        model's stream starts while the placeholder is on its way. Edits wait until it exists.
 
         The persona's before-notice is on top of it from this first message on.
         """
-        message_id = await self.post_first(before_view(placeholder, self.notices.before))
-        self._last_edit = self._clock()
+        first = before_view(placeholder, self.notices.before)
+        self._placeholder = asyncio.create_task(self.post_first(first), name="botkit-reply-placeholder")
         self._pump = asyncio.create_task(self._run_pump(), name="botkit-reply-pump")
-        return message_id
+
+    @property
+    def begun(self) -> bool:
+        """The placeholder is posted or on its way: the reply, not a notice, is the answer now."""
+        return self._placeholder is not None or bool(self.stats.message_ids)
+
+    async def placeholder_posted(self) -> str:
+        """The placeholder's id, once :meth:`begin`'s post landed (raises what refused it)."""
+        assert self._placeholder is not None, "begin() first"
+        return await asyncio.shield(self._placeholder)
 
     async def post_first(self, text: str | None = None) -> str:
         """Post the reply's first message and return its id, without streaming anything yet.
 
         Without ``text``: the placeholder under the persona's before-notice, as :meth:`start` shows it.
 
-        It draws on the scope's budget like every edit (platforms such as Discord count posts
-        and edits in one per-channel limit), ahead of every edit in line, and lands: a 429
-        pauses the budget and is waited out, a transient error is retried, until the deadline.
+        It draws on the reply's post budget (on Discord the same per-channel budget as edits;
+        on Slack ``chat.postMessage``'s per channel), ahead of every edit in line, and lands: a
+        429 pauses that budget and is waited out, a transient error is retried, until the deadline.
         """
         shown = self._filtered(before_view(PLACEHOLDER, self.notices.before) if text is None else text)
-        message_id = await self._calls.land(lambda: self.reply.post_placeholder(shown), priority=FIRST)
+        message_id = await self._posts.land(lambda: self.reply.post_placeholder(shown), priority=FIRST)
         self._shown = [shown]
         self.stats.message_ids = [message_id]
+        self._last_edit = self._clock()
         return message_id
 
     async def notice(self, text: str) -> bool:
@@ -206,7 +257,24 @@ class ReplyStreamer:
     async def _land(self, final_text: str, feedback_turn: int | None = None) -> None:
         self._view.final = final_text
         await self._stop_pump()
+        await self._placeholder_settled()
         await self._show(self._render(), final=True, feedback_turn=feedback_turn)
+
+    async def _placeholder_settled(self) -> bool:
+        """Wait for a placeholder still on its way; False if it could not be posted (the final
+        text is then posted as a new message)."""
+        if self._placeholder is None:
+            return bool(self.stats.message_ids)
+        try:
+            await asyncio.shield(self._placeholder)
+        except asyncio.CancelledError:
+            if not self._placeholder.cancelled():
+                raise
+            return False
+        except Exception:
+            log.warning("the placeholder could not be posted; the reply posts its text anew", exc_info=True)
+            return False
+        return True
 
     async def _close(self, close: Callable[[], Awaitable[None]]) -> None:
         """The adapter's last call (stop a native stream...): retried like the final edit, without
@@ -251,6 +319,8 @@ class ReplyStreamer:
 
     # -- output side -------------------------------------------------------------------------
     async def _run_pump(self) -> None:
+        if not await self._placeholder_settled():
+            return  # nothing to edit: the final text is posted anew
         while not self._closing:
             timeout = self.thinking_interval if self._thinking_clock_running() else None
             with contextlib.suppress(TimeoutError):
@@ -263,6 +333,12 @@ class ReplyStreamer:
                 await asyncio.sleep(wait)
             if self._closing:
                 return
+            if self._status_only() and not self.budget.free_now():
+                # The cheapest progress is none: the placeholder already says the reply is
+                # coming, and an edit token is worth more to a reply with answer text.
+                self.stats.skipped_status += 1
+                self._last_failure = self._clock()  # look again an edit interval later
+                continue
             try:
                 await self._show(self._render(), final=False)
             except TransientPlatformError as err:
@@ -274,6 +350,11 @@ class ReplyStreamer:
                 self._dirty.set()
             except Exception:
                 log.exception("streaming edit refused; the final edit tries again")
+
+    def _status_only(self) -> bool:
+        """The next partial view has no model text in it (a thinking clock, a status line)."""
+        view = self._view
+        return not view.answer and view.notice is None and not (self.display == "quoted" and view.reasoning)
 
     def _thinking_clock_running(self) -> bool:
         view = self._view
@@ -293,6 +374,17 @@ class ReplyStreamer:
         ``feedback_turn`` the last message is edited once more with its buttons, changed or not."""
         shown = self._filtered(text or PLACEHOLDER) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
+        if self._replace_sooner(chunks, final=final):
+            await _shield(self._replace(chunks, final=final))
+            if feedback_turn is not None:
+                # The edit budget is what is short here: the buttons come when it allows, and
+                # nothing (the final write, the thread's next turn) waits for them.
+                task = asyncio.create_task(
+                    self._add_buttons(chunks, feedback_turn), name="botkit-reply-buttons"
+                )
+                _CLEANUPS.add(task)
+                task.add_done_callback(_buttons_done)
+            return
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         last = len(chunks) - 1
@@ -301,23 +393,91 @@ class ReplyStreamer:
             if index < len(self._shown) and (buttons or self._shown[index] == chunk):
                 continue  # unchanged, or edited below with its buttons in the same call
             apply = functools.partial(self._shielded_apply, index, chunk)
+            calls = self._calls if index < len(self._shown) else self._posts
             if final:
-                await self._calls.land(apply, priority=FIRST)
+                await calls.land(apply, priority=FIRST)
             else:
-                await self._calls.once(apply, priority=self._last_edit)
+                await calls.once(apply, priority=self._last_edit)
         if feedback_turn is not None:
-            with_buttons = functools.partial(self._shielded_apply, last, chunks[last], feedback_turn)
-            await self._calls.land(with_buttons, priority=FIRST)
+            await self._add_buttons(chunks, feedback_turn)
         self._last_edit = self._clock()
+
+    async def _add_buttons(self, chunks: list[str], feedback_turn: int) -> None:
+        """The last message once more with its 👍/👎 buttons (on the edit budget: the answer is
+        visible already; a final posted anew gets them when the budget allows)."""
+        last = len(chunks) - 1
+        with_buttons = functools.partial(self._shielded_apply, last, chunks[last], feedback_turn)
+        await self._calls.land(with_buttons, priority=FIRST)
+
+    def _replace_sooner(self, chunks: list[str], *, final: bool) -> bool:
+        """Whether posting the view as a new message shows it sooner than editing: the reply is
+        one message that would change, the adapter can delete it, and the edit budget's queue is
+        longer than the post budget's. A partial view is posted anew once at most, to bring the
+        first model text out of a placeholder, and only with a post token free at once (a final
+        view: whenever that is sooner)."""
+        if not self.reply.can_replace or len(self._shown) != 1 or chunks[0] == self._shown[0]:
+            return False
+        if self._posts.budget is self._calls.budget:
+            return False
+        if final:
+            return self._calls.budget.expected_wait(FIRST) > self._posts.budget.expected_wait(FIRST)
+        # A partial view only takes a post token that is free now: it must never queue ahead of
+        # (or hold up) another reply's placeholder or final.
+        if len(chunks) != 1 or self.stats.replaced or self._status_only():
+            return False
+        return self._posts.budget.free_now() and self._calls.budget.expected_wait(self._last_edit) > 0
+
+    async def _replace(self, chunks: list[str], *, final: bool) -> None:
+        """Post ``chunks`` as new messages, then delete the old first message in the background
+        (on the delete budget: the new text is visible already, so nothing waits for it). A
+        final view lands; a partial one is tried once (the next edit supersedes it). Run
+        shielded, like every call that may post: a cancelled pump never loses a posted id."""
+        async with self._io_lock:  # an edit of the old message still in flight ends first
+            old = self.stats.message_ids[0]
+            posted: list[str] = []
+            try:
+                for chunk in chunks:
+                    post = functools.partial(self.reply.post_continuation, chunk)
+                    if final:
+                        posted.append(await self._posts.land(post, priority=FIRST))
+                    else:
+                        posted.append(await self._posts.once(post, priority=self._last_edit))
+            except RateLimited as err:
+                self._posts.budget.pause(err.retry_after)  # even if whoever waited was cancelled
+                raise
+            self._shown, self.stats.message_ids = list(chunks), posted
+        self.stats.replaced += 1
+        self._last_edit = self._clock()
+        task = asyncio.create_task(self._delete(old), name="botkit-reply-delete-placeholder")
+        _CLEANUPS.add(task)
+        task.add_done_callback(_CLEANUPS.discard)
+
+    async def _delete(self, message_id: str) -> None:
+        try:
+            await self._deletes.land(lambda: self.reply.delete(message_id))
+        except Exception:
+            log.warning("a replaced message could not be deleted", exc_info=True)
 
     def _shielded_apply(self, index: int, chunk: str, feedback_turn: int | None = None) -> Awaitable[None]:
         # Shielded: cancelling the pump must not lose a posted message's id; the lock makes the
         # final edit wait for an edit still in flight.
-        return asyncio.shield(self._locked_apply(index, chunk, feedback_turn))
+        return _shield(self._locked_apply(index, chunk, feedback_turn))
 
     async def _locked_apply(self, index: int, chunk: str, feedback_turn: int | None) -> None:
         async with self._io_lock:
-            await self._apply(index, chunk, feedback_turn)
+            budget = (self._calls if index < len(self._shown) else self._posts).budget
+            # Its token may predate a 429 that came while it waited for the lock (behind this
+            # reply's edit in flight): the pause holds it too.
+            paused = budget.paused_for()
+            if paused > 0:
+                await asyncio.sleep(paused)
+            try:
+                await self._apply(index, chunk, feedback_turn)
+            except RateLimited as err:
+                # Paused here, not only by the retry policy: if the pump that waited for this
+                # call was cancelled meanwhile, its 429 must still hold the scope off.
+                budget.pause(err.retry_after)
+                raise
 
     async def _apply(self, index: int, chunk: str, feedback_turn: int | None = None) -> None:
         if feedback_turn is not None:
@@ -332,3 +492,11 @@ class ReplyStreamer:
             message_id = await self.reply.post_continuation(chunk)
             self._shown.append(chunk)
             self.stats.message_ids.append(message_id)
+
+
+def _shield(call: Awaitable[None]) -> Awaitable[None]:
+    """``asyncio.shield`` whose inner task's error counts as seen when its waiter was cancelled
+    (the error was handled inside: a 429 paused the budget, a refusal the final edit retries)."""
+    inner = asyncio.ensure_future(call)
+    inner.add_done_callback(lambda task: task.cancelled() or task.exception())
+    return asyncio.shield(inner)

@@ -43,8 +43,9 @@ Knobs: :meth:`FakeSlack.fail_with_429` answers the next N calls of a method with
 ``Retry-After``; :meth:`FakeSlack.fail_with_status` with another HTTP status (a 5xx); both can
 pick the calls by their arguments (``match``: e.g. the ``chat.update`` carrying the final
 text); :meth:`FakeSlack.fail_with_error` with an error code; :attr:`FakeSlack.bot_not_in`
-lists channels where posting answers ``not_in_channel``; :meth:`FakeSlack.limit_rate` enforces "at most N calls per window" on a method
-(answered like Slack, with 429 and ``Retry-After``); :meth:`FakeSlack.delay` answers a method's
+lists channels where posting answers ``not_in_channel``; :meth:`FakeSlack.limit_rate` enforces "at most N calls per window" on a method,
+for the workspace or per channel (``chat.postMessage``'s "1 per second per channel"), answered
+like Slack, with 429 and ``Retry-After``; :meth:`FakeSlack.delay` answers a method's
 calls only after a pause (a slow Web API); :meth:`FakeSlack.limit_every` answers every Nth call of
 some methods with 429 for a stretch of calls (a virtual "minute" counted in calls, not seconds).
 
@@ -313,7 +314,7 @@ class FakeSlack(LocalServer):
         self._ts = itertools.count(1)
         self._base_time = int(time.time())
         self._faults: dict[str, list[_Fault]] = {}
-        self._limits: dict[str, tuple[int, float]] = {}
+        self._limits: dict[str, tuple[int, float, bool]] = {}
         self._delays: dict[str, float] = {}
         self._every: _EveryNth | None = None
         self._accepted: dict[str, deque[float]] = {}
@@ -387,9 +388,10 @@ class FakeSlack(LocalServer):
         given) with ``{"ok": false, "error": error}`` (HTTP 200, as Slack refuses)."""
         self.fail_with_status(method, 200, count, error, match)
 
-    def limit_rate(self, method: str, calls: int, per_seconds: float) -> None:
-        """Enforce at most ``calls`` successful calls of ``method`` in any ``per_seconds`` window."""
-        self._limits[method] = (calls, per_seconds)
+    def limit_rate(self, method: str, calls: int, per_seconds: float, *, per_channel: bool = False) -> None:
+        """Enforce at most ``calls`` successful calls of ``method`` in any ``per_seconds`` window,
+        in the whole workspace (Slack's tiers) or, ``per_channel``, in each channel."""
+        self._limits[method] = (calls, per_seconds, per_channel)
 
     def delay(self, method: str, seconds: float) -> None:
         """Answer every later call of ``method`` only ``seconds`` after it arrived (0: at once again).
@@ -803,7 +805,7 @@ class FakeSlack(LocalServer):
         fault = self._take_fault(method, args)
         if fault is None and self._every is not None and self._every.limits(method):
             fault = _Fault(429, "ratelimited", self._every.retry_after, None)
-        if fault is None and (limited := self._rate_check(method)) is not None:
+        if fault is None and (limited := self._rate_check(method, args)) is not None:
             fault = _Fault(429, "ratelimited", limited, None)
         if fault is not None:
             if fault.retry_after is not None:
@@ -844,13 +846,14 @@ class FakeSlack(LocalServer):
                 return faults.pop(index)
         return None
 
-    def _rate_check(self, method: str) -> float | None:
+    def _rate_check(self, method: str, args: Mapping[str, Any]) -> float | None:
         """Seconds to wait if :meth:`limit_rate` says 429 to this call, else None (and count it)."""
         limit = self._limits.get(method)
         now = time.monotonic()
-        accepted = self._accepted.setdefault(method, deque())
+        scope = f"{method} {args.get('channel')}" if limit is not None and limit[2] else method
+        accepted = self._accepted.setdefault(scope, deque())
         if limit is not None:
-            calls, window = limit
+            calls, window, _ = limit
             while accepted and accepted[0] <= now - window:
                 accepted.popleft()
             if len(accepted) >= calls:

@@ -65,9 +65,9 @@ async def test_socket_mode_connection_dropped_mid_reply(slack: FakeSlack, start_
         assert [a.content for a in answers] == [LONG, "after the reconnect"]
 
 
-def _paused_windows(slack: FakeSlack, retry_after: float) -> list[tuple[float, float, str]]:
-    """(start, end, channel) of every pause a 429 asked for, as the fake's clock saw it."""
-    return [(c.at, c.at + retry_after, str(c.args.get("channel"))) for c in slack.rate_limited()]
+def _paused_windows(slack: FakeSlack, retry_after: float) -> list[tuple[float, float, str, str]]:
+    """(start, end, channel, method) of every pause a 429 asked for, as the fake's clock saw it."""
+    return [(c.at, c.at + retry_after, str(c.args.get("channel")), c.method) for c in slack.rate_limited()]
 
 
 async def test_429_on_every_third_call_for_a_minute(slack: FakeSlack, start_bot: StartBot) -> None:
@@ -89,21 +89,30 @@ async def test_429_on_every_third_call_for_a_minute(slack: FakeSlack, start_bot:
         assert len(chat) >= minute
         assert len(slack.rate_limited()) == minute // 3
         assert [c.status for c in chat[:minute]] == [200, 200, 429] * (minute // 3)
+        # A final posted anew deletes its placeholder in the background, after the turn is stored.
+        await slack.wait_for(
+            lambda: all(len(slack.thread_replies(e["channel"], e["ts"])) == 1 for e in events), timeout=10
+        )
         answers = await assert_one_final_reply_each(bot.bot.database_url, replies)
         stored = {ts: a.content for a in answers for ts in a.platform_message_ids}
         for event in events:
             reply = _only_reply(slack, event)
             assert reply.text == to_mrkdwn(stored[reply.ts])  # the final text, equal to the stored one
             assert f"question number {event['text'].split()[-1]}" in reply.text
-        assert len(slack.calls_of("chat.postMessage", ok_only=True)) == replies
+        # One placeholder per reply, plus a final posted anew (its placeholder deleted) where the
+        # workspace's chat.update budget was paused and the channel's post budget was not.
+        deleted = len(slack.calls_of("chat.delete", ok_only=True))
+        assert len(slack.calls_of("chat.postMessage", ok_only=True)) == replies + deleted
 
-        # The 429 paused the workspace's budget: while a pause lasted, the reply that was refused
-        # sent nothing, and every other reply at most the one call already on its way.
-        for start, end, refused in _paused_windows(slack, retry_after):
-            during = [c for c in chat if start < c.at < end]
+        # A 429 paused its own method's budget: chat.update's for the workspace, chat.postMessage's
+        # for the channel. While a pause lasted, the refused reply sent no call of that method,
+        # and in the workspace's chat.update pause every other reply at most the one on its way.
+        for start, end, refused, method in _paused_windows(slack, retry_after):
+            during = [c for c in chat if start < c.at < end and c.method == method]
             assert not [c for c in during if c.args.get("channel") == refused]
-            channels = [str(c.args.get("channel")) for c in during]
-            assert len(channels) == len(set(channels)), channels
+            if method == "chat.update":
+                channels = [str(c.args.get("channel")) for c in during]
+                assert len(channels) == len(set(channels)), channels
 
 
 async def _five_deliveries_across_two_processes(slack: FakeSlack, one: Running, two: Running) -> None:
