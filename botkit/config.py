@@ -217,10 +217,21 @@ class DatabaseSettings(_Section):
     pending_writes_dir: Path | None = None
 
 
+class Binding(_Section):
+    """A channel bound to a persona, in the long form: ``{ persona = "legal", allow_commands = false }``.
+
+    ``allow_commands = false``: a command that asks for its own persona (``/math``) is refused
+    here (the asker is told, privately), rather than answered by another persona.
+    """
+
+    persona: str
+    allow_commands: bool = True
+
+
 class PersonaSettings(_Section):
     dir: Path | None = None
     default: str = "general"
-    bindings: dict[str, str] = Field(default_factory=dict)
+    bindings: dict[str, str | Binding] = Field(default_factory=dict)
     watch: bool = True
 
 

@@ -97,6 +97,19 @@ class IncomingMessage:
         return ConversationKey(self.platform, self.workspace, self.channel, self.thread)
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that goes with a final reply (a PNG of its formulas), as every adapter gets it.
+
+    ``alt_text`` describes it for screen readers and for adapters that cannot attach files.
+    """
+
+    data: bytes = field(repr=False)
+    filename: str
+    mime: str
+    alt_text: str = ""
+
+
 class LiveReply(ABC):
     """The adapter's side of one reply: a message (or several) that the core keeps editing.
 
@@ -142,6 +155,15 @@ class LiveReply(ABC):
         when the platform refused it; raise :class:`RateLimited` / :class:`TransientPlatformError`
         to have the core retry it (so it must be safe to call again after a partial failure).
         Discord answers with an ephemeral message; Slack with ``chat.postEphemeral``.
+        """
+        return False
+
+    async def attach(self, attachment: Attachment) -> bool:
+        """Show ``attachment`` with the reply, after its final text landed (Slack: an upload into
+        the thread; Discord: a message attachment). Return False (the default) where the
+        platform cannot show files: the text alone is the answer. Raise :class:`RateLimited` /
+        :class:`TransientPlatformError` to have the core retry it; any other error is logged and
+        the reply stays as it is (an upload never turns an answer into an error).
         """
         return False
 

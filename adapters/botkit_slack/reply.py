@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from botkit.events import LiveReply, RateLimited, TransientPlatformError
+from botkit.events import Attachment, LiveReply, RateLimited, TransientPlatformError
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
 
@@ -243,6 +243,27 @@ class SlackReply(LiveReply):
 
     async def finish(self) -> None:
         await self._stop_stream()
+
+    async def attach(self, attachment: Attachment) -> bool:
+        """Upload ``attachment`` into the reply's thread with slack_sdk's ``files_upload_v2``
+        (``files.getUploadURLExternal``, the bytes POSTed to the URL it returns,
+        ``files.completeUploadExternal`` with ``channel_id`` and ``thread_ts``). A refusal
+        (``missing_scope`` without ``files:write``) is False: the text alone is the answer."""
+        try:
+            await slack_call(
+                self.client.files_upload_v2(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts or self._first,  # a slash command's reply is its thread
+                    file=attachment.data,
+                    filename=attachment.filename,
+                    title=attachment.filename,
+                    alt_txt=attachment.alt_text or None,
+                )
+            )
+        except (SlackApiError, SlackRequestError) as err:
+            log.warning("Slack refused the upload of %s in %s: %s", attachment.filename, self.channel, err)
+            return False
+        return True
 
     async def discard_prepared(self) -> None:
         """Delete the message :meth:`prepare` posted if the core never used it (a duplicate).

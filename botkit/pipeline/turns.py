@@ -21,6 +21,9 @@ from botkit.adapter import USER_CANCELLED
 from botkit.events import LiveReply
 from botkit.llm.errors import BackendError
 from botkit.llm.pool import BackendPool
+from botkit.mathtext.directive import is_math_turn, with_directive
+from botkit.mathtext.render import formula_image
+from botkit.mathtext.unicode import latex_to_unicode, render_unicode
 from botkit.pipeline.chain import MiddlewareChain
 from botkit.pipeline.context import FittedPrompt, fit_history
 from botkit.pipeline.filters import TextFilters
@@ -64,6 +67,7 @@ class _Live:
     recorder: TurnRecorder
     persona: Persona
     notices: list[str] = field(default_factory=list)
+    math: bool = False  # answered as mathematics: directive, boxed line, Unicode, formula image
     checkpoints: asyncio.Task[None] | None = None  # cancelled, maybe still inside a blocked write
 
     @property
@@ -98,7 +102,7 @@ class TurnRunner:
         # (platform, delivery id) -> the inbox rows Router.submit wrote, until a turn adopts them.
         self.inbox: dict[tuple[str, str], TurnIds] = {}
 
-    def streamer_for(self, reply: LiveReply, persona: Persona | None) -> ReplyStreamer:
+    def streamer_for(self, reply: LiveReply, persona: Persona | None, *, math: bool = False) -> ReplyStreamer:
         budget = self.budgets.get(reply.rate_key, reply.edit_rate, reply.edit_burst)
         return ReplyStreamer(
             reply,
@@ -108,6 +112,7 @@ class TurnRunner:
             thinking_interval=self.settings.stream.thinking_update_interval,
             text_filter=self.filters.for_display(),
             notices=persona.notices if persona else NO_NOTICES,
+            view=render_unicode if math else None,
         )
 
     async def run(
@@ -179,8 +184,9 @@ class TurnRunner:
     def _prepare(self, request: Request, reply: LiveReply) -> _Live:
         persona = request.persona
         assert persona is not None, "a turn request carries its persona"
+        math = is_math_turn(persona, request.question)
         return _Live(
-            self.streamer_for(reply, persona),
+            self.streamer_for(reply, persona, math=math),
             self.gates.reserve(request.message.key),
             TurnRecorder(
                 self.store,
@@ -191,6 +197,7 @@ class TurnRunner:
                 store_reasoning=persona.store_reasoning,
             ),
             persona,
+            math=math,
         )
 
     async def _generate(self, request: Request, live: _Live) -> TurnResult:
@@ -204,6 +211,8 @@ class TurnRunner:
             channel=message.channel,
             **request.variables,
         )
+        if live.math:
+            user_content = with_directive(user_content)
         generation = Generation(self.pool, self.settings.llm, persona, message.user, live.streamer)
         live.recorder.usage = generation.usage
 
@@ -250,7 +259,9 @@ class TurnRunner:
         streamer = live.streamer
         try:
             if result.status == "complete":
-                message_ids = await streamer.finish(final_text(result, live.persona))
+                message_ids = await streamer.finish(final_text(result, live.persona, math=live.math))
+                if live.math:
+                    await self._attach_formulas(live, result.answer)
             else:
                 message_ids = await streamer.fail(result.error or "⚠️ No answer.")
         except Exception as err:  # the platform refused even the retried final edit
@@ -268,6 +279,19 @@ class TurnRunner:
         )
         if live.checkpoints is not None:  # done by now: the database took the final write
             await asyncio.wait([live.checkpoints], timeout=5)
+
+    @staticmethod
+    async def _attach_formulas(live: _Live, answer: str) -> None:
+        """The final answer's display formulas as one PNG, after its text landed. Drawing it or
+        uploading it may fail (logged): the answer, already shown, stays as it is."""
+        alt = "Formulas of this answer: " + render_unicode(answer)[:900]
+        try:
+            image = await asyncio.to_thread(formula_image, answer, alt)
+        except Exception:
+            log.exception("could not draw the formulas of an answer")
+            return
+        if image is not None:
+            await live.streamer.attach(image)
 
     async def _interrupted(
         self, live: _Live, note: str = INTERRUPTED_NOTE, status: str = "interrupted"
@@ -305,8 +329,9 @@ async def _checkpoints(live: _Live, interval: float = CHECKPOINT_INTERVAL) -> No
             log.warning("could not checkpoint a streaming answer (%s); will retry", type(err).__name__)
 
 
-def final_text(result: TurnResult, persona: Persona) -> str:
-    """The complete answer as shown: the answer, a boxed persona's ``**Final answer**`` line, the
+def final_text(result: TurnResult, persona: Persona, *, math: bool = False) -> str:
+    """The complete answer as shown: the answer, a boxed persona's (or a math turn's)
+    ``**Final answer**`` line (its value as Unicode in a math turn), the
     persona's after-notice, then botkit's own notes (history trimmed...).
 
     The notice is botkit's, not the model's: it is added to every answer that has text, unless
@@ -315,8 +340,8 @@ def final_text(result: TurnResult, persona: Persona) -> str:
     """
     answer = result.answer.strip()
     parts = [answer]
-    if persona.answer_format == "boxed":
-        line = final_answer_line(result.answer)
+    if persona.answer_format == "boxed" or math:
+        line = final_answer_line(result.answer, latex_to_unicode if math else None)
         if line:
             parts.append(line)
     after = persona.notices.after

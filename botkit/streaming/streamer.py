@@ -12,6 +12,9 @@ A ``text_filter`` (a plugin's redaction, say) sees every text before it is shown
 each partial view, the final text and the failure text, always whole, before it is split into
 messages.
 
+A ``view`` (a math turn's LaTeX-to-Unicode) shapes each whole text shown, before the filter;
+what the streamer reports as the partial answer, and what is stored, stays as the model wrote it.
+
 A persona's :class:`~botkit.streaming.notices.Notices` are the streamer's to show: the
 before-notice on top of the placeholder and of every partial view (added once per edit, not per
 token), the after-notice under any answer text a failure leaves shown (the final text of a
@@ -29,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from botkit.events import LiveReply, RateLimited, TransientPlatformError
+from botkit.events import Attachment, LiveReply, RateLimited, TransientPlatformError
 from botkit.streaming.budget import EditBudget
 from botkit.streaming.formatting import quote, split_message
 from botkit.streaming.notices import NO_NOTICES, Notices, append_notice, before_view
@@ -76,8 +79,10 @@ class ReplyStreamer:
         text_filter: Callable[[str], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         notices: Notices = NO_NOTICES,
+        view: Callable[[str], str] | None = None,
     ) -> None:
         self.reply = reply
+        self.view = view  # e.g. LaTeX as Unicode: what is shown, never what is stored
         self.notices = notices
         self.budget = budget
         self.text_filter = text_filter
@@ -184,6 +189,16 @@ class ReplyStreamer:
         await self._close(self.reply.finish)
         return list(self.stats.message_ids)
 
+    async def attach(self, attachment: Attachment) -> bool:
+        """Show ``attachment`` with the finished reply (:meth:`LiveReply.attach`): retried like a
+        notice, without drawing on the edit budget. False if the platform cannot show files or
+        refused; the failure is logged and the reply, already final, stays as it is."""
+        try:
+            return await self._calls.land(lambda: self.reply.attach(attachment), priority=None)
+        except Exception:
+            log.warning("an attachment could not be shown with the reply", exc_info=True)
+            return False
+
     async def fail(self, error_text: str) -> list[str]:
         """End the reply with what was shown so far plus a visible, specific error.
 
@@ -282,7 +297,8 @@ class ReplyStreamer:
     async def _show(self, text: str, *, final: bool) -> None:
         """Make the visible messages equal ``split(filter(text))``: edit what changed, post what
         is new. The final view lands (each call retried); a streaming one is tried once."""
-        shown = self._filtered(text or PLACEHOLDER) or PLACEHOLDER
+        text = text or PLACEHOLDER
+        shown = self._filtered(self.view(text) if self.view is not None else text) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from botkit.events import LiveReply, RateLimited
+from botkit.events import Attachment, LiveReply, RateLimited
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class RecordingReply(LiveReply):
         self._rate_limit_edits = dict(rate_limit_edits or {})
         self.private_notices = private_notices
         self.notices: list[str] = []
+        self.attachments: list[Attachment] = []  # shown with the final reply (after its text)
 
     @property
     def text(self) -> str:
@@ -80,6 +81,11 @@ class RecordingReply(LiveReply):
             return False
         self.notices.append(text)
         self.calls.append(ReplyCall("post_notice", None, text))
+        return True
+
+    async def attach(self, attachment: Attachment) -> bool:
+        self.attachments.append(attachment)
+        self.calls.append(ReplyCall("attach", None, attachment.filename))
         return True
 
     async def finish(self) -> None:
