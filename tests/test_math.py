@@ -50,7 +50,8 @@ def test_mathematics_is_detected(question: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "question", ["what time is the 3pm meeting", "top 10 movies", "call me at 555-0123", "What happened on 9/11?"]
+    "question",
+    ["what time is the 3pm meeting", "top 10 movies", "call me at 555-0123", "What happened on 9/11?"],
 )
 def test_a_question_that_only_contains_a_number_is_not(question: str) -> None:
     assert explain(question) is None
@@ -102,6 +103,9 @@ def test_display_formulas_render_to_one_png_and_unparsable_ones_are_left_out() -
     # Nothing mathtext can parse: no image at all (the text still shows the formula).
     assert formula_image("$$\\begin{aligned} x \\end{aligned}$$", "alt") is None
     assert formula_image("no formulas here", "alt") is None
+    # A boxed plain value reads the same in the text: no image of it alone.
+    assert formula_image("The final answer is $\\boxed{391}$.", "alt") is None
+    assert formula_image("The final answer is $\\boxed{\\frac{1}{2}}$.", "alt") is not None
 
 
 def test_the_math_option_is_validated_at_its_line(tmp_path: Path) -> None:
@@ -125,7 +129,9 @@ async def test_math_asked_by_mention_gets_the_directive_and_readable_formulas(tm
         math_prompt = bot.standin.requests[-1]["messages"][-1]["content"]
         plain = await bot.ask("what time is the 3pm meeting", thread="thread-2")
         plain_prompt = bot.standin.requests[-1]["messages"][-1]["content"]
-        stored = await bot.store.history(await bot.store.conversation_id("test", "workspace-1", "channel-1", "thread-1"))
+        stored = await bot.store.history(
+            await bot.store.conversation_id("test", "workspace-1", "channel-1", "thread-1")
+        )
 
     # What reached the model: the general persona's turn with the model card's directive, once.
     assert math_prompt.startswith("\n") and "what is 3x+2=11" in math_prompt
@@ -168,7 +174,9 @@ async def test_math_persona_keeps_its_directive_once_and_general_never_gets_it_w
 
 async def test_an_unparsable_formula_falls_back_to_text_and_no_image(tmp_path: Path) -> None:
     async with TestBot(tmp_path) as bot:
-        bot.standin.script_reply("We get $$\\begin{aligned} x &= 1 \\end{aligned}$$ so it is \\boxed{\\notamacro}.")
+        bot.standin.script_reply(
+            "We get $$\\begin{aligned} x &= 1 \\end{aligned}$$ so it is \\boxed{\\notamacro}."
+        )
         reply = await bot.ask("solve x - 1 = 0")
     assert reply.error is None and reply.attachments == []
     assert "x = 1" in reply.text
@@ -186,7 +194,12 @@ async def test_math_command_overrides_a_binding_unless_it_forbids_commands(tmp_p
         allowed_prompt = bot.standin.requests[-1]["messages"][-1]["content"]
         refused = RecordingReply(private_notices=True)
         await bot.ask(
-            "2+2", channel="locked-room", roles=["legal"], command="math", args={"question": "2+2"}, reply=refused
+            "2+2",
+            channel="locked-room",
+            roles=["legal"],
+            command="math",
+            args={"question": "2+2"},
+            reply=refused,
         )
         asked = len(bot.standin.requests)
         bound = await bot.ask("hello", channel="locked-room", roles=["legal"])

@@ -11,8 +11,8 @@ step-by-step derivation with a boxed "answer". So every rule needs *mathematics*
    ``f(x)``), a factorial (``9!``), ``d/dx``;
 2. an expression: two operands joined by ``+ * × ÷ ^ = < >`` or a *spaced* minus
    (``1000 - 357``); an unspaced hyphen is a range, date, score or phone number (``2-4pm``,
-   ``3-2``, ``555-0123``), a slash alone a date or score (``4/15``, ``8/10``) unless asked as
-   "what is 2/3 …";
+   ``3-2``, ``555-0123``), a slash alone a date or score (``4/15``, ``8/10``), unless asked as
+   "what is 2/3 …" or "what is 9-4?";
 3. a mathematical word: a verb (solve, simplify, integrate, differentiate, factor, expand,
    evaluate, calculate, compute, prove) or a term (equation, derivative, prime number, square
    root, probability, mean of, area of, divided by, % of, …), including the Chinese ones the
@@ -54,6 +54,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("fraction asked", re.compile(rf"\bwhat(?:'s| is)\s+-?{_NUMBER}\s*/\s*{_NUMBER}\b", re.IGNORECASE)),
+    ("difference asked", re.compile(rf"\bwhat(?:'s| is)\s+-?{_NUMBER}-{_NUMBER}\s*\??\s*$", re.IGNORECASE)),
     (
         "verb",
         re.compile(

@@ -5,7 +5,8 @@ dependency, the Agg backend (no display). matplotlib is imported lazily, on the 
 that has a formula to draw, because importing it costs about a second and most turns never do.
 
 What is drawn: the answer's display formulas (``$$…$$``, ``\\[…\\]``) and its boxed result
-(framed, last), one per row, in the order they appear. A formula mathtext cannot parse (an
+(framed, last), one per row, in the order they appear. An answer whose only formula is a boxed
+plain value (``\\boxed{391}``) gets no image: the text shows it exactly. A formula mathtext cannot parse (an
 environment such as ``aligned``, an unknown macro) is left out of the image, and is still in the
 text, as Unicode; if none parses there is no image. Never an error for the user.
 """
@@ -46,6 +47,12 @@ def display_formulas(answer: str) -> list[Formula]:
         formulas = [f for f in formulas if f.latex != boxed]
         formulas.append(Formula(boxed, boxed=True))
     return formulas[-MAX_FORMULAS:]
+
+
+def worth_drawing(formula: Formula) -> bool:
+    """A display formula always; a boxed result only if it is more than plain text (``391``,
+    ``x = 2`` read the same in the text: an image of them is noise in the thread)."""
+    return not formula.boxed or any(ch in formula.latex for ch in "\\^_{}")
 
 
 def _unbox(latex: str) -> str:
@@ -121,7 +128,7 @@ def formula_image(answer: str, alt_text: str) -> Attachment | None:
     CPU-bound (tens of milliseconds, plus matplotlib's import the first time): call it in a thread.
     """
     formulas = display_formulas(answer)
-    if not formulas:
+    if not any(worth_drawing(f) for f in formulas):
         return None
     try:
         data = render_png(formulas)

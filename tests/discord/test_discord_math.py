@@ -64,7 +64,9 @@ async def test_a_math_mention_gets_its_png_in_the_channel(tmp_path: Path) -> Non
     assert data.startswith(PNG_SIGNATURE) and message["author"]["id"] == fake.bot_user["id"]  # type: ignore[index]
 
 
-async def test_slash_math_in_a_channel_whose_binding_forbids_commands_is_refused_privately(tmp_path: Path) -> None:
+async def test_slash_math_in_a_channel_whose_binding_forbids_commands_is_refused_privately(
+    tmp_path: Path,
+) -> None:
     async with discord_rig(tmp_path) as rig:
         fake = rig.fake
         bindings = rig.bot.bot.settings.personas.bindings

@@ -13,7 +13,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ANSWER = "We solve $$x^2 - 5x + 6 = 0$$ and get $x = \\frac{5 \\pm 1}{2}$, so $\\boxed{2, 3}$."
 
 
-async def test_a_math_mention_gets_unicode_text_and_a_png_in_its_thread(slack: FakeSlack, start_bot: StartBot) -> None:
+async def test_a_math_mention_gets_unicode_text_and_a_png_in_its_thread(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
     async with start_bot() as bot:
         bot.bot.standin.script_reply(ANSWER)
         await slack.wait_for_connections(1)
@@ -40,7 +42,9 @@ async def test_a_math_mention_gets_unicode_text_and_a_png_in_its_thread(slack: F
     assert methods.count("files.completeUploadExternal") == 1
 
 
-async def test_an_upload_slack_refuses_leaves_the_answer_as_it_is(slack: FakeSlack, start_bot: StartBot) -> None:
+async def test_an_upload_slack_refuses_leaves_the_answer_as_it_is(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
     slack.scopes.discard("files:write")  # an install made before botkit asked for files:write
     async with start_bot() as bot:
         bot.bot.standin.script_reply(ANSWER)
@@ -54,7 +58,9 @@ async def test_an_upload_slack_refuses_leaves_the_answer_as_it_is(slack: FakeSla
     assert errors == ["missing_scope"]
 
 
-async def test_slash_math_in_a_channel_bound_to_another_persona(slack: FakeSlack, start_bot: StartBot) -> None:
+async def test_slash_math_in_a_channel_bound_to_another_persona(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
     bindings = {
         "slack:C0GENERAL": "general",
         "slack:C0LOCKED": {"persona": "general", "allow_commands": False},
@@ -62,7 +68,9 @@ async def test_slash_math_in_a_channel_bound_to_another_persona(slack: FakeSlack
     async with start_bot(core={"personas": {"bindings": bindings}}) as bot:
         await slack.wait_for_connections(1)
         await slack.push_slash_command(slack.slash_command("/math", "What is 17*23?"))
-        await slack.wait_for(lambda: any("Final answer" in m.text for m in slack.bot_messages("C0GENERAL")), 15)
+        await slack.wait_for(
+            lambda: any("Final answer" in m.text for m in slack.bot_messages("C0GENERAL")), 15
+        )
         math_prompt = bot.bot.standin.requests[-1]["messages"][-1]["content"]
         locked = slack.slash_command("/math", "What is 17*23?", channel="C0LOCKED")
         await slack.push_slash_command(locked)
