@@ -94,18 +94,19 @@ def test_display_formulas_render_to_one_png_and_unparsable_ones_are_left_out() -
     )
     formulas = display_formulas(answer)
     assert [f.latex for f in formulas][-1] == "\\frac{1}{2}" and formulas[-1].boxed
-    image = formula_image(answer, "alt")
+    image = formula_image(answer)
     assert image is not None and image.mime == "image/png" and image.data.startswith(PNG_SIGNATURE)
+    assert image.alt_text == "Formulas: x² - 5x + 6 = 0; Answer: 1/2"  # what was drawn, readable
     from matplotlib.image import imread
 
     pixels = imread(io.BytesIO(image.data), format="png")
     assert pixels.shape[0] > 40 and pixels.shape[1] > 40
     # Nothing mathtext can parse: no image at all (the text still shows the formula).
-    assert formula_image("$$\\begin{aligned} x \\end{aligned}$$", "alt") is None
-    assert formula_image("no formulas here", "alt") is None
+    assert formula_image("$$\\begin{aligned} x \\end{aligned}$$") is None
+    assert formula_image("no formulas here") is None
     # A boxed plain value reads the same in the text: no image of it alone.
-    assert formula_image("The final answer is $\\boxed{391}$.", "alt") is None
-    assert formula_image("The final answer is $\\boxed{\\frac{1}{2}}$.", "alt") is not None
+    assert formula_image("The final answer is $\\boxed{391}$.") is None
+    assert formula_image("The final answer is $\\boxed{\\frac{1}{2}}$.") is not None
 
 
 def test_the_math_option_is_validated_at_its_line(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from botkit.events import Attachment
+from botkit.mathtext.unicode import latex_to_unicode
 from botkit.streaming.formatting import extract_boxed
 
 log = logging.getLogger("botkit.mathtext.render")
@@ -85,11 +86,8 @@ def parses(latex: str) -> bool:
     return True
 
 
-def render_png(formulas: list[Formula]) -> bytes | None:
-    """One PNG of every formula mathtext can parse (rows, boxed last), or None if none does."""
-    drawable = [f for f in formulas if parses(f.latex)]
-    for skipped in (f for f in formulas if f not in drawable):
-        log.info("formula left out of the image (mathtext cannot parse it): %r", skipped.latex)
+def render_png(drawable: list[Formula]) -> bytes | None:
+    """One PNG of ``drawable`` (formulas that :func:`parses`), one per row, or None if empty."""
     if not drawable:
         return None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -122,19 +120,27 @@ def render_png(formulas: list[Formula]) -> bytes | None:
     return out.getvalue()
 
 
-def formula_image(answer: str, alt_text: str) -> Attachment | None:
+def formula_image(answer: str) -> Attachment | None:
     """The attachment for a final math answer, or None when it has no formula mathtext can draw.
 
-    CPU-bound (tens of milliseconds, plus matplotlib's import the first time): call it in a thread.
+    Its alt text is the drawn formulas as Unicode text (for screen readers; Slack's ``alt_txt``
+    and Discord's ``description``). CPU-bound (tens of milliseconds, plus matplotlib's import the
+    first time): call it in a thread.
     """
     formulas = display_formulas(answer)
     if not any(worth_drawing(f) for f in formulas):
         return None
     try:
-        data = render_png(formulas)
+        drawn = [f for f in formulas if parses(f.latex)]
+        for skipped in (f for f in formulas if f not in drawn):
+            log.info("formula left out of the image (mathtext cannot parse it): %r", skipped.latex)
+        data = render_png(drawn)
     except Exception:  # a renderer bug must not turn an answer into an error
         log.exception("could not draw the formulas of an answer; the text shows them")
         return None
     if data is None:
         return None
-    return Attachment(data=data, filename="formulas.png", mime="image/png", alt_text=alt_text[:1000])
+    alt = "; ".join(("Answer: " if f.boxed else "") + latex_to_unicode(f.latex) for f in drawn)
+    return Attachment(
+        data=data, filename="formulas.png", mime="image/png", alt_text=("Formulas: " + alt)[:1000]
+    )

@@ -284,9 +284,8 @@ class TurnRunner:
     async def _attach_formulas(live: _Live, answer: str) -> None:
         """The final answer's display formulas as one PNG, after its text landed. Drawing it or
         uploading it may fail (logged): the answer, already shown, stays as it is."""
-        alt = "Formulas of this answer: " + render_unicode(answer)[:900]
         try:
-            image = await asyncio.to_thread(formula_image, answer, alt)
+            image = await asyncio.to_thread(formula_image, answer)
         except Exception:
             log.exception("could not draw the formulas of an answer")
             return

@@ -43,7 +43,7 @@ async def test_slash_math_gets_unicode_text_and_a_png_attachment(tmp_path: Path)
     assert imread(io.BytesIO(data), format="png").shape[0] > 40
     attachment = message["attachments"][0]  # type: ignore[index]
     assert attachment["filename"] == "formulas.png" and attachment["size"] == len(data)
-    assert attachment["description"] and "(5 ± 1)/2" in attachment["description"]
+    assert attachment["description"] == "Formulas: x² - 5x + 6 = 0; Answer: 2, 3"
     # A follow-up of the interaction, posted after the final edit of the answer.
     assert int(message["id"]) in interaction.followup_ids  # type: ignore[arg-type]
     posts = [i for i, c in enumerate(fake.calls) if c.method == "POST" and "/webhooks/" in c.path]
