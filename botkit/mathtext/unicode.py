@@ -185,8 +185,12 @@ def _convert_prose(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", converted)
 
 
-def render_unicode(markdown: str) -> str:
-    """``markdown`` with every complete math segment outside code turned into Unicode text."""
+def render_unicode(markdown: str, *, partial: bool = False) -> str:
+    """``markdown`` with every complete math segment outside code turned into Unicode text.
+
+    ``partial`` (a streaming view): a formula at the end whose closing delimiter has not arrived
+    yet is held back (shown as ``…``) rather than shown as raw LaTeX; the next view has it whole.
+    """
     if "$" not in markdown and "\\" not in markdown:
         return markdown
     out, start = [], 0
@@ -194,5 +198,16 @@ def render_unicode(markdown: str) -> str:
         out.append(_convert_prose(markdown[start : code.start()]))
         out.append(code.group(0))
         start = code.end()
-    out.append(_convert_prose(markdown[start:]))
+    tail = _convert_prose(markdown[start:])
+    out.append(_hold_back_unfinished(tail) if partial else tail)
     return "".join(out)
+
+
+#: Where an unfinished formula starts: a display or ``\(`` opener, a ``\boxed{``, or a ``$``
+#: followed by LaTeX (a lone ``$`` before plain text is money: "$5 and up").
+_UNFINISHED = re.compile(r"\$\$|\\\[|\\\(|\\boxed\{|(?<![\\$])\$(?=[^$\n]*[\\^_{])")
+
+
+def _hold_back_unfinished(text: str) -> str:
+    match = _UNFINISHED.search(text)
+    return text if match is None else text[: match.start()].rstrip() + " …"

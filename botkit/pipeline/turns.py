@@ -112,7 +112,7 @@ class TurnRunner:
             thinking_interval=self.settings.stream.thinking_update_interval,
             text_filter=self.filters.for_display(),
             notices=persona.notices if persona else NO_NOTICES,
-            view=render_unicode if math else None,
+            view=_math_view if math else None,
         )
 
     async def run(
@@ -326,6 +326,11 @@ async def _checkpoints(live: _Live, interval: float = CHECKPOINT_INTERVAL) -> No
             stored = answer
         except Exception as err:
             log.warning("could not checkpoint a streaming answer (%s); will retry", type(err).__name__)
+
+
+def _math_view(text: str, final: bool) -> str:
+    """What a math turn shows: its LaTeX as Unicode; an unfinished formula of a partial view held back."""
+    return render_unicode(text, partial=not final)
 
 
 def final_text(result: TurnResult, persona: Persona, *, math: bool = False) -> str:

@@ -79,10 +79,10 @@ class ReplyStreamer:
         text_filter: Callable[[str], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         notices: Notices = NO_NOTICES,
-        view: Callable[[str], str] | None = None,
+        view: Callable[[str, bool], str] | None = None,
     ) -> None:
         self.reply = reply
-        self.view = view  # e.g. LaTeX as Unicode: what is shown, never what is stored
+        self.view = view  # (text, final) -> what is shown, e.g. LaTeX as Unicode; never what is stored
         self.notices = notices
         self.budget = budget
         self.text_filter = text_filter
@@ -298,7 +298,7 @@ class ReplyStreamer:
         """Make the visible messages equal ``split(filter(text))``: edit what changed, post what
         is new. The final view lands (each call retried); a streaming one is tried once."""
         text = text or PLACEHOLDER
-        shown = self._filtered(self.view(text) if self.view is not None else text) or PLACEHOLDER
+        shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
