@@ -127,6 +127,7 @@ class LiveReply(ABC):
     rate_key: str = "default"
     edit_rate: float | None = None  # edits per second allowed in the whole rate_key scope
     edit_burst: int = 1
+    can_attach: bool = False  # True where :meth:`attach` can show a file (not drawn otherwise)
 
     def measure(self, text: str) -> int:
         """Length of ``text`` as the platform counts it after this adapter's conversion.
@@ -159,7 +160,8 @@ class LiveReply(ABC):
         return False
 
     async def attach(self, attachment: Attachment) -> bool:
-        """Show ``attachment`` with the reply, after its final text landed (Slack: an upload into
+        """Show ``attachment`` with the reply, after its final text landed (called only where
+        :attr:`can_attach` is True, so nothing is drawn for a platform that cannot show it) (Slack: an upload into
         the thread; Discord: a message attachment). Return False (the default) where the
         platform cannot show files: the text alone is the answer. Raise :class:`RateLimited` /
         :class:`TransientPlatformError` to have the core retry it; any other error is logged and

@@ -96,6 +96,8 @@ def notice_parts(text: str, limit: int) -> list[str]:
 
 
 class _DiscordReply(LiveReply):
+    can_attach = True  # a message with the file, after the answer
+
     def __init__(self, *, channel_id: int, max_chars: int, edits_per_second: float) -> None:
         self.max_chars = max_chars
         self.rate_key = f"discord:{channel_id}"

@@ -144,6 +144,8 @@ class SlackReply(LiveReply):
     ``chat.update``, which re-sends all of it.
     """
 
+    can_attach = True  # files_upload_v2 into the thread (needs files:write)
+
     def __init__(
         self,
         client: AsyncWebClient,

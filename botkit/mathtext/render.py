@@ -120,6 +120,11 @@ def render_png(drawable: list[Formula]) -> bytes | None:
     return out.getvalue()
 
 
+def has_formulas(answer: str) -> bool:
+    """Whether ``answer`` has a formula worth an image (cheap: no matplotlib)."""
+    return any(worth_drawing(f) for f in display_formulas(answer))
+
+
 def formula_image(answer: str) -> Attachment | None:
     """The attachment for a final math answer, or None when it has no formula mathtext can draw.
 
@@ -128,7 +133,7 @@ def formula_image(answer: str) -> Attachment | None:
     first time): call it in a thread.
     """
     formulas = display_formulas(answer)
-    if not any(worth_drawing(f) for f in formulas):
+    if not has_formulas(answer):
         return None
     try:
         drawn = [f for f in formulas if parses(f.latex)]

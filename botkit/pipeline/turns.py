@@ -22,7 +22,7 @@ from botkit.events import LiveReply
 from botkit.llm.errors import BackendError
 from botkit.llm.pool import BackendPool
 from botkit.mathtext.directive import is_math_turn, with_directive
-from botkit.mathtext.render import formula_image
+from botkit.mathtext.render import formula_image, has_formulas
 from botkit.mathtext.unicode import latex_to_unicode, render_unicode
 from botkit.pipeline.chain import MiddlewareChain
 from botkit.pipeline.context import FittedPrompt, fit_history
@@ -257,11 +257,13 @@ class TurnRunner:
         :mod:`.gate` for why the gate is held rather than pending exchanges overlaid.
         """
         streamer = live.streamer
+        attaching: asyncio.Task[None] | None = None
         try:
             if result.status == "complete":
                 message_ids = await streamer.finish(final_text(result, live.persona, math=live.math))
-                if live.math:
-                    await self._attach_formulas(live, result.answer)
+                if live.math and streamer.reply.can_attach and has_formulas(result.answer):
+                    # Beside the final write, not before it: an upload never delays the answer's row.
+                    attaching = asyncio.create_task(self._attach_formulas(live, result.answer))
             else:
                 message_ids = await streamer.fail(result.error or "⚠️ No answer.")
         except Exception as err:  # the platform refused even the retried final edit
@@ -277,6 +279,8 @@ class TurnRunner:
             error=result.error,
             message_ids=message_ids,
         )
+        if attaching is not None:
+            await attaching
         if live.checkpoints is not None:  # done by now: the database took the final write
             await asyncio.wait([live.checkpoints], timeout=5)
 

@@ -21,6 +21,8 @@ class ReplyCall:
 
 
 class RecordingReply(LiveReply):
+    can_attach = True  # records attachments in :attr:`attachments`
+
     def __init__(
         self,
         *,
