@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 from discord_harness import discord_rig
+from drills import wait_idle
 
 from botkit.config import Binding
 from botkit.testing.fake_discord import FakeDiscord
@@ -77,3 +78,22 @@ async def test_slash_math_in_a_channel_whose_binding_forbids_commands_is_refused
         notices = fake.ephemeral_messages(interaction.id)
     assert len(notices) == 1 and "'general'" in notices[0]
     assert fake.public_messages_in(fake.channel_id) == [] and rig.bot.standin.requests == []
+
+
+async def test_an_attachment_discord_refuses_leaves_the_answer_complete(tmp_path: Path) -> None:
+    async with discord_rig(tmp_path) as rig:
+        fake = rig.fake
+        rig.bot.standin.script_reply(ANSWER)
+        # No Attach Files permission: the multipart follow-up is refused with 403.
+        fake.fail(
+            "POST", r"/webhooks/", status=403, match=lambda body: bool(body and body.get("attachments"))
+        )
+        student = fake.add_user("student", roles=["student"])
+        interaction = await fake.slash_command(student, "math", {"question": "Solve x^2 - 5x + 6 = 0"})
+        await fake.wait_for(lambda: any(c.status == 403 and "/webhooks/" in c.path for c in fake.calls), 15)
+        await wait_idle(rig.bot)
+        texts = fake.interaction_messages(interaction.id)
+        unfinished = await rig.bot.store.unfinished_turns()
+    assert fake.files == {} and len(texts) == 1
+    assert texts[0].rstrip().endswith("**Final answer:** `2, 3`") and "⚠️" not in texts[0]
+    assert unfinished == []  # the turn is stored as complete: the upload did not make it an error

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from slack_harness import StartBot, wait_answered
+from slack_harness import StartBot, wait_answered, wait_idle
 
 from botkit.testing.fake_slack import FakeSlack
 
@@ -53,9 +53,12 @@ async def test_an_upload_slack_refuses_leaves_the_answer_as_it_is(
         await slack.push_event(event)
         text = await wait_answered(slack, event, until=lambda t: "Final answer" in t)
         await slack.wait_for(lambda: any(c.method == "files.getUploadURLExternal" for c in slack.calls), 10)
+        await wait_idle(bot.bot)
+        unfinished = await bot.bot.store.unfinished_turns()
     assert slack.files == {} and "⚠️" not in text and "`2, 3`" in text
     errors = [c.error for c in slack.calls if c.method == "files.getUploadURLExternal"]
     assert errors == ["missing_scope"]
+    assert unfinished == []  # stored as complete: the refused upload did not make it an error
 
 
 async def test_slash_math_in_a_channel_bound_to_another_persona(
