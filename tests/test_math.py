@@ -210,3 +210,14 @@ async def test_math_command_overrides_a_binding_unless_it_forbids_commands(tmp_p
     assert asked == 1 and refused.messages == []  # not silently answered by the legal persona
     assert len(refused.notices) == 1 and "'legal'" in refused.notices[0] and "/math" in refused.notices[0]
     assert bound.error is None and len(bound.messages) == 1
+
+
+def test_a_mistyped_binding_table_names_its_channel_key_and_the_fix(tmp_path: Path) -> None:
+    from botkit.config import ConfigError, load_settings
+
+    config = tmp_path / "botkit.toml"
+    config.write_text('[personas.bindings]\n"slack:C0EXAM" = { persona = "legal", allow_comands = false }\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(config)
+    message = str(error.value)
+    assert "'slack:C0EXAM'" in message and "allow_comands" in message and "allow_commands = false" in message
