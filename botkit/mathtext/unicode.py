@@ -134,9 +134,13 @@ def _prepare(latex: str) -> str:
     return latex
 
 
+@lru_cache(maxsize=2048)
 def latex_to_unicode(latex: str) -> str:
     """One formula (without its ``$`` delimiters) as Unicode text; the formula itself, unchanged,
-    if pylatexenc cannot make sense of it (never an error in a user's reply)."""
+    if pylatexenc cannot make sense of it (never an error in a user's reply).
+
+    Cached: a streaming answer is rendered whole on every edit, so its complete formulas are
+    converted once, not once per edit (a few ms each in pylatexenc)."""
     walker_db, l2t = _contexts()
     try:
         nodes, _, _ = LatexWalker(
