@@ -231,6 +231,29 @@ class PersonaSettings(_Section):
     bindings: dict[str, str | Binding] = Field(default_factory=dict)
     watch: bool = True
 
+    @field_validator("bindings", mode="before")
+    @classmethod
+    def _binding_tables(cls, value: Any) -> Any:
+        """A table is a :class:`Binding`, checked here so that a typo names its channel and key
+        (not pydantic's two failed union branches)."""
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, binding in value.items():
+            if isinstance(binding, dict):
+                try:
+                    binding = Binding.model_validate(binding)
+                except ValidationError as err:
+                    problems = "; ".join(
+                        f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in err.errors()
+                    )
+                    raise ValueError(
+                        f'binding {key!r}: {problems}. Write {key!r} = "persona" or '
+                        f'{key!r} = {{ persona = "name", allow_commands = false }}'
+                    ) from None
+            out[key] = binding
+        return out
+
 
 class BotSettings(_Section):
     adapters: list[str] = Field(default_factory=lambda: ["console"])

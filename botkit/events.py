@@ -154,6 +154,19 @@ class RateScope:
     burst: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that goes with a final reply (a PNG of its formulas), as every adapter gets it.
+
+    ``alt_text`` describes it for screen readers and for adapters that cannot attach files.
+    """
+
+    data: bytes = field(repr=False)
+    filename: str
+    mime: str
+    alt_text: str = ""
+
+
 class LiveReply(ABC):
     """The adapter's side of one reply: a message (or several) that the core keeps editing.
 
@@ -177,6 +190,8 @@ class LiveReply(ABC):
     #: The adapter can post the final text as a new message and delete the first one (see
     #: :meth:`delete`): the core does so when the edit budget is backed up and posting is not.
     can_replace: bool = False
+
+    can_attach: bool = False  # True where :meth:`attach` can show a file (not drawn otherwise)
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         """The rate limit a call of ``kind`` draws on (the placeholder and continuations are
@@ -232,6 +247,16 @@ class LiveReply(ABC):
         the final text was posted as a new message, and this removes the placeholder). One
         attempt, errors reported like every other call."""
         raise NotImplementedError(f"{type(self).__name__} cannot delete messages")
+
+    async def attach(self, attachment: Attachment) -> bool:
+        """Show ``attachment`` with the reply, after its final text landed (called only where
+        :attr:`can_attach` is True, so nothing is drawn for a platform that cannot show it) (Slack: an upload into
+        the thread; Discord: a message attachment). Return False (the default) where the
+        platform cannot show files: the text alone is the answer. Raise :class:`RateLimited` /
+        :class:`TransientPlatformError` to have the core retry it; any other error is logged and
+        the reply stays as it is (an upload never turns an answer into an error).
+        """
+        return False
 
     async def finish(self) -> None:
         """Called after the final edit landed (close a native stream, clear a status...); called

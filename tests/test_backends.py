@@ -213,7 +213,7 @@ async def test_the_pools_view_of_a_supervised_server_follows_its_supervisor(tmp_
         await supervisor.wait_ready(timeout=60)
         assert backend.ready and pool.status()["backends"][0]["state"] == "ready"
         reply = await bot.ask("What is 2+2?")
-    assert "\\boxed{4}" in reply.text
+    assert "The final answer is 4." in reply.text
 
 
 # The supervised command in the next test: before it becomes the stand-in, it notes which
@@ -282,7 +282,7 @@ async def test_a_killed_server_is_unready_at_once_and_its_orphans_are_gone_befor
     assert recorded == [{"previous": 0, "running": []}, {"previous": 3, "running": []}]
     assert all(_dead(pid) for pid in [main, *workers])
     assert restarts == 1
-    assert "\\boxed{4}" in reply.text
+    assert "The final answer is 4." in reply.text
 
 
 async def test_an_external_server_has_one_checker_and_one_session(tmp_path: Path) -> None:
@@ -313,7 +313,7 @@ async def test_question_asked_while_the_model_starts_is_queued_then_answered(
         re.search(r"The model is starting \(.*\d+ s\); your question is queued \(#1 in line\)", t)
         for t in shown
     )
-    assert "\\boxed{4}" in reply.text
+    assert "The final answer is 4." in reply.text
     assert rows[0][0] == "complete"
 
 
@@ -336,7 +336,7 @@ async def test_server_killed_mid_stream_interrupts_visibly_then_answers_in_place
     shown = [c.text for c in reply.calls]
     assert any("Interrupted: the model server stopped" in t for t in shown), shown
     assert [c.method for c in reply.calls].count("post_placeholder") == 1
-    assert "\\boxed{391}" in reply.text
+    assert "The final answer is 391." in reply.text
     assert restarts == 1
     assert rows[0][0] == "complete"
 
@@ -470,7 +470,7 @@ async def test_hung_server_mid_stream_is_restarted_and_the_reply_completes(tmp_p
         restarts = supervisor.restarts  # type: ignore[union-attr]
     shown = [c.text for c in reply.calls]
     assert any("Interrupted: the model server stopped" in t for t in shown)
-    assert "\\boxed{42}" in reply.text
+    assert "The final answer is 42." in reply.text
     assert restarts == 1
     assert rows[0][0] == "complete"
 

@@ -38,7 +38,7 @@ async def test_lone_surrogates_and_nul_in_a_question_are_answered_and_stored(tmp
         conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", "thread-1")
         stored = await bot.store.messages(conversation)
     assert "Something went wrong" not in reply.text + option.text
-    assert "\\boxed{42}" in reply.text and "\\boxed{5}" in option.text
+    assert "The final answer is 42." in reply.text and "The final answer is 5." in option.text
     assert stored[0].content == "What is 6*7? \ufffd"
     assert [m.status for m in stored] == ["complete"] * 4
 
@@ -67,5 +67,7 @@ async def test_the_corpus_piped_into_the_console_is_answered_line_by_line(tmp_pa
     out, err = await asyncio.wait_for(process.communicate(data), 120)
     assert process.returncode == 0, err.decode()
     text = out.decode()
-    assert "\\boxed{4}" in text and "\\boxed{10}" in text  # the lines after the bad bytes were read
+    assert (
+        "The final answer is 4." in text and "The final answer is 10." in text
+    )  # the lines after the bad bytes were read
     assert "Something went wrong" not in text

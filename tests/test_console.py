@@ -38,7 +38,7 @@ async def test_embedded_default_says_stand_in_on_its_first_line_and_answers(tmp_
     code, out, err = await _chat(tmp_path, "What is 6*7?\n")
     assert code == 0, err
     assert err.splitlines()[0].startswith("botkit: model backend: built-in vLLM stand-in")
-    assert "\\boxed{42}" in out
+    assert "The final answer is 42." in out
     assert (tmp_path / "botkit.db").exists()
 
 
@@ -65,7 +65,9 @@ async def test_second_process_continues_the_thread_from_sqlite(tmp_path: Path) -
 async def test_piped_lines_are_answered_in_order_and_commands_work(tmp_path: Path) -> None:
     code, out, err = await _chat(tmp_path, "What is 2+2?\n\n:math What is 3*3?\n:persona list\n")
     assert code == 0, err
-    assert out.index("\\boxed{4}") < out.index("\\boxed{9}") < out.index("**Personas**")
+    assert (
+        out.index("The final answer is 4.") < out.index("The final answer is 9.") < out.index("**Personas**")
+    )
     assert "**Final answer:** `9`" in out
 
 
@@ -85,7 +87,7 @@ async def test_installed_plugin_adds_a_command_and_middleware_seen_through_the_c
     code, out, err = await _chat(tmp_path, ":rules\nWhat is 1+1?\nmy password is hunter2\n", env=env)
     assert code == 0, err
     assert "**House rules**" in out
-    assert "\\boxed{2}$.\n\n_(answered by botkit; check important facts)_" in out
+    assert "The final answer is 2.\n\n_(answered by botkit; check important facts)_" in out
     assert "House rules: please don't post anything containing 'password'" in out
 
 

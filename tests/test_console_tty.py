@@ -26,6 +26,7 @@ from pathlib import Path
 import pyte
 import pytest
 
+from botkit.mathtext.directive import MATH_DIRECTIVE
 from botkit.testing import Standin
 
 pytestmark = pytest.mark.timeout(180)
@@ -138,8 +139,12 @@ def _external(standin: Standin) -> dict[str, str]:
 
 
 def _asked(standin: Standin) -> list[str]:
-    """The question in each request the model got (the persona renders it last, on its own line)."""
-    return [request["messages"][-1]["content"].rsplit("\n", 1)[-1] for request in standin.requests]
+    """The question in each request the model got (the persona renders it last, on its own line,
+    before the math directive that a math question gets)."""
+    return [
+        request["messages"][-1]["content"].removesuffix("\n\n" + MATH_DIRECTIVE).rsplit("\n", 1)[-1]
+        for request in standin.requests
+    ]
 
 
 def _assistant_rows(folder: Path) -> list[tuple[str, str]]:
@@ -155,8 +160,8 @@ def test_interactive_chat_in_a_terminal(tmp_path: Path) -> None:
         assert "built-in vLLM stand-in" in banner.splitlines()[0]
         assert "thread tty" in banner
         term.type("What is 12*12?\n")
-        screen = term.wait_for("boxed{144}$.")
-        assert "To compute $12*12$" in screen
+        screen = term.wait_for("answer is 144.")
+        assert "To compute 12*12" in screen  # a math answer: its LaTeX shown as text
         term.wait_for("you>")
         term.type(":quit\n")
         assert term.exit_code() == 0
@@ -179,7 +184,7 @@ async def test_ctrl_c_cancels_the_answer_and_the_chat_goes_on(tmp_path: Path) ->
             await standin.wait_for(lambda: standin.disconnects == 1 and standin.running == 0, timeout=30)
             screen = term.lines()
             term.type("What is 2+2?\r")
-            await term.until("boxed{4}$.")
+            await term.until("answer is 4.")
             await term.until("you>")
             code = await term.leave(CTRL_D)
         finally:
@@ -250,14 +255,14 @@ async def _ask_once(tmp_path: Path, standin: Standin, keys: str, echoed: str, an
 async def test_left_arrow_edits_the_question_that_reaches_the_model(tmp_path: Path) -> None:
     async with Standin() as standin:
         edit = "What is 2+2" + LEFT + LEFT + "0"  # before "+2": "What is 20+2"
-        await _ask_once(tmp_path, standin, edit, echoed="0+2", answered="boxed{22}$.")
+        await _ask_once(tmp_path, standin, edit, echoed="0+2", answered="answer is 22.")
     assert _asked(standin) == ["What is 20+2"]
 
 
 async def test_history_is_recalled_with_up_in_the_next_run(tmp_path: Path) -> None:
     async with Standin() as standin:
-        await _ask_once(tmp_path, standin, "What is 3*3?", echoed="3*3?", answered="boxed{9}$.")
-        await _ask_once(tmp_path, standin, UP, echoed="What is 3*3?", answered="boxed{9}$.")
+        await _ask_once(tmp_path, standin, "What is 3*3?", echoed="3*3?", answered="answer is 9.")
+        await _ask_once(tmp_path, standin, UP, echoed="What is 3*3?", answered="answer is 9.")
     assert _asked(standin) == ["What is 3*3?", "What is 3*3?"]
     history = tmp_path / "state" / "botkit" / "console_history"
     assert "What is 3*3?" in history.read_text()

@@ -66,5 +66,5 @@ async def test_the_readme_middleware_and_filter_example(tmp_path: Path) -> None:
         stored = await bot.store.messages(conversation)
         assert len(bot.standin.requests) == 1
     assert "ask #help-desk" in refused.text
-    assert "\\boxed{4}" in answered.text
+    assert "The final answer is 4." in answered.text
     assert stored[0].content == "I am [email]: what is 2+2?"

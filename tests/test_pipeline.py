@@ -92,7 +92,8 @@ async def test_allow_list_lets_exactly_its_users_through_on_the_console(tmp_path
             await adapter.run()
             outputs[user] = out.getvalue()
         assert len(bot.standin.requests) == 2  # alice's question and her :math
-    assert "\\boxed{42}" in outputs["alice"] and "\\boxed{5}" in outputs["alice"]
+    # Math answers are shown with their LaTeX as Unicode and the boxed value as the final answer.
+    assert "**Final answer:** `42`" in outputs["alice"] and "**Final answer:** `5`" in outputs["alice"]
     assert outputs["mallory"].count("Ask #help-desk for access.") == 2
     assert "boxed" not in outputs["mallory"]
 
@@ -118,7 +119,7 @@ async def test_middleware_rewrites_the_question_picks_the_persona_and_observes_r
         reply = await bot.ask("calc: What is 9*9?")
         sent = bot.standin.requests[-1]["messages"][-1]["content"]
         await bot.ask("2+2", command="math", args={"question": "2+2"})
-    assert "\\boxed{81}" in reply.text
+    assert "**Final answer:** `81`" in reply.text
     assert "calc:" not in sent and "What is 9*9?" in sent
     assert "\\boxed{}" in sent  # the math persona's directive: the middleware picked it
     assert observed == [
@@ -145,7 +146,7 @@ async def test_middleware_vetoing_a_persona_refuses_privately_before_any_placeho
         allowed = await bot.ask("What is 2+2?")
         assert len(bot.standin.requests) == 1
         assert vetoed.notices == ["⚠️ Math help is closed during exams."] and vetoed.messages == []
-    assert "\\boxed{4}" in allowed.text
+    assert "**Final answer:** `4`" in allowed.text
 
 
 async def test_filter_redacts_every_version_and_what_is_stored(tmp_path: Path) -> None:

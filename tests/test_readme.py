@@ -145,7 +145,9 @@ def test_version(tmp_path: Path) -> None:
 def test_piped_chat(tmp_path: Path) -> None:
     result = shell("echo 'What is 2+2?' | botkit chat", tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.rstrip().endswith("The final answer is $\\boxed{4}$.")
+    # A math question: its LaTeX shown as text, its boxed value as the final answer (docs/math.md).
+    assert "The final answer is 4." in result.stdout
+    assert result.stdout.rstrip().endswith("**Final answer:** `4`")
     assert result.stderr.splitlines() == [BACKEND_LINE]
 
 
@@ -154,7 +156,7 @@ def test_chat_continues_a_named_thread(tmp_path: Path) -> None:
     for question in ("What is 2+2?", "What is 17*23?"):
         result = shell(f"echo '{question}' | botkit chat --thread homework", tmp_path)
         assert result.returncode == 0, result.stderr
-    assert "\\boxed{391}" in result.stdout  # the README's example of what the stand-in answers
+    assert "The final answer is 391." in result.stdout  # the README's example of what the stand-in answers
     with sqlite3.connect(tmp_path / "botkit.db") as db:
         rows = db.execute(
             "SELECT m.role, m.status FROM messages m JOIN conversations c ON c.id = m.conversation_id "

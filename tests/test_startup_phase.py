@@ -134,7 +134,7 @@ async def test_the_queued_notice_says_what_the_server_is_doing_and_moves_on(
     for phase in (LOADING, COMPILING, CUDA_GRAPHS):
         assert phase in phases, notices
     assert phases.index(LOADING) < phases.index(COMPILING) < phases.index(CUDA_GRAPHS)
-    assert "\\boxed{4}" in reply.text and "starting" not in reply.text  # then answered in place
+    assert "The final answer is 4." in reply.text and "starting" not in reply.text  # then answered in place
 
 
 async def test_a_waiting_question_is_told_again_every_few_seconds(

@@ -13,6 +13,7 @@ turned off.) Other errors (403, 404, a bad request) are refusals and stay ``HTTP
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 import aiohttp
 import discord
 
-from botkit.events import LiveReply, RateLimited, TransientPlatformError
+from botkit.events import Attachment, LiveReply, RateLimited, TransientPlatformError
 from botkit_discord.feedback import feedback_view
 
 log = logging.getLogger("botkit_discord.reply")
@@ -97,6 +98,7 @@ def notice_parts(text: str, limit: int) -> list[str]:
 
 class _DiscordReply(LiveReply):
     feedback_buttons = True  # 👍/👎 components on the final message (botkit_discord.feedback)
+    can_attach = True  # a message with the file, after the answer
 
     def __init__(self, *, channel_id: int, max_chars: int, edits_per_second: float) -> None:
         self.max_chars = max_chars
@@ -113,6 +115,29 @@ class _DiscordReply(LiveReply):
 
     async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
         raise NotImplementedError
+
+    async def attach(self, attachment: Attachment) -> bool:
+        """A message with ``attachment`` (multipart ``files[0]`` + ``payload_json``) right after
+        the answer, where the answer is: an interaction's follow-up while its token is fresh,
+        else the channel or thread. A refusal (403: no Attach Files permission) is False."""
+        try:
+            await platform_call(lambda: self._send_file(_file_of(attachment)))
+        except discord.HTTPException as err:
+            log.warning("Discord refused the attachment %s: %s", attachment.filename, err)
+            return False
+        return True
+
+    async def _send_file(self, file: discord.File) -> None:
+        raise NotImplementedError
+
+
+def _file_of(attachment: Attachment) -> discord.File:
+    """A fresh :class:`discord.File` per attempt (a sent one has read its bytes)."""
+    return discord.File(
+        io.BytesIO(attachment.data),
+        filename=attachment.filename,
+        description=attachment.alt_text[:1024] or None,
+    )
 
 
 OpenChannel = Callable[[], Awaitable[tuple[discord.PartialMessageable, discord.MessageReference | None]]]
@@ -180,6 +205,9 @@ class DiscordMessageReply(_DiscordReply):
     async def post_continuation(self, text: str) -> str:
         message = await platform_call(lambda: self.channel.send(text))
         return str(message.id)
+
+    async def _send_file(self, file: discord.File) -> None:
+        await self.channel.send(file=file)
 
 
 class DiscordInteractionReply(_DiscordReply):
@@ -278,6 +306,12 @@ class DiscordInteractionReply(_DiscordReply):
         message = await platform_call(lambda: followup.send(text, wait=True))
         self._followups.add(str(message.id))
         return str(message.id)
+
+    async def _send_file(self, file: discord.File) -> None:
+        if self.token_fresh:
+            await self.interaction.followup.send(file=file, wait=True)
+        else:
+            await self.channel.send(file=file)
 
     async def _post_in_channel(self, text: str, view: discord.ui.View | None = None) -> str:
         extra: dict[str, Any] = {"view": view} if view is not None else {}

@@ -7,6 +7,7 @@ with (:func:`authorizer`), so no event waits for a Web API call before its ackno
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from botkit.adapter import AdapterError
 from botkit_slack.events import BotIdentity
 from botkit_slack.settings import SlackSettings
+
+log = logging.getLogger("botkit.slack")
 
 #: Bot scopes the adapter uses (the manifest requests exactly these).
 REQUIRED_SCOPES = (
@@ -37,6 +40,10 @@ ACCESS_SCOPES = (
     "groups:read",  # the same for private channels (group_rename)
     "usergroups:read",  # usergroups.list / usergroups.users.list: a group's members
 )
+
+#: Bot scopes the manifest requests that an older install may lack: without them botkit starts
+#: and says what it cannot do (a warning), rather than refusing to start.
+OPTIONAL_SCOPES = ("files:write",)  # files.getUploadURLExternal / completeUploadExternal: formula images
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,13 @@ async def verify_bot_token(client: AsyncWebClient, api_url: str) -> BotAuth:
                 f"Slack: slack.bot_token lacks the scope(s) {', '.join(missing)}. Add them under "
                 "OAuth & Permissions (or recreate the app from adapters/botkit_slack/manifest.yaml) "
                 "and reinstall the app to the workspace."
+            )
+        lacking = [s for s in OPTIONAL_SCOPES if s not in granted]
+        if lacking:
+            log.warning(
+                "Slack: slack.bot_token lacks the scope(s) %s: math answers come without their formula "
+                "image. Add them under OAuth & Permissions and reinstall the app to have it.",
+                ", ".join(lacking),
             )
     return BotAuth(
         identity=BotIdentity(user_id=str(user_id), bot_id=str(bot_id)),

@@ -19,10 +19,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from botkit.events import CallKind, ConversationKey, LiveReply, RateLimited, RateScope, TransientPlatformError
+from botkit.events import (
+    Attachment,
+    CallKind,
+    ConversationKey,
+    LiveReply,
+    RateLimited,
+    RateScope,
+    TransientPlatformError,
+)
 from botkit_slack.feedback import actions_block, feedback_blocks
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
@@ -148,6 +156,7 @@ class SlackReply(LiveReply):
     """
 
     feedback_buttons = True  # Block Kit buttons on the final message (botkit_slack.feedback)
+    can_attach = True  # files_upload_v2 into the thread (needs files:write)
 
     def __init__(
         self,
@@ -284,6 +293,27 @@ class SlackReply(LiveReply):
 
     async def finish(self) -> None:
         await self._stop_stream()
+
+    async def attach(self, attachment: Attachment) -> bool:
+        """Upload ``attachment`` into the reply's thread with slack_sdk's ``files_upload_v2``
+        (``files.getUploadURLExternal``, the bytes POSTed to the URL it returns,
+        ``files.completeUploadExternal`` with ``channel_id`` and ``thread_ts``). A refusal
+        (``missing_scope`` without ``files:write``) is False: the text alone is the answer."""
+        try:
+            await slack_call(
+                self.client.files_upload_v2(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts or self._first,  # a slash command's reply is its thread
+                    file=attachment.data,
+                    filename=attachment.filename,
+                    title=attachment.filename,
+                    alt_txt=attachment.alt_text or None,
+                )
+            )
+        except (SlackApiError, SlackRequestError) as err:
+            log.warning("Slack refused the upload of %s in %s: %s", attachment.filename, self.channel, err)
+            return False
+        return True
 
     async def discard_prepared(self) -> None:
         """Delete the message :meth:`prepare` posted if the core never used it (a duplicate).

@@ -74,9 +74,14 @@ class Rule(BaseModel):
 
 
 class Binding(Rule):
-    """A channel bound to a persona, with the access rules of that channel (all optional)."""
+    """A channel bound to a persona, with the access rules of that channel (all optional).
+
+    ``allow_commands = false``: a command that asks for its own persona (``/math``) is refused
+    here (the asker is told, privately), rather than answered by another persona.
+    """
 
     persona: StrictStr
+    allow_commands: bool = True
 
 
 @dataclass(frozen=True, slots=True)

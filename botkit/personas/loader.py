@@ -101,6 +101,7 @@ def load_persona(
         _body_offset=split.body_offset,
         notices=front.notice.notices(),
         store_reasoning=front.store_reasoning,
+        math=front.math or ("always" if front.answer_format == "boxed" else "never"),
     )
 
 

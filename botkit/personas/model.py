@@ -18,6 +18,11 @@ from botkit.streaming.streamer import ReasoningDisplay as ReasoningDisplay  # de
 
 AnswerFormat = Literal["plain", "boxed"]
 
+#: ``math:`` in the front matter: when the model card's math directive is added to a question
+#: and the answer is shown as mathematics (its boxed value, formulas as Unicode and a PNG).
+#: ``auto``: when the question is mathematics (:mod:`botkit.mathtext.detect`); ``always``; ``never``.
+MathMode = Literal["auto", "always", "never"]
+
 NAME_PATTERN = r"^[a-z0-9_-]+$"
 
 #: The range DeepSeek-R1 distills are tuned for; outside it they loop or ramble (design.md).
@@ -108,6 +113,7 @@ class FrontMatter(BaseModel):
     max_tokens: Annotated[int, Field(gt=0)] | None = None
     reasoning_display: ReasoningDisplay = "thinking"
     answer_format: AnswerFormat = "plain"
+    math: MathMode | None = None  # None: "always" for a boxed persona, else "never" (as before)
     access: Access = Field(default_factory=Access)
     notice: Notice = Field(default_factory=Notice)
     store_reasoning: bool = True

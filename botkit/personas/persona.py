@@ -7,7 +7,7 @@ from pathlib import Path
 
 from botkit.streaming.notices import NO_NOTICES, Notices
 
-from .model import Access, AnswerFormat, ReasoningDisplay
+from .model import Access, AnswerFormat, MathMode, ReasoningDisplay
 from .template import CompiledBody, render_body
 
 
@@ -38,6 +38,8 @@ class Persona:
     """Shown by botkit around every answer (``notice:``), never left to the model."""
     store_reasoning: bool = True
     """``store_reasoning: false``: the turn's reasoning is not stored (NULL), only the answer."""
+    math: MathMode = "never"
+    """``math:``: when a question gets the math directive and a math answer's display."""
 
     @property
     def version(self) -> str:

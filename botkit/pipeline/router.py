@@ -193,8 +193,13 @@ class Router:
         persona: str | None,
         question: str | None,
         parent: Request | None = None,
+        over_binding: bool = False,
     ) -> TurnResult:
-        """A model turn through the chain; a refusal before the reply started is a notice."""
+        """A model turn through the chain; a refusal before the reply started is a notice.
+
+        ``over_binding``: ``persona`` wins over the channel's binding (``/math``), unless the
+        binding says ``allow_commands = false``; then the asker is told, never silently answered
+        by the bound persona."""
         try:
             request = Request(
                 message,
@@ -202,7 +207,7 @@ class Router:
                 message.text if question is None else question,
                 command=parent.command if parent else None,
                 plugin=parent.plugin if parent else None,
-                persona=self.choose_persona(message, persona),
+                persona=self.choose_persona(message, persona, over_binding=over_binding),
                 parent=parent,
             )
             return await self.turns.run(request, reply, self.chain, self._check_turn)
@@ -247,11 +252,24 @@ class Router:
         bot = self.settings.bot
         return message.user in bot.admin_users or bool(message.user_roles & set(bot.admin_roles))
 
-    def choose_persona(self, message: IncomingMessage, requested: str | None) -> Persona:
-        """Channel binding, then the requested persona, then the default."""
+    def choose_persona(
+        self, message: IncomingMessage, requested: str | None, *, over_binding: bool = False
+    ) -> Persona:
+        """Channel binding, then the requested persona, then the default; with ``over_binding``
+        the requested persona first, where the binding allows commands."""
         bound = self.access.binding_for(message)
         if bound is not None:
             key, binding = bound
+            if requested and over_binding and requested != binding.persona:
+                if binding.allow_commands:
+                    return self._persona_or_refuse(requested, "requested")
+                command = f"/{message.command}" if message.command else f"the {requested!r} persona"
+                raise AuditedRefusal(
+                    f"⚠️ This channel answers only with the {binding.persona!r} persona, so {command} is "
+                    "not available here. Ask it in another channel or in a direct message to the bot.",
+                    rule="binding",
+                    persona=requested,
+                )
             return self._persona_or_refuse(binding.persona, f"bound to this channel ({key})")
         if requested:
             return self._persona_or_refuse(requested, "requested")

@@ -21,6 +21,9 @@ from botkit.adapter import USER_CANCELLED
 from botkit.events import LiveReply
 from botkit.llm.errors import BackendError
 from botkit.llm.pool import BackendPool
+from botkit.mathtext.directive import is_math_turn, with_directive
+from botkit.mathtext.render import formula_image, has_formulas
+from botkit.mathtext.unicode import latex_to_unicode, render_unicode
 from botkit.pipeline.chain import MiddlewareChain
 from botkit.pipeline.context import FittedPrompt, fit_history
 from botkit.pipeline.filters import TextFilters
@@ -65,6 +68,7 @@ class _Live:
     persona: Persona
     notices: list[str] = field(default_factory=list)
     generated: bool = False  # the model answered (not a middleware): the final reply gets 👍/👎
+    math: bool = False  # answered as mathematics: directive, boxed line, Unicode, formula image
     checkpoints: asyncio.Task[None] | None = None  # cancelled, maybe still inside a blocked write
     placeholder_recorded: asyncio.Task[None] | None = None  # a placeholder that landed after enqueue
 
@@ -106,7 +110,7 @@ class TurnRunner:
         # (platform, delivery id) -> the inbox rows Router.submit wrote, until a turn adopts them.
         self.inbox: dict[tuple[str, str], TurnIds] = {}
 
-    def streamer_for(self, reply: LiveReply, persona: Persona | None) -> ReplyStreamer:
+    def streamer_for(self, reply: LiveReply, persona: Persona | None, *, math: bool = False) -> ReplyStreamer:
         return ReplyStreamer(
             reply,
             self.budgets.for_scope(reply.rate_scope("edit")),
@@ -116,6 +120,7 @@ class TurnRunner:
             thinking_interval=self.settings.stream.thinking_update_interval,
             text_filter=self.filters.for_display(),
             notices=persona.notices if persona else NO_NOTICES,
+            view=_math_view if math else None,
         )
 
     async def run(
@@ -194,8 +199,9 @@ class TurnRunner:
     def _prepare(self, request: Request, reply: LiveReply) -> _Live:
         persona = request.persona
         assert persona is not None, "a turn request carries its persona"
+        math = is_math_turn(persona, request.question)
         return _Live(
-            self.streamer_for(reply, persona),
+            self.streamer_for(reply, persona, math=math),
             self.gates.reserve(request.message.key),
             TurnRecorder(
                 self.store,
@@ -206,6 +212,7 @@ class TurnRunner:
                 store_reasoning=persona.store_reasoning,
             ),
             persona,
+            math=math,
         )
 
     async def _generate(self, request: Request, live: _Live) -> TurnResult:
@@ -219,6 +226,8 @@ class TurnRunner:
             channel=message.channel,
             **request.variables,
         )
+        if live.math:
+            user_content = with_directive(user_content)
         generation = Generation(self.pool, self.settings.llm, persona, message.user, live.streamer)
         live.recorder.usage = generation.usage
 
@@ -264,11 +273,15 @@ class TurnRunner:
         :mod:`.gate` for why the gate is held rather than pending exchanges overlaid.
         """
         streamer = live.streamer
+        attaching: asyncio.Task[None] | None = None
         try:
             if result.status == "complete":
                 message_ids = await streamer.finish(
-                    final_text(result, live.persona), feedback_turn=self._feedback_turn(live)
+                    final_text(result, live.persona, math=live.math), feedback_turn=self._feedback_turn(live)
                 )
+                if live.math and streamer.reply.can_attach and has_formulas(result.answer):
+                    # Beside the final write, not before it: an upload never delays the answer's row.
+                    attaching = asyncio.create_task(self._attach_formulas(live, result.answer))
             else:
                 message_ids = await streamer.fail(result.error or "⚠️ No answer.")
         except Exception as err:  # the platform refused even the retried final edit
@@ -285,6 +298,8 @@ class TurnRunner:
             error=result.error,
             message_ids=message_ids,
         )
+        if attaching is not None:
+            await attaching
         if live.checkpoints is not None:  # done by now: the database took the final write
             await asyncio.wait([live.checkpoints], timeout=5)
 
@@ -294,6 +309,18 @@ class TurnRunner:
         if not self.settings.feedback.enabled or not live.generated:
             return None
         return live.recorder.assistant_id
+
+    @staticmethod
+    async def _attach_formulas(live: _Live, answer: str) -> None:
+        """The final answer's display formulas as one PNG, after its text landed. Drawing it or
+        uploading it may fail (logged): the answer, already shown, stays as it is."""
+        try:
+            image = await asyncio.to_thread(formula_image, answer)
+        except Exception:
+            log.exception("could not draw the formulas of an answer")
+            return
+        if image is not None:
+            await live.streamer.attach(image)
 
     async def _interrupted(
         self, live: _Live, note: str = INTERRUPTED_NOTE, status: str = "interrupted"
@@ -341,8 +368,14 @@ async def _checkpoints(live: _Live, interval: float = CHECKPOINT_INTERVAL) -> No
             log.warning("could not checkpoint a streaming answer (%s); will retry", type(err).__name__)
 
 
-def final_text(result: TurnResult, persona: Persona) -> str:
-    """The complete answer as shown: the answer, a boxed persona's ``**Final answer**`` line, the
+def _math_view(text: str, final: bool) -> str:
+    """What a math turn shows: its LaTeX as Unicode; an unfinished formula of a partial view held back."""
+    return render_unicode(text, partial=not final)
+
+
+def final_text(result: TurnResult, persona: Persona, *, math: bool = False) -> str:
+    """The complete answer as shown: the answer, a boxed persona's (or a math turn's)
+    ``**Final answer**`` line (its value as Unicode in a math turn), the
     persona's after-notice, then botkit's own notes (history trimmed...).
 
     The notice is botkit's, not the model's: it is added to every answer that has text, unless
@@ -351,8 +384,8 @@ def final_text(result: TurnResult, persona: Persona) -> str:
     """
     answer = result.answer.strip()
     parts = [answer]
-    if persona.answer_format == "boxed":
-        line = final_answer_line(result.answer)
+    if persona.answer_format == "boxed" or math:
+        line = final_answer_line(result.answer, latex_to_unicode if math else None)
         if line:
             parts.append(line)
     after = persona.notices.after

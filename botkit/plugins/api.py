@@ -116,6 +116,7 @@ class Conversation(Protocol):
         persona: str | None,
         question: str | None,
         parent: Request | None = None,
+        over_binding: bool = False,
     ) -> TurnResult: ...
 
     async def respond(self, reply: LiveReply, text: str, *, notice: bool = False) -> None: ...
@@ -156,8 +157,13 @@ class CommandContext(Generic[ConfigT]):
     def is_admin(self) -> bool:
         return self._core.is_admin(self.message)
 
-    async def converse(self, *, persona: str | None = None, question: str | None = None) -> TurnResult:
-        """Answer with the model (streamed). A channel's bound persona wins over ``persona``.
+    async def converse(
+        self, *, persona: str | None = None, question: str | None = None, over_binding: bool = False
+    ) -> TurnResult:
+        """Answer with the model (streamed). A channel's bound persona wins over ``persona``,
+        unless ``over_binding`` (a command that *means* its persona, like ``/math``) and the
+        binding allows commands; a binding with ``allow_commands = false`` refuses it, and the
+        asker is told so privately.
 
         ``question`` defaults to :attr:`text`. The turn passes the middleware chain as its own
         request (``kind="turn"``, ``parent`` = this command's request).
@@ -168,6 +174,7 @@ class CommandContext(Generic[ConfigT]):
             persona=persona,
             question=self.text if question is None else question,
             parent=self.request,
+            over_binding=over_binding,
         )
         self._turns.append(result)
         return result

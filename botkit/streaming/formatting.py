@@ -119,12 +119,14 @@ def extract_boxed(text: str) -> str | None:
     return None
 
 
-def final_answer_line(answer: str) -> str | None:
-    """The line that shows a math reply's boxed answer prominently, or None if there is none."""
+def final_answer_line(answer: str, shape: Callable[[str], str] | None = None) -> str | None:
+    """The line that shows a math reply's boxed answer prominently, or None if there is none.
+
+    ``shape`` turns the value into what users read (a math turn's LaTeX-to-Unicode)."""
     value = extract_boxed(answer)
     if value is None:
         return None
-    return f"**Final answer:** `{value}`"
+    return f"**Final answer:** `{shape(value) if shape is not None else value}`"
 
 
 def quote(text: str) -> str:

@@ -21,6 +21,9 @@ A ``text_filter`` (a plugin's redaction, say) sees every text before it is shown
 each partial view, the final text and the failure text, always whole, before it is split into
 messages.
 
+A ``view`` (a math turn's LaTeX-to-Unicode) shapes each whole text shown, before the filter;
+what the streamer reports as the partial answer, and what is stored, stays as the model wrote it.
+
 A persona's :class:`~botkit.streaming.notices.Notices` are the streamer's to show: the
 before-notice on top of the placeholder and of every partial view (added once per edit, not per
 token), the after-notice under any answer text a failure leaves shown (the final text of a
@@ -38,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from botkit.events import CallKind, LiveReply, RateLimited, TransientPlatformError
+from botkit.events import Attachment, CallKind, LiveReply, RateLimited, TransientPlatformError
 from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.formatting import quote, split_message
 from botkit.streaming.notices import NO_NOTICES, Notices, append_notice, before_view
@@ -98,10 +101,12 @@ class ReplyStreamer:
         clock: Callable[[], float] = time.monotonic,
         notices: Notices = NO_NOTICES,
         budgets: BudgetRegistry | None = None,
+        view: Callable[[str, bool], str] | None = None,
     ) -> None:
         """``budget`` is the edit budget; with ``budgets``, posts and deletions draw on the scopes
         the reply names for them (:meth:`LiveReply.rate_scope`), otherwise on ``budget`` too."""
         self.reply = reply
+        self.view = view  # (text, final) -> what is shown, e.g. LaTeX as Unicode; never what is stored
         self.notices = notices
         self.budget = budget
         self.text_filter = text_filter
@@ -243,6 +248,16 @@ class ReplyStreamer:
         await self._close(self.reply.finish)
         return list(self.stats.message_ids)
 
+    async def attach(self, attachment: Attachment) -> bool:
+        """Show ``attachment`` with the finished reply (:meth:`LiveReply.attach`): retried like a
+        notice, without drawing on the edit budget. False if the platform cannot show files or
+        refused; the failure is logged and the reply, already final, stays as it is."""
+        try:
+            return await self._calls.land(lambda: self.reply.attach(attachment), priority=None)
+        except Exception:
+            log.warning("an attachment could not be shown with the reply", exc_info=True)
+            return False
+
     async def fail(self, error_text: str) -> list[str]:
         """End the reply with what was shown so far plus a visible, specific error.
 
@@ -372,7 +387,8 @@ class ReplyStreamer:
         """Make the visible messages equal ``split(filter(text))``: edit what changed, post what
         is new. The final view lands (each call retried); a streaming one is tried once. With
         ``feedback_turn`` the last message is edited once more with its buttons, changed or not."""
-        shown = self._filtered(text or PLACEHOLDER) or PLACEHOLDER
+        text = text or PLACEHOLDER
+        shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
         if self._replace_sooner(chunks, final=final):
             await _shield(self._replace(chunks, final=final))

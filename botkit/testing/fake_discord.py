@@ -40,6 +40,10 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   same message answers 400 code 160004; in a channel of :attr:`FakeDiscord.no_thread_permission`
   403 code 50013; in one of :attr:`FakeDiscord.too_many_threads` 400 code 160006).
 - Message content over 2,000 characters is refused with 400 (code 50035), as Discord does.
+- Files: ``POST /channels/{cid}/messages`` and ``POST /webhooks/{app}/{token}`` also take
+  ``multipart/form-data`` (``payload_json`` plus ``files[n]`` parts, what discord.py sends for a
+  ``discord.File``); the message gets Discord's ``attachments`` objects (id, filename, size,
+  content_type, url) and :attr:`FakeDiscord.files` keeps each part's bytes by message id.
 
 Rate limits: :meth:`FakeDiscord.rate_limit` makes the next ``count`` requests matching a method
 and path pattern answer 429 with Discord's body (``message``, ``retry_after``, ``global``) and
@@ -200,6 +204,17 @@ class _Connection:
 
 
 _BODY = web.RequestKey("fake_discord_body", object)
+_FILES = web.RequestKey("fake_discord_files", list)
+
+
+@dataclass(frozen=True)
+class FakeFile:
+    """One ``files[n]`` part of a multipart message create, as Discord received it."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
 
 
 def _json(body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -245,6 +260,7 @@ class FakeDiscord(LocalServer):
         self.channels: dict[int, dict[str, Any]] = {}
         self.messages: dict[int, dict[str, Any]] = {}
         self.deleted_messages: dict[int, dict[str, Any]] = {}
+        self.files: dict[int, list[FakeFile]] = {}  # message id -> the files attached to it
         self.no_thread_permission: set[int] = set()  # channels where starting a thread answers 403
         self.too_many_threads: set[int] = set()  # channels where starting a thread answers 400/160006
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> definitions
@@ -604,8 +620,10 @@ class FakeDiscord(LocalServer):
             return response
         path = request.path.removeprefix("/api/v10")
         body: Any = None
+        files: list[FakeFile] = []
         if request.can_read_body:
-            body = await _read_body(request)
+            body, files = await _read_body(request)
+        request[_FILES] = files
         refused = self._limited(request.method, path, body) or self._unauthorized(request, path)
         if refused is None:
             request[_BODY] = body
@@ -819,6 +837,7 @@ class FakeDiscord(LocalServer):
             if request.query.get("wait", "false").lower() in ("true", "1"):
                 return _json(original)
             return web.Response(status=204)
+        files = request[_FILES]
         message = self._message_payload(
             interaction.channel_id,
             self.bot_user,
@@ -827,7 +846,10 @@ class FakeDiscord(LocalServer):
             webhook_id=str(self.application_id),
             application_id=str(self.application_id),
             components=body.get("components") or [],
+            attachments=self._attachments(body, files),
         )
+        if files:
+            self.files[int(message["id"])] = list(files)
         interaction.followup_ids.append(int(message["id"]))
         if request.query.get("wait", "false").lower() in ("true", "1"):
             return _json(message)
@@ -915,7 +937,7 @@ class FakeDiscord(LocalServer):
         return _json([self.channels[c] for c in guild["channel_ids"]])
 
     async def _create_dm(self, request: web.Request) -> web.Response:
-        body = await _read_body(request)
+        body = _body(request)
         recipient = int((body or {}).get("recipient_id") or 0)
         if recipient not in self.users:
             return self._error(400, 50033, "Invalid Recipients")
@@ -945,17 +967,42 @@ class FakeDiscord(LocalServer):
         content = body.get("content", "") or ""
         if (problem := self._too_long(content)) is not None:
             return problem
-        if not content and not body.get("embeds"):
+        files = request[_FILES]
+        if not content and not body.get("embeds") and not files:
             return self._error(400, 50006, "Cannot send an empty message")
         if (problem := self._bad_components(body)) is not None:
             return problem
         extra: dict[str, Any] = {"components": body.get("components") or []}
+        if files:
+            extra["attachments"] = self._attachments(body, files)
         if body.get("message_reference"):
             extra["message_reference"] = body["message_reference"]
             extra["type"] = 19  # REPLY
         message = self._message_payload(channel_id, self.bot_user, content, **extra)
+        if files:
+            self.files[int(message["id"])] = list(files)
         await self._dispatch_message(message)
         return _json(message)
+
+    def _attachments(self, body: Mapping[str, Any], files: list[FakeFile]) -> list[dict[str, Any]]:
+        """Discord's attachment objects for ``files`` (``description`` from ``payload_json``)."""
+        described = {str(a.get("id")): a for a in body.get("attachments") or [] if isinstance(a, dict)}
+        out = []
+        for index, part in enumerate(files):
+            attachment_id = self.snowflake()
+            meta = described.get(str(index), {})
+            out.append(
+                {
+                    "id": str(attachment_id),
+                    "filename": part.filename,
+                    "size": len(part.data),
+                    "content_type": part.content_type,
+                    "description": meta.get("description"),
+                    "url": f"http://127.0.0.1:{self.port}/attachments/{attachment_id}/{part.filename}",
+                    "proxy_url": f"http://127.0.0.1:{self.port}/attachments/{attachment_id}/{part.filename}",
+                }
+            )
+        return out
 
     async def _channel_message(self, request: web.Request) -> web.Response:
         channel_id, message_id = int(request.match_info["cid"]), int(request.match_info["mid"])
@@ -1337,12 +1384,18 @@ class FakeDiscord(LocalServer):
         return choices
 
 
-async def _read_body(request: web.Request) -> Any:
+async def _read_body(request: web.Request) -> tuple[Any, list[FakeFile]]:
+    """The JSON payload and, for a multipart request, its ``files[n]`` parts."""
     if request.content_type == "application/json":
-        return await request.json()
+        return await request.json(), []
     if request.content_type.startswith("multipart/"):
         form = await request.post()
         raw = form.get("payload_json")
-        return json.loads(str(raw)) if raw is not None else None
+        files = [
+            FakeFile(name, part.filename, part.content_type, part.file.read())
+            for name, part in form.items()
+            if name.startswith("files[") and isinstance(part, web.FileField)
+        ]
+        return (json.loads(str(raw)) if raw is not None else None), files
     text = await request.text()
-    return json.loads(text) if text else None
+    return (json.loads(text) if text else None), []

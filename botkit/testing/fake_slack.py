@@ -24,6 +24,11 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
   ``recipient_team_id`` required outside DMs), ``chat.appendStream``, ``chat.stopStream``
   (``message_not_in_streaming_state`` once stopped). A streamed message's ``text`` is its
   Markdown so far and :attr:`SlackMessage.appended` lists every piece it was sent in.
+- external file uploads (what slack_sdk's ``files_upload_v2`` does): ``files.getUploadURLExternal``
+  (``filename``, ``length``) returns an ``upload_url`` on this same server; the bytes POSTed
+  there are kept; ``files.completeUploadExternal`` (``files`` JSON, ``channel_id``,
+  ``thread_ts``) shares them (``file_upload_size_mismatch`` if the bytes and ``length`` differ).
+  :attr:`FakeSlack.files` keeps every :class:`SlackFile` with its bytes and where it was shared.
 
 Block Kit: ``chat.postMessage``, ``chat.update`` and ``chat.stopStream`` keep the ``blocks`` they
 were given (JSON list or form-encoded string) in :attr:`SlackMessage.blocks` (an update without
@@ -89,6 +94,7 @@ from botkit.localserver import LocalServer
 __all__ = [
     "ApiCall",
     "FakeSlack",
+    "SlackFile",
     "SlackMessage",
     "events_api_body",
     "post_signed_event",
@@ -107,6 +113,7 @@ ALL_SCOPES = (
     "channels:read",
     "groups:read",
     "usergroups:read",
+    "files:write",
 )
 _METHOD_SCOPES = {
     "conversations.list": "channels:read",
@@ -125,7 +132,7 @@ _METHOD_SCOPES |= {
         "chat.appendStream",
         "chat.stopStream",
     )
-}
+} | {"files.getUploadURLExternal": "files:write", "files.completeUploadExternal": "files:write"}
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,23 @@ class ApiCall:
     at: float  # time.monotonic() on arrival
     status: int
     error: str | None
+
+
+@dataclass
+class SlackFile:
+    """A file uploaded the external way: ``files.getUploadURLExternal`` reserved it, its bytes
+    were POSTed to the upload URL, ``files.completeUploadExternal`` shared it (``channel`` and
+    ``thread_ts`` are where; both None until then)."""
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str | None
+    data: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
 
 
 @dataclass
@@ -309,6 +333,7 @@ class FakeSlack(LocalServer):
         self.not_in_channel: set[tuple[str, str]] = set()  # (user, channel): no ephemerals
         self.bot_not_in: set[str] = set()  # channels the bot is not a member of (not_in_channel)
         self.responses: list[dict[str, Any]] = []  # posts to slash commands' response_url
+        self.files: dict[str, SlackFile] = {}  # external uploads by file id, in order
         self.sockets: list[web.WebSocketResponse] = []
         self.connections_opened = 0
         self._ts = itertools.count(1)
@@ -330,6 +355,7 @@ class FakeSlack(LocalServer):
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/socket-mode", self._socket)
         app.router.add_post("/response-url/{id}", self._response_url)
+        app.router.add_post("/upload/v1/{file_id}", self._upload)
         await self._listen(app, host, port)
 
     async def stop(self) -> None:
@@ -829,6 +855,8 @@ class FakeSlack(LocalServer):
             "conversations.info": self._conversations_info,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroup_users,
+            "files.getUploadURLExternal": self._get_upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, headers
@@ -988,6 +1016,71 @@ class FakeSlack(LocalServer):
         )
         self.ephemerals.append(message)
         return {"ok": True, "message_ts": message.ts}
+
+    def shared_files(self, channel: str, thread_ts: str | None = None) -> list[SlackFile]:
+        """Files shared in ``channel`` (in the thread ``thread_ts``, if given), in upload order."""
+        return [
+            f
+            for f in self.files.values()
+            if f.channel == channel and (thread_ts is None or f.thread_ts == thread_ts)
+        ]
+
+    def _get_upload_url(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        filename, length = str(args.get("filename") or ""), str(args.get("length") or "")
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{uuid.uuid4().hex[:10].upper()}"
+        alt = args.get("alt_txt")
+        self.files[file_id] = SlackFile(file_id, filename, int(length), str(alt) if alt else None)
+        return {
+            "ok": True,
+            "upload_url": f"http://127.0.0.1:{self.port}/upload/v1/{file_id}",
+            "file_id": file_id,
+        }
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: the raw bytes (or a multipart ``file``), answered ``OK - <length>``."""
+        upload = self.files.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="file not found")
+        if request.content_type.startswith("multipart/"):
+            part = (await request.post()).get("file")
+            data = part.file.read() if isinstance(part, web.FileField) else str(part or "").encode()
+        else:
+            data = await request.read()
+        upload.data = data
+        await self._notify()
+        return web.Response(text=f"OK - {len(data)}")
+
+    def _complete_upload(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            listed = json.loads(str(args.get("files") or ""))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        shared = []
+        for item in listed if isinstance(listed, list) else []:
+            upload = self.files.get(str(item.get("id")))
+            if upload is None or upload.data is None:
+                return {"ok": False, "error": "file_not_found"}
+            if len(upload.data) != upload.length:
+                return {"ok": False, "error": "file_upload_size_mismatch"}
+            upload.title = item.get("title") or upload.filename
+            upload.channel = str(args.get("channel_id") or "") or None
+            upload.thread_ts = str(args.get("thread_ts") or "") or None
+            upload.initial_comment = args.get("initial_comment") or None
+            shared.append(
+                {
+                    "id": upload.id,
+                    "name": upload.filename,
+                    "title": upload.title,
+                    "size": upload.length,
+                    "alt_txt": upload.alt_txt,
+                    "channels": [upload.channel] if upload.channel else [],
+                }
+            )
+        if not shared:
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "files": shared}
 
     def _start_stream(self, args: Mapping[str, Any]) -> dict[str, Any]:
         channel, thread_ts = str(args.get("channel") or ""), args.get("thread_ts")

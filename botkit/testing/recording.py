@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from botkit.events import LiveReply, RateLimited
+from botkit.events import Attachment, LiveReply, RateLimited
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class ReplyCall:
 
 
 class RecordingReply(LiveReply):
+    can_attach = True  # records attachments in :attr:`attachments`
+
     def __init__(
         self,
         *,
@@ -50,6 +52,7 @@ class RecordingReply(LiveReply):
         self.notices: list[str] = []
         self.feedback_buttons = feedback_buttons
         self.buttons: dict[str, int] = {}
+        self.attachments: list[Attachment] = []  # shown with the final reply (after its text)
 
     @property
     def text(self) -> str:
@@ -90,6 +93,11 @@ class RecordingReply(LiveReply):
             return False
         self.notices.append(text)
         self.calls.append(ReplyCall("post_notice", None, text))
+        return True
+
+    async def attach(self, attachment: Attachment) -> bool:
+        self.attachments.append(attachment)
+        self.calls.append(ReplyCall("attach", None, attachment.filename))
         return True
 
     async def finish(self) -> None:

@@ -36,7 +36,7 @@ async def test_every_corpus_question_by_slash_command_gets_one_answer(rig: Disco
     def answered(interaction: Any) -> bool:
         shown = fake.interaction_messages(interaction.id)
         return bool(fake.ephemeral_messages(interaction.id)) or any(
-            "stand-in" in text or "boxed" in text for text in shown
+            "stand-in" in text or "Final answer" in text or "boxed" in text for text in shown
         )
 
     await fake.wait_for(lambda: all(answered(i) for i in interactions.values()), 30)

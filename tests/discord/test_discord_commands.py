@@ -77,7 +77,7 @@ async def test_math_is_deferred_then_streamed_into_the_original_response(rig: Di
     edits = original_patches(fake, interaction.token)
     assert len(edits) >= 3, edits  # placeholder, at least one partial answer, the final text
     assert len(messages) == 1
-    assert "\\boxed{391}" in messages[0]
+    assert "The final answer is 391." in messages[0]
     assert messages[0].rstrip().endswith("**Final answer:** `391`")
     request = rig.bot.standin.requests[-1]
     assert "Please reason step by step" in request["messages"][-1]["content"]
@@ -188,7 +188,7 @@ async def test_a_429_on_an_edit_still_lands_the_final_text(rig: DiscordRig, disc
     statuses = [c.status for c in fake.calls_to("PATCH", "@original")]
     assert 429 in statuses
     assert statuses[-1] == 200
-    assert "\\boxed{42}" in messages[0]
+    assert "The final answer is 42." in messages[0]
 
 
 async def test_persona_admin_commands_are_a_group_answered_ephemerally_and_audited(rig: DiscordRig) -> None:
@@ -259,7 +259,7 @@ async def test_a_reply_outliving_the_interaction_token_continues_in_the_channel(
         )
         assert fake.interaction_messages(interaction.id) == [CONTINUED_NOTE]
         posted = [m for m in fake.messages_in(fake.channel_id) if "webhook_id" not in m]
-        assert len(posted) == 1 and "\\boxed{42}" in posted[0]["content"]
+        assert len(posted) == 1 and "The final answer is 42." in posted[0]["content"]
 
 
 async def test_a_bad_token_fails_check_clearly_without_showing_it(tmp_path: Path) -> None:

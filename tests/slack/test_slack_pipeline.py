@@ -62,11 +62,13 @@ async def test_allow_list_refuses_a_slash_command_privately_and_leaves_nothing_p
     async with start_bot(plugins=[allow_list({"U0ALICE"})]) as bot:
         await slack.wait_for_connections(1)
         await slack.push_slash_command(slack.slash_command("/math", "What is 2+3?", user="U0ALICE"))
-        await slack.wait_for(lambda: any("boxed{5}" in m.text for m in slack.bot_messages("C0GENERAL")), 15)
+        await slack.wait_for(
+            lambda: any("answer is 5." in m.text for m in slack.bot_messages("C0GENERAL")), 15
+        )
         await slack.push_slash_command(slack.slash_command("/math", "What is 2+3?", user="U0MALLORY"))
         await slack.wait_for(lambda: any(m.user == "U0MALLORY" for m in slack.ephemerals), 15)
         await wait_idle(bot.bot)
         assert len(bot.bot.standin.requests) == 1
     public = [m.text for m in slack.bot_messages("C0GENERAL")]
     assert all("Thinking" not in text for text in public), public  # mallory's placeholder is gone
-    assert sum("boxed{5}" in text for text in public) == 1
+    assert sum("answer is 5." in text for text in public) == 1
