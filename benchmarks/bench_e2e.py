@@ -205,6 +205,11 @@ async def bare_role(ns: argparse.Namespace) -> None:
 # -- the orchestrator ---------------------------------------------------------------------------
 
 
+def _py_spy() -> str:
+    beside = Path(sys.executable).parent / "py-spy"  # pip install py-spy puts it in the venv
+    return str(beside) if beside.exists() else "py-spy"
+
+
 def _pinned(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
 
@@ -444,17 +449,20 @@ def run_config(
         fake.ask("connected")
         time.sleep(0.5)  # start-up done (personas, migrations): not counted
         cpu0, server0, started = proc_cpu(bot.proc.pid), stack.cpu(), time.monotonic()
-        if ns.profile:
-            profiler = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(bot.proc.pid), "-o", str(Path(ns.profile) / f"flame-{tag}.svg"),
-                 "--rate", "100", "--nonblocking"],
+        profilers = [
+            subprocess.Popen(
+                [_py_spy(), "record", "--pid", str(bot.proc.pid), "--rate", "100", "--nonblocking",
+                 "--format", fmt, "-o", str(Path(ns.profile) / f"flame-{tag}.{ext}")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
+            for fmt, ext in (("flamegraph", "svg"), ("raw", "txt"))
+            if ns.profile
+        ]
         fake.ask(f"go {streams} {ns.words}")
         finished = wait_finished(database, streams, ns.timeout, bot.proc)
         botkit_cpu = proc_cpu(bot.proc.pid) - cpu0
         server_cpu = None if server0 is None else (stack.cpu() or 0.0) - server0
-        if ns.profile:
+        for profiler in profilers:
             profiler.send_signal(2)
             profiler.wait(60)
         time.sleep(max(0.2, ns.edit_interval))  # a last edit after the final write
@@ -567,7 +575,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--limited-streams", type=int, default=10, help="with limits on, at most this many streams"
     )
     parser.add_argument(
-        "--words", type=int, default=120, help="question words (the answer quotes them: ~2 tokens each)"
+        "--words", type=int, default=120, help="question words (the reply quotes them: 230 make about 500 tokens)"
     )
     parser.add_argument(
         "--tokens-per-second", type=float, default=0.0, help="per stream; 0 = as fast as the stand-in goes"
