@@ -263,7 +263,7 @@ class Child:
 
 @dataclass
 class Result:
-    platform: str
+    botkit: str  # which checkout: "this" or --compare's label
     limits: str
     streams: int
     tokens_per_chunk: int
@@ -370,12 +370,12 @@ def wait_finished(database: Path, count: int, timeout: float, process: subproces
 
 
 def botkit_env(
-    ns: argparse.Namespace, api_url: str, base_url: str, database: Path, limits: str
+    ns: argparse.Namespace, api_url: str, base_url: str, database: Path, limits: str, tree: Path
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "adapters"), env.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "adapters")]),
             "BOTKIT_BOT__ADAPTERS": '["slack"]',
             "BOTKIT_LLM__BACKEND": "external",
             "BOTKIT_LLM__BASE_URL": base_url,
@@ -427,11 +427,31 @@ class Stack:
             self.standin.stop()
 
 
+def run_bare(ns: argparse.Namespace, stack: Stack, streams: int) -> dict[str, float]:
+    """The bare loop on the same server, pinned where botkit runs: its CPU, wall and chunks."""
+    bare = subprocess.run(
+        [*_pinned(ns.botkit_cpu), sys.executable, str(Path(__file__).resolve()), "bare",
+         "--url", stack.base_url, "--streams", str(streams), "--words", str(ns.words),
+         "--model", ns.model, "--max-tokens", str(ns.max_tokens)],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    floor: dict[str, float] = json.loads(bare.stdout.strip().splitlines()[-1])
+    return floor
+
+
 def run_config(
-    ns: argparse.Namespace, stack: Stack, streams: int, tokens_per_chunk: int, limits: str, logs: Path
+    ns: argparse.Namespace,
+    stack: Stack,
+    streams: int,
+    tokens_per_chunk: int,
+    limits: str,
+    logs: Path,
+    tree: tuple[str, Path],
+    floor: dict[str, float],
 ) -> Result:
-    """One configuration: fresh fake Slack, fresh botkit run and database, then the bare loop."""
-    tag = f"{limits}-{streams}x{tokens_per_chunk}"
+    """One configuration with botkit from ``tree`` (label, checkout): fresh fake Slack, fresh
+    ``botkit run`` and database; ``floor`` is the bare loop's run of the same configuration."""
+    tag = f"{tree[0]}-{limits}-{streams}x{tokens_per_chunk}"
     me = [sys.executable, str(Path(__file__).resolve())]
     fake = Child(
         [*_pinned(ns.others_cpu), *me, "fake-slack", "--limits", limits], logs / f"fake-{tag}.log", stdin=True
@@ -440,7 +460,7 @@ def run_config(
     try:
         api_url = fake.proc.stdout.readline().decode().split()[1]  # type: ignore[union-attr]
         database = logs / f"botkit-{tag}.db"
-        env = botkit_env(ns, api_url, stack.base_url, database, limits)
+        env = botkit_env(ns, api_url, stack.base_url, database, limits, tree[1])
         bot = Child(
             [*_pinned(ns.botkit_cpu), sys.executable, "-m", "botkit.cli", "run"],
             logs / f"botkit-{tag}.log",
@@ -451,10 +471,22 @@ def run_config(
         cpu0, server0, started = proc_cpu(bot.proc.pid), stack.cpu(), time.monotonic()
         profilers = [
             subprocess.Popen(
-                [_py_spy(), "record", "--pid", str(bot.proc.pid), "--rate", "100", "--nonblocking",
-                 "--format", fmt, "-o", str(Path(ns.profile) / f"flame-{tag}.{ext}")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    _py_spy(),
+                    "record",
+                    "--pid",
+                    str(bot.proc.pid),
+                    "--rate",
+                    "100",
+                    "--nonblocking",
+                    "--format",
+                    fmt,
+                    "-o",
+                    str(Path(ns.profile) / f"flame-{tag}.{ext}"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             for fmt, ext in (("flamegraph", "svg"), ("raw", "txt"))
             if ns.profile
         ]
@@ -479,16 +511,10 @@ def run_config(
         if bot is not None:
             bot.stop()
         fake.stop()
-    bare = subprocess.run(
-        [*_pinned(ns.botkit_cpu), *me, "bare", "--url", stack.base_url, "--streams", str(streams),
-         "--words", str(ns.words), "--model", ns.model, "--max-tokens", str(ns.max_tokens)],
-        capture_output=True, text=True, check=True, cwd=REPO,
-    )  # fmt: skip
-    floor = json.loads(bare.stdout.strip().splitlines()[-1])
     latency, calls, limited, failures = analyse(dump, ns.words, check_answers=not ns.base_url)
     offered = streams * ns.tokens_per_second if ns.tokens_per_second and not ns.base_url else None
     return Result(
-        "slack", limits, streams, tokens_per_chunk, offered, streams - len(failures), failures,
+        tree[0], limits, streams, tokens_per_chunk, offered, streams - len(failures), failures,
         tokens, chunks, finished - started, botkit_cpu, floor["cpu"], floor["chunks"], floor["wall"],
         server_cpu, latency, calls, limited,
     )  # fmt: skip
@@ -496,7 +522,7 @@ def run_config(
 
 def table(results: Sequence[Result]) -> str:
     head = (
-        "| limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
+        "| botkit | limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
         "tok/s (offered) | chunks/s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
         "final p50/p95/p99 s | calls/reply | 429s |"
     )
@@ -506,7 +532,7 @@ def table(results: Sequence[Result]) -> str:
         offered = f" ({r.offered_tokens_per_second:,.0f})" if r.offered_tokens_per_second else ""
         lat = {k: "/".join(f"{x:.2f}" for x in v) for k, v in r.latency.items()}
         lines.append(
-            f"| {r.limits} | {r.streams} | {r.tokens_per_chunk} | {r.replies_ok}/{r.streams} | "
+            f"| {r.botkit} | {r.limits} | {r.streams} | {r.tokens_per_chunk} | {r.replies_ok}/{r.streams} | "
             f"{s['us_per_chunk']:,.0f} | {s['bare_us_per_chunk']:,.0f} | {s['ratio']:.2f} | "
             f"{s['cpu_s_per_1k_tokens']:.3f} | {s['tokens_per_second']:,.0f}{offered} | {s['chunks_per_second']:,.0f} | "
             f"{lat['placeholder']} | {lat['first_text']} | {lat['final']} | {r.api_calls_per_reply:.1f} | {r.rate_limited} |"
@@ -525,20 +551,26 @@ def plot(results: Sequence[Result], path: Path) -> None:
         return
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for tpc in sorted({r.tokens_per_chunk for r in results}):
-        for limits in sorted({r.limits for r in results}):
+        for limits, tree in sorted({(r.limits, r.botkit) for r in results}):
             rows = sorted(
-                (r for r in results if r.tokens_per_chunk == tpc and r.limits == limits),
+                (r for r in results if (r.tokens_per_chunk, r.limits, r.botkit) == (tpc, limits, tree)),
                 key=lambda r: r.streams,
             )
             if not rows:
                 continue
             xs = [r.streams for r in rows]
             left.plot(
-                xs, [r.us_per_chunk for r in rows], "o-", label=f"botkit, {tpc} tok/chunk, limits {limits}"
+                xs,
+                [r.us_per_chunk for r in rows],
+                "o-",
+                label=f"botkit ({tree}), {tpc} tok/chunk, limits {limits}",
             )
             left.plot(xs, [r.bare_us_per_chunk for r in rows], "x--", label=f"bare loop, {tpc} tok/chunk")
             right.plot(
-                xs, [r.latency["final"][1] for r in rows], "o-", label=f"{tpc} tok/chunk, limits {limits}"
+                xs,
+                [r.latency["final"][1] for r in rows],
+                "o-",
+                label=f"{tree}, {tpc} tok/chunk, limits {limits}",
             )
     left.set(
         xscale="log", xlabel="concurrent conversations", ylabel="CPU µs per SSE chunk", title="CPU per chunk"
@@ -575,7 +607,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--limited-streams", type=int, default=10, help="with limits on, at most this many streams"
     )
     parser.add_argument(
-        "--words", type=int, default=120, help="question words (the reply quotes them: 230 make about 500 tokens)"
+        "--words",
+        type=int,
+        default=120,
+        help="question words (the reply quotes them: 230 make about 500 tokens)",
     )
     parser.add_argument(
         "--tokens-per-second", type=float, default=0.0, help="per stream; 0 = as fast as the stand-in goes"
@@ -596,6 +631,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
                         help="botkit on CPU 0, the others on CPU 1 (default: when there are 2+ CPUs)")  # fmt: skip
     parser.add_argument("--profile", help="a folder: py-spy flame graph of botkit per configuration")
+    parser.add_argument(
+        "--compare",
+        metavar="LABEL=PATH",
+        help="also run botkit from another checkout (e.g. before=/tmp/base from `git archive main`), "
+        "interleaved with this one on the same stand-in and bare loop",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--png", type=Path)
     parser.add_argument(
@@ -625,6 +666,10 @@ def orchestrate(ns: argparse.Namespace) -> int:
     if ns.profile:
         Path(ns.profile).mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
+    trees: list[tuple[str, Path]] = [("this", REPO)]
+    if ns.compare:
+        label, _, path = ns.compare.partition("=")
+        trees.insert(0, (label, Path(path).resolve()))
     for tpc in ns.chunk_list:
         stack = Stack(ns, tpc, logs)
         try:
@@ -632,11 +677,13 @@ def orchestrate(ns: argparse.Namespace) -> int:
                 for streams in ns.stream_list:
                     if limits == "on" and streams > ns.limited_streams:
                         continue
-                    result = run_config(ns, stack, streams, tpc, limits, logs)
-                    results.append(result)
-                    print(table([result]).splitlines()[-1], flush=True)
-                    for failure in result.failures[:5]:
-                        print("   FAILED", failure, flush=True)
+                    floor = run_bare(ns, stack, streams)
+                    for tree in trees:
+                        result = run_config(ns, stack, streams, tpc, limits, logs, tree, floor)
+                        results.append(result)
+                        print(table([result]).splitlines()[-1], flush=True)
+                        for failure in result.failures[:5]:
+                            print("   FAILED", failure, flush=True)
         finally:
             stack.stop()
     print()
