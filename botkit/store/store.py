@@ -7,18 +7,20 @@ check, which is what keeps it correct with several tasks or processes on one dat
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Collection
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, delete, literal_column, select, update
+from sqlalchemy import Boolean, ColumnElement, bindparam, delete, literal_column, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NotSupportedError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from botkit.store.audit import AuditRecord, StoredPersonaVersion
-from botkit.store.database import StoreError, is_sqlite, open_engine, safe_url
+from botkit.store.database import POOL_SIZE, StoreError, is_sqlite, open_engine, safe_url
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
 from botkit.store.models import (
     FINAL_STATUSES,
@@ -95,6 +97,48 @@ async def _add_turn_rows(
     )
 
 
+_ASKED = aliased(Message)
+# Built once: building it per call (the alias's columns) was a visible part of a turn's CPU.
+_HISTORY = (
+    select(_ASKED.content, Message.content)
+    .join(_ASKED, Message.reply_to_id == _ASKED.id)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.role == "assistant",
+        Message.status == "complete",
+        Message.content != "",
+    )
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+class _GatedSessions:
+    """``async_sessionmaker`` with at most ``size`` sessions open at once; the rest wait here.
+
+    Why: every store method is one short session, but under load (hundreds of turns at once, an
+    event loop that is busy streaming) sessions overlap by the hundreds. SQLAlchemy's pool then
+    opens overflow connections (for SQLite a thread and a file open each, closed again at
+    once) and, past its overflow, fails the caller after ``pool_timeout`` ("QueuePool limit of
+    size 5 overflow 10 reached", issue 11). Waiting in an asyncio queue in front of the pool
+    keeps its connections open and busy and never fails a turn for being one of many.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], size: int) -> None:
+        self._sessions = sessions
+        self._gate = asyncio.Semaphore(size)
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        async with self._gate, self._sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        async with self._gate, self._sessions.begin() as session:
+            yield session
+
+
 def _ms(value: float | None) -> int | None:
     """Timings arrive as floats from the clock; milliseconds are stored as whole numbers."""
     return None if value is None else round(value)
@@ -105,7 +149,7 @@ class ConversationStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._sessions = _GatedSessions(async_sessionmaker(engine, expire_on_commit=False), POOL_SIZE)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool | None = None, echo: bool = False) -> ConversationStore:
@@ -291,21 +335,10 @@ class ConversationStore:
         so the model does not learn to repeat a disclaimer botkit adds anyway."""
         if limit <= 0:
             return []
-        user = aliased(Message)
-        stmt = (
-            select(user.content, Message.content)
-            .join(user, Message.reply_to_id == user.id)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.role == "assistant",
-                Message.status == "complete",
-                Message.content != "",
-            )
-            .order_by(Message.id.desc())
-            .limit(limit)
-        )
         async with self._sessions() as session:
-            rows = (await session.execute(stmt)).all()
+            rows = (
+                await session.execute(_HISTORY, {"conversation_id": conversation_id, "limit": limit})
+            ).all()
         return [HistoryTurn(user_text=u, answer=_without(a, notices)) for u, a in reversed(rows)]
 
     async def start_turn(
