@@ -422,7 +422,7 @@ class Stack:
     def cpu(self) -> float | None:
         return proc_cpu(self.standin.proc.pid) if self.standin is not None else None
 
-    def stop(self) -> None:
+    def close(self) -> None:
         if self.standin is not None:
             self.standin.stop()
 
@@ -633,9 +633,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", help="a folder: py-spy flame graph of botkit per configuration")
     parser.add_argument(
         "--compare",
+        action="append",
+        default=[],
         metavar="LABEL=PATH",
         help="also run botkit from another checkout (e.g. before=/tmp/base from `git archive main`), "
-        "interleaved with this one on the same stand-in and bare loop",
+        "run before this one on the same stand-in and bare loop (repeatable)",
     )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--png", type=Path)
@@ -667,25 +669,28 @@ def orchestrate(ns: argparse.Namespace) -> int:
         Path(ns.profile).mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     trees: list[tuple[str, Path]] = [("this", REPO)]
-    if ns.compare:
-        label, _, path = ns.compare.partition("=")
+    for other in reversed(ns.compare):
+        label, _, path = other.partition("=")
         trees.insert(0, (label, Path(path).resolve()))
-    for tpc in ns.chunk_list:
-        stack = Stack(ns, tpc, logs)
-        try:
-            for limits in ns.limits.split(","):
-                for streams in ns.stream_list:
-                    if limits == "on" and streams > ns.limited_streams:
-                        continue
-                    floor = run_bare(ns, stack, streams)
-                    for tree in trees:
-                        result = run_config(ns, stack, streams, tpc, limits, logs, tree, floor)
-                        results.append(result)
-                        print(table([result]).splitlines()[-1], flush=True)
-                        for failure in result.failures[:5]:
-                            print("   FAILED", failure, flush=True)
-        finally:
-            stack.stop()
+    configs = [
+        (tpc, limits, streams)
+        for tpc in ns.chunk_list
+        for limits in ns.limits.split(",")
+        for streams in ns.stream_list
+        if limits == "off" or streams <= ns.limited_streams
+    ]
+    for number, (tpc, limits, streams) in enumerate(configs):
+        # A fresh stand-in for every run (it keeps every request it served: a long-lived one slows
+        # down, and whoever ran later would pay for it), and the checkouts' order alternates.
+        with contextlib.closing(Stack(ns, tpc, logs)) as stack:
+            floor = run_bare(ns, stack, streams)
+        for tree in trees if number % 2 == 0 else trees[::-1]:
+            with contextlib.closing(Stack(ns, tpc, logs)) as stack:
+                result = run_config(ns, stack, streams, tpc, limits, logs, tree, floor)
+            results.append(result)
+            print(table([result]).splitlines()[-1], flush=True)
+            for failure in result.failures[:5]:
+                print("   FAILED", failure, flush=True)
     print()
     print(table(results))
     cmd = "python benchmarks/bench_e2e.py " + " ".join(sys.argv[1:])
