@@ -217,7 +217,14 @@ def _pinned(cpu: int | None) -> list[str]:
 class Child:
     """A child process with its output in a log file."""
 
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None, stdin: bool = False):
+    def __init__(
+        self,
+        argv: list[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        stdin: bool = False,
+        cwd: Path = REPO,
+    ):
         self.log_path = log
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
@@ -225,7 +232,7 @@ class Child:
             stdout=subprocess.PIPE if stdin else self._log,
             stderr=self._log if stdin else subprocess.STDOUT,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            cwd=REPO,
+            cwd=cwd,
             env=env,
         )
 
@@ -465,6 +472,7 @@ def run_config(
             [*_pinned(ns.botkit_cpu), sys.executable, "-m", "botkit.cli", "run"],
             logs / f"botkit-{tag}.log",
             env,
+            cwd=tree[1],  # `python -m` puts the working directory first on sys.path: the tree's own code
         )
         fake.ask("connected")
         time.sleep(0.5)  # start-up done (personas, migrations): not counted
