@@ -528,7 +528,7 @@ def run_config(
     offered = streams * ns.tokens_per_second if ns.tokens_per_second and not ns.base_url else None
     return Result(
         tree[0], limits, streams, tokens_per_chunk, offered, streams - len(failures), failures,
-        tokens, chunks, finished - started, botkit_cpu, floor["cpu"], floor["chunks"], floor["wall"],
+        tokens, chunks, finished - started, botkit_cpu, floor["cpu"], int(floor["chunks"]), floor["wall"],
         server_cpu, latency, calls, limited,
     )  # fmt: skip
 
@@ -562,7 +562,8 @@ def plot(results: Sequence[Result], path: Path) -> None:
     except ImportError:
         print(f"(matplotlib is not installed: no plot at {path})")
         return
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+    bare_drawn: set[tuple[int, str]] = set()
     for tpc in sorted({r.tokens_per_chunk for r in results}):
         for limits, tree in sorted({(r.limits, r.botkit) for r in results}):
             rows = sorted(
@@ -578,7 +579,14 @@ def plot(results: Sequence[Result], path: Path) -> None:
                 "o-",
                 label=f"botkit ({tree}), {tpc} tok/chunk, limits {limits}",
             )
-            left.plot(xs, [r.bare_us_per_chunk for r in rows], "x--", label=f"bare loop, {tpc} tok/chunk")
+            if (tpc, limits) not in bare_drawn:
+                bare_drawn.add((tpc, limits))
+                left.plot(
+                    xs,
+                    [r.bare_us_per_chunk for r in rows],
+                    "x--",
+                    label=f"bare loop, {tpc} tok/chunk, {limits}",
+                )
             right.plot(
                 xs,
                 [r.latency["final"][1] for r in rows],
@@ -586,7 +594,11 @@ def plot(results: Sequence[Result], path: Path) -> None:
                 label=f"{tree}, {tpc} tok/chunk, limits {limits}",
             )
     left.set(
-        xscale="log", xlabel="concurrent conversations", ylabel="CPU µs per SSE chunk", title="CPU per chunk"
+        xscale="log",
+        yscale="log",
+        xlabel="concurrent conversations",
+        ylabel="CPU µs per SSE chunk",
+        title="CPU per chunk",
     )
     right.set(xscale="log", xlabel="concurrent conversations", ylabel="seconds", title="final text p95")
     left.legend(fontsize=7)

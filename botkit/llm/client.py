@@ -11,7 +11,7 @@ Why a client of botkit's own rather than ``openai.AsyncOpenAI`` (which it used u
   that sent nothing for ``idle_timeout``: no timer is opened per chunk.
 - Speed: one process must keep up with a saturated GPU (issue 11). The SDK built a pydantic
   object per SSE chunk and awaited once per line; here the response is read with aiohttp, split
-  into events per network read and parsed with orjson (:mod:`botkit.llm.sse`).
+  into events per network read and parsed with the stdlib json (:mod:`botkit.llm.sse`).
 - Failures become :class:`~botkit.llm.errors.BackendError` with a ``kind`` the caller can act
   on, and without the API key in any message.
 - Abandoning a stream (task cancelled, generator closed) must close the HTTP response, so

@@ -4,8 +4,10 @@ Why not the openai SDK's stream: it builds a pydantic ``ChatCompletionChunk`` pe
 its decoder awaits once per line. At one token per chunk and hundreds of streams that was the
 largest item of botkit's CPU profile (issue 11: 21 % pydantic, 8 % SSE decoding, more than the
 rest of botkit together). Here one network read is split into events at once and each event's
-``data`` is parsed with orjson (stdlib ``json`` where orjson is not installed): one await per read,
-no objects beyond the dicts the JSON holds.
+``data`` is parsed with the standard library's ``json``: one await per read, no objects beyond the
+dicts the JSON holds. (Not orjson: it rejects lone surrogates, which ``json.dumps`` writes as
+``\\ud800`` escapes, so one odd token would end a stream; and installing it changes discord.py,
+which picks orjson up by itself for the gateway, with the same failure on bad input.)
 
 The SSE rules kept (WHATWG "event stream interpretation"): lines end in ``\\n``, ``\\r\\n`` or
 ``\\r`` is tolerated as ``\\r\\n``; an event ends at a blank line; several ``data:`` lines of one
@@ -16,10 +18,7 @@ ends the stream, as in OpenAI's protocol.
 
 from __future__ import annotations
 
-try:
-    from orjson import loads
-except ImportError:  # pragma: no cover - orjson is a dependency; stdlib json is the fallback
-    from json import loads  # type: ignore[assignment]
+from json import loads
 
 __all__ = ["DONE", "SSEDecoder", "loads"]
 
