@@ -1,25 +1,29 @@
 """Streaming client for vLLM's OpenAI-compatible API, as botkit uses it.
 
-Why a wrapper around ``openai.AsyncOpenAI`` at all:
+Why a client of botkit's own rather than ``openai.AsyncOpenAI`` (which it used until issue 11):
 
 - Reasoning arrives in one of three shapes depending on the vLLM version and flags
   (``delta.reasoning``, ``delta.reasoning_content``, or ``<think>`` tags inside ``content``);
   :meth:`LLMClient.stream` turns all of them into the same :class:`Delta` events.
 - Timeouts must distinguish "the model is thinking before the first token" (long) from "the
-  stream stalled" (shorter); httpx has only one read timeout, so every chunk read is wrapped in
-  its own ``asyncio`` deadline.
+  stream stalled" (shorter). One deadline covers the request until the first chunk; after it a
+  watchdog timer per stream (:class:`_Watchdog`), re-armed only when it fires, ends a stream
+  that sent nothing for ``idle_timeout``: no timer is opened per chunk.
+- Speed: one process must keep up with a saturated GPU (issue 11). The SDK built a pydantic
+  object per SSE chunk and awaited once per line; here the response is read with aiohttp, split
+  into events per network read and parsed with the stdlib json (:mod:`botkit.llm.sse`).
 - Failures become :class:`~botkit.llm.errors.BackendError` with a ``kind`` the caller can act
   on, and without the API key in any message.
 - Abandoning a stream (task cancelled, generator closed) must close the HTTP response, so
   vLLM sees the disconnect and aborts generation instead of burning GPU time.
 
-The openai client retries nothing (``max_retries=0``): retry policy belongs to the caller, who
-knows whether a half-streamed answer is already on screen. It is created on the first request,
-and ``openai`` imported then: importing it takes longer than the rest of ``botkit chat``'s start-up.
+The client retries nothing: retry policy belongs to the caller, who knows whether a
+half-streamed answer is already on screen.
 
-Besides the streaming requests (the openai client's own connection pool), everything else botkit
-asks a server (``/health``, ``/metrics``, ``/v1/models``, ``/tokenize``) goes through the one
-aiohttp session of that server's client: the supervisor and the pool use the client's
+The streams have an aiohttp session of their own (no connection limit: the backend pool bounds
+them). Everything else botkit asks a server (``/health``, ``/metrics``, ``/v1/models``,
+``/tokenize``) goes through the one other aiohttp session of that server's client, so a probe
+never waits behind the streams: the supervisor and the pool use the client's
 :meth:`LLMClient.health`, :meth:`LLMClient.metrics` and :meth:`LLMClient.served_models` rather
 than sessions of their own. Those probes have a short timeout of their own (``probe_timeout``), so
 a hung server never looks healthy. Whoever creates a client closes it, once, after everything
@@ -33,17 +37,15 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aiohttp
 
 from botkit.llm.errors import BackendError, BackendErrorKind
 from botkit.llm.reasoning import FieldNormalizer, ReasoningSplitter
+from botkit.llm.sse import DONE, SSEDecoder, loads
 
 if TYPE_CHECKING:
-    import openai
-    from openai.types.chat import ChatCompletionChunk
-
     from botkit.config import LLMSettings
 
 __all__ = ["Delta", "Finished", "LLMClient", "StreamEvent", "client_for", "parse_metrics"]
@@ -95,23 +97,20 @@ def _status_kind(status: int) -> BackendErrorKind:
     return "overloaded" if status in (429, 503) else "http"
 
 
-def _reasoning_of(delta: Any) -> str | None:
+def _reasoning_of(delta: dict[str, Any]) -> str | None:
     """The reasoning text of a delta, from whichever field this vLLM version uses.
 
     Only the first field found is used: some versions sent both with the same text.
     """
-    extra = getattr(delta, "model_extra", None) or {}
     for name in _REASONING_FIELDS:
-        value = getattr(delta, name, None)
-        if value is None:
-            value = extra.get(name)
+        value = delta.get(name)
         if isinstance(value, str):
             return value
     return None
 
 
 class _ChunkReader:
-    """Turns ChatCompletionChunks into events; one instance per response."""
+    """Turns chat.completion.chunk objects (parsed JSON) into events; one instance per response."""
 
     def __init__(self) -> None:
         self.server_splits = False  # the server sent a reasoning field
@@ -122,31 +121,34 @@ class _ChunkReader:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
 
-    def read(self, chunk: ChatCompletionChunk) -> Iterator[Delta]:
-        if chunk.usage is not None:
-            self.prompt_tokens = chunk.usage.prompt_tokens
-            self.completion_tokens = chunk.usage.completion_tokens
-        for choice in chunk.choices:
-            if choice.index != 0:
+    def read(self, chunk: dict[str, Any]) -> list[Delta]:
+        usage = chunk.get("usage")
+        if usage:
+            self.prompt_tokens = usage.get("prompt_tokens")
+            self.completion_tokens = usage.get("completion_tokens")
+        out: list[Delta] = []
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
                 continue
-            reasoning = _reasoning_of(choice.delta)
+            delta = choice.get("delta") or {}
+            reasoning = _reasoning_of(delta)
             if reasoning is not None:
                 self.server_splits = True
                 text = self.normalizer.reasoning(reasoning)
                 if text:
-                    yield Delta("reasoning", text)
-            content = choice.delta.content
+                    out.append(Delta("reasoning", text))
+            content = delta.get("content")
             if content:
                 if self.server_splits:
                     text = self.normalizer.answer(content)
                     if text:
-                        yield Delta("answer", text)
+                        out.append(Delta("answer", text))
                 else:
                     self.splitter_used = True
-                    for piece in self.splitter.feed(content):
-                        yield Delta(piece.kind, piece.text)
-            if choice.finish_reason is not None:
-                self.finish_reason = choice.finish_reason
+                    out.extend(Delta(piece.kind, piece.text) for piece in self.splitter.feed(content))
+            if choice.get("finish_reason") is not None:
+                self.finish_reason = choice["finish_reason"]
+        return out
 
     def finish(self) -> Iterator[StreamEvent]:
         if self.finish_reason is None:
@@ -157,6 +159,41 @@ class _ChunkReader:
                 yield Delta(piece.kind, piece.text)
             was_answer = self.splitter.no_tags
         yield Finished(self.finish_reason, self.prompt_tokens, self.completion_tokens, was_answer)
+
+
+class _Watchdog:
+    """Ends a stream that sent nothing for too long, with one timer per stream instead of one
+    deadline per chunk: the reader only notes when data came (``last``); the timer, when it
+    fires, re-arms itself for ``last + idle`` if data came meanwhile, and otherwise marks the
+    stream ``expired`` and closes the response, which ends the pending read. Until the first
+    data it waits for the first-token deadline instead."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, response: aiohttp.ClientResponse, first: float, idle: float
+    ) -> None:
+        self._loop, self._response, self._idle = loop, response, idle
+        self.last: float | None = None  # when data last arrived; None: not yet
+        self.expired: str | None = None  # why the stream was ended
+        self._handle = loop.call_at(first, self._fire)
+
+    def _fire(self) -> None:
+        if self.last is None:
+            self.expired = "no first token"
+        else:
+            due = self.last + self._idle
+            if due > self._loop.time():
+                self._handle = self._loop.call_at(due, self._fire)
+                return
+            self.expired = "no data"
+        self._response.close()
+
+    def first_data(self) -> None:
+        """From the first data on, the stream is watched for ``idle`` seconds of silence."""
+        self._handle.cancel()
+        self._handle = self._loop.call_at(self._loop.time() + self._idle, self._fire)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
 
 
 class LLMClient:
@@ -185,10 +222,11 @@ class LLMClient:
         self._first_token_timeout = first_token_timeout
         self._idle_timeout = idle_timeout
         self._probe_timeout = probe_timeout
-        self._openai: openai.AsyncOpenAI | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._api_error: type[openai.APIError] | None = None  # set by _open (openai loads lazily)
+        self._streams: aiohttp.ClientSession | None = None
         self._closed = False
+        # A stream has no total limit; the first-token deadline and the watchdog bound it.
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
 
     async def stream(
         self,
@@ -204,78 +242,112 @@ class LLMClient:
         Raises :class:`BackendError`. Closing or cancelling the iteration closes the HTTP
         response at once.
         """
-        first_deadline = asyncio.get_running_loop().time() + self._first_token_timeout
-        chunks = await self._open(
-            messages,
-            first_deadline,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            extra_body=extra_body,
-        )
+        loop = asyncio.get_running_loop()
+        first_deadline = loop.time() + self._first_token_timeout
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            **(extra_body or {}),
+        }
+        response = await self._open(body, first_deadline)
+        watchdog = _Watchdog(loop, response, first_deadline, self._idle_timeout)
         reader = _ChunkReader()
+        decoder = SSEDecoder()
+        done = False
         try:
-            deadline: float | None = first_deadline  # until the first chunk; then idle_timeout each
-            while (chunk := await self._next_chunk(chunks, deadline)) is not None:
-                deadline = None
-                for delta in reader.read(chunk):
-                    yield delta
-            for event in reader.finish():
-                yield event
+            try:
+                async for data in response.content.iter_any():
+                    if watchdog.last is None:
+                        watchdog.first_data()
+                    watchdog.last = loop.time()
+                    for event in decoder.feed(data):
+                        if event == DONE:
+                            done = True
+                            break
+                        for delta in reader.read(self._chunk(event)):
+                            yield delta
+                    if done:
+                        break
+                if not done:
+                    for event in decoder.finish():
+                        if event == DONE:
+                            done = True
+                        else:
+                            for delta in reader.read(self._chunk(event)):
+                                yield delta
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                if watchdog.expired is None:
+                    raise BackendError("cut", self._redact(f"{type(exc).__name__}: {exc}")) from exc
+            if watchdog.expired is not None:
+                raise self._timeout(watchdog.expired)
+            for finished in reader.finish():
+                yield finished
         finally:
-            await chunks.close()
+            watchdog.cancel()
+            if done:
+                response.release()  # read to the end: the connection goes back to the pool
+            else:
+                response.close()  # abandoned or broken: vLLM sees the disconnect and stops
 
-    async def _open(
-        self,
-        messages: list[dict[str, str]],
-        deadline: float,
-        *,
-        temperature: float,
-        top_p: float,
-        max_tokens: int,
-        extra_body: dict[str, Any] | None,
-    ) -> openai.AsyncStream[ChatCompletionChunk]:
-        import openai
-
-        self._api_error = openai.APIError
+    async def _open(self, body: dict[str, Any], deadline: float) -> aiohttp.ClientResponse:
+        """POST the request; the response once its headers said 200, else a BackendError."""
         try:
+            session = self._stream_session()
             async with asyncio.timeout_at(deadline):
-                return await self._api().chat.completions.create(
-                    model=self.model,
-                    messages=cast(Any, messages),
-                    stream=True,
-                    stream_options={"include_usage": True},
-                    temperature=temperature,
-                    top_p=top_p,
-                    max_tokens=max_tokens,
-                    extra_body=extra_body,
+                response = await session.post(
+                    self.base_url + "/chat/completions",
+                    json=body,
+                    headers=self._headers(),
+                    timeout=self._stream_timeout,
                 )
+                if response.status != 200:
+                    try:
+                        raise self._status_error(response.status, await response.read())
+                    finally:
+                        response.release()
         except TimeoutError as exc:
             raise self._timeout("no response") from exc
-        except openai.APIError as exc:
-            raise self._classify(exc, started=False) from exc
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise BackendError("unavailable", self._redact(f"{type(exc).__name__}: {exc}")) from exc
+        return response
 
-    async def _next_chunk(
-        self, chunks: openai.AsyncStream[ChatCompletionChunk], first_deadline: float | None
-    ) -> ChatCompletionChunk | None:
-        """The next chunk (None at the end); ``first_deadline`` until the first one arrived.
-
-        Runs per chunk: ``openai`` (imported lazily, for start-up time) is looked up once per
-        stream, in :meth:`_open`, not here."""
-        api_error = self._api_error
-        assert api_error is not None, "_open() first"
+    def _chunk(self, data: bytes) -> dict[str, Any]:
+        """One event's JSON; an error object sent inside the stream (vLLM does this for engine
+        errors) is raised as the BackendError its code says."""
         try:
-            if first_deadline is None:
-                async with asyncio.timeout(self._idle_timeout):
-                    return await chunks.__anext__()
-            async with asyncio.timeout_at(first_deadline):
-                return await chunks.__anext__()
-        except StopAsyncIteration:
-            return None
-        except TimeoutError as exc:
-            raise self._timeout("no first token" if first_deadline is not None else "no data") from exc
-        except api_error as exc:
-            raise self._classify(exc, started=True) from exc
+            chunk = loads(data)
+        except ValueError as exc:
+            raise BackendError(
+                "http", self._redact(f"the server sent an event that is not JSON: {data[:200]!r}")
+            ) from exc
+        if not isinstance(chunk, dict):
+            raise BackendError(
+                "http", self._redact(f"the server sent an event that is not an object: {data[:200]!r}")
+            )
+        error = chunk.get("error")
+        if error is not None:
+            code = error.get("code") if isinstance(error, dict) else None
+            message = error.get("message") if isinstance(error, dict) else error
+            status = code if isinstance(code, int) else None
+            kind: BackendErrorKind = _status_kind(status) if status else "http"
+            raise BackendError(kind, self._redact(f"error in the stream: {message}"), status=status)
+        return chunk
+
+    def _status_error(self, status: int, raw: bytes) -> BackendError:
+        """An error status, with the message of the OpenAI (or vLLM) error object if there is one."""
+        message = raw[:500].decode(errors="replace")
+        with contextlib.suppress(ValueError):
+            data = loads(raw)
+            if isinstance(data, dict):
+                error = data.get("error", data)
+                if isinstance(error, dict) and isinstance(error.get("message"), str):
+                    message = error["message"]
+        return BackendError(_status_kind(status), self._redact(f"HTTP {status}: {message}"), status=status)
 
     async def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int | None:
         """Prompt length in tokens as the server counts it (vLLM ``POST /tokenize``).
@@ -306,8 +378,9 @@ class LLMClient:
     async def aclose(self) -> None:
         """Close the HTTP connection pools; the client cannot be used afterwards."""
         self._closed = True
-        if self._openai is not None:
-            await self._openai.close()
+        if self._streams is not None:
+            await self._streams.close()
+            self._streams = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -320,25 +393,14 @@ class LLMClient:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _api(self) -> openai.AsyncOpenAI:
-        """The openai client of this server, created (and ``openai`` imported) on first use."""
+    def _stream_session(self) -> aiohttp.ClientSession:
+        """The streams' own session: no connection limit (the backend pool's ``max_in_flight``
+        bounds them), and a probe never waits for, or shares a connection with, a stream."""
         if self._closed:
-            raise BackendError("unavailable", f"the client of {self.base_url} is closed")
-        if self._openai is None:
-            import openai
-
-            # httpx's read timeout is only a backstop; the per-chunk asyncio deadlines decide.
-            connect = self._connect_timeout
-            read_backstop = max(self._first_token_timeout, self._idle_timeout) + 5.0
-            self._openai = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=self._api_key,
-                max_retries=0,
-                timeout=openai.Timeout(
-                    None, connect=connect, read=read_backstop, write=connect, pool=connect
-                ),
-            )
-        return self._openai
+            raise aiohttp.ClientConnectionError(f"the client of {self.base_url} is closed")
+        if self._streams is None:
+            self._streams = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        return self._streams
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:  # never a second session behind the owner's back
@@ -398,26 +460,6 @@ class LLMClient:
             f"idle {self._idle_timeout:g}s"
         )
         return BackendError("timeout", f"{what} from {self.base_url} ({limits})")
-
-    def _classify(self, exc: openai.APIError, *, started: bool) -> BackendError:
-        """Map an openai exception; ``started`` means response headers had arrived."""
-        import openai
-
-        detail = self._redact(f"{type(exc).__name__}: {exc.message}")
-        if isinstance(exc, openai.APITimeoutError):
-            return BackendError("timeout", detail)
-        if isinstance(exc, openai.APIStatusError):
-            return BackendError(_status_kind(exc.status_code), detail, status=exc.status_code)
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__
-            if cause is not None:
-                detail = f"{detail} ({self._redact(f'{type(cause).__name__}: {cause}')})"
-            return BackendError("cut" if started else "unavailable", detail)
-        # An error object sent inside the stream (vLLM does this for engine errors).
-        code = exc.code if isinstance(exc.code, int) else None
-        if code is None and isinstance(exc.body, dict) and isinstance(exc.body.get("code"), int):
-            code = exc.body["code"]
-        return BackendError(_status_kind(code) if code else "http", detail, status=code)
 
     def _redact(self, text: str) -> str:
         key = self._api_key

@@ -20,6 +20,12 @@ from sqlalchemy.pool import NullPool
 # How long a SQLite writer waits for another process's write lock before failing. Writes here are
 # single-row and short, so a long wait only happens when something is badly wrong.
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# Connections a store keeps open, and the most sessions it runs at once (the others wait in an
+# asyncio queue: see store._GatedSessions). SQLite has one writer at a time, PostgreSQL gains
+# little from more than this per process; the overflow is for the few users outside the store
+# (migrations at start, the restart pass), so the pool never times a caller out.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
 
 
 class StoreError(Exception):
@@ -98,6 +104,10 @@ def create_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> A
     kwargs: dict[str, Any] = {"echo": echo}
     if null_pool:
         kwargs["poolclass"] = NullPool
+    elif parsed.get_backend_name() != "sqlite" or _sqlite_file(parsed) is not None:
+        kwargs.update(
+            pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+        )  # in-memory SQLite: one static connection
     if parsed.get_backend_name() == "sqlite":
         ensure_sqlite_dir(parsed)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}

@@ -14,9 +14,9 @@ from typing import Literal
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from botkit.store.models import Delivery, FeedbackVote, Message, utcnow
+from botkit.store.sessions import GatedSessions
 
 VoteResult = Literal["recorded", "changed", "unchanged", "duplicate", "unknown"]
 """``unknown``: no complete model answer has that turn id (deleted, or not one that had buttons)."""
@@ -48,7 +48,7 @@ class VersionFeedback:
 
 
 async def record_vote(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: GatedSessions,
     *,
     turn_id: int,
     platform: str,
@@ -67,7 +67,7 @@ async def record_vote(
 
 
 async def _record_once(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: GatedSessions,
     turn_id: int,
     platform: str,
     voter: str,
@@ -118,7 +118,7 @@ async def _record_once(
         return "changed"
 
 
-async def _claimed(sessions: async_sessionmaker[AsyncSession], platform: str, delivery_id: str) -> bool:
+async def _claimed(sessions: GatedSessions, platform: str, delivery_id: str) -> bool:
     async with sessions() as session:
         found = await session.scalar(
             select(Delivery.id).where(Delivery.platform == platform, Delivery.delivery_id == delivery_id)
@@ -127,7 +127,7 @@ async def _claimed(sessions: async_sessionmaker[AsyncSession], platform: str, de
 
 
 async def version_feedback(
-    sessions: async_sessionmaker[AsyncSession], *, since: datetime | None = None, persona: str | None = None
+    sessions: GatedSessions, *, since: datetime | None = None, persona: str | None = None
 ) -> list[VersionFeedback]:
     """Per persona version (name, hash): its complete answers created since ``since`` and the
     votes on those answers, sorted by persona then by the version's first answer."""
@@ -180,7 +180,7 @@ class StoredVote:
     updated_at: datetime
 
 
-async def votes_on(sessions: async_sessionmaker[AsyncSession], turn_id: int) -> list[StoredVote]:
+async def votes_on(sessions: GatedSessions, turn_id: int) -> list[StoredVote]:
     """Every vote on one turn, oldest first (for admin tools and tests)."""
     async with sessions() as session:
         rows = (

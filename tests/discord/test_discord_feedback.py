@@ -50,7 +50,7 @@ async def test_the_final_answer_carries_the_buttons_and_its_partial_edits_do_not
             for c in rig.fake.calls_to("PATCH", f"/webhooks/.*/{token}/messages/@original")
             if c.status == 200
         ]
-    assert "\\boxed{42}" in rig.fake.messages[message_id]["content"]
+    assert "**Final answer:** `42`" in rig.fake.messages[message_id]["content"]
     buttons = rig.fake.buttons(message_id)
     assert [(b["custom_id"], b["emoji"]["name"]) for b in buttons] == list(
         zip(_ids(turn_id), ("👍", "👎"), strict=True)
@@ -136,6 +136,6 @@ async def test_a_mention_reply_gets_the_buttons_and_a_click_counts(tmp_path: Pat
         click = await _vote(fake, alice, int(reply["id"]), custom_ids[1])
         (vote,) = await rig.bot.store.votes_on(turn_id)
     assert custom_ids == list(_ids(turn_id))
-    assert "\\boxed{5}" in reply["content"]
+    assert "**Final answer:** `5`" in reply["content"]
     assert (vote.voter, vote.vote, vote.persona_name) == (str(alice), "down", "general")
     assert fake.ephemeral_messages(click.id) == ["Thanks for the feedback: your 👎 is recorded."]

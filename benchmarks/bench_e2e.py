@@ -1,0 +1,752 @@
+"""End to end: N concurrent conversations through a real ``botkit run`` process, as users see them.
+
+Four kinds of process, each on its own (``--pin``: botkit alone on CPU 0, everything else on CPU 1):
+
+* the model: ``python -m botkit.llm.standin`` (or ``--base-url`` of a real vLLM, e.g. on the GPU
+  machine: then nothing is started and ``--tokens-per-chunk`` must say its ``--stream-interval``);
+* the platform: a :class:`~botkit.testing.fake_slack.FakeSlack` in a process of its own (this file's
+  ``fake-slack`` role), with Slack's ``chat.update`` limit (50 per minute, answered with 429 and
+  ``Retry-After``) enforced (``limits=on``, botkit on its default budget) or lifted (``limits=off``,
+  botkit's budget lifted too); it pushes the N mentions (10 channels, one user each) and records
+  every API call with its time;
+* ``botkit run`` with the Slack adapter and a fresh SQLite database;
+* the bare loop (this file's ``bare`` role): aiohttp + ``json.loads`` reading the same N streams
+  from the same server, in the same run, right after botkit's turn: the floor botkit is compared to.
+
+Reported per configuration: botkit CPU per SSE chunk and per 1,000 tokens (``/proc/PID/stat``
+between the first mention and the last final write; start-up excluded) beside the bare loop's
+(``time.process_time``), their ratio, tokens/s achieved vs offered, placeholder / first text /
+final text latency p50/p95/p99 from the fake's call log (from the mention's push), API calls per
+reply, 429s, failures (a reply whose final text is not the stand-in's answer, or an "⚠️" error),
+and the stand-in's own CPU. Output: a table on stdout, ``--json`` (all numbers) and ``--png``
+(matplotlib Agg; skipped with a note when matplotlib is missing).
+
+Run from the repository root (see benchmarks/README.md)::
+
+    python benchmarks/bench_e2e.py --smoke                        # a few seconds; exits 1 on a bad reply
+    python benchmarks/bench_e2e.py --streams 10,100,500 --tokens-per-chunk 1,8 --limits off \\
+        --json benchmarks/results/e2e.json --png benchmarks/results/e2e.png
+    python benchmarks/bench_e2e.py --base-url http://127.0.0.1:8000/v1 --tokens-per-chunk 8 \\
+        --streams 1,32,128,512 --tokens 512          # against a real vLLM (GPU machine)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+CHANNELS = 10
+SLACK_UPDATES_PER_MINUTE = 50  # chat.update, Tier 3, per workspace
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_STATUS_PREFIXES = ("_Thinking", "⏳")
+
+
+def question(index: int, words: int) -> str:
+    """Question ``index``: the stand-in's answer quotes it, so its length sets the reply's."""
+    return f"Q{index} please summarise: " + " ".join(f"w{(index + i) % 97}" for i in range(words))
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+# -- role: the fake Slack and its users (own process) -------------------------------------------
+
+
+async def fake_slack_role(ns: argparse.Namespace) -> None:
+    """Serve a fake Slack; on ``go N WORDS`` push N mentions; on ``dump PATH`` write the call log.
+
+    Commands arrive on stdin, one per line; each is answered by one line on stdout.
+    """
+    from botkit.testing.fake_slack import FakeSlack
+
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    pushed: dict[str, dict[str, Any]] = {}
+    async with FakeSlack() as slack:
+        if ns.limits == "on":
+            slack.limit_rate("chat.update", SLACK_UPDATES_PER_MINUTE, 60.0)
+        print(f"READY {slack.api_url}", flush=True)
+        while line := (await reader.readline()).decode().strip():
+            command, *args = line.split()
+            if command == "connected":
+                await slack.wait_for_connections(1, timeout=120)
+            elif command == "go":
+                count, words = int(args[0]), int(args[1])
+                for index in range(count):
+                    event = slack.mention_event(
+                        question(index, words), channel=f"C{index % CHANNELS:08d}", user=f"U{index:08d}"
+                    )
+                    pushed[f"{event['channel']} {event['ts']}"] = {"index": index, "at": time.monotonic()}
+                    await slack.push_event(event)
+            elif command == "dump":
+                _write_json(args[0], {"replies": _replies(slack, pushed), **_totals(slack)})
+                slack.calls.clear()
+                pushed = {}
+            print(f"OK {command}", flush=True)
+
+
+def _write_json(path: str, data: Any) -> None:
+    Path(path).write_text(json.dumps(data))
+
+
+def _replies(slack: Any, pushed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per mention: when it was pushed and every version of its reply's first message, timed by
+    the API call that made it (post, then each accepted update), plus the calls it took."""
+    posts: dict[tuple[str, str], list[float]] = {}
+    updates: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    calls: dict[tuple[str, str], int] = {}
+    for call in slack.calls:
+        channel = str(call.args.get("channel", ""))
+        if call.method == "chat.postMessage":
+            thread = (channel, str(call.args.get("thread_ts", "")))
+            calls[thread] = calls.get(thread, 0) + 1
+            if call.status == 200 and not call.error:
+                posts.setdefault(thread, []).append(call.at)
+        elif call.method == "chat.update":
+            message = (channel, str(call.args.get("ts", "")))
+            calls[message] = calls.get(message, 0) + 1
+            if call.status == 200 and not call.error:
+                updates.setdefault(message, []).append((call.at, str(call.args.get("text", ""))))
+    out = []
+    for key, info in pushed.items():
+        channel, thread_ts = key.split()
+        bot = [m for m in slack.thread_replies(channel, thread_ts) if m.bot_id]
+        record: dict[str, Any] = {**info, "versions": [], "calls": calls.get((channel, thread_ts), 0)}
+        if bot:
+            first = bot[0]
+            record["versions"] = [(posts[(channel, thread_ts)][0], first.history[0])]
+            record["versions"] += updates.get((channel, first.ts), [])
+            record["calls"] += calls.get((channel, first.ts), 0)
+            record["messages"] = len(bot)
+            record["final"] = "\n".join(m.text for m in bot)
+        out.append(record)
+    return out
+
+
+def _totals(slack: Any) -> dict[str, Any]:
+    return {
+        "rate_limited": sum(1 for c in slack.calls if c.status == 429),
+        "calls": len(slack.calls),
+    }
+
+
+# -- role: the bare loop (own process) ----------------------------------------------------------
+
+
+async def bare_role(ns: argparse.Namespace) -> None:
+    """N streams read with aiohttp + json.loads, nothing else: prints its CPU, tokens and chunks."""
+    import aiohttp
+
+    async def one(session: aiohttp.ClientSession, index: int) -> tuple[int, str]:
+        body = {
+            "model": ns.model,
+            "messages": [{"role": "user", "content": question(index, ns.words)}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": ns.max_tokens,
+        }
+        chunks, parts = 0, []
+        async with session.post(ns.url + "/chat/completions", json=body) as response:
+            response.raise_for_status()
+            async for raw in response.content:
+                if raw.startswith(b"data: ") and not raw.startswith(b"data: [DONE]"):
+                    chunk = json.loads(raw[6:])
+                    chunks += 1
+                    for choice in chunk["choices"]:
+                        delta = choice["delta"]
+                        parts.append(delta.get("content") or delta.get("reasoning") or "")
+        return chunks, "".join(parts)
+
+    started_cpu, started = time.process_time(), time.monotonic()
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        results = await asyncio.gather(*(one(session, i) for i in range(ns.streams)))
+    print(
+        json.dumps(
+            {
+                "cpu": time.process_time() - started_cpu,
+                "wall": time.monotonic() - started,
+                "chunks": sum(c for c, _ in results),
+            }
+        ),
+        flush=True,
+    )
+
+
+# -- the orchestrator ---------------------------------------------------------------------------
+
+
+def _py_spy() -> str:
+    beside = Path(sys.executable).parent / "py-spy"  # pip install py-spy puts it in the venv
+    return str(beside) if beside.exists() else "py-spy"
+
+
+def _pinned(cpu: int | None) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
+
+
+class Child:
+    """A child process with its output in a log file."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        stdin: bool = False,
+        cwd: Path = REPO,
+    ):
+        self.log_path = log
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE if stdin else self._log,
+            stderr=self._log if stdin else subprocess.STDOUT,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
+        )
+
+    def wait_for_log(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.log_path.read_text(errors="replace"))
+            if found:
+                return found
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.log_path.name}: no {pattern!r}; see {self.log_path}")
+
+    def ask(self, line: str) -> str:
+        """Send a command line (the fake-slack role) and return its one-line answer."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().decode().strip()
+        if not answer:
+            raise RuntimeError(f"{self.log_path.name} ended; see {self.log_path}")
+        return answer
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@dataclass
+class Result:
+    botkit: str  # which checkout: "this" or --compare's label
+    limits: str
+    streams: int
+    tokens_per_chunk: int
+    offered_tokens_per_second: float | None
+    replies_ok: int
+    failures: list[str]
+    tokens: int
+    chunks: int
+    wall: float
+    botkit_cpu: float
+    bare_cpu: float
+    bare_chunks: int
+    bare_wall: float
+    server_cpu: float | None
+    latency: dict[str, list[float]] = field(default_factory=dict)  # p50, p95, p99 seconds
+    api_calls_per_reply: float = 0.0
+    rate_limited: int = 0
+
+    @property
+    def us_per_chunk(self) -> float:
+        return self.botkit_cpu / max(1, self.chunks) * 1e6
+
+    @property
+    def bare_us_per_chunk(self) -> float:
+        return self.bare_cpu / max(1, self.bare_chunks) * 1e6
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            us_per_chunk=self.us_per_chunk,
+            bare_us_per_chunk=self.bare_us_per_chunk,
+            ratio=self.us_per_chunk / self.bare_us_per_chunk if self.bare_cpu else math.nan,
+            cpu_s_per_1k_tokens=self.botkit_cpu / max(1, self.tokens) * 1000,
+            tokens_per_second=self.tokens / self.wall if self.wall else 0.0,
+            chunks_per_second=self.chunks / self.wall if self.wall else 0.0,
+        )
+        return data
+
+
+def answer_problem(index: int, final: str, words: int) -> str | None:
+    """What is wrong with reply ``index``'s final text, or None if it is the stand-in's answer.
+
+    The stand-in answers ``You asked: "<the last user message>"`` plus a fixed line
+    (:func:`botkit.llm.standin.make_reply`); the message is the persona's rendering of the
+    question, so it is read back from the text, checked to hold this reply's question, and the
+    stand-in's answer to it recomputed: any lost, repeated or reordered chunk makes them differ.
+    """
+    from botkit.llm.standin import make_reply
+
+    lead, tail = 'You asked: "', '"\n\nThis is a deterministic reply'
+    if not final.startswith(lead) or tail not in final:
+        return f"not the stand-in's answer: {final[:100]!r}"
+    asked = final[len(lead) : final.rindex(tail)]
+    if question(index, words) not in asked:
+        return f"the answer to another question: {asked[-80:]!r}"
+    if make_reply(asked).answer != final:
+        return f"the final text is not the answer sent: {final[-100:]!r}"
+    return None
+
+
+def analyse(
+    dump: dict[str, Any], words: int, check_answers: bool
+) -> tuple[dict[str, list[float]], float, int, list[str]]:
+    """Latency percentiles, API calls per reply, 429s and the bad replies, from the fake's log."""
+    latency: dict[str, list[float]] = {"placeholder": [], "first_text": [], "final": []}
+    failures: list[str] = []
+    for reply in dump["replies"]:
+        versions, start, index = reply["versions"], reply["at"], reply["index"]
+        if not versions:
+            failures.append(f"#{index}: no reply")
+            continue
+        latency["placeholder"].append(versions[0][0] - start)
+        texts = [at for at, text in versions if not text.startswith(_STATUS_PREFIXES)]
+        if texts:
+            latency["first_text"].append(texts[0] - start)
+        latency["final"].append(versions[-1][0] - start)
+        final = reply.get("final", "")
+        problem = answer_problem(index, final, words) if check_answers else None
+        if final.startswith("⚠️") or "Something went wrong" in final:
+            failures.append(f"#{index}: {final[:120]!r}")
+        elif problem is not None:
+            failures.append(f"#{index}: {problem}")
+    stats = {name: [pct(v, 50), pct(v, 95), pct(v, 99)] for name, v in latency.items()}
+    calls = [r["calls"] for r in dump["replies"]]
+    return stats, statistics.mean(calls) if calls else 0.0, dump["rate_limited"], failures
+
+
+def wait_finished(database: Path, count: int, stall: float, process: subprocess.Popen[bytes]) -> float:
+    """Wait until ``count`` reply rows are final, or none became final for ``stall`` seconds
+    (a reply stuck ``queued`` is then one of the failures the call log shows); returns when."""
+    done, last_change = -1, time.monotonic()
+    while time.monotonic() - last_change < stall:
+        if process.poll() is not None:
+            raise RuntimeError("botkit run ended during the run")
+        with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(database, timeout=1) as db:
+            now_done = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE role = 'assistant' AND status NOT IN ('queued', 'streaming')"
+            ).fetchone()[0]
+            if now_done >= count:
+                return time.monotonic()
+            if now_done != done:
+                done, last_change = now_done, time.monotonic()
+        time.sleep(0.1)
+    print(
+        f"   {count - done} of {count} replies never finished (nothing finished for {stall:.0f} s)",
+        flush=True,
+    )
+    return last_change
+
+
+def botkit_env(
+    ns: argparse.Namespace, api_url: str, base_url: str, database: Path, limits: str, tree: Path
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "adapters")]),
+            "BOTKIT_BOT__ADAPTERS": '["slack"]',
+            "BOTKIT_LLM__BACKEND": "external",
+            "BOTKIT_LLM__BASE_URL": base_url,
+            "BOTKIT_LLM__MODEL": ns.model,
+            "BOTKIT_LLM__MAX_IN_FLIGHT": str(max(64, ns.max_streams)),
+            "BOTKIT_LLM__MAX_IN_FLIGHT_PER_USER": "2",
+            "BOTKIT_LLM__MAX_QUEUE": str(max(500, 2 * ns.max_streams)),
+            "BOTKIT_LLM__ADAPTIVE_LIMITS": "false",
+            "BOTKIT_LLM__MAX_TOKENS": str(ns.max_tokens),
+            "BOTKIT_DATABASE__URL": f"sqlite+aiosqlite:///{database}",
+            "BOTKIT_SERVER__ENABLED": "false",
+            "BOTKIT_PERSONAS__WATCH": "false",
+            "BOTKIT_STREAM__EDIT_INTERVAL": str(ns.edit_interval),
+            "BOTKIT_SLACK__BOT_TOKEN": "xoxb-fake-bot-token",
+            "BOTKIT_SLACK__APP_TOKEN": "xapp-fake-app-token",
+            "BOTKIT_SLACK__API_URL": api_url,
+        }
+    )
+    if limits == "off":  # botkit's own budget lifted too: it may edit every reply every interval
+        env["BOTKIT_SLACK__EDITS_PER_MINUTE"] = "1000000"
+        env["BOTKIT_SLACK__EDIT_BURST"] = "100000"
+    env.update(dict(item.split("=", 1) for item in ns.botkit_env))
+    return env
+
+
+class Stack:
+    """The model (a stand-in process, or ``--base-url``) for one chunk size and rate."""
+
+    def __init__(self, ns: argparse.Namespace, tokens_per_chunk: int, logs: Path) -> None:
+        self.standin: Child | None = None
+        if ns.base_url:
+            self.base_url = ns.base_url.rstrip("/")
+            return
+        argv = [
+            *_pinned(ns.others_cpu), sys.executable, "-W", "ignore::RuntimeWarning", "-m", "botkit.llm.standin",
+            "--port", "0", "--tokens-per-chunk", str(tokens_per_chunk),
+            "--tokens-per-second", str(ns.tokens_per_second), "--served-model-name", ns.model,
+            "--reasoning-field", ns.reasoning_field,
+        ]  # fmt: skip
+        self.standin = Child(argv, logs / f"standin-{tokens_per_chunk}.log")
+        root = self.standin.wait_for_log(r"Starting vLLM API server on (http://\S+)").group(1)
+        self.base_url = root + "/v1"
+
+    def cpu(self) -> float | None:
+        return proc_cpu(self.standin.proc.pid) if self.standin is not None else None
+
+    def close(self) -> None:
+        if self.standin is not None:
+            self.standin.stop()
+
+
+def run_bare(ns: argparse.Namespace, stack: Stack, streams: int) -> dict[str, float]:
+    """The bare loop on the same server, pinned where botkit runs: its CPU, wall and chunks."""
+    bare = subprocess.run(
+        [*_pinned(ns.botkit_cpu), sys.executable, str(Path(__file__).resolve()), "bare",
+         "--url", stack.base_url, "--streams", str(streams), "--words", str(ns.words),
+         "--model", ns.model, "--max-tokens", str(ns.max_tokens)],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    floor: dict[str, float] = json.loads(bare.stdout.strip().splitlines()[-1])
+    return floor
+
+
+def run_config(
+    ns: argparse.Namespace,
+    stack: Stack,
+    streams: int,
+    tokens_per_chunk: int,
+    limits: str,
+    logs: Path,
+    tree: tuple[str, Path],
+    floor: dict[str, float],
+) -> Result:
+    """One configuration with botkit from ``tree`` (label, checkout): fresh fake Slack, fresh
+    ``botkit run`` and database; ``floor`` is the bare loop's run of the same configuration."""
+    tag = f"{tree[0]}-{limits}-{streams}x{tokens_per_chunk}"
+    me = [sys.executable, str(Path(__file__).resolve())]
+    fake = Child(
+        [*_pinned(ns.others_cpu), *me, "fake-slack", "--limits", limits], logs / f"fake-{tag}.log", stdin=True
+    )
+    bot: Child | None = None
+    try:
+        api_url = fake.proc.stdout.readline().decode().split()[1]  # type: ignore[union-attr]
+        database = logs / f"botkit-{tag}.db"
+        env = botkit_env(ns, api_url, stack.base_url, database, limits, tree[1])
+        bot = Child(
+            [*_pinned(ns.botkit_cpu), sys.executable, "-m", "botkit.cli", "run"],
+            logs / f"botkit-{tag}.log",
+            env,
+            cwd=tree[1],  # `python -m` puts the working directory first on sys.path: the tree's own code
+        )
+        fake.ask("connected")
+        time.sleep(0.5)  # start-up done (personas, migrations): not counted
+        cpu0, server0, started = proc_cpu(bot.proc.pid), stack.cpu(), time.monotonic()
+        profilers = [
+            subprocess.Popen(
+                [
+                    _py_spy(),
+                    "record",
+                    "--pid",
+                    str(bot.proc.pid),
+                    "--rate",
+                    "100",
+                    "--nonblocking",
+                    "--format",
+                    fmt,
+                    "-o",
+                    str(Path(ns.profile) / f"flame-{tag}.{ext}"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for fmt, ext in (("flamegraph", "svg"), ("raw", "txt"))
+            if ns.profile
+        ]
+        fake.ask(f"go {streams} {ns.words}")
+        finished = wait_finished(database, streams, ns.stall, bot.proc)
+        botkit_cpu = proc_cpu(bot.proc.pid) - cpu0
+        server_cpu = None if server0 is None else (stack.cpu() or 0.0) - server0
+        for profiler in profilers:
+            profiler.send_signal(2)
+            profiler.wait(60)
+        time.sleep(max(0.2, ns.edit_interval))  # a last edit after the final write
+        dump_path = logs / f"calls-{tag}.json"
+        fake.ask(f"dump {dump_path}")
+        dump = json.loads(dump_path.read_text())
+        with sqlite3.connect(database) as db:
+            rows = db.execute(
+                "SELECT COALESCE(completion_tokens, 0) FROM messages WHERE role = 'assistant'"
+            ).fetchall()
+        tokens = sum(r[0] for r in rows)
+        chunks = sum(math.ceil(r[0] / tokens_per_chunk) + 2 for r in rows)  # + role and usage chunks
+    finally:
+        if bot is not None:
+            bot.stop()
+        fake.stop()
+    latency, calls, limited, failures = analyse(dump, ns.words, check_answers=not ns.base_url)
+    offered = streams * ns.tokens_per_second if ns.tokens_per_second and not ns.base_url else None
+    return Result(
+        tree[0], limits, streams, tokens_per_chunk, offered, streams - len(failures), failures,
+        tokens, chunks, finished - started, botkit_cpu, floor["cpu"], int(floor["chunks"]), floor["wall"],
+        server_cpu, latency, calls, limited,
+    )  # fmt: skip
+
+
+def table(results: Sequence[Result]) -> str:
+    head = (
+        "| botkit | limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
+        "tok/s (offered) | chunks/s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
+        "final p50/p95/p99 s | calls/reply | 429s |"
+    )
+    lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
+    for r in results:
+        s = r.summary()
+        offered = f" ({r.offered_tokens_per_second:,.0f})" if r.offered_tokens_per_second else ""
+        lat = {k: "/".join(f"{x:.2f}" for x in v) for k, v in r.latency.items()}
+        lines.append(
+            f"| {r.botkit} | {r.limits} | {r.streams} | {r.tokens_per_chunk} | {r.replies_ok}/{r.streams} | "
+            f"{s['us_per_chunk']:,.0f} | {s['bare_us_per_chunk']:,.0f} | {s['ratio']:.2f} | "
+            f"{s['cpu_s_per_1k_tokens']:.3f} | {s['tokens_per_second']:,.0f}{offered} | {s['chunks_per_second']:,.0f} | "
+            f"{lat['placeholder']} | {lat['first_text']} | {lat['final']} | {r.api_calls_per_reply:.1f} | {r.rate_limited} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: Sequence[Result], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"(matplotlib is not installed: no plot at {path})")
+        return
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+    bare_drawn: set[tuple[int, str]] = set()
+    for tpc in sorted({r.tokens_per_chunk for r in results}):
+        for limits, tree in sorted({(r.limits, r.botkit) for r in results}):
+            rows = sorted(
+                (r for r in results if (r.tokens_per_chunk, r.limits, r.botkit) == (tpc, limits, tree)),
+                key=lambda r: r.streams,
+            )
+            if not rows:
+                continue
+            xs = [r.streams for r in rows]
+            left.plot(
+                xs,
+                [r.us_per_chunk for r in rows],
+                "o-",
+                label=f"botkit ({tree}), {tpc} tok/chunk, limits {limits}",
+            )
+            if (tpc, limits) not in bare_drawn:
+                bare_drawn.add((tpc, limits))
+                left.plot(
+                    xs,
+                    [r.bare_us_per_chunk for r in rows],
+                    "x--",
+                    label=f"bare loop, {tpc} tok/chunk, {limits}",
+                )
+            right.plot(
+                xs,
+                [r.latency["final"][1] for r in rows],
+                "o-",
+                label=f"{tree}, {tpc} tok/chunk, limits {limits}",
+            )
+    left.set(
+        xscale="log",
+        yscale="log",
+        xlabel="concurrent conversations",
+        ylabel="CPU µs per SSE chunk",
+        title="CPU per chunk",
+    )
+    right.set(xscale="log", xlabel="concurrent conversations", ylabel="seconds", title="final text p95")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"plot: {path}")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="role")
+    fake = sub.add_parser("fake-slack", help="(internal) the fake Slack process")
+    fake.add_argument("--limits", choices=["on", "off"], default="off")
+    bare = sub.add_parser("bare", help="(internal) the bare aiohttp + json.loads loop")
+    bare.add_argument("--url", required=True)
+    bare.add_argument("--streams", type=int, required=True)
+    bare.add_argument("--words", type=int, required=True)
+    bare.add_argument("--model", default=MODEL)
+    bare.add_argument("--max-tokens", type=int, default=2048)
+    parser.add_argument("--streams", default="10,100,500", help="concurrent conversations, comma-separated")
+    parser.add_argument("--tokens-per-chunk", default="1,8", help="stand-in --stream-interval values")
+    parser.add_argument(
+        "--limits", default="off", help="on (Slack's chat.update limit, botkit defaults), off, or on,off"
+    )
+    parser.add_argument(
+        "--limited-streams", type=int, default=10, help="with limits on, at most this many streams"
+    )
+    parser.add_argument(
+        "--words",
+        type=int,
+        default=120,
+        help="question words (the reply quotes them: 230 make about 500 tokens)",
+    )
+    parser.add_argument(
+        "--tokens-per-second", type=float, default=0.0, help="per stream; 0 = as fast as the stand-in goes"
+    )
+    parser.add_argument(
+        "--reasoning-field", default="reasoning", choices=["reasoning", "reasoning_content", "none"]
+    )
+    parser.add_argument("--edit-interval", type=float, default=1.0)
+    parser.add_argument("--max-tokens", type=int, default=2048)
+    parser.add_argument(
+        "--base-url", help="a running vLLM (…/v1): no stand-in is started, answers are not checked"
+    )
+    parser.add_argument("--model", default=MODEL)
+    parser.add_argument(
+        "--stall", type=float, default=60.0, help="seconds without a finished reply: give up on the rest"
+    )
+    parser.add_argument(
+        "--botkit-env", action="append", default=[], help="KEY=VALUE for botkit run (repeatable)"
+    )
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
+                        help="botkit on CPU 0, the others on CPU 1 (default: when there are 2+ CPUs)")  # fmt: skip
+    parser.add_argument("--profile", help="a folder: py-spy flame graph of botkit per configuration")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also run botkit from another checkout (e.g. before=/tmp/base from `git archive main`), "
+        "run before this one on the same stand-in and bare loop (repeatable)",
+    )
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--png", type=Path)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few seconds: 20 streams, 1 and 8 tokens per chunk; exit 1 on a bad reply",
+    )
+    ns = parser.parse_args(argv)
+    if ns.role is None:
+        if ns.smoke:
+            ns.streams, ns.tokens_per_chunk, ns.limits, ns.words, ns.edit_interval = (
+                "20",
+                "1,8",
+                "off",
+                40,
+                0.3,
+            )
+        ns.stream_list, ns.chunk_list = _ints(ns.streams), _ints(ns.tokens_per_chunk)
+        ns.max_streams = max(ns.stream_list, default=1)
+        pin = ns.pin if ns.pin is not None else (os.cpu_count() or 1) >= 2
+        ns.botkit_cpu, ns.others_cpu = (0, 1) if pin else (None, None)
+    return ns
+
+
+def orchestrate(ns: argparse.Namespace) -> int:
+    logs = Path(tempfile.mkdtemp(prefix="bench_e2e-"))
+    if ns.profile:
+        Path(ns.profile).mkdir(parents=True, exist_ok=True)
+    results: list[Result] = []
+    trees: list[tuple[str, Path]] = [("this", REPO)]
+    for other in reversed(ns.compare):
+        label, _, path = other.partition("=")
+        trees.insert(0, (label, Path(path).resolve()))
+    configs = [
+        (tpc, limits, streams)
+        for tpc in ns.chunk_list
+        for limits in ns.limits.split(",")
+        for streams in ns.stream_list
+        if limits == "off" or streams <= ns.limited_streams
+    ]
+    for number, (tpc, limits, streams) in enumerate(configs):
+        # A fresh stand-in for every run (it keeps every request it served: a long-lived one slows
+        # down, and whoever ran later would pay for it), and the checkouts' order alternates.
+        with contextlib.closing(Stack(ns, tpc, logs)) as stack:
+            floor = run_bare(ns, stack, streams)
+        for tree in trees if number % 2 == 0 else trees[::-1]:
+            with contextlib.closing(Stack(ns, tpc, logs)) as stack:
+                result = run_config(ns, stack, streams, tpc, limits, logs, tree, floor)
+            results.append(result)
+            print(table([result]).splitlines()[-1], flush=True)
+            for failure in result.failures[:5]:
+                print("   FAILED", failure, flush=True)
+    print()
+    print(table(results))
+    cmd = "python benchmarks/bench_e2e.py " + " ".join(sys.argv[1:])
+    print(f"\n{cmd}\nlogs: {logs}")
+    if ns.json:
+        ns.json.parent.mkdir(parents=True, exist_ok=True)
+        ns.json.write_text(json.dumps({"command": cmd, "results": [r.summary() for r in results]}, indent=1))
+    if ns.png:
+        ns.png.parent.mkdir(parents=True, exist_ok=True)
+        plot(results, ns.png)
+    bad = sum(len(r.failures) for r in results)
+    if bad:
+        print(f"{bad} replies were incomplete or wrong")
+        return 1
+    if not ns.json:
+        shutil.rmtree(logs, ignore_errors=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = parse_args(sys.argv[1:] if argv is None else argv)
+    if ns.role == "fake-slack":
+        asyncio.run(fake_slack_role(ns))
+        return 0
+    if ns.role == "bare":
+        asyncio.run(bare_role(ns))
+        return 0
+    return orchestrate(ns)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

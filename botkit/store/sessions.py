@@ -1,0 +1,35 @@
+"""Database sessions with a bound on how many are open at once (see :class:`GatedSessions`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+class GatedSessions:
+    """``async_sessionmaker`` with at most ``size`` sessions open at once; the rest wait here.
+
+    Why: every store method is one short session, but under load (hundreds of turns at once, an
+    event loop that is busy streaming) sessions overlap by the hundreds. SQLAlchemy's pool then
+    opens overflow connections (for SQLite a thread and a file open each, closed again at
+    once) and, past its overflow, fails the caller after ``pool_timeout`` ("QueuePool limit of
+    size 5 overflow 10 reached", issue 11). Waiting in an asyncio queue in front of the pool
+    keeps its connections open and busy and never fails a turn for being one of many.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], size: int) -> None:
+        self._sessions = sessions
+        self._gate = asyncio.Semaphore(size)
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        async with self._gate, self._sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        async with self._gate, self._sessions.begin() as session:
+            yield session
