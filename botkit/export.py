@@ -9,7 +9,8 @@ with ``store_reasoning: false``). The Markdown is the same content for a person 
 How a user names a thread (:func:`parse_thread`): the key botkit prints everywhere,
 ``platform:workspace/channel/thread`` (``slack:T0TEAM/C0LEGAL/1712345678.000100``,
 ``console:/local/default``); the same without the workspace (``slack:C0LEGAL/1712345678.000100``);
-or a Slack permalink to any message of the thread.
+or a link to a message of the thread, as Slack ("Copy link") or Discord ("Copy Message Link")
+give it.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ _SLACK_TS = re.compile(r"^p(\d{10})(\d{6})$")
 
 @dataclass(frozen=True, slots=True)
 class ThreadRef:
-    """One reading of what a user typed: ``workspace=None`` means any workspace."""
+    """One reading of what a user typed: ``None`` matches any workspace or channel."""
 
     platform: str
     workspace: str | None
-    channel: str
+    channel: str | None
     thread: str
 
 
@@ -47,7 +48,7 @@ class BadThread(ValueError):
 
 _FORMS = (
     "platform:workspace/channel/thread (e.g. slack:T0TEAM/C0LEGAL/1712345678.000100, "
-    "console:/local/default), platform:channel/thread, or a Slack message link"
+    "console:/local/default), platform:channel/thread, or a Slack or Discord message link"
 )
 
 
@@ -56,7 +57,7 @@ def parse_thread(text: str) -> list[ThreadRef]:
     so ``console:local/a/b`` is tried both as workspace ``local`` and as channel ``local``)."""
     text = text.strip()
     if text.startswith(("http://", "https://")):
-        return [_slack_link(text)]
+        return _link(text)
     platform, colon, rest = text.partition(":")
     if not colon or not platform or "/" not in rest:
         raise BadThread(f"{text!r} is not a thread; give {_FORMS}")
@@ -72,16 +73,31 @@ def parse_thread(text: str) -> list[ThreadRef]:
     return refs
 
 
-def _slack_link(url: str) -> ThreadRef:
-    """``https://team.slack.com/archives/C0LEGAL/p1712345678000100?thread_ts=1712345678.000100``:
-    the channel, and the thread's root (``thread_ts`` for a reply, else the message itself)."""
+def _link(url: str) -> list[ThreadRef]:
     parts = urlsplit(url)
     path = [p for p in parts.path.split("/") if p]
-    match = _SLACK_TS.match(path[2]) if len(path) == 3 and path[0] == "archives" else None
-    if not parts.netloc.endswith("slack.com") or match is None:
-        raise BadThread(f"{url!r} is not a Slack message link; give {_FORMS}")
-    root = parse_qs(parts.query).get("thread_ts", [f"{match.group(1)}.{match.group(2)}"])[0]
-    return ThreadRef("slack", None, path[1], root)
+    host = parts.hostname or ""
+    if host.endswith("slack.com") and len(path) == 3 and path[0] == "archives":
+        match = _SLACK_TS.match(path[2])
+        if match is not None:
+            # The thread's root: ``thread_ts`` in a reply's link, else the message itself.
+            root = parse_qs(parts.query).get("thread_ts", [f"{match.group(1)}.{match.group(2)}"])[0]
+            return [ThreadRef("slack", None, path[1], root)]
+    if host.endswith(("discord.com", "discordapp.com")) and len(path) in (3, 4) and path[0] == "channels":
+        return _discord(path[1], path[2], path[3] if len(path) == 4 else None)
+    raise BadThread(f"{url!r} is not a Slack or Discord message link; give {_FORMS}")
+
+
+def _discord(guild: str, channel: str, message: str | None) -> list[ThreadRef]:
+    """The conversations a Discord link may be in (see the Discord adapter's keys): a DM
+    (``@me``) is keyed by its channel; a thread by its own id (under its parent channel, which
+    the link does not name); a mention in a channel by the mention's message id."""
+    if guild == "@me":
+        return [ThreadRef("discord", "dm", channel, channel)]
+    readings = [ThreadRef("discord", guild, None, channel)]
+    if message is not None:
+        readings.append(ThreadRef("discord", guild, channel, message))
+    return readings
 
 
 def _at(value: datetime | None) -> str | None:

@@ -19,7 +19,8 @@ def add_export_parser(sub: Any) -> None:
     export = sub.add_parser("export", help="one thread's (or one user's) stored history as JSON or Markdown")
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument(
-        "--thread", help="platform:workspace/channel/thread, platform:channel/thread or a Slack link"
+        "--thread",
+        help="platform:workspace/channel/thread, platform:channel/thread, or a Slack or Discord message link",
     )
     which.add_argument("--user", help="every thread this user id asked in (their questions and the answers)")
     export.add_argument("--platform", help="with --user: only this platform")

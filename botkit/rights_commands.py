@@ -66,6 +66,9 @@ async def _find_thread(rights: DataRights, text: str) -> Thread | str:
 
 async def export(store: ConversationStore, args: argparse.Namespace) -> int:
     rights = DataRights(store)
+    if args.thread is not None and args.platform is not None:
+        _error("--platform goes with --user; a --thread names its platform itself")
+        return EXIT_USAGE
     if args.thread is not None:
         thread = await _find_thread(rights, args.thread)
         if isinstance(thread, str):

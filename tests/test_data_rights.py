@@ -92,6 +92,14 @@ def test_export_json_and_markdown_hold_what_was_stored(
                 "Can I sublet?", user="U0BOB", args={"question": "Can I sublet?", "persona": "legal"}, **LEGAL
             )
             await bot.ask("Elsewhere?", user="U0ALICE", thread="thread-2")
+            await bot.ask(
+                "In a Discord thread",
+                user="U0DAN",
+                platform="discord",
+                workspace="111",
+                channel="C2",
+                thread="T3",
+            )
             conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", "thread-1")
             return await bot.store.messages(conversation)
 
@@ -137,6 +145,13 @@ def test_export_json_and_markdown_hold_what_was_stored(
         ["Elsewhere?"],
     ]
 
+    assert main(["export", "--thread", "https://discord.com/channels/111/T3/999", "--actor", "dpo"]) == 0
+    (discord,) = json.loads(capsys.readouterr().out)["threads"]
+    assert (
+        discord["thread"] == "discord:111/C2/T3" and discord["turns"][0]["question"] == "In a Discord thread"
+    )
+    assert main(["export", "--thread", "discord:111/C2/T3", "--platform", "discord"]) == 2
+    assert "--platform goes with --user" in capsys.readouterr().err
     assert main(["export", "--thread", "test:workspace-1/channel-1/nope"]) == 1
     assert "no stored thread 'test:workspace-1/channel-1/nope'" in capsys.readouterr().err
     assert main(["export", "--thread", "nonsense"]) == 1
@@ -149,6 +164,7 @@ def test_export_json_and_markdown_hold_what_was_stored(
         ("dpo", "botkit", "test:workspace-1/channel-1/thread-1", None, 2),
         (rows[1].actor, "botkit", "test:workspace-1/channel-1/thread-1", None, 2),
         ("dpo", "botkit", None, "U0ALICE", 2),
+        ("dpo", "botkit", "discord:111/C2/T3", None, 1),
     ]
     assert rows[1].actor  # $USER or the login name when --actor is not given
 
@@ -166,6 +182,14 @@ def test_thread_names_people_can_give() -> None:
     assert parse_thread(link) == [ThreadRef("slack", None, "C0LEGAL", "1712345678.000100")]
     root = "https://acme.slack.com/archives/C0LEGAL/p1712345678000100"
     assert parse_thread(root) == [ThreadRef("slack", None, "C0LEGAL", "1712345678.000100")]
+    in_thread = "https://discord.com/channels/111/222/333"
+    assert parse_thread(in_thread) == [
+        ThreadRef("discord", "111", None, "222"),  # 222 is a thread: its parent is not in the link
+        ThreadRef("discord", "111", "222", "333"),  # 333 is the mention that started the conversation
+    ]
+    assert parse_thread("https://discord.com/channels/@me/444/555") == [
+        ThreadRef("discord", "dm", "444", "444")
+    ]
     for bad in ("C0LEGAL", "slack:", "https://example.com/archives/C0/p1712345678000100"):
         with pytest.raises(BadThread, match="platform:workspace/channel/thread"):
             parse_thread(bad)

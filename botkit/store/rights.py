@@ -121,15 +121,15 @@ class DataRights:
     def __init__(self, store: ConversationStore) -> None:
         self._sessions = store.sessions
 
-    async def threads(self, platform: str, workspace: str | None, channel: str, thread: str) -> list[Thread]:
-        """The stored conversations with this key; ``workspace=None`` matches any workspace."""
-        where = [
-            Conversation.platform == platform,
-            Conversation.channel == channel,
-            Conversation.thread == thread,
-        ]
+    async def threads(
+        self, platform: str, workspace: str | None, channel: str | None, thread: str
+    ) -> list[Thread]:
+        """The stored conversations with this key; ``None`` matches any workspace or channel."""
+        where = [Conversation.platform == platform, Conversation.thread == thread]
         if workspace is not None:
             where.append(Conversation.workspace == workspace)
+        if channel is not None:
+            where.append(Conversation.channel == channel)
         return await self._threads(select(Conversation).where(*where))
 
     async def threads_of(self, user: str, platform: str | None = None) -> list[Thread]:
