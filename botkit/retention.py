@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botkit.audit import SYSTEM, record
@@ -24,6 +24,7 @@ from botkit.durations import parse_duration
 from botkit.store.models import utcnow
 from botkit.store.rights import (
     DataRights,
+    Lifetime,
     Removed,
     TurnRow,
     by_persona_and_channel,
@@ -61,6 +62,15 @@ class RetentionPolicy:
     def lifetimes(self) -> list[timedelta]:
         return [d for d in (self.default, *self.personas.values(), *self.channels.values()) if d is not None]
 
+    def rules(self, now: datetime) -> list[Lifetime]:
+        """Every rule as a cutoff, so SQL reads only the turns one of them may have expired
+        (not, each pass, every old turn that no rule limits)."""
+        rules = [Lifetime(now - d, persona=p) for p, d in self.personas.items()]
+        rules += [Lifetime(now - d, channel=c) for c, d in self.channels.items()]
+        if self.default is not None:
+            rules.append(Lifetime(now - self.default))
+        return rules
+
     def keep_for(self, turn: TurnRow) -> timedelta | None:
         """How long ``turn`` is kept (None: forever)."""
         channel = next((self.channels[n] for n in channel_names(turn.key) if n in self.channels), None)
@@ -73,7 +83,7 @@ async def apply_retention(store: ConversationStore, policy: RetentionPolicy) -> 
     """One pass: remove every finished turn older than its lifetime; audited if it removed any."""
     now = utcnow()
     rights = DataRights(store)
-    candidates = await rights.turns(asked_before=now - min(policy.lifetimes()))
+    candidates = await rights.turns(lifetimes=policy.rules(now))
     expired = [t for t in candidates if (keep := policy.keep_for(t)) is not None and t.asked_at < now - keep]
     if not expired:
         return Removed()

@@ -17,10 +17,13 @@ from test_store import db_url, pg_database  # noqa: F401  (the SQLite / PostgreS
 
 from botkit.cli import main
 from botkit.config import ConfigError, load_settings
+from botkit.events import ConversationKey
 from botkit.export import BadThread, ThreadRef, parse_thread
+from botkit.retention import RetentionPolicy
 from botkit.store import AuditRecord, ConversationStore
 from botkit.store.database import create_engine
 from botkit.store.models import AuditEntry, Message, utcnow
+from botkit.store.rights import TurnRow
 from botkit.testing import TestBot
 
 MIGRATE = {"database": {"auto_migrate": True}}
@@ -408,3 +411,28 @@ def test_retention_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match=r"retention\.interval.*no time at all"):
         load_settings(None, retention={"interval": "0s"})
     assert load_settings(None, retention={"default": "365d"}).retention.default == "365d"
+
+
+def test_a_turn_is_kept_as_long_as_the_shorter_of_its_persona_and_channel_rule_else_the_default() -> None:
+    settings = load_settings(
+        None,
+        retention={
+            "default": "365d",
+            "personas": {"legal": "30d"},
+            "channels": {"slack:C0SHORT": "7d", "slack:T0/C0LONG": "400d", "C0BARE": "1d"},
+        },
+    ).retention
+    policy = RetentionPolicy.from_settings(settings)
+    assert policy is not None
+
+    def turn(persona: str | None, channel: str) -> TurnRow:
+        return TurnRow(
+            1, 2, ConversationKey("slack", "T0", channel, "1.0"), "U", persona, utcnow(), "complete", False
+        )
+
+    assert policy.keep_for(turn("legal", "C0SHORT")) == timedelta(days=7)
+    assert policy.keep_for(turn("legal", "C0LONG")) == timedelta(days=30)
+    assert policy.keep_for(turn("general", "C0LONG")) == timedelta(days=400)  # longer than the default
+    assert policy.keep_for(turn("general", "C0BARE")) == timedelta(days=1)
+    assert policy.keep_for(turn(None, "C0ELSE")) == timedelta(days=365)
+    assert RetentionPolicy.from_settings(load_settings(None).retention) is None  # keep forever: no task

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, case, delete, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from botkit.events import ConversationKey
@@ -92,6 +92,28 @@ def channel_names(key: ConversationKey) -> tuple[str, str, str]:
     return (f"{key.platform}:{key.workspace}/{key.channel}", f"{key.platform}:{key.channel}", key.channel)
 
 
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    """One retention rule as SQL can narrow by it: turns asked before ``cutoff`` with this
+    persona and/or in this channel (a name of :func:`channel_names`' forms); None: any."""
+
+    cutoff: datetime
+    persona: str | None = None
+    channel: str | None = None
+
+
+def _in_channel(name: str) -> ColumnElement[bool]:
+    """``platform:workspace/channel``, ``platform:channel`` or a bare channel id, as SQL."""
+    platform, colon, rest = name.partition(":")
+    if not colon:
+        return Conversation.channel == name
+    workspace, slash, channel = rest.rpartition("/")
+    where = [Conversation.platform == platform, Conversation.channel == channel]
+    if slash:
+        where.append(Conversation.workspace == workspace)
+    return and_(*where)
+
+
 def split_in_progress(turns: Iterable[TurnRow]) -> tuple[list[TurnRow], int]:
     """(the turns that may be removed, how many questions were left because an answer of theirs
     is still in progress)."""
@@ -152,9 +174,10 @@ class DataRights:
         platform: str | None = None,
         asked_before: datetime | None = None,
         persona: str | None = None,
+        lifetimes: Sequence[Lifetime] = (),
     ) -> list[TurnRow]:
         """Every turn matching all the filters given, oldest first (in-progress ones included:
-        see :func:`split_in_progress`)."""
+        see :func:`split_in_progress`); with ``lifetimes``, only turns one of them has expired."""
         answer = aliased(Message)
         persona_name = func.coalesce(answer.persona_name, Message.persona_name)
         reasoning = case((func.coalesce(func.length(answer.reasoning), 0) > 0, 1), else_=0)
@@ -167,6 +190,8 @@ class DataRights:
             where.append(Message.created_at < asked_before)
         if persona is not None:
             where.append(persona_name == persona)
+        if lifetimes:
+            where.append(or_(*(self._expired(rule, persona_name) for rule in lifetimes)))
         stmt = (
             select(
                 Message.id,
@@ -192,6 +217,15 @@ class DataRights:
             TurnRow(q, a, ConversationKey(p, w, c, t), u, name, at, status, bool(r))
             for q, a, p, w, c, t, u, name, at, status, r in rows
         ]
+
+    @staticmethod
+    def _expired(rule: Lifetime, persona_name: ColumnElement[str]) -> ColumnElement[bool]:
+        where = [Message.created_at < rule.cutoff]
+        if rule.persona is not None:
+            where.append(persona_name == rule.persona)
+        if rule.channel is not None:
+            where.append(_in_channel(rule.channel))
+        return and_(*where)
 
     async def remove(self, turns: Sequence[TurnRow]) -> Removed:
         """Delete these turns' answers, then their questions, in one transaction.
