@@ -63,7 +63,7 @@ def test_db_upgrade_and_current(tmp_path: Path) -> None:
     upgraded = _botkit(tmp_path, "db", "upgrade", "--url", url)
     assert upgraded.returncode == 0, upgraded.stderr
     current = _botkit(tmp_path, "db", "current", "--url", url)
-    assert "database revision: 0003 (newest: 0003)" in current.stdout
+    assert "database revision: 0004 (newest: 0004)" in current.stdout
 
 
 def test_configuration_mistakes_exit_2_with_the_key_and_no_traceback(tmp_path: Path) -> None:

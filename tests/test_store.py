@@ -168,7 +168,7 @@ async def test_migrations_dir_is_the_source_checkout() -> None:
 async def test_migration_creates_the_models_schema(db_url: str) -> None:
     assert await current_revision(db_url) is None
     await upgrade(db_url)
-    assert await current_revision(db_url) == head_revision() == "0003"
+    assert await current_revision(db_url) == head_revision() == "0004"
     schema = await _schema(db_url)
     assert schema["tables"] == [
         "alembic_version",
@@ -189,6 +189,7 @@ async def test_migration_creates_the_models_schema(db_url: str) -> None:
     assert schema["deliveries"]["fks"] == [(("conversation_id",), "conversations", "SET NULL")]
     assert schema["messages"]["indexes"] == [
         ("ix_messages_conversation_id_id", ("conversation_id", "id")),
+        ("ix_messages_reply_to_id", ("reply_to_id",)),
         ("ix_messages_unfinished", ("id",)),
     ]
     assert schema["messages"]["fks"] == [
@@ -207,14 +208,14 @@ async def test_downgrade_removes_the_schema_and_upgrade_restores_it(db_url: str)
     assert await current_revision(db_url) is None
     assert (await _schema(db_url))["tables"] == ["alembic_version"]
     await upgrade(db_url)
-    assert await current_revision(db_url) == "0003"
+    assert await current_revision(db_url) == "0004"
 
 
 async def test_sqlite_auto_migrates_and_creates_the_directory(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'b' / 'bot.db'}"
     store = await ConversationStore.open(url)
     try:
-        assert await current_revision(url) == "0003"
+        assert await current_revision(url) == "0004"
         assert await _sql(url, "PRAGMA journal_mode") == "wal"
     finally:
         await store.close()
@@ -228,7 +229,7 @@ async def test_open_unmigrated_without_migrate_raises_clear_error(db_url: str) -
         await ConversationStore.open(url.render_as_string(hide_password=False), migrate=False)
     message = str(info.value)
     assert "is at revision none" in message
-    assert "botkit needs 0003: run `botkit db upgrade`" in message
+    assert "botkit needs 0004: run `botkit db upgrade`" in message
     assert PASSWORD not in message
     if url.get_backend_name() == "postgresql":
         assert "***" in message
@@ -441,7 +442,7 @@ async def test_unfinished_turns_survive_a_restart(db_url: str) -> None:
 async def test_concurrent_upgrades_are_serialized(db_url: str) -> None:
     """Two bot processes starting at once on an empty database: one migrates, the other waits."""
     await asyncio.gather(*(upgrade(db_url) for _ in range(3)))
-    assert await current_revision(db_url) == "0003"
+    assert await current_revision(db_url) == "0004"
 
 
 async def test_old_delivery_claims_are_pruned(db_url: str) -> None:
