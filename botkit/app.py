@@ -47,6 +47,7 @@ from botkit.pipeline.router import Router
 from botkit.pipeline.turns import TurnRunner
 from botkit.plugins.api import Plugin, PluginContext
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
+from botkit.retention import RetentionPolicy, run_retention
 from botkit.store import ConversationStore
 from botkit.store.records import WorkerRecord
 from botkit.store.spool import WriteSpool
@@ -151,7 +152,8 @@ class BotApp:
             await self._start_status_server(self.pool, self.bot)
 
     async def _open_store(self) -> ConversationStore:
-        """The database, crash leftovers marked interrupted, and the hourly delivery-id pruner."""
+        """The database, crash leftovers marked interrupted, the hourly delivery-id pruner, and
+        the ``[retention]`` task when one is configured."""
         database = self.settings.database
         store = await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
         self._stack.push_async_callback(store.close)
@@ -177,6 +179,10 @@ class BotApp:
             name="botkit-delivery-pruner",
         )
         self._stack.push_async_callback(_cancel, pruner)
+        policy = RetentionPolicy.from_settings(self.settings.retention)
+        if policy is not None:  # [retention]: old turns removed now and every interval
+            retention = asyncio.create_task(run_retention(store, policy), name="botkit-retention")
+            self._stack.push_async_callback(_cancel, retention)
         return store
 
     async def _load_personas(

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from botkit.durations import parse_duration as parse_duration  # where `--since` has always found it
 from botkit.personas.loader import content_hash
 
 if TYPE_CHECKING:
@@ -27,17 +26,6 @@ log = logging.getLogger("botkit.audit")
 
 #: The platform column of rows that no chat platform caused (a file edited on disk).
 SYSTEM = "botkit"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks", "": "days"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` (a bare number is days), for ``--since`` and friends."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration (e.g. 30m, 12h, 7d, 2w)")
-    return timedelta(**{_UNITS[match.group(2).lower()]: float(match.group(1))})
 
 
 async def record(store: ConversationStore, action: str, **fields: Any) -> None:

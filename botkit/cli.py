@@ -9,6 +9,7 @@
 - ``botkit eval report [--persona P] [--since 30d] [--results FILE...] [--json]``: users' 👍/👎
   per persona version, beside offline eval results (:mod:`botkit.eval.report`).
 - ``botkit db upgrade`` / ``botkit db current``: the Alembic schema.
+- ``botkit export``, ``botkit db forget``, ``botkit db prune``: data rights (:mod:`botkit.rights_cli`).
 - ``botkit standin ...``: the vLLM stand-in server (accepts ``vllm serve`` arguments).
 - ``botkit --version``.
 
@@ -32,6 +33,7 @@ from botkit import __version__
 from botkit.adapter import Adapter, AdapterError
 from botkit.config import ConfigError, Settings, load_settings
 from botkit.eval.report import add_report_parser
+from botkit.rights_cli import add_db_parsers, add_export_parser
 
 if TYPE_CHECKING:
     from botkit.app import BotApp
@@ -105,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     ):
         cmd = db_sub.add_parser(name, help=text)
         cmd.add_argument("--url", help="database URL (default: [database] url)")
+    add_db_parsers(db_sub)
+    add_export_parser(sub)
 
     # Listed for --help only: main() hands everything after "standin" to the stand-in's own
     # parser (argparse.REMAINDER cannot take a leading "--port" inside a subcommand).
@@ -143,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             from botkit.eval.report import run_report
 
             return _run(run_report(settings, args))
+        if args.command == "export" or getattr(args, "db_command", None) in ("forget", "prune"):
+            return _run(_rights(settings, args))
         if args.command == "db":
             return _run(_db(settings, args.db_command, args.url))
         if args.command == "status":
@@ -370,6 +376,17 @@ async def _audit(settings: Settings, since: str, actor: str | None, as_json: boo
         detail = " ".join(f"{k}={v}" for k, v in row.detail.items() if v is not None)
         print(f"{row.at:%Y-%m-%d %H:%M:%S}  {where}  {row.actor or '-'}  {row.action}  {detail}")
     return 0
+
+
+async def _rights(settings: Settings, args: argparse.Namespace) -> int:
+    """``botkit export`` / ``botkit db forget|prune`` on the configured database."""
+    from botkit.rights_cli import run
+
+    store = await _open_store(settings)
+    try:
+        return await run(store, args)
+    finally:
+        await store.close()
 
 
 async def _personas_history(settings: Settings, args: argparse.Namespace) -> int:

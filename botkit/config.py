@@ -30,9 +30,9 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
@@ -255,6 +255,32 @@ class PersonaSettings(_Section):
         return out
 
 
+def _duration(value: str | None) -> str | None:
+    """A ``[retention]`` duration as written (``30d``), checked here so a typo stops start-up."""
+    if value is not None:
+        from botkit.durations import parse_duration
+
+        if not parse_duration(value):  # its ValueError says what a duration looks like
+            raise ValueError(f"{value!r} is no time at all; give e.g. 30m, 12h, 7d")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
+class RetentionSettings(_Section):
+    """How long conversations are kept (:mod:`botkit.retention`); nothing set keeps them forever.
+
+    A turn (question, answer, reasoning) older than its retention is removed: the shorter of its
+    channel's and its persona's, else ``default``. Applied at start-up and every ``interval``.
+    """
+
+    default: Duration | None = None
+    personas: dict[str, Duration] = Field(default_factory=dict)
+    channels: dict[str, Duration] = Field(default_factory=dict)
+    interval: Duration = "1h"
+
+
 class BotSettings(_Section):
     adapters: list[str] = Field(default_factory=lambda: ["console"])
     admin_users: list[str] = Field(default_factory=list)
@@ -336,6 +362,7 @@ class Settings(_Layered):
     plugins: PluginSettings = PluginSettings()
     server: ServerSettings = ServerSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def source_order(

@@ -273,6 +273,41 @@ def test_eval_report(tmp_path: Path) -> None:
     assert [(o["accuracy_mean"], o["accuracy_std"], o["runs"]) for o in row["offline"]] == [(0.75, 0.1, 3)]
 
 
+@runs(
+    "botkit export --thread THREAD [--format json|markdown] [--output FILE]",
+    "botkit export --user ID [--platform P]",
+    "botkit db prune --older-than 90d [--persona P] [--channel C] [--apply]",
+    "botkit db forget --user ID [--platform P] [--yes]",
+)
+def test_export_prune_and_forget(tmp_path: Path) -> None:
+    chat = shell(
+        "printf 'What is 2+2?\\nWhat is 3+3?\\n' | botkit chat", tmp_path, BOTKIT_CONSOLE__USER="ann"
+    )
+    assert chat.returncode == 0, chat.stderr
+    exported = shell(
+        "botkit export --thread console:/local/default --format markdown --output t.md", tmp_path
+    )
+    assert exported.returncode == 0, exported.stderr
+    markdown = (tmp_path / "t.md").read_text()
+    assert "> What is 2+2?" in markdown and "\\boxed{6}" in markdown
+    assert shell("botkit export --thread console:/local/nope", tmp_path).returncode == 1
+    mine = json.loads(shell("botkit export --user ann --platform console", tmp_path).stdout)
+    assert [t["question"] for t in mine["threads"][0]["turns"]] == ["What is 2+2?", "What is 3+3?"]
+    dry = shell("botkit db prune --older-than 90d --persona math --channel console:local", tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "nothing to remove" in dry.stdout
+    refused = shell("botkit db forget --user ann", tmp_path)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    forgot = shell("botkit db forget --user ann --platform console --yes", tmp_path)
+    assert forgot.returncode == 0, forgot.stderr
+    assert "removed 2 question(s) and 2 answer(s)" in forgot.stdout
+    with sqlite3.connect(tmp_path / "botkit.db") as db:
+        assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+        actions = [row[0] for row in db.execute("SELECT action FROM audit WHERE platform = 'botkit'")]
+    assert actions.count("export") == 2 and actions.count("forget") == 1
+    assert shell("botkit db prune --older-than 0s --apply", tmp_path).returncode == 0
+
+
 @runs("botkit db upgrade", "botkit db current")
 def test_db_upgrade_then_current(tmp_path: Path) -> None:
     upgraded = shell("botkit db upgrade", tmp_path)

@@ -168,7 +168,7 @@ async def test_migrations_dir_is_the_source_checkout() -> None:
 async def test_migration_creates_the_models_schema(db_url: str) -> None:
     assert await current_revision(db_url) is None
     await upgrade(db_url)
-    assert await current_revision(db_url) == head_revision() == "0005"
+    assert await current_revision(db_url) == head_revision() == "0006"
     schema = await _schema(db_url)
     assert schema["tables"] == [
         "alembic_version",
@@ -191,6 +191,7 @@ async def test_migration_creates_the_models_schema(db_url: str) -> None:
     assert schema["deliveries"]["fks"] == [(("conversation_id",), "conversations", "SET NULL")]
     assert schema["messages"]["indexes"] == [
         ("ix_messages_conversation_id_id", ("conversation_id", "id")),
+        ("ix_messages_reply_to_id", ("reply_to_id",)),
         ("ix_messages_unfinished", ("id",)),
     ]
     assert schema["messages"]["fks"] == [

@@ -110,6 +110,8 @@ class Message(_Timestamps, Base):
     __table_args__ = (
         # Also serves lookups by conversation_id alone (leading column), so no separate index.
         Index(None, "conversation_id", "id"),
+        # An answer's question: removing a question finds its answers (ON DELETE SET NULL).
+        Index(None, "reply_to_id"),
         # Partial index: only the few in-flight rows, for unfinished_turns() at startup.
         Index(
             "ix_messages_unfinished",

@@ -222,6 +222,11 @@ class ConversationStore:
         """The database URL with the password hidden, for logs."""
         return safe_url(self._engine.url)
 
+    @property
+    def sessions(self) -> GatedSessions:
+        """The session factory, for query modules beside this one (:mod:`botkit.store.rights`)."""
+        return self._sessions
+
     async def close(self) -> None:
         await self._engine.dispose()
 
