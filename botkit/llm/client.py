@@ -198,6 +198,7 @@ class LLMClient:
         top_p: float,
         max_tokens: int,
         extra_body: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream one chat completion as :class:`Delta` events followed by one :class:`Finished`.
 
@@ -212,6 +213,7 @@ class LLMClient:
             top_p=top_p,
             max_tokens=max_tokens,
             extra_body=extra_body,
+            seed=seed,
         )
         reader = _ChunkReader()
         try:
@@ -234,8 +236,10 @@ class LLMClient:
         top_p: float,
         max_tokens: int,
         extra_body: dict[str, Any] | None,
+        seed: int | None = None,
     ) -> openai.AsyncStream[ChatCompletionChunk]:
         import openai
+
 
         self._api_error = openai.APIError
         try:
@@ -249,6 +253,7 @@ class LLMClient:
                     top_p=top_p,
                     max_tokens=max_tokens,
                     extra_body=extra_body,
+                    seed=seed,  # vLLM: this request's sampling seed (None: its own)
                 )
         except TimeoutError as exc:
             raise self._timeout("no response") from exc

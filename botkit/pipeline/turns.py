@@ -22,7 +22,7 @@ from botkit.events import LiveReply
 from botkit.llm.errors import BackendError
 from botkit.llm.pool import BackendPool
 from botkit.pipeline.chain import MiddlewareChain
-from botkit.pipeline.context import FittedPrompt, fit_history
+from botkit.pipeline.context import FittedPrompt, fit_history, prompt_room
 from botkit.pipeline.filters import TextFilters
 from botkit.pipeline.gate import Place, ThreadGates
 from botkit.pipeline.generation import Attempt, Generation
@@ -234,8 +234,7 @@ class TurnRunner:
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=live.notices)
 
     async def _fit(self, history: Sequence[HistoryTurn], user_content: str) -> FittedPrompt:
-        llm = self.settings.llm
-        room = llm.max_model_len - min(llm.max_tokens, llm.max_model_len // 2)
+        room = prompt_room(self.settings.llm)
         return await fit_history(history, user_content, room=room, counter=self.pool.tokenizer())
 
     async def _show_and_store(self, result: TurnResult, live: _Live) -> None:
