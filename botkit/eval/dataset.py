@@ -50,6 +50,10 @@ class Question(BaseModel):
     not_contains: list[Text] = Field(default_factory=list)
     """No string may appear in the final text (case-insensitive)."""
     tags: list[Text] = Field(default_factory=list)
+    verify: Text | None = None
+    """How a generated dataset proves ``answer``: a SymPy expression whose value is the answer,
+    or an equation in ``x`` whose solutions are (``scripts/make_math_dataset.py``; a test
+    re-checks every shipped line). Not used in grading."""
 
     @field_validator("regex", "not_regex", "contains", "not_contains", "tags", mode="before")
     @classmethod
@@ -128,5 +132,5 @@ def _parse_line(path: Path, number: int, line: str) -> Question:
 
 def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
-        return "unknown field (known: id, question, answer, exact, regex, not_regex, contains, not_contains, tags)"
+        return "unknown field (known: " + ", ".join(Question.model_fields) + ")"
     return str(error["msg"]).removeprefix("Value error, ")
