@@ -35,25 +35,30 @@ DATASET = "\n".join(
 RIGHT = {"mul", "frac", "half"}
 
 
-async def _eval(tmp_path: Path, base_url: str, *args: str) -> tuple[int, str, str]:
+async def _botkit(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """``botkit ARGS`` in its own process (the test's stand-in keeps serving meanwhile)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "botkit.cli",
-        "eval",
         *args,
         cwd=tmp_path,
-        env=clean_env(
-            BOTKIT_LLM__BACKEND="external",
-            BOTKIT_LLM__BASE_URL=base_url,
-            BOTKIT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        ),
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 110)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def _eval(tmp_path: Path, base_url: str, *args: str) -> tuple[int, str, str]:
+    env = clean_env(
+        BOTKIT_LLM__BACKEND="external",
+        BOTKIT_LLM__BASE_URL=base_url,
+        BOTKIT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+    )
+    return await _botkit(tmp_path, env, "eval", *args)
 
 
 async def test_the_reported_accuracy_is_exactly_what_the_standin_gets_right(tmp_path: Path) -> None:
@@ -132,15 +137,10 @@ async def test_compare_pairs_seeds_and_tells_a_real_difference_from_noise(tmp_pa
 async def test_compare_with_a_stored_version_from_persona_history(tmp_path: Path) -> None:
     (tmp_path / "set.jsonl").write_text(DATASET)
     env = clean_env(BOTKIT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    history = subprocess.run(
-        [sys.executable, "-m", "botkit.cli", "personas", "history", "math"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    stored = history.stdout.split()[-2] if "(serving)" in history.stdout else history.stdout.split()[-1]
+    code, history, err = await _botkit(tmp_path, env, "personas", "history", "math")
+    assert code == 0, err
+    assert history.rstrip().endswith("(serving)")  # the file's version, stored by `history`
+    stored = history.split()[-2]
     async with Standin(tokens_per_second=0) as standin:
         code, out, err = await _eval(
             tmp_path, standin.base_url, "math", "set.jsonl", "--compare", f"math@{stored[:8]}", "--runs", "1",
