@@ -81,7 +81,7 @@ async def test_the_reported_accuracy_is_exactly_what_the_standin_gets_right(tmp_
     assert overall["empty_rate"] == pytest.approx(1 / 18)
     assert overall["compliance"] == pytest.approx(14 / 18)  # linear never boxes (3 runs), nor the empty run
     assert overall["exhausted_rate"] == 0
-    per_question = {row["question"]: row for row in report["subjects"][0]["per_question"]}
+    per_question = {row["name"]: row for row in report["subjects"][0]["per_question"]}
     assert {q for q, row in per_question.items() if row["accuracy_mean"] == 1} == {"frac", "half"}
     assert per_question["mul"]["accuracy_mean"] == pytest.approx(2 / 3)
     results = report["results"]
@@ -151,7 +151,7 @@ async def test_compare_with_a_stored_version_from_persona_history(tmp_path: Path
     report = json.loads((tmp_path / "out.json").read_text())
     assert [s["hash"] for s in report["subjects"]] == [stored, stored]
     assert report["comparison"]["difference"] == 0
-    assert "NOT distinguishable from noise" in out
+    assert "the same result on every question, no difference measured" in out
     assert missing[0] == 2
     assert (
         f"no stored version of 'math' has a hash starting 'ffff0000' (versions: {stored[:8]})" in missing[2]

@@ -68,3 +68,10 @@ def test_the_format_sets_load_and_test_text(name: str) -> None:
     assert len(questions) >= 5
     assert any("unanswerable" in q.tags for q in questions)
     assert all(q.answer is None and (q.regex or q.contains or q.not_regex) for q in questions)
+
+
+def test_docs_eval_documents_every_dataset_field() -> None:
+    from botkit.eval.dataset import Question
+
+    docs = (ROOT / "docs" / "eval.md").read_text()
+    assert all(f"| `{name}` |" in docs for name in Question.model_fields)

@@ -1,6 +1,7 @@
-"""The PNG chart of an eval: accuracy per question (mean with its std across runs) and the
-latency spread, per persona. matplotlib is imported here only, with the Agg backend (no display
-is needed, and ``botkit chat`` never pays for the import)."""
+"""The PNG chart of an eval: accuracy per question (mean with its std across runs), or per tag
+when there are more questions than fit side by side, and the latency spread, per persona.
+matplotlib is imported here only, with the Agg backend (no display is needed, and ``botkit
+chat`` never pays for the import)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ def write_chart(path: Path, series: Sequence[tuple[str, Sequence[Summary], Summa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    questions = [s.question or "" for s in series[0][1]]
+    questions = [s.name for s in series[0][1]]
     width = 0.8 / max(1, len(series))
     fig, (acc, lat) = plt.subplots(
-        1, 2, figsize=(max(8.0, 0.35 * len(questions) + 5), 4.5), gridspec_kw={"width_ratios": [4, 1]}
+        1,
+        2,
+        figsize=(min(24.0, max(8.0, 0.35 * len(questions) + 5)), 4.5),
+        gridspec_kw={"width_ratios": [4, 1]},
     )
     for index, (label, rows, overall) in enumerate(series):
-        by_question = {s.question: s for s in rows}
+        by_question = {s.name: s for s in rows}
         xs = [i + index * width for i in range(len(questions))]
         means = [by_question[q].accuracy_mean if q in by_question else 0.0 for q in questions]
         stds = [by_question[q].accuracy_std if q in by_question else 0.0 for q in questions]
@@ -47,7 +51,7 @@ def write_chart(path: Path, series: Sequence[tuple[str, Sequence[Summary], Summa
     acc.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(questions))])
     acc.set_xticklabels(questions, rotation=90, fontsize=7)
     acc.set_ylim(0, 1.05)
-    acc.set_ylabel("accuracy (mean ± std across runs)")
+    acc.set_ylabel(f"accuracy per {series[0][1][0].scope if series[0][1] else 'question'} (mean ± std)")
     acc.set_title(title, fontsize=10)
     acc.legend(fontsize=8, loc="lower right")
     lat.set_xticks(range(len(series)))

@@ -30,6 +30,7 @@ EXIT_BAD_INPUT = 2
 EXIT_BACKEND = 3
 EXIT_INTERRUPTED = 130
 JSON_FORMAT = 1  # the "format" of the JSON written by --json (docs/eval.md)
+CHART_MAX_BARS = 30
 
 
 def add_parser(sub: Any) -> None:
@@ -223,18 +224,21 @@ def _report(
     from rich.console import Console
 
     from botkit.eval.report_table import print_report
-    from botkit.eval.stats import compare, per_question, summarize
+    from botkit.eval.stats import compare, per_question, per_tag, summarize
 
     order = [q.id for q in questions]
-    series = []
+    tags = {q.id: list(q.tags) for q in questions}
+    series, by_tag = [], []
     for subject in subjects:
         mine = [r for r in results if r.subject == subject.label]
         series.append((subject.label, per_question(mine, order), summarize(mine)))
+        by_tag.append(per_tag(mine, tags))
     comparison = (
         compare(results, subjects[0].label, subjects[1].label, seed=args.seed) if len(subjects) > 1 else None
     )
     # A table piped to a file keeps its columns rather than wrapping them to 80 characters.
-    print_report(Console(width=None if sys.stdout.isatty() else 140), series, comparison, partial=partial)
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    print_report(console, series, comparison, partial=partial, by_tag=by_tag)
     if args.json:
         document = {
             "format": JSON_FORMAT,
@@ -251,8 +255,9 @@ def _report(
                     "hash": s.persona.content_hash,
                     "overall": overall.as_json(),
                     "per_question": [row.as_json() for row in rows],
+                    "per_tag": [row.as_json() for row in tag_rows],
                 }
-                for s, (_, rows, overall) in zip(subjects, series, strict=True)
+                for s, (_, rows, overall), tag_rows in zip(subjects, series, by_tag, strict=True)
             ],
             "comparison": comparison.as_json() if comparison is not None else None,
             "results": [r.as_json() for r in results],
@@ -266,4 +271,9 @@ def _report(
         title = f"{Path(args.dataset).name}: {len(order)} questions × {args.runs} runs" + (
             " (partial)" if partial else ""
         )
+        # More questions than bars fit side by side: one bar per tag instead (where there are tags).
+        if len(order) > CHART_MAX_BARS and all(by_tag):
+            series = [
+                (label, rows, overall) for (label, _, overall), rows in zip(series, by_tag, strict=True)
+            ]
         write_chart(Path(args.chart), series, title)

@@ -18,10 +18,10 @@ def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def summary_table(title: str, rows: Sequence[Summary], overall: Summary) -> Table:
+def summary_table(title: str, rows: Sequence[Summary], overall: Summary, first: str = "question") -> Table:
     table = Table(title=title, title_justify="left")
     for name, justify in (
-        ("question", "left"),
+        (first, "left"),
         ("runs", "right"),
         ("accuracy", "right"),
         ("format", "right"),
@@ -34,9 +34,8 @@ def summary_table(title: str, rows: Sequence[Summary], overall: Summary) -> Tabl
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in [*rows, overall]:
-        is_overall = row.question is None
         table.add_row(
-            "[bold]overall[/bold]" if is_overall else str(row.question),
+            "[bold]overall[/bold]" if row.scope == "overall" else row.name,
             str(row.runs),
             f"{_pct(row.accuracy_mean)} ± {_pct(row.accuracy_std)}",
             _pct(row.compliance),
@@ -57,12 +56,16 @@ def print_report(
     comparison: Comparison | None,
     *,
     partial: bool,
+    by_tag: Sequence[Sequence[Summary]] = (),
 ) -> None:
-    """Every persona's table, then the comparison's verdict; a partial eval says so first."""
+    """Every persona's table (and its per-tag table, where the dataset has tags), then the
+    comparison's verdict; a partial eval says so first."""
     if partial:
         console.print("[bold yellow]Interrupted: what was measured so far.[/bold yellow]")
-    for title, rows, overall in tables:
+    for index, (title, rows, overall) in enumerate(tables):
         console.print(summary_table(title, rows, overall))
+        if index < len(by_tag) and by_tag[index]:
+            console.print(summary_table(f"{title} by tag", by_tag[index], overall, first="tag"))
     console.print(
         "accuracy: mean ± std across runs (overall: std of each run's accuracy over all questions); "
         "format: boxed answer / notice as the persona promises; length: reasoning used all of max_tokens"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,11 +21,15 @@ from botkit.eval.runner import RunResult
 BOOTSTRAP_RESAMPLES = 10_000
 
 
+Scope = Literal["question", "tag", "overall"]
+
+
 @dataclass(frozen=True)
 class Summary:
-    """Per question or overall (``question`` None)."""
+    """The numbers of one question, of the questions with one tag, or of all (``scope``)."""
 
-    question: str | None
+    scope: Scope
+    name: str  # the question's id, the tag, or "overall"
     runs: int
     accuracy_mean: float
     accuracy_std: float
@@ -51,9 +55,10 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def summarize(results: Sequence[RunResult], question: str | None = None) -> Summary:
-    """``question`` None: the overall summary, whose accuracy std is across passes (runs)."""
-    if question is None:
+def summarize(results: Sequence[RunResult], scope: Scope = "overall", name: str = "overall") -> Summary:
+    """Of several questions (``overall``, a ``tag``) accuracy's std is across passes: each run's
+    accuracy over those questions; of one question, across its runs' right (1) or wrong (0)."""
+    if scope != "question":
         by_run: dict[int, list[bool]] = {}
         for r in results:
             by_run.setdefault(r.run, []).append(r.correct)
@@ -65,7 +70,8 @@ def summarize(results: Sequence[RunResult], question: str | None = None) -> Summ
     rates = [r.tokens_per_second for r in results if r.tokens_per_second is not None]
     n = len(results)
     return Summary(
-        question=question,
+        scope=scope,
+        name=name,
         runs=n,
         accuracy_mean=float(np.mean([r.correct for r in results])) if n else 0.0,
         accuracy_std=_std(per_pass),
@@ -86,7 +92,15 @@ def per_question(results: Sequence[RunResult], order: Sequence[str]) -> list[Sum
     grouped: dict[str, list[RunResult]] = {}
     for r in results:
         grouped.setdefault(r.question, []).append(r)
-    return [summarize(grouped[q], q) for q in order if q in grouped]
+    return [summarize(grouped[q], "question", q) for q in order if q in grouped]
+
+
+def per_tag(results: Sequence[RunResult], tags: dict[str, list[str]]) -> list[Summary]:
+    """One summary per tag (``tags``: question id -> its tags) that has runs, by first use."""
+    grouped: dict[str, list[RunResult]] = {}
+    for tag in dict.fromkeys(t for ts in tags.values() for t in ts):
+        grouped[tag] = [r for r in results if tag in tags.get(r.question, [])]
+    return [summarize(rows, "tag", tag) for tag, rows in grouped.items() if rows]
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,8 @@ class Comparison:
         pts = f"{self.difference * 100:+.1f} points (95 % CI {self.ci_low * 100:+.1f} to {self.ci_high * 100:+.1f})"
         if self.questions < 2:
             return f"{self.subject} vs {self.other}: {pts}; too few questions to tell anything from noise."
+        if self.ci_low == self.ci_high == 0:
+            return f"{self.subject} vs {self.other}: {pts}; the same result on every question, no difference measured."
         if not self.distinguishable:
             return (
                 f"{self.subject} vs {self.other}: {pts}; NOT distinguishable from noise "
