@@ -26,7 +26,7 @@ from botkit.eval.dataset import Question
 from botkit.eval.grading import check_format, grade
 from botkit.llm.errors import BackendError
 from botkit.llm.pool import BackendPool
-from botkit.personas import Persona
+from botkit.personas import Persona, PersonaError
 from botkit.pipeline.context import fit_history, prompt_room
 from botkit.pipeline.generation import Attempt, Generation
 from botkit.pipeline.turns import final_text
@@ -57,7 +57,7 @@ class RunResult:
     empty_retried: bool  # the first answer was empty and was asked again
     exhausted: bool  # the reasoning used all of max_tokens (finish_reason "length")
     error: str | None
-    ttft: float | None  # seconds to the first token of the answer kept
+    ttft: float | None  # seconds to the first token (reasoning or answer) of the attempt kept
     total: float
     completion_tokens: int | None
     tokens_per_second: float | None
@@ -156,16 +156,18 @@ class EvalRunner:
     async def ask(self, job: Job, *, user: str) -> RunResult:
         """One run: render, fit, generate (with the chat's recoveries), grade."""
         persona, question = job.subject.persona, job.question
-        user_content = persona.render(question.question, platform="console")
         generation = Generation(self.pool, self.llm, persona, user, Collector(self.on_status), seed=job.seed)
         started = time.monotonic()
-        error: BackendError | Refusal | None = None
+        error: BackendError | Refusal | PersonaError | None = None
+        user_content = ""
         try:
+            # A template branch that fails only for this question is this run's error, not the eval's.
+            user_content = persona.render(question.question, platform="console")
             fitted = await fit_history(
                 [], user_content, room=prompt_room(self.llm), counter=self.pool.tokenizer()
             )
             attempt = await generation.run(fitted, user_content, _no_cut_hook)
-        except (BackendError, Refusal) as err:
+        except (BackendError, Refusal, PersonaError) as err:
             error, attempt = err, generation.attempt
         ended = time.monotonic()
         return self._result(job, generation, attempt, error, user_content, started, ended)
@@ -175,7 +177,7 @@ class EvalRunner:
         job: Job,
         generation: Generation,
         attempt: Attempt,
-        error: BackendError | Refusal | None,
+        error: BackendError | Refusal | PersonaError | None,
         user_content: str,
         started: float,
         ended: float,
