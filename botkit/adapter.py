@@ -15,7 +15,8 @@ from typing import ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
 
-from botkit.events import ConversationKey, IncomingMessage, LiveReply
+from botkit.access.directory import Directory
+from botkit.events import ConversationKey, FeedbackEvent, IncomingMessage, LiveReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,23 @@ class Submission:
             raise
 
 
+FeedbackOutcome = Literal[
+    "recorded", "changed", "unchanged", "duplicate", "unknown", "disabled", "unavailable"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackReceipt:
+    """What the host did with a :class:`~botkit.events.FeedbackEvent`, and what to tell the voter.
+
+    ``text`` is the private acknowledgement (an ephemeral message): None for a ``duplicate``
+    (a redelivered click was acknowledged already) where the adapter shows nothing.
+    """
+
+    outcome: FeedbackOutcome
+    text: str | None
+
+
 class AdapterHost(Protocol):
     """The core as an adapter sees it."""
 
@@ -120,16 +138,40 @@ class AdapterHost(Protocol):
         """
         ...
 
-    def personas_for(self, user: str, roles: frozenset[str], channel: str) -> list[PersonaChoice]:
-        """The personas this user may use in this channel (for autocomplete and lists)."""
+    def personas_for(
+        self, user: str, roles: frozenset[str], channel: str, platform: str = "", workspace: str = ""
+    ) -> list[PersonaChoice]:
+        """The personas this user may use in this channel (for autocomplete and lists), judged
+        without lookups (a rule that needs one, a Slack user group, does not count here)."""
         ...
 
-    async def post_first(self, reply: LiveReply) -> str:
+    async def vote(self, event: FeedbackEvent) -> FeedbackReceipt:
+        """Store a 👍/👎 click (one vote per user and turn: a second click changes it) and say
+        what to tell the voter. One short transaction: the adapter acknowledges the platform's
+        interaction after this returns, inside its 3-second deadline. Never raises for a bad
+        turn id or a database outage: the receipt says so."""
+        ...
+
+    async def post_first(
+        self, reply: LiveReply, *, where: ConversationKey | None = None, persona: str | None = None
+    ) -> str:
         """Post ``reply``'s first message (the core's placeholder) now and return its id, for a
         platform that needs it before the message can be submitted (a Slack slash command's
-        reply is the conversation's thread). The core's retry policy and shared budget apply;
-        raises what the platform refused, or the last 429/transient error after the deadline.
+        reply is the conversation's thread). ``where`` (its thread may be "") and the requested
+        ``persona`` let the core put the persona's before-notice on it from the start. The
+        core's retry policy and shared budget apply; raises what the platform refused, or the
+        last 429/transient error after the deadline.
         """
+        ...
+
+    async def attach_directory(self, directory: Directory) -> None:
+        """Hand the core this platform's :class:`~botkit.access.Directory` (channel names, user
+        groups, admin posts), before serving: channel names in the configuration are resolved
+        now, and one that does not exist raises :class:`AdapterError` naming it."""
+        ...
+
+    def channel_renamed(self, platform: str, channel_id: str, name: str) -> None:
+        """Tell the core a channel's new name (bindings to it are kept)."""
         ...
 
 

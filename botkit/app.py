@@ -1,8 +1,9 @@
 """One lifespan that owns start-up, serving and shutdown.
 
-Start-up order matters for "nothing lost": the backend and the database come up first, final
-writes a killed process left waiting for the database are stored, turns it left unfinished are
-marked interrupted (their messages are repaired once the adapters are checked), personas and
+Start-up order matters for "nothing lost": the backend and the database come up first, this
+process registers as a worker, final writes a killed process left waiting for the database are
+stored, turns it left unfinished are marked interrupted (their messages are repaired once the
+adapters are checked; only those of processes that are gone: see :mod:`botkit.leftovers`), personas and
 plugins are validated, every adapter checks its credentials, and only then does any adapter
 accept a message. Shutdown runs the other way, and this lifespan alone drains: the router stops
 accepting, replies in flight get ``bot.shutdown_grace`` seconds to finish through the still-open
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import sys
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -25,9 +28,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter
+from botkit.admin_notices import AdminNotifier
 from botkit.audit import PersonaAuditor
 from botkit.config import ConfigError, Settings, section
-from botkit.events import ConversationKey
+from botkit.leftovers import (
+    UNANSWERED_NOTE,
+    HeartbeatWatch,
+    Leftover,
+    gone_on_this_host,
+    settle_abandoned,
+)
 from botkit.llm.backends import choose_backend, start_backends
 from botkit.llm.pool import BackendPool, shown_url
 from botkit.personas import PersonaRegistry, shipped_personas_dir
@@ -38,6 +48,7 @@ from botkit.pipeline.turns import TurnRunner
 from botkit.plugins.api import Plugin, PluginContext
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
 from botkit.store import ConversationStore
+from botkit.store.records import WorkerRecord
 from botkit.store.spool import WriteSpool
 from botkit.streaming.budget import BudgetRegistry
 
@@ -71,6 +82,7 @@ class BotApp:
         self.serve_status = settings.server.enabled if settings.server.enabled is not None else status_server
         self.status_server: StatusServer | None = None
         self.leftovers: list[Leftover] = []
+        self.spool: WriteSpool | None = None
         self.extra_plugins = list(extra_plugins)
         self.announce = announce
         self._stack = AsyncExitStack()
@@ -112,7 +124,7 @@ class BotApp:
         store = await self._open_store()
         plugins = load_plugins(settings, self.extra_plugins)
         configs = {p.name: plugin_config(settings, p) for p in plugins}
-        personas = await self._load_personas(plugins, store)
+        personas, auditor = await self._load_personas(plugins, store)
         self.plugin_contexts = [PluginContext(p, configs[p.name], personas) for p in plugins]
         turns = TurnRunner(
             store=store,
@@ -130,6 +142,8 @@ class BotApp:
             plugin_configs=configs,
             chain=MiddlewareChain.of(self.plugin_contexts),
         )
+        bot = settings.bot
+        auditor.notify = AdminNotifier(bot.admin_channels, bot.admin_dm_users, self.bot.access)
         for ctx in self.plugin_contexts:
             for hook in ctx.plugin.startup_hooks:
                 await hook(ctx)
@@ -141,8 +155,19 @@ class BotApp:
         database = self.settings.database
         store = await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
         self._stack.push_async_callback(store.close)
-        spool = WriteSpool.for_database(store.url, database.pending_writes_dir)
-        self.leftovers = await _mark_interrupted(store, spool)
+        # This process, registered before it writes any row (they carry its id), retired at a
+        # clean stop after the drain; the turns of processes that are gone are settled now and
+        # repaired on the platform once the adapters are checked (see botkit.leftovers).
+        worker_id = uuid.uuid4().hex
+        await store.register_worker(worker_id, host=socket.gethostname(), pid=os.getpid())
+        self._stack.push_async_callback(_retire, store)
+        spool = self.spool = WriteSpool.for_database(store.url, database.pending_writes_dir)
+        self.leftovers, gone = await settle_abandoned(
+            store, spool, lambda workers: gone_on_this_host(workers, worker_id), ownerless=True
+        )
+        await store.forget_workers(gone)
+        beating = asyncio.create_task(_heartbeat(store, database.heartbeat_interval), name="botkit-heartbeat")
+        self._stack.push_async_callback(_cancel, beating)
         pruner = asyncio.create_task(
             _prune_deliveries(
                 store,
@@ -156,7 +181,7 @@ class BotApp:
 
     async def _load_personas(
         self, plugins: Sequence[Plugin[Any]], store: ConversationStore
-    ) -> PersonaRegistry:
+    ) -> tuple[PersonaRegistry, PersonaAuditor]:
         """Every persona file, checked (no persona or no default stops start-up), then watched;
         every load and reload is audited and each version's text stored (:class:`PersonaAuditor`)."""
         settings = self.settings
@@ -180,7 +205,7 @@ class BotApp:
             stop = asyncio.Event()
             watcher = asyncio.create_task(personas.watch(stop_event=stop), name="botkit-persona-watch")
             self._stack.push_async_callback(_stop_watcher, stop, watcher)
-        return personas
+        return personas, auditor
 
     async def _start_status_server(self, pool: BackendPool, router: Router) -> None:
         from botkit.status_server import StatusServer
@@ -200,12 +225,12 @@ class BotApp:
             "health and metrics at http://%s:%d/healthz and /metrics", server.host, self.status_server.port
         )
 
-    async def _repair_leftovers(self, adapters: Sequence[Adapter]) -> None:
+    async def _repair_leftovers(self, adapters: Sequence[Adapter], leftovers: Sequence[Leftover]) -> None:
         """Edit the replies a crashed process left on "Thinking…" or half-written to say what
         happened, after reading what each one shows now (:meth:`Leftover.repaired`); answer the
         messages it accepted but never began to answer with one visible note in a new reply."""
         by_platform = {adapter.name: adapter for adapter in adapters}
-        for leftover in self.leftovers:
+        for leftover in leftovers:
             adapter = by_platform.get(leftover.key.platform)
             if adapter is None:
                 continue
@@ -213,7 +238,33 @@ class BotApp:
                 await self._repair_one(adapter, leftover)
             else:
                 await self._tell_unanswered(adapter, leftover)
-        self.leftovers = []
+
+    async def _sweep_gone_workers(self, adapters: Sequence[Adapter]) -> None:
+        """Every ``database.heartbeat_interval``: settle and repair the turns of processes on
+        other hosts (or this one) that are gone while this one serves (see botkit.leftovers)."""
+        assert self.bot is not None
+        store, database = self.bot.store, self.settings.database
+        watch = HeartbeatWatch(database.worker_timeout)
+
+        def judge(workers: Collection[WorkerRecord]) -> set[str]:
+            me = store.worker_id
+            return watch.gone(workers, me) | gone_on_this_host(workers, me)
+
+        while True:
+            await asyncio.sleep(database.heartbeat_interval)
+            try:
+                leftovers, gone = await settle_abandoned(store, self.spool, judge, ownerless=False)
+                if gone or leftovers:
+                    log.warning(
+                        "botkit process(es) %s on this database are gone; %d of their replies to repair",
+                        sorted(gone) or "no longer registered",
+                        len(leftovers),
+                    )
+                await self._repair_leftovers(adapters, leftovers)
+                await store.forget_workers(gone)
+            except Exception:
+                log.exception("looking for the turns of gone botkit processes failed; will try again")
+                watch.reset()
 
     async def _repair_one(self, adapter: Adapter, leftover: Leftover) -> None:
         try:
@@ -274,8 +325,10 @@ class BotApp:
         """Check every adapter (no half-started bot), then run them until they all end."""
         for adapter in adapters:
             await adapter.check()
-        await self._repair_leftovers(adapters)
+        await self._repair_leftovers(adapters, self.leftovers)
+        self.leftovers = []
         tasks = [asyncio.create_task(a.run(), name=f"botkit-adapter-{a.name}") for a in adapters]
+        sweeper = asyncio.create_task(self._sweep_gone_workers(adapters), name="botkit-gone-workers")
         try:
             # asyncio.wait, not gather: cancelling serve() must not cancel the adapters before
             # the replies in flight have landed through their still-open connections.
@@ -291,9 +344,10 @@ class BotApp:
                 await asyncio.shield(self.bot.drain(self.settings.bot.shutdown_grace))
             raise
         finally:
+            sweeper.cancel()
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(sweeper, *tasks, return_exceptions=True)
 
 
 async def _prune_deliveries(
@@ -314,6 +368,25 @@ async def _prune_deliveries(
         await asyncio.sleep(3600)
 
 
+async def _heartbeat(store: ConversationStore, interval: float) -> None:
+    """Tell the other processes on this database that this one still answers its turns."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await store.heartbeat()
+        except Exception as err:  # the database is away: every process misses its beats alike
+            log.warning("heartbeat not stored (%s); trying again in %.0fs", err, interval)
+
+
+async def _retire(store: ConversationStore) -> None:
+    """Leave the workers table at a clean stop; a database that is away by then is no reason
+    to fail the shutdown (the row ages out: its heartbeat stops, its pid is gone)."""
+    try:
+        await store.retire_worker()
+    except Exception as err:
+        log.warning("could not unregister this process from the database (%s)", err)
+
+
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.wait([task])
@@ -323,97 +396,3 @@ async def _stop_watcher(stop: asyncio.Event, watcher: asyncio.Task[None]) -> Non
     stop.set()
     watcher.cancel()
     await asyncio.wait([watcher], timeout=5)
-
-
-LEFTOVER_NOTE = "⚠️ _Interrupted: botkit restarted before this answer was finished. Please ask again._"
-UNANSWERED_NOTE = "⚠️ _Interrupted: botkit restarted before it could answer this. Please ask again._"
-
-
-@dataclass(frozen=True)
-class Leftover:
-    """A reply a previous process left unfinished on the platform: its stored partial answer."""
-
-    key: ConversationKey
-    message_id: str  # "": accepted, but no reply was ever posted (see _tell_unanswered)
-    partial: str
-    user: str | None = None
-
-    @property
-    def text(self) -> str:
-        """The partial answer as stored, and the note that says it was interrupted."""
-        return f"{self.partial}\n\n{LEFTOVER_NOTE}" if self.partial else LEFTOVER_NOTE
-
-    def repaired(self, shown: str | None) -> str | None:
-        """What the message should show, given what it shows now (None: unknown, the adapter
-        cannot read messages); None to leave it alone.
-
-        A message that already ends in an interruption note (this pass ran before, or botkit
-        shut down in time to say so) is left alone. Anything else gets :attr:`text`: the stored
-        partial answer plus the note, whatever it shows, because a reply whose *complete*
-        answer was shown never gets here. Its final write was either stored or spooled (see
-        :mod:`botkit.store.spool`) and is stored at start-up instead of being repaired. What a
-        message shows cannot tell that case apart from a partial answer that was edited a moment
-        ahead of its last checkpoint (the text grows the same way in both), so it is not used to
-        guess; the partial answer is the stored one, never a longer platform text whose
-        formatting (Slack mrkdwn, a continuation's tail) cannot be taken back.
-        """
-        if shown is not None and _ends_with_interruption_note(shown):
-            return None
-        return self.text
-
-
-def _ends_with_interruption_note(shown: str) -> bool:
-    """The last paragraph is a "⚠️ Interrupted: botkit …" note (restart or shutdown)."""
-    last = shown.strip().rsplit("\n\n", 1)[-1].strip()
-    return last.startswith("⚠️") and "Interrupted: botkit" in last
-
-
-async def _mark_interrupted(store: ConversationStore, spool: WriteSpool | None) -> list[Leftover]:
-    """Finish the turns an earlier process left ``queued`` or ``streaming``.
-
-    An inbox row (accepted and persisted, but no turn adopted it: no persona, no placeholder)
-    is stored as interrupted too and returned with no message id: its asker is told in a new
-    reply to ask again, so every accepted message ends in one reply or one visible note.
-
-    A turn whose final write was still waiting for the database when that process died is in the
-    spool: its answer was shown in full, so the spooled write is stored as it was meant to be
-    (usually ``complete``) and its message is not touched. Every other one is stored as
-    interrupted with its checkpointed partial answer, and returned to be repaired on the platform.
-    """
-    entries = spool.entries() if spool is not None else []
-    spooled = {entry.turn: entry for entry in entries}
-    leftovers: list[Leftover] = []
-    for turn in await store.unfinished_turns():
-        entry = spooled.get(turn.id)
-        if entry is not None:
-            log.warning(
-                "turn %s in %s was shown in full but its final write was still waiting for the "
-                "database when botkit stopped; storing it now (%s, %d characters)",
-                turn.id,
-                ConversationKey(*entry.key),
-                entry.values.get("status"),
-                len(entry.values.get("answer") or ""),
-            )
-            await store.finish_turn(turn.id, **entry.values)
-            continue
-        log.warning("turn %s was left %s by an earlier run; marking it interrupted", turn.id, turn.status)
-        await store.finish_turn(
-            turn.id,
-            status="interrupted",
-            answer=turn.content or "",
-            reasoning=turn.reasoning or "",
-            error="botkit stopped before the answer was finished",
-        )
-        key = await store.conversation_key(turn.conversation_id)
-        if key is None:
-            continue
-        if turn.platform_message_ids:
-            leftovers.append(
-                Leftover(ConversationKey(*key), turn.platform_message_ids[-1], (turn.content or "").strip())
-            )
-        elif turn.status == "queued" and turn.persona_name is None:  # an inbox row: accepted only
-            leftovers.append(Leftover(ConversationKey(*key), "", "", turn.user_id))
-    if spool is not None:  # stored now, or the row was final already (landed before the file went)
-        for entry in entries:
-            spool.discard(entry.turn)
-    return leftovers

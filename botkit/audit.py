@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +70,9 @@ class PersonaAuditor:
         self.registry = registry
         self._hashes: dict[str, str] = {}
         self._errors: set[str] = set()
+        #: Told of each new failed *reload* (a running botkit's edited file): the admin notices
+        #: (:class:`~botkit.admin_notices.AdminNotifier`); errors of the first load are in the log.
+        self.notify: Callable[[PersonaError, Persona | None], Awaitable[None]] | None = None
 
     async def loaded(self) -> None:
         """After the first load: every persona loaded and every file that failed."""
@@ -107,6 +110,11 @@ class PersonaAuditor:
                     "serving_hash": serving.content_hash if serving is not None else None,
                 },
             )
+            if self.notify is not None and action == "persona_reload":
+                try:
+                    await self.notify(error, serving)
+                except Exception:
+                    log.exception("could not tell the admins about %s", error)
         self._errors = {str(error) for error in errors}
 
     async def _remember(self, persona: Persona) -> None:

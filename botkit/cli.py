@@ -6,6 +6,8 @@
 - ``botkit personas check [DIR]``: validate persona files; non-zero exit on any error.
 - ``botkit personas history NAME`` / ``botkit personas diff NAME OLD NEW``: stored persona versions.
 - ``botkit audit [--since 7d] [--actor ID] [--json]``: the audit trail.
+- ``botkit eval report [--persona P] [--since 30d] [--results FILE...] [--json]``: users' 👍/👎
+  per persona version, beside offline eval results (:mod:`botkit.eval.report`).
 - ``botkit db upgrade`` / ``botkit db current``: the Alembic schema.
 - ``botkit standin ...``: the vLLM stand-in server (accepts ``vllm serve`` arguments).
 - ``botkit eval PERSONA DATASET [--runs N] [--compare OTHER] ...``: judge a persona (:mod:`botkit.eval`);
@@ -143,12 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         return standin_main(standin_args, prog="botkit standin")
     report_args = _command_args(argv, "eval", "report")
     if report_args is not None:  # `botkit eval report ...`: not a persona named "report"
-        from botkit.eval.cli import report_main
+        from botkit.eval.cli import report_namespace
+        from botkit.eval.report import run_report
 
         options = _global_args(argv, report_args)
+        report = report_namespace(report_args)
         setup_logging(options.log_level or "WARNING")
         try:
-            return report_main(load_settings(options.config), report_args)
+            return _run(run_report(load_settings(options.config), report))
         except ConfigError as err:
             print(f"botkit: error: {err}", file=sys.stderr)
             return EXIT_CONFIG

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
@@ -43,6 +43,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 from pydantic_settings.exceptions import SettingsError
+
+from botkit.access.rules import Binding, Rule
 
 DEFAULT_CONFIG_FILE = "botkit.toml"
 ENV_PREFIX = "BOTKIT_"
@@ -215,12 +217,18 @@ class DatabaseSettings(_Section):
     # even if this process is killed. None: "<file>.pending" beside a SQLite file, else
     # "botkit-pending" in the working directory.
     pending_writes_dir: Path | None = None
+    # Every process on the database beats this often (seconds); one whose beat has not changed
+    # for worker_timeout seconds is gone, and its unfinished turns are repaired by the others.
+    heartbeat_interval: float = Field(10.0, gt=0)
+    worker_timeout: float = Field(60.0, gt=0)
 
 
 class PersonaSettings(_Section):
     dir: Path | None = None
     default: str = "general"
-    bindings: dict[str, str] = Field(default_factory=dict)
+    # channel -> persona name, or -> {persona = "legal", allow = {...}, deny = {...}} (the
+    # channel's access rules); a channel is an id or a #name, see botkit.access.rules.ChannelRef.
+    bindings: dict[str, str | Binding] = Field(default_factory=dict)
     watch: bool = True
 
 
@@ -230,6 +238,32 @@ class BotSettings(_Section):
     admin_roles: list[str] = Field(default_factory=lambda: ["admin"])
     max_message_chars: int = Field(8000, ge=1)
     shutdown_grace: float = Field(30.0, ge=0)
+    # Where admins are told of a broken persona edit: "slack:#botkit-admins", "discord:1234...".
+    admin_channels: list[str] = Field(default_factory=list)
+    # Admins told by direct message as well: "slack:U0ADMIN", "discord:1234...".
+    admin_dm_users: list[str] = Field(default_factory=list)
+
+    @field_validator("admin_channels", "admin_dm_users")
+    @classmethod
+    def _with_platform(cls, values: list[str]) -> list[str]:
+        # An id or a name means something on one platform only: say which.
+        for value in values:
+            platform, sep, target = value.partition(":")
+            if not sep or platform.strip().lower() not in ("slack", "discord") or not target.strip():
+                raise ValueError(
+                    f"{value!r} does not say its platform; write 'slack:#botkit-admins', "
+                    "'slack:U0ADMIN', 'discord:#admins' or 'discord:123456789012345678'"
+                )
+        return values
+
+
+class AccessSettings(_Section):
+    """``[access]``: rules per persona, whom a refused user should ask, and how lookups behave."""
+
+    contact: str = ""  # shown in every refusal: "#it-help or legal-ops@example.com"
+    group_cache_seconds: float = Field(300.0, gt=0)  # how long a user group's members are trusted
+    lookup_timeout: float = Field(5.0, gt=0)  # a membership lookup slower than this refuses
+    personas: dict[str, Rule] = Field(default_factory=dict)  # [access.personas.legal] allow/deny/channels
 
 
 class ServerSettings(_Section):
@@ -238,6 +272,13 @@ class ServerSettings(_Section):
     enabled: bool | None = None  # None: on for `botkit run`, off for `botkit chat`
     host: str = "127.0.0.1"
     port: int = Field(8081, ge=0, le=65535)
+
+
+class FeedbackSettings(_Section):
+    """👍/👎 on the final reply of every model turn (Slack buttons, Discord buttons), stored per
+    turn with its persona version; ``botkit eval report`` shows the votes."""
+
+    enabled: bool = True
 
 
 class PluginSettings(_Section):
@@ -268,8 +309,10 @@ class Settings(_Layered):
     stream: StreamSettings = StreamSettings()
     database: DatabaseSettings = DatabaseSettings()
     personas: PersonaSettings = PersonaSettings()
+    access: AccessSettings = AccessSettings()
     plugins: PluginSettings = PluginSettings()
     server: ServerSettings = ServerSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
     @classmethod
     def source_order(

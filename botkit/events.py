@@ -1,7 +1,8 @@
 """The platform-neutral event model that crosses the adapter boundary.
 
 Adapters translate a Slack event, a Discord interaction or a console line into an
-:class:`IncomingMessage` and hand the core a :class:`LiveReply` through which the answer is shown.
+:class:`IncomingMessage` and hand the core a :class:`LiveReply` through which the answer is shown;
+a click on a final reply's 👍/👎 becomes a :class:`FeedbackEvent`.
 Nothing in here knows about any platform SDK, and adapters need nothing but this module (and
 :mod:`botkit.adapter`) from the core.
 """
@@ -14,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,9 @@ class IncomingMessage:
     user_name: str | None = None
     user_roles: frozenset[str] = frozenset()
     is_direct: bool = False
+    # The person running botkit on this machine (the console's ``[console] operator``): access
+    # rules do not apply to them; they hold the configuration and the database anyway.
+    is_operator: bool = False
     received_at: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
@@ -95,6 +100,42 @@ class IncomingMessage:
     @property
     def key(self) -> ConversationKey:
         return ConversationKey(self.platform, self.workspace, self.channel, self.thread)
+
+
+Vote = Literal["up", "down"]
+"""A 👍 (``up``) or 👎 (``down``) on a final reply."""
+
+VOTES: tuple[str, ...] = get_args(Vote)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackEvent:
+    """A user's 👍/👎 click on the final reply of a model turn, stripped of platform specifics.
+
+    ``turn_id`` is the id the core gave the adapter with the buttons
+    (:meth:`LiveReply.edit_with_feedback`): the adapter carries it in the button (a Slack
+    button's ``value``, a Discord ``custom_id``) and reads it back on the click, so a click on a
+    reply a previous process posted still finds its turn. ``delivery_id`` must be the same for
+    every redelivery of the same click (Slack: user and ``action_ts``; Discord: the interaction
+    id): the core claims it like a message's, so a redelivered click is counted once.
+    """
+
+    platform: str
+    workspace: str
+    channel: str
+    user: str
+    turn_id: int
+    vote: Vote
+    delivery_id: str
+    received_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.vote not in VOTES:
+            raise ValueError(f"a vote is one of {', '.join(VOTES)}, not {self.vote!r}")
+        if not isinstance(self.turn_id, int) or isinstance(self.turn_id, bool) or self.turn_id < 1:
+            raise ValueError(f"a feedback turn id is a positive integer, not {self.turn_id!r}")
+        for name in ("platform", "workspace", "channel", "user", "delivery_id"):
+            object.__setattr__(self, name, clean_text(getattr(self, name)))
 
 
 class LiveReply(ABC):
@@ -114,6 +155,8 @@ class LiveReply(ABC):
     rate_key: str = "default"
     edit_rate: float | None = None  # edits per second allowed in the whole rate_key scope
     edit_burst: int = 1
+    #: True where :meth:`edit_with_feedback` shows 👍/👎 buttons; the core asks only then.
+    feedback_buttons: bool = False
 
     def measure(self, text: str) -> int:
         """Length of ``text`` as the platform counts it after this adapter's conversion.
@@ -134,6 +177,17 @@ class LiveReply(ABC):
     @abstractmethod
     async def post_continuation(self, text: str) -> str:
         """Post one more message after the last one (the answer outgrew ``max_chars``)."""
+
+    async def edit_with_feedback(self, message_id: str, text: str, turn_id: int) -> None:
+        """The final edit of the LAST message of a complete model answer: ``text`` with 👍/👎
+        buttons that carry ``turn_id`` (a click comes back as a :class:`FeedbackEvent`).
+
+        Called only where :attr:`feedback_buttons` is True, once per answer, and also when the
+        text did not change (the buttons are new). Never on a partial view, an error, a
+        refusal or a command's reply. Retried like every final edit, so it must be safe to
+        call again. The default is a plain :meth:`edit`.
+        """
+        await self.edit(message_id, text)
 
     async def post_notice(self, text: str) -> bool:
         """Show a short notice (a refusal, a usage hint) to the asker alone, if the platform can.

@@ -204,7 +204,7 @@ def test_misspelled_section_in_the_environment(monkeypatch: pytest.MonkeyPatch, 
 
 def test_section_far_from_any_lists_the_known_ones(tmp_path: Path) -> None:
     _, message = _load_error(tmp_path, "[frobnicate]\nx = 1\n")
-    assert "unknown section [frobnicate] (known sections: bot, console, " in message
+    assert "unknown section [frobnicate] (known sections: access, bot, console, " in message
 
 
 def _slack_missing(monkeypatch: pytest.MonkeyPatch) -> None:

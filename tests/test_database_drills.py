@@ -22,7 +22,9 @@ from db_faults import PrivatePostgres, exclusive_lock
 from polling import until
 
 from botkit.events import ConversationKey
-from botkit.store import StoredMessage
+from botkit.pipeline.recorder import FinalWrites
+from botkit.store import ConversationStore, StoredMessage
+from botkit.store.spool import WriteSpool
 from botkit.testing import RecordingReply, Standin, TestBot
 from botkit.testing.fake_discord import FakeDiscord
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
@@ -264,6 +266,39 @@ async def test_sqlite_locked_at_the_end_the_final_write_waits_for_the_lock(tmp_p
         ("complete", "And a second answer."),
     ]
     assert after["database"]["pending_writes"] == 0
+
+
+async def test_a_final_write_is_on_disk_before_its_first_attempt_lands(tmp_path: Path) -> None:
+    """The answer is shown before it is stored: a process killed while the first attempt of its
+    final write waits (here for a locked SQLite file, and it is not yet counted as pending) must
+    still leave the next start the complete answer, so the spool has it from the start."""
+    database = tmp_path / "botkit.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    store = await ConversationStore.open(url, migrate=True)
+    try:
+        conversation = await store.conversation_id("console", "local", "tty", "t")
+        ids = await store.start_turn(
+            conversation, user_text="q", user_id="u", delivery_id="d1",
+            persona_name="general", persona_hash="h", model="m",
+        )  # fmt: skip
+        spool = WriteSpool.for_database(url, None)
+        assert spool is not None
+        writes = FinalWrites(store, retry_timeout=60, spool=spool, pending_after=3600)
+        values: dict[str, Any] = {"status": "complete", "answer": "the whole answer", "reasoning": None}
+        key = ConversationKey("console", "local", "tty", "t")
+        with exclusive_lock(database) as release:
+            landing = asyncio.create_task(writes.land(key, ids.assistant_message_id, values))
+            await until(lambda: [e.turn for e in spool.entries()] == [ids.assistant_message_id], 10)
+            assert not landing.done() and writes.status().pending == 0  # in its first attempt
+            (entry,) = spool.entries()
+            assert entry.values["answer"] == "the whole answer"
+            release.set()
+        assert await landing
+        assert spool.entries() == []  # landed: the spooled copy is gone
+        (row,) = [m for m in await store.messages(conversation) if m.role == "assistant"]
+        assert (row.status, row.content) == ("complete", "the whole answer")
+    finally:
+        await store.close()
 
 
 # -- the restart pass reads what the platform shows ------------------------------------------

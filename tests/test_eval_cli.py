@@ -73,7 +73,7 @@ async def test_the_reported_accuracy_is_exactly_what_the_standin_gets_right(tmp_
     assert code == 0, err
     assert err.splitlines()[0].startswith("botkit eval: model backend: external server(s) at ")
     report = json.loads((tmp_path / "out.json").read_text())
-    overall = report["subjects"][0]["overall"]
+    overall = report["results"][0]["overall"]
     # 18 runs; the first (mul, run 1) had no answer even after the retry: 3+3+3 - 1 = 8 right.
     assert overall["runs"] == 18
     assert overall["accuracy_mean"] == pytest.approx(8 / 18)
@@ -81,10 +81,10 @@ async def test_the_reported_accuracy_is_exactly_what_the_standin_gets_right(tmp_
     assert overall["empty_rate"] == pytest.approx(1 / 18)
     assert overall["compliance"] == pytest.approx(14 / 18)  # linear never boxes (3 runs), nor the empty run
     assert overall["exhausted_rate"] == 0
-    per_question = {row["name"]: row for row in report["subjects"][0]["per_question"]}
+    per_question = {row["name"]: row for row in report["results"][0]["per_question"]}
     assert {q for q, row in per_question.items() if row["accuracy_mean"] == 1} == {"frac", "half"}
     assert per_question["mul"]["accuracy_mean"] == pytest.approx(2 / 3)
-    results = report["results"]
+    results = report["run_results"]
     assert [r["extracted"] for r in results if r["question"] == "half"] == ["0.5"] * 3
     assert {r["extracted"] for r in results if r["question"] == "quadratic"} == {"-3"}
     first = results[0]
@@ -120,7 +120,7 @@ async def test_compare_pairs_seeds_and_tells_a_real_difference_from_noise(tmp_pa
         requests = list(standin.requests)
     assert code == 0, err
     report = json.loads((tmp_path / "out.json").read_text())
-    math, tiny = report["subjects"]
+    math, tiny = report["results"]
     assert math["overall"]["accuracy_mean"] == pytest.approx(0.5)
     assert tiny["overall"]["accuracy_mean"] == 0
     assert tiny["overall"]["exhausted_rate"] == 1  # finish_reason "length" every time
@@ -128,6 +128,13 @@ async def test_compare_pairs_seeds_and_tells_a_real_difference_from_noise(tmp_pa
     assert comparison["difference"] == pytest.approx(0.5)
     assert comparison["distinguishable"] is True and comparison["ci_low"] > 0
     assert "is better beyond noise" in out
+    # `botkit eval report --results` reads the same file: each persona version with its accuracy.
+    env = clean_env(BOTKIT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    code, shown, err = await _botkit(tmp_path, env, "eval", "report", "--results", "out.json", "--json")
+    assert code == 0, err
+    offline = {v["persona"]: v["offline"] for v in json.loads(shown)["versions"]}
+    assert offline["math"][0]["accuracy_mean"] == pytest.approx(0.5)
+    assert offline["tiny"][0]["accuracy_mean"] == 0 and offline["tiny"][0]["runs"] == 2
     # Paired: each (question, run) was asked of both personas with one seed.
     seeds = Counter(r["seed"] for r in requests)
     assert len(seeds) == 12 and set(seeds.values()) == {2}
@@ -149,7 +156,7 @@ async def test_compare_with_a_stored_version_from_persona_history(tmp_path: Path
         missing = await _eval(tmp_path, standin.base_url, "math", "set.jsonl", "--compare", "math@ffff0000")
     assert code == 0, err
     report = json.loads((tmp_path / "out.json").read_text())
-    assert [s["hash"] for s in report["subjects"]] == [stored, stored]
+    assert [s["persona_version"] for s in report["results"]] == [stored, stored]
     assert report["comparison"]["difference"] == 0
     assert "the same result on every question, no difference measured" in out
     assert missing[0] == 2
@@ -206,7 +213,7 @@ def test_ctrl_c_prints_what_was_measured_so_far(tmp_path: Path) -> None:
     assert "Interrupted: what was measured so far." in out
     report = json.loads((tmp_path / "out.json").read_text())
     assert report["partial"] is True
-    assert 1 <= len(report["results"]) < 12
-    assert all(r["correct"] for r in report["results"])
-    assert report["subjects"][0]["overall"]["runs"] == len(report["results"])
+    assert 1 <= len(report["run_results"]) < 12
+    assert all(r["correct"] for r in report["run_results"])
+    assert report["results"][0]["overall"]["runs"] == len(report["run_results"])
     assert "overall" in out

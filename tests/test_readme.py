@@ -236,6 +236,7 @@ def test_audit(tmp_path: Path) -> None:
         "printf ':persona list\\n:ask persona=legal hi\\n' | botkit chat",
         tmp_path,
         BOTKIT_CONSOLE__USER="ann",
+        BOTKIT_CONSOLE__OPERATOR="false",  # judged like any user, so the refusal is audited
     )
     assert chat.returncode == 0, chat.stderr
     audit = shell("botkit audit", tmp_path)
@@ -248,6 +249,27 @@ def test_audit(tmp_path: Path) -> None:
         ("refusal", "legal"),
     ]
     assert rows[1]["detail"]["rule"] == "users/roles"
+
+
+@runs("botkit eval report [--persona P] [--since 30d] [--results FILE...] [--json]", "botkit eval report")
+def test_eval_report(tmp_path: Path) -> None:
+    chat = shell("printf 'What is 2+2?\\nAnd 3+3?\\n' | botkit chat", tmp_path)
+    assert chat.returncode == 0, chat.stderr
+    with sqlite3.connect(tmp_path / "botkit.db") as db:
+        (version,) = db.execute(
+            "SELECT DISTINCT persona_hash FROM messages WHERE role = 'assistant'"
+        ).fetchone()
+    result = {"persona": "general", "persona_version": version, "dataset": "smoke.jsonl", "runs": 3}
+    (tmp_path / "eval.json").write_text(json.dumps({**result, "accuracy": {"mean": 0.75, "std": 0.1}}))
+    table = shell("botkit eval report", tmp_path)
+    assert table.returncode == 0, table.stderr
+    # The console shows no buttons: two replies, no votes yet.
+    assert table.stdout.splitlines()[2].split() == ["general", version[:12], "2", "0", "0%", "–", "–"]
+    as_json = shell("botkit eval report --persona general --since 30d --results eval.json --json", tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    (row,) = json.loads(as_json.stdout)["versions"]
+    assert (row["replies"], row["votes"], row["vote_rate"], row["up_share"]) == (2, 0, 0.0, None)
+    assert [(o["accuracy_mean"], o["accuracy_std"], o["runs"]) for o in row["offline"]] == [(0.75, 0.1, 3)]
 
 
 @runs("botkit db upgrade", "botkit db current")
@@ -298,8 +320,8 @@ def test_eval_a_slice_of_the_math_set(tmp_path: Path) -> None:
     )
     assert full.returncode == 0, full.stderr
     report = json.loads((tmp_path / "out.json").read_text())
-    assert [s["persona"] for s in report["subjects"]] == ["math", "general"]
-    assert report["seed"] == 7 and len(report["results"]) == 8
+    assert [s["persona"] for s in report["results"]] == ["math", "general"]
+    assert report["seed"] == 7 and len(report["run_results"]) == 8
     assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -321,3 +343,13 @@ def test_fresh_clone_first_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.rstrip().endswith("The final answer is $\\boxed{4}$.")
     assert result.stderr.splitlines()[-1] == BACKEND_LINE
+
+
+@runs("printf ':ask persona=legal Can I sublet my flat?\\n' | botkit chat")
+def test_the_console_example_of_a_governed_persona_is_answered_out_of_the_box(tmp_path: Path) -> None:
+    """The console user is the operator: the legal persona answers without any role set."""
+    result = shell("printf ':ask persona=legal Can I sublet my flat?\\n' | botkit chat", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "not available" not in result.stdout
+    assert "Can I sublet my flat?" in result.stdout  # the stand-in repeats the question it got
+    assert result.stdout.rstrip().endswith("consult a qualified lawyer about your situation._")

@@ -168,15 +168,17 @@ async def test_migrations_dir_is_the_source_checkout() -> None:
 async def test_migration_creates_the_models_schema(db_url: str) -> None:
     assert await current_revision(db_url) is None
     await upgrade(db_url)
-    assert await current_revision(db_url) == head_revision() == "0003"
+    assert await current_revision(db_url) == head_revision() == "0005"
     schema = await _schema(db_url)
     assert schema["tables"] == [
         "alembic_version",
         "audit",
         "conversations",
         "deliveries",
+        "feedback",
         "messages",
         "persona_versions",
+        "workers",
     ]
     assert schema["audit"]["indexes"] == [("ix_audit_actor_at", ("actor", "at")), ("ix_audit_at", ("at",))]
     assert schema["persona_versions"]["unique"] == [("uq_persona_versions_name_hash", ("name", "hash"))]
@@ -196,6 +198,14 @@ async def test_migration_creates_the_models_schema(db_url: str) -> None:
         (("reply_to_id",), "messages", "SET NULL"),
     ]
     assert schema["messages"]["checks"] == ["ck_messages_role", "ck_messages_status"]
+    assert schema["feedback"]["unique"] == [
+        ("uq_feedback_message_id_platform_voter", ("message_id", "platform", "voter"))
+    ]
+    assert schema["feedback"]["fks"] == [(("message_id",), "messages", "CASCADE")]
+    assert ("ix_feedback_persona_name_persona_hash", ("persona_name", "persona_hash")) in schema["feedback"][
+        "indexes"
+    ]  # PostgreSQL also lists the unique key's index
+    assert schema["feedback"]["checks"] == ["ck_feedback_vote"]
     # The hand-written migration and the models agree column by column (types, nullability).
     assert schema["diff"] == []
     await upgrade(db_url)  # idempotent at head
@@ -207,14 +217,14 @@ async def test_downgrade_removes_the_schema_and_upgrade_restores_it(db_url: str)
     assert await current_revision(db_url) is None
     assert (await _schema(db_url))["tables"] == ["alembic_version"]
     await upgrade(db_url)
-    assert await current_revision(db_url) == "0003"
+    assert await current_revision(db_url) == head_revision()
 
 
 async def test_sqlite_auto_migrates_and_creates_the_directory(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'b' / 'bot.db'}"
     store = await ConversationStore.open(url)
     try:
-        assert await current_revision(url) == "0003"
+        assert await current_revision(url) == head_revision()
         assert await _sql(url, "PRAGMA journal_mode") == "wal"
     finally:
         await store.close()
@@ -228,7 +238,7 @@ async def test_open_unmigrated_without_migrate_raises_clear_error(db_url: str) -
         await ConversationStore.open(url.render_as_string(hide_password=False), migrate=False)
     message = str(info.value)
     assert "is at revision none" in message
-    assert "botkit needs 0003: run `botkit db upgrade`" in message
+    assert f"botkit needs {head_revision()}: run `botkit db upgrade`" in message
     assert PASSWORD not in message
     if url.get_backend_name() == "postgresql":
         assert "***" in message
@@ -441,7 +451,7 @@ async def test_unfinished_turns_survive_a_restart(db_url: str) -> None:
 async def test_concurrent_upgrades_are_serialized(db_url: str) -> None:
     """Two bot processes starting at once on an empty database: one migrates, the other waits."""
     await asyncio.gather(*(upgrade(db_url) for _ in range(3)))
-    assert await current_revision(db_url) == "0003"
+    assert await current_revision(db_url) == head_revision()
 
 
 async def test_old_delivery_claims_are_pruned(db_url: str) -> None:

@@ -40,6 +40,9 @@ class ConsoleSettings(SectionSettings):
     thread: str = "default"
     user: str = Field(default_factory=_default_user)
     roles: list[str] = Field(default_factory=lambda: ["admin"])
+    # The console user is the operator running botkit here: access rules do not apply to them
+    # (false: judge them by user and roles, e.g. to try rules out).
+    operator: bool = True
     interactive: bool | None = None  # None: interactive when stdin is a terminal
     history_file: str | None = None  # None: $XDG_STATE_HOME/botkit/console_history; "": keep none
 
@@ -207,6 +210,7 @@ class ConsoleAdapter(Adapter):
             user_name=self.config.user,
             user_roles=frozenset(self.config.roles),
             is_direct=True,
+            is_operator=self.config.operator,
         )
         reply = ConsoleReply(self.stdout, self.console)
         submission = await self.host.submit(message, reply)

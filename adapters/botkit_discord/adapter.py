@@ -14,12 +14,14 @@ from discord import app_commands
 from pydantic import BaseModel
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
-from botkit.events import ConversationKey, IncomingMessage, TransientPlatformError
+from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError, Vote
 from botkit_discord.commands import build_tree, declared_args, main_text
+from botkit_discord.directory import DiscordDirectory
 from botkit_discord.endpoints import point_discord_py_at
-from botkit_discord.identity import channel_and_thread, role_names, workspace_of
+from botkit_discord.feedback import FeedbackButton, answer_vote
+from botkit_discord.identity import channel_and_thread, member_roles, workspace_of
 from botkit_discord.mentions import MentionRouter
-from botkit_discord.reply import DiscordInteractionReply
+from botkit_discord.reply import DiscordInteractionReply, DiscordMessageReply
 from botkit_discord.settings import DiscordSettings
 
 log = logging.getLogger("botkit_discord")
@@ -81,14 +83,26 @@ class BotkitClient(discord.Client):
         self.tree = build_tree(self, adapter.host, adapter.host.commands, adapter.on_command)
 
     async def setup_hook(self) -> None:
+        # Every message's 👍/👎, by custom_id template: replies from before a restart included.
+        self.add_dynamic_items(FeedbackButton)
         if not self.adapter.synced:  # check() normally synced them already, before anything started
             await self.adapter.sync_commands(self.tree)
+
+    async def on_feedback(self, interaction: discord.Interaction[Any], vote: Vote, turn_id: int) -> None:
+        """A vote button was clicked (:class:`~botkit_discord.feedback.FeedbackButton`)."""
+        await answer_vote(self.adapter.host, interaction, vote, turn_id)
 
     async def on_ready(self) -> None:
         self.adapter.ready.set()
 
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
+
+    async def on_guild_channel_update(
+        self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
+    ) -> None:
+        if before.name != after.name:  # a rename: bindings keep the channel (pinned to its id)
+            self.adapter.host.channel_renamed("discord", str(after.id), after.name)
 
 
 class DiscordAdapter(Adapter):
@@ -105,6 +119,7 @@ class DiscordAdapter(Adapter):
         self.synced: list[str] = []  # where commands were synced: guild ids or "global"
         self._accepting = True
         self._mentions: MentionRouter | None = None
+        self._restart_rest: discord.Client | None = None  # see reply_in
         if settings.shutdown_grace is not None:
             log.warning(
                 "discord.shutdown_grace (BOTKIT_DISCORD__SHUTDOWN_GRACE) is deprecated and ignored: "
@@ -159,6 +174,10 @@ class DiscordAdapter(Adapter):
             await self.sync_commands(build_tree(client, self.host, self.host.commands, self.on_command))
         finally:
             await client.close()
+        # Channel names in access rules and bindings are resolved now: a wrong one stops start-up.
+        await self.host.attach_directory(
+            DiscordDirectory(lambda: self.client, self._rest_client, list(self.config.guild_ids))
+        )
 
     async def shown_text(self, key: ConversationKey, message_id: str) -> str | None:
         """The message's content now (``GET /channels/{channel}/messages/{message}``, in the
@@ -218,20 +237,79 @@ class DiscordAdapter(Adapter):
         )
         return False
 
+    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
+        """A new message where the lost question was asked: in its thread where that thread
+        exists (a mention's thread has the mention's id), else in the channel as a reply to
+        the question (a mention answered inline, a slash command: its interaction id names no
+        message, so the reference is dropped rather than failing), without pinging anyone.
+
+        The restart pass runs before :meth:`run`; the REST client opened here stays logged in
+        until :meth:`run` starts (it closes it) so that the reply can still be written. A sweep
+        while serving (another process's turns, see :mod:`botkit.leftovers`) uses the connected
+        client."""
+        candidates = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
+        if not candidates:
+            log.info("no Discord channel known for the unanswered message in %s", key)
+            return None
+        # While serving (a sweep found a gone process's turn): the connected client.
+        client = (
+            self.client
+            if self.client is not None and self.client.is_ready()
+            else await self._restart_client()
+        )
+
+        async def open_channel() -> tuple[discord.PartialMessageable, discord.MessageReference | None]:
+            for channel_id in candidates[:-1]:  # the thread, where there is one
+                try:
+                    await client.fetch_channel(channel_id)
+                except (discord.NotFound, discord.Forbidden):
+                    continue
+                return client.get_partial_messageable(channel_id), None
+            channel_id = candidates[-1]
+            reference = None
+            if key.thread.isdigit() and int(key.thread) != channel_id:
+                reference = discord.MessageReference(
+                    message_id=int(key.thread), channel_id=channel_id, fail_if_not_exists=False
+                )
+            return client.get_partial_messageable(channel_id), reference
+
+        return DiscordMessageReply(
+            client.get_partial_messageable(candidates[-1]),
+            open_channel=open_channel,
+            max_chars=self.config.max_chars,
+            edits_per_second=self.config.edits_per_second,
+        )
+
+    async def _restart_client(self) -> discord.Client:
+        """One logged-in REST client for the restart pass's new replies, closed by :meth:`run`."""
+        if self._restart_rest is None:
+            client = self._new_rest_client()
+            try:
+                await self._login(client)
+            except BaseException:
+                await client.close()
+                raise
+            self._restart_rest = client
+        return self._restart_rest
+
     @contextlib.asynccontextmanager
     async def _rest_client(self) -> AsyncIterator[discord.Client]:
         """A logged-in client for REST calls only (no gateway), closed afterwards."""
-        point_discord_py_at(self.config.api_url, self.config.gateway_url)
-        client = discord.Client(
-            intents=minimal_intents(),
-            allowed_mentions=discord.AllowedMentions.none(),
-            max_ratelimit_timeout=MAX_RATELIMIT_SLEEP,
-        )
+        client = self._new_rest_client()
         try:
             await self._login(client)
             yield client
         finally:
             await client.close()
+
+    def _new_rest_client(self) -> discord.Client:
+        """A client for REST calls only (never connected to the gateway), pinging no one."""
+        point_discord_py_at(self.config.api_url, self.config.gateway_url)
+        return discord.Client(
+            intents=minimal_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_ratelimit_timeout=MAX_RATELIMIT_SLEEP,
+        )
 
     def invite_url(self, application_id: int | None) -> str:
         client_id = application_id or self.config.application_id or "APPLICATION_ID"
@@ -283,6 +361,9 @@ class DiscordAdapter(Adapter):
         Draining is the core's: :meth:`botkit.app.BotApp.serve` lets the replies in flight
         land, through this still-open connection, before it cancels the adapters.
         """
+        if self._restart_rest is not None:  # the restart pass's replies have all been written
+            await self._restart_rest.close()
+            self._restart_rest = None
         point_discord_py_at(self.config.api_url, self.config.gateway_url)
         client = self.client = BotkitClient(self)
         self._mentions = MentionRouter(client, self.config)
@@ -339,7 +420,7 @@ class DiscordAdapter(Adapter):
             command=spec.qualified_name,
             args=declared_args(spec, args),
             user_name=interaction.user.display_name,
-            user_roles=role_names(interaction.user),
+            user_roles=member_roles(interaction.user),
             is_direct=interaction.guild_id is None,
         )
         submission = await self.host.submit(message, reply, redeliverable=True)

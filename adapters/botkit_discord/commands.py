@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 
 from botkit.adapter import AdapterHost, CommandSpec, OptionSpec
-from botkit_discord.identity import channel_and_thread, role_names
+from botkit_discord.identity import channel_and_thread, member_roles, workspace_of
 
 Invoke = Callable[[discord.Interaction[Any], CommandSpec, dict[str, str]], Awaitable[None]]
 
@@ -76,7 +76,13 @@ def persona_autocomplete(
 
     async def complete(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
         channel, _ = channel_and_thread(interaction)
-        allowed = host.personas_for(str(interaction.user.id), role_names(interaction.user), channel)
+        allowed = host.personas_for(
+            str(interaction.user.id),
+            member_roles(interaction.user),
+            channel,
+            platform="discord",
+            workspace=workspace_of(interaction.guild_id),
+        )
         typed = current.strip().lower()
         choices = [
             app_commands.Choice(name=_short(f"{p.name} — {p.description}"), value=p.name)

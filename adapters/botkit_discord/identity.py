@@ -7,10 +7,13 @@ from typing import Any
 import discord
 
 
-def role_names(user: discord.User | discord.Member) -> frozenset[str]:
-    """The member's role names (without @everyone); a user outside a guild has none."""
+def member_roles(user: discord.User | discord.Member) -> frozenset[str]:
+    """The member's roles, each by name and by id (without @everyone), so an access rule may name
+    a role either way (``discord_roles = ["Legal"]`` or ``["112233445566778899"]``); a user
+    outside a guild has none."""
     if isinstance(user, discord.Member):
-        return frozenset(role.name for role in user.roles if not role.is_default())
+        roles = [role for role in user.roles if not role.is_default()]
+        return frozenset(role.name for role in roles) | frozenset(str(role.id) for role in roles)
     return frozenset()
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import discord
 
 from botkit.events import IncomingMessage
-from botkit_discord.identity import role_names, workspace_of
+from botkit_discord.identity import member_roles, workspace_of
 from botkit_discord.reply import DiscordMessageReply, OpenChannel, platform_call
 from botkit_discord.settings import DiscordSettings
 
@@ -104,13 +104,14 @@ class MentionRouter:
             text=text,
             delivery_id=str(message.id),
             user_name=message.author.display_name,
-            user_roles=role_names(message.author),
+            user_roles=member_roles(message.author),
             is_direct=is_dm,
         )
         reply = DiscordMessageReply(
             self.client.get_partial_messageable(channel.id, guild_id=guild_id),
             reference=reference,
             open_channel=open_channel,
+            private=None if is_dm else message.author.send,  # a refusal is DMed, not shown to all
             max_chars=self.settings.max_chars,
             edits_per_second=self.settings.edits_per_second,
         )

@@ -22,6 +22,7 @@ import aiohttp
 import discord
 
 from botkit.events import LiveReply, RateLimited, TransientPlatformError
+from botkit_discord.feedback import feedback_view
 
 log = logging.getLogger("botkit_discord.reply")
 
@@ -95,11 +96,23 @@ def notice_parts(text: str, limit: int) -> list[str]:
 
 
 class _DiscordReply(LiveReply):
+    feedback_buttons = True  # 👍/👎 components on the final message (botkit_discord.feedback)
+
     def __init__(self, *, channel_id: int, max_chars: int, edits_per_second: float) -> None:
         self.max_chars = max_chars
         self.rate_key = f"discord:{channel_id}"
         self.edit_rate = edits_per_second
         self.edit_burst = 1
+
+    async def edit(self, message_id: str, text: str) -> None:
+        await self._edit(message_id, text, None)
+
+    async def edit_with_feedback(self, message_id: str, text: str, turn_id: int) -> None:
+        """The final edit, with the 👍/👎 action row in the same PATCH."""
+        await self._edit(message_id, text, feedback_view(turn_id))
+
+    async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
+        raise NotImplementedError
 
 
 OpenChannel = Callable[[], Awaitable[tuple[discord.PartialMessageable, discord.MessageReference | None]]]
@@ -111,8 +124,10 @@ class DiscordMessageReply(_DiscordReply):
     The first message optionally replies to (references) the user's message, without pinging.
     ``open_channel``, if given, is awaited once before the first message and says where the reply
     goes: a mention's thread is started there, only once the core has claimed the delivery, so a
-    redelivered message never starts a second thread. Notices are not private on this path
-    (:meth:`post_notice` returns False): they are shown as the reply, like any answer.
+    redelivered message never starts a second thread. A message cannot be private to one member,
+    so a notice (a refusal) goes to the asker by direct message where ``private`` is given (a
+    mention in a server channel); where the member does not accept DMs, :meth:`post_notice`
+    returns False and the core shows it as the reply.
     """
 
     def __init__(
@@ -121,6 +136,7 @@ class DiscordMessageReply(_DiscordReply):
         *,
         reference: discord.MessageReference | None = None,
         open_channel: OpenChannel | None = None,
+        private: Callable[[str], Awaitable[object]] | None = None,
         max_chars: int,
         edits_per_second: float,
     ) -> None:
@@ -128,9 +144,20 @@ class DiscordMessageReply(_DiscordReply):
         self.channel = channel
         self.reference = reference
         self._open_channel = open_channel
+        self._private = private
 
     async def post_notice(self, text: str) -> bool:
-        return False  # a message cannot be private to one member: the core posts it as the reply
+        """A DM to the asker (``private``); False (the core replies openly) without one, or when
+        the member does not accept DMs (403). A 429 or transient failure is raised to be retried."""
+        if self._private is None:
+            return False
+        private = self._private
+        try:
+            await platform_call(lambda: private(text[:2000]))
+        except discord.Forbidden as err:
+            log.info("cannot DM the notice (HTTP %s, code %s); replying in the channel", err.status, err.code)
+            return False
+        return True
 
     async def post_placeholder(self, text: str) -> str:
         if self._open_channel is not None:
@@ -146,9 +173,9 @@ class DiscordMessageReply(_DiscordReply):
         message = await platform_call(send)
         return str(message.id)
 
-    async def edit(self, message_id: str, text: str) -> None:
+    async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
         partial = self.channel.get_partial_message(int(message_id))
-        await platform_call(lambda: partial.edit(content=text))
+        await platform_call(lambda: _edit_message(partial, text, view))
 
     async def post_continuation(self, text: str) -> str:
         message = await platform_call(lambda: self.channel.send(text))
@@ -227,21 +254,22 @@ class DiscordInteractionReply(_DiscordReply):
         self._original_id = str(message.id)
         return self._original_id
 
-    async def edit(self, message_id: str, text: str) -> None:
+    async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
         if message_id in self._moved:
             partial = self.channel.get_partial_message(self._moved[message_id])
-            await platform_call(lambda: partial.edit(content=text))
+            await platform_call(lambda: _edit_message(partial, text, view))
         elif message_id not in self._followups and message_id != self._original_id:
             partial = self.channel.get_partial_message(int(message_id))  # posted in the channel
-            await platform_call(lambda: partial.edit(content=text))
+            await platform_call(lambda: _edit_message(partial, text, view))
         elif not self.token_fresh:
             await self._retire(message_id)
-            self._moved[message_id] = int(await self._post_in_channel(text))
+            self._moved[message_id] = int(await self._post_in_channel(text, view))
         elif message_id == self._original_id:
-            await platform_call(lambda: self.interaction.edit_original_response(content=text))
+            await platform_call(lambda: self.interaction.edit_original_response(content=text, **extra))
         else:
             followup = self.interaction.followup
-            await platform_call(lambda: followup.edit_message(int(message_id), content=text))
+            await platform_call(lambda: followup.edit_message(int(message_id), content=text, **extra))
 
     async def post_continuation(self, text: str) -> str:
         if not self.token_fresh:
@@ -251,8 +279,9 @@ class DiscordInteractionReply(_DiscordReply):
         self._followups.add(str(message.id))
         return str(message.id)
 
-    async def _post_in_channel(self, text: str) -> str:
-        message = await platform_call(lambda: self.channel.send(text))
+    async def _post_in_channel(self, text: str, view: discord.ui.View | None = None) -> str:
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
+        message = await platform_call(lambda: self.channel.send(text, **extra))
         return str(message.id)
 
     async def _retire(self, message_id: str) -> None:
@@ -264,3 +293,11 @@ class DiscordInteractionReply(_DiscordReply):
                 await self.interaction.followup.edit_message(int(message_id), content=CONTINUED_NOTE)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as err:  # the token may be gone
             log.info("could not mark interaction message %s as continued: %s", message_id, err)
+
+
+async def _edit_message(partial: discord.PartialMessage, text: str, view: discord.ui.View | None) -> object:
+    """``PATCH /channels/{channel}/messages/{message}``: the text, and the buttons when given
+    (left out otherwise, so that an edit keeps what the message shows)."""
+    if view is None:
+        return await partial.edit(content=text)
+    return await partial.edit(content=text, view=view)

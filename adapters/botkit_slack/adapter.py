@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import aiohttp
 from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
@@ -16,7 +17,9 @@ from botkit.adapter import Adapter, AdapterError, AdapterHost
 from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError
 from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
 from botkit_slack.credentials import BotAuth, authorizer, verify
+from botkit_slack.directory import SlackDirectory
 from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_mention, from_message
+from botkit_slack.feedback import ACTION_PATTERN, feedback_event
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.settings import SlackSettings
 from botkit_slack.threads import ThreadTracker
@@ -76,6 +79,8 @@ class SlackAdapter(Adapter):
         """
         self.auth = await verify(self._web_client(), self.config)
         self.identity = self.auth.identity
+        # Channel names in access rules and bindings are resolved now: a wrong one stops start-up.
+        await self.host.attach_directory(SlackDirectory(self._web_client()))
 
     async def run(self) -> None:
         if self.auth is None:
@@ -140,8 +145,11 @@ class SlackAdapter(Adapter):
         )
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
+        app.event("channel_rename")(self._on_rename)
+        app.event("group_rename")(self._on_rename)  # a private channel's
         for name in top_level_names(self.host.commands):
             app.command(f"/{name}")(self._on_command)
+        app.action(ACTION_PATTERN)(self._on_feedback)
         return app
 
     # -- listeners (bolt acknowledges once they return; an exception means no ack) ----------
@@ -166,6 +174,12 @@ class SlackAdapter(Adapter):
                 return
         await self._submit(inbound)
 
+    async def _on_rename(self, event: dict[str, Any]) -> None:
+        """``channel_rename``: ``{"channel": {"id", "name", "created"}}``; bindings keep the channel."""
+        channel = event.get("channel") or {}
+        if channel.get("id") and channel.get("name"):
+            self.host.channel_renamed(PLATFORM, str(channel["id"]), str(channel["name"]))
+
     async def _on_command(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
     ) -> None:
@@ -187,7 +201,8 @@ class SlackAdapter(Adapter):
         team = str(body.get("team_id") or context.get("team_id") or "")
         reply = self._reply(team, channel, None, user)
         try:
-            ts = await reply.prepare(self.host)
+            where = ConversationKey(PLATFORM, team, channel, "")
+            ts = await reply.prepare(self.host, where=where, persona=parsed.args.get("persona"))
         except (SlackApiError, TransientPlatformError) as err:
             code = err.response.get("error") if isinstance(err, SlackApiError) else "unavailable"
             log.info("cannot answer /%s in %s: %s", parsed.name, channel, code)
@@ -216,6 +231,30 @@ class SlackAdapter(Adapter):
         if not submission.accepted:
             log.info("Slack command %s was already handled", message.delivery_id)
             await reply.discard_prepared()
+
+    async def _on_feedback(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A 👍/👎 click (``block_actions``): stored by the core, acknowledged to the voter alone
+        (``chat.postEphemeral`` in the reply's thread). The buttons stay as they are: everyone
+        reading the reply shares them. bolt sends the ack once this returns: one short
+        transaction and one Web API call, well inside Slack's 3 seconds."""
+        await ack()
+        event = feedback_event(body, action)
+        if event is None:
+            log.info("ignoring a feedback click without a turn id: %s", action.get("action_id"))
+            return
+        receipt = await self.host.vote(event)
+        if receipt.text is None:
+            return
+        assert self._replies is not None
+        thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get(
+            "thread_ts"
+        )
+        try:
+            await self._replies.chat_postEphemeral(
+                channel=event.channel, user=event.user, text=receipt.text, thread_ts=thread_ts
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
+            log.info("could not thank %s for a vote in %s: %s", event.user, event.channel, err)
 
     def _me(self, context: Mapping[str, Any]) -> BotIdentity:
         if self.identity is not None:

@@ -28,6 +28,16 @@ REQUIRED_SCOPES = (
     "im:history",  # message.im (direct messages)
 )
 
+#: Bot scopes access rules use when they name channels (``#legal-questions``) or user groups
+#: (``@legal-team``); the manifest requests them too. Not checked at start-up, so an app
+#: installed before them keeps working until a rule needs them: then the lookup's
+#: ``missing_scope`` stops start-up (a channel name) or refuses (a group), naming the scope.
+ACCESS_SCOPES = (
+    "channels:read",  # conversations.list: channel names, and channel_rename events
+    "groups:read",  # the same for private channels (group_rename)
+    "usergroups:read",  # usergroups.list / usergroups.users.list: a group's members
+)
+
 
 @dataclass(frozen=True, slots=True)
 class BotAuth:

@@ -22,7 +22,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from botkit.events import LiveReply, RateLimited, TransientPlatformError
+from botkit.events import ConversationKey, LiveReply, RateLimited, TransientPlatformError
+from botkit_slack.feedback import actions_block, feedback_blocks
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
 
@@ -127,6 +128,8 @@ class _Stream:
 
 
 class SlackReply(LiveReply):
+    feedback_buttons = True
+
     """Placeholder, edits and continuation messages of one reply in one channel/thread.
 
     Native streaming (``streaming = "native"``, replies in a thread): the placeholder is an
@@ -143,6 +146,8 @@ class SlackReply(LiveReply):
     ``chat.appendStream`` such an error may have appended the text anyway, so the reply goes on with
     ``chat.update``, which re-sends all of it.
     """
+
+    feedback_buttons = True  # Block Kit buttons on the final message (botkit_slack.feedback)
 
     def __init__(
         self,
@@ -187,13 +192,16 @@ class SlackReply(LiveReply):
         """The native stream's message (it replaced the placeholder), if one was started."""
         return self._stream.ts if self._stream is not None else None
 
-    async def prepare(self, host: AdapterHost) -> str:
+    async def prepare(
+        self, host: AdapterHost, *, where: ConversationKey | None = None, persona: str | None = None
+    ) -> str:
         """Post the first message now, before the core has the message (a slash command's reply
         needs its ``ts`` as the conversation's thread); :meth:`post_placeholder` adopts it.
 
-        The core posts it (``host.post_first``), under its retry policy and the shared budget.
+        The core posts it (``host.post_first``), under its retry policy and the shared budget,
+        with the before-notice of the persona the channel or ``persona`` will get.
         """
-        ts = await host.post_first(self)
+        ts = await host.post_first(self, where=where, persona=persona)
         self._prepared = (ts, self._first_text or "")
         return ts
 
@@ -210,12 +218,23 @@ class SlackReply(LiveReply):
         return ts
 
     async def edit(self, message_id: str, text: str) -> None:
+        await self._edit(message_id, text, None)
+
+    async def edit_with_feedback(self, message_id: str, text: str, turn_id: int) -> None:
+        """The final edit with 👍/👎 (:mod:`botkit_slack.feedback`): ``chat.update`` with
+        ``blocks`` and ``text``; a native stream gets its buttons from ``chat.stopStream``'s
+        ``blocks`` (appended under the streamed text)."""
+        await self._edit(message_id, text, turn_id)
+
+    async def _edit(self, message_id: str, text: str, turn_id: int | None) -> None:
         if self.native and message_id == self._first and await self._stream_edit(message_id, text):
+            if turn_id is not None:
+                await self._stop_stream([actions_block(turn_id)])
             return
         if self._stream is not None and message_id == self._first:
             await self._stop_stream()  # a streaming message refuses chat.update
             message_id = self._stream.ts
-        await self._update(message_id, text)
+        await self._update(message_id, text, turn_id)
 
     async def post_continuation(self, text: str) -> str:
         await self._stop_stream()  # the first message is complete; the rest is edited as usual
@@ -256,8 +275,12 @@ class SlackReply(LiveReply):
         await self._delete(ts, "the unused placeholder")
 
     # -- Web API calls ---------------------------------------------------------------------------
-    async def _update(self, ts: str, text: str) -> None:
-        await slack_call(self.client.chat_update(channel=self.channel, ts=ts, text=fit_text(text)))
+    async def _update(self, ts: str, text: str, turn_id: int | None = None) -> None:
+        """``chat.update``; with ``turn_id`` the text also goes into blocks, under the buttons'
+        row (``text`` stays the notification and search text)."""
+        mrkdwn = fit_text(text)
+        blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
+        await slack_call(self.client.chat_update(channel=self.channel, ts=ts, text=mrkdwn, blocks=blocks))
 
     async def _post(self, text: str) -> str:
         # A reply that started at the top of a channel (a slash command) continues in the
@@ -327,7 +350,7 @@ class SlackReply(LiveReply):
         stream.sent = markdown
         return True
 
-    async def _stop_stream(self) -> None:
+    async def _stop_stream(self, blocks: list[dict[str, object]] | None = None) -> None:
         """``chat.stopStream``, once it succeeded or was refused (logged: the text is already there).
 
         A 429 or a transient failure is raised and the stream stays open, so the core's retry of
@@ -338,7 +361,7 @@ class SlackReply(LiveReply):
         if stream is None or not stream.open:
             return
         try:
-            await slack_call(self.client.chat_stopStream(channel=self.channel, ts=stream.ts))
+            await slack_call(self.client.chat_stopStream(channel=self.channel, ts=stream.ts, blocks=blocks))
         except SlackApiError as err:
             log.warning("chat.stopStream refused for %s: %s", stream.ts, _code(err))
         stream.open = False

@@ -37,8 +37,9 @@ def add_parser(sub: Any) -> None:
     """``eval`` in ``botkit``'s subcommands (``eval report`` is dispatched before parsing)."""
     parser = sub.add_parser(
         "eval",
-        help="evaluate a persona on a dataset: N runs per question, accuracy ± std, format, latency "
-        "(`botkit eval report` shows user votes beside the results)",
+        help="evaluate a persona on a dataset: N runs per question, accuracy ± std, format, latency; "
+        "`botkit eval report [--persona P] [--since 30d] [--results FILE...]` shows users' votes per "
+        "persona version beside these results",
     )
     parser.add_argument("persona", help="persona name, persona file (.md), or NAME@HASH (a stored version)")
     parser.add_argument("dataset", help="JSONL dataset (see docs/eval.md), e.g. datasets/math.jsonl")
@@ -74,15 +75,14 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     return _run(evaluate(settings, args))
 
 
-def report_main(settings: Settings, argv: list[str]) -> int:
-    """``botkit eval report ...``: the votes-and-results report of :mod:`botkit.eval.report`,
-    whose ``main(settings, argv) -> int`` parses its own arguments."""
-    try:
-        from botkit.eval import report  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        print("botkit: error: `botkit eval report` is not part of this botkit yet", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return int(report.main(settings, argv))
+def report_namespace(argv: list[str]) -> argparse.Namespace:
+    """The arguments of ``botkit eval report ...`` (:mod:`botkit.eval.report`'s own parser):
+    ``eval`` itself takes ``PERSONA DATASET``, so ``report`` is told apart before parsing."""
+    from botkit.eval.report import add_report_parser
+
+    parser = argparse.ArgumentParser(prog="botkit eval")
+    add_report_parser(parser.add_subparsers(dest="eval_command", required=True))
+    return parser.parse_args(["report", *argv])
 
 
 async def evaluate(settings: Settings, args: argparse.Namespace) -> int:
@@ -248,11 +248,17 @@ def _report(
             "runs": args.runs,
             "seed": args.seed,
             "model": backend,
-            "subjects": [
+            # One entry per persona, in the keys `botkit eval report --results` reads
+            # (botkit.eval.offline): persona, persona_version, dataset, runs, accuracy_mean/std.
+            "results": [
                 {
-                    "label": s.label,
                     "persona": s.persona.name,
-                    "hash": s.persona.content_hash,
+                    "persona_version": s.persona.content_hash,
+                    "label": s.label,
+                    "dataset": args.dataset,
+                    "runs": args.runs,
+                    "accuracy_mean": overall.accuracy_mean,
+                    "accuracy_std": overall.accuracy_std,
                     "overall": overall.as_json(),
                     "per_question": [row.as_json() for row in rows],
                     "per_tag": [row.as_json() for row in tag_rows],
@@ -260,7 +266,7 @@ def _report(
                 for s, (_, rows, overall), tag_rows in zip(subjects, series, by_tag, strict=True)
             ],
             "comparison": comparison.as_json() if comparison is not None else None,
-            "results": [r.as_json() for r in results],
+            "run_results": [r.as_json() for r in results],
         }
         Path(args.json).write_text(
             json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -240,7 +240,6 @@ class LLMClient:
     ) -> openai.AsyncStream[ChatCompletionChunk]:
         import openai
 
-
         self._api_error = openai.APIError
         try:
             async with asyncio.timeout_at(deadline):

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, field_validator
 
+from botkit.access.rules import WHO_FIELDS, Rule, Who, normalise
 from botkit.streaming.notices import Notices
 from botkit.streaming.streamer import ReasoningDisplay as ReasoningDisplay  # defined where it is shown
 
@@ -23,46 +24,53 @@ NAME_PATTERN = r"^[a-z0-9_-]+$"
 RECOMMENDED_TEMPERATURE = (0.5, 0.7)
 
 
-def _normalise(value: str) -> str:
-    """Compare identifiers the way admins write them: ``#Legal`` and ``legal`` are one channel."""
-    return value.strip().lstrip("#@").casefold()
+class Access(Who):
+    """Who may use a persona, and where: the persona file's ``access:`` block.
 
-
-class Access(BaseModel):
-    """Who may use a persona, and where.
-
-    Each non-empty list means "only these"; an empty or missing list does not restrict anything,
-    so a persona without ``access`` is open to all. ``users`` and ``roles`` together describe *who*
-    (a listed user OR a member of a listed role may use it); ``channels`` describes *where* and is
-    always checked in addition. Matching ignores case and a leading ``#``/``@``.
+    The same vocabulary as the configuration's rules (:mod:`botkit.access.rules`): the lists
+    say who may (``users``, ``roles``, ``slack_users``, ``slack_groups``, ``discord_users``,
+    ``discord_roles``; anyone listed in any of them), ``deny`` who may not, ``channels`` where
+    (``#name`` or an id; always checked in addition). An empty or missing list restricts
+    nothing, so a persona without ``access`` is open to all. Matching ignores case and a
+    leading ``#``/``@``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    users: frozenset[StrictStr] = frozenset()
-    roles: frozenset[StrictStr] = frozenset()
     channels: frozenset[StrictStr] = frozenset()
+    deny: Who = Field(default_factory=Who)
 
-    @field_validator("users", "roles", "channels", mode="before")
+    @field_validator("channels", mode="before")
     @classmethod
-    def _blank_is_empty(cls, value: Any) -> Any:
-        # ``roles:`` with nothing after it is YAML null; admins mean "no restriction".
+    def _blank_channels(cls, value: Any) -> Any:
         return frozenset() if value is None else value
+
+    @field_validator("deny", mode="before")
+    @classmethod
+    def _blank_deny(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     @property
     def is_open(self) -> bool:
         """True when nothing restricts the persona."""
-        return not (self.users or self.roles or self.channels)
+        return self.is_empty and self.deny.is_empty and not self.channels
+
+    def as_rule(self) -> Rule:
+        """The block as a configuration rule, decided with the others (:class:`AccessChecker
+        <botkit.access.AccessChecker>`)."""
+        allow = Who(**{name: getattr(self, name) for name in WHO_FIELDS})
+        return Rule(allow=allow, deny=self.deny, channels=self.channels)
 
     def allows(self, user: str, roles: AbstractSet[str], channel: str) -> bool:
-        """Whether ``user`` holding ``roles`` may use the persona in ``channel``."""
-        if self.channels and _normalise(channel) not in {_normalise(c) for c in self.channels}:
+        """Whether ``user`` holding ``roles`` may use the persona in ``channel``, judged by the
+        platform-neutral lists only (``users``, ``roles``, ``channels`` by literal name or id)."""
+        if self.channels and normalise(channel) not in {normalise(c) for c in self.channels}:
             return False
         if not self.users and not self.roles:
             return True
-        if self.users and _normalise(user) in {_normalise(u) for u in self.users}:
+        if self.users and normalise(user) in {normalise(u) for u in self.users}:
             return True
-        return bool({_normalise(r) for r in roles} & {_normalise(r) for r in self.roles})
+        return bool({normalise(r) for r in roles} & {normalise(r) for r in self.roles})
 
 
 NOTICE_HINT = (

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("botkit.pipeline.recorder")
 
-PENDING_AFTER = 0.25  # seconds: a final write that has not landed by then is pending (and spooled)
+PENDING_AFTER = 0.25  # seconds: a final write that has not landed by then is pending (retried)
 RETRY_INITIAL = 0.25  # seconds before the first retry of a pending write, doubling...
 RETRY_MAX = 4.0  # ... up to this: a database that is back takes the write within seconds
 
@@ -75,9 +75,9 @@ class _Pending:
 class FinalWrites:
     """Lands every turn's final write, through a database outage if need be.
 
-    The first attempt is made at once; if it fails on an unavailable database (or has not
-    answered within :data:`PENDING_AFTER`, e.g. a SQLite file locked by another process) the
-    write is pending: spooled to disk, counted, and retried with exponential backoff and jitter
+    The write is spooled to disk first and the first attempt made at once; if it fails on an
+    unavailable database (or has not answered within :data:`PENDING_AFTER`, e.g. a SQLite file
+    locked by another process) the write is pending: kept in the spool, counted, and retried with exponential backoff and jitter
     until it lands or ``retry_timeout`` passes. Giving up is logged as an error with the
     conversation and the answer's length (never its text); the spooled copy is kept for the next
     start. An error that is not about availability (a bug) is raised, as before.
@@ -90,10 +90,12 @@ class FinalWrites:
         retry_timeout: float,
         spool: WriteSpool | None,
         clock: Callable[[], float] = time.monotonic,
+        pending_after: float = PENDING_AFTER,
     ) -> None:
         self.store = store
         self.retry_timeout = retry_timeout
         self.spool = spool
+        self.pending_after = pending_after
         self._clock = clock
         self._pending: dict[int, _Pending] = {}
         self.landed_late = 0
@@ -106,14 +108,26 @@ class FinalWrites:
 
     async def land(self, key: ConversationKey, turn: int, values: dict[str, Any]) -> bool:
         """Store ``values`` (:meth:`ConversationStore.finish_turn`'s) on ``turn``; False if it gave up."""
+        # Spooled BEFORE the first attempt: the answer is already shown in full, and a process
+        # killed while that attempt is in flight must not leave the next start only the older
+        # checkpoint (it would "repair" the complete answer into a partial one). A small file
+        # write and an unlink per turn buy that; never per token.
+        if self.spool is not None:
+            self.spool.save(
+                SpooledWrite(turn, (key.platform, key.workspace, key.channel, key.thread), values)
+            )
         write = functools.partial(self.store.finish_turn, turn, **values)
         first = asyncio.ensure_future(write())
-        await asyncio.wait([first], timeout=PENDING_AFTER)
+        await asyncio.wait([first], timeout=self.pending_after)
         if first.done():
             error = first.exception()
             if error is None:
+                if self.spool is not None:
+                    self.spool.discard(turn)
                 return True
             if not is_unavailable(error):
+                if self.spool is not None:
+                    self.spool.discard(turn)
                 raise error
         return await self._retry(key, turn, values, first, write)
 
@@ -125,11 +139,7 @@ class FinalWrites:
         first: asyncio.Future[None],
         write: Callable[[], Awaitable[None]],
     ) -> bool:
-        self._pending[turn] = _Pending(key, self._clock())
-        if self.spool is not None:
-            self.spool.save(
-                SpooledWrite(turn, (key.platform, key.workspace, key.channel, key.thread), values)
-            )
+        self._pending[turn] = _Pending(key, self._clock())  # spooled already, by land()
         log.warning(
             "the database has not taken the final write of turn %s in %s yet; retrying for up to %.0fs",
             turn,

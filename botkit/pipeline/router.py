@@ -23,10 +23,12 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from botkit.adapter import CommandSpec, PersonaChoice, Submission
+from botkit.access import AccessChecker, AccessConfigError, AccessRefused, Directory
+from botkit.adapter import AdapterError, CommandSpec, FeedbackReceipt, PersonaChoice, Submission
 from botkit.audit import record
-from botkit.events import IncomingMessage, LiveReply
+from botkit.events import ConversationKey, FeedbackEvent, IncomingMessage, LiveReply
 from botkit.pipeline.chain import MiddlewareChain
+from botkit.pipeline.feedback import FeedbackHandler
 from botkit.plugins.api import (
     CommandContext,
     Plugin,
@@ -78,6 +80,15 @@ class Router:
                 self._commands[name] = command
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
+        self.feedback = FeedbackHandler(store, enabled=settings.feedback.enabled)
+        access = settings.access
+        self.access = AccessChecker(
+            settings.personas.bindings,
+            access.personas,
+            group_cache_seconds=access.group_cache_seconds,
+            lookup_timeout=access.lookup_timeout,
+            extra_channels={"[bot] admin_channels": settings.bot.admin_channels},
+        )
 
     # -- AdapterHost --------------------------------------------------------------------------
     @property
@@ -131,15 +142,47 @@ class Router:
         task.add_done_callback(self._tasks.discard)
         return Submission(True, task)
 
-    async def post_first(self, reply: LiveReply) -> str:
-        return await self.turns.streamer_for(reply, None).post_first()
+    async def vote(self, event: FeedbackEvent) -> FeedbackReceipt:
+        """A 👍/👎 click: stored with its turn (:mod:`botkit.pipeline.feedback`)."""
+        return await self.feedback.vote(event)
 
-    def personas_for(self, user: str, roles: frozenset[str], channel: str) -> list[PersonaChoice]:
+    async def post_first(
+        self, reply: LiveReply, *, where: ConversationKey | None = None, persona: str | None = None
+    ) -> str:
+        """The placeholder of the persona the turn will most likely have (the channel's
+        binding, else ``persona``, else the default), so its before-notice is on it from the
+        first moment; an unknown persona gets the plain placeholder (the turn refuses it)."""
+        chosen = None
+        if where is not None:
+            draft = IncomingMessage(where.platform, where.workspace, where.channel, where.thread, "", "", "")
+            try:
+                chosen = self.choose_persona(draft, persona)
+            except Refusal:
+                chosen = None
+        return await self.turns.streamer_for(reply, chosen).post_first()
+
+    def personas_for(
+        self, user: str, roles: frozenset[str], channel: str, platform: str = "", workspace: str = ""
+    ) -> list[PersonaChoice]:
+        asker = IncomingMessage(platform, workspace, channel, "", user, "", "", user_roles=roles)
         return [
             PersonaChoice(p.name, p.description)
             for p in self.personas.all()
-            if p.access.allows(user, roles, channel)
+            if self.access.allows_now(asker, p.name, p.access.as_rule())
         ]
+
+    async def attach_directory(self, directory: Directory) -> None:
+        """An adapter's directory: channel names in the configuration are resolved now (one
+        that does not exist stops start-up, named), and access rules may look up groups."""
+        try:
+            await self.access.attach(directory)
+        except AccessConfigError as err:
+            raise AdapterError(str(err)) from None
+
+    def channel_renamed(self, platform: str, channel_id: str, name: str) -> None:
+        """A channel's new name (Slack ``channel_rename``, Discord channel update): bindings
+        keep it, since they are pinned to its id."""
+        self.access.renamed(platform, channel_id, name)
 
     # -- Conversation (what plugin handlers may ask) -------------------------------------------
     async def converse(
@@ -168,18 +211,20 @@ class Router:
             await self.respond(reply, str(refusal), notice=True)
             return TurnResult("refused", error=str(refusal))
 
-    def _check_turn(self, request: Request) -> None:
-        """After the whole chain agreed: the question is not empty and the persona open to the asker."""
+    async def _check_turn(self, request: Request) -> None:
+        """After the whole chain agreed: the question is not empty and the persona open to the
+        asker here (:class:`~botkit.access.AccessChecker`: file, configuration and binding)."""
         message, persona = request.message, request.persona
         assert persona is not None
         if not request.question.strip():
             raise AuditedRefusal(EMPTY_QUESTION_HINT, rule="empty_question", persona=persona.name)
-        if not persona.access.allows(message.user, message.user_roles, message.channel):
-            raise AuditedRefusal(
-                _access_refusal(persona.name, persona.access.roles, message.platform),
-                rule=_refused_rule(persona, message),
-                persona=persona.name,
+        try:
+            await self.access.check(message, persona.name, persona.access.as_rule())
+        except AccessRefused as refused:
+            text = _access_refusal(
+                persona.name, persona.access.roles, message.platform, self.settings.access.contact
             )
+            raise AuditedRefusal(text, rule=refused.rule, persona=persona.name) from None
 
     async def respond(self, reply: LiveReply, text: str, *, notice: bool = False) -> None:
         """Answer without the model; a ``notice`` (refusal, error) goes to the asker alone if possible."""
@@ -204,15 +249,10 @@ class Router:
 
     def choose_persona(self, message: IncomingMessage, requested: str | None) -> Persona:
         """Channel binding, then the requested persona, then the default."""
-        bindings = self.settings.personas.bindings
-        for key in (
-            f"{message.platform}:{message.workspace}/{message.channel}",
-            f"{message.platform}:{message.channel}",
-            message.channel,
-        ):
-            bound = bindings.get(key)
-            if bound:
-                return self._persona_or_refuse(bound, f"bound to this channel ({key})")
+        bound = self.access.binding_for(message)
+        if bound is not None:
+            key, binding = bound
+            return self._persona_or_refuse(binding.persona, f"bound to this channel ({key})")
         if requested:
             return self._persona_or_refuse(requested, "requested")
         return self._persona_or_refuse(self.settings.personas.default, "the default ([personas] default)")
@@ -325,7 +365,7 @@ class Router:
 
     async def _audit_refusal(self, message: IncomingMessage, refusal: Refusal, persona: str | None) -> None:
         """Who was refused, where, with which persona and which kind of rule (``admin_only``,
-        ``channels``, ``users/roles``; ``middleware`` for a plugin's refusal, ``other`` for the
+        ``channels``, ``deny``, ``users/roles``, ``membership_unavailable``; ``middleware`` for a plugin's refusal, ``other`` for the
         core's own: ``empty_question``, ``message_too_long``, ``unknown_command``, ``unknown_persona``)."""
         rule = "middleware"
         if isinstance(refusal, AuditedRefusal):
@@ -371,12 +411,6 @@ class AuditedRefusal(Refusal):
         self.persona = persona
 
 
-def _refused_rule(persona: Persona, message: IncomingMessage) -> str:
-    """Which part of a persona's access refused: where (``channels``) or who (``users/roles``)."""
-    anywhere = persona.access.model_copy(update={"channels": frozenset()})
-    return "channels" if anywhere.allows(message.user, message.user_roles, message.channel) else "users/roles"
-
-
 def _where(message: IncomingMessage) -> dict[str, Any]:
     """An audit row's platform, workspace, channel and actor."""
     return {
@@ -387,11 +421,14 @@ def _where(message: IncomingMessage) -> dict[str, Any]:
     }
 
 
-def _access_refusal(persona: str, roles: frozenset[str], platform: str) -> str:
-    """Says what to do, not which rule: on a chat platform an admin grants access; on the console
-    the operator is the admin, so the roles the persona wants and the key that sets them are named."""
+def _access_refusal(persona: str, roles: frozenset[str], platform: str, contact: str) -> str:
+    """Says whom to ask, never which rule: on a chat platform the configured contact
+    (``[access] contact``) or an admin; on the console (with ``[console] operator = false``) the
+    roles the persona wants and the key that sets them, since whoever runs it is the admin."""
     text = f"⚠️ The {persona!r} persona is not available to you in this channel."
     if platform != "console":
+        if contact.strip():
+            return f"{text} To ask for access, contact {contact.strip()}."
         return f"{text} Ask an admin of this bot for access."
     wanted = sorted(roles)
     example = json.dumps(["admin", wanted[0] if wanted else "admin"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -51,7 +51,7 @@ TRIMMED_NOTE = (
 )
 
 
-CheckAccess = Callable[[Request], None]
+CheckAccess = Callable[[Request], Awaitable[None]]
 """Raises :class:`Refusal` if the request's (final) persona is not open to its asker here."""
 
 
@@ -64,6 +64,7 @@ class _Live:
     recorder: TurnRecorder
     persona: Persona
     notices: list[str] = field(default_factory=list)
+    generated: bool = False  # the model answered (not a middleware): the final reply gets 👍/👎
     checkpoints: asyncio.Task[None] | None = None  # cancelled, maybe still inside a blocked write
 
     @property
@@ -128,7 +129,7 @@ class TurnRunner:
 
         async def answer(final: Request) -> TurnResult:
             nonlocal live
-            check(final)
+            await check(final)
             live = self._prepare(final, reply)
             await live.streamer.start()  # users see a reaction at once
             # The accepted message's inbox rows (Router.submit wrote them before the ack) become
@@ -231,6 +232,7 @@ class TurnRunner:
             # final edit (a late one cannot overwrite the final row: see store.checkpoint).
             checkpoints.cancel()
             live.checkpoints = checkpoints
+        live.generated = True
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=live.notices)
 
     async def _fit(self, history: Sequence[HistoryTurn], user_content: str) -> FittedPrompt:
@@ -249,7 +251,9 @@ class TurnRunner:
         streamer = live.streamer
         try:
             if result.status == "complete":
-                message_ids = await streamer.finish(final_text(result, live.persona))
+                message_ids = await streamer.finish(
+                    final_text(result, live.persona), feedback_turn=self._feedback_turn(live)
+                )
             else:
                 message_ids = await streamer.fail(result.error or "⚠️ No answer.")
         except Exception as err:  # the platform refused even the retried final edit
@@ -267,6 +271,13 @@ class TurnRunner:
         )
         if live.checkpoints is not None:  # done by now: the database took the final write
             await asyncio.wait([live.checkpoints], timeout=5)
+
+    def _feedback_turn(self, live: _Live) -> int | None:
+        """The turn id a complete model answer's 👍/👎 carry; None: no buttons (feedback off, or
+        an answer a middleware gave without the model)."""
+        if not self.settings.feedback.enabled or not live.generated:
+            return None
+        return live.recorder.assistant_id
 
     async def _interrupted(
         self, live: _Live, note: str = INTERRUPTED_NOTE, status: str = "interrupted"

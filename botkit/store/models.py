@@ -142,6 +142,9 @@ class Message(_Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text)
     delivery_id: Mapped[str | None] = mapped_column(String(255))
     reply_to_id: Mapped[int | None] = mapped_column(Id, ForeignKey("messages.id", ondelete="SET NULL"))
+    # The botkit process (:class:`Worker`) answering an assistant row: a restart pass repairs
+    # only the unfinished rows of processes that are gone, never those of one still serving.
+    owner: Mapped[str | None] = mapped_column(String(32))
 
 
 class Delivery(Base):
@@ -157,6 +160,25 @@ class Delivery(Base):
     conversation_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("conversations.id", ondelete="SET NULL")
     )
+
+
+class Worker(Base):
+    """One botkit process on this database, while it runs: where it runs and its last heartbeat.
+
+    Several processes may share a database (two workers, a rolling restart, an admin's ``botkit
+    chat`` beside ``botkit run``). Each registers here at start, beats every
+    ``database.heartbeat_interval`` and leaves at a clean stop; a process is gone when its row is
+    missing, its heartbeat is stale, or (on the same host) its pid no longer runs. Only then are
+    its unfinished turns repaired (see :mod:`botkit.leftovers`).
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEntry(Base):
@@ -190,3 +212,27 @@ class PersonaVersion(Base):
     hash: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeedbackVote(Base):
+    """One user's 👍/👎 on one turn's final reply: one row per (turn, platform, voter); a second
+    click updates it. The turn's persona name and version hash are copied from its reply row
+    when the vote is cast, so ``botkit eval report`` groups votes by persona version without a
+    join that a later edit of the turn could change; deleting the turn deletes its votes."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("message_id", "platform", "voter"),
+        Index(None, "persona_name", "persona_hash"),
+        CheckConstraint("vote IN ('up', 'down')", name="vote"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    message_id: Mapped[int] = mapped_column(Id, ForeignKey("messages.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(32))
+    voter: Mapped[str] = mapped_column(String(255))
+    vote: Mapped[str] = mapped_column(String(8))
+    persona_name: Mapped[str | None] = mapped_column(String(255))
+    persona_hash: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

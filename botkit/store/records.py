@@ -53,9 +53,21 @@ class StoredMessage:
     reply_to_id: int | None
     created_at: datetime
     updated_at: datetime
+    owner: str | None = None  # the worker answering it (see botkit.store.models.Worker)
 
     @classmethod
     def from_row(cls, row: Message) -> StoredMessage:
         values = {f.name: getattr(row, f.name) for f in fields(cls)}
         values["platform_message_ids"] = list(values["platform_message_ids"] or [])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A registered botkit process (a ``workers`` row)."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime

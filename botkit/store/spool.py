@@ -4,9 +4,9 @@ A turn's answer is shown before it is stored (the user should not wait for SQL),
 database is away at that moment the only record that the answer was *complete* is the write
 botkit keeps retrying in memory. If the process is killed meanwhile, the next start would find
 the row still ``streaming`` with an older checkpoint, and what the platform shows cannot tell a
-complete answer from a partial one that was edited just ahead of its last checkpoint. So a
-write that did not land at once is also written here, one small JSON file per turn, removed when
-it lands; the next start stores what it finds here before it repairs anything.
+complete answer from a partial one that was edited just ahead of its last checkpoint. So every
+final write is also written here before its first attempt, one small JSON file per turn, removed
+when it lands; the next start stores what it finds here before it repairs anything.
 
 A file survives a crash of the process (SIGKILL, OOM), not a lost disk or a power cut (no
 fsync): it is a second chance, the database stays the record. A file holds what the row will

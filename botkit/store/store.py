@@ -7,11 +7,13 @@ check, which is what keeps it correct with several tasks or processes on one dat
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Collection
 from datetime import timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
-from sqlalchemy import Boolean, ColumnElement, delete, literal_column, select, update
+from sqlalchemy import Boolean, ColumnElement, Update, delete, literal_column, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NotSupportedError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -19,6 +21,14 @@ from sqlalchemy.orm import aliased
 
 from botkit.store.audit import AuditRecord, StoredPersonaVersion
 from botkit.store.database import StoreError, is_sqlite, open_engine, safe_url
+from botkit.store.feedback import (
+    StoredVote,
+    VersionFeedback,
+    VoteResult,
+    record_vote,
+    version_feedback,
+    votes_on,
+)
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
 from botkit.store.models import (
     FINAL_STATUSES,
@@ -28,9 +38,10 @@ from botkit.store.models import (
     Delivery,
     Message,
     PersonaVersion,
+    Worker,
     utcnow,
 )
-from botkit.store.records import HistoryTurn, StoredMessage, TurnIds
+from botkit.store.records import HistoryTurn, StoredMessage, TurnIds, WorkerRecord
 from botkit.streaming.notices import strip_notice
 
 
@@ -71,8 +82,10 @@ async def _add_turn_rows(
     status: str,
     platform_message_ids: list[str] | None = None,
     reply_user: str | None = None,
+    owner: str | None = None,
 ) -> TurnIds:
-    """The question row and its unfinished reply row, inside the caller's transaction."""
+    """The question row and its unfinished reply row (``owner``: the worker answering it),
+    inside the caller's transaction."""
     asked = Message(role="user", content=user_text, status="complete", user_id=user_id, **common)
     session.add(asked)
     await session.flush()
@@ -83,6 +96,7 @@ async def _add_turn_rows(
         reply_to_id=asked.id,
         platform_message_ids=list(platform_message_ids or []),
         user_id=reply_user,
+        owner=owner,
         **common,
     )
     session.add(reply)
@@ -93,6 +107,58 @@ async def _add_turn_rows(
     return TurnIds(
         user_message_id=asked.id, assistant_message_id=reply.id, conversation_id=common["conversation_id"]
     )
+
+
+class Outcome(TypedDict):
+    """A turn's outcome: :meth:`ConversationStore.finish_turn`'s keyword arguments."""
+
+    status: str
+    answer: str
+    reasoning: str | None
+    prompt_tokens: NotRequired[int | None]
+    completion_tokens: NotRequired[int | None]
+    ttft_ms: NotRequired[float | None]
+    total_ms: NotRequired[float | None]
+    error: NotRequired[str | None]
+    platform_message_ids: NotRequired[list[str] | None]
+
+
+def _finish_values(**outcome: Unpack[Outcome]) -> dict[str, Any]:
+    """The columns an outcome sets (``platform_message_ids`` only where given, not None)."""
+    status = outcome["status"]
+    if status not in FINAL_STATUSES:
+        raise ValueError(f"finish_turn status must be one of {FINAL_STATUSES}, not {status!r}")
+    values: dict[str, Any] = {
+        "status": status,
+        "content": outcome["answer"],
+        "reasoning": outcome["reasoning"],
+        "prompt_tokens": outcome.get("prompt_tokens"),
+        "completion_tokens": outcome.get("completion_tokens"),
+        "ttft_ms": _ms(outcome.get("ttft_ms")),
+        "total_ms": _ms(outcome.get("total_ms")),
+        "error": outcome.get("error"),
+    }
+    ids = outcome.get("platform_message_ids")
+    if ids is not None:
+        values["platform_message_ids"] = list(ids)
+    return values
+
+
+def _update_unfinished(assistant_message_id: int) -> Update:
+    """An UPDATE of an assistant row that applies only while it is still unfinished."""
+    return (
+        update(Message)
+        .where(
+            Message.id == assistant_message_id,
+            Message.role == "assistant",
+            Message.status.in_(UNFINISHED_STATUSES),
+        )
+        .values(updated_at=utcnow())
+    )
+
+
+def _host() -> str:
+    return socket.gethostname()
 
 
 def _ms(value: float | None) -> int | None:
@@ -106,6 +172,9 @@ class ConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        #: This process's id in ``workers`` once :meth:`register_worker` ran; stamped on every
+        #: reply row it writes, so another process's restart pass leaves them alone.
+        self.worker_id: str | None = None
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool | None = None, echo: bool = False) -> ConversationStore:
@@ -195,7 +264,13 @@ class ConversationStore:
                 common: dict[str, Any] = {"conversation_id": conversation, "delivery_id": delivery_id}
                 # The reply row has the asker too: whom the restart pass tells if no turn adopts it.
                 return await _add_turn_rows(
-                    session, common, user_text=user_text, user_id=user_id, status="queued", reply_user=user_id
+                    session,
+                    common,
+                    user_text=user_text,
+                    user_id=user_id,
+                    status="queued",
+                    reply_user=user_id,
+                    owner=self.worker_id,
                 )
         except IntegrityError:
             if not await self._claimed(platform, delivery_id):
@@ -341,6 +416,7 @@ class ConversationStore:
                 user_id=user_id,
                 status=status,
                 platform_message_ids=platform_message_ids,
+                owner=self.worker_id,
             )
 
     async def mark_streaming(self, assistant_message_id: int) -> None:
@@ -353,15 +429,7 @@ class ConversationStore:
         Only while the row is unfinished: a checkpoint held up by a locked or slow database must
         not overwrite the final answer that was stored after it.
         """
-        stmt = (
-            update(Message)
-            .where(
-                Message.id == assistant_message_id,
-                Message.role == "assistant",
-                Message.status.in_(UNFINISHED_STATUSES),
-            )
-            .values(updated_at=utcnow(), content=answer, reasoning=reasoning)
-        )
+        stmt = _update_unfinished(assistant_message_id).values(content=answer, reasoning=reasoning)
         async with self._sessions.begin() as session:
             await session.execute(stmt)
 
@@ -369,36 +437,9 @@ class ConversationStore:
         """Remember the platform messages that carry the reply (so a restart can edit them)."""
         await self._update_assistant(assistant_message_id, {"platform_message_ids": list(ids)})
 
-    async def finish_turn(
-        self,
-        assistant_message_id: int,
-        *,
-        status: str,
-        answer: str,
-        reasoning: str | None,
-        prompt_tokens: int | None = None,
-        completion_tokens: int | None = None,
-        ttft_ms: float | None = None,
-        total_ms: float | None = None,
-        error: str | None = None,
-        platform_message_ids: list[str] | None = None,
-    ) -> None:
+    async def finish_turn(self, assistant_message_id: int, **outcome: Unpack[Outcome]) -> None:
         """Store the outcome of a turn; ``platform_message_ids=None`` keeps the recorded ones."""
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"finish_turn status must be one of {FINAL_STATUSES}, not {status!r}")
-        values: dict[str, Any] = {
-            "status": status,
-            "content": answer,
-            "reasoning": reasoning,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "ttft_ms": _ms(ttft_ms),
-            "total_ms": _ms(total_ms),
-            "error": error,
-        }
-        if platform_message_ids is not None:
-            values["platform_message_ids"] = list(platform_message_ids)
-        await self._update_assistant(assistant_message_id, values)
+        await self._update_assistant(assistant_message_id, _finish_values(**outcome))
 
     async def _update_assistant(self, message_id: int, values: dict[str, Any]) -> None:
         stmt = (
@@ -430,6 +471,48 @@ class ConversationStore:
         stmt = select(Message).where(unfinished).order_by(Message.id)
         async with self._sessions() as session:
             return [StoredMessage.from_row(m) for m in (await session.scalars(stmt)).all()]
+
+    async def settle_unfinished(self, assistant_message_id: int, **outcome: Unpack[Outcome]) -> bool:
+        """:meth:`finish_turn` for a turn a gone process left unfinished, only if it still is:
+        True for the one process (of several repairing at once) whose update took it."""
+        stmt = (
+            _update_unfinished(assistant_message_id).values(**_finish_values(**outcome)).returning(Message.id)
+        )
+        async with self._sessions.begin() as session:
+            return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+    # -- the processes sharing this database ------------------------------------------------------
+    async def register_worker(self, worker_id: str, *, host: str, pid: int) -> None:
+        """Register this process (see :class:`~botkit.store.models.Worker`); its reply rows
+        carry ``worker_id`` from now on."""
+        async with self._sessions.begin() as session:
+            session.add(Worker(id=worker_id, host=host, pid=pid))
+        self.worker_id = worker_id
+
+    async def heartbeat(self) -> None:
+        """This process is alive; re-registers it if another pruned it as gone."""
+        assert self.worker_id is not None, "register_worker() first"
+        stmt = update(Worker).where(Worker.id == self.worker_id).values(heartbeat_at=utcnow())
+        async with self._sessions.begin() as session:
+            if (await session.execute(stmt.returning(Worker.id))).scalar_one_or_none() is None:
+                session.add(Worker(id=self.worker_id, host=_host(), pid=os.getpid()))
+
+    async def retire_worker(self) -> None:
+        """A clean stop: this process answers nothing any more."""
+        if self.worker_id is not None:
+            async with self._sessions.begin() as session:
+                await session.execute(delete(Worker).where(Worker.id == self.worker_id))
+
+    async def workers(self) -> dict[str, WorkerRecord]:
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(Worker))).all()
+        return {w.id: WorkerRecord(w.id, w.host, w.pid, w.started_at, w.heartbeat_at) for w in rows}
+
+    async def forget_workers(self, worker_ids: Collection[str]) -> None:
+        """Drop the rows of processes found gone (their turns were repaired)."""
+        if worker_ids:
+            async with self._sessions.begin() as session:
+                await session.execute(delete(Worker).where(Worker.id.in_(list(worker_ids))))
 
     # -- audit trail and persona history -------------------------------------------------------
     async def audit(
@@ -497,6 +580,30 @@ class ConversationStore:
         )
         async with self._sessions() as session:
             return [StoredPersonaVersion.from_row(row) for row in (await session.scalars(stmt)).all()]
+
+    async def record_vote(
+        self, turn_id: int, *, platform: str, voter: str, vote: str, delivery_id: str
+    ) -> VoteResult:
+        """One user's 👍/👎 on a turn, with its delivery claim (:mod:`botkit.store.feedback`)."""
+        return await record_vote(
+            self._sessions,
+            turn_id=turn_id,
+            platform=platform,
+            voter=voter,
+            vote=vote,
+            delivery_id=delivery_id,
+        )
+
+    async def votes_on(self, turn_id: int) -> list[StoredVote]:
+        """The votes on one turn (its reply row's id), oldest first."""
+        return await votes_on(self._sessions, turn_id)
+
+    async def version_feedback(
+        self, *, since: timedelta | None = None, persona: str | None = None
+    ) -> list[VersionFeedback]:
+        """Replies and votes per persona version, for turns of the last ``since``."""
+        cutoff = utcnow() - since if since is not None else None
+        return await version_feedback(self._sessions, since=cutoff, persona=persona)
 
 
 def _without(answer: str, notices: Collection[str]) -> str:

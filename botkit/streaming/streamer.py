@@ -107,14 +107,16 @@ class ReplyStreamer:
         self._pump = asyncio.create_task(self._run_pump(), name="botkit-reply-pump")
         return message_id
 
-    async def post_first(self, text: str = PLACEHOLDER) -> str:
+    async def post_first(self, text: str | None = None) -> str:
         """Post the reply's first message and return its id, without streaming anything yet.
+
+        Without ``text``: the placeholder under the persona's before-notice, as :meth:`start` shows it.
 
         It draws on the scope's budget like every edit (platforms such as Discord count posts
         and edits in one per-channel limit), ahead of every edit in line, and lands: a 429
         pauses the budget and is waited out, a transient error is retried, until the deadline.
         """
-        shown = self._filtered(text)
+        shown = self._filtered(before_view(PLACEHOLDER, self.notices.before) if text is None else text)
         message_id = await self._calls.land(lambda: self.reply.post_placeholder(shown), priority=FIRST)
         self._shown = [shown]
         self.stats.message_ids = [message_id]
@@ -178,9 +180,15 @@ class ReplyStreamer:
         self._view = _View()
         self._dirty.set()
 
-    async def finish(self, final_text: str) -> list[str]:
-        """Land ``final_text`` as the reply (split over messages as needed); return message ids."""
-        await self._land(final_text)
+    async def finish(self, final_text: str, *, feedback_turn: int | None = None) -> list[str]:
+        """Land ``final_text`` as the reply (split over messages as needed); return message ids.
+
+        ``feedback_turn``: a complete model answer whose last message gets 👍/👎 buttons for
+        that turn (:meth:`LiveReply.edit_with_feedback`), where the reply can show them.
+        """
+        if not self.reply.feedback_buttons:
+            feedback_turn = None
+        await self._land(final_text, feedback_turn)
         await self._close(self.reply.finish)
         return list(self.stats.message_ids)
 
@@ -195,10 +203,10 @@ class ReplyStreamer:
         await self._close(functools.partial(self.reply.fail, self._filtered(error_text)))
         return list(self.stats.message_ids)
 
-    async def _land(self, final_text: str) -> None:
+    async def _land(self, final_text: str, feedback_turn: int | None = None) -> None:
         self._view.final = final_text
         await self._stop_pump()
-        await self._show(self._render(), final=True)
+        await self._show(self._render(), final=True, feedback_turn=feedback_turn)
 
     async def _close(self, close: Callable[[], Awaitable[None]]) -> None:
         """The adapter's last call (stop a native stream...): retried like the final edit, without
@@ -279,34 +287,45 @@ class ReplyStreamer:
             pump.cancel()
             await asyncio.wait([pump])  # propagates our own cancellation, not the pump's
 
-    async def _show(self, text: str, *, final: bool) -> None:
+    async def _show(self, text: str, *, final: bool, feedback_turn: int | None = None) -> None:
         """Make the visible messages equal ``split(filter(text))``: edit what changed, post what
-        is new. The final view lands (each call retried); a streaming one is tried once."""
+        is new. The final view lands (each call retried); a streaming one is tried once. With
+        ``feedback_turn`` the last message is edited once more with its buttons, changed or not."""
         shown = self._filtered(text or PLACEHOLDER) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
+        last = len(chunks) - 1
         for index, chunk in enumerate(chunks):
-            if index < len(self._shown) and self._shown[index] == chunk:
-                continue
+            buttons = feedback_turn is not None and index == last
+            if index < len(self._shown) and (buttons or self._shown[index] == chunk):
+                continue  # unchanged, or edited below with its buttons in the same call
             apply = functools.partial(self._shielded_apply, index, chunk)
             if final:
                 await self._calls.land(apply, priority=FIRST)
             else:
                 await self._calls.once(apply, priority=self._last_edit)
+        if feedback_turn is not None:
+            with_buttons = functools.partial(self._shielded_apply, last, chunks[last], feedback_turn)
+            await self._calls.land(with_buttons, priority=FIRST)
         self._last_edit = self._clock()
 
-    def _shielded_apply(self, index: int, chunk: str) -> Awaitable[None]:
+    def _shielded_apply(self, index: int, chunk: str, feedback_turn: int | None = None) -> Awaitable[None]:
         # Shielded: cancelling the pump must not lose a posted message's id; the lock makes the
         # final edit wait for an edit still in flight.
-        return asyncio.shield(self._locked_apply(index, chunk))
+        return asyncio.shield(self._locked_apply(index, chunk, feedback_turn))
 
-    async def _locked_apply(self, index: int, chunk: str) -> None:
+    async def _locked_apply(self, index: int, chunk: str, feedback_turn: int | None) -> None:
         async with self._io_lock:
-            await self._apply(index, chunk)
+            await self._apply(index, chunk, feedback_turn)
 
-    async def _apply(self, index: int, chunk: str) -> None:
-        if index < len(self._shown):
+    async def _apply(self, index: int, chunk: str, feedback_turn: int | None = None) -> None:
+        if feedback_turn is not None:
+            if index >= len(self._shown):  # a new last message: posted, then given its buttons
+                await self._apply(index, chunk)
+            await self.reply.edit_with_feedback(self.stats.message_ids[index], chunk, feedback_turn)
+            self._shown[index] = chunk
+        elif index < len(self._shown):
             await self.reply.edit(self.stats.message_ids[index], chunk)
             self._shown[index] = chunk
         else:

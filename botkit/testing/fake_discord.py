@@ -13,8 +13,14 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   (command sync; the definitions are kept in :attr:`FakeDiscord.commands`). A guild added with
   ``add_guild(..., commands_scope=False)`` (invited without ``applications.commands``) or unknown
   to the fake answers 403, code 50001 Missing Access.
-- ``POST /interactions/{id}/{token}/callback`` (types 4, 5 and 8; ``?with_response`` gives 200
-  with the callback object, else 204).
+- ``POST /interactions/{id}/{token}/callback`` (types 4, 5, 6, 7 and 8: 6 and 7 only for a
+  component interaction, 7 edits the clicked message; ``?with_response`` gives 200 with the
+  callback object, else 204).
+- Components: messages keep the ``components`` they were posted or edited with (a PATCH without
+  the key keeps them); action rows of 1 to 5 buttons with a ``custom_id`` of 1 to 100
+  characters, else 400 code 50035. :meth:`FakeDiscord.click_button` plays a member clicking one
+  (INTERACTION_CREATE type 3 with ``data.custom_id`` and ``component_type`` 2, and the message),
+  :meth:`FakeDiscord.buttons` lists a message's buttons.
 - ``GET/PATCH/DELETE /webhooks/{app}/{token}/messages/@original`` and ``/messages/{mid}``,
   ``POST /webhooks/{app}/{token}`` (follow-ups; ``flags: 64`` makes one ephemeral). As on
   Discord, a follow-up sent while a deferred response is still loading edits that response and
@@ -22,6 +28,9 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   message with its own flags. Deleted messages move to :attr:`FakeDiscord.deleted_messages`.
   The token expires ``token_lifetime`` seconds after the interaction was created (401, code
   50027), as Discord's does after 15 minutes.
+- ``GET /users/@me/guilds``, ``GET /guilds/{gid}/channels`` (channel names), ``POST
+  /users/@me/channels`` (a DM channel with ``recipient_id``); :meth:`FakeDiscord.rename_channel`
+  renames a channel and dispatches CHANNEL_UPDATE, :meth:`FakeDiscord.role_id` gives a role's id.
 - ``GET /channels/{cid}``, ``POST /channels/{cid}/messages``,
   ``GET/PATCH /channels/{cid}/messages/{mid}`` (PATCH: only the bot's own messages, else 403 code
   50005; as on Discord, an interaction's ephemeral message is 404 Unknown Message here, and a
@@ -105,6 +114,9 @@ FLAG_LOADING = 1 << 7
 CHANNEL_TEXT = 0
 CHANNEL_DM = 1
 CHANNEL_PUBLIC_THREAD = 11
+
+COMPONENT_ACTION_ROW = 1
+COMPONENT_BUTTON = 2
 
 OPTION_SUBCOMMAND = 1
 OPTION_STRING = 3
@@ -555,6 +567,9 @@ class FakeDiscord(LocalServer):
             ("GET", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_message),
             ("PATCH", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_message),
             ("DELETE", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_message),
+            ("GET", "/users/@me/guilds", self._my_guilds),
+            ("GET", "/guilds/{gid}/channels", self._guild_channels),
+            ("POST", "/users/@me/channels", self._create_dm),
             ("GET", "/channels/{cid}", self._channel),
             ("POST", "/channels/{cid}/messages", self._create_message),
             ("GET", "/channels/{cid}/messages/{mid}", self._channel_message),
@@ -756,6 +771,18 @@ class FakeDiscord(LocalServer):
                 application_id=str(self.application_id),
             )
             interaction.original_id = int(message["id"])
+        elif kind in (6, 7):  # DEFERRED_UPDATE_MESSAGE / UPDATE_MESSAGE: components only
+            clicked = self.messages.get(int((interaction.payload.get("message") or {}).get("id", 0)))
+            if interaction.payload["type"] != 3 or clicked is None:
+                interaction.callbacks.pop()
+                return self._error(400, 40004, "Interaction callback type only valid for components")
+            if kind == 7:
+                self._apply_edit(clicked, data)
+        elif kind != 8:
+            interaction.callbacks.pop()
+            return self._error(
+                400, 50035, "Invalid Form Body", {"type": "Value is not a valid callback type"}
+            )
         self._signal()
         if "with_response" not in request.query:
             return web.Response(status=204)
@@ -779,13 +806,14 @@ class FakeDiscord(LocalServer):
         if not interaction.callbacks:
             return self._error(404, 10015, "Unknown Webhook")
         body = _body(request) or {}
-        if (problem := self._too_long(body.get("content"))) is not None:
+        if (problem := self._refusal(body)) is not None:
             return problem
         original = self.messages.get(interaction.original_id or 0)
         if original is not None and int(original.get("flags", 0)) & FLAG_LOADING:
             # Discord's backwards compatibility: the first follow-up after a deferral resolves the
             # loading response (an edit; its ephemeral state cannot change, so flags are ignored).
             original["content"] = body.get("content", "") or ""
+            original["components"] = body.get("components") or []
             original["flags"] = int(original["flags"]) & ~FLAG_LOADING
             original["edited_timestamp"] = _iso()
             if request.query.get("wait", "false").lower() in ("true", "1"):
@@ -798,6 +826,7 @@ class FakeDiscord(LocalServer):
             flags=int(body.get("flags", 0)),
             webhook_id=str(self.application_id),
             application_id=str(self.application_id),
+            components=body.get("components") or [],
         )
         interaction.followup_ids.append(int(message["id"]))
         if request.query.get("wait", "false").lower() in ("true", "1"):
@@ -823,13 +852,84 @@ class FakeDiscord(LocalServer):
             return web.Response(status=204)
         if request.method == "PATCH":
             body = _body(request) or {}
-            if (problem := self._too_long(body.get("content"))) is not None:
+            if (problem := self._refusal(body)) is not None:
                 return problem
-            if "content" in body:
-                message["content"] = body["content"] or ""
+            self._apply_edit(message, body)
             message["flags"] = int(message.get("flags", 0)) & ~FLAG_LOADING
-            message["edited_timestamp"] = _iso()
         return _json(message)
+
+    def _refusal(self, body: Mapping[str, Any]) -> web.Response | None:
+        """Discord's 400 for a message body it refuses: content too long, bad components.
+        (Compared with None: an aiohttp response is a mapping, falsy while empty.)"""
+        problem = self._too_long(body.get("content"))
+        return problem if problem is not None else self._bad_components(body)
+
+    def _apply_edit(self, message: dict[str, Any], body: Mapping[str, Any]) -> None:
+        """A PATCH's content and components (a key left out keeps what the message had)."""
+        if "content" in body:
+            message["content"] = body["content"] or ""
+        if "components" in body:
+            message["components"] = body["components"] or []
+        message["edited_timestamp"] = _iso()
+        self._signal()
+
+    def _bad_components(self, body: Mapping[str, Any]) -> web.Response | None:
+        """Discord's 400 for components that are not action rows of at most 5 buttons with a
+        ``custom_id`` of at most 100 characters (the shapes botkit sends)."""
+        rows = body.get("components")
+        if rows is None:
+            return None
+        for row in rows:
+            children = row.get("components") or []
+            if row.get("type") != COMPONENT_ACTION_ROW or not 1 <= len(children) <= 5:
+                return self._error(400, 50035, "Invalid Form Body", {"components": "BASE_TYPE_BAD_LENGTH"})
+            for child in children:
+                custom_id = str(child.get("custom_id") or "")
+                if (
+                    child.get("type") == COMPONENT_BUTTON
+                    and not 1 <= len(custom_id) <= 100
+                    and not child.get("url")
+                ):
+                    return self._error(400, 50035, "Invalid Form Body", {"custom_id": "BASE_TYPE_BAD_LENGTH"})
+        return None
+
+    async def _my_guilds(self, request: web.Request) -> web.Response:
+        return _json(
+            [
+                {
+                    "id": g["id"],
+                    "name": g["name"],
+                    "icon": None,
+                    "owner": False,
+                    "permissions": "0",
+                    "features": [],
+                }
+                for g in self.guilds.values()
+            ]
+        )
+
+    async def _guild_channels(self, request: web.Request) -> web.Response:
+        guild = self.guilds.get(int(request.match_info["gid"]))
+        if guild is None:
+            return self._error(404, 10004, "Unknown Guild")
+        return _json([self.channels[c] for c in guild["channel_ids"]])
+
+    async def _create_dm(self, request: web.Request) -> web.Response:
+        body = await _read_body(request)
+        recipient = int((body or {}).get("recipient_id") or 0)
+        if recipient not in self.users:
+            return self._error(400, 50033, "Invalid Recipients")
+        return _json(self.channels[self.dm_channel(recipient)])
+
+    def role_id(self, name: str, guild_id: int | None = None) -> str:
+        """The id of a role of the guild (default: the one made at start) by its name."""
+        return self._role_ids(guild_id or self.guild_id, [name])[0]
+
+    async def rename_channel(self, channel_id: int, name: str) -> None:
+        """Rename a guild channel, as an admin would, and dispatch CHANNEL_UPDATE."""
+        channel = self.channels[channel_id]
+        channel["name"] = name
+        await self.dispatch("CHANNEL_UPDATE", dict(channel), intent=INTENT_GUILDS)
 
     async def _channel(self, request: web.Request) -> web.Response:
         channel = self.channels.get(int(request.match_info["cid"]))
@@ -847,7 +947,9 @@ class FakeDiscord(LocalServer):
             return problem
         if not content and not body.get("embeds"):
             return self._error(400, 50006, "Cannot send an empty message")
-        extra: dict[str, Any] = {}
+        if (problem := self._bad_components(body)) is not None:
+            return problem
+        extra: dict[str, Any] = {"components": body.get("components") or []}
         if body.get("message_reference"):
             extra["message_reference"] = body["message_reference"]
             extra["type"] = 19  # REPLY
@@ -867,11 +969,9 @@ class FakeDiscord(LocalServer):
             if message["author"]["id"] != self.bot_user["id"]:
                 return self._error(403, 50005, "Cannot edit a message authored by another user")
             body = _body(request) or {}
-            if (problem := self._too_long(body.get("content"))) is not None:
+            if (problem := self._refusal(body)) is not None:
                 return problem
-            if "content" in body:
-                message["content"] = body["content"] or ""
-            message["edited_timestamp"] = _iso()
+            self._apply_edit(message, body)
         return _json(message)
 
     async def _create_thread(self, request: web.Request) -> web.Response:
@@ -1120,14 +1220,24 @@ class FakeDiscord(LocalServer):
         ]
         if subcommand is not None:
             option_list = [{"name": subcommand, "type": OPTION_SUBCOMMAND, "options": option_list}]
-        interaction_id = self.snowflake()
-        token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
         data: dict[str, Any] = {
             "id": self._command_id(guild_id, name),
             "name": name,
             "type": 1,
             "options": option_list,
         }
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        return self._new_interaction(kind, user_id, channel_id, data)
+
+    def _new_interaction(
+        self, kind: int, user_id: int, channel_id: int, data: dict[str, Any], **extra: Any
+    ) -> FakeInteraction:
+        """An interaction of ``kind`` by ``user_id`` in ``channel_id``, as INTERACTION_CREATE carries it."""
+        channel = self.channels[channel_id]
+        guild_id = int(channel["guild_id"]) if channel.get("guild_id") else None
+        interaction_id = self.snowflake()
+        token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
         payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(self.application_id),
@@ -1143,9 +1253,9 @@ class FakeDiscord(LocalServer):
             "authorizing_integration_owners": {"0": str(guild_id or 0)},
             "context": 0 if guild_id else 1,
             "attachment_size_limit": 10 * 1024 * 1024,
+            **extra,
         }
         if guild_id is not None:
-            data["guild_id"] = str(guild_id)
             member = {**self.guilds[guild_id]["members"][user_id], "permissions": "1071698660929"}
             payload.update(guild_id=str(guild_id), guild_locale="en-US", member=member)
         else:
@@ -1171,6 +1281,37 @@ class FakeDiscord(LocalServer):
         )
         await self.dispatch("INTERACTION_CREATE", interaction.payload)
         return interaction
+
+    async def click_button(
+        self, user_id: int, message_id: int, custom_id: str, *, timeout: float = 5.0
+    ) -> FakeInteraction:
+        """``user_id`` clicks the button ``custom_id`` on a message: INTERACTION_CREATE with a
+        component interaction (type 3, ``data.component_type`` 2) carrying the whole message,
+        as Discord sends it. Waits for the bot's callback (``interaction.callbacks``). Raises if
+        the message shows no such button."""
+        message = self.messages.get(message_id)
+        if message is None:
+            raise LookupError(f"message {message_id} does not exist")
+        if custom_id not in [b.get("custom_id") for b in self.buttons(message_id)]:
+            shown = [b.get("custom_id") for b in self.buttons(message_id)]
+            raise LookupError(f"message {message_id} has no button {custom_id!r} (it shows {shown})")
+        data = {"custom_id": custom_id, "component_type": COMPONENT_BUTTON}
+        interaction = self._new_interaction(
+            3, user_id, int(message["channel_id"]), data, message=json.loads(json.dumps(message))
+        )
+        await self.dispatch("INTERACTION_CREATE", interaction.payload)
+        await self.wait_for(lambda: bool(interaction.callbacks), timeout)
+        return interaction
+
+    def buttons(self, message_id: int) -> list[dict[str, Any]]:
+        """The buttons a message shows now (in its action rows), in order."""
+        message = self.messages.get(message_id) or {}
+        return [
+            component
+            for row in message.get("components") or []
+            for component in row.get("components", [])
+            if component.get("type") == COMPONENT_BUTTON
+        ]
 
     async def autocomplete(
         self,

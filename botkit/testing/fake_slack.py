@@ -13,10 +13,27 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
   ``chat.postEphemeral`` (kept in :attr:`FakeSlack.ephemerals`; ``user_not_in_channel`` for the
   pairs in :attr:`FakeSlack.not_in_channel`), ``conversations.replies`` (the thread of a parent
   or a reply, narrowed by ``oldest``/``latest``/``inclusive``);
+- the directory: ``conversations.list`` (the channels in :attr:`FakeSlack.channels`, paged by
+  ``limit`` and ``cursor``), ``conversations.info`` (``channel_not_found``), ``usergroups.list``
+  and ``usergroups.users.list`` (``no_such_subteam``) from :attr:`FakeSlack.usergroups`; add them
+  with :meth:`FakeSlack.add_channel` and :meth:`FakeSlack.add_usergroup`, rename a channel with
+  :meth:`FakeSlack.rename_channel` (which also sends ``channel_rename`` over Socket Mode). Make
+  membership lookups fail with the knobs below (``fail_with_error("usergroups.users.list", ...)``,
+  ``fail_with_status``, ``delay``);
 - native streaming: ``chat.startStream`` (``thread_ts`` required; ``recipient_user_id`` and
   ``recipient_team_id`` required outside DMs), ``chat.appendStream``, ``chat.stopStream``
   (``message_not_in_streaming_state`` once stopped). A streamed message's ``text`` is its
   Markdown so far and :attr:`SlackMessage.appended` lists every piece it was sent in.
+
+Block Kit: ``chat.postMessage``, ``chat.update`` and ``chat.stopStream`` keep the ``blocks`` they
+were given (JSON list or form-encoded string) in :attr:`SlackMessage.blocks` (an update without
+``blocks`` removes them, as on Slack; ``stopStream`` appends them) and every value in
+:attr:`SlackMessage.blocks_history`; more than 50 blocks answer ``msg_blocks_too_many``, a
+section over 3,000 characters or an empty actions block ``invalid_blocks``.
+:meth:`FakeSlack.click_button` plays a user clicking a button of a message: a ``block_actions``
+payload (user, container, channel, message, ``actions`` with ``action_id``, ``block_id``,
+``value`` and ``action_ts``, ``response_url``) in an ``interactive`` Socket Mode envelope; its
+ack lands in :attr:`FakeSlack.acks` like any other.
 
 Bad tokens answer ``invalid_auth``; a method whose scope is not in :attr:`FakeSlack.scopes`
 answers ``missing_scope`` with ``needed``. Every call is recorded in :attr:`FakeSlack.calls`,
@@ -86,8 +103,17 @@ ALL_SCOPES = (
     "channels:history",
     "groups:history",
     "im:history",
+    "channels:read",
+    "groups:read",
+    "usergroups:read",
 )
 _METHOD_SCOPES = {
+    "conversations.list": "channels:read",
+    "conversations.info": "channels:read",
+    "usergroups.list": "usergroups:read",
+    "usergroups.users.list": "usergroups:read",
+}
+_METHOD_SCOPES |= {
     method: "chat:write"
     for method in (
         "chat.postMessage",
@@ -152,10 +178,35 @@ class SlackMessage:
     history: list[str] = field(default_factory=list)  # every text it had, oldest first
     streaming: bool = False  # a native stream not stopped yet
     appended: list[str] = field(default_factory=list)  # a stream's pieces (start, appends, stop)
+    blocks: list[dict[str, Any]] | None = None  # the Block Kit blocks it shows now, if any
+    blocks_history: list[list[dict[str, Any]] | None] = field(
+        default_factory=list
+    )  # each blocks it was given
 
     @property
     def edits(self) -> int:
         return len(self.history) - 1
+
+    def buttons(self) -> list[dict[str, Any]]:
+        """Every button of its ``actions`` blocks, in order."""
+        return [
+            element
+            for block in self.blocks or []
+            if block.get("type") == "actions"
+            for element in block.get("elements", [])
+            if element.get("type") == "button"
+        ]
+
+
+def _blocks(args: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """``blocks`` as a list (a JSON body sends a list; a form body a JSON string)."""
+    raw = args.get("blocks")
+    if raw is None or raw == "":
+        return None
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(value, list):
+        raise ValueError("invalid_blocks")
+    return [dict(b) for b in value]
 
 
 def sign(secret: str, timestamp: str, body: str) -> str:
@@ -214,6 +265,20 @@ async def post_signed_event(
         return resp.status, await resp.text()
 
 
+def _blocks_problem(blocks: list[dict[str, Any]]) -> str | None:
+    """Slack's refusal of a message's blocks: too many, a section's text over 3,000 characters,
+    an actions block without elements."""
+    if len(blocks) > 50:
+        return "msg_blocks_too_many"
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "section" and len(str((block.get("text") or {}).get("text", ""))) > 3000:
+            return "invalid_blocks"
+        if kind == "actions" and not block.get("elements"):
+            return "invalid_blocks"
+    return None
+
+
 class FakeSlack(LocalServer):
     """A local Slack workspace with one app installed (see the module docstring)."""
 
@@ -254,6 +319,9 @@ class FakeSlack(LocalServer):
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
         self._socket_tasks: set[asyncio.Task[None]] = set()
+        self.channels: dict[str, dict[str, Any]] = {}  # id -> conversations.list's channel object
+        self.usergroups: dict[str, dict[str, Any]] = {}  # id -> usergroups.list's object + "users"
+        self.add_channel("general", "C0GENERAL")
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -349,6 +417,52 @@ class FakeSlack(LocalServer):
         for ws in dropped:
             await ws.close(code=code, message=b"fake Slack dropped the connection")
         return len(dropped)
+
+    # -- the directory ---------------------------------------------------------------------------
+    def add_channel(self, name: str, channel_id: str | None = None, *, private: bool = False) -> str:
+        """A channel the bot can see (``conversations.list``); returns its id."""
+        channel_id = channel_id or f"C0{uuid.uuid4().hex[:8].upper()}"
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "name": name,
+            "name_normalized": name,
+            "is_channel": not private,
+            "is_group": private,
+            "is_private": private,
+            "is_archived": False,
+            "is_member": True,
+            "created": self._base_time,
+            "context_team_id": self.team_id,
+        }
+        return channel_id
+
+    def add_usergroup(self, handle: str, users: list[str], group_id: str | None = None) -> str:
+        """A user group (``@handle``) with these members; returns its id (``S0…``)."""
+        group_id = group_id or f"S0{uuid.uuid4().hex[:8].upper()}"
+        self.usergroups[group_id] = {
+            "id": group_id,
+            "team_id": self.team_id,
+            "is_usergroup": True,
+            "name": handle.replace("-", " ").title(),
+            "description": "",
+            "handle": handle,
+            "is_external": False,
+            "date_create": self._base_time,
+            "user_count": len(users),
+            "users": list(users),
+        }
+        return group_id
+
+    async def rename_channel(self, channel_id: str, name: str) -> dict[str, Any]:
+        """Rename a channel, as a user would, and send the ``channel_rename`` event."""
+        channel = self.channels[channel_id]
+        channel["name"] = channel["name_normalized"] = name
+        event = {
+            "type": "group_rename" if channel["is_private"] else "channel_rename",
+            "channel": {"id": channel_id, "name": name, "created": channel["created"]},
+            "event_ts": self.next_ts(),
+        }
+        return await self.push_event(event)
 
     # -- what tests look at ----------------------------------------------------------------------
     def calls_of(self, method: str, *, ok_only: bool = False) -> list[ApiCall]:
@@ -525,6 +639,78 @@ class FakeSlack(LocalServer):
         await self.sockets[connection].send_str(json.dumps(envelope))
         return envelope
 
+    async def click_button(
+        self,
+        message: SlackMessage,
+        action_id: str,
+        *,
+        user: str = "U0ALICE",
+        user_name: str = "alice",
+        connection: int = 0,
+    ) -> dict[str, Any]:
+        """``user`` clicks the button ``action_id`` on ``message``: a ``block_actions`` payload in
+        an ``interactive`` Socket Mode envelope, as Slack sends it; returns the envelope (its ack
+        lands in :attr:`acks`: :meth:`wait_for_ack`). Raises if the message shows no such button."""
+        if not self.sockets:
+            raise RuntimeError("no Socket Mode connection to push to")
+        current = self.messages.get((message.channel, message.ts))
+        if current is None:
+            raise LookupError(f"message {message.ts} in {message.channel} does not exist")
+        button = next((b for b in current.buttons() if b.get("action_id") == action_id), None)
+        block = next(
+            (
+                b
+                for b in current.blocks or []
+                if b.get("type") == "actions" and button in b.get("elements", [])
+            ),
+            None,
+        )
+        if button is None or block is None:
+            shown = [b.get("action_id") for b in current.buttons()]
+            raise LookupError(f"message {message.ts} has no button {action_id!r} (it shows {shown})")
+        container: dict[str, Any] = {
+            "type": "message",
+            "message_ts": current.ts,
+            "channel_id": current.channel,
+            "is_ephemeral": False,
+        }
+        if current.thread_ts:
+            container["thread_ts"] = current.thread_ts
+        trigger = uuid.uuid4().hex
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user_name, "name": user_name, "team_id": self.team_id},
+            "api_app_id": self.api_app_id,
+            "token": "verification-token-unused",
+            "container": container,
+            "trigger_id": f"{next(self._ts)}.{trigger[:12]}",
+            "team": {"id": self.team_id, "domain": "fake-workspace"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": current.channel, "name": current.channel.lower()},
+            "message": {**self._wire(current), "type": "message"},
+            "state": {"values": {}},
+            "response_url": f"http://127.0.0.1:{self.port}/response-url/{trigger[:8]}",
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block.get("block_id", ""),
+                    "text": button.get("text"),
+                    "value": button.get("value", ""),
+                    "type": "button",
+                    "action_ts": self.next_ts(),
+                }
+            ],
+        }
+        envelope = {
+            "envelope_id": str(uuid.uuid4()),
+            "type": "interactive",
+            "accepts_response_payload": False,
+            "payload": payload,
+        }
+        await self.sockets[connection].send_str(json.dumps(envelope))
+        return envelope
+
     async def _response_url(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.responses.append({"id": request.match_info["id"], **body})
@@ -637,6 +823,10 @@ class FakeSlack(LocalServer):
             "chat.appendStream": self._append_stream,
             "chat.stopStream": self._stop_stream,
             "conversations.replies": self._replies,
+            "conversations.list": self._conversations_list,
+            "conversations.info": self._conversations_info,
+            "usergroups.list": self._usergroups_list,
+            "usergroups.users.list": self._usergroup_users,
         }.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, headers
@@ -667,6 +857,42 @@ class FakeSlack(LocalServer):
                 return max(0.001, accepted[0] + window - now)
         accepted.append(now)
         return None
+
+    def _conversations_list(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        types = str(args.get("types") or "public_channel").split(",")
+        shown = [
+            {k: v for k, v in c.items()}
+            for c in self.channels.values()
+            if ("private_channel" if c["is_private"] else "public_channel") in types
+        ]
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        page = shown[start : start + limit]
+        more = start + limit < len(shown)
+        return {
+            "ok": True,
+            "channels": page,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _conversations_info(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel = self.channels.get(str(args.get("channel") or ""))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": dict(channel)}
+
+    def _usergroups_list(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        with_users = str(args.get("include_users") or "").lower() in ("1", "true")
+        groups = [
+            {k: v for k, v in g.items() if k != "users" or with_users} for g in self.usergroups.values()
+        ]
+        return {"ok": True, "usergroups": groups}
+
+    def _usergroup_users(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        group = self.usergroups.get(str(args.get("usergroup") or ""))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(group["users"])}
 
     def _auth_test(self, args: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -700,7 +926,9 @@ class FakeSlack(LocalServer):
             bot_id=self.bot_id,
             thread_ts=str(thread_ts) if thread_ts else None,
             history=[str(text or "")],
+            blocks=_blocks(args),
         )
+        message.blocks_history.append(message.blocks)
         self.messages[(message.channel, ts)] = message
         return {"ok": True, "channel": channel, "ts": ts, "message": self._wire(message)}
 
@@ -716,8 +944,13 @@ class FakeSlack(LocalServer):
         text = str(args.get("text") or "")
         if len(text) > SLACK_TEXT_LIMIT:
             return {"ok": False, "error": "msg_too_long"}
+        blocks = _blocks(args)
+        if blocks is not None and (problem := _blocks_problem(blocks)) is not None:
+            return {"ok": False, "error": problem}
         message.text = text
         message.history.append(text)
+        message.blocks = blocks  # as on Slack: an update without blocks removes them
+        message.blocks_history.append(blocks)
         return {"ok": True, "channel": key[0], "ts": key[1], "text": text}
 
     def _delete(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -815,6 +1048,12 @@ class FakeSlack(LocalServer):
             return {"ok": False, "error": "msg_too_long"}
         if args.get("markdown_text"):
             self._append(message, str(args["markdown_text"]))
+        blocks = _blocks(args)
+        if blocks is not None:  # "appended to the end of the message"
+            if (problem := _blocks_problem(blocks)) is not None:
+                return {"ok": False, "error": problem}
+            message.blocks = [*(message.blocks or []), *blocks]
+            message.blocks_history.append(message.blocks)
         message.streaming = False
         return {"ok": True, "channel": message.channel, "ts": message.ts, "message": self._wire(message)}
 
@@ -850,6 +1089,8 @@ class FakeSlack(LocalServer):
     @staticmethod
     def _wire(message: SlackMessage) -> dict[str, Any]:
         wire: dict[str, Any] = {"type": "message", "text": message.text, "ts": message.ts}
+        if message.blocks:
+            wire["blocks"] = message.blocks
         if message.user:
             wire["user"] = message.user
         if message.bot_id:

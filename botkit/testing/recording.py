@@ -30,9 +30,12 @@ class RecordingReply(LiveReply):
         edit_burst: int = 1,
         rate_limit_edits: dict[int, float] | None = None,
         private_notices: bool = False,
+        feedback_buttons: bool = False,
     ) -> None:
         """``private_notices``: play a platform that can show a notice to the asker alone (Slack
-        ephemeral, Discord ephemeral): notices go to :attr:`notices`, not into the reply."""
+        ephemeral, Discord ephemeral): notices go to :attr:`notices`, not into the reply.
+        ``feedback_buttons``: play a platform that shows 👍/👎; :attr:`buttons` maps each
+        message id that got them to the turn id they carry."""
         self.max_chars = max_chars
         self.rate_key = rate_key
         self.edit_rate = edit_rate
@@ -45,6 +48,8 @@ class RecordingReply(LiveReply):
         self._rate_limit_edits = dict(rate_limit_edits or {})
         self.private_notices = private_notices
         self.notices: list[str] = []
+        self.feedback_buttons = feedback_buttons
+        self.buttons: dict[str, int] = {}
 
     @property
     def text(self) -> str:
@@ -74,6 +79,11 @@ class RecordingReply(LiveReply):
         message_id = str(len(self.messages) - 1)
         self.calls.append(ReplyCall("post_continuation", message_id, text))
         return message_id
+
+    async def edit_with_feedback(self, message_id: str, text: str, turn_id: int) -> None:
+        self.messages[int(message_id)] = text
+        self.buttons[message_id] = turn_id
+        self.calls.append(ReplyCall("edit_with_feedback", message_id, text))
 
     async def post_notice(self, text: str) -> bool:
         if not self.private_notices:

@@ -43,17 +43,22 @@ async def discord_rig(
     *,
     plugins: Sequence[Plugin[Any]] = (),
     core: dict[str, Any] | None = None,
+    fake: FakeDiscord | None = None,
+    database_url: str | None = None,
     **extra: Any,
 ) -> AsyncIterator[DiscordRig]:
     """The adapter served as ``botkit run`` serves it (``BotApp.serve``: check, run, and on
     cancellation the core's drain before the adapter stops); ``task`` is that serving task.
-    ``core``: other botkit settings sections (``{"stream": {"edit_interval": 0.05}}``)."""
-    async with (
-        FakeDiscord() as fake,
-        TestBot(
-            tmp_path, plugins=plugins, settings={**(core or {}), "discord": discord_settings(fake, **extra)}
-        ) as bot,
-    ):
+    ``core``: other botkit settings sections (``{"stream": {"edit_interval": 0.05}}``).
+    ``fake`` and ``database_url``: a running fake Discord and a database that outlive this
+    botkit (a restart: a second rig on the same two)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if fake is None:
+            fake = await stack.enter_async_context(FakeDiscord())
+        settings = {**(core or {}), "discord": discord_settings(fake, **extra)}
+        bot = await stack.enter_async_context(
+            TestBot(tmp_path, plugins=plugins, settings=settings, database_url=database_url)
+        )
         assert bot.app is not None
         adapter = bot.app.build_adapters(["discord"])[0]
         assert isinstance(adapter, DiscordAdapter)

@@ -26,11 +26,11 @@ async def test_allow_list_answers_its_member_and_refuses_another_privately(tmp_p
         await fake.wait_for(lambda: bool(fake.ephemeral_messages(refused.id)), 15)
         assert fake.ephemeral_messages(refused.id) == [ALLOW_LIST_REFUSAL]
         assert fake.interaction_messages(refused.id) == [ALLOW_LIST_REFUSAL]  # nothing public
-        asked = await fake.user_message(mallory, fake.channel_id, f"{fake.mention} What is 1+1?")
-        thread = int(asked["id"])
-        await fake.wait_for(
-            lambda: any(ALLOW_LIST_REFUSAL in m["content"] for m in fake.messages_in(thread)), 15
-        )
+        # A mention's refusal cannot be ephemeral: it goes to mallory by DM, not to the channel.
+        dm = fake.dm_channel(mallory)
+        await fake.user_message(mallory, fake.channel_id, f"{fake.mention} What is 1+1?")
+        await fake.wait_for(lambda: any(ALLOW_LIST_REFUSAL in m["content"] for m in fake.messages_in(dm)), 15)
+        assert not any(ALLOW_LIST_REFUSAL in m["content"] for m in fake.public_messages_in(fake.channel_id))
         assert len(rig.bot.standin.requests) == 1  # only alice's question reached the model
 
 

@@ -19,6 +19,21 @@ from botkit.testing.testbot import TestBot
 NOTE = "⚠️ _Interrupted: botkit restarted before this answer was finished. Please ask again._"
 
 
+@contextlib.asynccontextmanager
+async def restarted(bot_dir: Path, database: str, fake: FakeDiscord) -> AsyncIterator[TestBot]:
+    """The next start over ``database``: its restart pass runs, then it serves until the block ends."""
+    await asyncio.to_thread(bot_dir.mkdir)
+    async with TestBot(bot_dir, database_url=database, settings={"discord": discord_settings(fake)}) as bot:
+        assert bot.app is not None
+        serving = asyncio.create_task(bot.app.serve(bot.app.build_adapters(["discord"])))
+        try:
+            yield bot
+        finally:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+
+
 async def test_half_written_reply_in_a_mention_thread_is_edited_to_say_it_was_interrupted(
     tmp_path: Path,
 ) -> None:
@@ -43,18 +58,8 @@ async def test_half_written_reply_in_a_mention_thread_is_edited_to_say_it_was_in
             await crashed.store.record_message_ids(ids.assistant_message_id, [left["id"]])
 
         # The next start: the leftover is found, stored as interrupted and edited on Discord.
-        (tmp_path / "second").mkdir()
-        async with TestBot(
-            tmp_path / "second", database_url=database, settings={"discord": discord_settings(fake)}
-        ) as bot:
-            assert bot.app is not None
-            serving = asyncio.create_task(bot.app.serve(bot.app.build_adapters(["discord"])))
-            try:
-                await fake.wait_for(lambda: fake.messages[int(left["id"])]["content"].endswith(NOTE))
-            finally:
-                serving.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await serving
+        async with restarted(tmp_path / "second", database, fake) as bot:
+            await fake.wait_for(lambda: fake.messages[int(left["id"])]["content"].endswith(NOTE))
             rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
         assert [r.status for r in rows] == ["interrupted"]
         edits = fake.calls_to("PATCH", r"^/channels/\d+/messages/\d+$")
@@ -111,3 +116,50 @@ async def test_a_message_that_is_gone_or_not_editable_is_not_an_error(
         assert not await adapter.repair(key, other["id"], NOTE)
         assert not await adapter.repair(key, "not-a-snowflake", NOTE)
         assert fake.messages[int(other["id"])]["content"] == "mine"
+
+
+UNANSWERED = "⚠️ _Interrupted: botkit restarted before it could answer this. Please ask again._"
+
+
+async def _accepted_then_restarted(
+    tmp_path: Path, fake: FakeDiscord, thread: str, asker: int, delivery: str
+) -> list[str]:
+    """A first process accepted a message (its inbox row: question + queued reply, no
+    placeholder) and died; the next start runs the restart pass, then serves. Returns the
+    statuses of the stored replies."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    key = (str(fake.guild_id), str(fake.channel_id), thread)
+    async with TestBot(tmp_path / "first", database_url=database) as crashed:
+        assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id=str(asker))
+        conversation = await crashed.store.conversation_id("discord", *key)
+    async with restarted(tmp_path / "second", database, fake) as bot:
+        await fake.wait_for(lambda: any(m["content"] == UNANSWERED for m in fake.messages.values()))
+        await fake.wait_until_connected()
+        return [m.status for m in await bot.store.messages(conversation) if m.role == "assistant"]
+
+
+async def test_an_accepted_mention_never_started_is_told_in_its_thread_at_restart(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        asker = fake.add_user("ada")
+        mention = await fake.user_message(asker, fake.channel_id, f"{fake.mention} lost?", dispatch=False)
+        thread = await fake.start_thread(int(mention["id"]), "lost?")
+        statuses = await _accepted_then_restarted(tmp_path, fake, str(thread), asker, mention["id"])
+        notes = [m for m in fake.messages.values() if m["content"] == UNANSWERED]
+        assert [int(m["channel_id"]) for m in notes] == [thread]  # once, in the mention's thread
+        posts = fake.calls_to("POST", r"^/channels/\d+/messages$")
+        assert [c.body["allowed_mentions"]["parse"] for c in posts] == [[]]  # pings no one
+    assert statuses == ["interrupted"]
+
+
+async def test_an_accepted_command_never_started_is_told_in_the_channel_at_restart(tmp_path: Path) -> None:
+    """A slash command's thread is its interaction id, which names no channel or message: the
+    note goes to the channel, and the reference Discord cannot find does not fail the post."""
+    async with FakeDiscord() as fake:
+        asker = fake.add_user("ada")
+        interaction_id = str(fake.snowflake())
+        statuses = await _accepted_then_restarted(tmp_path, fake, interaction_id, asker, interaction_id)
+        notes = [m for m in fake.messages.values() if m["content"] == UNANSWERED]
+        assert [int(m["channel_id"]) for m in notes] == [fake.channel_id]
+        (post,) = fake.calls_to("POST", r"^/channels/\d+/messages$")
+        assert post.body["message_reference"]["fail_if_not_exists"] is False
+    assert statuses == ["interrupted"]

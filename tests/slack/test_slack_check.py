@@ -68,12 +68,14 @@ async def test_settings_are_validated(tmp_path: Path, slack: FakeSlack) -> None:
 def test_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
     import botkit_slack
     import yaml
-    from botkit_slack.credentials import REQUIRED_SCOPES
+    from botkit_slack.credentials import ACCESS_SCOPES, REQUIRED_SCOPES
 
     manifest = yaml.safe_load((Path(botkit_slack.__file__).parent / "manifest.yaml").read_text())
-    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(REQUIRED_SCOPES)
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(REQUIRED_SCOPES + ACCESS_SCOPES)
     assert sorted(manifest["settings"]["event_subscriptions"]["bot_events"]) == [
         "app_mention",
+        "channel_rename",
+        "group_rename",
         "message.channels",
         "message.groups",
         "message.im",

@@ -1,0 +1,212 @@
+"""What a botkit process that is gone left unfinished, and which processes are gone.
+
+Every accepted message ends in one reply or one visible note (docs/reliability.md). A process
+killed mid-turn leaves rows ``queued`` or ``streaming``; the next start (and, for processes on
+other hosts, a periodic sweep) stores them as interrupted and has their messages say so.
+
+Several processes may share a database (two workers, a rolling restart, ``botkit chat`` beside
+``botkit run``), so "unfinished" is not "abandoned": each process registers in ``workers`` and
+stamps the reply rows it writes (:class:`~botkit.store.models.Worker`), and only rows of a
+process that is **gone** are touched:
+
+- at start-up: a process on this host whose pid no longer runs (or is our own pid: a container
+  restarted in place), and rows from before ownership was recorded (no owner);
+- by the sweep, on any host: a process whose heartbeat this process has seen unchanged for
+  ``database.worker_timeout`` seconds of its own clock (observed, so clocks that disagree between
+  hosts and a database outage that stops every heartbeat do not make a live process look gone).
+
+Settling a row is a conditional update (:meth:`ConversationStore.settle_unfinished`), so when
+several processes sweep at once exactly one of them repairs each message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from botkit.events import ConversationKey
+from botkit.store import ConversationStore
+from botkit.store.records import StoredMessage, WorkerRecord
+from botkit.store.spool import SpooledWrite, WriteSpool
+
+log = logging.getLogger("botkit.app")
+
+LEFTOVER_NOTE = "⚠️ _Interrupted: botkit restarted before this answer was finished. Please ask again._"
+UNANSWERED_NOTE = "⚠️ _Interrupted: botkit restarted before it could answer this. Please ask again._"
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A reply a previous process left unfinished on the platform: its stored partial answer."""
+
+    key: ConversationKey
+    message_id: str  # "": accepted, but no reply was ever posted (see BotApp._tell_unanswered)
+    partial: str
+    user: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The partial answer as stored, and the note that says it was interrupted."""
+        return f"{self.partial}\n\n{LEFTOVER_NOTE}" if self.partial else LEFTOVER_NOTE
+
+    def repaired(self, shown: str | None) -> str | None:
+        """What the message should show, given what it shows now (None: unknown, the adapter
+        cannot read messages); None to leave it alone.
+
+        A message that already ends in an interruption note (this pass ran before, or botkit
+        shut down in time to say so) is left alone. Anything else gets :attr:`text`: the stored
+        partial answer plus the note, whatever it shows, because a reply whose *complete*
+        answer was shown never gets here. Its final write was either stored or spooled (see
+        :mod:`botkit.store.spool`) and is stored at start-up instead of being repaired. What a
+        message shows cannot tell that case apart from a partial answer that was edited a moment
+        ahead of its last checkpoint (the text grows the same way in both), so it is not used to
+        guess; the partial answer is the stored one, never a longer platform text whose
+        formatting (Slack mrkdwn, a continuation's tail) cannot be taken back.
+        """
+        if shown is not None and _ends_with_interruption_note(shown):
+            return None
+        return self.text
+
+
+def _ends_with_interruption_note(shown: str) -> bool:
+    """The last paragraph is a "⚠️ Interrupted: botkit …" note (restart or shutdown)."""
+    last = shown.strip().rsplit("\n\n", 1)[-1].strip()
+    return last.startswith("⚠️") and "Interrupted: botkit" in last
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it runs
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): kill(0) said it exists
+
+
+def gone_on_this_host(workers: Collection[WorkerRecord], me: str | None) -> set[str]:
+    """Workers registered from this host whose process no longer runs; our own pid under another
+    id too (the same container restarted: pid 1 again)."""
+    host, own_pid = socket.gethostname(), os.getpid()
+    return {
+        w.id
+        for w in workers
+        if w.id != me and w.host == host and (w.pid == own_pid or not pid_running(w.pid))
+    }
+
+
+@dataclass
+class HeartbeatWatch:
+    """Which workers' heartbeats have stood still for ``timeout`` seconds of *our* clock."""
+
+    timeout: float
+    _seen: dict[str, tuple[object, float]] = field(default_factory=dict)
+
+    def gone(self, workers: Collection[WorkerRecord], me: str | None) -> set[str]:
+        now = time.monotonic()
+        current = {w.id: w for w in workers if w.id != me}
+        for worker_id in list(self._seen):
+            if worker_id not in current:
+                del self._seen[worker_id]
+        stale: set[str] = set()
+        for worker_id, worker in current.items():
+            beat, since = self._seen.get(worker_id, (None, now))
+            if beat != worker.heartbeat_at:
+                self._seen[worker_id] = (worker.heartbeat_at, now)
+            elif now - since >= self.timeout:
+                stale.add(worker_id)
+        return stale
+
+    def reset(self) -> None:
+        """Our own view was interrupted (a failed sweep): observe afresh."""
+        self._seen.clear()
+
+
+async def settle_abandoned(
+    store: ConversationStore,
+    spool: WriteSpool | None,
+    judge: Callable[[Collection[WorkerRecord]], set[str]],
+    *,
+    ownerless: bool,
+) -> tuple[list[Leftover], set[str]]:
+    """Finish the turns left ``queued`` or ``streaming`` by workers that are not alive: those
+    ``judge`` finds gone among the registered ones, those no longer registered (retired, or
+    forgotten as gone), and rows with no owner if ``ownerless``. Returns the leftovers to repair
+    on the platform and the workers found gone.
+
+    The unfinished rows are read before the workers: a row's owner registered before writing
+    it, so a process starting meanwhile is never taken for one that is gone.
+
+    An inbox row (accepted and persisted, but no turn adopted it: no persona, no placeholder)
+    is stored as interrupted too and returned with no message id: its asker is told in a new
+    reply to ask again, so every accepted message ends in one reply or one visible note.
+
+    A turn whose final write was in the spool when its process died had its answer shown in
+    full: the spooled write is stored as it was meant to be (usually ``complete``) and its
+    message is not touched. Every other one is stored as interrupted with its checkpointed
+    partial answer, and returned to be repaired on the platform.
+    """
+    entries = spool.entries() if spool is not None else []
+    spooled = {entry.turn: entry for entry in entries}
+    unfinished = await store.unfinished_turns()
+    workers = await store.workers()
+    gone = judge(workers.values())
+    alive = set(workers) - gone
+    leftovers: list[Leftover] = []
+    for turn in unfinished:
+        if turn.owner in alive or (turn.owner is None and not ownerless):
+            continue
+        leftover = await _settle(store, turn, spooled.pop(turn.id, None))
+        if leftover is not None:
+            leftovers.append(leftover)
+    if spool is not None:
+        still_open = {turn.id for turn in unfinished}
+        for entry in entries:  # settled now, or the row was final already (landed before the file went)
+            if entry.turn not in spooled or entry.turn not in still_open:
+                spool.discard(entry.turn)
+    return leftovers, gone
+
+
+async def _settle(
+    store: ConversationStore, turn: StoredMessage, entry: SpooledWrite | None
+) -> Leftover | None:
+    if entry is not None:
+        log.warning(
+            "turn %s in %s was shown in full but its final write was still waiting for the "
+            "database when botkit stopped; storing it now (%s, %d characters)",
+            turn.id,
+            ConversationKey(*entry.key),
+            entry.values.get("status"),
+            len(entry.values.get("answer") or ""),
+        )
+        await store.settle_unfinished(turn.id, **entry.values)
+        return None
+    settled = await store.settle_unfinished(
+        turn.id,
+        status="interrupted",
+        answer=turn.content or "",
+        reasoning=turn.reasoning or "",
+        error="botkit stopped before the answer was finished",
+    )
+    if not settled:  # another process repairing at the same time took it, or it finished
+        return None
+    log.warning(
+        "turn %s was left %s by a botkit process that is gone; marked interrupted", turn.id, turn.status
+    )
+    key = await store.conversation_key(turn.conversation_id)
+    if key is None:
+        return None
+    if turn.platform_message_ids:
+        return Leftover(ConversationKey(*key), turn.platform_message_ids[-1], (turn.content or "").strip())
+    if turn.status == "queued" and turn.persona_name is None:  # an inbox row: accepted only
+        return Leftover(ConversationKey(*key), "", "", turn.user_id)
+    return None
