@@ -11,6 +11,8 @@
 - ``botkit db upgrade`` / ``botkit db current``: the Alembic schema.
 - ``botkit export``, ``botkit db forget``, ``botkit db prune``: data rights (:mod:`botkit.rights_cli`).
 - ``botkit standin ...``: the vLLM stand-in server (accepts ``vllm serve`` arguments).
+- ``botkit eval PERSONA DATASET [--runs N] [--compare OTHER] ...``: judge a persona (:mod:`botkit.eval`);
+  ``botkit eval report ...`` is :mod:`botkit.eval.report`'s, with its own arguments.
 - ``botkit --version``.
 
 Start-up cost matters here (the first prompt should appear within 1.5 s on a small machine), so this
@@ -32,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 from botkit import __version__
 from botkit.adapter import Adapter, AdapterError
 from botkit.config import ConfigError, Settings, load_settings
-from botkit.eval.report import add_report_parser
 from botkit.rights_cli import add_db_parsers, add_export_parser
 
 if TYPE_CHECKING:
@@ -95,10 +96,6 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--actor", help="only this user id")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    evaluate = sub.add_parser("eval", help="judge personas: `botkit eval report` (users' votes per version)")
-    eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
-    add_report_parser(eval_sub)
-
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     for name, text in (
@@ -110,20 +107,37 @@ def _parser() -> argparse.ArgumentParser:
     add_db_parsers(db_sub)
     add_export_parser(sub)
 
+    from botkit.eval.cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
+
     # Listed for --help only: main() hands everything after "standin" to the stand-in's own
     # parser (argparse.REMAINDER cannot take a leading "--port" inside a subcommand).
     sub.add_parser("standin", help="run the vLLM stand-in server (accepts `vllm serve` arguments)")
     return parser
 
 
-def _standin_args(argv: list[str]) -> list[str] | None:
-    """The arguments after ``standin`` if that is the command (global options may come first)."""
+def _command_args(argv: list[str], *command: str) -> list[str] | None:
+    """The arguments after ``command`` (one or more words) if that is the command line's
+    command (global options may come first), for commands that parse their own arguments."""
     index = 0
     while index < len(argv) and argv[index].startswith("-"):
         index += 1 if "=" in argv[index] else 2  # --config FILE, --log-level LEVEL
-    if index < len(argv) and argv[index] == "standin":
-        return argv[index + 1 :]
+    if argv[index : index + len(command)] == list(command):
+        return argv[index + len(command) :]
     return None
+
+
+def _standin_args(argv: list[str]) -> list[str] | None:
+    """The arguments after ``standin`` if that is the command."""
+    return _command_args(argv, "standin")
+
+
+def _global_args(argv: list[str], rest: list[str]) -> argparse.Namespace:
+    """The global options (``--config``, ``--log-level``) before a self-parsing command."""
+    head = argv[: len(argv) - len(rest)]
+    namespace, _ = _parser().parse_known_args([*head[:-2], "run"])
+    return namespace
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +147,19 @@ def main(argv: list[str] | None = None) -> int:
         from botkit.llm.standin import main as standin_main
 
         return standin_main(standin_args, prog="botkit standin")
+    report_args = _command_args(argv, "eval", "report")
+    if report_args is not None:  # `botkit eval report ...`: not a persona named "report"
+        from botkit.eval.cli import report_namespace
+        from botkit.eval.report import run_report
+
+        options = _global_args(argv, report_args)
+        report = report_namespace(report_args)
+        setup_logging(options.log_level or "WARNING")
+        try:
+            return _run(run_report(load_settings(options.config), report))
+        except ConfigError as err:
+            print(f"botkit: error: {err}", file=sys.stderr)
+            return EXIT_CONFIG
     args = _parser().parse_args(argv)
     setup_logging(args.log_level or ("INFO" if args.command == "run" else "WARNING"))
     try:
@@ -143,16 +170,16 @@ def main(argv: list[str] | None = None) -> int:
             return _run(_personas_history(settings, args))
         if args.command == "audit":
             return _run(_audit(settings, args.since, args.actor, args.json))
-        if args.command == "eval":
-            from botkit.eval.report import run_report
-
-            return _run(run_report(settings, args))
         if args.command == "export" or getattr(args, "db_command", None) in ("forget", "prune"):
             return _run(_rights(settings, args))
         if args.command == "db":
             return _run(_db(settings, args.db_command, args.url))
         if args.command == "status":
             return _run(_status(settings, args.url, args.json))
+        if args.command == "eval":
+            from botkit.eval.cli import main as eval_main
+
+            return eval_main(settings, args)
         from botkit.plugins.loader import check_adapters
 
         adapters = ["console"] if args.command == "chat" else settings.bot.adapters

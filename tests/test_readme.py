@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -336,6 +337,29 @@ def test_standin_answers_like_vllm(tmp_path: Path) -> None:
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())["choices"][0]["message"]["content"]
     assert "\\boxed{391}" in answer
+
+
+@runs(
+    "botkit eval math datasets/math.jsonl --limit 3 --runs 2",
+    "botkit eval PERSONA DATASET [--runs 5] [--concurrency N] [--limit N] [--seed S] [--compare OTHER] "
+    "[--json OUT] [--chart OUT.png]",
+)
+def test_eval_a_slice_of_the_math_set(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "datasets", tmp_path / "datasets")
+    quick = shell("botkit eval math datasets/math.jsonl --limit 3 --runs 2", tmp_path)
+    assert quick.returncode == 0, quick.stderr
+    assert quick.stderr.startswith("botkit eval: model backend: built-in vLLM stand-in")
+    assert re.search(r"│ overall +│ +6 │ 100% ± 0% │ +100% │", quick.stdout)  # the stand-in does arithmetic
+    full = shell(
+        "botkit eval math datasets/math.jsonl --runs 2 --concurrency 2 --limit 2 --seed 7 --compare general "
+        "--json out.json --chart out.png",
+        tmp_path,
+    )
+    assert full.returncode == 0, full.stderr
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert [s["persona"] for s in report["results"]] == ["math", "general"]
+    assert report["seed"] == 7 and len(report["run_results"]) == 8
+    assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @runs("python3 -m venv .venv && . .venv/bin/activate && pip install -e . && botkit chat")

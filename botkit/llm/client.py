@@ -236,6 +236,7 @@ class LLMClient:
         top_p: float,
         max_tokens: int,
         extra_body: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream one chat completion as :class:`Delta` events followed by one :class:`Finished`.
 
@@ -252,6 +253,7 @@ class LLMClient:
             "temperature": temperature,
             "top_p": top_p,
             "max_tokens": max_tokens,
+            **({"seed": seed} if seed is not None else {}),  # vLLM: this request's sampling seed
             **(extra_body or {}),
         }
         response = await self._open(body, first_deadline)

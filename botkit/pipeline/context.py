@@ -12,6 +12,7 @@ from botkit.llm.prompt import Prompt, build_prompt, estimate_tokens
 from botkit.plugins.api import Refusal
 
 if TYPE_CHECKING:
+    from botkit.config import LLMSettings
     from botkit.store import HistoryTurn
 
 
@@ -44,6 +45,11 @@ def token_counter(counter: TokenCounter | None) -> Callable[[Prompt], Awaitable[
         return counted if counted is not None else estimate_tokens(prompt.messages)
 
     return count
+
+
+def prompt_room(llm: LLMSettings) -> int:
+    """Tokens a prompt may take: the context less the answer's share (at most half of it)."""
+    return llm.max_model_len - min(llm.max_tokens, llm.max_model_len // 2)
 
 
 async def fit_history(

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from botkit.config import LLMSettings
 from botkit.llm.client import Delta, Finished, StreamEvent
@@ -26,7 +27,6 @@ from botkit.llm.prompt import Prompt, build_prompt
 from botkit.personas import Persona
 from botkit.pipeline.context import FittedPrompt
 from botkit.pipeline.recorder import Usage
-from botkit.streaming.streamer import ReplyStreamer
 
 log = logging.getLogger("botkit.pipeline.generation")
 
@@ -50,8 +50,26 @@ class Attempt:
 OnCut = Callable[[Attempt, BackendError], Awaitable[None]]
 
 
+class AnswerView(Protocol):
+    """Where a generation shows what it gets: a chat reply's
+    :class:`~botkit.streaming.streamer.ReplyStreamer`, or ``botkit eval``'s collector, so that
+    both go through this one prompt path (guard, sampling, retries, reasoning split)."""
+
+    def add_reasoning(self, text: str) -> None: ...
+
+    def add_answer(self, text: str) -> None: ...
+
+    def drop_reasoning(self) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def set_notice(self, text: str | None) -> None: ...
+
+    def set_status(self, text: str | None) -> None: ...
+
+
 async def consume(
-    events: AsyncIterator[StreamEvent], streamer: ReplyStreamer, attempt: Attempt, usage: Usage
+    events: AsyncIterator[StreamEvent], streamer: AnswerView, attempt: Attempt, usage: Usage
 ) -> None:
     async for event in events:
         if isinstance(event, Delta):
@@ -76,12 +94,21 @@ class Generation:
     """Generates one turn's answer; the caller owns the reply (final edit) and the rows."""
 
     def __init__(
-        self, pool: BackendPool, llm: LLMSettings, persona: Persona, user: str, streamer: ReplyStreamer
+        self,
+        pool: BackendPool,
+        llm: LLMSettings,
+        persona: Persona,
+        user: str,
+        streamer: AnswerView,
+        *,
+        seed: int | None = None,
     ) -> None:
         self.pool, self.llm, self.persona, self.user, self.streamer = pool, llm, persona, user, streamer
+        self.seed = seed  # sent as the request's sampling seed (``botkit eval`` pairs runs by it)
         self.usage = Usage()
         self.attempt = Attempt()
         self.cut_retried = False
+        self.empty_retried = False
 
     @property
     def sampling(self) -> dict[str, float]:
@@ -113,6 +140,7 @@ class Generation:
             raise BackendError("length", "the reasoning used all of max_tokens")
         if self.attempt.empty:
             log.info("empty answer; retrying once with the <think> prefill")
+            self.empty_retried = True
             self.streamer.reset()
             await self._stream(build_prompt(fitted.kept, user_content, prefill=True), max_tokens)
             if self.attempt.empty:
@@ -132,7 +160,11 @@ class Generation:
             async with self.pool.slot(self.user, self._waiting) as backend:
                 self.streamer.reset()  # drop the queue notice or an interrupted partial
                 events = backend.client.stream(
-                    prompt.messages, max_tokens=max_tokens, extra_body=prompt.extra_body, **self.sampling
+                    prompt.messages,
+                    max_tokens=max_tokens,
+                    extra_body=prompt.extra_body,
+                    seed=self.seed,
+                    **self.sampling,
                 )
                 try:
                     await consume(events, self.streamer, self.attempt, self.usage)

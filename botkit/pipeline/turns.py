@@ -25,7 +25,7 @@ from botkit.mathtext.directive import is_math_turn, with_directive
 from botkit.mathtext.render import formula_image, has_formulas
 from botkit.mathtext.unicode import latex_to_unicode, render_unicode
 from botkit.pipeline.chain import MiddlewareChain
-from botkit.pipeline.context import FittedPrompt, fit_history
+from botkit.pipeline.context import FittedPrompt, fit_history, prompt_room
 from botkit.pipeline.filters import TextFilters
 from botkit.pipeline.gate import Place, ThreadGates
 from botkit.pipeline.generation import Attempt, Generation
@@ -259,8 +259,7 @@ class TurnRunner:
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=live.notices)
 
     async def _fit(self, history: Sequence[HistoryTurn], user_content: str) -> FittedPrompt:
-        llm = self.settings.llm
-        room = llm.max_model_len - min(llm.max_tokens, llm.max_model_len // 2)
+        room = prompt_room(self.settings.llm)
         return await fit_history(history, user_content, room=room, counter=self.pool.tokenizer())
 
     async def _show_and_store(self, result: TurnResult, live: _Live) -> None:
