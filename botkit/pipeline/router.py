@@ -172,8 +172,16 @@ class Router:
         ]
 
     async def attach_directory(self, directory: Directory) -> None:
-        """An adapter's directory: channel names in the configuration are resolved now (one
-        that does not exist stops start-up, named), and access rules may look up groups."""
+        """An adapter's directory: channel names in the configuration and in the persona files
+        loaded now are resolved (one that does not exist stops start-up, named), and access
+        rules may look up groups. A name an edited persona brings later is looked up when a
+        question arrives (a name that does not match refuses: rules fail closed)."""
+        for persona in self.personas.all():
+            channels = persona.access.as_rule().channels
+            if channels:
+                self.access.extra_channels[f"persona {persona.name!r} (its file's access: channels)"] = list(
+                    channels
+                )
         try:
             await self.access.attach(directory)
         except AccessConfigError as err:

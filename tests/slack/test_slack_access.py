@@ -133,6 +133,22 @@ async def test_a_channel_name_that_does_not_resolve_is_a_start_up_error_naming_i
     assert "#legal-questions" in message  # the names it can see, to spot the typo
 
 
+async def test_a_channel_name_in_a_persona_file_that_does_not_resolve_stops_start_up(
+    workspace: FakeSlack, start_bot: StartBot, tmp_path: Path
+) -> None:
+    personas = tmp_path / "personas"
+    shutil.copytree(shipped_personas_dir(), personas)
+    legal = personas / "legal.md"
+    legal.write_text(
+        legal.read_text().replace("access:\n", 'access:\n  channels: ["slack:#legal-qestions"]\n', 1)
+    )
+    with pytest.raises(AdapterError) as raised:
+        async with start_bot(core={"personas": {"dir": str(personas)}}):
+            pass
+    message = str(raised.value)
+    assert "persona 'legal'" in message and "no slack channel is named #legal-qestions" in message
+
+
 async def test_the_slash_command_placeholder_shows_the_before_notice_from_its_first_version(
     workspace: FakeSlack, start_bot: StartBot
 ) -> None:
