@@ -63,12 +63,19 @@ class SlackAdapter(Adapter):
         self._replies: AsyncWebClient | None = None  # replies' calls: no retries inside the SDK
         self._threads: ThreadTracker | None = None
 
-    def _web_client(self, *, sdk_retries: bool = True) -> AsyncWebClient:
-        """``sdk_retries=False`` for replies: the core's retry policy is their only retry layer."""
+    def _web_client(
+        self, *, sdk_retries: bool = True, session: aiohttp.ClientSession | None = None
+    ) -> AsyncWebClient:
+        """``sdk_retries=False`` for replies: the core's retry policy is their only retry layer.
+
+        ``session``: the serving clients share one HTTP session. Without one, slack_sdk opens a
+        new aiohttp session (and TCP connection) for every Web API call: 20-30 % of botkit's CPU
+        under load (docs/benchmarks.md, section 4)."""
         return AsyncWebClient(
             token=self.config.bot_token.get_secret_value(),
             base_url=self.config.api_url,
             retry_handlers=None if sdk_retries else [],
+            session=session,
         )
 
     async def check(self) -> None:
@@ -85,18 +92,23 @@ class SlackAdapter(Adapter):
     async def run(self) -> None:
         if self.auth is None:
             await self.check()
-        client = self._client = self._web_client()
-        self._replies = self._web_client(sdk_retries=False)
-        self._threads = ThreadTracker(client)
-        app = self._build_app(client)
-        self.ready.clear()
-        if self.config.mode == "socket":
-            assert self.config.app_token is not None  # the settings validator guarantees it
-            await serve_socket_mode(app, client, self.config.app_token.get_secret_value(), self.ready.set)
-        else:
-            await serve_http(
-                app, self.config.http_host, self.config.http_port, self.config.http_path, self._listening
-            )
+        # No connection limit: the platform's rate limits, not a local pool, pace the calls.
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        try:
+            client = self._client = self._web_client(session=http)
+            self._replies = self._web_client(sdk_retries=False, session=http)
+            self._threads = ThreadTracker(client)
+            app = self._build_app(client)
+            self.ready.clear()
+            if self.config.mode == "socket":
+                assert self.config.app_token is not None  # the settings validator guarantees it
+                await serve_socket_mode(app, client, self.config.app_token.get_secret_value(), self.ready.set)
+            else:
+                await serve_http(
+                    app, self.config.http_host, self.config.http_port, self.config.http_path, self._listening
+                )
+        finally:
+            await http.close()
 
     async def shown_text(self, key: ConversationKey, message_id: str) -> str | None:
         """The message's text now: ``conversations.replies`` narrowed to its ``ts`` (``oldest`` =
