@@ -16,6 +16,7 @@ import functools
 import io
 import logging
 import time
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -113,8 +114,9 @@ class _DiscordReply(LiveReply):
         """The final edit, with the 👍/👎 action row in the same PATCH."""
         await self._edit(message_id, text, feedback_view(turn_id))
 
+    @abstractmethod
     async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
-        raise NotImplementedError
+        """Edit one of the reply's messages (with ``view``: its components too)."""
 
     async def attach(self, attachment: Attachment) -> bool:
         """A message with ``attachment`` (multipart ``files[0]`` + ``payload_json``) right after
@@ -127,8 +129,9 @@ class _DiscordReply(LiveReply):
             return False
         return True
 
+    @abstractmethod
     async def _send_file(self, file: discord.File) -> None:
-        raise NotImplementedError
+        """Send ``file`` where the answer is (see :meth:`attach`)."""
 
 
 def _file_of(attachment: Attachment) -> discord.File:

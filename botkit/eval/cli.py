@@ -210,6 +210,48 @@ def _advance(err: Any, progress: Progress, task: TaskID, result: RunResult, tota
         )
 
 
+def _json_document(
+    args: argparse.Namespace,
+    questions: Sequence[Any],
+    subjects: Sequence[Subject],
+    series: Sequence[Any],
+    by_tag: Sequence[Any],
+    comparison: Any,
+    results: Sequence[RunResult],
+    partial: bool,
+    backend: str,
+) -> dict[str, Any]:
+    """``--json``'s document (docs/eval.md): settings, one result per persona, every run."""
+    return {
+        "format": JSON_FORMAT,
+        "partial": partial,
+        "dataset": args.dataset,
+        "questions": len(questions),
+        "runs": args.runs,
+        "seed": args.seed,
+        "model": backend,
+        # One entry per persona, in the keys `botkit eval report --results` reads
+        # (botkit.eval.offline): persona, persona_version, dataset, runs, accuracy_mean/std.
+        "results": [
+            {
+                "persona": s.persona.name,
+                "persona_version": s.persona.content_hash,
+                "label": s.label,
+                "dataset": args.dataset,
+                "runs": args.runs,
+                "accuracy_mean": overall.accuracy_mean,
+                "accuracy_std": overall.accuracy_std,
+                "overall": overall.as_json(),
+                "per_question": [row.as_json() for row in rows],
+                "per_tag": [row.as_json() for row in tag_rows],
+            }
+            for s, (_, rows, overall), tag_rows in zip(subjects, series, by_tag, strict=True)
+        ],
+        "comparison": comparison.as_json() if comparison is not None else None,
+        "run_results": [r.as_json() for r in results],
+    }
+
+
 def _report(
     args: argparse.Namespace,
     questions: Sequence[Any],
@@ -238,34 +280,9 @@ def _report(
     console = Console(width=None if sys.stdout.isatty() else 140)
     print_report(console, series, comparison, partial=partial, by_tag=by_tag)
     if args.json:
-        document = {
-            "format": JSON_FORMAT,
-            "partial": partial,
-            "dataset": args.dataset,
-            "questions": len(questions),
-            "runs": args.runs,
-            "seed": args.seed,
-            "model": backend,
-            # One entry per persona, in the keys `botkit eval report --results` reads
-            # (botkit.eval.offline): persona, persona_version, dataset, runs, accuracy_mean/std.
-            "results": [
-                {
-                    "persona": s.persona.name,
-                    "persona_version": s.persona.content_hash,
-                    "label": s.label,
-                    "dataset": args.dataset,
-                    "runs": args.runs,
-                    "accuracy_mean": overall.accuracy_mean,
-                    "accuracy_std": overall.accuracy_std,
-                    "overall": overall.as_json(),
-                    "per_question": [row.as_json() for row in rows],
-                    "per_tag": [row.as_json() for row in tag_rows],
-                }
-                for s, (_, rows, overall), tag_rows in zip(subjects, series, by_tag, strict=True)
-            ],
-            "comparison": comparison.as_json() if comparison is not None else None,
-            "run_results": [r.as_json() for r in results],
-        }
+        document = _json_document(
+            args, questions, subjects, series, by_tag, comparison, results, partial, backend
+        )
         Path(args.json).write_text(
             json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

@@ -26,44 +26,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botkit.config import ConfigError
+from botkit.store.feedback import VersionFeedback
 
 if TYPE_CHECKING:
     from botkit.config import Settings
     from botkit.eval.offline import OfflineResult
-    from botkit.store.feedback import VersionFeedback
 
 HASH_SHOWN = 12  # characters of a version hash in the table
 
 
 @dataclass
 class VersionRow:
-    """One line of the report: a persona version's votes and its offline results."""
+    """One line of the report: a persona version's votes (as the store counts them) and its
+    offline results."""
 
-    persona: str
-    version: str
-    replies: int = 0
-    votes: int = 0
-    up: int = 0
+    feedback: VersionFeedback
     offline: list[OfflineResult] = field(default_factory=list)
 
-    @property
-    def vote_rate(self) -> float | None:
-        return self.votes / self.replies if self.replies else None
-
-    @property
-    def up_share(self) -> float | None:
-        return self.up / self.votes if self.votes else None
-
     def as_json(self) -> dict[str, Any]:
+        f = self.feedback
         return {
-            "persona": self.persona,
-            "version": self.version,
-            "replies": self.replies,
-            "votes": self.votes,
-            "up": self.up,
-            "down": self.votes - self.up,
-            "vote_rate": self.vote_rate,
-            "up_share": self.up_share,
+            "persona": f.persona,
+            "version": f.version,
+            "replies": f.replies,
+            "votes": f.votes,
+            "up": f.up,
+            "down": f.down,
+            "vote_rate": f.vote_rate,
+            "up_share": f.up_share,
             "offline": [r.as_json() for r in self.offline],
         }
 
@@ -95,16 +85,16 @@ def build_rows(
     feedback: list[VersionFeedback], offline: list[OfflineResult], persona: str | None
 ) -> list[VersionRow]:
     """The votes per version, each with its matching offline results; offline-only versions after."""
-    rows = [VersionRow(f.persona, f.version, f.replies, f.votes, f.up) for f in feedback]
+    rows = [VersionRow(f) for f in feedback]
     for result in offline:
         if persona is not None and result.persona != persona:
             continue
-        row = next((r for r in rows if result.matches(r.persona, r.version)), None)
-        if row is None:
-            row = VersionRow(result.persona, result.version)
+        row = next((r for r in rows if result.matches(r.feedback.persona, r.feedback.version)), None)
+        if row is None:  # evaluated offline only: no replies, no votes
+            row = VersionRow(VersionFeedback(result.persona, result.version, replies=0, votes=0, up=0))
             rows.append(row)
         row.offline.append(result)
-    rows.sort(key=lambda r: r.persona)  # stable: each persona's versions keep their order
+    rows.sort(key=lambda r: r.feedback.persona)  # stable: each persona's versions keep their order
     return rows
 
 
@@ -129,12 +119,12 @@ def render_table(rows: list[VersionRow], since: str) -> str:
     header = ("persona", "version", "replies", "votes", "vote rate", "👍 share", "offline eval")
     lines = [
         (
-            r.persona,
-            r.version[:HASH_SHOWN],
-            str(r.replies),
-            str(r.votes),
-            _percent(r.vote_rate),
-            _percent(r.up_share),
+            r.feedback.persona,
+            r.feedback.version[:HASH_SHOWN],
+            str(r.feedback.replies),
+            str(r.feedback.votes),
+            _percent(r.feedback.vote_rate),
+            _percent(r.feedback.up_share),
             _offline_text(r.offline),
         )
         for r in rows

@@ -245,17 +245,7 @@ class LLMClient:
         """
         loop = asyncio.get_running_loop()
         first_deadline = loop.time() + self._first_token_timeout
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "temperature": temperature,
-            "top_p": top_p,
-            "max_tokens": max_tokens,
-            **({"seed": seed} if seed is not None else {}),  # vLLM: this request's sampling seed
-            **(extra_body or {}),
-        }
+        body = self._body(messages, temperature, top_p, max_tokens, extra_body, seed)
         response = await self._open(body, first_deadline)
         watchdog = _Watchdog(loop, response, first_deadline, self._idle_timeout)
         reader = _ChunkReader()
@@ -295,6 +285,28 @@ class LLMClient:
                 response.release()  # read to the end: the connection goes back to the pool
             else:
                 response.close()  # abandoned or broken: vLLM sees the disconnect and stops
+
+    def _body(
+        self,
+        messages: list[dict[str, str]],
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        extra_body: dict[str, Any] | None,
+        seed: int | None,
+    ) -> dict[str, Any]:
+        """The streaming request's JSON body (usage in the last chunk, for the token counts)."""
+        return {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            **({"seed": seed} if seed is not None else {}),  # vLLM: this request's sampling seed
+            **(extra_body or {}),
+        }
 
     async def _open(self, body: dict[str, Any], deadline: float) -> aiohttp.ClientResponse:
         """POST the request; the response once its headers said 200, else a BackendError."""
