@@ -352,7 +352,7 @@ def test_the_event_loop_is_chosen_and_validated(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("BOTKIT_BOT__EVENT_LOOP", "fast")
     with pytest.raises(ConfigError, match=r"bot\.event_loop.*'auto', 'uvloop' or 'asyncio'.*got 'fast'"):
         load_settings()
-    monkeypatch.setattr(eventloop.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     monkeypatch.setattr(config_module, "uvloop_available", eventloop.uvloop_available)
     assert eventloop.run(loop_class(), "auto").startswith("asyncio")
     monkeypatch.setenv("BOTKIT_BOT__EVENT_LOOP", "uvloop")
