@@ -473,15 +473,19 @@ class ConversationStore:
             Conversation.channel == channel,
             Conversation.thread == thread,
         )
-        async with self._sessions.connect() as connection:
+        async with self._sessions.read() as connection:
             found = (await connection.execute(select(Conversation.id).where(*key))).scalar()
-            if found is None:
-                now = utcnow()
-                create = _UPSERTS[_dialect(connection)][1]
-                params = {"platform": platform, "workspace": workspace, "channel": channel, "thread": thread}
-                found = (
-                    await connection.execute(create, {**params, "created_at": now, "updated_at": now})
-                ).scalar()
+        if found is not None:
+            return int(found)
+        # A transaction of its own that starts with its write: a SQLite reader upgraded to a
+        # writer fails at once ("database is locked") when another wrote in between.
+        async with self._sessions.connect() as connection:
+            now = utcnow()
+            create = _UPSERTS[_dialect(connection)][1]
+            params = {"platform": platform, "workspace": workspace, "channel": channel, "thread": thread}
+            found = (
+                await connection.execute(create, {**params, "created_at": now, "updated_at": now})
+            ).scalar()
             if found is None:  # another task or process created it between our select and insert
                 found = (await connection.execute(select(Conversation.id).where(*key))).scalar_one()
         return int(found)
