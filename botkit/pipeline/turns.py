@@ -151,7 +151,10 @@ class TurnRunner:
             # this turn's rows; a second turn for one message (a plugin's) gets its own.
             inbox = self.inbox.pop((final.message.platform, final.message.delivery_id), None)
             posted = list(live.streamer.stats.message_ids)
-            await live.recorder.enqueue(final, live.persona, posted, inbox)
+            # With no turn before it in the thread, the model is called right after: the row is
+            # written ``streaming`` at once (one write fewer than ``queued`` and then ``streaming``).
+            first = live.place.first_in_line
+            await live.recorder.enqueue(final, live.persona, posted, inbox, streaming=first)
             if not posted:  # it was on its way: store its id once posted
                 live.placeholder_recorded = asyncio.create_task(
                     _record_placeholder(live), name="botkit-turn-placeholder-id"
