@@ -345,7 +345,8 @@ async def _record_placeholder(live: _Live) -> None:
     """Store the placeholder's id once it is posted, so a restart can repair the message."""
     try:
         message_id = await live.streamer.placeholder_posted()
-        await live.recorder.record_message_ids([message_id])
+        if message_id:  # "": a status line stands in for it; the final message is stored with the turn
+            await live.recorder.record_message_ids([message_id])
     except Exception as err:  # no placeholder: the final text is posted anew and stored with it
         log.info("the placeholder's id was not stored (%s)", type(err).__name__)
 
