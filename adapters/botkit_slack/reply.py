@@ -135,10 +135,6 @@ class _Stream:
     open: bool = True
 
 
-#: Workspaces that refused ``assistant.threads.setStatus`` (not an assistant app): placeholders only.
-_STATUS_REFUSED: set[str] = set()
-
-
 class SlackReply(LiveReply):
     feedback_buttons = True
 
@@ -172,7 +168,10 @@ class SlackReply(LiveReply):
         thread_ts: str | None,
         user: str | None = None,
         on_posted: Callable[[str, str], None] | None = None,
+        status_refused: set[str] | None = None,
     ) -> None:
+        """``status_refused``: the adapter's set of workspaces that refused a status line
+        (shared by its replies, so a workspace is asked once)."""
         self.client = client
         self.team_id = team_id
         self.channel = channel
@@ -192,6 +191,7 @@ class SlackReply(LiveReply):
                 f"slack:{team_id}:status", settings.statuses_per_minute / 60.0, settings.status_burst
             ),
         }
+        self._status_refused = status_refused if status_refused is not None else set()
         self.progress = settings.progress
         self.status_text = settings.status_text
         self._replace_final = settings.replace_final
@@ -218,7 +218,7 @@ class SlackReply(LiveReply):
             self.progress != "message"
             and self.thread_ts is not None
             and not self.native
-            and self.team_id not in _STATUS_REFUSED
+            and self.team_id not in self._status_refused
         )
 
     async def show_status(self, text: str) -> bool:
@@ -239,7 +239,7 @@ class SlackReply(LiveReply):
             log.warning(
                 "assistant.threads.setStatus refused in %s (%s); using placeholders", self.team_id, _code(err)
             )
-            _STATUS_REFUSED.add(self.team_id)
+            self._status_refused.add(self.team_id)
             return False
         return True
 

@@ -137,7 +137,7 @@ class ReplyStreamer:
         self._deletes = policy("delete")
         self._statuses = policy("status")
         self._status_mode = False  # a status line stands in for the placeholder: no edits
-        self._status_calling = False  # the status call is made (not only waiting for its token)
+        self._status_calling = False  # the status call is in flight (not waiting for a token)
         self._counted = False  # counted in the edit budget's live streams
         self._placeholder: asyncio.Task[str] | None = None
         self.edit_interval = edit_interval
@@ -192,9 +192,14 @@ class ReplyStreamer:
         """Show the reply's status line (on the status budget) and return "" (no message yet);
         where the platform refuses, post ``placeholder`` as usual and stream into it."""
 
-        def call() -> Awaitable[bool]:
+        async def call() -> bool:
+            # Only while the call is in flight may the final not cancel it (it could land after
+            # the answer and leave the status up); waiting for a token or a 429's pause, it may.
             self._status_calling = True
-            return self.reply.show_status(self.reply.status_text)
+            try:
+                return await self.reply.show_status(self.reply.status_text)
+            finally:
+                self._status_calling = False
 
         try:
             shown = await self._statuses.land(call, priority=FIRST)

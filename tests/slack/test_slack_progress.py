@@ -43,7 +43,11 @@ async def _ask(bot: Running, slack: FakeSlack, questions: int, channels: int) ->
     for index in range(questions):
         bot.bot.standin.script_reply(_answer(index))
     await slack.wait_for_connections(1)
-    events = [slack.mention_event(f"question {i}", channel=f"C0P{i % channels}") for i in range(questions)]
+    # One asker each: [llm] max_in_flight_per_user would otherwise queue one user's questions.
+    events = [
+        slack.mention_event(f"question {i}", channel=f"C0P{i % channels}", user=f"U0ASKER{i}")
+        for i in range(questions)
+    ]
     await asyncio.gather(*(slack.push_event(e) for e in events))
     await slack.wait_for(lambda: all(len(_thread(slack, e)) == 1 for e in events), timeout=120)
     await wait_idle(bot.bot, timeout=120)
@@ -137,3 +141,43 @@ async def test_a_workspace_that_refuses_status_lines_gets_placeholders(
             (final,) = slack.thread_replies(event["channel"], event["ts"])
             assert final.text == await _stored_answer(bot, slack, event)
             assert final.history[0] == "_Thinking…_"  # a placeholder, edited into the answer
+
+
+async def test_a_long_answer_after_a_status_line_is_posted_in_pieces_the_last_with_buttons(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """A status-line reply whose answer outgrows one message: each piece is posted once (never
+    edited), in order, the last one with the buttons; together they are the stored answer."""
+    long = " ".join(f"sentence{i} of a long answer." for i in range(60))
+    async with start_bot(progress="status", max_chars=400) as bot:
+        bot.bot.standin.script_reply(long)
+        await slack.wait_for_connections(1)
+        event = slack.mention_event("a long one", user="U0LONG")
+        await slack.push_event(event)
+        await slack.wait_for(lambda: any(m.buttons() for m in _mine(slack, event)), timeout=30)
+        await wait_idle(bot.bot, timeout=30)
+        stored = await _stored_answer(bot, slack, event)
+    messages = slack.thread_replies(event["channel"], event["ts"])
+    assert len(messages) >= 3
+    assert all(len(m.history) == 1 for m in messages), "posted once each, never edited"
+    assert [bool(m.buttons()) for m in messages] == [False] * (len(messages) - 1) + [True]
+    assert " ".join(m.text for m in messages).split() == stored.split()
+    assert slack.statuses[(event["channel"], event["ts"])] == ["is thinking…", ""]
+
+
+async def test_a_failed_turn_after_a_status_line_posts_its_error_once(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """The model fails while the thread shows the status line: one message with the visible
+    error, no buttons, and the status line cleared."""
+    async with start_bot(progress="status", core={"llm": {"retry_interrupted": False}}) as bot:
+        await slack.wait_for_connections(1)
+        bot.bot.standin.inject_failure("http500")
+        event = slack.mention_event("this one fails", user="U0FAIL")
+        await slack.push_event(event)
+        await slack.wait_for(lambda: any("500" in m.text for m in _mine(slack, event)), timeout=30)
+        await wait_idle(bot.bot, timeout=30)
+    (message,) = slack.thread_replies(event["channel"], event["ts"])
+    assert "500" in message.text and message.history == [message.text]
+    assert not message.buttons()
+    assert slack.status_of(event["channel"], event["ts"]) == ""
