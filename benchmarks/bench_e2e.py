@@ -434,9 +434,15 @@ def botkit_env(
             "BOTKIT_SLACK__API_URL": api_url,
         }
     )
-    if limits == "off":  # botkit's own budget lifted too: it may edit every reply every interval
-        env["BOTKIT_SLACK__EDITS_PER_MINUTE"] = "1000000"
-        env["BOTKIT_SLACK__EDIT_BURST"] = "100000"
+    if limits == "off":
+        # botkit's own budgets lifted too, every method's: it may post every placeholder at once
+        # and edit every reply every interval. (Until 2026-12-02 only chat.update's was, so the
+        # placeholders went out at chat.postMessage's ~1/s per channel: 10 channels, ~9 a second,
+        # which bounded every figure above ~100 concurrent replies.)
+        for method in ("EDITS", "POSTS", "DELETES"):
+            env[f"BOTKIT_SLACK__{method}_PER_MINUTE"] = "1000000"
+        for method in ("EDIT", "POST"):
+            env[f"BOTKIT_SLACK__{method}_BURST"] = "100000"
     extra = dict(item.split("=", 1) for item in ns.botkit_env)
     if "PYTHONPATH" in extra:  # after the tree's own code, so --compare's checkouts stay apart
         extra["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], extra["PYTHONPATH"]])
