@@ -85,6 +85,20 @@ class EditBudget:
         ahead = sum(1 for p, _, f in self._waiters if p <= priority and not f.done())
         return max(paused, (ahead + 1 - self._tokens) / self.per_second)
 
+    def stream_started(self) -> Callable[[], None]:
+        """Count one more live stream; the returned function counts it out (once, however often
+        it is called)."""
+        self.streams += 1
+        done = False
+
+        def ended() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.streams -= 1
+
+        return ended
+
     def crowded(self, horizon: float) -> bool:
         """More replies stream here than the budget can give one edit each within ``horizon``
         seconds (its burst plus ``per_second * horizon``): a new reply would show no partial

@@ -46,6 +46,7 @@ import contextlib
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -138,7 +139,7 @@ class ReplyStreamer:
         self._statuses = policy("status")
         self._status_mode = False  # a status line stands in for the placeholder: no edits
         self._status_calling = False  # the status call is in flight (not waiting for a token)
-        self._counted = False  # counted in the edit budget's live streams
+        self._stream_ended: Callable[[], None] | None = None  # counts it out of budget.streams
         self._placeholder: asyncio.Task[str] | None = None
         self.edit_interval = edit_interval
         self.display = display
@@ -168,8 +169,10 @@ class ReplyStreamer:
         The persona's before-notice is on top of it from this first message on.
         """
         first = before_view(placeholder, self.notices.before)
-        self.budget.streams += 1
-        self._counted = True
+        self._stream_ended = self.budget.stream_started()
+        # Counted out when the reply lands, or when it is dropped without landing (a turn that
+        # died past every handler), so a leak never leaves the scope "crowded" for good.
+        weakref.finalize(self, self._stream_ended)
         if self._wants_status():
             self._status_mode = True
             self._placeholder = asyncio.create_task(self._status_first(first), name="botkit-reply-status")
@@ -334,9 +337,8 @@ class ReplyStreamer:
     async def _land(self, final_text: str, feedback_turn: int | None = None) -> None:
         self._view.final = final_text
         await self._stop_pump()
-        if self._counted:
-            self._counted = False
-            self.budget.streams -= 1
+        if self._stream_ended is not None:
+            self._stream_ended()
         placeholder = self._placeholder
         if (
             self._status_mode
