@@ -353,7 +353,9 @@ async def _record_placeholder(live: _Live) -> None:
     """Store the placeholder's id once it is posted, so a restart can repair the message."""
     try:
         message_id = await live.streamer.placeholder_posted()
-        if live.recorder.recorded_ids != (message_id,):  # not stored with the turn's start already
+        # "": a status line stands in for it (the final message is stored with the turn);
+        # otherwise not stored with the turn's start already.
+        if message_id and live.recorder.recorded_ids != (message_id,):
             await live.recorder.record_message_ids([message_id])
     except Exception as err:  # no placeholder: the final text is posted anew and stored with it
         log.info("the placeholder's id was not stored (%s)", type(err).__name__)
