@@ -90,6 +90,7 @@ import aiohttp
 from aiohttp import web
 
 from botkit.localserver import LocalServer
+from botkit.testing.holds import Hold
 
 __all__ = [
     "ApiCall",
@@ -231,26 +232,6 @@ def _metadata(args: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     value = json.loads(raw) if isinstance(raw, str) else raw
     return dict(value) if isinstance(value, dict) else None
-
-
-@dataclass
-class Hold:
-    """:meth:`FakeSlack.hold`: one call held before it is answered (applied first, or not).
-
-    ``reached`` is set once the call arrived (and, with ``apply``, took effect); it is answered
-    only after :meth:`release` (or when the fake stops): a test SIGKILLs the caller meanwhile.
-    """
-
-    method: str
-    apply: bool
-    match: Callable[[Mapping[str, Any]], bool] | None
-    reached: asyncio.Event = field(default_factory=asyncio.Event)
-    released: asyncio.Event = field(default_factory=asyncio.Event)
-    args: dict[str, Any] | None = None
-    dropped: bool = False  # released by the fake's stop: a call held unapplied never takes effect
-
-    def release(self) -> None:
-        self.released.set()
 
 
 def _blocks(args: Mapping[str, Any]) -> list[dict[str, Any]] | None:
@@ -485,8 +466,8 @@ class FakeSlack(LocalServer):
 
     def _take_hold(self, method: str, args: Mapping[str, Any]) -> Hold | None:
         for held in self._holds:
-            if held.method == method and held.args is None and (held.match is None or held.match(args)):
-                held.args = dict(args)
+            if held.method == method and not held.taken and (held.match is None or held.match(args)):
+                held.taken, held.args = True, dict(args)
                 return held
         return None
 
