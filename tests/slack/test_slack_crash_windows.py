@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botkit_slack.markers import metadata
+from drills import stored_rows
+from test_database_drills import restarted
 from test_slack_crash_drills import _botkit_run, _env, _rows, _sigkill
 
-from botkit.leftovers import LEFTOVER_NOTE
+from botkit.leftovers import LEFTOVER_NOTE, UNANSWERED_NOTE
+from botkit.markers import ReplyMarker
 from botkit.testing import Standin
 from botkit.testing.fake_slack import FakeSlack, Hold, SlackMessage
+from botkit.testing.testbot import TestBot
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -227,3 +232,34 @@ async def test_final_posted_anew_and_stored_before_the_delete_then_restart_remov
     assert {m.ts for m in slack.deleted} == {m.ts for m in before[:-1]}
     assert _assistant(database) == [("complete", ANSWER)]
     assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
+
+
+async def test_an_accepted_messages_placeholder_found_by_its_marker_says_ask_again_in_place(
+    tmp_path: Path,
+) -> None:
+    """Killed after the placeholder was posted but before any turn adopted the inbox row (no
+    persona, no id stored): the restart finds the placeholder by its marker and edits it to say
+    "ask again", instead of a second reply beside a "Thinking…" that stays forever."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    async with FakeSlack() as slack:
+        root = slack.mention_event("a question")
+        slack.record_user_message(root)
+        channel, thread = str(root["channel"]), str(root["ts"])
+        async with TestBot(tmp_path / "crashed", database_url=database) as crashed:
+            ids = await crashed.store.accept(
+                "slack", "EvINBOX1", (slack.team_id, channel, thread), user_text="a question", user_id="U1"
+            )
+        assert ids is not None
+        ts = slack.next_ts()
+        slack.messages[(channel, ts)] = SlackMessage(
+            channel=channel, ts=ts, text=THINKING, user=slack.bot_user_id, bot_id=slack.bot_id,
+            thread_ts=thread, history=[THINKING], metadata=metadata(ReplyMarker(ids.assistant_message_id)),
+        )  # fmt: skip
+        async with restarted(
+            tmp_path / "next", database, "slack", slack.settings(), slack.wait_for_connections
+        ):
+            pass
+    (message,) = slack.thread_replies(channel, thread)  # no second reply
+    assert message.ts == ts and message.history == [THINKING, UNANSWERED_NOTE]
+    rows = await stored_rows(database)
+    assert [(r.role, r.status) for r in rows] == [("user", "complete"), ("assistant", "interrupted")]
