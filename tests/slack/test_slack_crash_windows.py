@@ -219,7 +219,6 @@ async def test_final_posted_anew_and_stored_before_the_delete_then_restart_remov
             replies = await _mention(slack, "tell me a story")
             await _until(lambda: _assistant(database) == [("complete", ANSWER)])
             await asyncio.wait_for(holds[0].reached.wait(), 30)
-            await asyncio.sleep(0.5)  # a second replaced message's delete, if any, is on its way
         finally:
             await _sigkill(first)
         before = replies()
