@@ -46,7 +46,7 @@ from botkit.pipeline.router import Router
 from botkit.pipeline.turns import TurnRunner
 from botkit.plugins.api import Plugin, PluginContext
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
-from botkit.repair import repair_leftover
+from botkit.repair import repair_leftover, settle_unread
 from botkit.retention import RetentionPolicy, run_retention
 from botkit.store import ConversationStore
 from botkit.store.records import WorkerRecord
@@ -239,8 +239,10 @@ class BotApp:
         by_platform = {adapter.name: adapter for adapter in adapters}
         for leftover in leftovers:
             adapter = by_platform.get(leftover.key.platform)
-            if adapter is not None:
-                await repair_leftover(adapter, self.bot.store, leftover, self.bot.respond)
+            if adapter is None:
+                await settle_unread(self.bot.store, self.spool, leftover)
+            else:
+                await repair_leftover(adapter, self.bot.store, self.spool, leftover, self.bot.respond)
 
     async def _sweep_gone_workers(self, adapters: Sequence[Adapter]) -> None:
         """Every ``database.heartbeat_interval``: settle and repair the turns of processes on

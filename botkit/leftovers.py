@@ -25,9 +25,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from botkit.events import ConversationKey
 from botkit.store import ConversationStore
@@ -55,6 +56,9 @@ class Leftover:
     intent: SpooledWrite | None = None
     strays: tuple[str, ...] = ()  # replaced messages whose deletion was cut (to remove)
     settled: bool = False  # the row was final already: only its strays are left to remove
+    # With an intent, the row is left unfinished until the platform was read (a second kill
+    # meanwhile finds it again): what to store if the intent is not shown.
+    interrupted: Mapping[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -158,6 +162,10 @@ async def settle_abandoned(
     is stored as interrupted too and returned with no message id: its asker is told in a new
     reply to ask again, so every accepted message ends in one reply or one visible note.
 
+    A turn whose final view's intent is in the spool is returned *unsettled*, with what to
+    store if the platform does not show it: :mod:`botkit.repair` settles it once it has read the
+    platform, so a second kill before that finds it again.
+
     A turn whose final write was in the spool when its process died had its answer shown in
     full: the spooled write is stored as it was meant to be (usually ``complete``) and its
     message is not touched. Every other one is stored as interrupted with its checkpointed
@@ -180,12 +188,12 @@ async def settle_abandoned(
         if turn.owner in alive or (turn.owner is None and not ownerless):
             continue
         leftover = await _settle(store, turn, spooled.pop(turn.id, None))
-        cut = replaced.pop(turn.id, None)
-        if cut is not None and spool is not None:
-            spool.discard_strays(cut.turn)  # carried by its leftover from here on
+        cut = replaced.pop(turn.id, None)  # its file goes once they are removed (botkit.repair)
         if leftover is not None:
             leftovers.append(leftover if cut is None else replace(leftover, strays=cut.message_ids))
     if spool is not None:
+        # The intents of the leftovers stay on disk until the platform has been read.
+        kept = {leftover.turn for leftover in leftovers if leftover.intent is not None}
         unfinished_ids = {turn.id for turn in unfinished}
         for cut in replaced.values():
             if cut.turn in unfinished_ids:  # a live process's turn: its own to clean up
@@ -196,10 +204,9 @@ async def settle_abandoned(
                     ConversationKey(*cut.key), "", "", turn=cut.turn, strays=cut.message_ids, settled=True
                 )
             )
-            spool.discard_strays(cut.turn)
         still_open = {turn.id for turn in unfinished}
         for entry in entries:  # settled now, or the row was final already (landed before the file went)
-            if entry.turn not in spooled or entry.turn not in still_open:
+            if (entry.turn not in spooled or entry.turn not in still_open) and entry.turn not in kept:
                 spool.discard(entry.turn)
     return leftovers, gone
 
@@ -219,20 +226,22 @@ async def _settle(
         )
         await store.settle_unfinished(turn.id, **entry.values)
         return None
-    settled = await store.settle_unfinished(
-        turn.id,
-        status="interrupted",
-        answer=turn.content or "",
-        reasoning=turn.reasoning or "",
-        error="botkit stopped before the answer was finished",
-    )
-    if not settled:  # another process repairing at the same time took it, or it finished
-        return None
-    log.warning(
-        "turn %s was left %s by a botkit process that is gone; marked interrupted", turn.id, turn.status
-    )
+    values: dict[str, Any] = {
+        "status": "interrupted",
+        "answer": turn.content or "",
+        "reasoning": turn.reasoning or "",
+        "error": "botkit stopped before the answer was finished",
+    }
+    if intent is None:
+        if not await store.settle_unfinished(turn.id, **values):
+            return None  # another process repairing at the same time took it, or it finished
+        log.warning(
+            "turn %s was left %s by a botkit process that is gone; marked interrupted", turn.id, turn.status
+        )
     key = await store.conversation_key(turn.conversation_id)
     if key is None:
+        if intent is not None:  # nowhere to read it back: what the database knows
+            await store.settle_unfinished(turn.id, **values)
         return None
     recorded = turn.platform_message_ids or []
     return Leftover(
@@ -243,4 +252,5 @@ async def _settle(
         turn=turn.id,
         inbox=turn.status == "queued" and turn.persona_name is None,  # accepted only
         intent=intent,
+        interrupted=values if intent is not None else None,
     )

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from botkit.adapter import Adapter
 from botkit.events import LiveReply
 from botkit.leftovers import UNANSWERED_NOTE, Leftover
 from botkit.markers import ShownMessage
 from botkit.store import ConversationStore
+from botkit.store.spool import WriteSpool
 
 log = logging.getLogger("botkit.app")
 
@@ -35,22 +37,35 @@ Respond = Callable[[LiveReply, str], Awaitable[object]]
 
 
 async def repair_leftover(
-    adapter: Adapter, store: ConversationStore, leftover: Leftover, respond: Respond
+    adapter: Adapter, store: ConversationStore, spool: WriteSpool | None, leftover: Leftover, respond: Respond
 ) -> None:
-    """Make the platform show what happened to ``leftover``'s turn (see the module docstring)."""
+    """Make the platform show what happened to ``leftover``'s turn (see the module docstring).
+
+    A turn with a final view's intent is settled here, once the platform was read (its row and
+    its intent stay as they were until then, so a second kill finds them again); the spool's
+    records of it go once they are acted on.
+    """
     key = leftover.key
-    # Listed only where the recorded ids may not tell the whole story (one read of the thread).
-    needed = not leftover.message_id or leftover.intent is not None or bool(leftover.strays)
-    marked = await _marked(adapter, leftover) if needed and not leftover.settled else None
     if leftover.settled:
         await _remove(adapter, leftover, leftover.strays)
+        _discard_strays(spool, leftover)
         return
-    if leftover.intent is not None and leftover.intent.shown is not None:
+    # Listed only where the recorded ids may not tell the whole story (one read of the thread).
+    needed = not leftover.message_id or leftover.intent is not None or bool(leftover.strays)
+    marked = await _marked(adapter, leftover) if needed else None
+    if leftover.interrupted is not None:
+        intent = leftover.intent
         seen = marked if marked else await _recorded(adapter, leftover)
-        final = final_view(seen, leftover.intent.shown)
+        final = final_view(seen, intent.shown) if intent is not None and intent.shown is not None else None
+        if final is not None and intent is not None:
+            values = dict(intent.values, platform_message_ids=[m.message_id for m in final])
+        else:
+            values = dict(leftover.interrupted)
+        if not await _settle(store, leftover, values):
+            return
+        if spool is not None:
+            spool.discard(leftover.turn)
         if final is not None:
-            values = dict(leftover.intent.values, platform_message_ids=[m.message_id for m in final])
-            await store.finish_turn(leftover.turn, **values)
             log.warning(
                 "turn %s in %s: its final view was shown when botkit stopped (the response had not "
                 "come back); stored it as shown (%s), message left as it is",
@@ -60,11 +75,14 @@ async def repair_leftover(
             )
             finals = {m.message_id for m in final}
             await _remove(adapter, leftover, [m.message_id for m in seen if m.message_id not in finals])
+            _discard_strays(spool, leftover)
             return
+        log.warning("turn %s in %s: its final view was not shown; marked interrupted", leftover.turn, key)
     strays = set(leftover.strays)
     target = _target(leftover, marked or [], strays)
     if target is None:
         await _remove(adapter, leftover, leftover.strays)
+        _discard_strays(spool, leftover)
         await _tell(adapter, leftover, respond)
         return
     found = next((m for m in marked or [] if m.message_id == target), None)
@@ -75,6 +93,31 @@ async def repair_leftover(
     else:
         log.info("the interrupted reply %s in %s already says so; left as it is", target, key)
     await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
+    _discard_strays(spool, leftover)
+
+
+async def settle_unread(store: ConversationStore, spool: WriteSpool | None, leftover: Leftover) -> None:
+    """A leftover of a platform this process does not serve: what the database knows is stored
+    (its intent cannot be read back), and its spool records go."""
+    settled = leftover.interrupted is not None and await _settle(store, leftover, dict(leftover.interrupted))
+    if settled and spool is not None:
+        spool.discard(leftover.turn)
+    _discard_strays(spool, leftover)
+
+
+async def _settle(store: ConversationStore, leftover: Leftover, values: dict[str, Any]) -> bool:
+    """The conditional final write of an unsettled turn: False if another process took it or
+    the database is away (the row and the intent stay for the next start)."""
+    try:
+        return await store.settle_unfinished(leftover.turn, **values)
+    except Exception:
+        log.exception("could not store turn %s in %s; left for the next start", leftover.turn, leftover.key)
+        return False
+
+
+def _discard_strays(spool: WriteSpool | None, leftover: Leftover) -> None:
+    if spool is not None and leftover.strays:
+        spool.discard_strays(leftover.turn)
 
 
 def final_view(messages: Sequence[ShownMessage], intent: Sequence[str]) -> list[ShownMessage] | None:

@@ -262,3 +262,36 @@ async def test_an_accepted_messages_placeholder_found_by_its_marker_says_ask_aga
     assert message.ts == ts and message.history == [THINKING, UNANSWERED_NOTE]
     rows = await stored_rows(database)
     assert [(r.role, r.status) for r in rows] == [("user", "complete"), ("assistant", "interrupted")]
+
+
+async def test_a_second_kill_while_the_restart_reads_the_thread_leaves_the_turn_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """The final edit applied in flight (as above), then the restarted process SIGKILLed too,
+    while its restart pass reads the thread back: the row stays unsettled and the intent
+    spooled, so the third start still finds the complete answer shown and stores it complete."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database) | {"BOTKIT_STREAM__EDIT_INTERVAL": "30"}
+        held = slack.hold("chat.update", apply=True, match=_role("final"))
+        replies = await _killed_at(tmp_path, slack, env, held)
+        await slack.wait_for(lambda: not slack.sockets, 30)
+
+        reading = slack.hold(
+            "conversations.replies", match=lambda args: bool(args.get("include_all_metadata"))
+        )
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await asyncio.wait_for(reading.reached.wait(), 60)
+        finally:
+            await _sigkill(second)
+        assert second.returncode == -signal.SIGKILL
+        assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
+        assert len(_pending(tmp_path)) == 1  # and its intent kept
+
+        await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "complete")
+    (message,) = replies()
+    assert message.history == [THINKING, ANSWER]
+    assert _assistant(database) == [("complete", ANSWER)]
+    assert _pending(tmp_path) == []
