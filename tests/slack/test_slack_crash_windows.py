@@ -81,6 +81,17 @@ async def _killed_at(
     return replies
 
 
+async def _killed_at_the_final_edit(
+    tmp_path: Path, slack: FakeSlack, standin: Standin, *, applied: bool
+) -> tuple[dict[str, str], Callable[[], list[SlackMessage]]]:
+    """A reply with no streaming edit before its final one (so "applied" and "not applied" look
+    different), botkit SIGKILLed while that final ``chat.update`` is held; its env and replies."""
+    standin.script_reply(ANSWER)
+    env = _env(slack, standin, tmp_path / "botkit.db") | {"BOTKIT_STREAM__EDIT_INTERVAL": "30"}
+    held = slack.hold("chat.update", apply=applied, match=_role("final"))
+    return env, await _killed_at(tmp_path, slack, env, held)
+
+
 async def _restart(tmp_path: Path, slack: FakeSlack, env: dict[str, str], done: Callable[[], bool]) -> bytes:
     """Start botkit again; the restart pass runs before its adapter connects (its Socket Mode
     WebSocket). Wait for it and for ``done``, then stop it; returns its log."""
@@ -112,10 +123,7 @@ async def test_final_edit_in_flight_then_restart(tmp_path: Path, applied: bool) 
     partial answer and the interruption note, and stores it interrupted."""
     database = tmp_path / "botkit.db"
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
-        standin.script_reply(ANSWER)
-        env = _env(slack, standin, database) | {"BOTKIT_STREAM__EDIT_INTERVAL": "30"}
-        held = slack.hold("chat.update", apply=applied, match=_role("final"))
-        replies = await _killed_at(tmp_path, slack, env, held)
+        env, replies = await _killed_at_the_final_edit(tmp_path, slack, standin, applied=applied)
         (message,) = replies()
         assert message.history == ([THINKING, ANSWER] if applied else [THINKING])
         ((status, checkpoint),) = _assistant(database)
@@ -272,10 +280,7 @@ async def test_a_second_kill_while_the_restart_reads_the_thread_leaves_the_turn_
     spooled, so the third start still finds the complete answer shown and stores it complete."""
     database = tmp_path / "botkit.db"
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
-        standin.script_reply(ANSWER)
-        env = _env(slack, standin, database) | {"BOTKIT_STREAM__EDIT_INTERVAL": "30"}
-        held = slack.hold("chat.update", apply=True, match=_role("final"))
-        replies = await _killed_at(tmp_path, slack, env, held)
+        env, replies = await _killed_at_the_final_edit(tmp_path, slack, standin, applied=True)
         await slack.wait_for(lambda: not slack.sockets, 30)
 
         reading = slack.hold(
