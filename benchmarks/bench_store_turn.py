@@ -6,7 +6,7 @@
 
 A turn here is what the pipeline asks of the store for one reply, in its order: the intake
 (``accept``: conversation, delivery claim, question, queued reply row), the turn adopting those
-rows, ``mark_streaming``, the history read (skipped where the code skips it: a new thread's
+rows (as ``streaming`` where the code can, else followed by ``mark_streaming``), the history read (skipped where the code skips it: a new thread's
 first turn), ``--checkpoints`` rounds of checkpoints while all the turns of a wave stream (one
 executemany per round where the code batches them, one UPDATE per turn where it does not), and
 the final write. Half the turns open a thread, half follow up in one. Statements are counted by
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import secrets
@@ -45,6 +46,9 @@ async def _turn_rows(store: Any, index: int, thread: str) -> tuple[Any, bool]:
         user_text=f"question {index}",
         user_id="U1",
     )
+    # The code that can adopt a turn first in its thread as streaming does (every turn here is:
+    # a follow-up starts after its thread's first turn finished); the older code marks it after.
+    adopt_streams = "streaming" in inspect.signature(store.adopt_inbox).parameters
     await store.adopt_inbox(
         ids,
         user_text=f"question {index}",
@@ -52,8 +56,10 @@ async def _turn_rows(store: Any, index: int, thread: str) -> tuple[Any, bool]:
         persona_hash="h",
         model="m",
         platform_message_ids=[f"ts-{index}"],
+        **({"streaming": True} if adopt_streams else {}),
     )
-    await store.mark_streaming(ids.assistant_message_id)
+    if not adopt_streams:
+        await store.mark_streaming(ids.assistant_message_id)
     if not getattr(ids, "new_conversation", False):  # the code that knows a new thread skips it
         await store.history(ids.conversation_id)
     return ids, True

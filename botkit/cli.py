@@ -261,6 +261,7 @@ async def _serve(
     """Serve ``adapters``; ``chat``: stop with :data:`EXIT_BACKEND` when the model server cannot
     start (``botkit run`` keeps serving instead, and ``/healthz`` says why)."""
     from botkit.app import BotApp
+    from botkit.gctuning import tune_for_serving
     from botkit.llm.supervisor import BackendStartError
     from botkit.store import StoreError
 
@@ -271,6 +272,7 @@ async def _serve(
             if chat:
                 failure = await _chat_until_backend_fails(app, built)
             else:
+                tune_for_serving()  # what start-up built leaves the collector's scans
                 await app.serve(built)
     except BackendStartError as err:
         failure = str(err)

@@ -160,7 +160,9 @@ async def settle_abandoned(
 
     An inbox row (accepted and persisted, but no turn adopted it: no persona, no placeholder)
     is stored as interrupted too and returned with no message id: its asker is told in a new
-    reply to ask again, so every accepted message ends in one reply or one visible note.
+    reply to ask again, so every accepted message ends in one reply or one visible note. So is a
+    turn that had no message yet (it showed a status line instead of a placeholder, or its
+    placeholder was still on its way): the new reply carries its checkpointed partial answer.
 
     A turn whose final view's intent is in the spool is returned *unsettled*, with what to
     store if the platform does not show it: :mod:`botkit.repair` settles it once it has read the

@@ -18,9 +18,16 @@ from typing import Any
 
 from sqlalchemy import event
 
+from botkit.events import IncomingMessage
 from botkit.llm.standin import Standin
+from botkit.personas.loader import load_persona
+from botkit.pipeline.filters import TextFilters
+from botkit.pipeline.recorder import TurnRecorder
+from botkit.plugins.api import Request
 from botkit.store import ConversationStore
 from botkit.testing import TestBot
+
+PERSONAS = Path(__file__).resolve().parents[1] / "personas"
 
 
 @contextmanager
@@ -59,12 +66,44 @@ async def test_a_turn_costs_few_statements_and_commits(tmp_path: Path) -> None:
         history = await bot.store.history(conversation)
         assert [h.user_text for h in history] == ["hello there", "and once more"]
     # A new thread's first turn: intake (conversation upsert, claim, question, reply row: one
-    # commit), adopt (2), streaming (1), finish (1); no history read (the thread is new).
+    # commit), adopt (2), streaming with the placeholder's id that landed meanwhile (1), the
+    # final write (1); no history read (the thread is new).
     assert first["SELECT"] == 0, first
     assert first["statements"] <= 8 and first["commits"] <= 4, first
     # A follow-up reads its history: one SELECT more.
     assert follow_up["SELECT"] == 1, follow_up
     assert follow_up["statements"] <= 9 and follow_up["commits"] <= 4, follow_up
+
+
+async def test_a_turn_first_in_its_thread_is_adopted_as_streaming_in_one_write(tmp_path: Path) -> None:
+    """With its placeholder posted before its rows were adopted and no turn before it in the
+    thread, a turn is ``streaming`` from the adopting write on: marking it costs nothing more.
+    A turn that must wait for the thread stays ``queued`` until it is called."""
+    store = await ConversationStore.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", migrate=True)
+    persona = load_persona(PERSONAS / "general.md")
+    try:
+        statuses, marks = [], []
+        for n, first_in_line in enumerate((True, False)):
+            message = IncomingMessage("test", "w", "c", f"t{n}", "u", "q", f"d{n}")
+            inbox = await store.accept("test", f"d{n}", ("w", "c", f"t{n}"), user_text="q", user_id="u")
+            assert inbox is not None and inbox.new_conversation
+            recorder = TurnRecorder(store, TextFilters(), "model")
+            request = Request(message, "turn", "q", persona=persona)
+            await recorder.enqueue(request, persona, ["m1"], inbox, streaming=first_in_line)
+            statuses.append((await store.messages(inbox.conversation_id or 0))[1].status)
+            with counting(store) as marking:
+                await recorder.streaming(["m1"])
+            marks.append(marking["statements"])
+            row = (await store.messages(inbox.conversation_id or 0))[1]
+            assert (row.status, row.platform_message_ids, row.persona_name) == (
+                "streaming",
+                ["m1"],
+                "general",
+            )
+    finally:
+        await store.close()
+    assert statuses == ["streaming", "queued"]
+    assert marks == [0, 1]
 
 
 async def test_the_checkpoints_of_all_streaming_turns_go_out_together(tmp_path: Path) -> None:

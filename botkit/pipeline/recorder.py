@@ -215,6 +215,7 @@ class TurnRecorder:
     store_reasoning: bool = True  # False (the persona's ``store_reasoning``): reasoning is NULL
     new_thread: bool = False  # this turn's intake created the conversation (no history yet)
     recorded_ids: tuple[str, ...] = ()  # the platform message ids stored on the reply row so far
+    stored_streaming: bool = False  # the reply row is ``streaming`` in the database already
 
     async def enqueue(
         self,
@@ -222,10 +223,17 @@ class TurnRecorder:
         persona: Persona,
         message_ids: Sequence[str],
         inbox: TurnIds | None = None,
+        *,
+        streaming: bool = False,
     ) -> None:
         """The turn's rows with the placeholder's id: the accepted message's ``inbox`` rows
         updated (persona, settled question, placeholder), or, without inbox rows (or if they
-        were taken already), the question and a ``queued`` reply row in one transaction."""
+        were taken already), the question and a ``queued`` reply row in one transaction.
+
+        ``streaming``: the turn calls the model right after this (no turn before it in its
+        thread), so the row is written ``streaming`` at once and :meth:`streaming` has nothing
+        to store unless the placeholder's id arrived in between."""
+        self.stored_streaming = streaming
         message = request.message
         key = self.key = message.key
         self.recorded_ids = tuple(message_ids)
@@ -243,6 +251,7 @@ class TurnRecorder:
             persona_hash=persona.content_hash,
             model=self.model,
             platform_message_ids=list(message_ids),
+            streaming=streaming,
         ):
             self.assistant_id = inbox.assistant_message_id
             self.new_thread = inbox.new_conversation
@@ -255,7 +264,7 @@ class TurnRecorder:
             persona_name=persona.name,
             persona_hash=persona.content_hash,
             model=self.model,
-            status="queued",
+            status="streaming" if streaming else "queued",
             platform_message_ids=list(message_ids),
         )
         self.assistant_id = ids.assistant_message_id
@@ -276,8 +285,9 @@ class TurnRecorder:
         if ids and ids != self.recorded_ids:
             self.recorded_ids = ids
             await self.store.mark_streaming(self.assistant_id, platform_message_ids=list(ids))
-        else:
+        elif not self.stored_streaming:
             await self.store.mark_streaming(self.assistant_id)
+        self.stored_streaming = True
 
     async def checkpoint(self, answer: str, reasoning: str) -> None:
         """The streamed text so far, stored as :meth:`finish` would (with the notice, without the

@@ -155,7 +155,10 @@ class TurnRunner:
             # while the turn is recorded and the model starts; edits wait until it exists.
             live.streamer.begin()
             posted = list(live.streamer.stats.message_ids)
-            await live.recorder.enqueue(final, live.persona, posted, inbox)
+            # With no turn before it in the thread, the model is called right after: the row is
+            # written ``streaming`` at once (one write fewer than ``queued`` and then ``streaming``).
+            first = live.place.first_in_line
+            await live.recorder.enqueue(final, live.persona, posted, inbox, streaming=first)
             turn = live.recorder.assistant_id
             if turn is not None and (reply.marker is None or reply.marker.turn != turn):
                 reply.marker = ReplyMarker(turn, "partial")  # the inbox rows were taken: its own
@@ -366,7 +369,9 @@ async def _record_placeholder(live: _Live) -> None:
     """Store the placeholder's id once it is posted, so a restart can repair the message."""
     try:
         message_id = await live.streamer.placeholder_posted()
-        if live.recorder.recorded_ids != (message_id,):  # not stored with the turn's start already
+        # "": a status line stands in for it (the final message is stored with the turn);
+        # otherwise not stored with the turn's start already.
+        if message_id and live.recorder.recorded_ids != (message_id,):
             await live.recorder.record_message_ids([message_id])
     except Exception as err:  # no placeholder: the final text is posted anew and stored with it
         log.info("the placeholder's id was not stored (%s)", type(err).__name__)

@@ -416,10 +416,15 @@ class ConversationStore:
         persona_hash: str | None,
         model: str | None,
         platform_message_ids: list[str],
+        streaming: bool = False,
     ) -> bool:
         """The turn that answers an inbox row takes it over: the question as the chain settled
         it, the persona (chosen after acceptance) and the placeholder's id. False if the row is
-        no longer an unstarted inbox row (already adopted, or finished by a restart pass)."""
+        no longer an unstarted inbox row (already adopted, or finished by a restart pass).
+
+        ``streaming``: the row becomes ``streaming`` in the same write (a turn with no turn
+        before it in its thread calls the model at once: one statement and commit fewer than
+        :meth:`mark_streaming` after it)."""
         values = {"persona_name": persona_name, "persona_hash": persona_hash, "model": model}
         now = utcnow()
         async with self._sessions.connect() as connection:
@@ -431,6 +436,7 @@ class ConversationStore:
                         "b_id": turn.assistant_message_id,
                         "updated_at": now,
                         "platform_message_ids": list(platform_message_ids),
+                        "status": "streaming" if streaming else "queued",
                     },
                 )
             ).scalar()
