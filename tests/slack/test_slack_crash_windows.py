@@ -300,3 +300,28 @@ async def test_a_second_kill_while_the_restart_reads_the_thread_leaves_the_turn_
     assert message.history == [THINKING, ANSWER]
     assert _assistant(database) == [("complete", ANSWER)]
     assert _pending(tmp_path) == []
+
+
+async def test_a_status_line_turns_final_posted_in_flight_then_restart_keeps_it_and_posts_nothing(
+    tmp_path: Path,
+) -> None:
+    """A reply shown as a status line (``[slack] progress = "status"``: no placeholder message)
+    whose final is its first message: SIGKILL while that ``chat.postMessage`` is in flight,
+    Slack having posted it. No id was stored, so without its marker the restart would post an
+    interruption note beside the complete answer; it finds the answer, stores it complete and
+    posts nothing."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=30) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database) | {"BOTKIT_SLACK__PROGRESS": "status"}
+        held = slack.hold("chat.postMessage", apply=True, match=_role("final"))
+        replies = await _killed_at(tmp_path, slack, env, held)
+        (message,) = replies()
+        assert message.history == [ANSWER]
+        assert _ids(database) == ["[]"]
+
+        await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "complete")
+    (message,) = replies()  # no second reply
+    assert message.history == [ANSWER]
+    assert _assistant(database) == [("complete", ANSWER)]
+    assert _ids(database) == [f'["{message.ts}"]']
