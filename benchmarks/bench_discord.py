@@ -92,7 +92,7 @@ async def platform_role(ns: argparse.Namespace) -> None:
         max_num_seqs=1024,
     )
     pushed: dict[int, dict[str, Any]] = {}
-    async with FakeDiscord(limits=DiscordLimits()) as fake, standin:
+    async with FakeDiscord(limits=DiscordLimits(typing=ns.typing_limited)) as fake, standin:
         print(
             f"READY {fake.api_url} {fake.gateway_url} {fake.token} {standin.base_url} "
             f"{fake.guild_id} {fake.channel_id}",
@@ -220,7 +220,8 @@ def run_bot(ns: argparse.Namespace, name: str, logs: Path) -> dict[str, Any]:
     me = [sys.executable, str(Path(__file__).resolve())]
     platform = Child(
         [*me, "platform", "--tokens-per-second", str(ns.tokens_per_second),
-         "--tokens-per-chunk", str(ns.tokens_per_chunk), "--max-mentions", str(ns.mentions)],
+         "--tokens-per-chunk", str(ns.tokens_per_chunk), "--max-mentions", str(ns.mentions),
+         *(["--typing-limited"] if ns.typing_limited else [])],
         logs / f"platform-{name}.log", stdin=True,
     )  # fmt: skip
     bot: Child | None = None
@@ -309,6 +310,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     role.add_argument("--tokens-per-second", type=float, required=True)
     role.add_argument("--tokens-per-chunk", type=int, default=1)
     role.add_argument("--max-mentions", type=int, required=True)
+    role.add_argument("--typing-limited", action="store_true")
     parser.add_argument("--mentions", type=int, default=100, help="users who @mention the bot at once")
     parser.add_argument("--words", type=int, default=30, help="question words (the answer quotes them)")
     parser.add_argument("--tokens-per-second", type=float, default=20.0, help="per stream")
@@ -317,6 +319,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--stall", type=float, default=90.0, help="give up after this long without a new final"
     )
     parser.add_argument("--bots", default="botkit,llmcord", help="which bots, in order")
+    parser.add_argument(
+        "--typing-limited",
+        action="store_true",
+        help="limit POST /channels/{id}/typing to 5 per 5 s per channel too (its figure is unpublished)",
+    )
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--logs", help="keep the logs here (default: a temporary folder)")
     parser.add_argument("--smoke", action="store_true", help="5 mentions, fast tokens")
@@ -336,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         logs.mkdir(parents=True, exist_ok=True)
         results = []
         for name in ns.bots.split(","):
-            print(f"== {name}: {ns.mentions} mentions in one channel, limits on", flush=True)
+            typing = ", typing limited too" if ns.typing_limited else ""
+            print(f"== {name}: {ns.mentions} mentions in one channel, limits on{typing}", flush=True)
             results.append(run_bot(ns, name, logs))
             for failure in results[-1]["failures"][:5]:
                 print(f"   {failure}", flush=True)

@@ -20,16 +20,19 @@ Listener = Callable[[int, float, int], None]
 class RateFeed:
     """One rate-limit scope's latest server-side state, fanned out to whoever listens."""
 
-    __slots__ = ("_listeners", "last")
+    __slots__ = ("_listeners", "_unstated", "last")
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._unstated: list[Callable[[], None]] = []
         self.last: tuple[int, float, int] | None = None
 
-    def subscribe(self, listener: Listener) -> None:
+    def subscribe(self, listener: Listener, unstated: Callable[[], None] | None = None) -> None:
         """Call ``listener(remaining, reset_after, limit)`` on every observation (and now, with
-        the last one, if there was one)."""
+        the last one, if there was one), and ``unstated()`` when an answer carried no numbers."""
         self._listeners.append(listener)
+        if unstated is not None:
+            self._unstated.append(unstated)
         if self.last is not None:
             listener(*self.last)
 
@@ -39,3 +42,8 @@ class RateFeed:
         self.last = (remaining, reset_after, limit)
         for listener in self._listeners:
             listener(remaining, reset_after, limit)
+
+    def unstated(self) -> None:
+        """An answer (or a failed call) came without the numbers: nobody should wait for them."""
+        for listener in self._unstated:
+            listener()

@@ -57,3 +57,15 @@ async def test_a_scope_with_a_feed_gets_a_budget_that_follows_it() -> None:
     budget = registry.for_scope(RateScope("discord:1:edit", 1.0, feed=feed))
     assert budget.paused_for() > 0 and budget.burst == 5
     assert registry.for_scope(RateScope("discord:1:edit", 1.0, feed=feed)) is budget
+
+
+async def test_a_fed_budget_sends_one_call_until_the_first_numbers_come() -> None:
+    feed = RateFeed()
+    budget = BudgetRegistry().for_scope(RateScope("discord:2:post", 1000.0, feed=feed))
+    await asyncio.wait_for(budget.acquire(FIRST), 5)
+    second = asyncio.ensure_future(budget.acquire(FIRST))
+    await asyncio.sleep(0.05)  # the bucket alone would have granted it after 1 ms
+    assert not second.done()
+    feed.observe(4, 5.0, 5)  # the first answer's numbers
+    await asyncio.wait_for(second, 5)
+    assert budget.granted == 2

@@ -30,8 +30,11 @@ from botkit.ratefeed import RateFeed
 
 log = logging.getLogger("botkit_discord.ratelimits")
 
-#: Requests per second the adapter sends at most: under Discord's 50 (a margin for clock skew).
-GLOBAL_PER_SECOND = 45.0
+#: Requests per second the adapter sends at most, and how many of them may go back to back.
+#: aiolimiter's bucket lets ``burst`` through at once and then ``per_second``: any one second
+#: then holds at most burst + per_second = 48, under Discord's 50 (whose window is fixed).
+GLOBAL_PER_SECOND = 40.0
+GLOBAL_BURST = 8
 
 _ROUTES: tuple[tuple[str, re.Pattern[str], CallKind], ...] = (
     ("POST", re.compile(r"/channels/(\d+)/messages$"), "post"),
@@ -56,10 +59,12 @@ def key_of(method: str, path: str) -> str | None:
 class RouteLimits:
     """Every route budget's feed, kept current from the responses discord.py receives."""
 
-    def __init__(self, global_per_second: float = GLOBAL_PER_SECOND) -> None:
+    def __init__(
+        self, global_per_second: float = GLOBAL_PER_SECOND, global_burst: int = GLOBAL_BURST
+    ) -> None:
         self._feeds: dict[str, RateFeed] = {}
         self._in_flight: Counter[str] = Counter()
-        self._global = AsyncLimiter(global_per_second, 1.0)
+        self._global = AsyncLimiter(global_burst, global_burst / global_per_second)
         self.rate_limited: Counter[str] = Counter()  # 429s seen, by scope (user, global, shared)
 
     def feed(self, key: str) -> RateFeed:
@@ -96,7 +101,9 @@ class RouteLimits:
         context: SimpleNamespace,
         params: aiohttp.TraceRequestExceptionParams,
     ) -> None:
-        self._done(context)
+        key = self._done(context)
+        if key is not None:
+            self.feed(key).unstated()
 
     async def _ended(
         self, session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams
@@ -116,7 +123,8 @@ class RouteLimits:
             reset_after = float(headers["X-RateLimit-Reset-After"])
             limit = int(headers["X-RateLimit-Limit"])
         except (KeyError, ValueError):
-            return  # no bucket numbers (a 5xx from a proxy, a fake without limits)
+            self.feed(key).unstated()  # no bucket numbers (a 5xx from a proxy, a fake without limits)
+            return
         self.feed(key).observe(remaining - self._in_flight[key], reset_after, limit)
 
     def _done(self, context: SimpleNamespace) -> str | None:

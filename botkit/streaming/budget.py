@@ -32,6 +32,9 @@ from collections.abc import Callable
 
 from botkit.events import RateScope
 
+#: Seconds a fed budget holds its second call for the platform's first numbers (if they never come).
+FIRST_NUMBERS_HOLD = 1.0
+
 _FINAL = float("-inf")  # the priority of calls that must land (retry.FIRST): they may use the reserve
 
 
@@ -50,6 +53,9 @@ class EditBudget:
         self.reserve = max(0, reserve)
         self._window_end: float | None = None  # when the server's window resets (sync)
         self._window_fresh = 0  # what it has then
+        self._first_hold = 0.0  # expect_sync: until the first numbers, one call, the rest held this long
+        self._synced = False
+        self._hold_until = 0.0
         self._clock = clock
         self._tokens = float(self.burst)
         self._updated = clock()
@@ -89,6 +95,10 @@ class EditBudget:
         up to ``limit`` and never more than ``remaining``; with none left, nobody here calls
         until the reset (a pause without a 429)."""
         now = self._clock()
+        self._synced, self._hold_until = True, 0.0
+        if self._timer is not None:  # it waited for the hold: the numbers decide now
+            self._timer.cancel()
+            self._timer = None
         self._refill(now)
         self.burst = max(1, limit)
         self._tokens = min(self._tokens, float(max(0, remaining)))
@@ -96,6 +106,23 @@ class EditBudget:
         if remaining <= 0:
             self._paused_until = max(self._paused_until, now + reset_after)
             self._tokens = 0.0
+        self._dispatch()
+
+    def expect_sync(self, hold: float) -> None:
+        """The platform's numbers will come (:meth:`sync`) with the first answer: until then,
+        grant one call and hold the others (for ``hold`` seconds at most, should no numbers
+        come), rather than hand the platform a burst it may not take (its limit is unknown)."""
+        self._first_hold = hold
+
+    def stop_expecting(self) -> None:
+        """An answer came without numbers (a platform, or a fake, that states none): stop
+        holding calls for them."""
+        if not self._first_hold and not self._hold_until:
+            return
+        self._first_hold, self._hold_until = 0.0, 0.0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._dispatch()
 
     def _need(self, priority: float) -> float:
@@ -138,7 +165,7 @@ class EditBudget:
         self._refill(now)
         while self._waiters and self._waiters[0][2].done():
             heapq.heappop(self._waiters)
-        while self._waiters and now >= self._paused_until:
+        while self._waiters and now >= max(self._paused_until, self._hold_until):
             need = self._need(self._waiters[0][0])
             if self.per_second is not None and self._tokens < need:
                 break
@@ -149,8 +176,10 @@ class EditBudget:
                 self._tokens -= 1
             self.granted += 1
             future.set_result(None)
+            if self._first_hold and not self._synced:
+                self._hold_until = now + self._first_hold
         if self._waiters and self._timer is None:
-            wait = max(0.0, self._paused_until - now)
+            wait = max(0.0, max(self._paused_until, self._hold_until) - now)
             need = self._need(self._waiters[0][0])
             if self.per_second is not None and self._tokens < need:
                 refill = (need - self._tokens) / self.per_second
@@ -182,5 +211,6 @@ class BudgetRegistry:
         fresh = scope.key not in self._budgets
         budget = self.get(scope.key, scope.per_second, scope.burst, scope.reserve)
         if fresh and scope.feed is not None:
-            scope.feed.subscribe(budget.sync)
+            budget.expect_sync(FIRST_NUMBERS_HOLD)
+            scope.feed.subscribe(budget.sync, budget.stop_expecting)
         return budget

@@ -3,8 +3,11 @@
 Discord limits each *route* per major parameter (a channel) in fixed windows, and every bot to
 about 50 requests a second in all (facts/platforms.md §10). Message limits are unpublished; the
 figure used here is the one observed since 2016 and still the practical rule: 5 calls per 5 s per
-channel for each of message create, edit and delete (and typing, and starting a thread). A window
-opens with the first accepted call after the last one ended; calls answered 429 do not count.
+channel for each of message create, edit and delete. Typing and starting a thread have buckets
+of their own too, their figures unpublished and not in the facts sheet: they are limited the same
+way only with ``typing=True`` / ``threads=True`` (otherwise only the global limit counts them). A
+window opens with the first accepted call after the last one ended; calls answered 429 do not
+count.
 
 Every answer on a limited route carries Discord's headers (``X-RateLimit-Limit``, ``-Remaining``,
 ``-Reset`` (epoch seconds), ``-Reset-After``, ``-Bucket``); a 429 also ``-Scope`` (``user`` or
@@ -21,19 +24,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+TYPING_ROUTE = "POST /channels/{channel_id}/typing"
+THREAD_ROUTE = "POST /channels/{channel_id}/messages/{message_id}/threads"
+
 #: The routes limited per channel: (method, path regex with the channel id as group 1, name).
 LIMITED_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"^/channels/(\d+)/messages$"), "POST /channels/{channel_id}/messages"),
     ("PATCH", re.compile(r"^/channels/(\d+)/messages/\d+$"), "PATCH /channels/{channel_id}/messages/{message_id}"),
     ("DELETE", re.compile(r"^/channels/(\d+)/messages/\d+$"), "DELETE /channels/{channel_id}/messages/{message_id}"),
-    ("POST", re.compile(r"^/channels/(\d+)/typing$"), "POST /channels/{channel_id}/typing"),
-    ("POST", re.compile(r"^/channels/(\d+)/messages/\d+/threads$"), "POST /channels/{channel_id}/messages/{message_id}/threads"),
+    ("POST", re.compile(r"^/channels/(\d+)/typing$"), TYPING_ROUTE),
+    ("POST", re.compile(r"^/channels/(\d+)/messages/\d+/threads$"), THREAD_ROUTE),
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DiscordLimits:
-    """The limits to enforce: ``per_route`` calls per ``window`` seconds per route and channel,
+    """The limits to enforce: ``per_route`` calls per ``window`` seconds per route and channel
+    (message create, edit, delete; with ``typing`` / ``threads`` those routes too),
     ``global_per_second`` calls per second in all (interaction callbacks are exempt, as on
     Discord)."""
 
@@ -41,6 +48,11 @@ class DiscordLimits:
     window: float = 5.0
     global_per_second: int = 50
     via: bool = True
+    typing: bool = False
+    threads: bool = False
+
+    def limits_route(self, route: str) -> bool:
+        return (route != TYPING_ROUTE or self.typing) and (route != THREAD_ROUTE or self.threads)
 
 
 @dataclass
@@ -73,11 +85,10 @@ class RateLimiter:
     accepted: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     rejected: list[tuple[str, str, bool]] = field(default_factory=list)  # (route, channel, global)
 
-    @staticmethod
-    def route_of(method: str, path: str) -> tuple[str, str] | None:
+    def route_of(self, method: str, path: str) -> tuple[str, str] | None:
         """(route name, channel id) for a per-channel limited route, else None."""
         for route_method, pattern, name in LIMITED_ROUTES:
-            if method == route_method and (match := pattern.match(path)):
+            if method == route_method and self.limits.limits_route(name) and (match := pattern.match(path)):
                 return name, match.group(1)
         return None
 

@@ -82,3 +82,26 @@ async def test_replies_in_many_threads_stay_under_the_global_limit(tmp_path: Pat
         for message in asked:
             (shown,) = _bot_messages(fake, int(message["id"]))  # its thread has the message's id
             assert shown["content"] == await _stored_answer(rig, fake.channel_id, message["id"])
+
+
+async def test_a_placeholder_held_back_until_the_answer_is_done_posts_the_answer_instead(
+    tmp_path: Path,
+) -> None:
+    """When the channel's posts are backed up (here: a 429 on the placeholder) longer than the
+    model takes, the first message shows the answer: one post, no placeholder to edit."""
+    async with (
+        FakeDiscord(limits=DiscordLimits()) as fake,
+        discord_rig(tmp_path, fake=fake, core=STREAMING, mention_mode="inline") as rig,
+    ):
+        rig.bot.standin.tokens_per_second = 0  # as fast as it goes: done long before the retry
+        fake.rate_limit("POST", rf"^/channels/{fake.channel_id}/messages$", retry_after=1.5, via=False)
+        asked = await fake.user_message(fake.add_user("alice"), fake.channel_id, f"{fake.mention} hello")
+        await fake.wait_for(lambda: bool(_bot_messages(fake, fake.channel_id)), 30)
+        await wait_idle(rig.bot, 30)
+        (shown,) = _bot_messages(fake, fake.channel_id)
+        answer = await _stored_answer(rig, fake.channel_id, asked["id"])
+        assert fake.versions_of(int(shown["id"])) == [answer, answer]  # posted, then given its buttons
+        posts = fake.calls_to("POST", rf"^/channels/{fake.channel_id}/messages$")
+        assert [c.status for c in posts] == [429, 200]
+        edits = fake.calls_to("PATCH", rf"^/channels/{fake.channel_id}/messages/\d+$")
+        assert len(edits) == 1 and edits[0].body.get("components")  # only the 👍/👎 buttons

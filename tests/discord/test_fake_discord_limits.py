@@ -33,12 +33,22 @@ async def test_a_channel_route_takes_five_per_window_then_answers_discords_429()
         limited = answers[5]
         assert limited.headers["X-RateLimit-Scope"] == "user" and "Via" in limited.headers
         assert 0 < float(limited.headers["X-RateLimit-Reset-After"]) <= 30.0
-        # another channel's bucket is its own; the typing route its own too
+        # another channel's bucket is its own; the typing route is not limited unless asked
         other = fake.add_channel(fake.guild_id, "other")
         assert (await _post(session, fake, f"/channels/{other}/messages", {"content": "x"})).status == 200
         assert (await _post(session, fake, f"/channels/{fake.channel_id}/typing", None)).status == 204
         assert [c for c, _ in fake.typing] == [fake.channel_id]
         assert [m["content"] for m in fake.messages_in(fake.channel_id)] == [f"m{i}" for i in range(5)]
+
+
+async def test_typing_has_a_bucket_of_its_own_when_asked() -> None:
+    async with FakeDiscord(limits=DiscordLimits(typing=True)) as fake, aiohttp.ClientSession() as session:
+        path = f"/channels/{fake.channel_id}/typing"
+        answers = [(await _post(session, fake, path, None)).status for _ in range(6)]
+        assert answers == [204] * 5 + [429]
+        assert (
+            await _post(session, fake, f"/channels/{fake.channel_id}/messages", {"content": "x"})
+        ).status == 200
 
 
 async def test_the_global_limit_answers_a_global_429_with_its_body() -> None:
