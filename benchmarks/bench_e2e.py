@@ -163,10 +163,12 @@ def _totals(slack: Any) -> dict[str, Any]:
 
 
 async def bare_role(ns: argparse.Namespace) -> None:
-    """N streams read with aiohttp + json.loads, nothing else: prints its CPU, tokens and chunks."""
+    """N streams read with aiohttp + json.loads, nothing else: prints its CPU, wall, chunks and
+    tokens, and per stream the time to its first token and to its first answer token (the
+    server's own TTFT as a client sees it: the "direct" figures goal 2 compares botkit with)."""
     import aiohttp
 
-    async def one(session: aiohttp.ClientSession, index: int) -> tuple[int, str]:
+    async def one(session: aiohttp.ClientSession, index: int) -> tuple[int, int, float, float]:
         body = {
             "model": ns.model,
             "messages": [{"role": "user", "content": question(index, ns.words)}],
@@ -174,28 +176,46 @@ async def bare_role(ns: argparse.Namespace) -> None:
             "stream_options": {"include_usage": True},
             "max_tokens": ns.max_tokens,
         }
-        chunks, parts = 0, []
+        chunks, tokens, sent = 0, 0, time.monotonic()
+        first_token = first_answer = math.nan
+        thought = False  # the reasoning is over: a reasoning field was seen, or "</think>" in content
         async with session.post(ns.url + "/chat/completions", json=body) as response:
             response.raise_for_status()
             async for raw in response.content:
                 if raw.startswith(b"data: ") and not raw.startswith(b"data: [DONE]"):
                     chunk = json.loads(raw[6:])
                     chunks += 1
+                    if chunk.get("usage"):
+                        tokens = chunk["usage"].get("completion_tokens") or tokens
                     for choice in chunk["choices"]:
                         delta = choice["delta"]
-                        parts.append(delta.get("content") or delta.get("reasoning") or "")
-        return chunks, "".join(parts)
+                        content = delta.get("content") or ""
+                        reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+                        if math.isnan(first_token) and (content or reasoning):
+                            first_token = time.monotonic() - sent
+                        thought = thought or bool(reasoning)
+                        if not thought and "</think>" in content:
+                            thought, content = True, content.split("</think>", 1)[1]
+                        if thought and content.strip() and math.isnan(first_answer):
+                            first_answer = time.monotonic() - sent
+        return chunks, tokens, first_token, first_answer
 
     started_cpu, started = time.process_time(), time.monotonic()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         results = await asyncio.gather(*(one(session, i) for i in range(ns.streams)))
+    wall = time.monotonic() - started
+    firsts = [r[2] for r in results if not math.isnan(r[2])]
+    answers = [r[3] for r in results if not math.isnan(r[3])]
     print(
         json.dumps(
             {
                 "cpu": time.process_time() - started_cpu,
-                "wall": time.monotonic() - started,
-                "chunks": sum(c for c, _ in results),
+                "wall": wall,
+                "chunks": sum(r[0] for r in results),
+                "tokens": sum(r[1] for r in results),
+                "ttft": [pct(firsts, 50), pct(firsts, 95)],
+                "first_answer": [pct(answers, 50), pct(answers, 95)],
             }
         ),
         flush=True,
@@ -288,6 +308,11 @@ class Result:
     latency: dict[str, list[float]] = field(default_factory=dict)  # p50, p95, p99 seconds
     api_calls_per_reply: float = 0.0
     rate_limited: int = 0
+    # the bare loop's own view of the server ("direct"): tokens it got, and its p50/p95 seconds to
+    # the first token and to the first answer token (after the reasoning)
+    bare_tokens: int = 0
+    bare_ttft: list[float] = field(default_factory=list)
+    bare_first_answer: list[float] = field(default_factory=list)
 
     @property
     def us_per_chunk(self) -> float:
@@ -306,7 +331,10 @@ class Result:
             cpu_s_per_1k_tokens=self.botkit_cpu / max(1, self.tokens) * 1000,
             tokens_per_second=self.tokens / self.wall if self.wall else 0.0,
             chunks_per_second=self.chunks / self.wall if self.wall else 0.0,
+            direct_tokens_per_second=self.bare_tokens / self.bare_wall if self.bare_wall else 0.0,
         )
+        direct = data["direct_tokens_per_second"]
+        data["vs_direct"] = data["tokens_per_second"] / direct if direct else math.nan
         return data
 
 
@@ -406,10 +434,19 @@ def botkit_env(
             "BOTKIT_SLACK__API_URL": api_url,
         }
     )
-    if limits == "off":  # botkit's own budget lifted too: it may edit every reply every interval
-        env["BOTKIT_SLACK__EDITS_PER_MINUTE"] = "1000000"
-        env["BOTKIT_SLACK__EDIT_BURST"] = "100000"
-    env.update(dict(item.split("=", 1) for item in ns.botkit_env))
+    if limits == "off":
+        # botkit's own budgets lifted too, every method's: it may post every placeholder at once
+        # and edit every reply every interval. (Until 2026-12-02 only chat.update's was, so the
+        # placeholders went out at chat.postMessage's ~1/s per channel: 10 channels, ~9 a second,
+        # which bounded every figure above ~100 concurrent replies.)
+        for method in ("EDITS", "POSTS", "DELETES"):
+            env[f"BOTKIT_SLACK__{method}_PER_MINUTE"] = "1000000"
+        for method in ("EDIT", "POST"):
+            env[f"BOTKIT_SLACK__{method}_BURST"] = "100000"
+    extra = dict(item.split("=", 1) for item in ns.botkit_env)
+    if "PYTHONPATH" in extra:  # after the tree's own code, so --compare's checkouts stay apart
+        extra["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], extra["PYTHONPATH"]])
+    env.update(extra)
     return env
 
 
@@ -529,7 +566,8 @@ def run_config(
     return Result(
         tree[0], limits, streams, tokens_per_chunk, offered, streams - len(failures), failures,
         tokens, chunks, finished - started, botkit_cpu, floor["cpu"], int(floor["chunks"]), floor["wall"],
-        server_cpu, latency, calls, limited,
+        server_cpu, latency, calls, limited, int(floor.get("tokens", 0)),
+        list(floor.get("ttft", [])), list(floor.get("first_answer", [])),
     )  # fmt: skip
 
 
@@ -537,7 +575,7 @@ def table(results: Sequence[Result]) -> str:
     head = (
         "| botkit | limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
         "tok/s (offered) | chunks/s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
-        "final p50/p95/p99 s | calls/reply | 429s |"
+        "final p50/p95/p99 s | calls/reply | 429s | direct tok/s | vs direct | direct TTFT / first answer p95 s |"
     )
     lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -548,9 +586,14 @@ def table(results: Sequence[Result]) -> str:
             f"| {r.botkit} | {r.limits} | {r.streams} | {r.tokens_per_chunk} | {r.replies_ok}/{r.streams} | "
             f"{s['us_per_chunk']:,.0f} | {s['bare_us_per_chunk']:,.0f} | {s['ratio']:.2f} | "
             f"{s['cpu_s_per_1k_tokens']:.3f} | {s['tokens_per_second']:,.0f}{offered} | {s['chunks_per_second']:,.0f} | "
-            f"{lat['placeholder']} | {lat['first_text']} | {lat['final']} | {r.api_calls_per_reply:.1f} | {r.rate_limited} |"
+            f"{lat['placeholder']} | {lat['first_text']} | {lat['final']} | {r.api_calls_per_reply:.1f} | {r.rate_limited} | "
+            f"{s['direct_tokens_per_second']:,.0f} | {s['vs_direct']:.2f} | {_p95(r.bare_ttft)} / {_p95(r.bare_first_answer)} |"
         )
     return "\n".join(lines)
+
+
+def _p95(pair: Sequence[float]) -> str:
+    return f"{pair[1]:.2f}" if len(pair) > 1 and not math.isnan(pair[1]) else "-"
 
 
 def plot(results: Sequence[Result], path: Path) -> None:

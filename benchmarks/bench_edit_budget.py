@@ -31,9 +31,12 @@ own (:mod:`delivery_sim`: ``chat.update`` and ``chat.delete`` 50 per 60 s per wo
 
 * ``before``: the streamer of ``--before-ref`` (the code before issue 11, loaded from git), where
   every call draws on the one workspace budget and generation waits for the placeholder;
-* ``after``: this checkout's streamer with the Slack adapter's default ``[slack]`` budgets, one
+* ``message``: this checkout's streamer with the Slack adapter's default ``[slack]`` budgets, one
   per method, the placeholder posted while the model starts, finals posted anew when the edit
-  budget is backed up.
+  budget is backed up, but ``progress = "message"``: every reply gets a placeholder;
+* ``after``: the same with the ``[slack]`` defaults (``progress = "auto"``): when the workspace's
+  edit budget cannot stream every live reply, a reply shows a status line
+  (``assistant.threads.setStatus``, its own budget) and its final is one new message.
 
 It reports what a user sees (placeholder, first answer text, final text after the model's last
 token, partial edits per reply), 429s and API calls per reply per method.
@@ -439,8 +442,8 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
 
 # -- delivery: one workspace, per-method limits, before vs after issue 11 ---------------------
 
-Arm = Literal["before", "after"]
-ARMS: tuple[Arm, ...] = ("before", "after")
+Arm = Literal["before", "message", "after"]
+ARMS: tuple[Arm, ...] = ("before", "message", "after")
 
 
 def streamer_at(ref: str) -> Any:
@@ -474,6 +477,7 @@ class DeliveryResult:
     partial_edits: list[int] = field(default_factory=list)  # per reply
     calls: dict[str, int] = field(default_factory=dict)
     limited: dict[str, int] = field(default_factory=dict)
+    status_lines: int = 0  # replies that showed a status line instead of a placeholder
     not_exactly_final: int = 0  # replies whose thread does not show exactly the final text
     never_final: int = 0
 
@@ -491,8 +495,11 @@ async def simulate_delivery(
         post_rate=defaults["posts_per_minute"] / 60.0,
         post_burst=defaults["post_burst"],
         delete_rate=defaults["deletes_per_minute"] / 60.0,
-        per_method=arm == "after",
-        replace_final=arm == "after" and defaults["replace_final"],
+        per_method=arm != "before",
+        replace_final=arm != "before" and defaults["replace_final"],
+        status_rate=defaults["statuses_per_minute"] / 60.0,
+        status_burst=defaults["status_burst"],
+        progress=defaults["progress"] if arm == "after" else "message",
     )
     registry = BudgetRegistry(clock)
     rng = _Random(seed)
@@ -538,6 +545,7 @@ async def simulate_delivery(
             result.never_final += 1
         result.final_after_last_token.append((final if final is not None else math.inf) - reply.done_at)
         result.partial_edits.append(reply.partial_edits(answer, is_answer))
+        result.status_lines += reply.status_at is not None
         if reply.visible() != [answer]:
             result.not_exactly_final += 1
     return result
@@ -565,13 +573,15 @@ def report_delivery(results: list[DeliveryResult], args: argparse.Namespace) -> 
         f"One workspace, questions spread over {args.channels} channels; Slack limits played per method: "
         "chat.update and chat.delete 50 per 60 s per workspace, chat.postMessage 1/s per channel "
         f"(bursts of 4). before = the streamer of {args.before_ref} (one budget for every call, "
-        "generation waits for the placeholder); after = this checkout with the [slack] defaults "
+        'generation waits for the placeholder); message = this checkout with progress = "message" '
+        "(a placeholder for every reply); after = this checkout with the [slack] defaults "
         f"({_budget_line()}). Every reply pooled over {args.seeds} seeds.",
         "",
-        "| questions | arm | placeholder p50 / p95 s | first answer text p50 / p95 s "
+        "| questions | arm | placeholder or status line p50 / p95 s | first answer text p50 / p95 s "
         "| final after last token p50 / p95 / p99 s | final within 1.5 s | partial edits per reply "
-        "min / median | 429s | calls per reply: postMessage / update / delete | not exactly the final |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "min / median | 429s | calls per reply: postMessage / update / delete / setStatus "
+        "| status lines | not exactly the final |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for questions in args.questions:
         for arm in ARMS:
@@ -593,6 +603,8 @@ def report_delivery(results: list[DeliveryResult], args: argparse.Namespace) -> 
                 f"| {pct(final, 50):.1f} / {pct(final, 95):.1f} / {pct(final, 99):.1f} | {within:.0%} "
                 f"| {min(partial)} / {statistics.median(partial):g} | {limited} "
                 f"| {per_reply('chat.postMessage')} / {per_reply('chat.update')} / {per_reply('chat.delete')} "
+                f"/ {per_reply('assistant.threads.setStatus')} "
+                f"| {sum(g.status_lines for g in group) / replies:.0%} "
                 f"| {sum(g.not_exactly_final for g in group)} |"
             )
     return "\n".join(lines)
@@ -603,7 +615,8 @@ def _budget_line() -> str:
     return (
         f"edits_per_minute {d['edits_per_minute']:g} burst {d['edit_burst']}, posts_per_minute "
         f"{d['posts_per_minute']:g} per channel burst {d['post_burst']}, deletes_per_minute "
-        f"{d['deletes_per_minute']:g}, replace_final {str(d['replace_final']).lower()}"
+        f"{d['deletes_per_minute']:g}, replace_final {str(d['replace_final']).lower()}, progress "
+        f"{d['progress']}, statuses_per_minute {d['statuses_per_minute']:g} burst {d['status_burst']}"
     )
 
 

@@ -5,7 +5,8 @@ several channels, each answered through a real :class:`~botkit.streaming.streame
 on a virtual clock. The platform plays Slack's limits as :mod:`platforms.md <shared/facts>` gives
 them: ``chat.update`` and ``chat.delete`` Tier 3 (``update_limit`` calls in any 60 s per
 workspace), ``chat.postMessage`` about 1/s per channel with short bursts tolerated (a token bucket
-of ``post_rate``/s holding ``post_capacity``). A call over a limit is a :class:`RateLimited` with
+of ``post_rate``/s holding ``post_capacity``), ``assistant.threads.setStatus`` "Special" (played as
+``status_limit`` in any 60 s per workspace: the ⚠ third-party 600/min). A call over a limit is a :class:`RateLimited` with
 Slack's whole-second Retry-After, and is counted as a 429.
 
 The reply records every version of every message with the time it became visible, so the
@@ -22,7 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from botkit.events import CallKind, LiveReply, RateLimited, RateScope
+from botkit.events import CallKind, LiveReply, ProgressMode, RateLimited, RateScope
 
 Clock = Callable[[], float]
 
@@ -65,6 +66,7 @@ class SlackLimits:
     delete_limit: int = 50  # chat.delete, per workspace per 60 s (Tier 3)
     post_rate: float = 1.0  # chat.postMessage per channel per second ...
     post_capacity: float = 4.0  # ... with this many back to back
+    status_limit: int = 600  # assistant.threads.setStatus, per workspace per 60 s
 
 
 class Workspace:
@@ -74,6 +76,7 @@ class Workspace:
         self.limits, self.latency, self.clock = limits, latency, clock
         self.update = SlidingWindow(limits.update_limit, 60.0, clock)
         self.delete = SlidingWindow(limits.delete_limit, 60.0, clock)
+        self.status = SlidingWindow(limits.status_limit, 60.0, clock)
         self.posts: dict[str, Bucket] = {}
         self.calls: collections.Counter[str] = collections.Counter()
         self.limited: collections.Counter[str] = collections.Counter()
@@ -81,7 +84,11 @@ class Workspace:
     async def call(self, method: str, channel: str) -> None:
         """One Web API call: checked against its limit on arrival, answered after ``latency``."""
         self.calls[method] += 1
-        limit = {"chat.update": self.update, "chat.delete": self.delete}.get(method)
+        limit = {
+            "chat.update": self.update,
+            "chat.delete": self.delete,
+            "assistant.threads.setStatus": self.status,
+        }.get(method)
         if limit is None:
             limit = self.posts.setdefault(
                 channel, Bucket(self.limits.post_rate, self.limits.post_capacity, self.clock)
@@ -114,6 +121,9 @@ class Scopes:
     delete_rate: float
     per_method: bool  # False: every call on the edit scope (the code before issue 11)
     replace_final: bool
+    status_rate: float = 5.0
+    status_burst: int = 100
+    progress: ProgressMode = "message"  # "message": no status lines (the reply cannot show one)
 
 
 class WorkspaceReply(LiveReply):
@@ -125,6 +135,10 @@ class WorkspaceReply(LiveReply):
         self.rate_key = "slack:T0"
         self.edit_rate, self.edit_burst = scopes.edit_rate, scopes.edit_burst
         self.can_replace = scopes.replace_final
+        self.can_show_status = scopes.per_method and scopes.progress != "message"
+        self.progress = scopes.progress
+        self.posts_with_buttons = True
+        self.status_at: float | None = None  # when its status line appeared (None: never)
         self.messages: dict[str, Shown] = {}
         self.order: list[str] = []
         self.done_at: float | None = None  # the model's last token
@@ -133,6 +147,8 @@ class WorkspaceReply(LiveReply):
     def rate_scope(self, kind: CallKind) -> RateScope:
         if not self.scopes.per_method or kind == "edit":
             return RateScope(self.rate_key, self.edit_rate, self.edit_burst)
+        if kind == "status":
+            return RateScope("slack:T0:status", self.scopes.status_rate, self.scopes.status_burst)
         if kind == "post":
             return RateScope(f"slack:T0:post:{self.channel}", self.scopes.post_rate, self.scopes.post_burst)
         return RateScope("slack:T0:delete", self.scopes.delete_rate, 1)
@@ -153,6 +169,14 @@ class WorkspaceReply(LiveReply):
     async def post_continuation(self, text: str) -> str:
         return await self._post(text)
 
+    async def post_with_feedback(self, text: str, turn_id: int) -> str:
+        return await self._post(text)  # chat.postMessage with the buttons' blocks: one call
+
+    async def show_status(self, text: str) -> bool:
+        await self.workspace.call("assistant.threads.setStatus", self.channel)
+        self.status_at = self._now()
+        return True
+
     async def edit(self, message_id: str, text: str) -> None:
         await self.workspace.call("chat.update", self.channel)
         self.messages[message_id].versions.append((self._now(), text))
@@ -167,7 +191,9 @@ class WorkspaceReply(LiveReply):
         return [self.messages[m].versions[-1][1] for m in self.order if self.messages[m].deleted_at is None]
 
     def first_visible(self) -> float:
-        return min(shown.versions[0][0] for shown in self.messages.values())
+        """When the reply first showed anything: its status line or its first message."""
+        times = [shown.versions[0][0] for shown in self.messages.values()]
+        return min([*times, *([self.status_at] if self.status_at is not None else [])])
 
     def final_visible(self, final: str) -> float | None:
         """When a message showing the final text (its first chunk) first appeared."""

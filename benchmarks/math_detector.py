@@ -1,9 +1,12 @@
 """Precision and recall of botkit's math detector on the labelled set.
 
     python benchmarks/math_detector.py [tests/data/math_questions.tsv] [--errors] [--sympy]
+    python benchmarks/math_detector.py --long 230      # CPU of explain() on long questions
 
 The set is tab-separated: ``1`` (mathematics) or ``0``, then the question; ``#`` lines are
-comments. Prints the confusion counts, precision, recall and F1, and with ``--errors`` every
+comments. ``--long WORDS`` instead times :func:`explain` on 200 questions of WORDS words shaped
+like ``bench_e2e.py``'s (a rule quadratic in the length shows here, not on the short set); run it
+with ``PYTHONPATH=OTHER_CHECKOUT`` to time another version. Otherwise prints the confusion counts, precision, recall and F1, and with ``--errors`` every
 misclassified question with the rule that fired. ``--sympy`` measures the alternative that was
 considered instead: a question is math if sympy parses a formula-looking run of it into an
 expression with an operation. The numbers are in docs/math.md.
@@ -67,12 +70,28 @@ def load(path: Path) -> list[tuple[bool, str]]:
     return rows
 
 
+def time_long(words: int, count: int = 200) -> int:
+    """CPU per :func:`explain` call on ``count`` questions of ``words`` words (bench_e2e's shape)."""
+    questions = [
+        f"Q{i} please summarise: " + " ".join(f"w{(i + j) % 97}" for j in range(words)) for i in range(count)
+    ]
+    started = time.process_time()
+    for question in questions:
+        explain(question)
+    per_call_ms = (time.process_time() - started) / count * 1000
+    print(f"explain() on {count} questions of {words} words: {per_call_ms:.2f} ms CPU per question")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=DEFAULT_SET)
     parser.add_argument("--errors", action="store_true", help="list every misclassified question")
     parser.add_argument("--sympy", action="store_true", help="measure the sympy-parsing baseline instead")
+    parser.add_argument("--long", type=int, metavar="WORDS", help="time explain() on long questions instead")
     args = parser.parse_args(argv)
+    if args.long:
+        return time_long(args.long)
     rows = load(args.dataset)
     tp = fp = fn = tn = 0
     errors: list[str] = []

@@ -299,15 +299,17 @@ class BotApp:
             )
 
     async def _tell_unanswered(self, adapter: Adapter, leftover: Leftover) -> None:
-        """An accepted message with no placeholder: its asker gets :data:`UNANSWERED_NOTE` in a
-        new reply where they asked (:meth:`Adapter.reply_in`), through the normal reply path."""
+        """An accepted message with no placeholder (or only a status line): its asker gets
+        :data:`UNANSWERED_NOTE` in a new reply where they asked (:meth:`Adapter.reply_in`),
+        through the normal reply path; the partial answer stored so far with its
+        interruption note (:attr:`Leftover.text`) where there is one."""
         assert self.bot is not None
         try:
             reply = await adapter.reply_in(leftover.key, leftover.user or "")
             if reply is None:
                 log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
                 return
-            await self.bot.respond(reply, UNANSWERED_NOTE)
+            await self.bot.respond(reply, leftover.text if leftover.partial else UNANSWERED_NOTE)
         except Exception:
             log.exception("could not tell %s in %s that botkit restarted", leftover.user, leftover.key)
 

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 from botkit import __version__
 from botkit.adapter import Adapter, AdapterError
 from botkit.config import ConfigError, Settings, load_settings
+from botkit.eventloop import EventLoopChoice
+from botkit.eventloop import run as run_on_loop
 from botkit.rights_cli import add_db_parsers, add_export_parser
 
 if TYPE_CHECKING:
@@ -186,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         check_adapters(adapters)  # before the model server and the database start
         if args.command == "chat":
             overrides = {"console": {"thread": args.thread}} if args.thread else {}
-            return _run(_serve(settings, adapters, overrides, status_server=False, chat=True))
-        return _run(_serve(settings, adapters, {}, status_server=True))
+            return _run(
+                _serve(settings, adapters, overrides, status_server=False, chat=True), settings.bot.event_loop
+            )
+        return _run(_serve(settings, adapters, {}, status_server=True), settings.bot.event_loop)
     except (ConfigError, AdapterError) as err:
         print(f"botkit: error: {err}", file=sys.stderr)
         return EXIT_CONFIG
@@ -225,8 +229,9 @@ def setup_logging(level_name: str) -> None:
             handler.addFilter(_Quiet(level))
 
 
-def _run(coro: Coroutine[Any, Any, int]) -> int:
-    """Run ``coro``; SIGTERM and SIGINT cancel it, so shutdown runs the same clean path."""
+def _run(coro: Coroutine[Any, Any, int], event_loop: EventLoopChoice = "asyncio") -> int:
+    """Run ``coro`` on the ``event_loop`` (``[bot] event_loop`` for serving, see
+    :mod:`botkit.eventloop`); SIGTERM and SIGINT cancel it, so shutdown runs the same clean path."""
 
     async def runner() -> int:
         task = asyncio.ensure_future(coro)
@@ -239,7 +244,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
             return 130
 
     try:
-        return asyncio.run(runner())
+        return run_on_loop(runner(), event_loop)
     except (ConfigError, AdapterError) as err:
         print(f"botkit: error: {err}", file=sys.stderr)
         return EXIT_CONFIG
@@ -256,6 +261,7 @@ async def _serve(
     """Serve ``adapters``; ``chat``: stop with :data:`EXIT_BACKEND` when the model server cannot
     start (``botkit run`` keeps serving instead, and ``/healthz`` says why)."""
     from botkit.app import BotApp
+    from botkit.gctuning import tune_for_serving
     from botkit.llm.supervisor import BackendStartError
     from botkit.store import StoreError
 
@@ -266,6 +272,7 @@ async def _serve(
             if chat:
                 failure = await _chat_until_backend_fails(app, built)
             else:
+                tune_for_serving()  # what start-up built leaves the collector's scans
                 await app.serve(built)
     except BackendStartError as err:
         failure = str(err)

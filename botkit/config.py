@@ -45,6 +45,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from botkit.access.rules import Binding, Rule
+from botkit.eventloop import EventLoopChoice, uvloop_available
 
 DEFAULT_CONFIG_FILE = "botkit.toml"
 ENV_PREFIX = "BOTKIT_"
@@ -291,6 +292,15 @@ class BotSettings(_Section):
     admin_channels: list[str] = Field(default_factory=list)
     # Admins told by direct message as well: "slack:U0ADMIN", "discord:1234...".
     admin_dm_users: list[str] = Field(default_factory=list)
+    # The asyncio loop botkit runs on (botkit.eventloop): uvloop where installed, by default.
+    event_loop: EventLoopChoice = "auto"
+
+    @field_validator("event_loop")
+    @classmethod
+    def _loop_installed(cls, value: EventLoopChoice) -> EventLoopChoice:
+        if value == "uvloop" and not uvloop_available():
+            raise ValueError("uvloop is not installed: pip install -e '.[speed]' (or use 'auto')")
+        return value
 
     @field_validator("admin_channels", "admin_dm_users")
     @classmethod

@@ -142,8 +142,15 @@ class FeedbackEvent:
 
 #: The kinds of platform call a reply makes, each with its own rate limit on the platforms botkit
 #: serves (Slack: ``chat.update`` is Tier 3 per workspace, ``chat.postMessage`` about 1/s per
-#: channel, ``chat.delete`` Tier 3): see :meth:`LiveReply.rate_scope`.
-CallKind = Literal["edit", "post", "delete"]
+#: channel, ``chat.delete`` Tier 3, ``assistant.threads.setStatus`` its own): see
+#: :meth:`LiveReply.rate_scope`.
+CallKind = Literal["edit", "post", "delete", "status"]
+
+#: How a reply shows that it is coming (``[slack] progress``): ``message`` always posts a
+#: placeholder and edits it; ``status`` shows a status line (:meth:`LiveReply.show_status`) and
+#: posts only the final answer; ``auto`` does the latter only when the edit budget cannot give
+#: every live reply in its scope its edits (:meth:`botkit.streaming.budget.EditBudget.crowded`).
+ProgressMode = Literal["auto", "message", "status"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +208,16 @@ class LiveReply(ABC):
 
     can_attach: bool = False  # True where :meth:`attach` can show a file (not drawn otherwise)
 
+    #: True where :meth:`show_status` can show a status line beside the conversation instead of a
+    #: placeholder message (Slack: ``assistant.threads.setStatus`` in a thread). The core uses it
+    #: when the edit budget is too short to stream this reply (see :data:`ProgressMode`).
+    can_show_status: bool = False
+    #: :meth:`post_with_feedback` is one call (safe to retry): the core posts a final's new
+    #: last message with its buttons instead of posting it and then editing the buttons in.
+    posts_with_buttons: bool = False
+    progress: ProgressMode = "auto"
+    status_text: str = "is thinking…"
+
     def rate_scope(self, kind: CallKind) -> RateScope:
         """The rate limit a call of ``kind`` draws on (the placeholder and continuations are
         ``post``). The default: every kind shares the edit scope (``rate_key``, ``edit_rate``,
@@ -239,6 +256,26 @@ class LiveReply(ABC):
         call again. The default is a plain :meth:`edit`.
         """
         await self.edit(message_id, text)
+
+    async def show_status(self, text: str) -> bool:
+        """Show ``text`` as the conversation's status line instead of a placeholder message (only
+        called where :attr:`can_show_status` is True, on the ``status`` rate scope). The platform
+        clears it when the reply's first message is posted. Return False if the platform refused
+        (the core posts a placeholder instead); raise :class:`RateLimited` /
+        :class:`TransientPlatformError` to have it retried."""
+        return False
+
+    async def post_with_feedback(self, text: str, turn_id: int) -> str:
+        """Post ``text`` as the reply's next (last) message with its 👍/👎 buttons; return its id.
+
+        The final answer of a reply that shows a status line (or whose final is posted anew)
+        is one post, not a post and then a queued edit. The default is those two calls; an
+        adapter whose platform posts with buttons in one call (Slack) overrides it, so that a
+        retry never posts twice.
+        """
+        message_id = await self.post_continuation(text)
+        await self.edit_with_feedback(message_id, text, turn_id)
+        return message_id
 
     async def post_notice(self, text: str) -> bool:
         """Show a short notice (a refusal, a usage hint) to the asker alone, if the platform can.

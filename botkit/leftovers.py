@@ -148,7 +148,9 @@ async def settle_abandoned(
 
     An inbox row (accepted and persisted, but no turn adopted it: no persona, no placeholder)
     is stored as interrupted too and returned with no message id: its asker is told in a new
-    reply to ask again, so every accepted message ends in one reply or one visible note.
+    reply to ask again, so every accepted message ends in one reply or one visible note. So is a
+    turn that had no message yet (it showed a status line instead of a placeholder, or its
+    placeholder was still on its way): the new reply carries its checkpointed partial answer.
 
     A turn whose final write was in the spool when its process died had its answer shown in
     full: the spooled write is stored as it was meant to be (usually ``complete``) and its
@@ -209,4 +211,8 @@ async def _settle(
         return Leftover(ConversationKey(*key), turn.platform_message_ids[-1], (turn.content or "").strip())
     if turn.status == "queued" and turn.persona_name is None:  # an inbox row: accepted only
         return Leftover(ConversationKey(*key), "", "", turn.user_id)
+    if turn.persona_name is not None:
+        # A turn that showed only a status line (Slack's "is thinking…": no message to edit),
+        # or whose placeholder was still on its way: the asker gets one new reply that says so.
+        return Leftover(ConversationKey(*key), "", (turn.content or "").strip(), turn.user_id)
     return None

@@ -332,3 +332,31 @@ def test_postgres_without_asyncpg_names_the_extra(monkeypatch: pytest.MonkeyPatc
         create_engine("postgresql+asyncpg://bot:s3cret@db.example/bot")
     assert "pip install -e '.[postgres]'" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+def test_the_event_loop_is_chosen_and_validated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``[bot] event_loop``: auto takes uvloop where installed; a wrong name or a missing uvloop
+    stops the start with what to do."""
+    import asyncio
+
+    from botkit import eventloop
+
+    async def loop_class() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert eventloop.run(loop_class(), "asyncio").startswith("asyncio")
+    if eventloop.uvloop_available():
+        assert eventloop.run(loop_class(), "auto").startswith("uvloop")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().bot.event_loop == "auto"
+    monkeypatch.setenv("BOTKIT_BOT__EVENT_LOOP", "fast")
+    with pytest.raises(ConfigError, match=r"bot\.event_loop.*'auto', 'uvloop' or 'asyncio'.*got 'fast'"):
+        load_settings()
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    monkeypatch.setattr(config_module, "uvloop_available", eventloop.uvloop_available)
+    assert eventloop.run(loop_class(), "auto").startswith("asyncio")
+    monkeypatch.setenv("BOTKIT_BOT__EVENT_LOOP", "uvloop")
+    with pytest.raises(
+        ConfigError, match=r"bot\.event_loop.*uvloop is not installed: pip install -e '\.\[speed\]'"
+    ):
+        load_settings()

@@ -4,11 +4,13 @@ turns through the stand-in (what reaches the model, what the user sees, what is 
 from __future__ import annotations
 
 import io
+import random
+import re
 from pathlib import Path
 
 import pytest
 
-from botkit.mathtext.detect import explain, is_math
+from botkit.mathtext.detect import _RULES, explain, is_math
 from botkit.mathtext.directive import MATH_DIRECTIVE
 from botkit.mathtext.render import display_formulas, formula_image
 from botkit.mathtext.unicode import latex_to_unicode, render_unicode
@@ -47,6 +49,48 @@ def test_the_labelled_sets_are_big_enough_and_the_detector_meets_its_documented_
 )
 def test_mathematics_is_detected(question: str) -> None:
     assert explain(question) is not None
+
+
+#: The word-problem rule as it was written first (a regular expression, quadratic in the length).
+_QUADRATIC_WORD_PROBLEM = re.compile(
+    r"\bhow (?:many|much|old|far|fast)\b.*\d|\d.*\bhow (?:many|much|old|far|fast)\b", re.IGNORECASE
+)
+
+
+def test_the_linear_word_problem_rule_decides_as_the_regular_expression_it_replaced() -> None:
+    word_problem = dict(_RULES)["word problem"]
+    pieces = [
+        "how many",
+        "How Much",
+        "HOW OLD",
+        "how far",
+        "how fast",
+        "showmany",
+        "how  many",
+        "how manyx",
+        "3",
+        "42",
+        "٣",
+        "\n",
+        " ",
+        ".",
+        "apples",
+        "x",
+        "how",
+        "many",
+        "\r",
+        "\u2028",
+        "_how much",
+    ]
+    rng = random.Random(11)
+    cases = [q for _, q in _labelled("math_questions.tsv") + _labelled("math_questions_holdout.tsv")]
+    cases += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    fired = 0
+    for case in cases:
+        expected = _QUADRATIC_WORD_PROBLEM.search(case) is not None
+        assert bool(word_problem.search(case)) is expected, case
+        fired += expected
+    assert 200 < fired < len(cases) - 200  # both decisions are exercised
 
 
 @pytest.mark.parametrize(

@@ -265,6 +265,37 @@ async def test_claim_delivery_exactly_once_under_concurrency(store: Conversation
     assert await store.claim_delivery("discord", "Ev1") is False
 
 
+async def test_accept_is_one_transaction_exactly_once_and_knows_a_new_thread(
+    store: ConversationStore,
+) -> None:
+    """The intake on each backend: 20 racing copies of one delivery leave one claim and one pair
+    of rows; a duplicate leaves nothing (its conversation upsert rolled back with it); only the
+    thread's first accepted message says the conversation is new."""
+    key = ("W1", "C1", "T1")
+    accepted = await asyncio.gather(
+        *(store.accept("slack", "Ev1", key, user_text="hi", user_id="U1") for _ in range(20))
+    )
+    winners = [ids for ids in accepted if ids is not None]
+    assert len(winners) == 1 and winners[0].new_conversation
+    again = await store.accept("slack", "Ev2", key, user_text="more", user_id="U1")
+    assert again is not None and not again.new_conversation
+    assert again.conversation_id == winners[0].conversation_id
+    assert await store.accept("slack", "Ev2", ("W1", "C1", "T2"), user_text="dup", user_id="U1") is None
+    conversation = winners[0].conversation_id
+    assert conversation is not None
+    rows = [(m.role, m.status, m.content, m.reply_to_id) for m in await store.messages(conversation)]
+    first, second = winners[0], again
+    assert rows == [
+        ("user", "complete", "hi", None),
+        ("assistant", "queued", "", first.user_message_id),
+        ("user", "complete", "more", None),
+        ("assistant", "queued", "", second.user_message_id),
+    ]
+    # The duplicate's thread T2 was not created: its upsert went with the rolled-back claim.
+    fresh = await store.accept("slack", "Ev3", ("W1", "C1", "T2"), user_text="new", user_id="U1")
+    assert fresh is not None and fresh.new_conversation
+
+
 async def test_claim_delivery_exactly_once_across_two_engines(db_url: str) -> None:
     a = await ConversationStore.open(db_url, migrate=True)
     b = await ConversationStore.open(db_url, migrate=True)

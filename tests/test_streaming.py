@@ -262,3 +262,57 @@ async def test_posts_never_wait_behind_edits_and_text_is_posted_anew_when_edits_
     assert first.edits == 1
     assert first.posted() == ["partial more", "the final answer"]
     assert first.deleted == ["0", "1"] and ids == ["2"] and one.stats.replaced == 2
+
+
+class _StatusReply(_ChannelReply):
+    """A reply that can show a status line (on a workspace budget of one a minute) and posts
+    with its buttons in one call, as Slack's does (``progress`` "auto")."""
+
+    can_show_status = True
+    posts_with_buttons = True
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.feedback_buttons = True
+
+    def rate_scope(self, kind: CallKind) -> RateScope:
+        if kind == "status":
+            return RateScope("workspace:status", 1 / 60, 1)
+        return super().rate_scope(kind)
+
+    async def show_status(self, text: str) -> bool:
+        self.calls.append(ReplyCall("show_status", None, text))
+        return True
+
+    async def post_with_feedback(self, text: str, turn_id: int) -> str:
+        message_id = await self.post_continuation(text)
+        self.buttons[message_id] = turn_id
+        return message_id
+
+
+async def test_a_crowded_scope_shows_status_lines_and_posts_finals_with_their_buttons() -> None:
+    """The edit budget (one token, 0.01/s) can stream one reply within the horizon: the first
+    reply gets a placeholder, the second a status line (not an edit, not a placeholder) and its
+    final is one post with its buttons; the third's status waits for the status budget, and its
+    final, coming first, is posted without waiting, and no status follows it."""
+    budgets = BudgetRegistry()
+    replies = [_StatusReply(f"C{i}") for i in range(3)]
+    streamers = [
+        ReplyStreamer(r, budgets.for_scope(r.rate_scope("edit")), budgets=budgets, edit_interval=0.0)
+        for r in replies
+    ]
+    for streamer in streamers:
+        streamer.begin()
+    await _until(lambda: [c.method for c in replies[1].calls] == ["show_status"])
+    assert [c.method for c in replies[0].calls] == ["post_placeholder"]
+    streamers[1].add_answer("partial")
+    async with asyncio.timeout(5):
+        assert await streamers[1].finish("the answer", feedback_turn=7) == ["0"]
+        assert await streamers[2].finish("the other answer", feedback_turn=8) == ["0"]
+    assert [c.method for c in replies[1].calls] == ["show_status", "post_continuation", "finish"]
+    assert replies[1].buttons == {"0": 7} and replies[1].messages == ["the answer"]
+    assert [c.method for c in replies[2].calls] == ["post_continuation", "finish"]
+    assert replies[2].buttons == {"0": 8}
+    assert streamers[0].budget.streams == 1  # the two finished ones counted out
+    await streamers[0].finish("first")
+    assert streamers[0].budget.streams == 0

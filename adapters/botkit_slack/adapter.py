@@ -62,6 +62,7 @@ class SlackAdapter(Adapter):
         self._client: AsyncWebClient | None = None
         self._replies: AsyncWebClient | None = None  # replies' calls: no retries inside the SDK
         self._threads: ThreadTracker | None = None
+        self._status_refused: set[str] = set()  # workspaces that refused setStatus: placeholders only
 
     def _web_client(
         self, *, sdk_retries: bool = True, session: aiohttp.ClientSession | None = None
@@ -309,4 +310,5 @@ class SlackAdapter(Adapter):
             thread_ts=thread_ts,
             user=user,
             on_posted=self._threads.remember,
+            status_refused=self._status_refused,
         )

@@ -168,7 +168,10 @@ class SlackReply(LiveReply):
         thread_ts: str | None,
         user: str | None = None,
         on_posted: Callable[[str, str], None] | None = None,
+        status_refused: set[str] | None = None,
     ) -> None:
+        """``status_refused``: the adapter's set of workspaces that refused a status line
+        (shared by its replies, so a workspace is asked once)."""
         self.client = client
         self.team_id = team_id
         self.channel = channel
@@ -184,7 +187,13 @@ class SlackReply(LiveReply):
                 f"slack:{team_id}:post:{channel}", settings.posts_per_minute / 60.0, settings.post_burst
             ),
             "delete": RateScope(f"slack:{team_id}:delete", settings.deletes_per_minute / 60.0, 1),
+            "status": RateScope(
+                f"slack:{team_id}:status", settings.statuses_per_minute / 60.0, settings.status_burst
+            ),
         }
+        self._status_refused = status_refused if status_refused is not None else set()
+        self.progress = settings.progress
+        self.status_text = settings.status_text
         self._replace_final = settings.replace_final
         self.posted: list[str] = []
         self.native = settings.streaming == "native" and thread_ts is not None and user is not None
@@ -196,8 +205,47 @@ class SlackReply(LiveReply):
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         """Slack limits each method on its own: ``chat.update`` and ``chat.delete`` (Tier 3) per
-        workspace, ``chat.postMessage`` per channel."""
+        workspace, ``chat.postMessage`` per channel, ``assistant.threads.setStatus`` per workspace."""
         return self._scopes[kind]
+
+    posts_with_buttons = True  # chat.postMessage takes the feedback blocks: one call
+
+    @property
+    def can_show_status(self) -> bool:  # type: ignore[override]
+        """A status line needs a thread (not a slash command's top-level reply), ``progress``
+        other than "message", no native stream, and a workspace that has not refused one."""
+        return (
+            self.progress != "message"
+            and self.thread_ts is not None
+            and not self.native
+            and self.team_id not in self._status_refused
+        )
+
+    async def show_status(self, text: str) -> bool:
+        """``assistant.threads.setStatus`` on the thread; the reply's first message clears it.
+
+        A refusal (an app without the assistant feature: ``not_allowed_token_type``,
+        ``missing_scope``...) is False, and the workspace is not asked again by this process:
+        the core posts a placeholder instead.
+        """
+        assert self.thread_ts is not None
+        try:
+            await slack_call(
+                self.client.assistant_threads_setStatus(
+                    channel_id=self.channel, thread_ts=self.thread_ts, status=text
+                )
+            )
+        except SlackApiError as err:
+            log.warning(
+                "assistant.threads.setStatus refused in %s (%s); using placeholders", self.team_id, _code(err)
+            )
+            self._status_refused.add(self.team_id)
+            return False
+        return True
+
+    async def post_with_feedback(self, text: str, turn_id: int) -> str:
+        """The final (last) message posted with its 👍/👎 blocks: one ``chat.postMessage``."""
+        return await self._post(text, turn_id)
 
     @property
     def can_replace(self) -> bool:  # type: ignore[override]
@@ -334,12 +382,16 @@ class SlackReply(LiveReply):
         blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
         await slack_call(self.client.chat_update(channel=self.channel, ts=ts, text=mrkdwn, blocks=blocks))
 
-    async def _post(self, text: str) -> str:
+    async def _post(self, text: str, turn_id: int | None = None) -> str:
         # A reply that started at the top of a channel (a slash command) continues in the
         # thread of its first message, not as more top-level messages.
         thread_ts = self.thread_ts or (self.posted[0] if self.posted else None)
+        mrkdwn = fit_text(text)
+        blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
         response = await slack_call(
-            self.client.chat_postMessage(channel=self.channel, thread_ts=thread_ts, text=fit_text(text))
+            self.client.chat_postMessage(
+                channel=self.channel, thread_ts=thread_ts, text=mrkdwn, blocks=blocks
+            )
         )
         ts = str(response["ts"])
         self.posted.append(ts)

@@ -40,6 +40,17 @@ class SlackSettings(SectionSettings):
     # When the workspace's chat.update budget is backed up, post a reply's final text as a new
     # message (then delete the placeholder) if the channel's chat.postMessage budget is sooner.
     replace_final: bool = True
+    # How a reply shows it is coming. "message": a placeholder, edited as the answer streams.
+    # "status": the thread's status line (assistant.threads.setStatus), then the final answer as
+    # one new message. "auto": "status" only while the workspace's chat.update budget cannot give
+    # every live reply its edits (the placeholder otherwise). Replies outside threads (slash
+    # commands) and to personas with a before-notice always get a placeholder.
+    progress: Literal["auto", "message", "status"] = "auto"
+    status_text: str = Field("is thinking…", min_length=1, max_length=100)
+    # assistant.threads.setStatus is "Special" (a third-party note: 600/min per workspace): at
+    # most status_burst + statuses_per_minute (400) in any minute by default.
+    statuses_per_minute: float = Field(300.0, gt=0)
+    status_burst: int = Field(100, ge=1)
     # The core splits so that each message's converted mrkdwn (SlackReply.measure) fits this.
     max_chars: int = Field(3900, ge=200, le=SLACK_TEXT_LIMIT)
 

@@ -28,11 +28,38 @@ rejected: see docs/math.md.
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 _NUMBER = r"\d+(?:[.,]\d+)?"
 _OPERAND = rf"(?:{_NUMBER}[a-z]?|\b[a-z]|\))(?![\w])"
 
-_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+
+class _Searcher(Protocol):
+    """What a rule needs: ``search`` answering something truthy when the rule fires."""
+
+    def search(self, string: str, /) -> object: ...
+
+
+class _WordProblem:
+    """The word-problem rule: "how many / much / old / far / fast" and a digit on one line.
+
+    The regular expression this replaces, ``\\bhow (…)\\b.*\\d|\\d.*\\bhow (…)\\b``, backtracks
+    from every digit to the end of the line and back, which is quadratic in the message's length
+    (milliseconds for a 200-word question, and every @mention runs it). Its decision is the same
+    as "some line holds the phrase and a digit": ``.`` stops only at ``\\n`` and the phrase holds
+    no digit, so any digit on that line is before or after it. Linear in the length.
+    """
+
+    _PHRASE = re.compile(r"\bhow (?:many|much|old|far|fast)\b", re.IGNORECASE)
+    _DIGIT = re.compile(r"\d")
+
+    def search(self, string: str, /) -> bool:
+        if not self._PHRASE.search(string) or not self._DIGIT.search(string):
+            return False
+        return any(self._PHRASE.search(line) and self._DIGIT.search(line) for line in string.split("\n"))
+
+
+_RULES: tuple[tuple[str, _Searcher], ...] = (
     (
         "latex",
         re.compile(
@@ -80,12 +107,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("chinese term", re.compile(r"方程|求解|计算|化简|积分|导数|因式分解|等于多少|多少")),
     ("percent of", re.compile(rf"{_NUMBER}\s*%\s*(?:of|for|off|increase)", re.IGNORECASE)),
-    (
-        "word problem",
-        re.compile(
-            r"\bhow (?:many|much|old|far|fast)\b.*\d|\d.*\bhow (?:many|much|old|far|fast)\b", re.IGNORECASE
-        ),
-    ),
+    ("word problem", _WordProblem()),
     ("if with numbers", re.compile(r"^\s*if\b[^.?!]*\d[^.?!]*\d", re.IGNORECASE)),
 )
 

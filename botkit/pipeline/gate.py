@@ -56,6 +56,8 @@ class ThreadGates:
 class Place:
     def __init__(self, gates: ThreadGates, key: ConversationKey, before: Place | None) -> None:
         self._gates, self._key, self._before = gates, key, before
+        #: No turn of this thread was in line before this one (in this process) when it reserved.
+        self.first_in_line = before is None
         # Resolved once this place and every place before it are done with the thread.
         self._over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._left = False

@@ -213,6 +213,9 @@ class TurnRecorder:
     key: ConversationKey | None = None
     notice: str | None = None  # the persona's after-notice, stored with any answer text
     store_reasoning: bool = True  # False (the persona's ``store_reasoning``): reasoning is NULL
+    new_thread: bool = False  # this turn's intake created the conversation (no history yet)
+    recorded_ids: tuple[str, ...] = ()  # the platform message ids stored on the reply row so far
+    stored_streaming: bool = False  # the reply row is ``streaming`` in the database already
 
     async def enqueue(
         self,
@@ -220,12 +223,20 @@ class TurnRecorder:
         persona: Persona,
         message_ids: Sequence[str],
         inbox: TurnIds | None = None,
+        *,
+        streaming: bool = False,
     ) -> None:
         """The turn's rows with the placeholder's id: the accepted message's ``inbox`` rows
         updated (persona, settled question, placeholder), or, without inbox rows (or if they
-        were taken already), the question and a ``queued`` reply row in one transaction."""
+        were taken already), the question and a ``queued`` reply row in one transaction.
+
+        ``streaming``: the turn calls the model right after this (no turn before it in its
+        thread), so the row is written ``streaming`` at once and :meth:`streaming` has nothing
+        to store unless the placeholder's id arrived in between."""
+        self.stored_streaming = streaming
         message = request.message
         key = self.key = message.key
+        self.recorded_ids = tuple(message_ids)
         if inbox is not None and inbox.conversation_id is not None:
             self.conversation = inbox.conversation_id  # looked up when the message was accepted
         else:
@@ -240,8 +251,10 @@ class TurnRecorder:
             persona_hash=persona.content_hash,
             model=self.model,
             platform_message_ids=list(message_ids),
+            streaming=streaming,
         ):
             self.assistant_id = inbox.assistant_message_id
+            self.new_thread = inbox.new_conversation
             return
         ids = await self.store.start_turn(
             self.conversation,
@@ -251,7 +264,7 @@ class TurnRecorder:
             persona_name=persona.name,
             persona_hash=persona.content_hash,
             model=self.model,
-            status="queued",
+            status="streaming" if streaming else "queued",
             platform_message_ids=list(message_ids),
         )
         self.assistant_id = ids.assistant_message_id
@@ -259,20 +272,34 @@ class TurnRecorder:
     async def record_message_ids(self, message_ids: Sequence[str]) -> None:
         """The reply's messages, posted after :meth:`enqueue` wrote the rows."""
         assert self.assistant_id is not None, "enqueue() first"
+        self.recorded_ids = tuple(message_ids)
         await self.store.record_message_ids(self.assistant_id, list(message_ids))
 
-    async def streaming(self) -> None:
+    async def streaming(self, message_ids: Sequence[str] = ()) -> None:
+        """The model is being called; ``message_ids``: the reply's messages posted by now, stored
+        in the same UPDATE if they are not yet (a placeholder that landed after :meth:`enqueue`:
+        one statement where two were, and :func:`~.turns._record_placeholder` then skips it)."""
         assert self.assistant_id is not None, "enqueue() first"
         self.started = time.monotonic()
-        await self.store.mark_streaming(self.assistant_id)
+        ids = tuple(message_ids)
+        if ids and ids != self.recorded_ids:
+            self.recorded_ids = ids
+            await self.store.mark_streaming(self.assistant_id, platform_message_ids=list(ids))
+        elif not self.stored_streaming:
+            await self.store.mark_streaming(self.assistant_id)
+        self.stored_streaming = True
 
     async def checkpoint(self, answer: str, reasoning: str) -> None:
         """The streamed text so far, stored as :meth:`finish` would (with the notice, without the
         reasoning if the persona says so): the restart pass shows it as it is stored."""
         assert self.assistant_id is not None, "enqueue() first"
-        await self.store.checkpoint(
-            self.assistant_id, answer=self._stored_answer(answer), reasoning=self._stored_reasoning(reasoning)
-        )
+        stored, stored_reasoning = self.checkpoint_values(answer, reasoning)
+        await self.store.checkpoint(self.assistant_id, answer=stored, reasoning=stored_reasoning)
+
+    def checkpoint_values(self, answer: str, reasoning: str) -> tuple[str, str | None]:
+        """(answer, reasoning) as a checkpoint stores them (:mod:`botkit.pipeline.checkpoints`
+        batches them for all streaming turns)."""
+        return self._stored_answer(answer), self._stored_reasoning(reasoning)
 
     def _stored_answer(self, answer: str) -> str:
         """What the user was shown of the answer: the text and the persona's after-notice (any
@@ -286,10 +313,18 @@ class TurnRecorder:
         reasoning restates the patient's details at length, and is kept only if wanted."""
         return self.filters.reasoning(reasoning.strip()) if self.store_reasoning else None
 
-    async def history(self) -> Sequence[HistoryTurn]:
+    async def history(self, *, first_in_line: bool = False) -> Sequence[HistoryTurn]:
         """The thread's completed exchanges (this turn's own rows are not complete yet), without
-        this persona's notice."""
+        this persona's notice.
+
+        None without a read when this turn's intake created the conversation and no turn of the
+        thread was in line before it (``first_in_line``, from its :class:`~.gate.Place`): a new
+        thread's first turn, most turns of all, has nothing to read. A turn accepted later in
+        that thread but answered first is in line before it, so its answer is read as usual.
+        """
         assert self.conversation is not None, "enqueue() first"
+        if self.new_thread and first_in_line:
+            return []
         return await self.store.history(self.conversation, notices=(self.notice,) if self.notice else ())
 
     async def finish(

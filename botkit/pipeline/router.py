@@ -411,6 +411,12 @@ class Router:
         interrupted and stores the turn as interrupted.
         """
         self.accepting = False
+        try:
+            await self._drain(grace)
+        finally:
+            await self.turns.checkpoints.close()  # no turn streams any more
+
+    async def _drain(self, grace: float) -> None:
         pending = set(self._tasks)
         if not pending:
             return

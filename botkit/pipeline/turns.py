@@ -25,6 +25,7 @@ from botkit.mathtext.directive import is_math_turn, with_directive
 from botkit.mathtext.render import formula_image, has_formulas
 from botkit.mathtext.unicode import latex_to_unicode, render_unicode
 from botkit.pipeline.chain import MiddlewareChain
+from botkit.pipeline.checkpoints import CHECKPOINT_INTERVAL, Checkpoints
 from botkit.pipeline.context import FittedPrompt, fit_history, prompt_room
 from botkit.pipeline.filters import TextFilters
 from botkit.pipeline.gate import Place, ThreadGates
@@ -47,7 +48,6 @@ log = logging.getLogger("botkit.pipeline.turns")
 
 INTERRUPTED_NOTE = "⚠️ _Interrupted: botkit stopped before this answer was finished. Please ask again._"
 CANCELLED_NOTE = "⏹ _Cancelled._"
-CHECKPOINT_INTERVAL = 2.0  # seconds between writes of a streaming answer's text (not per token)
 TRIMMED_NOTE = (
     "_Note: the oldest messages of this thread no longer fit in the model's context "
     "and were left out of this answer._"
@@ -69,7 +69,6 @@ class _Live:
     notices: list[str] = field(default_factory=list)
     generated: bool = False  # the model answered (not a middleware): the final reply gets 👍/👎
     math: bool = False  # answered as mathematics: directive, boxed line, Unicode, formula image
-    checkpoints: asyncio.Task[None] | None = None  # cancelled, maybe still inside a blocked write
     placeholder_recorded: asyncio.Task[None] | None = None  # a placeholder that landed after enqueue
 
     @property
@@ -106,6 +105,8 @@ class TurnRunner:
             retry_timeout=database.write_retry_timeout,
             spool=WriteSpool.for_database(store.url, database.pending_writes_dir),
         )
+        # Every streaming turn's text so far, for all of them in one write per interval.
+        self.checkpoints = Checkpoints(store, interval=CHECKPOINT_INTERVAL)
         self.turn_counts: Counter[str] = Counter()
         # (platform, delivery id) -> the inbox rows Router.submit wrote, until a turn adopts them.
         self.inbox: dict[tuple[str, str], TurnIds] = {}
@@ -150,7 +151,10 @@ class TurnRunner:
             # this turn's rows; a second turn for one message (a plugin's) gets its own.
             inbox = self.inbox.pop((final.message.platform, final.message.delivery_id), None)
             posted = list(live.streamer.stats.message_ids)
-            await live.recorder.enqueue(final, live.persona, posted, inbox)
+            # With no turn before it in the thread, the model is called right after: the row is
+            # written ``streaming`` at once (one write fewer than ``queued`` and then ``streaming``).
+            first = live.place.first_in_line
+            await live.recorder.enqueue(final, live.persona, posted, inbox, streaming=first)
             if not posted:  # it was on its way: store its id once posted
                 live.placeholder_recorded = asyncio.create_task(
                     _record_placeholder(live), name="botkit-turn-placeholder-id"
@@ -217,8 +221,8 @@ class TurnRunner:
 
     async def _generate(self, request: Request, live: _Live) -> TurnResult:
         message, persona = request.message, live.persona
-        await live.recorder.streaming()
-        history = await live.recorder.history()
+        await live.recorder.streaming(live.streamer.stats.message_ids)
+        history = await live.recorder.history(first_in_line=live.place.first_in_line)
         user_content = persona.render(
             request.question,
             user_name=message.user_name or message.user,
@@ -240,7 +244,14 @@ class TurnRunner:
                 interim=True,  # answered again in place: the final write follows
             )
 
-        checkpoints = asyncio.create_task(_checkpoints(live), name="botkit-turn-checkpoints")
+        turn = live.recorder.assistant_id
+        assert turn is not None, "the turn's rows exist once it streams"
+        streamer = live.streamer
+        self.checkpoints.track(
+            turn,
+            lambda: (streamer.partial_answer, streamer.partial_reasoning),
+            live.recorder.checkpoint_values,
+        )
         try:
             fitted = await self._fit(history, user_content)
             if fitted.trimmed(history):
@@ -251,10 +262,9 @@ class TurnRunner:
             status: TurnStatus = "interrupted" if err.kind == "cut" or generation.cut_retried else "failed"
             return TurnResult(status, partial.answer, partial.reasoning, err.user_message, live.notices)
         finally:
-            # Not awaited here: a checkpoint blocked on a locked database must not hold up the
-            # final edit (a late one cannot overwrite the final row: see store.checkpoint).
-            checkpoints.cancel()
-            live.checkpoints = checkpoints
+            # A checkpoint in flight is not waited for: one blocked on a locked database must not
+            # hold up the final edit (a late one cannot overwrite the final row: see store.checkpoint).
+            self.checkpoints.untrack(turn)
         live.generated = True
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=live.notices)
 
@@ -299,8 +309,6 @@ class TurnRunner:
         )
         if attaching is not None:
             await attaching
-        if live.checkpoints is not None:  # done by now: the database took the final write
-            await asyncio.wait([live.checkpoints], timeout=5)
 
     def _feedback_turn(self, live: _Live) -> int | None:
         """The turn id a complete model answer's 👍/👎 carry; None: no buttons (feedback off, or
@@ -345,26 +353,12 @@ async def _record_placeholder(live: _Live) -> None:
     """Store the placeholder's id once it is posted, so a restart can repair the message."""
     try:
         message_id = await live.streamer.placeholder_posted()
-        await live.recorder.record_message_ids([message_id])
+        # "": a status line stands in for it (the final message is stored with the turn);
+        # otherwise not stored with the turn's start already.
+        if message_id and live.recorder.recorded_ids != (message_id,):
+            await live.recorder.record_message_ids([message_id])
     except Exception as err:  # no placeholder: the final text is posted anew and stored with it
         log.info("the placeholder's id was not stored (%s)", type(err).__name__)
-
-
-async def _checkpoints(live: _Live, interval: float = CHECKPOINT_INTERVAL) -> None:
-    """Store the streamed answer every ``interval`` while it grows, so a crash (SIGKILL, power)
-    leaves its partial text for the restart pass to show; a failed write (database away) is
-    logged and tried again next time, and never stops the answer."""
-    stored = ""
-    while True:
-        await asyncio.sleep(interval)
-        answer = live.streamer.partial_answer
-        if answer == stored:
-            continue
-        try:
-            await live.recorder.checkpoint(answer, live.streamer.partial_reasoning)
-            stored = answer
-        except Exception as err:
-            log.warning("could not checkpoint a streaming answer (%s); will retry", type(err).__name__)
 
 
 def _math_view(text: str, final: bool) -> str:

@@ -27,6 +27,8 @@ class TurnIds:
     user_message_id: int
     assistant_message_id: int
     conversation_id: int | None = None  # the thread's conversation, so its users need not look it up
+    #: The conversation was created by this intake: the thread has no history to read yet.
+    new_conversation: bool = False
 
 
 @dataclass(frozen=True, slots=True)

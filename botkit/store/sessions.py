@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 
 class GatedSessions:
@@ -23,6 +23,25 @@ class GatedSessions:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], size: int) -> None:
         self._sessions = sessions
         self._gate = asyncio.Semaphore(size)
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction on a bare connection, behind the same gate: for the per-turn writes.
+
+        Why beside the sessions: a turn's statements are plain Core INSERTs and UPDATEs, and an
+        ORM session around each (identity map, flush, unit of work) cost more CPU than the SQL
+        itself (benchmarks/bench_store_turn.py). Committed on leaving, rolled back on an error.
+        """
+        engine = self._sessions.kw["bind"]
+        async with self._gate, engine.begin() as connection:
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection for reads, behind the gate: nothing to commit (rolled back on leaving)."""
+        engine = self._sessions.kw["bind"]
+        async with self._gate, engine.connect() as connection:
+            yield connection
 
     @contextlib.asynccontextmanager
     async def __call__(self) -> AsyncIterator[AsyncSession]:

@@ -7,16 +7,29 @@ check, which is what keeps it correct with several tasks or processes on one dat
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Collection
 from datetime import timedelta
 from typing import Any, NotRequired, TypedDict, Unpack
 
-from sqlalchemy import Boolean, ColumnElement, Update, bindparam, delete, literal_column, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Insert,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NotSupportedError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from botkit.store.audit import AuditRecord, StoredPersonaVersion
@@ -74,8 +87,82 @@ def _unadopted(turn: TurnIds) -> tuple[ColumnElement[bool], ...]:
     )
 
 
+# -- the per-turn statements, built once ------------------------------------------------------
+# A turn runs a handful of statements; building each anew per call (its cache key, the ORM's
+# unit of work around it) cost more CPU than the SQL itself (benchmarks/bench_store_turn.py), so
+# they are Core statements built here once and executed with parameters on a bare connection.
+_INSERT_MESSAGE = insert(Message).returning(Message.id)
+_TOUCH_CONVERSATION = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("b_conversation"))
+    .values(updated_at=bindparam("b_now"))
+)
+# An assistant row, only while unfinished (a late checkpoint must not overwrite the final row);
+# executed with the SET columns as parameters, one row or many (executemany) at once.
+# (An OR of equalities, not IN: an expanding IN parameter cannot go into an executemany.)
+_UPDATE_UNFINISHED = update(Message).where(
+    Message.id == bindparam("b_id"),
+    Message.role == "assistant",
+    or_(*(Message.status == status for status in UNFINISHED_STATUSES)),
+)
+_UPDATE_ASSISTANT = (
+    update(Message).where(Message.id == bindparam("b_id"), Message.role == "assistant").returning(Message.id)
+)
+
+# Adopting an inbox row: the reply row only while it is unadopted, then its question.
+_ADOPT_REPLY = (
+    update(Message)
+    .where(
+        Message.id == bindparam("b_id"),
+        Message.role == "assistant",
+        Message.status == "queued",
+        Message.persona_name.is_(None),
+    )
+    .returning(Message.id)
+)
+_ADOPT_QUESTION = update(Message).where(Message.id == bindparam("b_id"), Message.role == "user")
+
+
+def _upserts(dialect: str) -> tuple[Insert, Insert, Insert]:
+    """(conversation get-or-create, conversation create-if-missing, delivery claim) for ``dialect``.
+
+    The conversation's upsert touches ``updated_at`` and returns (id, created_at): one statement
+    whether or not the thread is new, and ``created_at`` equal to the value sent says it was
+    created now (so its first turn need not read a history it cannot have). The claim is INSERT
+    ... ON CONFLICT DO NOTHING RETURNING: no row back means another caller claimed it first,
+    without an IntegrityError (and its rollback) as the signal. Only the named unique key is
+    absorbed: any other violation (a foreign key) still raises.
+    """
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    key = ["platform", "workspace", "channel", "thread"]
+    conversation = dialect_insert(Conversation)
+    upsert = conversation.on_conflict_do_update(
+        index_elements=key, set_={"updated_at": conversation.excluded.updated_at}
+    ).returning(Conversation.id, Conversation.created_at)
+    create = (
+        dialect_insert(Conversation).on_conflict_do_nothing(index_elements=key).returning(Conversation.id)
+    )
+    claim = (
+        dialect_insert(Delivery)
+        .on_conflict_do_nothing(index_elements=["platform", "delivery_id"])
+        .returning(Delivery.id)
+    )
+    return upsert, create, claim
+
+
+_UPSERTS = {name: _upserts(name) for name in ("postgresql", "sqlite")}
+
+
+def _dialect(connection: AsyncConnection) -> str:
+    return "postgresql" if connection.dialect.name == "postgresql" else "sqlite"
+
+
+class _Duplicate(Exception):
+    """Raised inside an intake transaction to roll it back: the delivery was claimed already."""
+
+
 async def _add_turn_rows(
-    session: AsyncSession,
+    connection: AsyncConnection,
     common: dict[str, Any],
     *,
     user_text: str,
@@ -84,29 +171,54 @@ async def _add_turn_rows(
     platform_message_ids: list[str] | None = None,
     reply_user: str | None = None,
     owner: str | None = None,
+    touch: bool = True,
 ) -> TurnIds:
     """The question row and its unfinished reply row (``owner``: the worker answering it),
-    inside the caller's transaction."""
-    asked = Message(role="user", content=user_text, status="complete", user_id=user_id, **common)
-    session.add(asked)
-    await session.flush()
-    reply = Message(
-        role="assistant",
-        content="",
-        status=status,
-        reply_to_id=asked.id,
-        platform_message_ids=list(platform_message_ids or []),
-        user_id=reply_user,
-        owner=owner,
+    inside the caller's transaction; ``touch``: also set the conversation's ``updated_at``
+    (False where the caller's upsert did)."""
+    now = utcnow()
+    row = {
         **common,
-    )
-    session.add(reply)
-    await session.execute(
-        update(Conversation).where(Conversation.id == common["conversation_id"]).values(updated_at=utcnow())
-    )
-    await session.flush()
+        "reasoning": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    asked = (
+        await connection.execute(
+            _INSERT_MESSAGE,
+            {
+                **row,
+                "role": "user",
+                "content": user_text,
+                "status": "complete",
+                "user_id": user_id,
+                "platform_message_ids": [],
+                "reply_to_id": None,
+                "owner": None,
+            },
+        )
+    ).scalar_one()
+    reply = (
+        await connection.execute(
+            _INSERT_MESSAGE,
+            {
+                **row,
+                "role": "assistant",
+                "content": "",
+                "status": status,
+                "user_id": reply_user,
+                "platform_message_ids": list(platform_message_ids or []),
+                "reply_to_id": asked,
+                "owner": owner,
+            },
+        )
+    ).scalar_one()
+    if touch:
+        await connection.execute(
+            _TOUCH_CONVERSATION, {"b_conversation": common["conversation_id"], "b_now": now}
+        )
     return TurnIds(
-        user_message_id=asked.id, assistant_message_id=reply.id, conversation_id=common["conversation_id"]
+        user_message_id=asked, assistant_message_id=reply, conversation_id=common["conversation_id"]
     )
 
 
@@ -143,19 +255,6 @@ def _finish_values(**outcome: Unpack[Outcome]) -> dict[str, Any]:
     if ids is not None:
         values["platform_message_ids"] = list(ids)
     return values
-
-
-def _update_unfinished(assistant_message_id: int) -> Update:
-    """An UPDATE of an assistant row that applies only while it is still unfinished."""
-    return (
-        update(Message)
-        .where(
-            Message.id == assistant_message_id,
-            Message.role == "assistant",
-            Message.status.in_(UNFINISHED_STATUSES),
-        )
-        .values(updated_at=utcnow())
-    )
 
 
 def _host() -> str:
@@ -238,24 +337,11 @@ class ConversationStore:
         Platforms redeliver events they think were missed; the loser of the unique-key race must
         not answer again.
         """
-        try:
-            async with self._sessions.begin() as session:
-                session.add(
-                    Delivery(platform=platform, delivery_id=delivery_id, conversation_id=conversation_id)
-                )
-        except IntegrityError:
-            # Make sure it was the unique key, not e.g. a foreign key, before calling it a duplicate.
-            if not await self._claimed(platform, delivery_id):
-                raise
-            return False
-        return True
-
-    async def _claimed(self, platform: str, delivery_id: str) -> bool:
-        async with self._sessions() as session:
-            found = await session.scalar(
-                select(Delivery.id).where(Delivery.platform == platform, Delivery.delivery_id == delivery_id)
-            )
-        return found is not None
+        async with self._sessions.connect() as connection:
+            claim = _UPSERTS[_dialect(connection)][2]
+            params = {"platform": platform, "delivery_id": delivery_id, "conversation_id": conversation_id}
+            claimed = (await connection.execute(claim, {**params, "received_at": utcnow()})).scalar()
+        return claimed is not None
 
     async def accept(
         self,
@@ -276,28 +362,50 @@ class ConversationStore:
         died between the two would leave a claim that drops the redelivery and no row to repair.
         ``key`` is (workspace, channel, thread) on ``platform``.
         """
-        conversation = await self.conversation_id(platform, *key)
+        workspace, channel, thread = key
+        now = utcnow()
         try:
-            async with self._sessions.begin() as session:
-                session.add(
-                    Delivery(platform=platform, delivery_id=delivery_id, conversation_id=conversation)
+            async with self._sessions.connect() as connection:
+                upsert, _, claim = _UPSERTS[_dialect(connection)]
+                conversation, created_at = (
+                    await connection.execute(
+                        upsert,
+                        {
+                            "platform": platform,
+                            "workspace": workspace,
+                            "channel": channel,
+                            "thread": thread,
+                            "created_at": now,
+                            "updated_at": now,
+                        },
+                    )
+                ).one()
+                claimed = await connection.execute(
+                    claim,
+                    {
+                        "platform": platform,
+                        "delivery_id": delivery_id,
+                        "conversation_id": conversation,
+                        "received_at": now,
+                    },
                 )
-                await session.flush()
+                if claimed.scalar() is None:
+                    raise _Duplicate  # rolls back the conversation's upsert too
                 common: dict[str, Any] = {"conversation_id": conversation, "delivery_id": delivery_id}
                 # The reply row has the asker too: whom the restart pass tells if no turn adopts it.
-                return await _add_turn_rows(
-                    session,
+                ids = await _add_turn_rows(
+                    connection,
                     common,
                     user_text=user_text,
                     user_id=user_id,
                     status="queued",
                     reply_user=user_id,
                     owner=self.worker_id,
+                    touch=False,  # the upsert set updated_at
                 )
-        except IntegrityError:
-            if not await self._claimed(platform, delivery_id):
-                raise
+        except _Duplicate:
             return None
+        return dataclasses.replace(ids, new_conversation=created_at == now)
 
     async def adopt_inbox(
         self,
@@ -308,26 +416,35 @@ class ConversationStore:
         persona_hash: str | None,
         model: str | None,
         platform_message_ids: list[str],
+        streaming: bool = False,
     ) -> bool:
         """The turn that answers an inbox row takes it over: the question as the chain settled
         it, the persona (chosen after acceptance) and the placeholder's id. False if the row is
-        no longer an unstarted inbox row (already adopted, or finished by a restart pass)."""
+        no longer an unstarted inbox row (already adopted, or finished by a restart pass).
+
+        ``streaming``: the row becomes ``streaming`` in the same write (a turn with no turn
+        before it in its thread calls the model at once: one statement and commit fewer than
+        :meth:`mark_streaming` after it)."""
         values = {"persona_name": persona_name, "persona_hash": persona_hash, "model": model}
-        async with self._sessions.begin() as session:
+        now = utcnow()
+        async with self._sessions.connect() as connection:
             adopted = (
-                await session.execute(
-                    update(Message)
-                    .where(*_unadopted(turn))
-                    .values(updated_at=utcnow(), platform_message_ids=list(platform_message_ids), **values)
-                    .returning(Message.id)
+                await connection.execute(
+                    _ADOPT_REPLY,
+                    {
+                        **values,
+                        "b_id": turn.assistant_message_id,
+                        "updated_at": now,
+                        "platform_message_ids": list(platform_message_ids),
+                        "status": "streaming" if streaming else "queued",
+                    },
                 )
-            ).scalar_one_or_none()
+            ).scalar()
             if adopted is None:
                 return False
-            await session.execute(
-                update(Message)
-                .where(Message.id == turn.user_message_id, Message.role == "user")
-                .values(updated_at=utcnow(), content=user_text, **values)
+            await connection.execute(
+                _ADOPT_QUESTION,
+                {**values, "b_id": turn.user_message_id, "updated_at": now, "content": user_text},
             )
         return True
 
@@ -362,20 +479,22 @@ class ConversationStore:
             Conversation.channel == channel,
             Conversation.thread == thread,
         )
-        async with self._sessions() as session:
-            found = await session.scalar(select(Conversation.id).where(*key))
+        async with self._sessions.read() as connection:
+            found = (await connection.execute(select(Conversation.id).where(*key))).scalar()
         if found is not None:
-            return found
-        try:
-            async with self._sessions.begin() as session:
-                row = Conversation(platform=platform, workspace=workspace, channel=channel, thread=thread)
-                session.add(row)
-                await session.flush()
-                return row.id
-        except IntegrityError:
-            pass  # another task or process created it between our select and insert
-        async with self._sessions() as session:
-            return (await session.execute(select(Conversation.id).where(*key))).scalar_one()
+            return int(found)
+        # A transaction of its own that starts with its write: a SQLite reader upgraded to a
+        # writer fails at once ("database is locked") when another wrote in between.
+        async with self._sessions.connect() as connection:
+            now = utcnow()
+            create = _UPSERTS[_dialect(connection)][1]
+            params = {"platform": platform, "workspace": workspace, "channel": channel, "thread": thread}
+            found = (
+                await connection.execute(create, {**params, "created_at": now, "updated_at": now})
+            ).scalar()
+            if found is None:  # another task or process created it between our select and insert
+                found = (await connection.execute(select(Conversation.id).where(*key))).scalar_one()
+        return int(found)
 
     async def history(
         self, conversation_id: int, *, limit: int = 100, notices: Collection[str] = ()
@@ -388,9 +507,9 @@ class ConversationStore:
         so the model does not learn to repeat a disclaimer botkit adds anyway."""
         if limit <= 0:
             return []
-        async with self._sessions() as session:
+        async with self._sessions.read() as connection:
             rows = (
-                await session.execute(_HISTORY, {"conversation_id": conversation_id, "limit": limit})
+                await connection.execute(_HISTORY, {"conversation_id": conversation_id, "limit": limit})
             ).all()
         return [HistoryTurn(user_text=u, answer=_without(a, notices)) for u, a in reversed(rows)]
 
@@ -419,9 +538,9 @@ class ConversationStore:
             "persona_hash": persona_hash,
             "model": model,
         }
-        async with self._sessions.begin() as session:
+        async with self._sessions.connect() as connection:
             return await _add_turn_rows(
-                session,
+                connection,
                 common,
                 user_text=user_text,
                 user_id=user_id,
@@ -430,9 +549,15 @@ class ConversationStore:
                 owner=self.worker_id,
             )
 
-    async def mark_streaming(self, assistant_message_id: int) -> None:
-        """A queued turn got its thread: the model is being called."""
-        await self._update_assistant(assistant_message_id, {"status": "streaming"})
+    async def mark_streaming(
+        self, assistant_message_id: int, *, platform_message_ids: list[str] | None = None
+    ) -> None:
+        """A queued turn got its thread: the model is being called (``platform_message_ids``:
+        the placeholder's id as well, where it was posted after the turn's rows were written)."""
+        values: dict[str, Any] = {"status": "streaming"}
+        if platform_message_ids is not None:
+            values["platform_message_ids"] = list(platform_message_ids)
+        await self._update_assistant(assistant_message_id, values)
 
     async def checkpoint(self, assistant_message_id: int, *, answer: str, reasoning: str | None) -> None:
         """The answer so far, while it streams: a crash then leaves its partial text on record.
@@ -440,9 +565,20 @@ class ConversationStore:
         Only while the row is unfinished: a checkpoint held up by a locked or slow database must
         not overwrite the final answer that was stored after it.
         """
-        stmt = _update_unfinished(assistant_message_id).values(content=answer, reasoning=reasoning)
-        async with self._sessions.begin() as session:
-            await session.execute(stmt)
+        await self.checkpoints([(assistant_message_id, answer, reasoning)])
+
+    async def checkpoints(self, rows: Collection[tuple[int, str, str | None]]) -> None:
+        """:meth:`checkpoint` for many streaming turns at once: one executemany, one commit.
+
+        Rows are ``(assistant_message_id, answer, reasoning)``; each applies only while its row
+        is unfinished, as for one. What :mod:`botkit.pipeline.checkpoints` sends every interval.
+        """
+        if not rows:
+            return
+        now = utcnow()
+        params = [{"b_id": i, "content": a, "reasoning": r, "updated_at": now} for i, a, r in rows]
+        async with self._sessions.connect() as connection:
+            await connection.execute(_UPDATE_UNFINISHED, params)
 
     async def record_message_ids(self, assistant_message_id: int, ids: list[str]) -> None:
         """Remember the platform messages that carry the reply (so a restart can edit them)."""
@@ -453,14 +589,9 @@ class ConversationStore:
         await self._update_assistant(assistant_message_id, _finish_values(**outcome))
 
     async def _update_assistant(self, message_id: int, values: dict[str, Any]) -> None:
-        stmt = (
-            update(Message)
-            .where(Message.id == message_id, Message.role == "assistant")
-            .values(updated_at=utcnow(), **values)
-            .returning(Message.id)
-        )
-        async with self._sessions.begin() as session:
-            if (await session.execute(stmt)).scalar_one_or_none() is None:
+        params = {**values, "b_id": message_id, "updated_at": utcnow()}
+        async with self._sessions.connect() as connection:
+            if (await connection.execute(_UPDATE_ASSISTANT, params)).scalar() is None:
                 raise StoreError(f"no assistant message with id {message_id}")
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
@@ -486,11 +617,11 @@ class ConversationStore:
     async def settle_unfinished(self, assistant_message_id: int, **outcome: Unpack[Outcome]) -> bool:
         """:meth:`finish_turn` for a turn a gone process left unfinished, only if it still is:
         True for the one process (of several repairing at once) whose update took it."""
-        stmt = (
-            _update_unfinished(assistant_message_id).values(**_finish_values(**outcome)).returning(Message.id)
-        )
-        async with self._sessions.begin() as session:
-            return (await session.execute(stmt)).scalar_one_or_none() is not None
+        params = {**_finish_values(**outcome), "b_id": assistant_message_id, "updated_at": utcnow()}
+        async with self._sessions.connect() as connection:
+            return (
+                await connection.execute(_UPDATE_UNFINISHED.returning(Message.id), params)
+            ).scalar() is not None
 
     # -- the processes sharing this database ------------------------------------------------------
     async def register_worker(self, worker_id: str, *, host: str, pid: int) -> None:

@@ -64,6 +64,9 @@ class EditBudget:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self.granted = 0
+        #: Replies streaming in this scope now (:class:`~botkit.streaming.streamer.ReplyStreamer`
+        #: counts itself in and out), for :meth:`crowded`.
+        self.streams = 0
 
     async def acquire(self, priority: float) -> None:
         """Wait for one edit's worth of budget. ``priority`` is when the reply was last updated."""
@@ -146,6 +149,28 @@ class EditBudget:
             return paused
         ahead = sum(1 for p, _, f in self._waiters if p <= priority and not f.done())
         return max(paused, (ahead + self._need(priority) - self._tokens) / self.per_second)
+
+    def stream_started(self) -> Callable[[], None]:
+        """Count one more live stream; the returned function counts it out (once, however often
+        it is called)."""
+        self.streams += 1
+        done = False
+
+        def ended() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.streams -= 1
+
+        return ended
+
+    def crowded(self, horizon: float) -> bool:
+        """More replies stream here than the budget can give one edit each within ``horizon``
+        seconds (its burst plus ``per_second * horizon``): a new reply would show no partial
+        text in that time, so a status line is the cheaper progress (never for an unlimited one)."""
+        if self.per_second is None:
+            return False
+        return self.streams > self.burst + self.per_second * horizon
 
     def free_now(self) -> bool:
         """A token is there for the asking, with nobody waiting (a cheap, optional update may go)."""

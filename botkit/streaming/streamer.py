@@ -17,6 +17,15 @@ Thinking… 3s") goes out only if an edit token is free at once, and the final a
 one-message reply is posted as a new message (then the placeholder is deleted, in the background,
 on the delete budget) if that is sooner than waiting for an edit (:attr:`LiveReply.can_replace`).
 
+When the edit budget cannot stream every live reply in its scope at all (more replies than it
+has edits for within :data:`STREAM_HORIZON`: :meth:`EditBudget.crowded`), a reply whose adapter
+can show a status line (:attr:`LiveReply.can_show_status`, Slack's
+``assistant.threads.setStatus``) shows that instead of a placeholder, on its own budget, and its
+final answer is posted as new messages, the last one with its feedback buttons in the same call
+(:attr:`LiveReply.posts_with_buttons`): no edit at all, so the edit budget is left to the replies
+that stream. With few replies, every reply streams its partial text as before
+(``[slack] progress``: :data:`~botkit.events.ProgressMode`).
+
 A ``text_filter`` (a plugin's redaction, say) sees every text before it is shown: the placeholder,
 each partial view, the final text and the failure text, always whole, before it is split into
 messages.
@@ -37,6 +46,7 @@ import contextlib
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -54,6 +64,11 @@ ReasoningDisplay = Literal["hidden", "thinking", "quoted"]
 
 #: The first message of every reply, shown at once.
 PLACEHOLDER = "_Thinking…_"
+
+#: Seconds over which a reply should get at least one edit of its own to be worth streaming:
+#: about how long a reply streams. With more live replies in a scope than the edit budget grants
+#: in this time, a new reply shows a status line instead (:meth:`EditBudget.crowded`).
+STREAM_HORIZON = 20.0
 
 
 @dataclass
@@ -74,6 +89,7 @@ class StreamStats:
     message_ids: list[str] = field(default_factory=list)
     replaced: int = 0  # final texts posted as a new message instead of an edit
     skipped_status: int = 0  # status-only updates left out because no edit token was free
+    status_line: bool = False  # shown as a status line (LiveReply.show_status), not a placeholder
 
 
 #: Background deletions of replaced placeholders, kept referenced until they end.
@@ -120,6 +136,10 @@ class ReplyStreamer:
         self._calls = RetryPolicy(budget, clock=clock)
         self._posts = policy("post")
         self._deletes = policy("delete")
+        self._statuses = policy("status")
+        self._status_mode = False  # a status line stands in for the placeholder: no edits
+        self._status_calling = False  # the status call is in flight (not waiting for a token)
+        self._stream_ended: Callable[[], None] | None = None  # counts it out of budget.streams
         self._placeholder: asyncio.Task[str] | None = None
         self.edit_interval = edit_interval
         self.display = display
@@ -149,10 +169,54 @@ class ReplyStreamer:
         The persona's before-notice is on top of it from this first message on.
         """
         first = before_view(placeholder, self.notices.before)
-        self._placeholder = asyncio.create_task(
-            self.post_first(first, live=True), name="botkit-reply-placeholder"
-        )
+        self._stream_ended = self.budget.stream_started()
+        # Counted out when the reply lands, or when it is dropped without landing (a turn that
+        # died past every handler), so a leak never leaves the scope "crowded" for good.
+        weakref.finalize(self, self._stream_ended)
+        if self._wants_status():
+            self._status_mode = True
+            self._placeholder = asyncio.create_task(self._status_first(first), name="botkit-reply-status")
+        else:
+            self._placeholder = asyncio.create_task(
+                self.post_first(first, live=True), name="botkit-reply-placeholder"
+            )
         self._pump = asyncio.create_task(self._run_pump(), name="botkit-reply-pump")
+
+    def _wants_status(self) -> bool:
+        """A status line instead of a placeholder: the adapter can show one, the persona has no
+        before-notice (it belongs on top of the first message), and ``progress`` says always, or
+        ``auto`` and the edit budget is too crowded to stream this reply."""
+        reply = self.reply
+        if not reply.can_show_status or self.notices.before or self.stats.message_ids:
+            return False
+        if reply.progress == "status":
+            return True
+        return reply.progress == "auto" and self.budget.crowded(STREAM_HORIZON)
+
+    async def _status_first(self, placeholder: str) -> str:
+        """Show the reply's status line (on the status budget) and return "" (no message yet);
+        where the platform refuses, post ``placeholder`` as usual and stream into it."""
+
+        async def call() -> bool:
+            # Only while the call is in flight may the final not cancel it (it could land after
+            # the answer and leave the status up); waiting for a token or a 429's pause, it may.
+            self._status_calling = True
+            try:
+                return await self.reply.show_status(self.reply.status_text)
+            finally:
+                self._status_calling = False
+
+        try:
+            shown = await self._statuses.land(call, priority=FIRST)
+        except Exception:
+            log.warning("the status line could not be shown; posting a placeholder", exc_info=True)
+            shown = False
+        if shown:
+            self.stats.status_line = True
+            self._last_edit = self._clock()
+            return ""
+        self._status_mode = False
+        return await self.post_first(placeholder, live=True)
 
     @property
     def begun(self) -> bool:
@@ -160,7 +224,8 @@ class ReplyStreamer:
         return self._placeholder is not None or bool(self.stats.message_ids)
 
     async def placeholder_posted(self) -> str:
-        """The placeholder's id, once :meth:`begin`'s post landed (raises what refused it)."""
+        """The placeholder's id, once :meth:`begin`'s post landed (raises what refused it); ""
+        when a status line stands in for it (no message until the final one)."""
         assert self._placeholder is not None, "begin() first"
         return await asyncio.shield(self._placeholder)
 
@@ -173,7 +238,7 @@ class ReplyStreamer:
         replies' can take longer than an answer), else ``text``. Then the first message already
         shows it: one call instead of a placeholder and an edit, and the text sooner.
 
-        It draws on the reply's post budget (on Discord the same per-channel budget as edits;
+        It draws on the reply's post budget (on Discord the channel's message-create bucket;
         on Slack ``chat.postMessage``'s per channel), ahead of every edit in line, and lands: a
         429 pauses that budget and is waited out, a transient error is retried, until the deadline.
         """
@@ -284,6 +349,16 @@ class ReplyStreamer:
     async def _land(self, final_text: str, feedback_turn: int | None = None) -> None:
         self._view.final = final_text
         await self._stop_pump()
+        if self._stream_ended is not None:
+            self._stream_ended()
+        placeholder = self._placeholder
+        if (
+            self._status_mode
+            and placeholder is not None
+            and not placeholder.done()
+            and not self._status_calling
+        ):
+            placeholder.cancel()  # still waiting for a status token: the answer needs none
         await self._placeholder_settled()
         await self._show(self._render(), final=True, feedback_turn=feedback_turn)
 
@@ -346,7 +421,7 @@ class ReplyStreamer:
 
     # -- output side -------------------------------------------------------------------------
     async def _run_pump(self) -> None:
-        if not await self._placeholder_settled():
+        if not await self._placeholder_settled() or self._status_mode:
             return  # nothing to edit: the final text is posted anew
         while not self._closing:
             timeout = self.thinking_interval if self._thinking_clock_running() else None
@@ -414,8 +489,9 @@ class ReplyStreamer:
         shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
         if self._replace_sooner(chunks, final=final):
-            await _shield(self._replace(chunks, final=final))
-            if feedback_turn is not None:
+            with_buttons = feedback_turn if final and self.reply.posts_with_buttons else None
+            await _shield(self._replace(chunks, final=final, feedback_turn=with_buttons))
+            if feedback_turn is not None and with_buttons is None:
                 # The edit budget is what is short here: the buttons come when it allows, and
                 # nothing (the final write, the thread's next turn) waits for them.
                 task = asyncio.create_task(
@@ -427,17 +503,23 @@ class ReplyStreamer:
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         last = len(chunks) - 1
+        posted_buttons = False
         for index, chunk in enumerate(chunks):
             buttons = feedback_turn is not None and index == last
             if index < len(self._shown) and (buttons or self._shown[index] == chunk):
                 continue  # unchanged, or edited below with its buttons in the same call
-            apply = functools.partial(self._shielded_apply, index, chunk)
+            if buttons and self.reply.posts_with_buttons:
+                # A new last message: posted with its buttons in one call, not a queued edit.
+                apply = functools.partial(self._shielded_apply, index, chunk, feedback_turn)
+                posted_buttons = True
+            else:
+                apply = functools.partial(self._shielded_apply, index, chunk)
             calls = self._calls if index < len(self._shown) else self._posts
             if final:
                 await calls.land(apply, priority=FIRST)
             else:
                 await calls.once(apply, priority=self._last_edit)
-        if feedback_turn is not None:
+        if feedback_turn is not None and not posted_buttons:
             await self._add_buttons(chunks, feedback_turn)
         self._last_edit = self._clock()
 
@@ -466,17 +548,23 @@ class ReplyStreamer:
             return False
         return self._posts.budget.free_now() and self._calls.budget.expected_wait(self._last_edit) > 0
 
-    async def _replace(self, chunks: list[str], *, final: bool) -> None:
+    async def _replace(self, chunks: list[str], *, final: bool, feedback_turn: int | None = None) -> None:
         """Post ``chunks`` as new messages, then delete the old first message in the background
         (on the delete budget: the new text is visible already, so nothing waits for it). A
         final view lands; a partial one is tried once (the next edit supersedes it). Run
-        shielded, like every call that may post: a cancelled pump never loses a posted id."""
+        shielded, like every call that may post: a cancelled pump never loses a posted id. With
+        ``feedback_turn`` the last message is posted with its buttons
+        (:meth:`LiveReply.post_with_feedback`)."""
         async with self._io_lock:  # an edit of the old message still in flight ends first
             old = self.stats.message_ids[0]
             posted: list[str] = []
             try:
-                for chunk in chunks:
-                    post = functools.partial(self.reply.post_continuation, chunk)
+                for index, chunk in enumerate(chunks):
+                    post: Callable[[], Awaitable[str]] = functools.partial(
+                        self.reply.post_continuation, chunk
+                    )
+                    if feedback_turn is not None and index == len(chunks) - 1:
+                        post = functools.partial(self.reply.post_with_feedback, chunk, feedback_turn)
                     if final:
                         posted.append(await self._posts.land(post, priority=FIRST))
                     else:
@@ -520,8 +608,13 @@ class ReplyStreamer:
 
     async def _apply(self, index: int, chunk: str, feedback_turn: int | None = None) -> None:
         if feedback_turn is not None:
-            if index >= len(self._shown):  # a new last message: posted, then given its buttons
-                await self._apply(index, chunk)
+            if index >= len(self._shown):
+                if self.reply.posts_with_buttons:  # a new last message, with its buttons in one call
+                    message_id = await self.reply.post_with_feedback(chunk, feedback_turn)
+                    self._shown.append(chunk)
+                    self.stats.message_ids.append(message_id)
+                    return
+                await self._apply(index, chunk)  # a new last message: posted, then given its buttons
             await self.reply.edit_with_feedback(self.stats.message_ids[index], chunk, feedback_turn)
             self._shown[index] = chunk
         elif index < len(self._shown):

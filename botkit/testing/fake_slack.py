@@ -52,7 +52,14 @@ lists channels where posting answers ``not_in_channel``; :meth:`FakeSlack.limit_
 for the workspace or per channel (``chat.postMessage``'s "1 per second per channel"), answered
 like Slack, with 429 and ``Retry-After``; :meth:`FakeSlack.delay` answers a method's
 calls only after a pause (a slow Web API); :meth:`FakeSlack.limit_every` answers every Nth call of
-some methods with 429 for a stretch of calls (a virtual "minute" counted in calls, not seconds).
+some methods with 429 for a stretch of calls (a virtual "minute" counted in calls, not seconds);
+:meth:`FakeSlack.limit_bucket` is a token bucket on a method ("1 per second, short bursts
+tolerated"); :meth:`FakeSlack.enforce_real_limits` turns on Slack's published per-method limits
+(shared/facts/platforms.md §1) at once.
+
+``assistant.threads.setStatus`` (``channel_id``, ``thread_ts``, ``status``): the thread's status
+line ("<app> is thinking…"). :attr:`FakeSlack.statuses` keeps every status each thread showed,
+"" when it was cleared; as on Slack, a bot message posted in the thread clears it.
 
 Socket Mode: each connection gets ``hello``; :meth:`FakeSlack.push_slash_command` sends a
 ``slash_commands`` envelope (its ``response_url`` posts land in :attr:`FakeSlack.responses`);
@@ -131,6 +138,7 @@ _METHOD_SCOPES |= {
         "chat.startStream",
         "chat.appendStream",
         "chat.stopStream",
+        "assistant.threads.setStatus",
     )
 } | {"files.getUploadURLExternal": "files:write", "files.completeUploadExternal": "files:write"}
 
@@ -340,6 +348,9 @@ class FakeSlack(LocalServer):
         self._base_time = int(time.time())
         self._faults: dict[str, list[_Fault]] = {}
         self._limits: dict[str, tuple[int, float, bool]] = {}
+        self._buckets: dict[str, tuple[float, float, bool]] = {}  # method -> (rate/s, burst, per channel)
+        self._bucket_state: dict[str, tuple[float, float]] = {}  # scope -> (tokens, updated)
+        self.statuses: dict[tuple[str, str], list[str]] = {}  # (channel, thread_ts) -> every status
         self._delays: dict[str, float] = {}
         self._every: _EveryNth | None = None
         self._accepted: dict[str, deque[float]] = {}
@@ -418,6 +429,38 @@ class FakeSlack(LocalServer):
         """Enforce at most ``calls`` successful calls of ``method`` in any ``per_seconds`` window,
         in the whole workspace (Slack's tiers) or, ``per_channel``, in each channel."""
         self._limits[method] = (calls, per_seconds, per_channel)
+
+    def limit_bucket(
+        self, method: str, per_second: float, burst: float, *, per_channel: bool = False
+    ) -> None:
+        """Enforce a token bucket on ``method``: ``per_second`` calls on average, ``burst`` back
+        to back (Slack's "about 1 per second per channel, short bursts tolerated"), for the
+        workspace or per channel. A call over it gets 429 with the seconds until a token frees."""
+        self._buckets[method] = (per_second, burst, per_channel)
+
+    def enforce_real_limits(self) -> None:
+        """Slack's per-method limits as published (shared/facts/platforms.md §1): ``chat.update``
+        and ``chat.delete`` Tier 3 (50 per minute per workspace), ``chat.postMessage`` 1/s per
+        channel with bursts of 4, ``chat.startStream``/``chat.stopStream`` Tier 2 (20/min),
+        ``chat.appendStream`` Tier 4 (100/min), ``chat.postEphemeral`` Tier 4, and
+        ``assistant.threads.setStatus`` "Special", played as 600/min (the ⚠ third-party figure).
+        Opt-in: most tests would only slow down under them."""
+        for method, calls in (
+            ("chat.update", 50),
+            ("chat.delete", 50),
+            ("chat.startStream", 20),
+            ("chat.stopStream", 20),
+            ("chat.appendStream", 100),
+            ("chat.postEphemeral", 100),
+            ("assistant.threads.setStatus", 600),
+        ):
+            self.limit_rate(method, calls, 60.0)
+        self.limit_bucket("chat.postMessage", 1.0, 4.0, per_channel=True)
+
+    def status_of(self, channel: str, thread_ts: str) -> str:
+        """The status line a thread shows now ("" for none)."""
+        shown = self.statuses.get((channel, thread_ts))
+        return shown[-1] if shown else ""
 
     def delay(self, method: str, seconds: float) -> None:
         """Answer every later call of ``method`` only ``seconds`` after it arrived (0: at once again).
@@ -833,6 +876,8 @@ class FakeSlack(LocalServer):
             fault = _Fault(429, "ratelimited", self._every.retry_after, None)
         if fault is None and (limited := self._rate_check(method, args)) is not None:
             fault = _Fault(429, "ratelimited", limited, None)
+        if fault is None and (limited := self._bucket_check(method, args)) is not None:
+            fault = _Fault(429, "ratelimited", limited, None)
         if fault is not None:
             if fault.retry_after is not None:
                 seconds = fault.retry_after
@@ -850,6 +895,7 @@ class FakeSlack(LocalServer):
             "chat.startStream": self._start_stream,
             "chat.appendStream": self._append_stream,
             "chat.stopStream": self._stop_stream,
+            "assistant.threads.setStatus": self._set_status,
             "conversations.replies": self._replies,
             "conversations.list": self._conversations_list,
             "conversations.info": self._conversations_info,
@@ -888,6 +934,29 @@ class FakeSlack(LocalServer):
                 return max(0.001, accepted[0] + window - now)
         accepted.append(now)
         return None
+
+    def _bucket_check(self, method: str, args: Mapping[str, Any]) -> float | None:
+        """Seconds to wait if :meth:`limit_bucket` says 429 to this call, else None (and take a token)."""
+        bucket = self._buckets.get(method)
+        if bucket is None:
+            return None
+        rate, burst, per_channel = bucket
+        scope = f"{method} {args.get('channel')}" if per_channel else method
+        now = time.monotonic()
+        tokens, updated = self._bucket_state.get(scope, (burst, now))
+        tokens = min(burst, tokens + (now - updated) * rate)
+        if tokens < 1:
+            self._bucket_state[scope] = (tokens, now)
+            return max(0.001, (1 - tokens) / rate)
+        self._bucket_state[scope] = (tokens - 1, now)
+        return None
+
+    def _set_status(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel, thread_ts = str(args.get("channel_id") or ""), str(args.get("thread_ts") or "")
+        if not channel or not thread_ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        self.statuses.setdefault((channel, thread_ts), []).append(str(args.get("status") or ""))
+        return {"ok": True}
 
     def _conversations_list(self, args: Mapping[str, Any]) -> dict[str, Any]:
         types = str(args.get("types") or "public_channel").split(",")
@@ -961,6 +1030,8 @@ class FakeSlack(LocalServer):
         )
         message.blocks_history.append(message.blocks)
         self.messages[(message.channel, ts)] = message
+        if message.thread_ts and self.status_of(message.channel, message.thread_ts):
+            self.statuses[(message.channel, message.thread_ts)].append("")  # a reply clears it
         return {"ok": True, "channel": channel, "ts": ts, "message": self._wire(message)}
 
     def _update(self, args: Mapping[str, Any]) -> dict[str, Any]:

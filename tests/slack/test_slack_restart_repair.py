@@ -50,3 +50,48 @@ async def test_half_written_reply_is_edited_to_say_it_was_interrupted(
         rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
     assert [r.status for r in rows] == ["interrupted"]
     assert slack.messages[(channel, left_ts)].text.startswith("⚠️")
+
+
+async def test_a_turn_that_showed_only_a_status_line_gets_one_new_reply(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    """A turn killed while its thread showed only the status line ("is thinking…": no message
+    to edit, ``progress``) gets one new reply in its thread at the next start: the partial
+    answer stored so far and the interruption note; the turn is stored as interrupted."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    root = slack.mention_event("asked while 100 others were")
+    slack.record_user_message(root)
+    channel, thread = root["channel"], root["ts"]
+    slack.statuses[(channel, thread)] = ["is thinking…"]
+
+    async with TestBot(tmp_path / "first", database_url=database) as crashed:
+        conversation = await crashed.store.conversation_id("slack", "T0FAKE", channel, thread)
+        ids = await crashed.store.start_turn(
+            conversation, user_text="a question", user_id="U0ALICE", delivery_id="Ev2",
+            persona_name="general", persona_hash="h", model="m",
+        )  # fmt: skip
+        await crashed.store.mark_streaming(ids.assistant_message_id)
+        await crashed.store.checkpoint(ids.assistant_message_id, answer="The answer so", reasoning=None)
+
+    (tmp_path / "second").mkdir()
+    async with TestBot(
+        tmp_path / "second", database_url=database, settings={"slack": slack.settings()}
+    ) as bot:
+        assert bot.app is not None
+        serving = asyncio.create_task(bot.app.serve(bot.app.build_adapters(["slack"])))
+        try:
+            await slack.wait_for(
+                lambda: any(
+                    "Interrupted: botkit restarted" in m.text for m in slack.thread_replies(channel, thread)
+                )
+            )
+            await asyncio.sleep(0.5)  # a second reply, if one were coming, would be posted by now
+        finally:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+        rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+    (reply,) = slack.thread_replies(channel, thread)
+    assert reply.text.startswith("The answer so\n\n⚠️")
+    assert slack.status_of(channel, thread) == ""  # the new reply cleared the status line
+    assert rows[0].status == "interrupted"

@@ -1,0 +1,143 @@
+"""What one turn costs the database: statements and commits, counted where SQLAlchemy sends them.
+
+The per-turn SQL was a visible share of botkit's CPU per reply (issue 11); these bounds keep it
+from creeping back: intake in one transaction, no history read for a new thread's first turn,
+each later step one statement. Counted with engine events on a real turn through the pipeline
+and the stand-in model, so they hold for what the bot actually does, not a store call in
+isolation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+from botkit.events import IncomingMessage
+from botkit.llm.standin import Standin
+from botkit.personas.loader import load_persona
+from botkit.pipeline.filters import TextFilters
+from botkit.pipeline.recorder import TurnRecorder
+from botkit.plugins.api import Request
+from botkit.store import ConversationStore
+from botkit.testing import TestBot
+
+PERSONAS = Path(__file__).resolve().parents[1] / "personas"
+
+
+@contextmanager
+def counting(store: ConversationStore) -> Iterator[Counter[str]]:
+    """Statements (an executemany counts once), commits and the statement kinds, while inside."""
+    counts: Counter[str] = Counter()
+    engine = store._engine.sync_engine
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        counts["statements"] += 1
+        counts[statement.split(None, 1)[0].upper()] += 1
+
+    def on_commit(_conn: Any) -> None:
+        counts["commits"] += 1
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield counts
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine, "commit", on_commit)
+
+
+async def test_a_turn_costs_few_statements_and_commits(tmp_path: Path) -> None:
+    async with TestBot(tmp_path) as bot:
+        with counting(bot.store) as first:
+            reply = await bot.ask("hello there", thread="t-1")
+        with counting(bot.store) as follow_up:
+            again = await bot.ask("and once more", thread="t-1")
+        assert reply.text and again.text
+        conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", "t-1")
+        rows = await bot.store.messages(conversation)
+        assert [(m.role, m.status) for m in rows] == [("user", "complete"), ("assistant", "complete")] * 2
+        assert again.text.startswith(rows[3].content)
+        history = await bot.store.history(conversation)
+        assert [h.user_text for h in history] == ["hello there", "and once more"]
+    # A new thread's first turn: intake (conversation upsert, claim, question, reply row: one
+    # commit), adopt (2), streaming with the placeholder's id that landed meanwhile (1), the
+    # final write (1); no history read (the thread is new).
+    assert first["SELECT"] == 0, first
+    assert first["statements"] <= 8 and first["commits"] <= 4, first
+    # A follow-up reads its history: one SELECT more.
+    assert follow_up["SELECT"] == 1, follow_up
+    assert follow_up["statements"] <= 9 and follow_up["commits"] <= 4, follow_up
+
+
+async def test_a_turn_first_in_its_thread_is_adopted_as_streaming_in_one_write(tmp_path: Path) -> None:
+    """With its placeholder posted before its rows were adopted and no turn before it in the
+    thread, a turn is ``streaming`` from the adopting write on: marking it costs nothing more.
+    A turn that must wait for the thread stays ``queued`` until it is called."""
+    store = await ConversationStore.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", migrate=True)
+    persona = load_persona(PERSONAS / "general.md")
+    try:
+        statuses, marks = [], []
+        for n, first_in_line in enumerate((True, False)):
+            message = IncomingMessage("test", "w", "c", f"t{n}", "u", "q", f"d{n}")
+            inbox = await store.accept("test", f"d{n}", ("w", "c", f"t{n}"), user_text="q", user_id="u")
+            assert inbox is not None and inbox.new_conversation
+            recorder = TurnRecorder(store, TextFilters(), "model")
+            request = Request(message, "turn", "q", persona=persona)
+            await recorder.enqueue(request, persona, ["m1"], inbox, streaming=first_in_line)
+            statuses.append((await store.messages(inbox.conversation_id or 0))[1].status)
+            with counting(store) as marking:
+                await recorder.streaming(["m1"])
+            marks.append(marking["statements"])
+            row = (await store.messages(inbox.conversation_id or 0))[1]
+            assert (row.status, row.platform_message_ids, row.persona_name) == (
+                "streaming",
+                ["m1"],
+                "general",
+            )
+    finally:
+        await store.close()
+    assert statuses == ["streaming", "queued"]
+    assert marks == [0, 1]
+
+
+async def test_the_checkpoints_of_all_streaming_turns_go_out_together(tmp_path: Path) -> None:
+    """Five answers streaming at once: each checkpoint write carries several turns' rows (the old
+    way was one UPDATE and commit per turn each interval), and what they stored is each turn's
+    own partial answer, a prefix of its final one."""
+    standin = Standin(tokens_per_second=40)
+    async with TestBot(tmp_path, standin=standin) as bot:
+        bot.bot.turns.checkpoints.interval = 0.2
+        engine = bot.store._engine.sync_engine
+        writes: list[list[tuple[int, str]]] = []
+
+        def on_execute(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
+            if statement.startswith("UPDATE messages SET content") and (
+                "messages.status = " in statement or "messages.status IN" in statement
+            ):
+                rows = parameters if many else [parameters]
+                # (content, reasoning, updated_at, id, ...): the SET columns, then the WHERE clause
+                writes.append([(row[3], row[0]) for row in rows])
+
+        event.listen(engine, "before_cursor_execute", on_execute)
+        questions = [f"question {n} " + " ".join(f"w{n}{i}" for i in range(20)) for n in range(5)]
+        replies = await asyncio.gather(
+            *(bot.ask(q, thread=f"t-{n}", user=f"user-{n}") for n, q in enumerate(questions))
+        )
+        event.remove(engine, "before_cursor_execute", on_execute)
+        finals = {}
+        for n in range(5):
+            conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", f"t-{n}")
+            rows = await bot.store.messages(conversation)
+            assert rows[1].status == "complete" and replies[n].text.startswith(rows[1].content)
+            finals[rows[1].id] = rows[1].content
+    rows_sent = [row for write in writes for row in write]
+    assert len({turn for turn, _ in rows_sent}) == 5, writes  # every turn was checkpointed
+    assert all(finals[turn].startswith(text) for turn, text in rows_sent)
+    assert max(len(write) for write in writes) >= 3, writes  # several turns in one statement
+    assert len(writes) < len(rows_sent), writes
