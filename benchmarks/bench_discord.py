@@ -14,8 +14,8 @@ Both read the same vLLM stand-in (reasoning in its own field, ``--tokens-per-sec
 stream), which runs in the fake Discord's process (this file's ``platform`` role) and notes when
 it sent each answer's last token; the fake keeps every version of every message. Reported per
 bot: **final text after the last token** p50/p95/p99 (from the stand-in's last token to the first
-version of the reply that shows the whole answer), first visible message p50/p95 (from the
-mention), 429s (route and global), REST calls per reply, the bot's CPU seconds per 1,000 tokens
+version of the reply that shows the whole answer), first visible message and final text p50/p95
+from the mention (a bot that starts its model late looks good on the first figure only), 429s (route and global), REST calls per reply, the bot's CPU seconds per 1,000 tokens
 (``/proc/PID/stat`` from the mentions to the last final), and replies whose final text is not
 the stand-in's answer. Output: a table, and ``--json``.
 
@@ -252,6 +252,7 @@ def run_bot(ns: argparse.Namespace, name: str, logs: Path) -> dict[str, Any]:
 
 def analyse(name: str, dump: dict[str, Any], cpu: float, mentions: int) -> dict[str, Any]:
     after_last_token: list[float] = []
+    after_mention: list[float] = []
     first_visible: list[float] = []
     failures: list[str] = []
     for reply in dump["replies"]:
@@ -267,6 +268,7 @@ def analyse(name: str, dump: dict[str, Any], cpu: float, mentions: int) -> dict[
             failures.append(f"#{index}: final text never shown (last: {versions[-1][1][-80:]!r})")
             continue
         after_last_token.append(max(0.0, shown[0] - reply["last_token"]))
+        after_mention.append(shown[0] - reply["at"])
         if versions[-1][1].strip() != reply["answer"]:
             failures.append(f"#{index}: the answer was shown, then replaced: {versions[-1][1][-80:]!r}")
     tokens = int(dump["tokens"])
@@ -277,6 +279,7 @@ def analyse(name: str, dump: dict[str, Any], cpu: float, mentions: int) -> dict[
         "failures": failures,
         "final_after_last_token": [pct(after_last_token, q) for q in (50, 95, 99)],
         "first_visible": [pct(first_visible, q) for q in (50, 95)],
+        "final_after_mention": [pct(after_mention, q) for q in (50, 95)],
         "rate_limited": dump["rate_limited"],
         "global_429": dump["global_429"],
         "calls_per_reply": dump["message_calls"] / max(1, mentions),
@@ -290,14 +293,15 @@ def analyse(name: str, dump: dict[str, Any], cpu: float, mentions: int) -> dict[
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
         "| bot | final ok | final after last token p50 / p95 / p99 s | first visible p50 / p95 s | "
-        "429s (global) | REST calls / reply | CPU-s / 1k tokens |",
-        "|---|---|---|---|---|---|---|",
+        "final after mention p50 / p95 s | 429s (global) | REST calls / reply | CPU-s / 1k tokens |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         final = " / ".join(f"{v:.1f}" for v in r["final_after_last_token"])
         first = " / ".join(f"{v:.1f}" for v in r["first_visible"])
+        mention = " / ".join(f"{v:.1f}" for v in r["final_after_mention"])
         rows.append(
-            f"| {r['bot']} | {r['final_ok']}/{r['mentions']} | {final} | {first} | "
+            f"| {r['bot']} | {r['final_ok']}/{r['mentions']} | {final} | {first} | {mention} | "
             f"{r['rate_limited']} ({r['global_429']}) | {r['calls_per_reply']:.2f} | {r['cpu_s_per_1k_tokens']:.3f} |"
         )
     return "\n".join(rows)
