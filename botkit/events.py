@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, get_args
 
+from botkit.markers import ReplyMarker
+from botkit.ratefeed import RateFeed
+
 
 @dataclass(frozen=True, slots=True)
 class ConversationKey:
@@ -159,6 +162,12 @@ class RateScope:
     key: str
     per_second: float | None
     burst: int = 1
+    #: tokens a call that is not a final (a streaming edit) leaves for the finals, once the
+    #: budget holds more than one (so the next final never queues behind partial edits)
+    reserve: int = 0
+    #: the platform's own numbers for this scope, where the adapter reads them (see
+    #: :mod:`botkit.ratefeed`); not part of the scope's identity
+    feed: RateFeed | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +218,18 @@ class LiveReply(ABC):
     posts_with_buttons: bool = False
     progress: ProgressMode = "auto"
     status_text: str = "is thinking…"
+
+    #: Set by the core before the placeholder (the turn's id) and before the final view (its
+    #: role "final"): an adapter whose platform keeps readable data with a message puts it on
+    #: every message it posts or edits (Slack: metadata), so the restart pass can find a turn's
+    #: messages that were never recorded (:mod:`botkit.markers`). None: nothing to mark.
+    marker: ReplyMarker | None = None
+
+    def rendered(self, text: str) -> str:
+        """The text the platform will show for a message sent as ``text`` (after this adapter's
+        conversion: Slack mrkdwn), as a read back returns it: the restart pass compares it
+        with what it reads to tell whether the final view was applied."""
+        return text
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         """The rate limit a call of ``kind`` draws on (the placeholder and continuations are

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from botkit.events import Attachment, CallKind, LiveReply, RateLimited, TransientPlatformError
+from botkit.markers import Role
 from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.formatting import quote, split_message
 from botkit.streaming.notices import NO_NOTICES, Notices, append_notice, before_view
@@ -154,6 +155,11 @@ class ReplyStreamer:
         self._pump: asyncio.Task[None] | None = None
         self._io_lock = asyncio.Lock()
         self.stats = StreamStats()
+        # Crash windows (botkit.repair): told the final view's messages (as the platform will
+        # show them) before the first call that shows it goes out, and each message a text
+        # posted anew replaced (False) and its deletion once it landed (True).
+        self.before_final: Callable[[list[str]], None] | None = None
+        self.strays: Callable[[str, bool], None] | None = None
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
@@ -177,7 +183,9 @@ class ReplyStreamer:
             self._status_mode = True
             self._placeholder = asyncio.create_task(self._status_first(first), name="botkit-reply-status")
         else:
-            self._placeholder = asyncio.create_task(self.post_first(first), name="botkit-reply-placeholder")
+            self._placeholder = asyncio.create_task(
+                self.post_first(first, live=True), name="botkit-reply-placeholder"
+            )
         self._pump = asyncio.create_task(self._run_pump(), name="botkit-reply-pump")
 
     def _wants_status(self) -> bool:
@@ -214,7 +222,7 @@ class ReplyStreamer:
             self._last_edit = self._clock()
             return ""
         self._status_mode = False
-        return await self.post_first(placeholder)
+        return await self.post_first(placeholder, live=True)
 
     @property
     def begun(self) -> bool:
@@ -227,18 +235,28 @@ class ReplyStreamer:
         assert self._placeholder is not None, "begin() first"
         return await asyncio.shield(self._placeholder)
 
-    async def post_first(self, text: str | None = None) -> str:
+    async def post_first(self, text: str | None = None, *, live: bool = False) -> str:
         """Post the reply's first message and return its id, without streaming anything yet.
 
         Without ``text``: the placeholder under the persona's before-notice, as :meth:`start` shows it.
+        ``live`` (:meth:`begin`): what the view shows by the time the post's token comes, if the
+        model wrote answer text meanwhile (or finished: a channel's posts backed up behind other
+        replies' can take longer than an answer), else ``text``. Then the first message already
+        shows it: one call instead of a placeholder and an edit, and the text sooner.
 
-        It draws on the reply's post budget (on Discord the same per-channel budget as edits;
+        It draws on the reply's post budget (on Discord the channel's message-create bucket;
         on Slack ``chat.postMessage``'s per channel), ahead of every edit in line, and lands: a
         429 pauses that budget and is waited out, a transient error is retried, until the deadline.
         """
         shown = self._filtered(before_view(PLACEHOLDER, self.notices.before) if text is None else text)
-        message_id = await self._posts.land(lambda: self.reply.post_placeholder(shown), priority=FIRST)
-        self._shown = [shown]
+        posted = [shown]
+
+        def post() -> Awaitable[str]:
+            posted[0] = self._first_chunk() if live and self._has_text() else shown
+            return self.reply.post_placeholder(posted[0])
+
+        message_id = await self._posts.land(post, priority=FIRST)
+        self._shown = [posted[0]]
         self.stats.message_ids = [message_id]
         self._last_edit = self._clock()
         return message_id
@@ -441,6 +459,17 @@ class ReplyStreamer:
             except Exception:
                 log.exception("streaming edit refused; the final edit tries again")
 
+    def _has_text(self) -> bool:
+        """The model's answer (partial or final) is there to show."""
+        return self._view.final is not None or bool(self._view.answer)
+
+    def _first_chunk(self) -> str:
+        """The first message of the view as :meth:`_show` would show it now."""
+        final = self._view.final is not None
+        text = self._render() or PLACEHOLDER
+        shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
+        return split_message(shown, self.reply.max_chars, self.reply.measure)[0]
+
     def _status_only(self) -> bool:
         """The next partial view has no model text in it (a thinking clock, a status line)."""
         view = self._view
@@ -465,7 +494,10 @@ class ReplyStreamer:
         text = text or PLACEHOLDER
         shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
+        self._mark("final" if final else "partial")
         if self._replace_sooner(chunks, final=final):
+            if final:
+                self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
             with_buttons = feedback_turn if final and self.reply.posts_with_buttons else None
             await _shield(self._replace(chunks, final=final, feedback_turn=with_buttons))
             if feedback_turn is not None and with_buttons is None:
@@ -479,6 +511,8 @@ class ReplyStreamer:
             return
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
+        if final:
+            self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
         last = len(chunks) - 1
         posted_buttons = False
         for index, chunk in enumerate(chunks):
@@ -499,6 +533,21 @@ class ReplyStreamer:
         if feedback_turn is not None and not posted_buttons:
             await self._add_buttons(chunks, feedback_turn)
         self._last_edit = self._clock()
+
+    def _mark(self, role: Role) -> None:
+        """What the reply's next calls show, on its marker (placeholder, partial, final)."""
+        if self.reply.marker is not None:
+            self.reply.marker = self.reply.marker.as_role(role)
+
+    @staticmethod
+    def _tell(hook: Callable[..., None] | None, *args: object) -> None:
+        """A crash-window hook (a small file write): its failure is logged, never the reply's."""
+        if hook is None:
+            return
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("a reply's crash-window record could not be written")
 
     async def _add_buttons(self, chunks: list[str], feedback_turn: int) -> None:
         """The last message once more with its 👍/👎 buttons (on the edit budget: the answer is
@@ -550,6 +599,7 @@ class ReplyStreamer:
                 self._posts.budget.pause(err.retry_after)  # even if whoever waited was cancelled
                 raise
             self._shown, self.stats.message_ids = list(chunks), posted
+            self._tell(self.strays, old, False)
         self.stats.replaced += 1
         self._last_edit = self._clock()
         task = asyncio.create_task(self._delete(old), name="botkit-reply-delete-placeholder")
@@ -561,6 +611,8 @@ class ReplyStreamer:
             await self._deletes.land(lambda: self.reply.delete(message_id))
         except Exception:
             log.warning("a replaced message could not be deleted", exc_info=True)
+            return
+        self._tell(self.strays, message_id, True)
 
     def _shielded_apply(self, index: int, chunk: str, feedback_turn: int | None = None) -> Awaitable[None]:
         # Shielded: cancelling the pump must not lose a posted message's id; the lock makes the
