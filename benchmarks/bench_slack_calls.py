@@ -1,9 +1,10 @@
 """CPU per Slack Web API call on botkit's reply path (``SlackReply.edit`` -> ``chat.update``).
 
 A :class:`~botkit.testing.fake_slack.FakeSlack` runs in a process of its own (pinned to CPU 1
-where there are two); this process (CPU 0) posts one message and edits it ``--calls`` times with a
-reply-sized text, ``--concurrency`` edits in flight, and reports its own CPU (``time.process_time``)
-per call. Arms, interleaved over ``--rounds`` (the median is reported, the machine may be shared):
+where there are two); this process (CPU 0) posts one message and edits it ``--calls`` times with
+the end-to-end benchmark's answer (about 1,000 characters), ``--concurrency`` edits in flight,
+and reports its own CPU (``time.process_time``) per call. Arms, interleaved over ``--rounds``
+(the median is reported, the machine may be shared):
 
 * ``sdk-logger``: the client as slack_sdk builds it by default (its logger's level unset, so every
   call formats its debug messages);
@@ -77,10 +78,11 @@ async def _round(arm: str, url: str, calls: int, concurrency: int) -> float:
         settings = SlackSettings(bot_token=TOKEN, app_token="xapp-fake-app-token", api_url=url)
         reply = SlackReply(client, settings, team_id="T0FAKE", channel="C0GENERAL", thread_ts=None)
         ts = await reply.post_placeholder("_Thinking…_")
-        words = " ".join(f"**word{i}** and `code{i}`" for i in range(120))
+        # The end-to-end benchmark's answer (bench_e2e.py: the stand-in quotes a 230-word question).
+        words = " ".join(f"w{i % 97}" for i in range(230))
 
         async def edit(i: int) -> None:
-            await reply.edit(ts, f"{words} {i}")
+            await reply.edit(ts, f'You asked: "Q{i} please summarise: {words}"\n\nThis is a reply.')
 
         await asyncio.gather(*(edit(i) for i in range(concurrency)))  # connections opened
         started = time.process_time()
