@@ -8,7 +8,11 @@ and reports its own CPU (``time.process_time``) per call. Arms, interleaved over
 
 * ``sdk-logger``: the client as slack_sdk builds it by default (its logger's level unset, so every
   call formats its debug messages);
-* ``botkit``: the client as the Slack adapter builds it (:mod:`botkit_slack.sdklogging`).
+* ``botkit``: the client as the Slack adapter builds it (:mod:`botkit_slack.sdklogging`);
+* ``new-connection``: ``botkit`` with a connector that closes each connection after its call
+  (what a burst of calls with no idle connection pays: one TCP connect per call);
+* ``raw-aiohttp``: no slack_sdk: ``session.post`` of the same JSON and ``await resp.json()``,
+  the text converted as ``SlackReply`` converts it (what a hand-written client could save).
 
 Run from the repository root::
 
@@ -34,12 +38,12 @@ for extra in (REPO, REPO / "adapters"):
         sys.path.insert(0, str(extra))
 
 import aiohttp  # noqa: E402
-from botkit_slack.reply import SlackReply  # noqa: E402
+from botkit_slack.reply import SlackReply, fit_text  # noqa: E402
 from botkit_slack.sdklogging import WEB_CLIENT_LOGGER, settled_logger  # noqa: E402
 from botkit_slack.settings import SlackSettings  # noqa: E402
 from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
 
-ARMS = ("sdk-logger", "botkit")
+ARMS = ("sdk-logger", "botkit", "new-connection", "raw-aiohttp")
 TOKEN = "xoxb-fake-bot-token"
 
 
@@ -72,7 +76,8 @@ def _client(arm: str, url: str, session: aiohttp.ClientSession) -> AsyncWebClien
 
 async def _round(arm: str, url: str, calls: int, concurrency: int) -> float:
     """Microseconds of this process's CPU per edit."""
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    connector = aiohttp.TCPConnector(limit=0, force_close=arm == "new-connection")
+    session = aiohttp.ClientSession(connector=connector)
     try:
         client = _client(arm, url, session)
         settings = SlackSettings(bot_token=TOKEN, app_token="xapp-fake-app-token", api_url=url)
@@ -80,9 +85,16 @@ async def _round(arm: str, url: str, calls: int, concurrency: int) -> float:
         ts = await reply.post_placeholder("_Thinking…_")
         # The end-to-end benchmark's answer (bench_e2e.py: the stand-in quotes a 230-word question).
         words = " ".join(f"w{i % 97}" for i in range(230))
+        headers = {"Authorization": f"Bearer {TOKEN}"}
 
         async def edit(i: int) -> None:
-            await reply.edit(ts, f'You asked: "Q{i} please summarise: {words}"\n\nThis is a reply.')
+            text = f'You asked: "Q{i} please summarise: {words}"\n\nThis is a reply.'
+            if arm != "raw-aiohttp":
+                await reply.edit(ts, text)
+                return
+            body = {"channel": "C0GENERAL", "ts": ts, "text": fit_text(text)}
+            async with session.post(f"{url}chat.update", json=body, headers=headers) as response:
+                await response.json()
 
         await asyncio.gather(*(edit(i) for i in range(concurrency)))  # connections opened
         started = time.process_time()
