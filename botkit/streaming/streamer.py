@@ -252,7 +252,15 @@ class ReplyStreamer:
         posted = [shown]
 
         def post() -> Awaitable[str]:
-            posted[0] = self._first_chunk() if live and self._has_text() else shown
+            if live and self._has_text():
+                chunks = self._chunks_now()
+                posted[0] = chunks[0]
+                final = self._view.final is not None
+                self._mark("final" if final else "partial")
+                if final:  # a crash from here on: the restart pass must know it shows the final
+                    self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
+            else:
+                posted[0] = shown
             return self.reply.post_placeholder(posted[0])
 
         message_id = await self._posts.land(post, priority=FIRST)
@@ -463,12 +471,12 @@ class ReplyStreamer:
         """The model's answer (partial or final) is there to show."""
         return self._view.final is not None or bool(self._view.answer)
 
-    def _first_chunk(self) -> str:
-        """The first message of the view as :meth:`_show` would show it now."""
+    def _chunks_now(self) -> list[str]:
+        """The view's messages as :meth:`_show` would show them now."""
         final = self._view.final is not None
         text = self._render() or PLACEHOLDER
         shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
-        return split_message(shown, self.reply.max_chars, self.reply.measure)[0]
+        return split_message(shown, self.reply.max_chars, self.reply.measure)
 
     def _status_only(self) -> bool:
         """The next partial view has no model text in it (a thinking clock, a status line)."""
