@@ -36,8 +36,9 @@ class SlackSettings(SectionSettings):
     # "rolling": chat.update is also counted in a moving window of edit_window_calls per 60 s
     # (Slack counts Tier 3 per minute): finals may spend the minute's unused calls at once, ahead
     # of partial edits, which keep the edits_per_minute/edit_burst pace. "bucket": that pace
-    # alone (the behaviour before). "auto": "rolling" unless edits_per_minute is below its
-    # default (a workspace configured slower than Slack's standard keeps exactly that pace).
+    # alone (the behaviour before). "auto": "rolling" while edits_per_minute is between its
+    # default and edit_window_calls; a pace set outside that (a workspace with other limits, or
+    # none) is kept exactly, as before.
     edit_window: Literal["auto", "bucket", "rolling"] = "auto"
     edit_window_calls: int = Field(50, ge=1, le=1000)
     # chat.postMessage is "about 1 per second per channel, short bursts tolerated": placeholders,
@@ -90,7 +91,8 @@ class SlackSettings(SectionSettings):
     def update_window(self) -> tuple[int, float] | None:
         """``chat.update``'s moving window, (calls, seconds), or None for the token bucket alone."""
         rolling = self.edit_window == "rolling" or (
-            self.edit_window == "auto" and self.edits_per_minute >= _DEFAULT_EDITS_PER_MINUTE
+            self.edit_window == "auto"
+            and _DEFAULT_EDITS_PER_MINUTE <= self.edits_per_minute <= self.edit_window_calls
         )
         return (self.edit_window_calls, 60.0) if rolling else None
 

@@ -123,12 +123,14 @@ async def test_a_cancelled_grant_is_given_back() -> None:
 
 
 def test_registry_and_settings_pick_the_window() -> None:
-    """``edit_window = "auto"`` is rolling at the defaults, the bucket alone below the default
-    pace; an unknown value is refused by name."""
+    """``edit_window = "auto"`` is rolling at the defaults, the bucket alone for a pace below the
+    default or above the window's count; an unknown value is refused by name."""
     settings = SlackSettings(bot_token="xoxb-1", app_token="xapp-1")
     assert settings.update_window == (50, 60.0)
     slower = SlackSettings(bot_token="xoxb-1", app_token="xapp-1", edits_per_minute=10)
     assert slower.update_window is None
+    lifted = SlackSettings(bot_token="xoxb-1", app_token="xapp-1", edits_per_minute=60_000)
+    assert lifted.update_window is None
     forced = SlackSettings(bot_token="xoxb-1", app_token="xapp-1", edits_per_minute=10, edit_window="rolling")
     assert forced.update_window == (50, 60.0)
     with pytest.raises(ValueError, match="edit_window"):
