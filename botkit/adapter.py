@@ -17,6 +17,9 @@ from pydantic import BaseModel
 
 from botkit.access.directory import Directory
 from botkit.events import ConversationKey, FeedbackEvent, IncomingMessage, LiveReply
+from botkit.markers import ShownMessage
+
+__all__ = ["ShownMessage"]  # re-exported: the restart pass's record of a message read back
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,23 @@ class Adapter(ABC):
         pending-write spool) and never repaired. Return False where the platform cannot edit it
         any more (an expired interaction token); the core then only logs it.
         """
+        return False
+
+    async def reply_messages(self, key: ConversationKey, turn: int) -> list[ShownMessage] | None:
+        """Every message in the conversation ``key`` that carries the marker of ``turn``
+        (:attr:`LiveReply.marker <botkit.events.LiveReply.marker>`), oldest first, as the
+        platform shows them now: the restart pass finds with it the messages a process posted but
+        did not record (killed between the post and the write), and a placeholder that a text
+        posted anew replaced. None where the platform keeps no readable marker (this default:
+        the core then goes by the recorded ids and :meth:`shown_text`); called after
+        :meth:`check` and before :meth:`run`, and by the sweep while serving.
+        """
+        return None
+
+    async def remove(self, key: ConversationKey, message_id: str) -> bool:
+        """Delete a message a previous process left behind: a placeholder (or a partial view)
+        that a text posted anew replaced, whose deletion was cut by the crash. True if it is
+        gone (also if it was gone already); False where the platform cannot (this default)."""
         return False
 
     async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:

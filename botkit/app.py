@@ -32,7 +32,6 @@ from botkit.admin_notices import AdminNotifier
 from botkit.audit import PersonaAuditor
 from botkit.config import ConfigError, Settings, section
 from botkit.leftovers import (
-    UNANSWERED_NOTE,
     HeartbeatWatch,
     Leftover,
     gone_on_this_host,
@@ -47,6 +46,7 @@ from botkit.pipeline.router import Router
 from botkit.pipeline.turns import TurnRunner
 from botkit.plugins.api import Plugin, PluginContext
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
+from botkit.repair import repair_leftover, settle_unread
 from botkit.retention import RetentionPolicy, run_retention
 from botkit.store import ConversationStore
 from botkit.store.records import WorkerRecord
@@ -165,7 +165,7 @@ class BotApp:
         self._stack.push_async_callback(_retire, store)
         spool = self.spool = WriteSpool.for_database(store.url, database.pending_writes_dir)
         self.leftovers, gone = await settle_abandoned(
-            store, spool, lambda workers: gone_on_this_host(workers, worker_id), ownerless=True
+            store, spool, lambda workers: gone_on_this_host(workers, worker_id), ownerless=True, strays=True
         )
         await store.forget_workers(gone)
         beating = asyncio.create_task(_heartbeat(store, database.heartbeat_interval), name="botkit-heartbeat")
@@ -232,18 +232,17 @@ class BotApp:
         )
 
     async def _repair_leftovers(self, adapters: Sequence[Adapter], leftovers: Sequence[Leftover]) -> None:
-        """Edit the replies a crashed process left on "Thinking…" or half-written to say what
-        happened, after reading what each one shows now (:meth:`Leftover.repaired`); answer the
-        messages it accepted but never began to answer with one visible note in a new reply."""
+        """Make the platform show what happened to each turn a gone process left unfinished:
+        read what it shows now and edit, store or remove accordingly (:mod:`botkit.repair`);
+        a message it accepted but never began to answer gets one visible note."""
+        assert self.bot is not None
         by_platform = {adapter.name: adapter for adapter in adapters}
         for leftover in leftovers:
             adapter = by_platform.get(leftover.key.platform)
             if adapter is None:
-                continue
-            if leftover.message_id:
-                await self._repair_one(adapter, leftover)
+                await settle_unread(self.bot.store, self.spool, leftover)
             else:
-                await self._tell_unanswered(adapter, leftover)
+                await repair_leftover(adapter, self.bot.store, self.spool, leftover, self.bot.respond)
 
     async def _sweep_gone_workers(self, adapters: Sequence[Adapter]) -> None:
         """Every ``database.heartbeat_interval``: settle and repair the turns of processes on
@@ -271,47 +270,6 @@ class BotApp:
             except Exception:
                 log.exception("looking for the turns of gone botkit processes failed; will try again")
                 watch.reset()
-
-    async def _repair_one(self, adapter: Adapter, leftover: Leftover) -> None:
-        try:
-            shown = await adapter.shown_text(leftover.key, leftover.message_id)
-        except Exception:
-            log.exception("could not read the interrupted reply %s in %s", leftover.message_id, leftover.key)
-            shown = None
-        text = leftover.repaired(shown)
-        if text is None:
-            log.info(
-                "the interrupted reply %s in %s already says so; left as it is",
-                leftover.message_id,
-                leftover.key,
-            )
-            return
-        try:
-            repaired = await adapter.repair(leftover.key, leftover.message_id, text)
-        except Exception:
-            log.exception(
-                "could not repair the interrupted reply %s in %s", leftover.message_id, leftover.key
-            )
-            return
-        if not repaired:
-            log.info(
-                "the interrupted reply %s in %s cannot be edited any more", leftover.message_id, leftover.key
-            )
-
-    async def _tell_unanswered(self, adapter: Adapter, leftover: Leftover) -> None:
-        """An accepted message with no placeholder (or only a status line): its asker gets
-        :data:`UNANSWERED_NOTE` in a new reply where they asked (:meth:`Adapter.reply_in`),
-        through the normal reply path; the partial answer stored so far with its
-        interruption note (:attr:`Leftover.text`) where there is one."""
-        assert self.bot is not None
-        try:
-            reply = await adapter.reply_in(leftover.key, leftover.user or "")
-            if reply is None:
-                log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
-                return
-            await self.bot.respond(reply, leftover.text if leftover.partial else UNANSWERED_NOTE)
-        except Exception:
-            log.exception("could not tell %s in %s that botkit restarted", leftover.user, leftover.key)
 
     def build_adapters(
         self, names: Sequence[str], overrides: dict[str, dict[str, Any]] | None = None

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, get_args
 
+from botkit.markers import ReplyMarker
+
 
 @dataclass(frozen=True, slots=True)
 class ConversationKey:
@@ -213,6 +215,18 @@ class LiveReply(ABC):
     posts_with_buttons: bool = False
     progress: ProgressMode = "auto"
     status_text: str = "is thinking…"
+
+    #: Set by the core before the placeholder (the turn's id) and before the final view (its
+    #: role "final"): an adapter whose platform keeps readable data with a message puts it on
+    #: every message it posts or edits (Slack: metadata), so the restart pass can find a turn's
+    #: messages that were never recorded (:mod:`botkit.markers`). None: nothing to mark.
+    marker: ReplyMarker | None = None
+
+    def rendered(self, text: str) -> str:
+        """The text the platform will show for a message sent as ``text`` (after this adapter's
+        conversion: Slack mrkdwn), as a read back returns it: the restart pass compares it
+        with what it reads to tell whether the final view was applied."""
+        return text
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         """The rate limit a call of ``kind`` draws on (the placeholder and continuations are

@@ -25,9 +25,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from botkit.events import ConversationKey
 from botkit.store import ConversationStore
@@ -45,9 +46,19 @@ class Leftover:
     """A reply a previous process left unfinished on the platform: its stored partial answer."""
 
     key: ConversationKey
-    message_id: str  # "": accepted, but no reply was ever posted (see BotApp._tell_unanswered)
+    message_id: str  # "": no reply message was recorded (see botkit.repair)
     partial: str
     user: str | None = None
+    turn: int = 0  # the assistant row (its messages' marker: botkit.markers)
+    inbox: bool = False  # accepted only: no turn adopted it, no answer began
+    # The final view's intent, spooled before its request went out (botkit.store.spool): the
+    # platform decides whether it was applied.
+    intent: SpooledWrite | None = None
+    strays: tuple[str, ...] = ()  # replaced messages whose deletion was cut (to remove)
+    settled: bool = False  # the row was final already: only its strays are left to remove
+    # With an intent, the row is left unfinished until the platform was read (a second kill
+    # meanwhile finds it again): what to store if the intent is not shown.
+    interrupted: Mapping[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -137,6 +148,7 @@ async def settle_abandoned(
     judge: Callable[[Collection[WorkerRecord]], set[str]],
     *,
     ownerless: bool,
+    strays: bool = False,
 ) -> tuple[list[Leftover], set[str]]:
     """Finish the turns left ``queued`` or ``streaming`` by workers that are not alive: those
     ``judge`` finds gone among the registered ones, those no longer registered (retired, or
@@ -152,12 +164,22 @@ async def settle_abandoned(
     turn that had no message yet (it showed a status line instead of a placeholder, or its
     placeholder was still on its way): the new reply carries its checkpointed partial answer.
 
+    A turn whose final view's intent is in the spool is returned *unsettled*, with what to
+    store if the platform does not show it: :mod:`botkit.repair` settles it once it has read the
+    platform, so a second kill before that finds it again.
+
     A turn whose final write was in the spool when its process died had its answer shown in
     full: the spooled write is stored as it was meant to be (usually ``complete``) and its
     message is not touched. Every other one is stored as interrupted with its checkpointed
-    partial answer, and returned to be repaired on the platform.
+    partial answer, and returned to be repaired on the platform; one whose final view's
+    *intent* was spooled (the request was in flight) is returned with it, for the platform to
+    decide (:mod:`botkit.repair`).
+
+    With ``strays`` (at start-up), the messages a text posted anew replaced and a crash left
+    undeleted come back too, with their turn's leftover or on their own (its row is final).
     """
     entries = spool.entries() if spool is not None else []
+    replaced = {s.turn: s for s in spool.strays()} if spool is not None and strays else {}
     spooled = {entry.turn: entry for entry in entries}
     unfinished = await store.unfinished_turns()
     workers = await store.workers()
@@ -168,12 +190,25 @@ async def settle_abandoned(
         if turn.owner in alive or (turn.owner is None and not ownerless):
             continue
         leftover = await _settle(store, turn, spooled.pop(turn.id, None))
+        cut = replaced.pop(turn.id, None)  # its file goes once they are removed (botkit.repair)
         if leftover is not None:
-            leftovers.append(leftover)
+            leftovers.append(leftover if cut is None else replace(leftover, strays=cut.message_ids))
     if spool is not None:
+        # The intents of the leftovers stay on disk until the platform has been read.
+        kept = {leftover.turn for leftover in leftovers if leftover.intent is not None}
+        unfinished_ids = {turn.id for turn in unfinished}
+        for cut in replaced.values():
+            if cut.turn in unfinished_ids:  # a live process's turn: its own to clean up
+                continue
+            # Stored (complete or not) before its deletion landed: only the strays are left.
+            leftovers.append(
+                Leftover(
+                    ConversationKey(*cut.key), "", "", turn=cut.turn, strays=cut.message_ids, settled=True
+                )
+            )
         still_open = {turn.id for turn in unfinished}
         for entry in entries:  # settled now, or the row was final already (landed before the file went)
-            if entry.turn not in spooled or entry.turn not in still_open:
+            if (entry.turn not in spooled or entry.turn not in still_open) and entry.turn not in kept:
                 spool.discard(entry.turn)
     return leftovers, gone
 
@@ -181,7 +216,8 @@ async def settle_abandoned(
 async def _settle(
     store: ConversationStore, turn: StoredMessage, entry: SpooledWrite | None
 ) -> Leftover | None:
-    if entry is not None:
+    intent = entry if entry is not None and entry.shown is not None else None
+    if entry is not None and intent is None:
         log.warning(
             "turn %s in %s was shown in full but its final write was still waiting for the "
             "database when botkit stopped; storing it now (%s, %d characters)",
@@ -192,27 +228,31 @@ async def _settle(
         )
         await store.settle_unfinished(turn.id, **entry.values)
         return None
-    settled = await store.settle_unfinished(
-        turn.id,
-        status="interrupted",
-        answer=turn.content or "",
-        reasoning=turn.reasoning or "",
-        error="botkit stopped before the answer was finished",
-    )
-    if not settled:  # another process repairing at the same time took it, or it finished
-        return None
-    log.warning(
-        "turn %s was left %s by a botkit process that is gone; marked interrupted", turn.id, turn.status
-    )
+    values: dict[str, Any] = {
+        "status": "interrupted",
+        "answer": turn.content or "",
+        "reasoning": turn.reasoning or "",
+        "error": "botkit stopped before the answer was finished",
+    }
+    if intent is None:
+        if not await store.settle_unfinished(turn.id, **values):
+            return None  # another process repairing at the same time took it, or it finished
+        log.warning(
+            "turn %s was left %s by a botkit process that is gone; marked interrupted", turn.id, turn.status
+        )
     key = await store.conversation_key(turn.conversation_id)
     if key is None:
+        if intent is not None:  # nowhere to read it back: what the database knows
+            await store.settle_unfinished(turn.id, **values)
         return None
-    if turn.platform_message_ids:
-        return Leftover(ConversationKey(*key), turn.platform_message_ids[-1], (turn.content or "").strip())
-    if turn.status == "queued" and turn.persona_name is None:  # an inbox row: accepted only
-        return Leftover(ConversationKey(*key), "", "", turn.user_id)
-    if turn.persona_name is not None:
-        # A turn that showed only a status line (Slack's "is thinking…": no message to edit),
-        # or whose placeholder was still on its way: the asker gets one new reply that says so.
-        return Leftover(ConversationKey(*key), "", (turn.content or "").strip(), turn.user_id)
-    return None
+    recorded = turn.platform_message_ids or []
+    return Leftover(
+        ConversationKey(*key),
+        recorded[-1] if recorded else "",
+        (turn.content or "").strip(),
+        turn.user_id,
+        turn=turn.id,
+        inbox=turn.status == "queued" and turn.persona_name is None,  # accepted only
+        intent=intent,
+        interrupted=values if intent is not None else None,
+    )

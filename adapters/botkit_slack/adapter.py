@@ -13,13 +13,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from botkit.adapter import Adapter, AdapterError, AdapterHost
+from botkit.adapter import Adapter, AdapterError, AdapterHost, ShownMessage
 from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError
 from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
 from botkit_slack.credentials import BotAuth, authorizer, verify
 from botkit_slack.directory import SlackDirectory
 from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_mention, from_message
 from botkit_slack.feedback import ACTION_PATTERN, feedback_event
+from botkit_slack.markers import marker_of
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.settings import SlackSettings
 from botkit_slack.threads import ThreadTracker
@@ -135,6 +136,45 @@ class SlackAdapter(Adapter):
             await client.chat_update(channel=key.channel, ts=message_id, text=fit_text(text))
         except SlackApiError as err:  # deleted, or a native stream's placeholder that was replaced
             log.info("cannot repair message %s in %s: %s", message_id, key.channel, err.response.get("error"))
+            return False
+        return True
+
+    async def reply_messages(self, key: ConversationKey, turn: int) -> list[ShownMessage] | None:
+        """The thread's messages with ``turn``'s metadata (``conversations.replies`` with
+        ``include_all_metadata``, every page). None in a DM (its replies are top-level
+        messages, not a thread) or where the thread cannot be read."""
+        if not key.thread or key.thread == DM_THREAD:
+            return None
+        client = self._web_client()
+        found: list[ShownMessage] = []
+        cursor: str | None = None
+        try:
+            while True:
+                response = await client.conversations_replies(
+                    channel=key.channel, ts=key.thread, include_all_metadata=True, limit=200, cursor=cursor
+                )
+                for message in response.get("messages") or []:
+                    marker = marker_of(message)
+                    if marker is not None and marker.turn == turn:
+                        found.append(
+                            ShownMessage(str(message.get("ts")), str(message.get("text") or ""), marker)
+                        )
+                cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+                if not response.get("has_more") or cursor is None:
+                    return found
+        except SlackApiError as err:
+            log.info("cannot read thread %s in %s: %s", key.thread, key.channel, err.response.get("error"))
+            return None
+
+    async def remove(self, key: ConversationKey, message_id: str) -> bool:
+        """``chat.delete``; a message already gone counts as removed."""
+        client = self._web_client()
+        try:
+            await client.chat_delete(channel=key.channel, ts=message_id)
+        except SlackApiError as err:
+            if err.response.get("error") == "message_not_found":
+                return True
+            log.info("cannot delete message %s in %s: %s", message_id, key.channel, err.response.get("error"))
             return False
         return True
 

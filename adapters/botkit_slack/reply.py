@@ -32,6 +32,7 @@ from botkit.events import (
     TransientPlatformError,
 )
 from botkit_slack.feedback import actions_block, feedback_blocks
+from botkit_slack.markers import metadata
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
 
@@ -261,6 +262,10 @@ class SlackReply(LiveReply):
     async def delete(self, message_id: str) -> None:
         await slack_call(self.client.chat_delete(channel=self.channel, ts=message_id))
 
+    def rendered(self, text: str) -> str:
+        """The message's ``text`` as Slack returns it: the mrkdwn :func:`fit_text` sends."""
+        return fit_text(text)
+
     def measure(self, text: str) -> int:
         """An upper bound of the converted mrkdwn's length, cheap and additive.
 
@@ -385,7 +390,11 @@ class SlackReply(LiveReply):
         row (``text`` stays the notification and search text)."""
         mrkdwn = fit_text(text)
         blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
-        await slack_call(self.client.chat_update(channel=self.channel, ts=ts, text=mrkdwn, blocks=blocks))
+        await slack_call(
+            self.client.chat_update(
+                channel=self.channel, ts=ts, text=mrkdwn, blocks=blocks, metadata=metadata(self.marker)
+            )
+        )
 
     async def _post(self, text: str, turn_id: int | None = None) -> str:
         # A reply that started at the top of a channel (a slash command) continues in the
@@ -395,7 +404,11 @@ class SlackReply(LiveReply):
         blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
         response = await slack_call(
             self.client.chat_postMessage(
-                channel=self.channel, thread_ts=thread_ts, text=mrkdwn, blocks=blocks
+                channel=self.channel,
+                thread_ts=thread_ts,
+                text=mrkdwn,
+                blocks=blocks,
+                metadata=metadata(self.marker),
             )
         )
         ts = str(response["ts"])

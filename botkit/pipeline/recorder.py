@@ -346,18 +346,9 @@ class TurnRecorder:
         """
         if self.assistant_id is None:
             return True
-        ttft = self.usage.first_token_at
-        values: dict[str, Any] = {
-            "status": status,
-            "answer": self._stored_answer(answer),
-            "reasoning": self._stored_reasoning(reasoning),
-            "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            "ttft_ms": None if ttft is None else int((ttft - self.started) * 1000),
-            "total_ms": int((time.monotonic() - self.started) * 1000),
-            "error": error,
-            "platform_message_ids": None if message_ids is None else list(message_ids),
-        }
+        values = self._values(
+            status, answer=answer, reasoning=reasoning, error=error, message_ids=message_ids
+        )
         if interim:
             try:
                 await self.store.finish_turn(self.assistant_id, **values)
@@ -371,3 +362,62 @@ class TurnRecorder:
             await self.store.finish_turn(self.assistant_id, **values)
             return True
         return await self.writes.land(self.key, self.assistant_id, values)
+
+    def _values(
+        self,
+        status: str,
+        *,
+        answer: str,
+        reasoning: str,
+        error: str | None,
+        message_ids: Sequence[str] | None,
+    ) -> dict[str, Any]:
+        """The final write's columns (:meth:`ConversationStore.finish_turn`'s keyword arguments)."""
+        ttft = self.usage.first_token_at
+        return {
+            "status": status,
+            "answer": self._stored_answer(answer),
+            "reasoning": self._stored_reasoning(reasoning),
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "ttft_ms": None if ttft is None else int((ttft - self.started) * 1000),
+            "total_ms": int((time.monotonic() - self.started) * 1000),
+            "error": error,
+            "platform_message_ids": None if message_ids is None else list(message_ids),
+        }
+
+    def intend(
+        self, shown: Sequence[str], *, status: str, answer: str, reasoning: str, error: str | None
+    ) -> None:
+        """The final view is about to be shown as ``shown`` (its messages as the platform will
+        show them): spool what :meth:`finish` will store, as an intent, before the request goes
+        out. A process killed with it in flight leaves the next start able to tell, by reading the
+        platform, a final view that was applied (stored as meant, never edited) from one that was
+        not (interrupted, its partial kept): see :mod:`botkit.repair`."""
+        spool = self.writes.spool if self.writes is not None else None
+        if spool is None or self.assistant_id is None or self.key is None:
+            return
+        values = self._values(status, answer=answer, reasoning=reasoning, error=error, message_ids=None)
+        key = self.key
+        spool.save(
+            SpooledWrite(
+                self.assistant_id,
+                (key.platform, key.workspace, key.channel, key.thread),
+                values,
+                tuple(shown),
+            )
+        )
+
+    def stray(self, message_id: str, removed: bool) -> None:
+        """A message of this turn replaced by a text posted anew (``removed``: its deletion
+        landed): kept in the spool meanwhile, so the next start deletes what a kill left."""
+        spool = self.writes.spool if self.writes is not None else None
+        if spool is None or self.assistant_id is None or self.key is None:
+            return
+        if removed:
+            spool.stray_removed(self.assistant_id, message_id)
+        else:
+            key = self.key
+            spool.add_stray(
+                self.assistant_id, (key.platform, key.workspace, key.channel, key.thread), message_id
+            )

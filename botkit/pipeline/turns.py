@@ -11,6 +11,7 @@ recoveries), :mod:`.recorder` (the rows).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +22,7 @@ from botkit.adapter import USER_CANCELLED
 from botkit.events import LiveReply
 from botkit.llm.errors import BackendError
 from botkit.llm.pool import BackendPool
+from botkit.markers import ReplyMarker
 from botkit.mathtext.directive import is_math_turn, with_directive
 from botkit.mathtext.render import formula_image, has_formulas
 from botkit.mathtext.unicode import latex_to_unicode, render_unicode
@@ -144,17 +146,23 @@ class TurnRunner:
             nonlocal live
             await check(final)
             live = self._prepare(final, reply)
-            # Users see a reaction at once, but nothing waits for it: the placeholder is posted
-            # while the turn is recorded and the model starts; edits wait until it exists.
-            live.streamer.begin()
             # The accepted message's inbox rows (Router.submit wrote them before the ack) become
             # this turn's rows; a second turn for one message (a plugin's) gets its own.
             inbox = self.inbox.pop((final.message.platform, final.message.delivery_id), None)
+            if inbox is not None:  # its placeholder carries the turn's marker (botkit.markers)
+                reply.marker = ReplyMarker(inbox.assistant_message_id)
+            # Users see a reaction at once, but nothing waits for it: the placeholder is posted
+            # while the turn is recorded and the model starts; edits wait until it exists.
+            live.streamer.begin()
             posted = list(live.streamer.stats.message_ids)
             # With no turn before it in the thread, the model is called right after: the row is
             # written ``streaming`` at once (one write fewer than ``queued`` and then ``streaming``).
             first = live.place.first_in_line
             await live.recorder.enqueue(final, live.persona, posted, inbox, streaming=first)
+            turn = live.recorder.assistant_id
+            if turn is not None and (reply.marker is None or reply.marker.turn != turn):
+                reply.marker = ReplyMarker(turn, "partial")  # the inbox rows were taken: its own
+            live.streamer.strays = live.recorder.stray
             if not posted:  # it was on its way: store its id once posted
                 live.placeholder_recorded = asyncio.create_task(
                     _record_placeholder(live), name="botkit-turn-placeholder-id"
@@ -283,6 +291,14 @@ class TurnRunner:
         """
         streamer = live.streamer
         attaching: asyncio.Task[None] | None = None
+        # The final view's intent is spooled before its first call goes out (botkit.repair).
+        streamer.before_final = functools.partial(
+            live.recorder.intend,
+            status=result.status if result.status in ("complete", "interrupted") else "failed",
+            answer=result.answer,
+            reasoning=result.reasoning,
+            error=result.error,
+        )
         try:
             if result.status == "complete":
                 message_ids = await streamer.finish(

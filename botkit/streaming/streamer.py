@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from botkit.events import Attachment, CallKind, LiveReply, RateLimited, TransientPlatformError
+from botkit.markers import Role
 from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.formatting import quote, split_message
 from botkit.streaming.notices import NO_NOTICES, Notices, append_notice, before_view
@@ -155,6 +156,11 @@ class ReplyStreamer:
         self._pump: asyncio.Task[None] | None = None
         self._io_lock = asyncio.Lock()
         self.stats = StreamStats()
+        # Crash windows (botkit.repair): told the final view's messages (as the platform will
+        # show them) before the first call that shows it goes out, and each message a text
+        # posted anew replaced (False) and its deletion once it landed (True).
+        self.before_final: Callable[[list[str]], None] | None = None
+        self.strays: Callable[[str, bool], None] | None = None
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
@@ -479,7 +485,10 @@ class ReplyStreamer:
         text = text or PLACEHOLDER
         shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
+        self._mark("final" if final else "partial")
         if self._replace_sooner(chunks, final=final):
+            if final:
+                self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
             with_buttons = feedback_turn if final and self.reply.posts_with_buttons else None
             await _shield(self._replace(chunks, final=final, feedback_turn=with_buttons))
             if feedback_turn is not None and with_buttons is None:
@@ -493,6 +502,8 @@ class ReplyStreamer:
             return
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
+        if final:
+            self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
         last = len(chunks) - 1
         posted_buttons = False
         for index, chunk in enumerate(chunks):
@@ -513,6 +524,21 @@ class ReplyStreamer:
         if feedback_turn is not None and not posted_buttons:
             await self._add_buttons(chunks, feedback_turn)
         self._last_edit = self._clock()
+
+    def _mark(self, role: Role) -> None:
+        """What the reply's next calls show, on its marker (placeholder, partial, final)."""
+        if self.reply.marker is not None:
+            self.reply.marker = self.reply.marker.as_role(role)
+
+    @staticmethod
+    def _tell(hook: Callable[..., None] | None, *args: object) -> None:
+        """A crash-window hook (a small file write): its failure is logged, never the reply's."""
+        if hook is None:
+            return
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("a reply's crash-window record could not be written")
 
     async def _add_buttons(self, chunks: list[str], feedback_turn: int) -> None:
         """The last message once more with its 👍/👎 buttons (on the edit budget: the answer is
@@ -567,6 +593,7 @@ class ReplyStreamer:
                 self._posts.budget.pause(err.retry_after)  # even if whoever waited was cancelled
                 raise
             self._shown, self.stats.message_ids = list(chunks), posted
+            self._tell(self.strays, old, False)
         self.stats.replaced += 1
         self._last_edit = self._clock()
         task = asyncio.create_task(self._delete(old), name="botkit-reply-delete-placeholder")
@@ -578,6 +605,8 @@ class ReplyStreamer:
             await self._deletes.land(lambda: self.reply.delete(message_id))
         except Exception:
             log.warning("a replaced message could not be deleted", exc_info=True)
+            return
+        self._tell(self.strays, message_id, True)
 
     def _shielded_apply(self, index: int, chunk: str, feedback_turn: int | None = None) -> Awaitable[None]:
         # Shielded: cancelling the pump must not lose a posted message's id; the lock makes the

@@ -103,6 +103,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from botkit.localserver import LocalServer
+from botkit.testing.holds import Hold
 
 DISCORD_EPOCH_MS = 1420070400000
 MESSAGE_LIMIT = 2000
@@ -275,6 +276,7 @@ class FakeDiscord(LocalServer):
         self.heartbeats = 0
         self.gateway_compression: list[str | None] = []  # ``compress`` asked by each connection
         self._rules: list[_RateLimitRule] = []
+        self._holds: list[tuple[str, re.Pattern[str], Hold]] = []
         self._connections: list[_Connection] = []
         self._detached: dict[str, _Connection] = {}  # sessions whose connection dropped, by id
         self._changed = asyncio.Event()
@@ -597,6 +599,9 @@ class FakeDiscord(LocalServer):
         await self._listen(app, host, port, shutdown_timeout=1.0)
 
     async def stop(self) -> None:
+        for _, _, held in self._holds:
+            held.dropped = True  # its caller is gone (killed): what was not applied never is
+            held.release()
         for connection in list(self._connections):
             await connection.ws.close(code=1001)
         await self._close()
@@ -625,16 +630,51 @@ class FakeDiscord(LocalServer):
             body, files = await _read_body(request)
         request[_FILES] = files
         refused = self._limited(request.method, path, body) or self._unauthorized(request, path)
+        held = self._take_hold(request.method, path, body) if refused is None else None
+        if held is not None and not held.apply:
+            held.reached.set()
+            await held.released.wait()
+            if held.dropped:
+                return self._error(503, 0, "held, and its caller is gone")
         if refused is None:
             request[_BODY] = body
             response = await handler(request)
         else:
             response = refused
+        if held is not None and held.apply:
+            self.calls.append(
+                RecordedCall(request.method, path, dict(request.query), body, response.status, arrived)
+            )
+            self._signal()
+            held.reached.set()
+            await held.released.wait()
+            return response
         self.calls.append(
             RecordedCall(request.method, path, dict(request.query), body, response.status, arrived)
         )
         self._signal()
         return response
+
+    def hold(
+        self, method: str, pattern: str, *, apply: bool = False, match: Callable[[Any], bool] | None = None
+    ) -> Hold:
+        """Hold the next ``method`` call to a path matching ``pattern`` (a regex over the path
+        after ``/api/v10``) whose JSON body satisfies ``match``: with ``apply`` it takes effect
+        first (Discord applied it, the response is not back yet), without it nothing happens
+        yet; either way it is answered only once released. Await ``hold(...).reached`` and
+        SIGKILL the caller there to drill that crash window."""
+        held = Hold(method, apply, match)
+        self._holds.append((method, re.compile(pattern), held))
+        return held
+
+    def _take_hold(self, method: str, path: str, body: Any) -> Hold | None:
+        for wanted, pattern, held in self._holds:
+            if wanted != method or held.taken or not pattern.search(path):
+                continue
+            if held.match is None or held.match(body):
+                held.taken, held.args = True, body
+                return held
+        return None
 
     def _limited(self, method: str, path: str, body: Any) -> web.Response | None:
         for rule in self._rules:

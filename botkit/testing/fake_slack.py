@@ -97,6 +97,7 @@ import aiohttp
 from aiohttp import web
 
 from botkit.localserver import LocalServer
+from botkit.testing.holds import Hold
 
 __all__ = [
     "ApiCall",
@@ -215,6 +216,7 @@ class SlackMessage:
     blocks_history: list[list[dict[str, Any]] | None] = field(
         default_factory=list
     )  # each blocks it was given
+    metadata: dict[str, Any] | None = None  # its message metadata (returned with include_all_metadata)
 
     @property
     def edits(self) -> int:
@@ -229,6 +231,15 @@ class SlackMessage:
             for element in block.get("elements", [])
             if element.get("type") == "button"
         ]
+
+
+def _metadata(args: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``metadata`` as a dict (a JSON body sends an object; a form body a JSON string)."""
+    raw = args.get("metadata")
+    if raw is None or raw == "":
+        return None
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    return dict(value) if isinstance(value, dict) else None
 
 
 def _blocks(args: Mapping[str, Any]) -> list[dict[str, Any]] | None:
@@ -353,6 +364,7 @@ class FakeSlack(LocalServer):
         self.statuses: dict[tuple[str, str], list[str]] = {}  # (channel, thread_ts) -> every status
         self._delays: dict[str, float] = {}
         self._every: _EveryNth | None = None
+        self._holds: list[Hold] = []
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
         self._socket_tasks: set[asyncio.Task[None]] = set()
@@ -370,6 +382,9 @@ class FakeSlack(LocalServer):
         await self._listen(app, host, port)
 
     async def stop(self) -> None:
+        for held in self._holds:
+            held.dropped = True  # its caller is gone (killed): what was not applied never is
+            held.release()
         for ws in list(self.sockets):
             await ws.close()
         await self._close()
@@ -480,6 +495,24 @@ class FakeSlack(LocalServer):
         that many calls were made.
         """
         self._every = _EveryNth(frozenset(methods), nth, calls, retry_after)
+
+    def hold(
+        self, method: str, *, apply: bool = False, match: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> Hold:
+        """Hold the next call of ``method`` (whose arguments satisfy ``match``): with ``apply``
+        it takes effect first (the platform applied it, its response is not back yet), without
+        it nothing happens yet; either way it is answered only once released. Await
+        ``hold(...).reached`` and SIGKILL the caller there to drill that crash window."""
+        held = Hold(method, apply, match)
+        self._holds.append(held)
+        return held
+
+    def _take_hold(self, method: str, args: Mapping[str, Any]) -> Hold | None:
+        for held in self._holds:
+            if held.method == method and not held.taken and (held.match is None or held.match(args)):
+                held.taken, held.args = True, dict(args)
+                return held
+        return None
 
     async def drop_sockets(self, code: int = 1001) -> int:
         """Close every Socket Mode connection from Slack's side (as on a Slack deploy); returns
@@ -840,7 +873,21 @@ class FakeSlack(LocalServer):
             token = auth.removeprefix("Bearer ").strip()
         if self._delays.get(method):
             await asyncio.sleep(self._delays[method])
+        held = self._take_hold(method, args)
+        if held is not None and not held.apply:
+            held.reached.set()
+            await held.released.wait()
+            if held.dropped:
+                return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         status, body_out, headers = self._answer(method, token, args)
+        if held is not None and held.apply:
+            self.calls.append(
+                ApiCall(method, args, arrived, status, None if body_out.get("ok") else body_out.get("error"))
+            )
+            await self._notify()
+            held.reached.set()
+            await held.released.wait()
+            return web.json_response(body_out, status=status, headers=headers)
         self.calls.append(
             ApiCall(method, args, arrived, status, None if body_out.get("ok") else body_out.get("error"))
         )
@@ -1027,6 +1074,7 @@ class FakeSlack(LocalServer):
             thread_ts=str(thread_ts) if thread_ts else None,
             history=[str(text or "")],
             blocks=_blocks(args),
+            metadata=_metadata(args),
         )
         message.blocks_history.append(message.blocks)
         self.messages[(message.channel, ts)] = message
@@ -1052,6 +1100,7 @@ class FakeSlack(LocalServer):
         message.text = text
         message.history.append(text)
         message.blocks = blocks  # as on Slack: an update without blocks removes them
+        message.metadata = _metadata(args) or message.metadata  # kept unless replaced
         message.blocks_history.append(blocks)
         return {"ok": True, "channel": key[0], "ts": key[1], "text": text}
 
@@ -1247,15 +1296,18 @@ class FakeSlack(LocalServer):
 
         thread = [m for m in thread if m.ts == root or in_range(m)]
         limit = int(args.get("limit") or 1000)
+        metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
         return {
             "ok": True,
-            "messages": [self._wire(m) for m in thread[:limit]],
+            "messages": [self._wire(m, metadata=metadata) for m in thread[:limit]],
             "has_more": len(thread) > limit,
         }
 
     @staticmethod
-    def _wire(message: SlackMessage) -> dict[str, Any]:
+    def _wire(message: SlackMessage, *, metadata: bool = False) -> dict[str, Any]:
         wire: dict[str, Any] = {"type": "message", "text": message.text, "ts": message.ts}
+        if metadata and message.metadata:
+            wire["metadata"] = message.metadata
         if message.blocks:
             wire["blocks"] = message.blocks
         if message.user:

@@ -1,0 +1,202 @@
+"""The restart pass on the platform: what a gone process's unfinished turn shows, and its fix.
+
+:func:`botkit.leftovers.settle_abandoned` stores each such turn as interrupted from the database
+alone; this module then reads the platform and closes the crash windows the database cannot see:
+
+- **a placeholder posted but not recorded** (killed between the post and its write): found by its
+  marker (:meth:`Adapter.reply_messages`) and edited to say what happened, instead of a second,
+  new "ask again" reply beside a "Thinking…" that stays forever;
+- **the final view in flight** (its intent spooled before the request went out, the response
+  not back): if the platform shows it, the turn is stored as meant (usually ``complete``) and the
+  message is never edited; otherwise it is interrupted, its partial answer kept and said so;
+- **a final text posted anew before its placeholder was deleted** (stored or not): the replaced
+  messages are removed, so one final reply is left.
+
+Where the platform keeps no readable marker (Discord) the recorded ids and
+:meth:`Adapter.shown_text` are all there is: a placeholder that was never recorded cannot be
+found there (docs/reliability.md lists it as open).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from botkit.adapter import Adapter
+from botkit.events import LiveReply
+from botkit.leftovers import UNANSWERED_NOTE, Leftover
+from botkit.markers import ShownMessage
+from botkit.store import ConversationStore
+from botkit.store.spool import WriteSpool
+
+log = logging.getLogger("botkit.app")
+
+Respond = Callable[[LiveReply, str], Awaitable[object]]
+"""Shows a text as a new reply (the core's normal reply path: ``Router.respond``)."""
+
+
+async def repair_leftover(
+    adapter: Adapter, store: ConversationStore, spool: WriteSpool | None, leftover: Leftover, respond: Respond
+) -> None:
+    """Make the platform show what happened to ``leftover``'s turn (see the module docstring).
+
+    A turn with a final view's intent is settled here, once the platform was read (its row and
+    its intent stay as they were until then, so a second kill finds them again); the spool's
+    records of it go once they are acted on.
+    """
+    key = leftover.key
+    if leftover.settled:
+        await _remove(adapter, leftover, leftover.strays)
+        _discard_strays(spool, leftover)
+        return
+    # Listed only where the recorded ids may not tell the whole story (one read of the thread).
+    needed = not leftover.message_id or leftover.intent is not None or bool(leftover.strays)
+    marked = await _marked(adapter, leftover) if needed else None
+    if leftover.interrupted is not None:
+        intent = leftover.intent
+        seen = marked if marked else await _recorded(adapter, leftover)
+        final = final_view(seen, intent.shown) if intent is not None and intent.shown is not None else None
+        if final is not None and intent is not None:
+            values = dict(intent.values, platform_message_ids=[m.message_id for m in final])
+        else:
+            values = dict(leftover.interrupted)
+        if not await _settle(store, leftover, values):
+            return
+        if spool is not None:
+            spool.discard(leftover.turn)
+        if final is not None:
+            log.warning(
+                "turn %s in %s: its final view was shown when botkit stopped (the response had not "
+                "come back); stored it as shown (%s), message left as it is",
+                leftover.turn,
+                key,
+                values.get("status"),
+            )
+            finals = {m.message_id for m in final}
+            await _remove(adapter, leftover, [m.message_id for m in seen if m.message_id not in finals])
+            _discard_strays(spool, leftover)
+            return
+        log.warning("turn %s in %s: its final view was not shown; marked interrupted", leftover.turn, key)
+    strays = set(leftover.strays)
+    target = _target(leftover, marked or [], strays)
+    if target is None:
+        await _remove(adapter, leftover, leftover.strays)
+        _discard_strays(spool, leftover)
+        await _tell(adapter, leftover, respond)
+        return
+    found = next((m for m in marked or [] if m.message_id == target), None)
+    shown = found.text if found is not None else await _shown_text(adapter, leftover, target)
+    text = UNANSWERED_NOTE if leftover.inbox else leftover.repaired(shown)
+    if text is not None and shown != text:
+        await _edit(adapter, leftover, target, text)
+    else:
+        log.info("the interrupted reply %s in %s already says so; left as it is", target, key)
+    await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
+    _discard_strays(spool, leftover)
+
+
+async def settle_unread(store: ConversationStore, spool: WriteSpool | None, leftover: Leftover) -> None:
+    """A leftover of a platform this process does not serve: what the database knows is stored
+    (its intent cannot be read back), and its spool records go."""
+    settled = leftover.interrupted is not None and await _settle(store, leftover, dict(leftover.interrupted))
+    if settled and spool is not None:
+        spool.discard(leftover.turn)
+    _discard_strays(spool, leftover)
+
+
+async def _settle(store: ConversationStore, leftover: Leftover, values: dict[str, Any]) -> bool:
+    """The conditional final write of an unsettled turn: False if another process took it or
+    the database is away (the row and the intent stay for the next start)."""
+    try:
+        return await store.settle_unfinished(leftover.turn, **values)
+    except Exception:
+        log.exception("could not store turn %s in %s; left for the next start", leftover.turn, leftover.key)
+        return False
+
+
+def _discard_strays(spool: WriteSpool | None, leftover: Leftover) -> None:
+    if spool is not None and leftover.strays:
+        spool.discard_strays(leftover.turn)
+
+
+def final_view(messages: Sequence[ShownMessage], intent: Sequence[str]) -> list[ShownMessage] | None:
+    """The messages that show ``intent`` (the final view's texts as the platform renders them),
+    the last ones of the turn in order; None if the platform does not show it."""
+    count = len(intent)
+    if count == 0 or len(messages) < count:
+        return None
+    last = list(messages[-count:])
+    return last if [m.text for m in last] == list(intent) else None
+
+
+def _target(leftover: Leftover, marked: Sequence[ShownMessage], strays: set[str]) -> str | None:
+    """The message to edit: the recorded one (unless it was replaced), else the first marked
+    message that was not replaced (the placeholder whose id was never stored)."""
+    if leftover.message_id and leftover.message_id not in strays:
+        return leftover.message_id
+    kept = [m.message_id for m in marked if m.message_id not in strays]
+    if leftover.message_id and kept:
+        return kept[-1]  # the text posted anew in its place
+    return kept[0] if kept else None
+
+
+async def _marked(adapter: Adapter, leftover: Leftover) -> list[ShownMessage] | None:
+    try:
+        return await adapter.reply_messages(leftover.key, leftover.turn) if leftover.turn else None
+    except Exception:
+        log.exception("could not list the messages of turn %s in %s", leftover.turn, leftover.key)
+        return None
+
+
+async def _recorded(adapter: Adapter, leftover: Leftover) -> list[ShownMessage]:
+    """The recorded message as the platform shows it (no markers to list by)."""
+    if not leftover.message_id:
+        return []
+    text = await _shown_text(adapter, leftover, leftover.message_id)
+    return [] if text is None else [ShownMessage(leftover.message_id, text)]
+
+
+async def _shown_text(adapter: Adapter, leftover: Leftover, message_id: str) -> str | None:
+    try:
+        return await adapter.shown_text(leftover.key, message_id)
+    except Exception:
+        log.exception("could not read the interrupted reply %s in %s", message_id, leftover.key)
+        return None
+
+
+async def _edit(adapter: Adapter, leftover: Leftover, message_id: str, text: str) -> None:
+    try:
+        repaired = await adapter.repair(leftover.key, message_id, text)
+    except Exception:
+        log.exception("could not repair the interrupted reply %s in %s", message_id, leftover.key)
+        return
+    if not repaired:
+        log.info("the interrupted reply %s in %s cannot be edited any more", message_id, leftover.key)
+
+
+async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[str]) -> None:
+    for message_id in message_ids:
+        try:
+            removed = await adapter.remove(leftover.key, message_id)
+        except Exception:
+            log.exception("could not remove the replaced message %s in %s", message_id, leftover.key)
+            continue
+        if removed:
+            log.info(
+                "removed the replaced message %s of turn %s in %s", message_id, leftover.turn, leftover.key
+            )
+        else:
+            log.warning("the replaced message %s in %s cannot be removed", message_id, leftover.key)
+
+
+async def _tell(adapter: Adapter, leftover: Leftover, respond: Respond) -> None:
+    """No message to edit: the asker gets one note in a new reply where they asked."""
+    try:
+        reply = await adapter.reply_in(leftover.key, leftover.user or "")
+        if reply is None:
+            log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
+            return
+        await respond(reply, UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text)
+    except Exception:
+        log.exception("could not tell %s in %s that botkit restarted", leftover.user, leftover.key)

@@ -1,0 +1,126 @@
+"""The crash window Discord allows the restart pass to close, drilled with a real ``botkit run``
+process: SIGKILL while the final edit's request is in flight (the fake Discord holds that
+PATCH, applied first or not), then a restart. Discord returns no readable marker with a message
+(a ``nonce`` is not echoed on reads), so a placeholder whose id was never recorded cannot be
+found there (docs/reliability.md lists it as open); a recorded reply is read back by its id."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botkit.leftovers import LEFTOVER_NOTE
+from botkit.testing import Standin
+from botkit.testing.fake_discord import FakeDiscord
+
+pytestmark = pytest.mark.timeout(150)
+
+ANSWER = " ".join(f"word{i}" for i in range(60))
+EDIT = r"^/channels/\d+/messages/\d+$"
+
+
+def _env(fake: FakeDiscord, standin: Standin, database: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+    return env | {
+        "BOTKIT_BOT__ADAPTERS": '["discord"]',
+        "BOTKIT_LLM__BACKEND": "external",
+        "BOTKIT_LLM__BASE_URL": standin.base_url,
+        "BOTKIT_DATABASE__URL": f"sqlite+aiosqlite:///{database}",
+        "BOTKIT_SERVER__ENABLED": "false",
+        "BOTKIT_PERSONAS__WATCH": "false",
+        # No streaming edit before the final one: what the message shows is the placeholder
+        # until the final edit, so "applied" and "not applied" look different.
+        "BOTKIT_STREAM__EDIT_INTERVAL": "30",
+        "BOTKIT_DISCORD__TOKEN": fake.token,
+        "BOTKIT_DISCORD__API_URL": fake.api_url,
+        "BOTKIT_DISCORD__GATEWAY_URL": fake.gateway_url,
+        "BOTKIT_DISCORD__GUILD_IDS": f"[{fake.guild_id}]",
+        "BOTKIT_DISCORD__GUILD_READY_TIMEOUT": "0.1",
+        "BOTKIT_DISCORD__EDITS_PER_SECOND": "50",
+    }
+
+
+async def _botkit_run(cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "botkit.cli", "run", cwd=cwd, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _assistant(database: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(database) as db:
+        return list(db.execute("SELECT status, content FROM messages WHERE role = 'assistant' ORDER BY id"))
+
+
+def _bot_messages(fake: FakeDiscord) -> list[dict[str, Any]]:
+    bot = fake.bot_user["id"]
+    return [m for m in fake.messages.values() if m["author"]["id"] == bot]
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polling the database file and the fake
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+async def test_final_edit_in_flight_then_restart(tmp_path: Path, applied: bool) -> None:
+    """Applied (Discord took the PATCH, its response is not back): the restart reads the
+    recorded reply, finds the spooled intent shown, stores the turn complete, never edits it.
+    Not applied: the reply shows its checkpointed partial answer and the interruption note."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database)
+        final = fake.hold(
+            "PATCH",
+            EDIT,
+            apply=applied,
+            match=lambda body: isinstance(body, dict) and body.get("content") == ANSWER,
+        )
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await fake.wait_until_connected(60)
+            asker = fake.add_user("ada")
+            await fake.user_message(asker, fake.channel_id, f"{fake.mention} tell me a story")
+            await asyncio.wait_for(final.reached.wait(), 60)
+        finally:
+            if first.returncode is None:
+                first.kill()
+            await first.wait()
+        assert first.returncode == -signal.SIGKILL
+        (reply,) = _bot_messages(fake)
+        assert reply["content"] == (ANSWER if applied else "_Thinking…_")
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming" and checkpoint.startswith("word0") and checkpoint != ANSWER
+
+        await fake.wait_for(lambda: not fake._connections, 30)
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await fake.wait_until_connected(60)  # the restart pass ran before it connected
+            await _until(lambda: _assistant(database)[0][0] != "streaming")
+        finally:
+            second.terminate()
+            _, log = await second.communicate()
+    (reply,) = _bot_messages(fake)  # no second reply
+    edits = [
+        c.body.get("content")
+        for c in fake.calls
+        if c.method == "PATCH" and c.path.endswith(f"/messages/{reply['id']}") and c.status == 200
+    ]
+    if applied:
+        assert reply["content"] == ANSWER, log.decode()[-3000:]
+        assert edits == [ANSWER]  # the final edit, and nothing after it
+        assert _assistant(database) == [("complete", ANSWER)]
+    else:
+        assert reply["content"] == f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+        assert ANSWER not in edits
+        assert _assistant(database) == [("interrupted", checkpoint)]

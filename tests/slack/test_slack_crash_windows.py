@@ -1,0 +1,327 @@
+"""The crash windows around a reply's messages, drilled with a real ``botkit run`` process: the
+fake Slack holds one chosen call (applied first, or not), the process is SIGKILLed exactly
+there, and a restarted one repairs what it left. Every version of every message in the thread
+and every database row is checked: one final reply or one visible interruption, no complete
+answer overwritten, no "Thinking…" left behind (docs/reliability.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botkit_slack.markers import metadata
+from drills import stored_rows
+from test_database_drills import restarted
+from test_slack_crash_drills import _botkit_run, _env, _rows, _sigkill
+
+from botkit.leftovers import LEFTOVER_NOTE, UNANSWERED_NOTE
+from botkit.markers import ReplyMarker
+from botkit.testing import Standin
+from botkit.testing.fake_slack import FakeSlack, Hold, SlackMessage
+from botkit.testing.testbot import TestBot
+
+pytestmark = pytest.mark.timeout(150)
+
+ANSWER = " ".join(f"word{i}" for i in range(60))
+THINKING = "_Thinking…_"
+
+
+def _role(role: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A call whose reply marker (Slack metadata) has ``role``."""
+
+    def match(args: Mapping[str, Any]) -> bool:
+        metadata = args.get("metadata")
+        payload = metadata.get("event_payload") if isinstance(metadata, Mapping) else None
+        return isinstance(payload, Mapping) and payload.get("role") == role
+
+    return match
+
+
+def _assistant(database: Path) -> list[tuple[str, str]]:
+    return [(status, content) for role, status, content in _rows(database) if role == "assistant"]
+
+
+def _ids(database: Path) -> list[str]:
+    with sqlite3.connect(database) as db:
+        return [
+            r[0] for r in db.execute("SELECT platform_message_ids FROM messages WHERE role = 'assistant'")
+        ]
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polling the database file and the fake
+            await asyncio.sleep(0.05)
+
+
+async def _mention(slack: FakeSlack, text: str) -> Callable[[], list[SlackMessage]]:
+    await slack.wait_for_connections(1, timeout=60)
+    root = slack.mention_event(text)
+    await slack.push_event(root)
+    channel, thread = str(root["channel"]), str(root["ts"])
+    return lambda: slack.thread_replies(channel, thread)
+
+
+async def _killed_at(
+    tmp_path: Path, slack: FakeSlack, env: dict[str, str], held: Hold
+) -> Callable[[], list[SlackMessage]]:
+    """Run botkit, @mention it, SIGKILL it once ``held`` is reached; the thread's replies."""
+    first = await _botkit_run(tmp_path, env)
+    try:
+        replies = await _mention(slack, "tell me a story")
+        await asyncio.wait_for(held.reached.wait(), 60)
+    finally:
+        await _sigkill(first)
+    assert first.returncode == -signal.SIGKILL
+    return replies
+
+
+async def _killed_at_the_final_edit(
+    tmp_path: Path, slack: FakeSlack, standin: Standin, *, applied: bool
+) -> tuple[dict[str, str], Callable[[], list[SlackMessage]]]:
+    """A reply with no streaming edit before its final one (so "applied" and "not applied" look
+    different), botkit SIGKILLed while that final ``chat.update`` is held; its env and replies."""
+    standin.script_reply(ANSWER)
+    env = _env(slack, standin, tmp_path / "botkit.db") | {"BOTKIT_STREAM__EDIT_INTERVAL": "30"}
+    held = slack.hold("chat.update", apply=applied, match=_role("final"))
+    return env, await _killed_at(tmp_path, slack, env, held)
+
+
+async def _restart(tmp_path: Path, slack: FakeSlack, env: dict[str, str], done: Callable[[], bool]) -> bytes:
+    """Start botkit again; the restart pass runs before its adapter connects (its Socket Mode
+    WebSocket). Wait for it and for ``done``, then stop it; returns its log."""
+    await slack.wait_for(lambda: not slack.sockets, 30)  # the killed process's socket is closed
+    process = await _botkit_run(tmp_path, env)
+    try:
+        await slack.wait_for_connections(1, timeout=60)
+        await _until(done, 30)
+    finally:
+        process.terminate()
+        _, stderr = await process.communicate()
+    return stderr
+
+
+def _pending(tmp_path: Path) -> list[Path]:
+    return list((tmp_path / "botkit.db.pending").glob("*.json"))
+
+
+def _every_version(slack: FakeSlack, channel: str) -> list[str]:
+    return [v for m in [*slack.messages.values(), *slack.deleted] if m.channel == channel for v in m.history]
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+async def test_final_edit_in_flight_then_restart(tmp_path: Path, applied: bool) -> None:
+    """SIGKILL while the final ``chat.update`` is in flight. ``applied`` (Slack took it, its
+    response is not back): the user saw the complete answer; the restart reads it back, finds
+    the spooled intent shown, stores the turn complete and never edits the message. Not applied:
+    the platform does not show the intent, so the restart edits the message to its checkpointed
+    partial answer and the interruption note, and stores it interrupted."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        env, replies = await _killed_at_the_final_edit(tmp_path, slack, standin, applied=applied)
+        (message,) = replies()
+        assert message.history == ([THINKING, ANSWER] if applied else [THINKING])
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming"  # the database knows less than the user saw
+        assert checkpoint.startswith("word0") and checkpoint != ANSWER
+        assert len(_pending(tmp_path)) == 1  # the intent, spooled before the request
+
+        if applied:
+            log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "complete")
+        else:
+            log = await _restart(tmp_path, slack, env, lambda: "Interrupted" in replies()[0].text)
+    (message,) = replies()
+    if applied:
+        assert message.history == [THINKING, ANSWER], log.decode()[-3000:]  # never edited again
+        assert message.buttons()  # the final edit that landed carried its 👍/👎
+        assert _assistant(database) == [("complete", ANSWER)]
+        assert _ids(database) == [f'["{message.ts}"]']
+        assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
+    else:
+        assert message.history == [THINKING, f"{checkpoint}\n\n{LEFTOVER_NOTE}"]
+        assert _assistant(database) == [("interrupted", checkpoint)]
+        assert ANSWER not in _every_version(slack, message.channel)
+    assert _pending(tmp_path) == []
+
+
+async def test_placeholder_posted_but_not_recorded_then_restart_repairs_it_in_place(tmp_path: Path) -> None:
+    """SIGKILL while the placeholder's ``chat.postMessage`` is in flight (Slack posted it, its ts
+    never came back, so no row holds it) and the answer streams into the turn: the restart finds
+    the placeholder by its marker and edits it, rather than leave "Thinking…" forever (or post
+    a second reply beside it)."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database)
+        held = slack.hold("chat.postMessage", apply=True, match=_role("placeholder"))
+        first = await _botkit_run(tmp_path, env)
+        try:
+            replies = await _mention(slack, "tell me a story")
+            await asyncio.wait_for(held.reached.wait(), 60)
+            await _until(lambda: [s for s, _ in _assistant(database)] == ["streaming"])
+        finally:
+            await _sigkill(first)
+        (placeholder,) = replies()
+        assert placeholder.history == [THINKING]
+        assert _ids(database) == ["[]"]  # its ts was never stored
+        checkpoint = _assistant(database)[0][1]
+
+        await _restart(tmp_path, slack, env, lambda: "Interrupted" in replies()[0].text)
+    (message,) = replies()  # the same message, no second reply
+    note = f"{checkpoint}\n\n{LEFTOVER_NOTE}" if checkpoint else LEFTOVER_NOTE
+    assert message.ts == placeholder.ts
+    assert message.history == [THINKING, note]
+    assert [s for s, _ in _assistant(database)] == ["interrupted"]
+
+
+def _budget_backed_up(slack: FakeSlack) -> None:
+    """The first streaming edit earns a 429 with a minute's pause: the final text (and maybe a
+    partial one before it) is posted anew and the message it replaced deleted."""
+    slack.fail_with_429("chat.update", retry_after=60)
+
+
+async def test_final_posted_anew_in_flight_then_restart_keeps_it_and_removes_the_replaced(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while the final's ``chat.postMessage`` (posted anew, the edit budget paused) is in
+    flight, Slack having posted it: the restart finds it by its marker, shown as intended,
+    stores the turn complete with it and deletes the messages it replaced."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=30) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database)
+        _budget_backed_up(slack)
+        replies = await _killed_at(
+            tmp_path, slack, env, slack.hold("chat.postMessage", apply=True, match=_role("final"))
+        )
+        assert replies()[-1].history == [ANSWER]
+        assert [s for s, _ in _assistant(database)] == ["streaming"]
+
+        await _restart(tmp_path, slack, env, lambda: len(replies()) == 1)
+    (message,) = replies()
+    assert message.history == [ANSWER]  # one final reply, never edited
+    assert _assistant(database) == [("complete", ANSWER)]
+    assert _ids(database) == [f'["{message.ts}"]']
+    assert slack.deleted  # the replaced placeholder (and any partial posted anew) are gone
+    assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
+
+
+async def test_final_posted_anew_and_stored_before_the_delete_then_restart_removes_the_replaced(
+    tmp_path: Path,
+) -> None:
+    """The final text posted anew and the turn stored, but SIGKILL while the replaced messages'
+    ``chat.delete`` are held: the restart deletes them (the spool kept their ids)."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=30) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database)
+        _budget_backed_up(slack)
+        holds = [slack.hold("chat.delete"), slack.hold("chat.delete")]
+        first = await _botkit_run(tmp_path, env)
+        try:
+            replies = await _mention(slack, "tell me a story")
+            await _until(lambda: _assistant(database) == [("complete", ANSWER)])
+            await asyncio.wait_for(holds[0].reached.wait(), 30)
+        finally:
+            await _sigkill(first)
+        before = replies()
+        assert len(before) >= 2 and before[-1].history == [ANSWER]  # the final and what it replaced
+        assert slack.deleted == []
+
+        await _restart(tmp_path, slack, env, lambda: len(replies()) == 1)
+    (message,) = replies()
+    assert message.ts == before[-1].ts and message.history == [ANSWER]
+    assert {m.ts for m in slack.deleted} == {m.ts for m in before[:-1]}
+    assert _assistant(database) == [("complete", ANSWER)]
+    assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
+
+
+async def test_an_accepted_messages_placeholder_found_by_its_marker_says_ask_again_in_place(
+    tmp_path: Path,
+) -> None:
+    """Killed after the placeholder was posted but before any turn adopted the inbox row (no
+    persona, no id stored): the restart finds the placeholder by its marker and edits it to say
+    "ask again", instead of a second reply beside a "Thinking…" that stays forever."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    async with FakeSlack() as slack:
+        root = slack.mention_event("a question")
+        slack.record_user_message(root)
+        channel, thread = str(root["channel"]), str(root["ts"])
+        async with TestBot(tmp_path / "crashed", database_url=database) as crashed:
+            ids = await crashed.store.accept(
+                "slack", "EvINBOX1", (slack.team_id, channel, thread), user_text="a question", user_id="U1"
+            )
+        assert ids is not None
+        ts = slack.next_ts()
+        slack.messages[(channel, ts)] = SlackMessage(
+            channel=channel, ts=ts, text=THINKING, user=slack.bot_user_id, bot_id=slack.bot_id,
+            thread_ts=thread, history=[THINKING], metadata=metadata(ReplyMarker(ids.assistant_message_id)),
+        )  # fmt: skip
+        async with restarted(
+            tmp_path / "next", database, "slack", slack.settings(), slack.wait_for_connections
+        ):
+            pass
+    (message,) = slack.thread_replies(channel, thread)  # no second reply
+    assert message.ts == ts and message.history == [THINKING, UNANSWERED_NOTE]
+    rows = await stored_rows(database)
+    assert [(r.role, r.status) for r in rows] == [("user", "complete"), ("assistant", "interrupted")]
+
+
+async def test_a_second_kill_while_the_restart_reads_the_thread_leaves_the_turn_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """The final edit applied in flight (as above), then the restarted process SIGKILLed too,
+    while its restart pass reads the thread back: the row stays unsettled and the intent
+    spooled, so the third start still finds the complete answer shown and stores it complete."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        env, replies = await _killed_at_the_final_edit(tmp_path, slack, standin, applied=True)
+        await slack.wait_for(lambda: not slack.sockets, 30)
+
+        reading = slack.hold(
+            "conversations.replies", match=lambda args: bool(args.get("include_all_metadata"))
+        )
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await asyncio.wait_for(reading.reached.wait(), 60)
+        finally:
+            await _sigkill(second)
+        assert second.returncode == -signal.SIGKILL
+        assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
+        assert len(_pending(tmp_path)) == 1  # and its intent kept
+
+        await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "complete")
+    (message,) = replies()
+    assert message.history == [THINKING, ANSWER]
+    assert _assistant(database) == [("complete", ANSWER)]
+    assert _pending(tmp_path) == []
+
+
+async def test_a_status_line_turns_final_posted_in_flight_then_restart_keeps_it_and_posts_nothing(
+    tmp_path: Path,
+) -> None:
+    """A reply shown as a status line (``[slack] progress = "status"``: no placeholder message)
+    whose final is its first message: SIGKILL while that ``chat.postMessage`` is in flight,
+    Slack having posted it. No id was stored, so without its marker the restart would post an
+    interruption note beside the complete answer; it finds the answer, stores it complete and
+    posts nothing."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=30) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database) | {"BOTKIT_SLACK__PROGRESS": "status"}
+        held = slack.hold("chat.postMessage", apply=True, match=_role("final"))
+        replies = await _killed_at(tmp_path, slack, env, held)
+        (message,) = replies()
+        assert message.history == [ANSWER]
+        assert _ids(database) == ["[]"]
+
+        await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "complete")
+    (message,) = replies()  # no second reply
+    assert message.history == [ANSWER]
+    assert _assistant(database) == [("complete", ANSWER)]
+    assert _ids(database) == [f'["{message.ts}"]']
