@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Literal, get_args
 
 from botkit.markers import ReplyMarker
+from botkit.ratefeed import RateFeed
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,12 @@ class RateScope:
     per_second: float | None
     burst: int = 1
     window: tuple[int, float] | None = None
+    #: tokens a call that is not a final (a streaming edit) leaves for the finals, once the
+    #: budget holds more than one (so the next final never queues behind partial edits)
+    reserve: int = 0
+    #: the platform's own numbers for this scope, where the adapter reads them (see
+    #: :mod:`botkit.ratefeed`); not part of the scope's identity
+    feed: RateFeed | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)

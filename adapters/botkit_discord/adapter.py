@@ -21,6 +21,7 @@ from botkit_discord.endpoints import point_discord_py_at
 from botkit_discord.feedback import FeedbackButton, answer_vote
 from botkit_discord.identity import channel_and_thread, member_roles, workspace_of
 from botkit_discord.mentions import MentionRouter
+from botkit_discord.ratelimits import RouteLimits
 from botkit_discord.reply import DiscordInteractionReply, DiscordMessageReply
 from botkit_discord.settings import DiscordSettings
 
@@ -77,6 +78,7 @@ class BotkitClient(discord.Client):
             allowed_mentions=discord.AllowedMentions.none(),  # model output never pings anyone
             guild_ready_timeout=settings.guild_ready_timeout,
             max_ratelimit_timeout=MAX_RATELIMIT_SLEEP,
+            http_trace=adapter.route_limits.trace_config(),  # the buckets' numbers, the global hold
             **options,
         )
         self.adapter = adapter
@@ -120,6 +122,7 @@ class DiscordAdapter(Adapter):
         self._accepting = True
         self._mentions: MentionRouter | None = None
         self._restart_rest: discord.Client | None = None  # see reply_in
+        self.route_limits = RouteLimits()  # Discord's per-route buckets, read from its answers
         if settings.shutdown_grace is not None:
             log.warning(
                 "discord.shutdown_grace (BOTKIT_DISCORD__SHUTDOWN_GRACE) is deprecated and ignored: "
@@ -366,7 +369,7 @@ class DiscordAdapter(Adapter):
             self._restart_rest = None
         point_discord_py_at(self.config.api_url, self.config.gateway_url)
         client = self.client = BotkitClient(self)
-        self._mentions = MentionRouter(client, self.config)
+        self._mentions = MentionRouter(client, self.config, self.route_limits)
         try:
             await self._login(client)
             await client.connect(reconnect=True)

@@ -18,6 +18,7 @@ import discord
 
 from botkit.events import IncomingMessage
 from botkit_discord.identity import member_roles, workspace_of
+from botkit_discord.ratelimits import RouteLimits
 from botkit_discord.reply import DiscordMessageReply, OpenChannel, platform_call
 from botkit_discord.settings import DiscordSettings
 
@@ -47,9 +48,12 @@ def thread_name(text: str) -> str:
 class MentionRouter:
     """Decides whether a gateway message is for the bot, and where the answer goes."""
 
-    def __init__(self, client: discord.Client, settings: DiscordSettings) -> None:
+    def __init__(
+        self, client: discord.Client, settings: DiscordSettings, limits: RouteLimits | None = None
+    ) -> None:
         self.client = client
         self.settings = settings
+        self.limits = limits  # the route budgets' feeds (botkit_discord.ratelimits)
         self.own_threads: set[int] = set()  # threads started this run (THREAD_CREATE also caches them)
 
     def _is_own_thread(self, channel: object, bot_id: int) -> bool:
@@ -114,6 +118,9 @@ class MentionRouter:
             private=None if is_dm else message.author.send,  # a refusal is DMed, not shown to all
             max_chars=self.settings.max_chars,
             edits_per_second=self.settings.edits_per_second,
+            limits=self.limits,
+            # a mention's thread gets the message's id: its own buckets, known before it exists
+            route_channel=message.id if open_channel is not None else channel.id,
         )
         return Addressed(incoming, reply)
 

@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 import aiohttp
 import discord
 
-from botkit.events import Attachment, LiveReply, RateLimited, TransientPlatformError
+from botkit.events import Attachment, CallKind, LiveReply, RateLimited, RateScope, TransientPlatformError
 from botkit_discord.feedback import feedback_view
+from botkit_discord.ratelimits import RouteLimits, route_key
 
 log = logging.getLogger("botkit_discord.reply")
 
@@ -167,12 +168,26 @@ class DiscordMessageReply(_DiscordReply):
         private: Callable[[str], Awaitable[object]] | None = None,
         max_chars: int,
         edits_per_second: float,
+        limits: RouteLimits | None = None,
+        route_channel: int | None = None,
     ) -> None:
         super().__init__(channel_id=channel.id, max_chars=max_chars, edits_per_second=edits_per_second)
         self.channel = channel
         self.reference = reference
         self._open_channel = open_channel
         self._private = private
+        self._limits = limits
+        self._route_channel = route_channel or channel.id
+
+    def rate_scope(self, kind: CallKind) -> RateScope:
+        """With ``limits``: Discord's own bucket of ``kind`` calls in the channel (or thread,
+        ``route_channel``) the messages go to, fed from the response headers; the edit budget
+        keeps a token back for the final texts. Without: one budget for the channel."""
+        if self._limits is None:
+            return super().rate_scope(kind)
+        key = route_key(self._route_channel, kind)
+        reserve = 1 if kind == "edit" else 0
+        return RateScope(key, self.edit_rate, self.edit_burst, reserve=reserve, feed=self._limits.feed(key))
 
     async def post_notice(self, text: str) -> bool:
         """A DM to the asker (``private``); False (the core replies openly) without one, or when

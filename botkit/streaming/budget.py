@@ -13,6 +13,13 @@ bucket is hand-written rather than ``aiolimiter``'s or ``limits``' because it is
 queue too (the final edit ahead of partial ones, stalest reply first), and it can say how long a
 call would wait (:meth:`EditBudget.expected_wait`), which the streamer uses to choose the
 cheapest way to show a final answer.
+
+Where the adapter reads the platform's own numbers for a scope (Discord's ``X-RateLimit-*``
+headers, through a :class:`~botkit.ratefeed.RateFeed`), the budget keeps within them
+(:meth:`EditBudget.sync`): never more tokens than the server has left, nothing until its window
+resets once it has none, and the window's full count back when it does. A scope's ``reserve``
+keeps that many tokens back from streaming edits (once the bucket holds more than that), so a
+reply's final text finds one at once instead of queueing behind partial edits.
 """
 
 from __future__ import annotations
@@ -25,15 +32,30 @@ from collections.abc import Callable
 
 from botkit.events import RateScope
 
+#: Seconds a fed budget holds its second call for the platform's first numbers (if they never come).
+FIRST_NUMBERS_HOLD = 1.0
+
+_FINAL = float("-inf")  # the priority of calls that must land (retry.FIRST): they may use the reserve
+
 
 class EditBudget:
     """Token bucket with a priority queue of waiters (lower priority value = served first)."""
 
     def __init__(
-        self, per_second: float | None, burst: int = 1, clock: Callable[[], float] = time.monotonic
+        self,
+        per_second: float | None,
+        burst: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        reserve: int = 0,
     ) -> None:
         self.per_second = per_second
         self.burst = max(1, burst)
+        self.reserve = max(0, reserve)
+        self._window_end: float | None = None  # when the server's window resets (sync)
+        self._window_fresh = 0  # what it has then
+        self._first_hold = 0.0  # expect_sync: until the first numbers, one call, the rest held this long
+        self._synced = False
+        self._hold_until = 0.0
         self._clock = clock
         self._tokens = float(self.burst)
         self._updated = clock()
@@ -81,6 +103,49 @@ class EditBudget:
         self._tokens = 0.0
         self._dispatch()
 
+    def sync(self, remaining: int, reset_after: float, limit: int) -> None:
+        """The platform's numbers (:class:`~botkit.ratefeed.RateFeed`): ``remaining`` calls are
+        left until its window resets in ``reset_after`` seconds, then ``limit``. The bucket holds
+        up to ``limit`` and never more than ``remaining``; with none left, nobody here calls
+        until the reset (a pause without a 429)."""
+        now = self._clock()
+        self._synced, self._hold_until = True, 0.0
+        if self._timer is not None:  # it waited for the hold: the numbers decide now
+            self._timer.cancel()
+            self._timer = None
+        self._refill(now)
+        self.burst = max(1, limit)
+        self._tokens = min(self._tokens, float(max(0, remaining)))
+        self._window_end, self._window_fresh = now + max(0.0, reset_after), limit
+        if remaining <= 0:
+            self._paused_until = max(self._paused_until, now + reset_after)
+            self._tokens = 0.0
+        self._dispatch()
+
+    def expect_sync(self, hold: float) -> None:
+        """The platform's numbers will come (:meth:`sync`) with the first answer: until then,
+        grant one call and hold the others (for ``hold`` seconds at most, should no numbers
+        come), rather than hand the platform a burst it may not take (its limit is unknown)."""
+        self._first_hold = hold
+
+    def stop_expecting(self) -> None:
+        """An answer came without numbers (a platform, or a fake, that states none): stop
+        holding calls for them."""
+        if not self._first_hold and not self._hold_until:
+            return
+        self._first_hold, self._hold_until = 0.0, 0.0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._dispatch()
+
+    def _need(self, priority: float) -> float:
+        """Tokens the bucket must hold to grant a call of ``priority``: a final takes the last
+        one; a streaming edit leaves ``reserve`` (only while the bucket can hold more)."""
+        if priority == _FINAL or not self.reserve or self.burst <= self.reserve:
+            return 1.0
+        return 1.0 + self.reserve
+
     def paused_for(self) -> float:
         """Seconds until the latest 429's pause ends (0 when the scope is not paused)."""
         return max(0.0, self._paused_until - self._clock())
@@ -94,32 +159,38 @@ class EditBudget:
         if self.per_second is None:
             return paused
         ahead = sum(1 for p, _, f in self._waiters if p <= priority and not f.done())
-        return max(paused, (ahead + 1 - self._tokens) / self.per_second)
+        return max(paused, (ahead + self._need(priority) - self._tokens) / self.per_second)
 
     def stream_started(self) -> Callable[[], None]:
         """Count one more live stream; the returned function counts it out (once, however often
         it is called)."""
-        return self._count_in("streams")
+        self.streams += 1
+        done = False
+
+        def ended() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.streams -= 1
+
+        return ended
 
     def owe_final(self) -> Callable[[], None]:
         """Count one more reply whose final call will draw here (it has a message to edit); the
         returned function counts it out, once. The token bucket only counts; a window budget
         holds partial edits back so that every final owed gets a slot."""
-        return self._count_in("owed")
+        self.owed += 1
+        paid = False
 
-    def _count_in(self, counter: str) -> Callable[[], None]:
-        setattr(self, counter, getattr(self, counter) + 1)
-        done = False
-
-        def out() -> None:
-            nonlocal done
-            if not done:
-                done = True
-                setattr(self, counter, getattr(self, counter) - 1)
+        def pay() -> None:
+            nonlocal paid
+            if not paid:
+                paid = True
+                self.owed -= 1
                 if self._waiters and _loop_running():
-                    self._dispatch()  # a call held back for what was counted may go now
+                    self._dispatch()  # a partial edit held back for this final may go now
 
-        return out
+        return pay
 
     def crowded(self, horizon: float) -> bool:
         """More replies stream here than the budget can give one edit each within ``horizon``
@@ -134,6 +205,10 @@ class EditBudget:
         return self.expected_wait(float("inf")) == 0.0
 
     def _refill(self, now: float) -> None:
+        if self._window_end is not None and now >= self._window_end:
+            # The server's window reset: its full count is there (up to what the bucket holds).
+            self._tokens = max(self._tokens, float(min(self.burst, self._window_fresh)))
+            self._window_end = None
         if self.per_second is not None:
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
         self._updated = now
@@ -143,8 +218,9 @@ class EditBudget:
         self._refill(now)
         while self._waiters and self._waiters[0][2].done():
             heapq.heappop(self._waiters)
-        while self._waiters and now >= self._paused_until:
-            if self.per_second is not None and self._tokens < 1:
+        while self._waiters and now >= max(self._paused_until, self._hold_until):
+            need = self._need(self._waiters[0][0])
+            if self.per_second is not None and self._tokens < need:
                 break
             _, _, future = heapq.heappop(self._waiters)
             if future.done():
@@ -153,10 +229,16 @@ class EditBudget:
                 self._tokens -= 1
             self.granted += 1
             future.set_result(None)
+            if self._first_hold and not self._synced:
+                self._hold_until = now + self._first_hold
         if self._waiters and self._timer is None:
-            wait = max(0.0, self._paused_until - now)
-            if self.per_second is not None and self._tokens < 1:
-                wait = max(wait, (1 - self._tokens) / self.per_second)
+            wait = max(0.0, max(self._paused_until, self._hold_until) - now)
+            need = self._need(self._waiters[0][0])
+            if self.per_second is not None and self._tokens < need:
+                refill = (need - self._tokens) / self.per_second
+                if self._window_end is not None:  # the server's reset may bring them sooner
+                    refill = min(refill, max(0.0, self._window_end - now))
+                wait = max(wait, refill)
             self._timer = asyncio.get_running_loop().call_later(wait + 1e-4, self._on_timer)
 
     def _on_timer(self) -> None:
@@ -181,10 +263,15 @@ class BudgetRegistry:
         self._clock = clock
 
     def get(
-        self, key: str, per_second: float | None, burst: int = 1, window: tuple[int, float] | None = None
+        self,
+        key: str,
+        per_second: float | None,
+        burst: int = 1,
+        reserve: int = 0,
+        window: tuple[int, float] | None = None,
     ) -> EditBudget:
         """The scope's budget; ``window`` = (calls, seconds): a moving window
-        (:class:`~botkit.streaming.window.WindowBudget`) instead of the bucket alone."""
+        (:class:`~botkit.streaming.window.WindowBudget`) on top of the bucket."""
         budget = self._budgets.get(key)
         if budget is None:
             if window is not None:
@@ -192,9 +279,15 @@ class BudgetRegistry:
 
                 budget = WindowBudget(window[0], window[1], per_second, burst, clock=self._clock)
             else:
-                budget = EditBudget(per_second, burst, clock=self._clock)
+                budget = EditBudget(per_second, burst, clock=self._clock, reserve=reserve)
             self._budgets[key] = budget
         return budget
 
     def for_scope(self, scope: RateScope) -> EditBudget:
-        return self.get(scope.key, scope.per_second, scope.burst, scope.window)
+        """The scope's budget; where the scope has a feed, the budget follows it (once)."""
+        fresh = scope.key not in self._budgets
+        budget = self.get(scope.key, scope.per_second, scope.burst, scope.reserve, scope.window)
+        if fresh and scope.feed is not None:
+            budget.expect_sync(FIRST_NUMBERS_HOLD)
+            scope.feed.subscribe(budget.sync, budget.stop_expecting)
+        return budget

@@ -185,7 +185,9 @@ class ReplyStreamer:
             self._placeholder = asyncio.create_task(self._status_first(first), name="botkit-reply-status")
         else:
             self._owe_final()
-            self._placeholder = asyncio.create_task(self.post_first(first), name="botkit-reply-placeholder")
+            self._placeholder = asyncio.create_task(
+                self.post_first(first, live=True), name="botkit-reply-placeholder"
+            )
         self._pump = asyncio.create_task(self._run_pump(), name="botkit-reply-pump")
 
     def _wants_status(self) -> bool:
@@ -223,7 +225,7 @@ class ReplyStreamer:
             return ""
         self._status_mode = False
         self._owe_final()
-        return await self.post_first(placeholder)
+        return await self.post_first(placeholder, live=True)
 
     def _owe_final(self) -> None:
         """This reply's final will be an edit on the edit budget: a window budget keeps a slot
@@ -243,18 +245,28 @@ class ReplyStreamer:
         assert self._placeholder is not None, "begin() first"
         return await asyncio.shield(self._placeholder)
 
-    async def post_first(self, text: str | None = None) -> str:
+    async def post_first(self, text: str | None = None, *, live: bool = False) -> str:
         """Post the reply's first message and return its id, without streaming anything yet.
 
         Without ``text``: the placeholder under the persona's before-notice, as :meth:`start` shows it.
+        ``live`` (:meth:`begin`): what the view shows by the time the post's token comes, if the
+        model wrote answer text meanwhile (or finished: a channel's posts backed up behind other
+        replies' can take longer than an answer), else ``text``. Then the first message already
+        shows it: one call instead of a placeholder and an edit, and the text sooner.
 
-        It draws on the reply's post budget (on Discord the same per-channel budget as edits;
+        It draws on the reply's post budget (on Discord the channel's message-create bucket;
         on Slack ``chat.postMessage``'s per channel), ahead of every edit in line, and lands: a
         429 pauses that budget and is waited out, a transient error is retried, until the deadline.
         """
         shown = self._filtered(before_view(PLACEHOLDER, self.notices.before) if text is None else text)
-        message_id = await self._posts.land(lambda: self.reply.post_placeholder(shown), priority=FIRST)
-        self._shown = [shown]
+        posted = [shown]
+
+        def post() -> Awaitable[str]:
+            posted[0] = self._first_chunk() if live and self._has_text() else shown
+            return self.reply.post_placeholder(posted[0])
+
+        message_id = await self._posts.land(post, priority=FIRST)
+        self._shown = [posted[0]]
         self.stats.message_ids = [message_id]
         self._last_edit = self._clock()
         return message_id
@@ -460,6 +472,17 @@ class ReplyStreamer:
                 self._dirty.set()
             except Exception:
                 log.exception("streaming edit refused; the final edit tries again")
+
+    def _has_text(self) -> bool:
+        """The model's answer (partial or final) is there to show."""
+        return self._view.final is not None or bool(self._view.answer)
+
+    def _first_chunk(self) -> str:
+        """The first message of the view as :meth:`_show` would show it now."""
+        final = self._view.final is not None
+        text = self._render() or PLACEHOLDER
+        shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
+        return split_message(shown, self.reply.max_chars, self.reply.measure)[0]
 
     def _status_only(self) -> bool:
         """The next partial view has no model text in it (a thinking clock, a status line)."""

@@ -45,6 +45,14 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   ``discord.File``); the message gets Discord's ``attachments`` objects (id, filename, size,
   content_type, url) and :attr:`FakeDiscord.files` keeps each part's bytes by message id.
 
+Real limits: ``FakeDiscord(limits=DiscordLimits())`` enforces Discord's per-route fixed windows
+(5 per 5 s per channel for message create, edit and delete; typing and thread start on request)
+and the global
+50/s, with the real ``X-RateLimit-*`` headers and 429 body (:mod:`botkit.testing.discord_limits`;
+off by default). ``DELETE /channels/{cid}/messages/{mid}`` deletes a bot message, ``POST
+/channels/{cid}/typing`` is recorded in :attr:`FakeDiscord.typing`, and every text a message
+showed is kept in :attr:`FakeDiscord.versions` (:meth:`FakeDiscord.versions_of`).
+
 Rate limits: :meth:`FakeDiscord.rate_limit` makes the next ``count`` requests matching a method
 and path pattern answer 429 with Discord's body (``message``, ``retry_after``, ``global``) and
 headers (``Retry-After``, ``X-RateLimit-*``, and ``Via`` unless ``via=False``: discord.py
@@ -103,6 +111,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from botkit.localserver import LocalServer
+from botkit.testing.discord_limits import DiscordLimits, RateLimiter
 from botkit.testing.holds import Hold
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -249,7 +258,12 @@ class FakeDiscord(LocalServer):
         roles: tuple[str, ...] = ("admin", "legal", "medical", "student"),
         heartbeat_interval_ms: float = 41250.0,
         token_lifetime: float = 15 * 60.0,
+        limits: DiscordLimits | None = None,
     ) -> None:
+        # Discord's per-route buckets and global limit (botkit.testing.discord_limits); None: off
+        self.limiter = RateLimiter(limits) if limits is not None else None
+        self.versions: dict[int, list[tuple[float, str]]] = {}  # message id -> (when, what it showed)
+        self.typing: list[tuple[int, float]] = []  # (channel id, when) of each typing indicator
         self.token = token or "fake." + secrets.token_urlsafe(24)
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.token_lifetime = token_lifetime
@@ -452,8 +466,17 @@ class FakeDiscord(LocalServer):
             payload["guild_id"] = channel["guild_id"]
         payload.update(extra)
         self.messages[message_id] = payload
+        self._record_version(payload)
         self._signal()
         return payload
+
+    def _record_version(self, message: dict[str, Any]) -> None:
+        """Keep what the message shows now (content, else its embeds' descriptions) as a version."""
+        self.versions.setdefault(int(message["id"]), []).append((time.monotonic(), visible_text(message)))
+
+    def versions_of(self, message_id: int) -> list[str]:
+        """Every text the message showed, first to last (the post, then each accepted edit)."""
+        return [text for _, text in self.versions.get(message_id, [])]
 
     # -- reading what happened ----------------------------------------------------------------
     def messages_in(self, channel_id: int) -> list[dict[str, Any]]:
@@ -592,6 +615,8 @@ class FakeDiscord(LocalServer):
             ("POST", "/channels/{cid}/messages", self._create_message),
             ("GET", "/channels/{cid}/messages/{mid}", self._channel_message),
             ("PATCH", "/channels/{cid}/messages/{mid}", self._channel_message),
+            ("DELETE", "/channels/{cid}/messages/{mid}", self._channel_message),
+            ("POST", "/channels/{cid}/typing", self._typing),
             ("POST", "/channels/{cid}/messages/{mid}/threads", self._create_thread),
         ]
         for method, path, handler in routes:
@@ -630,6 +655,17 @@ class FakeDiscord(LocalServer):
             body, files = await _read_body(request)
         request[_FILES] = files
         refused = self._limited(request.method, path, body) or self._unauthorized(request, path)
+        verdict = self.limiter.check(request.method, path) if self.limiter and refused is None else None
+        if verdict is not None and verdict.limited:
+            refused = _json(
+                {
+                    "message": "You are being rate limited.",
+                    "retry_after": round(verdict.retry_after, 3),
+                    "global": verdict.is_global,
+                },
+                status=429,
+                headers=verdict.headers,
+            )
         held = self._take_hold(request.method, path, body) if refused is None else None
         if held is not None and not held.apply:
             held.reached.set()
@@ -639,6 +675,8 @@ class FakeDiscord(LocalServer):
         if refused is None:
             request[_BODY] = body
             response = await handler(request)
+            if verdict is not None:
+                response.headers.update(verdict.headers)
         else:
             response = refused
         if held is not None and held.apply:
@@ -874,6 +912,7 @@ class FakeDiscord(LocalServer):
             original["components"] = body.get("components") or []
             original["flags"] = int(original["flags"]) & ~FLAG_LOADING
             original["edited_timestamp"] = _iso()
+            self._record_version(original)
             if request.query.get("wait", "false").lower() in ("true", "1"):
                 return _json(original)
             return web.Response(status=204)
@@ -932,7 +971,10 @@ class FakeDiscord(LocalServer):
             message["content"] = body["content"] or ""
         if "components" in body:
             message["components"] = body["components"] or []
+        if "embeds" in body:
+            message["embeds"] = body["embeds"] or []
         message["edited_timestamp"] = _iso()
+        self._record_version(message)
         self._signal()
 
     def _bad_components(self, body: Mapping[str, Any]) -> web.Response | None:
@@ -1013,6 +1055,8 @@ class FakeDiscord(LocalServer):
         if (problem := self._bad_components(body)) is not None:
             return problem
         extra: dict[str, Any] = {"components": body.get("components") or []}
+        if body.get("embeds"):
+            extra["embeds"] = body["embeds"]
         if files:
             extra["attachments"] = self._attachments(body, files)
         if body.get("message_reference"):
@@ -1052,6 +1096,12 @@ class FakeDiscord(LocalServer):
         if int(message.get("flags", 0)) & FLAG_EPHEMERAL:
             # Discord: an ephemeral message exists only for its interaction's token, not in the channel
             return self._error(404, 10008, "Unknown Message")
+        if request.method == "DELETE":
+            if message["author"]["id"] != self.bot_user["id"]:
+                return self._error(403, 50013, "Missing Permissions")
+            self.deleted_messages[message_id] = self.messages.pop(message_id)
+            self._signal()
+            return web.Response(status=204)
         if request.method == "PATCH":
             if message["author"]["id"] != self.bot_user["id"]:
                 return self._error(403, 50005, "Cannot edit a message authored by another user")
@@ -1060,6 +1110,14 @@ class FakeDiscord(LocalServer):
                 return problem
             self._apply_edit(message, body)
         return _json(message)
+
+    async def _typing(self, request: web.Request) -> web.Response:
+        """``POST /channels/{cid}/typing``: the "botkit is typing…" indicator (204)."""
+        channel_id = int(request.match_info["cid"])
+        if channel_id not in self.channels:
+            return self._error(404, 10003, "Unknown Channel")
+        self.typing.append((channel_id, time.monotonic()))
+        return web.Response(status=204)
 
     async def _create_thread(self, request: web.Request) -> web.Response:
         channel_id, message_id = int(request.match_info["cid"]), int(request.match_info["mid"])
@@ -1422,6 +1480,14 @@ class FakeDiscord(LocalServer):
             raise AssertionError(f"expected an autocomplete result (type 8), got {callback}")
         choices: list[dict[str, Any]] = callback["data"]["choices"]
         return choices
+
+
+def visible_text(message: Mapping[str, Any]) -> str:
+    """What a message shows as text: its content, else its embeds' descriptions (llmcord's form)."""
+    content = str(message.get("content") or "")
+    if content:
+        return content
+    return "\n".join(str(e.get("description") or "") for e in message.get("embeds") or [])
 
 
 async def _read_body(request: web.Request) -> tuple[Any, list[FakeFile]]:

@@ -23,7 +23,7 @@ def _bot_texts(rig: DiscordRig, channel_id: int) -> list[str]:
     return [m["content"] for m in rig.fake.messages_in(channel_id) if m["author"]["id"] == me]
 
 
-async def test_429_on_a_placeholder_pauses_the_channel_and_is_retried_once(tmp_path: Path) -> None:
+async def test_429_on_a_placeholder_pauses_only_the_post_route_and_is_retried_once(tmp_path: Path) -> None:
     streaming = " ".join(f"word{i}" for i in range(200))
     core = {"stream": {"edit_interval": 0.05}}
     async with discord_rig(tmp_path, core=core, mention_mode="inline", edits_per_second=1000.0) as rig:
@@ -56,9 +56,11 @@ async def test_429_on_a_placeholder_pauses_the_channel_and_is_retried_once(tmp_p
         assert [c.status for c in posts] == [429, 200]  # retried once, by the core alone
         limited, landed = fake.calls.index(posts[0]), fake.calls.index(posts[1])
         between = [c for c in fake.calls[limited + 1 : landed] if re.search(edits, c.path)]
-        # The 429 paused the channel's budget: the streaming reply did not edit until the
-        # placeholder landed (at most one edit was already on its way).
-        assert len(between) <= 1
+        # Discord limits message create and edit in buckets of their own: the 429 paused the
+        # channel's post budget only, so the streaming reply kept editing while the placeholder
+        # waited (a route-wide pause would have let at most one edit through).
+        assert len(between) >= 2
+        assert all(c.status == 200 for c in between)
         assert any(re.search(edits, c.path) for c in fake.calls[landed:])
 
 

@@ -136,5 +136,5 @@ def test_registry_and_settings_pick_the_window() -> None:
     with pytest.raises(ValueError, match="edit_window"):
         SlackSettings(bot_token="xoxb-1", app_token="xapp-1", edit_window="sliding")
     registry = BudgetRegistry()
-    assert isinstance(registry.get("w", 1.0, 3, (50, 60.0)), WindowBudget)
+    assert isinstance(registry.get("w", 1.0, 3, window=(50, 60.0)), WindowBudget)
     assert not isinstance(registry.get("b", 1.0, 3), WindowBudget)

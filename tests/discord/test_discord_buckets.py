@@ -1,0 +1,107 @@
+"""Discord's real limits on (``FakeDiscord(limits=DiscordLimits())``: 5 per 5 s per route and
+channel, 50/s in all): many replies at once, through discord.py, with no 429 and every final text
+the stored answer. The adapter reads each bucket's numbers from the response headers and keeps
+one budget per route (``discord:{channel}:post|edit|delete``) and a global hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from discord_harness import DiscordRig, discord_rig
+from drills import wait_idle
+
+from botkit.testing.discord_limits import DiscordLimits
+from botkit.testing.fake_discord import FakeDiscord
+
+STREAMING = {"stream": {"edit_interval": 0.1}}
+
+
+async def _stored_answer(rig: DiscordRig, channel_id: int, thread: str) -> str:
+    fake = rig.fake
+    conversation = await rig.bot.store.conversation_id("discord", str(fake.guild_id), str(channel_id), thread)
+    turn = (await rig.bot.store.messages(conversation))[-1]
+    assert turn.role == "assistant" and turn.status == "complete", turn
+    return str(turn.content)
+
+
+def _bot_messages(fake: FakeDiscord, channel_id: int) -> list[dict[str, Any]]:
+    return [m for m in fake.messages_in(channel_id) if m["author"]["id"] == fake.bot_user["id"]]
+
+
+async def test_many_replies_in_one_channel_stay_under_its_buckets(tmp_path: Path) -> None:
+    replies = 12
+    async with (
+        FakeDiscord(limits=DiscordLimits()) as fake,
+        discord_rig(tmp_path, fake=fake, core=STREAMING, mention_mode="inline") as rig,
+    ):
+        rig.bot.standin.tokens_per_second = 40  # each answer streams for a few seconds
+        user = fake.add_user("alice")
+        asked = [
+            await fake.user_message(user, fake.channel_id, f"{fake.mention} question {i} " + "word " * 20)
+            for i in range(replies)
+        ]
+        await fake.wait_for(lambda: len(_bot_messages(fake, fake.channel_id)) == replies, 60)
+        await wait_idle(rig.bot, 90)
+        assert [c for c in fake.calls if c.status == 429] == []
+        assert fake.limiter is not None and fake.limiter.rejected == []
+        by_reference = {
+            str(m["message_reference"]["message_id"]): m for m in _bot_messages(fake, fake.channel_id)
+        }
+        for message in asked:
+            shown = by_reference[message["id"]]
+            assert shown["content"] == await _stored_answer(rig, fake.channel_id, message["id"])
+            assert fake.versions_of(int(shown["id"]))[0] == "_Thinking…_"
+        channel = str(fake.channel_id)
+        posts = fake.limiter.accepted["POST /channels/{channel_id}/messages"][channel]
+        edits = fake.limiter.accepted["PATCH /channels/{channel_id}/messages/{message_id}"][channel]
+        assert len(posts) == replies  # one placeholder each, each answer fits one message
+        assert len(edits) >= replies  # at least each final text
+
+
+async def test_replies_in_many_threads_stay_under_the_global_limit(tmp_path: Path) -> None:
+    """Twenty threads have twenty edit buckets of their own: together they could send far more
+    than Discord's 50 a second, which discord.py honours only after a global 429."""
+    replies = 20
+    async with (
+        FakeDiscord(limits=DiscordLimits(global_per_second=50)) as fake,
+        discord_rig(
+            tmp_path, fake=fake, core={"stream": {"edit_interval": 0.02}}, edits_per_second=1000.0
+        ) as rig,
+    ):
+        rig.bot.standin.tokens_per_second = 200
+        user = fake.add_user("alice")
+        asked = [
+            await fake.user_message(user, fake.channel_id, f"{fake.mention} q{i} " + "word " * 60)
+            for i in range(replies)
+        ]
+        await fake.wait_for(lambda: all(_bot_messages(fake, int(m["id"])) for m in asked), 60)
+        await wait_idle(rig.bot, 120)
+        assert fake.limiter is not None
+        assert [c for c in fake.calls if c.status == 429] == [], fake.limiter.rejected
+        for message in asked:
+            (shown,) = _bot_messages(fake, int(message["id"]))  # its thread has the message's id
+            assert shown["content"] == await _stored_answer(rig, fake.channel_id, message["id"])
+
+
+async def test_a_placeholder_held_back_until_the_answer_is_done_posts_the_answer_instead(
+    tmp_path: Path,
+) -> None:
+    """When the channel's posts are backed up (here: a 429 on the placeholder) longer than the
+    model takes, the first message shows the answer: one post, no placeholder to edit."""
+    async with (
+        FakeDiscord(limits=DiscordLimits()) as fake,
+        discord_rig(tmp_path, fake=fake, core=STREAMING, mention_mode="inline") as rig,
+    ):
+        rig.bot.standin.tokens_per_second = 0  # as fast as it goes: done long before the retry
+        fake.rate_limit("POST", rf"^/channels/{fake.channel_id}/messages$", retry_after=1.5, via=False)
+        asked = await fake.user_message(fake.add_user("alice"), fake.channel_id, f"{fake.mention} hello")
+        await fake.wait_for(lambda: bool(_bot_messages(fake, fake.channel_id)), 30)
+        await wait_idle(rig.bot, 30)
+        (shown,) = _bot_messages(fake, fake.channel_id)
+        answer = await _stored_answer(rig, fake.channel_id, asked["id"])
+        assert fake.versions_of(int(shown["id"])) == [answer, answer]  # posted, then given its buttons
+        posts = fake.calls_to("POST", rf"^/channels/{fake.channel_id}/messages$")
+        assert [c.status for c in posts] == [429, 200]
+        edits = fake.calls_to("PATCH", rf"^/channels/{fake.channel_id}/messages/\d+$")
+        assert len(edits) == 1 and edits[0].body.get("components")  # only the 👍/👎 buttons
