@@ -6,8 +6,9 @@ Four kinds of process, each on its own (``--pin``: botkit alone on CPU 0, everyt
   machine: then nothing is started and ``--tokens-per-chunk`` must say its ``--stream-interval``);
 * the platform: a :class:`~botkit.testing.fake_slack.FakeSlack` in a process of its own (this file's
   ``fake-slack`` role), with Slack's ``chat.update`` limit (50 per minute, answered with 429 and
-  ``Retry-After``) enforced (``limits=on``, botkit on its default budget) or lifted (``limits=off``,
-  botkit's budget lifted too); it pushes the N mentions (10 channels, one user each) and records
+  ``Retry-After``) enforced (``limits=on``, botkit on its default budget), every method's published
+  limit enforced (``limits=real``: ``chat.postMessage`` 1/s per channel with bursts of 4 too), or
+  lifted (``limits=off``, botkit's budget lifted too); it pushes the N mentions (10 channels, one user each) and records
   every API call with its time;
 * ``botkit run`` with the Slack adapter and a fresh SQLite database;
 * the bare loop (this file's ``bare`` role): aiohttp + ``json.loads`` reading the same N streams
@@ -94,6 +95,8 @@ async def fake_slack_role(ns: argparse.Namespace) -> None:
     async with FakeSlack() as slack:
         if ns.limits == "on":
             slack.limit_rate("chat.update", SLACK_UPDATES_PER_MINUTE, 60.0)
+        elif ns.limits == "real":  # every method's published limit (chat.postMessage per channel too)
+            slack.enforce_real_limits()
         print(f"READY {slack.api_url}", flush=True)
         while line := (await reader.readline()).decode().strip():
             command, *args = line.split()
@@ -659,7 +662,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="role")
     fake = sub.add_parser("fake-slack", help="(internal) the fake Slack process")
-    fake.add_argument("--limits", choices=["on", "off"], default="off")
+    fake.add_argument("--limits", choices=["on", "real", "off"], default="off")
     bare = sub.add_parser("bare", help="(internal) the bare aiohttp + json.loads loop")
     bare.add_argument("--url", required=True)
     bare.add_argument("--streams", type=int, required=True)
@@ -669,7 +672,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--streams", default="10,100,500", help="concurrent conversations, comma-separated")
     parser.add_argument("--tokens-per-chunk", default="1,8", help="stand-in --stream-interval values")
     parser.add_argument(
-        "--limits", default="off", help="on (Slack's chat.update limit, botkit defaults), off, or on,off"
+        "--limits",
+        default="off",
+        help="on (Slack's chat.update limit, botkit defaults), real (every method's published limit: "
+        "FakeSlack.enforce_real_limits), off, or a list: on,off",
     )
     parser.add_argument(
         "--limited-streams", type=int, default=10, help="with limits on, at most this many streams"

@@ -36,7 +36,12 @@ own (:mod:`delivery_sim`: ``chat.update`` and ``chat.delete`` 50 per 60 s per wo
   budget is backed up, but ``progress = "message"``: every reply gets a placeholder;
 * ``after``: the same with the ``[slack]`` defaults (``progress = "auto"``): when the workspace's
   edit budget cannot stream every live reply, a reply shows a status line
-  (``assistant.threads.setStatus``, its own budget) and its final is one new message.
+  (``assistant.threads.setStatus``, its own budget) and its final is one new message; with
+  ``edit_window = "bucket"`` (``chat.update`` paced by the token bucket alone);
+* ``window``: the same with ``edit_window = "rolling"``: ``chat.update`` also counted in a moving
+  window of ``edit_window_calls`` per 60 s (:class:`~botkit.streaming.window.WindowBudget`):
+  finals spend what the window has left at once, partial edits only the slots no streaming
+  reply's final needs.
 
 It reports what a user sees (placeholder, first answer text, final text after the model's last
 token, partial edits per reply), 429s and API calls per reply per method.
@@ -442,8 +447,8 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
 
 # -- delivery: one workspace, per-method limits, before vs after issue 11 ---------------------
 
-Arm = Literal["before", "message", "after"]
-ARMS: tuple[Arm, ...] = ("before", "message", "after")
+Arm = Literal["before", "message", "after", "window"]
+ARMS: tuple[Arm, ...] = ("before", "message", "after", "window")
 
 
 def streamer_at(ref: str) -> Any:
@@ -499,7 +504,8 @@ async def simulate_delivery(
         replace_final=arm != "before" and defaults["replace_final"],
         status_rate=defaults["statuses_per_minute"] / 60.0,
         status_burst=defaults["status_burst"],
-        progress=defaults["progress"] if arm == "after" else "message",
+        progress=defaults["progress"] if arm in ("after", "window") else "message",
+        edit_window=(defaults["edit_window_calls"], 60.0) if arm == "window" else None,
     )
     registry = BudgetRegistry(clock)
     rng = _Random(seed)
@@ -575,7 +581,8 @@ def report_delivery(results: list[DeliveryResult], args: argparse.Namespace) -> 
         f"(bursts of 4). before = the streamer of {args.before_ref} (one budget for every call, "
         'generation waits for the placeholder); message = this checkout with progress = "message" '
         "(a placeholder for every reply); after = this checkout with the [slack] defaults "
-        f"({_budget_line()}). Every reply pooled over {args.seeds} seeds.",
+        f"({_budget_line()}) but edit_window = bucket; window = the same with edit_window = rolling "
+        f"({slack_defaults()['edit_window_calls']} chat.update per 60 s). Every reply pooled over {args.seeds} seeds.",
         "",
         "| questions | arm | placeholder or status line p50 / p95 s | first answer text p50 / p95 s "
         "| final after last token p50 / p95 / p99 s | final within 1.5 s | partial edits per reply "

@@ -84,7 +84,7 @@ class Workspace:
     async def call(self, method: str, channel: str) -> None:
         """One Web API call: checked against its limit on arrival, answered after ``latency``."""
         self.calls[method] += 1
-        limit = {
+        limit: SlidingWindow | Bucket | None = {
             "chat.update": self.update,
             "chat.delete": self.delete,
             "assistant.threads.setStatus": self.status,
@@ -124,6 +124,7 @@ class Scopes:
     status_rate: float = 5.0
     status_burst: int = 100
     progress: ProgressMode = "message"  # "message": no status lines (the reply cannot show one)
+    edit_window: tuple[int, float] | None = None  # chat.update's moving window ([slack] edit_window)
 
 
 class WorkspaceReply(LiveReply):
@@ -146,7 +147,7 @@ class WorkspaceReply(LiveReply):
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         if not self.scopes.per_method or kind == "edit":
-            return RateScope(self.rate_key, self.edit_rate, self.edit_burst)
+            return RateScope(self.rate_key, self.edit_rate, self.edit_burst, window=self.scopes.edit_window)
         if kind == "status":
             return RateScope("slack:T0:status", self.scopes.status_rate, self.scopes.status_burst)
         if kind == "post":

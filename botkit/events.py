@@ -157,11 +157,15 @@ ProgressMode = Literal["auto", "message", "status"]
 @dataclass(frozen=True, slots=True)
 class RateScope:
     """One rate limit: every call with the same ``key`` draws on one budget of ``per_second``
-    calls (None: no limit) with ``burst`` back to back."""
+    calls (None: no limit) with ``burst`` back to back. With ``window`` = (calls, seconds) the
+    platform's limit is a count in any rolling window (Slack's Tier 3 "per minute"): finals may
+    spend what the window has left at once, partial edits keep the ``per_second`` pace
+    (:class:`~botkit.streaming.window.WindowBudget`)."""
 
     key: str
     per_second: float | None
     burst: int = 1
+    window: tuple[int, float] | None = None
     #: tokens a call that is not a final (a streaming edit) leaves for the finals, once the
     #: budget holds more than one (so the next final never queues behind partial edits)
     reserve: int = 0

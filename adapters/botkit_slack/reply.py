@@ -183,7 +183,12 @@ class SlackReply(LiveReply):
         self.edit_rate = settings.edits_per_minute / 60.0
         self.edit_burst = settings.edit_burst
         self._scopes: dict[CallKind, RateScope] = {
-            "edit": RateScope(self.rate_key, self.edit_rate, self.edit_burst),
+            "edit": RateScope(
+                self.rate_key,
+                self.edit_rate,
+                self.edit_burst,
+                window=settings.update_window,
+            ),
             "post": RateScope(
                 f"slack:{team_id}:post:{channel}", settings.posts_per_minute / 60.0, settings.post_burst
             ),

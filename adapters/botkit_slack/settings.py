@@ -11,6 +11,8 @@ from botkit.config import SectionSettings, field_error
 
 #: Slack rejects a ``chat.update`` whose ``text`` exceeds this (error ``msg_too_long``).
 SLACK_TEXT_LIMIT = 4000
+#: ``edits_per_minute``'s default; below it, ``edit_window = "auto"`` keeps the bucket alone.
+_DEFAULT_EDITS_PER_MINUTE = 40.0
 
 
 class SlackSettings(SectionSettings):
@@ -29,8 +31,16 @@ class SlackSettings(SectionSettings):
     http_path: str = "/slack/events"
 
     # chat.update is Tier 3 (50+/min per workspace per app); stay under it with room for bursts.
-    edits_per_minute: float = Field(40.0, gt=0)
+    edits_per_minute: float = Field(_DEFAULT_EDITS_PER_MINUTE, gt=0)
     edit_burst: int = Field(3, ge=1)
+    # "rolling": chat.update is also counted in a moving window of edit_window_calls per 60 s
+    # (Slack counts Tier 3 per minute): finals may spend the minute's unused calls at once, ahead
+    # of partial edits, which keep the edits_per_minute/edit_burst pace. "bucket": that pace
+    # alone (the behaviour before). "auto": "rolling" while edits_per_minute is between its
+    # default and edit_window_calls; a pace set outside that (a workspace with other limits, or
+    # none) is kept exactly, as before.
+    edit_window: Literal["auto", "bucket", "rolling"] = "auto"
+    edit_window_calls: int = Field(50, ge=1, le=1000)
     # chat.postMessage is "about 1 per second per channel, short bursts tolerated": placeholders,
     # continuations and finals posted anew draw on this, per channel, never on the edit budget.
     posts_per_minute: float = Field(55.0, gt=0)
@@ -76,6 +86,15 @@ class SlackSettings(SectionSettings):
         if not self.http_path.startswith("/"):
             raise field_error("http_path", "http_path must start with '/'")
         return self
+
+    @property
+    def update_window(self) -> tuple[int, float] | None:
+        """``chat.update``'s moving window, (calls, seconds), or None for the token bucket alone."""
+        rolling = self.edit_window == "rolling" or (
+            self.edit_window == "auto"
+            and _DEFAULT_EDITS_PER_MINUTE <= self.edits_per_minute <= self.edit_window_calls
+        )
+        return (self.edit_window_calls, 60.0) if rolling else None
 
     def mention_required_in(self, channel: str) -> bool:
         return self.require_mention and channel not in self.channels_without_mention

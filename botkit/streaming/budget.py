@@ -67,10 +67,13 @@ class EditBudget:
         #: Replies streaming in this scope now (:class:`~botkit.streaming.streamer.ReplyStreamer`
         #: counts itself in and out), for :meth:`crowded`.
         self.streams = 0
+        #: Replies here whose final will draw on this budget (:meth:`owe_final`); a
+        #: :class:`~botkit.streaming.window.WindowBudget` keeps that many slots for them.
+        self.owed = 0
 
     async def acquire(self, priority: float) -> None:
         """Wait for one edit's worth of budget. ``priority`` is when the reply was last updated."""
-        if self.per_second is None and self._clock() >= self._paused_until:
+        if self._free_pass():
             self.granted += 1
             return
         loop = asyncio.get_running_loop()
@@ -81,10 +84,18 @@ class EditBudget:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
-                self._tokens = min(self.burst, self._tokens + 1)  # give the unused grant back
-                self.granted -= 1
+                self._give_back(priority)
             self._dispatch()
             raise
+
+    def _free_pass(self) -> bool:
+        """Granted without queueing: an unlimited scope that no 429 paused."""
+        return self.per_second is None and self._clock() >= self._paused_until
+
+    def _give_back(self, priority: float) -> None:
+        """A grant its waiter never used (cancelled at the moment it came)."""
+        self._tokens = min(self.burst, self._tokens + 1)
+        self.granted -= 1
 
     def pause(self, seconds: float) -> None:
         """The platform said 429 (to any call in this scope): nobody here edits for ``seconds``."""
@@ -164,6 +175,23 @@ class EditBudget:
 
         return ended
 
+    def owe_final(self) -> Callable[[], None]:
+        """Count one more reply whose final call will draw here (it has a message to edit); the
+        returned function counts it out, once. The token bucket only counts; a window budget
+        holds partial edits back so that every final owed gets a slot."""
+        self.owed += 1
+        paid = False
+
+        def pay() -> None:
+            nonlocal paid
+            if not paid:
+                paid = True
+                self.owed -= 1
+                if self._waiters and _loop_running():
+                    self._dispatch()  # a partial edit held back for this final may go now
+
+        return pay
+
     def crowded(self, horizon: float) -> bool:
         """More replies stream here than the budget can give one edit each within ``horizon``
         seconds (its burst plus ``per_second * horizon``): a new reply would show no partial
@@ -218,6 +246,15 @@ class EditBudget:
         self._dispatch()
 
 
+def _loop_running() -> bool:
+    """False where a reply is counted out by the garbage collector, outside the event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class BudgetRegistry:
     """One :class:`EditBudget` per rate-limit scope, created on first use with the adapter's rate."""
 
@@ -225,16 +262,31 @@ class BudgetRegistry:
         self._budgets: dict[str, EditBudget] = {}
         self._clock = clock
 
-    def get(self, key: str, per_second: float | None, burst: int = 1, reserve: int = 0) -> EditBudget:
+    def get(
+        self,
+        key: str,
+        per_second: float | None,
+        burst: int = 1,
+        reserve: int = 0,
+        window: tuple[int, float] | None = None,
+    ) -> EditBudget:
+        """The scope's budget; ``window`` = (calls, seconds): a moving window
+        (:class:`~botkit.streaming.window.WindowBudget`) on top of the bucket."""
         budget = self._budgets.get(key)
         if budget is None:
-            budget = self._budgets[key] = EditBudget(per_second, burst, clock=self._clock, reserve=reserve)
+            if window is not None:
+                from botkit.streaming.window import WindowBudget  # it subclasses EditBudget
+
+                budget = WindowBudget(window[0], window[1], per_second, burst, clock=self._clock)
+            else:
+                budget = EditBudget(per_second, burst, clock=self._clock, reserve=reserve)
+            self._budgets[key] = budget
         return budget
 
     def for_scope(self, scope: RateScope) -> EditBudget:
         """The scope's budget; where the scope has a feed, the budget follows it (once)."""
         fresh = scope.key not in self._budgets
-        budget = self.get(scope.key, scope.per_second, scope.burst, scope.reserve)
+        budget = self.get(scope.key, scope.per_second, scope.burst, scope.reserve, scope.window)
         if fresh and scope.feed is not None:
             budget.expect_sync(FIRST_NUMBERS_HOLD)
             scope.feed.subscribe(budget.sync, budget.stop_expecting)

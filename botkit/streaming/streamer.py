@@ -141,6 +141,7 @@ class ReplyStreamer:
         self._status_mode = False  # a status line stands in for the placeholder: no edits
         self._status_calling = False  # the status call is in flight (not waiting for a token)
         self._stream_ended: Callable[[], None] | None = None  # counts it out of budget.streams
+        self._final_paid: Callable[[], None] | None = None  # counts it out of budget.owed
         self._placeholder: asyncio.Task[str] | None = None
         self.edit_interval = edit_interval
         self.display = display
@@ -183,6 +184,7 @@ class ReplyStreamer:
             self._status_mode = True
             self._placeholder = asyncio.create_task(self._status_first(first), name="botkit-reply-status")
         else:
+            self._owe_final()
             self._placeholder = asyncio.create_task(
                 self.post_first(first, live=True), name="botkit-reply-placeholder"
             )
@@ -222,7 +224,15 @@ class ReplyStreamer:
             self._last_edit = self._clock()
             return ""
         self._status_mode = False
+        self._owe_final()
         return await self.post_first(placeholder, live=True)
+
+    def _owe_final(self) -> None:
+        """This reply's final will be an edit on the edit budget: a window budget keeps a slot
+        for it (partial edits of other replies are held back first), until the final landed."""
+        if self._final_paid is None:
+            self._final_paid = self.budget.owe_final()
+            weakref.finalize(self, self._final_paid)
 
     @property
     def begun(self) -> bool:
@@ -252,7 +262,15 @@ class ReplyStreamer:
         posted = [shown]
 
         def post() -> Awaitable[str]:
-            posted[0] = self._first_chunk() if live and self._has_text() else shown
+            if live and self._has_text():
+                chunks = self._chunks_now()
+                posted[0] = chunks[0]
+                final = self._view.final is not None
+                self._mark("final" if final else "partial")
+                if final:  # a crash from here on: the restart pass must know it shows the final
+                    self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
+            else:
+                posted[0] = shown
             return self.reply.post_placeholder(posted[0])
 
         message_id = await self._posts.land(post, priority=FIRST)
@@ -366,7 +384,11 @@ class ReplyStreamer:
         ):
             placeholder.cancel()  # still waiting for a status token: the answer needs none
         await self._placeholder_settled()
-        await self._show(self._render(), final=True, feedback_turn=feedback_turn)
+        try:
+            await self._show(self._render(), final=True, feedback_turn=feedback_turn)
+        finally:
+            if self._final_paid is not None:
+                self._final_paid()
 
     async def _placeholder_settled(self) -> bool:
         """Wait for a placeholder still on its way; False if it could not be posted (the final
@@ -463,12 +485,12 @@ class ReplyStreamer:
         """The model's answer (partial or final) is there to show."""
         return self._view.final is not None or bool(self._view.answer)
 
-    def _first_chunk(self) -> str:
-        """The first message of the view as :meth:`_show` would show it now."""
+    def _chunks_now(self) -> list[str]:
+        """The view's messages as :meth:`_show` would show them now."""
         final = self._view.final is not None
         text = self._render() or PLACEHOLDER
         shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
-        return split_message(shown, self.reply.max_chars, self.reply.measure)[0]
+        return split_message(shown, self.reply.max_chars, self.reply.measure)
 
     def _status_only(self) -> bool:
         """The next partial view has no model text in it (a thinking clock, a status line)."""
@@ -572,7 +594,10 @@ class ReplyStreamer:
         # (or hold up) another reply's placeholder or final.
         if len(chunks) != 1 or self.stats.replaced or self._status_only():
             return False
-        return self._posts.budget.free_now() and self._calls.budget.expected_wait(self._last_edit) > 0
+        # An endless wait: a window budget holds partial edits back for the finals it owes; the
+        # post token is then worth more to a final (of a status-line reply) than to partial text.
+        wait = self._calls.budget.expected_wait(self._last_edit)
+        return self._posts.budget.free_now() and 0 < wait < float("inf")
 
     async def _replace(self, chunks: list[str], *, final: bool, feedback_turn: int | None = None) -> None:
         """Post ``chunks`` as new messages, then delete the old first message in the background

@@ -88,7 +88,39 @@ async def test_a_hundred_questions_show_status_lines_and_one_final_message_each(
         # Most replies could not be streamed within the budget: a status line each, no edit.
         assert with_status >= 50
         assert len(slack.calls_of("assistant.threads.setStatus")) == with_status
-        assert len(slack.calls_of("chat.update")) < 50
+        # Within the minute this run lasts: never over Slack's 50 (edit_window "rolling" may
+        # spend all of them on finals; the bucket alone stayed under 43).
+        assert len(slack.calls_of("chat.update")) <= 50
+
+
+async def test_a_hundred_finals_spend_the_edit_window_then_the_next_questions_still_land(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """100 questions in 10 channels, then 20 more while that minute's ``chat.update`` calls are
+    spent, under Slack's real limits and the ``[slack]`` defaults (``edit_window = "auto"``:
+    rolling): no 429 at any point; every thread ends with exactly one message, the stored answer
+    with its buttons; every reply that got a placeholder had its final as an edit (finals first:
+    never posted anew because partial edits held the budget)."""
+    slack.enforce_real_limits()
+    async with start_bot(**DEFAULTS) as bot:
+        bot.bot.standin.tokens_per_second = 40
+        events = await _ask(bot, slack, 100, 10)
+        events += await _ask(bot, slack, 20, 10)
+
+        assert slack.rate_limited() == []
+        edited = 0
+        for event in events:
+            (final,) = slack.thread_replies(event["channel"], event["ts"])
+            assert final.text == await _stored_answer(bot, slack, event)
+            assert final.buttons()
+            mine = _mine(slack, event)
+            if len(mine) > 1 or slack.statuses.get((event["channel"], event["ts"])) is None:
+                # It had a message before the final (a placeholder, or its first answer text
+                # posted anew): the final is an edit of it, not posted anew behind partial edits.
+                assert len(final.history) > 1, [m.history for m in mine]
+                edited += 1
+        assert edited >= 40  # the window's slots went to finals
+        assert len(slack.calls_of("chat.update")) <= 50  # the run lasts under a minute
 
 
 async def test_ten_questions_stream_partial_text_and_show_no_status(
