@@ -22,6 +22,7 @@ from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_
 from botkit_slack.feedback import ACTION_PATTERN, feedback_event
 from botkit_slack.markers import marker_of
 from botkit_slack.reply import SlackReply, fit_text
+from botkit_slack.sdklogging import WEB_CLIENT_LOGGER, settled_logger
 from botkit_slack.settings import SlackSettings
 from botkit_slack.threads import ThreadTracker
 from botkit_slack.transport import serve_http, serve_socket_mode
@@ -78,6 +79,7 @@ class SlackAdapter(Adapter):
             base_url=self.config.api_url,
             retry_handlers=None if sdk_retries else [],
             session=session,
+            logger=settled_logger(WEB_CLIENT_LOGGER),  # no debug strings built per call
         )
 
     async def check(self) -> None:
@@ -194,7 +196,7 @@ class SlackAdapter(Adapter):
             request_verification_enabled=self.config.mode == "http",
             process_before_response=True,  # ack after the listener: after the message is stored
             name="botkit",
-            logger=logging.getLogger("botkit.slack.bolt"),
+            logger=settled_logger("botkit.slack.bolt"),  # also the Socket Mode client's
         )
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)

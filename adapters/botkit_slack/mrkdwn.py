@@ -9,10 +9,16 @@ never ping ``<!channel>`` or a user.
 
 Inline LaTeX (``$x_1$``, ``\\(...\\)``) becomes an inline code span, because Slack renders no
 math and its ``_`` italics would garble subscripts.
+
+Cost: a streaming reply is converted whole on every edit, so this runs once per ``chat.update``.
+A line outside code is converted once (:func:`_convert_line` is cached: the lines a reply already
+had come back unchanged on its next edit), and each inline pass runs only when the character it
+needs is in the line (a pass cannot match without it), so plain prose skips most regexes.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["escape", "to_mrkdwn"]
@@ -48,7 +54,9 @@ def to_mrkdwn(markdown: str) -> str:
     """Convert a (possibly still streaming, unbalanced) Markdown text to Slack mrkdwn."""
     out: list[str] = []
     fence: str | None = None
-    for line in markdown.split("\n"):
+    lines = markdown.split("\n")
+    last = len(lines) - 1  # the line still being written: new on every edit, never cached
+    for index, line in enumerate(lines):
         match = _FENCE.match(line)
         if fence is None and match:
             fence = match.group(2)
@@ -61,11 +69,23 @@ def to_mrkdwn(markdown: str) -> str:
             else:
                 out.append(escape(line))
             continue
-        out.append(_convert_line(line))
+        out.append(_convert_complete_line(line) if index < last else _convert_line(line))
     return "\n".join(out)
 
 
+#: Complete lines kept converted (the lines of a few hundred live replies), each at most
+#: :data:`CACHED_LINE_CHARS` long: at most about 8 MB.
+LINE_CACHE_SIZE = 4096
+CACHED_LINE_CHARS = 1024
+
+
+def _convert_complete_line(line: str) -> str:
+    """A line that has its newline: it comes back unchanged on the reply's next edit."""
+    return _convert_cached(line) if len(line) <= CACHED_LINE_CHARS else _convert_line(line)
+
+
 def _convert_line(line: str) -> str:
+    """One line outside code blocks; pure (see the module's note on cost)."""
     if _RULE.match(line):
         return "──────────"
     heading = _HEADING.match(line)
@@ -88,6 +108,9 @@ def _convert_line(line: str) -> str:
     return prefix + _finish(_inline(line))
 
 
+_convert_cached = functools.lru_cache(maxsize=LINE_CACHE_SIZE)(_convert_line)
+
+
 def _inline(text: str) -> str:
     """Convert inline Markdown; the result still holds the private markers (see :func:`_finish`)."""
     spans: list[str] = []
@@ -96,15 +119,24 @@ def _inline(text: str) -> str:
         spans.append("`" + escape(code) + "`")
         return f"{_CODE}{len(spans) - 1}{_CODE}"
 
-    text = _INLINE_CODE.sub(lambda m: protect(m.group(2).strip() or m.group(2)), text)
-    text = _MATH.sub(lambda m: protect(next(g for g in m.groups() if g is not None).strip()), text)
+    if "`" in text:
+        text = _INLINE_CODE.sub(lambda m: protect(m.group(2).strip() or m.group(2)), text)
+    if "$" in text or "\\" in text:
+        text = _MATH.sub(lambda m: protect(next(g for g in m.groups() if g is not None).strip()), text)
     text = escape(text)
-    text = _IMAGE_OR_LINK.sub(_link, text)
-    text = _AUTOLINK.sub(lambda m: f"{_LT}{m.group(1)}{_GT}", text)
-    text = _BOLD_ITALIC.sub(lambda m: f"{_B}_{m.group(2)}_{_B}", text)
-    text = _BOLD.sub(lambda m: f"{_B}{m.group(2)}{_B}", text)
-    text = _ITALIC_STAR.sub(lambda m: f"_{m.group(1)}_", text)
-    text = _STRIKE.sub(lambda m: f"~{m.group(1)}~", text)
+    if "](" in text:
+        text = _IMAGE_OR_LINK.sub(_link, text)
+    if "&lt;http" in text:
+        text = _AUTOLINK.sub(lambda m: f"{_LT}{m.group(1)}{_GT}", text)
+    if "*" in text or "_" in text:
+        text = _BOLD_ITALIC.sub(lambda m: f"{_B}_{m.group(2)}_{_B}", text)
+        text = _BOLD.sub(lambda m: f"{_B}{m.group(2)}{_B}", text)
+        if "*" in text:
+            text = _ITALIC_STAR.sub(lambda m: f"_{m.group(1)}_", text)
+    if "~~" in text:
+        text = _STRIKE.sub(lambda m: f"~{m.group(1)}~", text)
+    if not spans and _CODE not in text:
+        return text
     return re.sub(f"{_CODE}(\\d+){_CODE}", lambda m: spans[int(m.group(1))], text)
 
 

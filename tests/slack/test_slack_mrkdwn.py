@@ -58,3 +58,21 @@ def test_fit_text_stays_within_slack_limit() -> None:
     assert fitted.endswith("(cut: too long for one Slack message)")
     medium = "a & b " * 600  # 3,600 characters; 5,400 once converted
     assert len(fit_text(medium)) <= 4000
+
+
+def test_a_growing_reply_converts_each_complete_line_once() -> None:
+    """A streaming reply is converted whole on every edit: its finished lines come from the
+    cache (same text as a fresh conversion), the line still being written is converted anew."""
+    from botkit_slack import mrkdwn
+
+    lines = [
+        f"Point {i}: **bold {i}** and `code {i}` and [a link](https://example.com/{i})" for i in range(6)
+    ]
+    edits = ["\n".join(lines[:n]) + "\nand the next line is still bein" for n in range(1, 7)]
+    fresh = [mrkdwn.to_mrkdwn(text) for text in edits]  # may be served from earlier tests' cache
+    mrkdwn._convert_cached.cache_clear()
+    assert [mrkdwn.to_mrkdwn(text) for text in edits] == fresh
+    info = mrkdwn._convert_cached.cache_info()
+    assert info.misses == 6  # each of the six finished lines converted once
+    assert info.hits == sum(range(6))  # and taken from the cache on every later edit
+    assert fresh[-1].splitlines()[0] == "Point 0: *bold 0* and `code 0` and <https://example.com/0|a link>"
