@@ -165,32 +165,22 @@ class EditBudget:
         """Count one more live stream; the returned function counts it out (once, however often
         it is called)."""
         self.streams += 1
-        done = False
+        return _once(self._stream_ended)
 
-        def ended() -> None:
-            nonlocal done
-            if not done:
-                done = True
-                self.streams -= 1
-
-        return ended
+    def _stream_ended(self) -> None:
+        self.streams -= 1
 
     def owe_final(self) -> Callable[[], None]:
         """Count one more reply whose final call will draw here (it has a message to edit); the
         returned function counts it out, once. The token bucket only counts; a window budget
         holds partial edits back so that every final owed gets a slot."""
         self.owed += 1
-        paid = False
+        return _once(self._final_paid)
 
-        def pay() -> None:
-            nonlocal paid
-            if not paid:
-                paid = True
-                self.owed -= 1
-                if self._waiters and _loop_running():
-                    self._dispatch()  # a partial edit held back for this final may go now
-
-        return pay
+    def _final_paid(self) -> None:
+        self.owed -= 1
+        if self._waiters and _loop_running():
+            self._dispatch()  # a partial edit held back for this final may go now
 
     def crowded(self, horizon: float) -> bool:
         """More replies stream here than the budget can give one edit each within ``horizon``
@@ -244,6 +234,20 @@ class EditBudget:
     def _on_timer(self) -> None:
         self._timer = None
         self._dispatch()
+
+
+def _once(release: Callable[[], None]) -> Callable[[], None]:
+    """``release`` behind a guard: the first call runs it, later ones do nothing (a count taken
+    once is given back once, whichever of several paths ends the reply)."""
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            release()
+
+    return run
 
 
 def _loop_running() -> bool:
