@@ -82,6 +82,23 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--url", help="botkit's status endpoint (default: http://[server] host:port)")
     status.add_argument("--json", action="store_true", help="print the raw JSON")
 
+    _add_persona_parsers(sub)
+    _add_audit_parser(sub)
+    _add_db_parsers(sub)
+    add_export_parser(sub)
+
+    from botkit.eval.cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
+
+    # Listed for --help only: main() hands everything after "standin" to the stand-in's own
+    # parser (argparse.REMAINDER cannot take a leading "--port" inside a subcommand).
+    sub.add_parser("standin", help="run the vLLM stand-in server (accepts `vllm serve` arguments)")
+    return parser
+
+
+def _add_persona_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`botkit personas check|history|diff`."""
     personas = sub.add_parser("personas", help="persona files")
     personas_sub = personas.add_subparsers(dest="personas_command", required=True)
     check = personas_sub.add_parser("check", help="validate a persona folder")
@@ -93,11 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old", help="hash (or its start) of the older version")
     diff.add_argument("new", help="hash (or its start) of the newer version")
 
+
+def _add_audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`botkit audit`: the trail of refusals, admin commands and persona reloads."""
     audit = sub.add_parser("audit", help="show the audit trail (refusals, admin commands, persona reloads)")
     audit.add_argument("--since", default="7d", help="how far back: 30m, 12h, 7d, 2w (default: 7d)")
     audit.add_argument("--actor", help="only this user id")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
 
+
+def _add_db_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`botkit db upgrade|current` and the maintenance commands of :mod:`botkit.store`."""
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     for name, text in (
@@ -107,16 +130,6 @@ def _parser() -> argparse.ArgumentParser:
         cmd = db_sub.add_parser(name, help=text)
         cmd.add_argument("--url", help="database URL (default: [database] url)")
     add_db_parsers(db_sub)
-    add_export_parser(sub)
-
-    from botkit.eval.cli import add_parser as add_eval_parser
-
-    add_eval_parser(sub)
-
-    # Listed for --help only: main() hands everything after "standin" to the stand-in's own
-    # parser (argparse.REMAINDER cannot take a leading "--port" inside a subcommand).
-    sub.add_parser("standin", help="run the vLLM stand-in server (accepts `vllm serve` arguments)")
-    return parser
 
 
 def _command_args(argv: list[str], *command: str) -> list[str] | None:
