@@ -77,7 +77,11 @@ class WindowBudget(EditBudget):
         return False  # every call counts in the window, also with no bucket for partial edits
 
     def _give_back(self, priority: float) -> None:
-        """A grant its waiter never used (cancelled at the moment it came)."""
+        """A grant its waiter never used (cancelled at the moment it came).
+
+        The latest grant's time goes, not necessarily this one's (a later grant may have come
+        between): the window then frees a slot later than it could, never sooner, so the
+        limit still holds."""
         if self._granted_at:
             self._granted_at.pop()
         if priority != _FINAL and self.per_second is not None:
