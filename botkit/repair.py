@@ -12,9 +12,10 @@ alone; this module then reads the platform and closes the crash windows the data
 - **a final text posted anew before its placeholder was deleted** (stored or not): the replaced
   messages are removed, so one final reply is left.
 
-Where the platform keeps no readable marker (Discord) the recorded ids and
-:meth:`Adapter.shown_text` are all there is: a placeholder that was never recorded cannot be
-found there (docs/reliability.md lists it as open).
+Where the platform keeps no readable marker (Discord) :meth:`Adapter.reply_messages` lists
+what can be told apart otherwise (Discord: the bot's replies that reference the mention the key
+is named after); elsewhere the recorded ids and :meth:`Adapter.shown_text` are all there is, and a
+placeholder that was never recorded cannot be found (docs/reliability.md lists where).
 """
 
 from __future__ import annotations

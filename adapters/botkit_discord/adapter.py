@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
 from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError, Vote
+from botkit.markers import ShownMessage
 from botkit_discord.commands import build_tree, declared_args, main_text
 from botkit_discord.directory import DiscordDirectory
 from botkit_discord.endpoints import point_discord_py_at
@@ -198,6 +199,39 @@ class DiscordAdapter(Adapter):
                 return message.content
         log.info("cannot read the interrupted reply %s in %s (deleted, or not visible)", message_id, key)
         return None
+
+    async def reply_messages(self, key: ConversationKey, turn: int) -> list[ShownMessage] | None:
+        """The bot's messages in the channel that reply to (``message_reference``) the mention
+        the key is named after, oldest first (``GET /channels/{channel}/messages?after=<mention>``,
+        at most 100): a mention answered inline, or in the channel where no thread could be
+        started. Discord echoes no marker, but a reply references exactly one question, and a
+        mention's key is that question's id, so these belong to the turn of ``key`` and to no
+        other. The continuation messages of a longer reply reference nothing and are not listed.
+
+        None (the restart pass goes by the recorded ids) where the key names no mention in a
+        channel: a slash command, a DM, a follow-up in a thread, and a mention answered in its
+        own thread, whose first message references nothing (docs/reliability.md: still open).
+        """
+        if not (key.thread.isdigit() and key.channel.isdigit()) or key.thread == key.channel:
+            return None
+        question, channel_id = int(key.thread), int(key.channel)
+        async with self._rest_client() as client:
+            channel = client.get_partial_messageable(channel_id)
+            me = client.user.id if client.user is not None else None
+            try:
+                history = [
+                    m
+                    async for m in channel.history(
+                        limit=100, after=discord.Object(question), oldest_first=True
+                    )
+                ]
+            except (discord.NotFound, discord.Forbidden):
+                return None
+        return [
+            ShownMessage(str(m.id), m.content)
+            for m in history
+            if m.author.id == me and m.reference is not None and m.reference.message_id == question
+        ]
 
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """Edit a reply a crashed process left half-written, with the bot token (``PATCH

@@ -613,6 +613,7 @@ class FakeDiscord(LocalServer):
             ("POST", "/users/@me/channels", self._create_dm),
             ("GET", "/channels/{cid}", self._channel),
             ("POST", "/channels/{cid}/messages", self._create_message),
+            ("GET", "/channels/{cid}/messages", self._list_messages),
             ("GET", "/channels/{cid}/messages/{mid}", self._channel_message),
             ("PATCH", "/channels/{cid}/messages/{mid}", self._channel_message),
             ("DELETE", "/channels/{cid}/messages/{mid}", self._channel_message),
@@ -1060,13 +1061,44 @@ class FakeDiscord(LocalServer):
         if files:
             extra["attachments"] = self._attachments(body, files)
         if body.get("message_reference"):
-            extra["message_reference"] = body["message_reference"]
+            # Discord answers with the reference's snowflakes as strings, whatever was sent
+            extra["message_reference"] = {
+                k: str(v) if k.endswith("_id") and v is not None else v
+                for k, v in body["message_reference"].items()
+            }
             extra["type"] = 19  # REPLY
         message = self._message_payload(channel_id, self.bot_user, content, **extra)
         if files:
             self.files[int(message["id"])] = list(files)
         await self._dispatch_message(message)
         return _json(message)
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        """Get Channel Messages as Discord answers it: ``limit`` (1-100, default 50) messages,
+        newest first; with ``after`` the oldest ones after that id, with ``before`` the newest
+        ones before it, else the newest. Ephemeral messages are not listed."""
+        channel_id = int(request.match_info["cid"])
+        if channel_id not in self.channels:
+            return self._error(404, 10003, "Unknown Channel")
+        try:
+            limit = int(request.query.get("limit", "50"))
+            after, before = (
+                int(request.query[k]) if k in request.query else None for k in ("after", "before")
+            )
+        except ValueError:
+            return self._error(400, 50035, "Invalid Form Body")
+        if not 1 <= limit <= 100:
+            return self._error(400, 50035, "Invalid Form Body")
+        ids = sorted(
+            mid
+            for mid, m in self.messages.items()
+            if m["channel_id"] == str(channel_id) and not int(m.get("flags", 0)) & FLAG_EPHEMERAL
+        )
+        if after is not None:
+            chosen = [mid for mid in ids if mid > after][:limit]
+        else:
+            chosen = [mid for mid in ids if before is None or mid < before][-limit:]
+        return _json([self.messages[mid] for mid in reversed(chosen)])
 
     def _attachments(self, body: Mapping[str, Any], files: list[FakeFile]) -> list[dict[str, Any]]:
         """Discord's attachment objects for ``files`` (``description`` from ``payload_json``)."""

@@ -1,8 +1,9 @@
 """The crash window Discord allows the restart pass to close, drilled with a real ``botkit run``
 process: SIGKILL while the final edit's request is in flight (the fake Discord holds that
-PATCH, applied first or not), then a restart. Discord returns no readable marker with a message
-(a ``nonce`` is not echoed on reads), so a placeholder whose id was never recorded cannot be
-found there (docs/reliability.md lists it as open); a recorded reply is read back by its id."""
+PATCH, applied first or not), then a restart; and SIGKILL while an inline mention's placeholder
+POST is in flight. Discord returns no readable marker with a message (a ``nonce`` is not echoed
+on reads): a recorded reply is read back by its id, and an unrecorded one only where it replies
+to (references) the mention (docs/reliability.md lists where it cannot be found)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,31 @@ async def _until(predicate: Callable[[], bool], timeout: float = 30) -> None:
             await asyncio.sleep(0.05)
 
 
+async def _restart_until_settled(
+    fake: FakeDiscord, tmp_path: Path, env: dict[str, str], database: Path
+) -> bytes:
+    """A second ``botkit run`` once the killed one's gateway is gone, kept until its restart
+    pass settled the turn; its stderr (the log) for failure messages."""
+    await fake.wait_for(lambda: not fake._connections, 30)
+    second = await _botkit_run(tmp_path, env)
+    try:
+        await fake.wait_until_connected(60)  # the restart pass ran before it connected
+        await _until(lambda: _assistant(database)[0][0] != "streaming")
+    finally:
+        second.terminate()
+        _, log = await second.communicate()
+    return log
+
+
+def _edits_of(fake: FakeDiscord, message_id: str) -> list[Any]:
+    """Every text an accepted PATCH gave the message: with its POST, every version it had."""
+    return [
+        c.body.get("content")
+        for c in fake.calls
+        if c.method == "PATCH" and c.path.endswith(f"/messages/{message_id}") and c.status == 200
+    ]
+
+
 @pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
 async def test_final_edit_in_flight_then_restart(tmp_path: Path, applied: bool) -> None:
     """Applied (Discord took the PATCH, its response is not back): the restart reads the
@@ -102,20 +128,9 @@ async def test_final_edit_in_flight_then_restart(tmp_path: Path, applied: bool) 
         ((status, checkpoint),) = _assistant(database)
         assert status == "streaming" and checkpoint.startswith("word0") and checkpoint != ANSWER
 
-        await fake.wait_for(lambda: not fake._connections, 30)
-        second = await _botkit_run(tmp_path, env)
-        try:
-            await fake.wait_until_connected(60)  # the restart pass ran before it connected
-            await _until(lambda: _assistant(database)[0][0] != "streaming")
-        finally:
-            second.terminate()
-            _, log = await second.communicate()
+        log = await _restart_until_settled(fake, tmp_path, env, database)
     (reply,) = _bot_messages(fake)  # no second reply
-    edits = [
-        c.body.get("content")
-        for c in fake.calls
-        if c.method == "PATCH" and c.path.endswith(f"/messages/{reply['id']}") and c.status == 200
-    ]
+    edits = _edits_of(fake, reply["id"])
     if applied:
         assert reply["content"] == ANSWER, log.decode()[-3000:]
         assert edits == [ANSWER]  # the final edit, and nothing after it
@@ -124,3 +139,50 @@ async def test_final_edit_in_flight_then_restart(tmp_path: Path, applied: bool) 
         assert reply["content"] == f"{checkpoint}\n\n{LEFTOVER_NOTE}"
         assert ANSWER not in edits
         assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+async def test_inline_placeholder_posted_but_not_recorded_then_restart_repairs_it_in_place(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while the placeholder's POST is in flight (Discord created it, its id never came
+    back) and the answer streams: the restart lists the channel after the mention, finds the
+    bot's message that replies to it and edits that one in place; one message, no "Thinking…"."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database) | {"BOTKIT_DISCORD__MENTION_MODE": "inline"}
+        posted = fake.hold(
+            "POST",
+            r"^/channels/\d+/messages$",
+            apply=True,
+            match=lambda body: isinstance(body, dict) and bool(body.get("message_reference")),
+        )
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await fake.wait_until_connected(60)
+            asker = fake.add_user("ada")
+            question = await fake.user_message(asker, fake.channel_id, f"{fake.mention} tell me a story")
+            await asyncio.wait_for(posted.reached.wait(), 60)
+            await _until(lambda: any(content for _, content in _assistant(database)))  # a checkpoint
+        finally:
+            if first.returncode is None:
+                first.kill()
+            await first.wait()
+        assert first.returncode == -signal.SIGKILL
+        (placeholder,) = _bot_messages(fake)
+        assert placeholder["content"] == "_Thinking…_"
+        assert placeholder["message_reference"]["message_id"] == str(question["id"])
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming" and checkpoint.startswith("word0") and checkpoint != ANSWER
+        with sqlite3.connect(database) as db:
+            ((recorded,),) = db.execute("SELECT platform_message_ids FROM messages WHERE role = 'assistant'")
+        assert recorded in (None, "[]")  # the id never came back: nothing to find it by in the DB
+
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    (reply,) = _bot_messages(fake)  # no second reply, no note beside it
+    assert reply["id"] == placeholder["id"], log.decode()[-3000:]
+    assert reply["content"] == f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+    edits = _edits_of(fake, reply["id"])
+    assert edits == [f"{checkpoint}\n\n{LEFTOVER_NOTE}"]  # every version: the placeholder, then this
+    assert fake.messages[int(question["id"])]["content"] == f"{fake.mention} tell me a story"
+    assert _assistant(database) == [("interrupted", checkpoint)]
