@@ -81,7 +81,7 @@ async def _restart_until_settled(
     second = await _botkit_run(tmp_path, env)
     try:
         await fake.wait_until_connected(60)  # the restart pass ran before it connected
-        await _until(lambda: _assistant(database)[0][0] != "streaming")
+        await _until(lambda: all(status != "streaming" for status, _ in _assistant(database)))
     finally:
         second.terminate()
         _, log = await second.communicate()
@@ -186,3 +186,57 @@ async def test_inline_placeholder_posted_but_not_recorded_then_restart_repairs_i
     assert edits == [f"{checkpoint}\n\n{LEFTOVER_NOTE}"]  # every version: the placeholder, then this
     assert fake.messages[int(question["id"])]["content"] == f"{fake.mention} tell me a story"
     assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+async def test_the_restart_leaves_another_mentions_reply_in_the_channel_alone(tmp_path: Path) -> None:
+    """Two inline mentions answered at once in one channel, the second's placeholder POST in
+    flight at the SIGKILL while the first's answer completes: the restart repairs the second's
+    placeholder only; the first's reply (posted after the second mention, in the listed range)
+    references the first mention, is never edited again and stays complete."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database) | {"BOTKIT_DISCORD__MENTION_MODE": "inline"}
+        second_id: dict[str, str] = {}
+        posted = fake.hold(
+            "POST",
+            r"^/channels/\d+/messages$",
+            apply=True,
+            match=lambda body: (
+                isinstance(body, dict)
+                and str((body.get("message_reference") or {}).get("message_id")) == second_id.get("id")
+            ),
+        )
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await fake.wait_until_connected(60)
+            asker = fake.add_user("ada")
+            one = await fake.user_message(
+                asker, fake.channel_id, f"{fake.mention} first question", dispatch=False
+            )
+            two = await fake.user_message(
+                asker, fake.channel_id, f"{fake.mention} second question", dispatch=False
+            )
+            second_id["id"] = str(two["id"])
+            await fake.redeliver(one)
+            await fake.wait_for(lambda: bool(_bot_messages(fake)), 30)  # the first's placeholder
+            await fake.redeliver(two)
+            await asyncio.wait_for(posted.reached.wait(), 60)
+            await _until(lambda: [s for s, _ in _assistant(database)].count("complete") == 1)
+            await _until(lambda: all(c for _, c in _assistant(database)))
+        finally:
+            if first.returncode is None:
+                first.kill()
+            await first.wait()
+        reply_one, placeholder = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+        assert reply_one["message_reference"]["message_id"] == str(one["id"])
+        assert placeholder["message_reference"]["message_id"] == str(two["id"])
+        before = _edits_of(fake, reply_one["id"])
+        (checkpoint,) = [c for s, c in _assistant(database) if s == "streaming"]
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert fake.messages[int(reply_one["id"])]["content"] == ANSWER, log.decode()[-3000:]
+    assert _edits_of(fake, reply_one["id"]) == before  # the other turn's reply: never edited again
+    assert fake.messages[int(placeholder["id"])]["content"] == f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+    assert len(_bot_messages(fake)) == 2
+    assert sorted(_assistant(database)) == [("complete", ANSWER), ("interrupted", checkpoint)]
