@@ -1,22 +1,18 @@
-"""What one turn costs the database: statements and commits, counted where SQLAlchemy sends them.
+"""What one turn costs the database: statements, commits and round trips to SQLite's thread.
 
 The per-turn SQL was a visible share of botkit's CPU per reply (issue 11); these bounds keep it
 from creeping back: intake in one transaction, no history read for a new thread's first turn,
-each later step one statement. Counted with engine events on a real turn through the pipeline
-and the stand-in model, so they hold for what the bot actually does, not a store call in
-isolation.
+each later step one statement, each statement one round trip to aiosqlite's connection thread
+and no rollback of a committed connection. Counted at the driver
+(:mod:`botkit.testing.sqlcount`: every call into aiosqlite's thread) on a real turn through the
+pipeline and the stand-in model, so they hold for what the bot actually does, not a store call
+in isolation.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import event
 
 from botkit.events import IncomingMessage
 from botkit.llm.standin import Standin
@@ -26,37 +22,16 @@ from botkit.pipeline.recorder import TurnRecorder
 from botkit.plugins.api import Request
 from botkit.store import ConversationStore
 from botkit.testing import TestBot
+from botkit.testing.sqlcount import counting_sqlite
 
 PERSONAS = Path(__file__).resolve().parents[1] / "personas"
 
 
-@contextmanager
-def counting(store: ConversationStore) -> Iterator[Counter[str]]:
-    """Statements (an executemany counts once), commits and the statement kinds, while inside."""
-    counts: Counter[str] = Counter()
-    engine = store._engine.sync_engine
-
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        counts["statements"] += 1
-        counts[statement.split(None, 1)[0].upper()] += 1
-
-    def on_commit(_conn: Any) -> None:
-        counts["commits"] += 1
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    event.listen(engine, "commit", on_commit)
-    try:
-        yield counts
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-        event.remove(engine, "commit", on_commit)
-
-
 async def test_a_turn_costs_few_statements_and_commits(tmp_path: Path) -> None:
     async with TestBot(tmp_path) as bot:
-        with counting(bot.store) as first:
+        with counting_sqlite() as first:
             reply = await bot.ask("hello there", thread="t-1")
-        with counting(bot.store) as follow_up:
+        with counting_sqlite() as follow_up:
             again = await bot.ask("and once more", thread="t-1")
         assert reply.text and again.text
         conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", "t-1")
@@ -68,11 +43,17 @@ async def test_a_turn_costs_few_statements_and_commits(tmp_path: Path) -> None:
     # A new thread's first turn: intake (conversation upsert, claim, question, reply row: one
     # commit), adopt (2), streaming with the placeholder's id that landed meanwhile (1), the
     # final write (1); no history read (the thread is new).
-    assert first["SELECT"] == 0, first
-    assert first["statements"] <= 8 and first["commits"] <= 4, first
+    assert first["SELECT"] == 0, first.counts
+    assert first["statements"] <= 8 and first["commits"] <= 4, first.counts
     # A follow-up reads its history: one SELECT more.
-    assert follow_up["SELECT"] == 1, follow_up
-    assert follow_up["statements"] <= 9 and follow_up["commits"] <= 4, follow_up
+    assert follow_up["SELECT"] == 1, follow_up.counts
+    assert follow_up["statements"] <= 9 and follow_up["commits"] <= 4, follow_up.counts
+    # One round trip to aiosqlite's thread per statement and per commit, no rollback of a
+    # committed connection (SQLAlchemy's adapter made 3-4 per statement and reset each
+    # connection with a rollback: 39 and 44 round trips for these two turns).
+    assert first["rollbacks"] == 0 and follow_up["rollbacks"] == 0, (first.counts, follow_up.counts)
+    assert first["round_trips"] <= 12, first.counts
+    assert follow_up["round_trips"] <= 13, follow_up.counts
 
 
 async def test_a_turn_first_in_its_thread_is_adopted_as_streaming_in_one_write(tmp_path: Path) -> None:
@@ -91,7 +72,7 @@ async def test_a_turn_first_in_its_thread_is_adopted_as_streaming_in_one_write(t
             request = Request(message, "turn", "q", persona=persona)
             await recorder.enqueue(request, persona, ["m1"], inbox, streaming=first_in_line)
             statuses.append((await store.messages(inbox.conversation_id or 0))[1].status)
-            with counting(store) as marking:
+            with counting_sqlite() as marking:
                 await recorder.streaming(["m1"])
             marks.append(marking["statements"])
             row = (await store.messages(inbox.conversation_id or 0))[1]
@@ -113,23 +94,17 @@ async def test_the_checkpoints_of_all_streaming_turns_go_out_together(tmp_path: 
     standin = Standin(tokens_per_second=40)
     async with TestBot(tmp_path, standin=standin) as bot:
         bot.bot.turns.checkpoints.interval = 0.2
-        engine = bot.store._engine.sync_engine
+        questions = [f"question {n} " + " ".join(f"w{n}{i}" for i in range(20)) for n in range(5)]
+        with counting_sqlite() as calls:
+            replies = await asyncio.gather(
+                *(bot.ask(q, thread=f"t-{n}", user=f"user-{n}") for n, q in enumerate(questions))
+            )
         writes: list[list[tuple[int, str]]] = []
-
-        def on_execute(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
-            if statement.startswith("UPDATE messages SET content") and (
-                "messages.status = " in statement or "messages.status IN" in statement
-            ):
+        for statement, parameters, many in calls.sent:
+            if statement.startswith("UPDATE messages SET content") and "messages.status = " in statement:
                 rows = parameters if many else [parameters]
                 # (content, reasoning, updated_at, id, ...): the SET columns, then the WHERE clause
                 writes.append([(row[3], row[0]) for row in rows])
-
-        event.listen(engine, "before_cursor_execute", on_execute)
-        questions = [f"question {n} " + " ".join(f"w{n}{i}" for i in range(20)) for n in range(5)]
-        replies = await asyncio.gather(
-            *(bot.ask(q, thread=f"t-{n}", user=f"user-{n}") for n, q in enumerate(questions))
-        )
-        event.remove(engine, "before_cursor_execute", on_execute)
         finals = {}
         for n in range(5):
             conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", f"t-{n}")

@@ -54,6 +54,7 @@ from botkit.store.models import (
     Worker,
     utcnow,
 )
+from botkit.store.prepared import Prepared
 from botkit.store.records import HistoryTurn, StoredMessage, TurnIds, WorkerRecord
 from botkit.store.sessions import GatedSessions
 from botkit.streaming.notices import strip_notice
@@ -91,8 +92,9 @@ def _unadopted(turn: TurnIds) -> tuple[ColumnElement[bool], ...]:
 # A turn runs a handful of statements; building each anew per call (its cache key, the ORM's
 # unit of work around it) cost more CPU than the SQL itself (benchmarks/bench_store_turn.py), so
 # they are Core statements built here once and executed with parameters on a bare connection.
-_INSERT_MESSAGE = insert(Message).returning(Message.id)
-_TOUCH_CONVERSATION = (
+# On SQLite each runs in one round trip to aiosqlite's thread (botkit.store.prepared).
+_INSERT_MESSAGE = Prepared(insert(Message).returning(Message.id))
+_TOUCH_CONVERSATION = Prepared(
     update(Conversation)
     .where(Conversation.id == bindparam("b_conversation"))
     .values(updated_at=bindparam("b_now"))
@@ -105,12 +107,13 @@ _UPDATE_UNFINISHED = update(Message).where(
     Message.role == "assistant",
     or_(*(Message.status == status for status in UNFINISHED_STATUSES)),
 )
-_UPDATE_ASSISTANT = (
+_CHECKPOINTS = Prepared(_UPDATE_UNFINISHED)
+_UPDATE_ASSISTANT = Prepared(
     update(Message).where(Message.id == bindparam("b_id"), Message.role == "assistant").returning(Message.id)
 )
 
 # Adopting an inbox row: the reply row only while it is unadopted, then its question.
-_ADOPT_REPLY = (
+_ADOPT_REPLY = Prepared(
     update(Message)
     .where(
         Message.id == bindparam("b_id"),
@@ -120,10 +123,10 @@ _ADOPT_REPLY = (
     )
     .returning(Message.id)
 )
-_ADOPT_QUESTION = update(Message).where(Message.id == bindparam("b_id"), Message.role == "user")
+_ADOPT_QUESTION = Prepared(update(Message).where(Message.id == bindparam("b_id"), Message.role == "user"))
 
 
-def _upserts(dialect: str) -> tuple[Insert, Insert, Insert]:
+def _upserts(dialect: str) -> tuple[Prepared, Insert, Prepared]:
     """(conversation get-or-create, conversation create-if-missing, delivery claim) for ``dialect``.
 
     The conversation's upsert touches ``updated_at`` and returns (id, created_at): one statement
@@ -147,7 +150,7 @@ def _upserts(dialect: str) -> tuple[Insert, Insert, Insert]:
         .on_conflict_do_nothing(index_elements=["platform", "delivery_id"])
         .returning(Delivery.id)
     )
-    return upsert, create, claim
+    return Prepared(upsert), create, Prepared(claim)
 
 
 _UPSERTS = {name: _upserts(name) for name in ("postgresql", "sqlite")}
@@ -184,8 +187,8 @@ async def _add_turn_rows(
         "updated_at": now,
     }
     asked = (
-        await connection.execute(
-            _INSERT_MESSAGE,
+        await _INSERT_MESSAGE.rows(
+            connection,
             {
                 **row,
                 "role": "user",
@@ -197,10 +200,10 @@ async def _add_turn_rows(
                 "owner": None,
             },
         )
-    ).scalar_one()
+    )[0][0]
     reply = (
-        await connection.execute(
-            _INSERT_MESSAGE,
+        await _INSERT_MESSAGE.rows(
+            connection,
             {
                 **row,
                 "role": "assistant",
@@ -212,10 +215,10 @@ async def _add_turn_rows(
                 "owner": owner,
             },
         )
-    ).scalar_one()
+    )[0][0]
     if touch:
-        await connection.execute(
-            _TOUCH_CONVERSATION, {"b_conversation": common["conversation_id"], "b_now": now}
+        await _TOUCH_CONVERSATION.rows(
+            connection, {"b_conversation": common["conversation_id"], "b_now": now}
         )
     return TurnIds(
         user_message_id=asked, assistant_message_id=reply, conversation_id=common["conversation_id"]
@@ -263,7 +266,7 @@ def _host() -> str:
 
 _ASKED = aliased(Message)
 # Built once: building it per call (the alias's columns) was a visible part of a turn's CPU.
-_HISTORY = (
+_HISTORY = Prepared(
     select(_ASKED.content, Message.content)
     .join(_ASKED, Message.reply_to_id == _ASKED.id)
     .where(
@@ -340,7 +343,7 @@ class ConversationStore:
         async with self._sessions.connect() as connection:
             claim = _UPSERTS[_dialect(connection)][2]
             params = {"platform": platform, "delivery_id": delivery_id, "conversation_id": conversation_id}
-            claimed = (await connection.execute(claim, {**params, "received_at": utcnow()})).scalar()
+            claimed = await claim.first(connection, {**params, "received_at": utcnow()})
         return claimed is not None
 
     async def accept(
@@ -367,21 +370,21 @@ class ConversationStore:
         try:
             async with self._sessions.connect() as connection:
                 upsert, _, claim = _UPSERTS[_dialect(connection)]
-                conversation, created_at = (
-                    await connection.execute(
-                        upsert,
-                        {
-                            "platform": platform,
-                            "workspace": workspace,
-                            "channel": channel,
-                            "thread": thread,
-                            "created_at": now,
-                            "updated_at": now,
-                        },
-                    )
-                ).one()
-                claimed = await connection.execute(
-                    claim,
+                upserted = await upsert.first(
+                    connection,
+                    {
+                        "platform": platform,
+                        "workspace": workspace,
+                        "channel": channel,
+                        "thread": thread,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+                assert upserted is not None  # an upsert always returns its row
+                conversation, created_at = upserted
+                claimed = await claim.first(
+                    connection,
                     {
                         "platform": platform,
                         "delivery_id": delivery_id,
@@ -389,7 +392,7 @@ class ConversationStore:
                         "received_at": now,
                     },
                 )
-                if claimed.scalar() is None:
+                if claimed is None:
                     raise _Duplicate  # rolls back the conversation's upsert too
                 common: dict[str, Any] = {"conversation_id": conversation, "delivery_id": delivery_id}
                 # The reply row has the asker too: whom the restart pass tells if no turn adopts it.
@@ -428,22 +431,20 @@ class ConversationStore:
         values = {"persona_name": persona_name, "persona_hash": persona_hash, "model": model}
         now = utcnow()
         async with self._sessions.connect() as connection:
-            adopted = (
-                await connection.execute(
-                    _ADOPT_REPLY,
-                    {
-                        **values,
-                        "b_id": turn.assistant_message_id,
-                        "updated_at": now,
-                        "platform_message_ids": list(platform_message_ids),
-                        "status": "streaming" if streaming else "queued",
-                    },
-                )
-            ).scalar()
+            adopted = await _ADOPT_REPLY.first(
+                connection,
+                {
+                    **values,
+                    "b_id": turn.assistant_message_id,
+                    "updated_at": now,
+                    "platform_message_ids": list(platform_message_ids),
+                    "status": "streaming" if streaming else "queued",
+                },
+            )
             if adopted is None:
                 return False
-            await connection.execute(
-                _ADOPT_QUESTION,
+            await _ADOPT_QUESTION.rows(
+                connection,
                 {**values, "b_id": turn.user_message_id, "updated_at": now, "content": user_text},
             )
         return True
@@ -508,9 +509,7 @@ class ConversationStore:
         if limit <= 0:
             return []
         async with self._sessions.read() as connection:
-            rows = (
-                await connection.execute(_HISTORY, {"conversation_id": conversation_id, "limit": limit})
-            ).all()
+            rows = await _HISTORY.rows(connection, {"conversation_id": conversation_id, "limit": limit})
         return [HistoryTurn(user_text=u, answer=_without(a, notices)) for u, a in reversed(rows)]
 
     async def start_turn(
@@ -578,7 +577,7 @@ class ConversationStore:
         now = utcnow()
         params = [{"b_id": i, "content": a, "reasoning": r, "updated_at": now} for i, a, r in rows]
         async with self._sessions.connect() as connection:
-            await connection.execute(_UPDATE_UNFINISHED, params)
+            await _CHECKPOINTS.many(connection, params)
 
     async def record_message_ids(self, assistant_message_id: int, ids: list[str]) -> None:
         """Remember the platform messages that carry the reply (so a restart can edit them)."""
@@ -591,7 +590,7 @@ class ConversationStore:
     async def _update_assistant(self, message_id: int, values: dict[str, Any]) -> None:
         params = {**values, "b_id": message_id, "updated_at": utcnow()}
         async with self._sessions.connect() as connection:
-            if (await connection.execute(_UPDATE_ASSISTANT, params)).scalar() is None:
+            if await _UPDATE_ASSISTANT.first(connection, params) is None:
                 raise StoreError(f"no assistant message with id {message_id}")
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
