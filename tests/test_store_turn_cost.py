@@ -14,6 +14,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+from db_faults import exclusive_lock
+from sqlalchemy.exc import OperationalError
+
 from botkit.events import IncomingMessage
 from botkit.llm.standin import Standin
 from botkit.personas.loader import load_persona
@@ -21,6 +25,7 @@ from botkit.pipeline.filters import TextFilters
 from botkit.pipeline.recorder import TurnRecorder
 from botkit.plugins.api import Request
 from botkit.store import ConversationStore
+from botkit.store.store import is_unavailable
 from botkit.testing import TestBot
 from botkit.testing.sqlcount import counting_sqlite
 
@@ -116,3 +121,34 @@ async def test_the_checkpoints_of_all_streaming_turns_go_out_together(tmp_path: 
     assert all(finals[turn].startswith(text) for turn, text in rows_sent)
     assert max(len(write) for write in writes) >= 3, writes  # several turns in one statement
     assert len(writes) < len(rows_sent), writes
+
+
+async def test_a_locked_file_is_still_an_unavailable_database_on_the_one_round_trip_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-turn statements run on aiosqlite directly; its raw ``sqlite3.OperationalError``
+    ("database is locked") must reach the final write's retries as SQLAlchemy's
+    ``OperationalError`` (what :func:`is_unavailable` retries), not as an unknown error (raised
+    as a bug: the answer would never be stored). A short busy timeout lets the lock win."""
+    monkeypatch.setattr("botkit.store.database.SQLITE_BUSY_TIMEOUT_S", 0.2)
+    database = tmp_path / "db.sqlite"
+    store = await ConversationStore.open(f"sqlite+aiosqlite:///{database}", migrate=True)
+    try:
+        ids = await store.accept("test", "d1", ("w", "c", "t"), user_text="q", user_id="u")
+        assert ids is not None
+        with exclusive_lock(database):
+            with pytest.raises(OperationalError) as raised:
+                await store.finish_turn(
+                    ids.assistant_message_id, status="complete", answer="a", reasoning=None
+                )
+            assert is_unavailable(raised.value) and "locked" in str(raised.value)
+            with pytest.raises(OperationalError):
+                await store.accept("test", "d2", ("w", "c", "t"), user_text="q", user_id="u")
+        await store.finish_turn(ids.assistant_message_id, status="complete", answer="a", reasoning=None)
+        rows = await store.messages(ids.conversation_id or 0)
+        assert [(m.role, m.status, m.content) for m in rows] == [
+            ("user", "complete", "q"),
+            ("assistant", "complete", "a"),
+        ]
+    finally:
+        await store.close()
