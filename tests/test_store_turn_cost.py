@@ -25,6 +25,7 @@ from botkit.pipeline.filters import TextFilters
 from botkit.pipeline.recorder import TurnRecorder
 from botkit.plugins.api import Request
 from botkit.store import ConversationStore
+from botkit.store.database import StoreError
 from botkit.store.store import is_unavailable
 from botkit.testing import TestBot
 from botkit.testing.sqlcount import counting_sqlite
@@ -137,11 +138,15 @@ async def test_a_locked_file_is_still_an_unavailable_database_on_the_one_round_t
         ids = await store.accept("test", "d1", ("w", "c", "t"), user_text="q", user_id="u")
         assert ids is not None
         with exclusive_lock(database):
-            with pytest.raises(OperationalError) as raised:
-                await store.finish_turn(
-                    ids.assistant_message_id, status="complete", answer="a", reasoning=None
-                )
-            assert is_unavailable(raised.value) and "locked" in str(raised.value)
+            # Two writes in one group (botkit.store.group): both fail, both as unavailable.
+            failed = await asyncio.gather(
+                store.finish_turn(ids.assistant_message_id, status="complete", answer="a", reasoning=None),
+                store.mark_streaming(ids.assistant_message_id),
+                return_exceptions=True,
+            )
+            for error in failed:
+                assert isinstance(error, OperationalError), failed
+                assert is_unavailable(error) and "locked" in str(error)
             with pytest.raises(OperationalError):
                 await store.accept("test", "d2", ("w", "c", "t"), user_text="q", user_id="u")
         await store.finish_turn(ids.assistant_message_id, status="complete", answer="a", reasoning=None)
@@ -150,5 +155,56 @@ async def test_a_locked_file_is_still_an_unavailable_database_on_the_one_round_t
             ("user", "complete", "q"),
             ("assistant", "complete", "a"),
         ]
+    finally:
+        await store.close()
+
+
+async def test_the_writes_of_turns_at_the_same_step_share_one_transaction(tmp_path: Path) -> None:
+    """Twenty turns adopted at once, then finished at once: each step is ONE commit for all of
+    them (botkit.store.group), and every turn's rows are its own. A final write for a row that
+    does not exist fails alone, with the store's error, and the others in its group land."""
+    store = await ConversationStore.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", migrate=True)
+    try:
+        turns = []
+        for n in range(20):
+            ids = await store.accept("test", f"d{n}", ("w", "c", f"t{n}"), user_text=f"q{n}", user_id="u")
+            assert ids is not None
+            turns.append(ids)
+        with counting_sqlite() as adopting:
+            adopted = await asyncio.gather(
+                *(
+                    store.adopt_inbox(
+                        t,
+                        user_text=f"settled q{n}",
+                        persona_name="general",
+                        persona_hash="h",
+                        model="m",
+                        platform_message_ids=[f"ts{n}"],
+                        streaming=True,
+                    )
+                    for n, t in enumerate(turns)
+                )
+            )
+        assert adopted == [True] * 20
+        assert adopting["commits"] == 1 and adopting["statements"] == 40, adopting.counts
+
+        async def finish(n: int, turn_id: int) -> None:
+            await store.finish_turn(turn_id, status="complete", answer=f"a{n}", reasoning=None)
+
+        with counting_sqlite() as finishing:
+            outcomes = await asyncio.gather(
+                *(finish(n, t.assistant_message_id) for n, t in enumerate(turns)),
+                finish(99, 10**9),  # no such row
+                return_exceptions=True,
+            )
+        assert outcomes[:20] == [None] * 20
+        assert isinstance(outcomes[20], StoreError) and "no assistant message" in str(outcomes[20])
+        assert finishing["commits"] == 1 and finishing["statements"] == 21, finishing.counts
+        for n, t in enumerate(turns):
+            rows = await store.messages(t.conversation_id or 0)
+            assert [(m.role, m.status, m.content, m.platform_message_ids) for m in rows] == [
+                ("user", "complete", f"settled q{n}", []),
+                ("assistant", "complete", f"a{n}", [f"ts{n}"]),
+            ]
     finally:
         await store.close()

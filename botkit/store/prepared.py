@@ -54,9 +54,20 @@ def _positional(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
     ]
 
 
+_DRIVER = "botkit.aiosqlite"  # the key of the aiosqlite connection in the pooled connection's info
+
+
 async def _aiosqlite(connection: AsyncConnection) -> aiosqlite.Connection:
-    """The aiosqlite connection under a pooled SQLAlchemy one (no round trip: a greenlet hop)."""
-    driver = (await connection.get_raw_connection()).driver_connection
+    """The aiosqlite connection under a pooled SQLAlchemy one.
+
+    Kept in the connection's ``info`` (SQLAlchemy: it lives as long as the DBAPI connection, and
+    is cleared when an invalidated one is replaced): asking the pool for it every time is a
+    greenlet switch, about a fifth of a statement's own CPU on this path.
+    """
+    info = connection.info
+    driver = info.get(_DRIVER)
+    if driver is None:
+        driver = info[_DRIVER] = (await connection.get_raw_connection()).driver_connection
     if not isinstance(driver, aiosqlite.Connection):
         raise TypeError(f"expected an aiosqlite connection, not {type(driver).__name__}")
     return driver

@@ -42,6 +42,7 @@ from botkit.store.feedback import (
     version_feedback,
     votes_on,
 )
+from botkit.store.group import WriteGroup
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
 from botkit.store.models import (
     FINAL_STATUSES,
@@ -291,6 +292,7 @@ class ConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = GatedSessions(async_sessionmaker(engine, expire_on_commit=False), POOL_SIZE)
+        self._group = WriteGroup(self._sessions)
         #: This process's id in ``workers`` once :meth:`register_worker` ran; stamped on every
         #: reply row it writes, so another process's restart pass leaves them alone.
         self.worker_id: str | None = None
@@ -430,7 +432,8 @@ class ConversationStore:
         :meth:`mark_streaming` after it)."""
         values = {"persona_name": persona_name, "persona_hash": persona_hash, "model": model}
         now = utcnow()
-        async with self._sessions.connect() as connection:
+
+        async def adopt(connection: AsyncConnection) -> bool:
             adopted = await _ADOPT_REPLY.first(
                 connection,
                 {
@@ -447,7 +450,10 @@ class ConversationStore:
                 connection,
                 {**values, "b_id": turn.user_message_id, "updated_at": now, "content": user_text},
             )
-        return True
+            return True
+
+        # With the other turns adopted in this tick, in one transaction (botkit.store.group).
+        return await self._group.write(adopt)
 
     async def close_inbox(self, turn: TurnIds) -> None:
         """An accepted message that never became a model turn (a plugin command, ``/persona
@@ -588,10 +594,15 @@ class ConversationStore:
         await self._update_assistant(assistant_message_id, _finish_values(**outcome))
 
     async def _update_assistant(self, message_id: int, values: dict[str, Any]) -> None:
+        """One reply row's columns, grouped with the other turns' writes of this tick
+        (botkit.store.group): a final write, a ``streaming`` mark, the placeholder's id."""
         params = {**values, "b_id": message_id, "updated_at": utcnow()}
-        async with self._sessions.connect() as connection:
-            if await _UPDATE_ASSISTANT.first(connection, params) is None:
-                raise StoreError(f"no assistant message with id {message_id}")
+
+        async def update(connection: AsyncConnection) -> tuple[Any, ...] | None:
+            return await _UPDATE_ASSISTANT.first(connection, params)
+
+        if await self._group.write(update) is None:
+            raise StoreError(f"no assistant message with id {message_id}")
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """Every message of a conversation in order, all columns (tests and admin tools)."""
