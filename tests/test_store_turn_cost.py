@@ -208,3 +208,22 @@ async def test_the_writes_of_turns_at_the_same_step_share_one_transaction(tmp_pa
             ]
     finally:
         await store.close()
+
+
+async def test_turns_answered_at_once_share_their_commits(tmp_path: Path) -> None:
+    """Twenty questions at once through the pipeline and the stand-in: their adopts, streaming
+    marks and final writes share transactions (one group in flight, the writes that arrive
+    meanwhile in the next), so a turn costs fewer than the 4 commits a turn alone makes, and
+    every answer is stored complete. (Main made exactly 4.0 a turn here.)"""
+    async with TestBot(tmp_path) as bot:
+        await bot.ask("warm up", thread="t-0")
+        with counting_sqlite() as calls:
+            replies = await asyncio.gather(
+                *(bot.ask(f"question {n}", thread=f"t-{n + 1}", user=f"user-{n}") for n in range(20))
+            )
+        for n, reply in enumerate(replies):
+            conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", f"t-{n + 1}")
+            rows = await bot.store.messages(conversation)
+            assert [(m.role, m.status) for m in rows] == [("user", "complete"), ("assistant", "complete")]
+            assert reply.text.startswith(rows[1].content) and rows[1].content
+    assert calls["commits"] <= 3.5 * 20, calls.counts
