@@ -1,8 +1,10 @@
 """The conversation store: per-thread history, turns and exactly-once delivery claims, in SQL.
 
-Every method is one short transaction, so a bot process holds no locks between awaits on the
-model, and every "get or create" relies on a unique constraint rather than a read-then-write
-check, which is what keeps it correct with several tasks or processes on one database.
+Every method is one short transaction (a turn's adopt and reply-row updates share theirs with
+the other turns' writes that wait at the same time: :mod:`botkit.store.group`), so a bot process
+holds no locks between awaits on the model, and every "get or create" relies on a unique
+constraint rather than a read-then-write check, which is what keeps it correct with several
+tasks or processes on one database.
 """
 
 from __future__ import annotations
@@ -452,7 +454,7 @@ class ConversationStore:
             )
             return True
 
-        # With the other turns adopted in this tick, in one transaction (botkit.store.group).
+        # With the other turns' writes waiting now, in one transaction (botkit.store.group).
         return await self._group.write(adopt)
 
     async def close_inbox(self, turn: TurnIds) -> None:
@@ -594,7 +596,7 @@ class ConversationStore:
         await self._update_assistant(assistant_message_id, _finish_values(**outcome))
 
     async def _update_assistant(self, message_id: int, values: dict[str, Any]) -> None:
-        """One reply row's columns, grouped with the other turns' writes of this tick
+        """One reply row's columns, grouped with the other turns' writes waiting now
         (botkit.store.group): a final write, a ``streaming`` mark, the placeholder's id."""
         params = {**values, "b_id": message_id, "updated_at": utcnow()}
 
