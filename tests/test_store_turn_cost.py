@@ -12,6 +12,7 @@ in isolation.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,25 @@ async def test_turns_answered_at_once_share_their_commits(tmp_path: Path) -> Non
             assert [(m.role, m.status) for m in rows] == [("user", "complete"), ("assistant", "complete")]
             assert reply.text.startswith(rows[1].content) and rows[1].content
     assert calls["commits"] <= 3.5 * 20, calls.counts
+
+
+async def test_with_sql_logging_on_every_statement_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``database.echo``: the per-turn statements take SQLAlchemy's path, which logs them (the
+    one-round-trip path does not), and the turn is stored as usual."""
+    store = await ConversationStore.open(
+        f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", migrate=True, echo=True
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
+            ids = await store.accept("test", "d1", ("w", "c", "t"), user_text="q", user_id="u")
+            assert ids is not None
+            await store.finish_turn(ids.assistant_message_id, status="complete", answer="a", reasoning=None)
+        logged = [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy.engine")]
+        assert any(m.startswith("INSERT INTO deliveries") for m in logged), logged
+        assert any(m.startswith("UPDATE messages SET") for m in logged), logged
+        rows = await store.messages(ids.conversation_id or 0)
+        assert [(m.status, m.content) for m in rows] == [("complete", "q"), ("complete", "a")]
+    finally:
+        await store.close()

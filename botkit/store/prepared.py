@@ -10,8 +10,8 @@ Core statement, compiled by SQLAlchemy for the connection's dialect once, with S
 bind and result processors for its types; on SQLite it runs on the pooled connection's aiosqlite
 connection with ``execute_fetchall`` (cursor, execute, fetch and close in ONE hop), inside the
 caller's SQLAlchemy transaction (SQLAlchemy still checks the connection out, commits and rolls
-back). On any other dialect (PostgreSQL through asyncpg: no thread) it is an ordinary
-``connection.execute``.
+back). On any other dialect (PostgreSQL through asyncpg: no thread), and with SQL logging on
+(``database.echo``), it is an ordinary ``connection.execute``.
 
 Errors from the driver are wrapped as SQLAlchemy wraps them (``sqlalchemy.exc.OperationalError``
 for "database is locked", ...), so :func:`botkit.store.store.is_unavailable` and the final
@@ -42,6 +42,12 @@ class _Compiled:
     order: tuple[str, ...]  # positional bind names, in the order of the ``?`` in ``sql``
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...]
+
+
+def _on_driver(connection: AsyncConnection) -> bool:
+    """SQLite, and SQL logging off: with ``database.echo`` on, SQLAlchemy's own path runs, so
+    that every statement is logged as before."""
+    return connection.dialect.name == "sqlite" and not connection.sync_engine.echo
 
 
 def _positional(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
@@ -108,7 +114,7 @@ class Prepared:
     async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run once with ``params``; the RETURNING rows (empty without RETURNING or when no row
         matched)."""
-        if connection.dialect.name != "sqlite":
+        if not _on_driver(connection):
             result = await connection.execute(self.statement, dict(params))
             return [tuple(row) for row in result.all()] if result.returns_rows else []
         compiled = self._compile(connection.dialect, params)
@@ -132,7 +138,7 @@ class Prepared:
 
     async def many(self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
         """An executemany of ``rows`` (no RETURNING): two round trips on SQLite (execute, close)."""
-        if connection.dialect.name != "sqlite":
+        if not _on_driver(connection):
             await connection.execute(self.statement, [dict(r) for r in rows])
             return
         compiled = self._compile(connection.dialect, rows[0])
