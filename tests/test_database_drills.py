@@ -301,6 +301,45 @@ async def test_a_final_write_is_on_disk_before_its_first_attempt_lands(tmp_path:
         await store.close()
 
 
+async def test_a_final_write_that_is_only_slow_is_pending_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Many turns ending at once queue behind one SQLite writer: a first attempt that has not
+    answered within ``pending_after`` is pending (counted, awaited, not repeated) but it has not
+    failed, so operators get no "database" warning for a busy moment; it lands once the lock
+    goes. A write whose attempt fails is warned about (the drills above)."""
+    database = tmp_path / "botkit.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    store = await ConversationStore.open(url, migrate=True)
+    try:
+        conversation = await store.conversation_id("console", "local", "tty", "t")
+        ids = await store.start_turn(
+            conversation, user_text="q", user_id="u", delivery_id="d1",
+            persona_name="general", persona_hash="h", model="m",
+        )  # fmt: skip
+        writes = FinalWrites(
+            store, retry_timeout=60, spool=WriteSpool.for_database(url, None), pending_after=0.05
+        )
+        values: dict[str, Any] = {"status": "complete", "answer": "the whole answer", "reasoning": None}
+        key = ConversationKey("console", "local", "tty", "t")
+        caplog.set_level(logging.INFO, logger="botkit.pipeline.recorder")
+        with exclusive_lock(database) as release:
+            landing = asyncio.create_task(writes.land(key, ids.assistant_message_id, values))
+            await until(lambda: writes.status().pending == 1, 10)
+            release.set()
+        assert await landing
+        assert writes.status().pending == 0 and writes.landed_late == 1
+        recorder_logs = [
+            (r.levelno, r.getMessage()) for r in caplog.records if r.name == "botkit.pipeline.recorder"
+        ]
+        assert [level for level, _ in recorder_logs] == [logging.INFO, logging.INFO], recorder_logs
+        assert "no answer within 0.05s" in recorder_logs[0][1]
+        (row,) = [m for m in await store.messages(conversation) if m.role == "assistant"]
+        assert (row.status, row.content) == ("complete", "the whole answer")
+    finally:
+        await store.close()
+
+
 # -- the restart pass reads what the platform shows ------------------------------------------
 
 

@@ -140,10 +140,16 @@ class FinalWrites:
         write: Callable[[], Awaitable[None]],
     ) -> bool:
         self._pending[turn] = _Pending(key, self._clock())  # spooled already, by land()
-        log.warning(
-            "the database has not taken the final write of turn %s in %s yet; retrying for up to %.0fs",
+        # A first attempt that failed is an outage worth a warning; one that is merely slow (a
+        # busy database: many turns ending at once queue behind one SQLite writer) is only
+        # pending: it is awaited, not repeated, and warned about once it fails.
+        failed = first.done()
+        log.log(
+            logging.WARNING if failed else logging.INFO,
+            "the database has not taken the final write of turn %s in %s yet (%s); retrying for up to %.0fs",
             turn,
             key,
+            "it failed" if failed else f"no answer within {self.pending_after:g}s",
             self.retry_timeout,
         )
         attempts: list[asyncio.Future[None]] = [first]
@@ -161,7 +167,7 @@ class FinalWrites:
         self.landed_late += 1
         if self.spool is not None:
             self.spool.discard(turn)
-        log.info("the final write of turn %s in %s landed after the database came back", turn, key)
+        log.info("the final write of turn %s in %s landed late", turn, key)
         return True
 
     def _retrying(self) -> AsyncRetrying:
