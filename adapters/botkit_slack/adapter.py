@@ -141,10 +141,13 @@ class SlackAdapter(Adapter):
             return False
         return True
 
-    async def reply_messages(self, key: ConversationKey, turn: int) -> list[ShownMessage] | None:
+    async def reply_messages(
+        self, key: ConversationKey, turn: int, *, question: str | None = None
+    ) -> list[ShownMessage] | None:
         """The thread's messages with ``turn``'s metadata (``conversations.replies`` with
         ``include_all_metadata``, every page). None in a DM (its replies are top-level
-        messages, not a thread) or where the thread cannot be read."""
+        messages, not a thread) or where the thread cannot be read. ``question`` is not needed:
+        the marker names the turn."""
         if not key.thread or key.thread == DM_THREAD:
             return None
         client = self._web_client()
