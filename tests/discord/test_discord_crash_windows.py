@@ -250,10 +250,17 @@ Ask = Callable[[FakeDiscord, int], Awaitable[Hold]]
 
 
 async def _killed_while_the_placeholder_posts(
-    fake: FakeDiscord, tmp_path: Path, env: dict[str, str], database: Path, ask: Ask
+    fake: FakeDiscord,
+    tmp_path: Path,
+    env: dict[str, str],
+    database: Path,
+    ask: Ask,
+    *,
+    held_turn: str = "streaming",
 ) -> str:
     """A ``botkit run`` SIGKILLed once the held placeholder exists on Discord (its response never
-    came back) and the answer has a checkpoint; returns that checkpoint."""
+    came back) and an answer streaming has a checkpoint; returns that checkpoint. The held
+    placeholder's turn is the row left ``held_turn`` (a queued one waits behind another)."""
     first = await _botkit_run(tmp_path, env)
     try:
         await fake.wait_until_connected(60)
@@ -269,7 +276,8 @@ async def _killed_while_the_placeholder_posts(
     assert checkpoint.startswith("word0") and checkpoint != ANSWER
     with sqlite3.connect(database) as db:
         recorded = [
-            r for (r,) in db.execute("SELECT platform_message_ids FROM messages WHERE status = 'streaming'")
+            r
+            for (r,) in db.execute("SELECT platform_message_ids FROM messages WHERE status = ?", (held_turn,))
         ]
     assert recorded in ([None], ["[]"])  # the id never came back: nothing to find it by in the DB
     return checkpoint
@@ -426,3 +434,52 @@ async def test_slash_command_placeholder_not_recorded_then_restart_repairs_its_r
     assert _edits_of(fake, placeholder["id"]) == [repaired]  # by the bot token, once
     assert len(_bot_messages(fake)) == 1
     assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+async def test_queued_follow_up_placeholder_not_recorded_then_restart_repairs_both_turns_in_place(
+    tmp_path: Path,
+) -> None:
+    """A follow-up asked while the mention's answer streams: its placeholder (replying to it) is
+    posted at once while its turn waits, queued, behind the first. SIGKILL while that POST is in
+    flight: the restart edits the first turn's recorded reply to its partial answer plus the
+    note, and the follow-up's placeholder, found by its reference, to the note alone (it never
+    began); neither turn's repair touches the other's message, no message is added."""
+    database = tmp_path / "botkit.db"
+    long_answer = " ".join(f"word{i}" for i in range(200))
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(long_answer)
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database)
+        asked: dict[str, Any] = {}
+
+        async def queued_follow_up(fake: FakeDiscord, asker: int) -> Hold:
+            mention = await fake.user_message(asker, fake.channel_id, f"{fake.mention} a long story")
+            thread = int(mention["id"])
+            await _until(lambda: any(s == "streaming" and c for s, c in _assistant(database)))
+            question = await fake.user_message(asker, thread, "and then?", dispatch=False)
+            held = fake.hold(
+                "POST",
+                rf"^/channels/{thread}/messages$",
+                apply=True,
+                match=lambda body: (
+                    str((body.get("message_reference") or {}).get("message_id")) == question["id"]
+                ),
+            )
+            asked.update(question)
+            await fake.redeliver(question)
+            return held
+
+        checkpoint = await _killed_while_the_placeholder_posts(
+            fake, tmp_path, env, database, queued_follow_up, held_turn="queued"
+        )
+        first_reply = _placeholder(fake, {m["id"] for m in _bot_messages(fake) if m.get("message_reference")})
+        placeholder = _placeholder(fake, {first_reply["id"]})
+        assert placeholder["message_reference"]["message_id"] == asked["id"]
+        assert [s for s, _ in _assistant(database)] == ["streaming", "queued"]
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert fake.messages[int(first_reply["id"])]["content"] == f"{checkpoint}\n\n{LEFTOVER_NOTE}", (
+        log.decode()[-3000:]
+    )
+    assert fake.versions_of(int(placeholder["id"])) == ["_Thinking…_", LEFTOVER_NOTE]
+    assert len(_bot_messages(fake)) == 2
+    assert _assistant(database) == [("interrupted", checkpoint), ("interrupted", "")]
