@@ -242,12 +242,16 @@ class Adapter(ABC):
         gone (also if it was gone already); False where the platform cannot (this default)."""
         return False
 
-    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
+    async def reply_in(
+        self, key: ConversationKey, user: str, *, question: str | None = None
+    ) -> LiveReply | None:
         """A new reply in the conversation ``key`` (a Slack thread, a Discord channel or thread),
         for the restart pass: a message a previous process accepted (persisted) but never began
         to answer has no placeholder to repair, so the core opens a reply where it was asked and
         answers there. None where the platform cannot (this default; an expired interaction
         token); the core then only logs it. Called after :meth:`check` and before :meth:`run`.
+        ``question``: the turn's delivery id, as for :meth:`reply_messages` (the reply may
+        reference it where the platform has replies, so the asker sees which question it is).
         """
         return None
 

@@ -198,7 +198,7 @@ async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[st
 async def _tell(adapter: Adapter, leftover: Leftover, respond: Respond) -> None:
     """No message to edit: the asker gets one note in a new reply where they asked."""
     try:
-        reply = await adapter.reply_in(leftover.key, leftover.user or "")
+        reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
         if reply is None:
             log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
             return

@@ -301,11 +301,16 @@ class DiscordAdapter(Adapter):
         )
         return False
 
-    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
-        """A new message where the lost question was asked: in its thread where that thread
-        exists (a mention's thread has the mention's id), else in the channel as a reply to
-        the question (a mention answered inline, a slash command: its interaction id names no
-        message, so the reference is dropped rather than failing), without pinging anyone.
+    async def reply_in(
+        self, key: ConversationKey, user: str, *, question: str | None = None
+    ) -> LiveReply | None:
+        """A new message where the lost question was asked, without pinging anyone: in its
+        thread where that thread exists (a mention's thread has the mention's id), replying to
+        a follow-up's ``question`` there (the mention itself is in the parent channel, and a
+        reply cannot reference another channel's message); else in the channel as a reply to
+        the key's ``thread`` (a mention answered inline; a slash command: its interaction id
+        names no message, so the reference is dropped rather than failing); in a DM as a reply
+        to the ``question``.
 
         The restart pass runs before :meth:`run`; the REST client opened here stays logged in
         until :meth:`run` starts (it closes it) so that the reply can still be written. A sweep
@@ -322,20 +327,25 @@ class DiscordAdapter(Adapter):
             else await self._restart_client()
         )
 
+        def replying(asked: str | None, channel_id: int) -> discord.MessageReference | None:
+            if asked is None or not asked.isdigit() or int(asked) == channel_id:
+                return None  # nothing known, or the thread's own starter (in the parent channel)
+            return discord.MessageReference(
+                message_id=int(asked), channel_id=channel_id, fail_if_not_exists=False
+            )
+
         async def open_channel() -> tuple[discord.PartialMessageable, discord.MessageReference | None]:
             for channel_id in candidates[:-1]:  # the thread, where there is one
                 try:
                     await client.fetch_channel(channel_id)
                 except (discord.NotFound, discord.Forbidden):
                     continue
-                return client.get_partial_messageable(channel_id), None
+                return client.get_partial_messageable(channel_id), replying(question, channel_id)
             channel_id = candidates[-1]
-            reference = None
-            if key.thread.isdigit() and int(key.thread) != channel_id:
-                reference = discord.MessageReference(
-                    message_id=int(key.thread), channel_id=channel_id, fail_if_not_exists=False
-                )
-            return client.get_partial_messageable(channel_id), reference
+            # In a server channel the key's thread is what was asked there (the mention, or the
+            # interaction); a follow-up's question lives in its thread, not here. A DM: the question.
+            asked = question if key.thread == key.channel else key.thread
+            return client.get_partial_messageable(channel_id), replying(asked, channel_id)
 
         return DiscordMessageReply(
             client.get_partial_messageable(candidates[-1]),

@@ -335,8 +335,11 @@ class SlackAdapter(Adapter):
         if not submission.accepted:
             log.info("Slack event %s was already handled (redelivery)", message.delivery_id)
 
-    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
-        """A new message in the conversation's thread (top-level in a DM's shared conversation)."""
+    async def reply_in(
+        self, key: ConversationKey, user: str, *, question: str | None = None
+    ) -> LiveReply | None:
+        """A new message in the conversation's thread (top-level in a DM's shared conversation);
+        ``question`` is not needed: the thread says where it belongs."""
         if self._replies is None:
             self._replies = self._web_client(sdk_retries=False)
         if self._threads is None:
