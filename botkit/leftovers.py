@@ -50,6 +50,9 @@ class Leftover:
     partial: str
     user: str | None = None
     turn: int = 0  # the assistant row (its messages' marker: botkit.markers)
+    # The delivery id of the event the turn answers (Discord: the question's message id or the
+    # interaction id): what a platform without markers finds the turn's messages by.
+    question: str | None = None
     inbox: bool = False  # accepted only: no turn adopted it, no answer began
     # The final view's intent, spooled before its request went out (botkit.store.spool): the
     # platform decides whether it was applied.
@@ -252,6 +255,7 @@ async def _settle(
         (turn.content or "").strip(),
         turn.user_id,
         turn=turn.id,
+        question=turn.delivery_id,
         inbox=turn.status == "queued" and turn.persona_name is None,  # accepted only
         intent=intent,
         interrupted=values if intent is not None else None,

@@ -13,9 +13,11 @@ alone; this module then reads the platform and closes the crash windows the data
   messages are removed, so one final reply is left.
 
 Where the platform keeps no readable marker (Discord) :meth:`Adapter.reply_messages` lists
-what can be told apart otherwise (Discord: the bot's replies that reference the mention the key
-is named after); elsewhere the recorded ids and :meth:`Adapter.shown_text` are all there is, and a
-placeholder that was never recorded cannot be found (docs/reliability.md lists where).
+what can be told apart otherwise, by the question the turn answers (:attr:`Leftover.question`,
+its delivery id; Discord: the bot's message that replies to it or answers its interaction, or
+the first message in the thread a mention started); elsewhere the recorded ids and
+:meth:`Adapter.shown_text` are all there is, and a placeholder that was never recorded cannot be
+found (docs/reliability.md lists where).
 """
 
 from __future__ import annotations
@@ -144,7 +146,9 @@ def _target(leftover: Leftover, marked: Sequence[ShownMessage], strays: set[str]
 
 async def _marked(adapter: Adapter, leftover: Leftover) -> list[ShownMessage] | None:
     try:
-        return await adapter.reply_messages(leftover.key, leftover.turn) if leftover.turn else None
+        if not leftover.turn:
+            return None
+        return await adapter.reply_messages(leftover.key, leftover.turn, question=leftover.question)
     except Exception:
         log.exception("could not list the messages of turn %s in %s", leftover.turn, leftover.key)
         return None
@@ -194,7 +198,7 @@ async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[st
 async def _tell(adapter: Adapter, leftover: Leftover, respond: Respond) -> None:
     """No message to edit: the asker gets one note in a new reply where they asked."""
     try:
-        reply = await adapter.reply_in(leftover.key, leftover.user or "")
+        reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
         if reply is None:
             log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
             return

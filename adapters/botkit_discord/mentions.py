@@ -3,8 +3,9 @@
 - A mention in a channel starts a thread from the user's message (``mention_mode = "thread"``)
   or is answered inline with a reply; the answer streams by editing a message the bot posts.
 - Any message in a thread the bot owns continues that thread's conversation (history from SQL);
-  the thread id is the conversation's ``thread`` and its parent the ``channel``.
-- Every DM is answered; the DM channel is one conversation.
+  the thread id is the conversation's ``thread`` and its parent the ``channel``. Its answer's
+  first message replies to it (``message_reference``, no ping).
+- Every DM is answered; the DM channel is one conversation. Each answer replies to its question.
 - The bot ignores itself and other bots, and strips its own mention from the text.
 """
 
@@ -88,9 +89,14 @@ class MentionRouter:
         thread = str(channel.id)
         reference: discord.MessageReference | None = None
         open_channel: OpenChannel | None = None
-        if isinstance(channel, discord.Thread):
-            conversation_channel = str(channel.parent_id)
-        elif not is_dm:
+        if isinstance(channel, discord.Thread) or is_dm:
+            # A follow-up in a thread, a DM: the reply's first message replies to its question
+            # (queued follow-ups read clearly), which is also how the restart pass finds a
+            # placeholder whose id a killed process never stored (DiscordAdapter.reply_messages).
+            if isinstance(channel, discord.Thread):
+                conversation_channel = str(channel.parent_id)
+            reference = message.to_reference(fail_if_not_exists=False)
+        else:
             # A thread started from a message gets the message's id, so the conversation is keyed
             # the same in both modes, and the thread is only started when the reply posts (after
             # the core claimed the delivery: a redelivered message starts no second thread).

@@ -141,10 +141,13 @@ class SlackAdapter(Adapter):
             return False
         return True
 
-    async def reply_messages(self, key: ConversationKey, turn: int) -> list[ShownMessage] | None:
+    async def reply_messages(
+        self, key: ConversationKey, turn: int, *, question: str | None = None
+    ) -> list[ShownMessage] | None:
         """The thread's messages with ``turn``'s metadata (``conversations.replies`` with
         ``include_all_metadata``, every page). None in a DM (its replies are top-level
-        messages, not a thread) or where the thread cannot be read."""
+        messages, not a thread) or where the thread cannot be read. ``question`` is not needed:
+        the marker names the turn."""
         if not key.thread or key.thread == DM_THREAD:
             return None
         client = self._web_client()
@@ -332,8 +335,11 @@ class SlackAdapter(Adapter):
         if not submission.accepted:
             log.info("Slack event %s was already handled (redelivery)", message.delivery_id)
 
-    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
-        """A new message in the conversation's thread (top-level in a DM's shared conversation)."""
+    async def reply_in(
+        self, key: ConversationKey, user: str, *, question: str | None = None
+    ) -> LiveReply | None:
+        """A new message in the conversation's thread (top-level in a DM's shared conversation);
+        ``question`` is not needed: the thread says where it belongs."""
         if self._replies is None:
             self._replies = self._web_client(sdk_retries=False)
         if self._threads is None:
