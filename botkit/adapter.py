@@ -219,7 +219,7 @@ class Adapter(ABC):
         return False
 
     async def reply_messages(
-        self, key: ConversationKey, turn: int, *, question: str | None = None
+        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
     ) -> list[ShownMessage] | None:
         """Every message in the conversation ``key`` that carries the marker of ``turn``
         (:attr:`LiveReply.marker <botkit.events.LiveReply.marker>`), oldest first, as the
@@ -233,6 +233,9 @@ class Adapter(ABC):
         <botkit.events.IncomingMessage.delivery_id>`, None where none was stored): a platform
         without readable markers tells the turn's messages apart by what they answer (Discord:
         the question's message or interaction id), since one conversation holds many turns.
+        ``since`` is when the turn was accepted (Unix seconds, the row's creation by botkit's
+        clock; None where unknown): where the turn's messages are not a thread of their own (a
+        Slack DM) the conversation's history is read from shortly before it, not whole.
         """
         return None
 

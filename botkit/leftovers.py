@@ -27,6 +27,7 @@ import socket
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ class Leftover:
     # The delivery id of the event the turn answers (Discord: the question's message id or the
     # interaction id): what a platform without markers finds the turn's messages by.
     question: str | None = None
+    # When the turn was accepted (Unix seconds, its row's creation): where a conversation's
+    # history must be scanned for the turn's messages (a Slack DM), from shortly before it.
+    asked_at: float | None = None
     inbox: bool = False  # accepted only: no turn adopted it, no answer began
     # The final view's intent, spooled before its request went out (botkit.store.spool): the
     # platform decides whether it was applied.
@@ -256,7 +260,13 @@ async def _settle(
         turn.user_id,
         turn=turn.id,
         question=turn.delivery_id,
+        asked_at=_unix(turn.created_at),
         inbox=turn.status == "queued" and turn.persona_name is None,  # accepted only
         intent=intent,
         interrupted=values if intent is not None else None,
     )
+
+
+def _unix(at: datetime) -> float:
+    """A stored timestamp as Unix seconds (the store writes naive UTC: :func:`botkit.store.models.utcnow`)."""
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()

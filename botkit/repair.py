@@ -148,7 +148,9 @@ async def _marked(adapter: Adapter, leftover: Leftover) -> list[ShownMessage] | 
     try:
         if not leftover.turn:
             return None
-        return await adapter.reply_messages(leftover.key, leftover.turn, question=leftover.question)
+        return await adapter.reply_messages(
+            leftover.key, leftover.turn, question=leftover.question, since=leftover.asked_at
+        )
     except Exception:
         log.exception("could not list the messages of turn %s in %s", leftover.turn, leftover.key)
         return None

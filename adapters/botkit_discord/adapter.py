@@ -212,7 +212,7 @@ class DiscordAdapter(Adapter):
         return None
 
     async def reply_messages(
-        self, key: ConversationKey, turn: int, *, question: str | None = None
+        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
     ) -> list[ShownMessage] | None:
         """The bot's messages that answer ``question`` (the turn's delivery id: the question's
         message id, or a slash command's interaction id), oldest first, as Discord shows them.
@@ -232,7 +232,8 @@ class DiscordAdapter(Adapter):
           another channel, and every later turn's reply there references its own question).
 
         A reply's continuation messages reference nothing and are not listed. None where the
-        key names no Discord channel or no question is known.
+        key names no Discord channel or no question is known; ``since`` is not needed (the listing
+        starts after the question).
         """
         asked = question or key.thread
         if not asked.isdigit() or not key.channel.isdigit():

@@ -12,7 +12,9 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
   ``message_not_found``, ``streaming_state_conflict`` while a message streams), ``chat.delete``,
   ``chat.postEphemeral`` (kept in :attr:`FakeSlack.ephemerals`; ``user_not_in_channel`` for the
   pairs in :attr:`FakeSlack.not_in_channel`), ``conversations.replies`` (the thread of a parent
-  or a reply, narrowed by ``oldest``/``latest``/``inclusive``);
+  or a reply, narrowed by ``oldest``/``latest``/``inclusive``), ``conversations.history`` (a
+  channel's or DM's top-level messages, newest first, narrowed the same way, paged by ``limit``
+  and ``cursor``; message ``metadata`` with ``include_all_metadata``);
 - the directory: ``conversations.list`` (the channels in :attr:`FakeSlack.channels`, paged by
   ``limit`` and ``cursor``), ``conversations.info`` (``channel_not_found``), ``usergroups.list``
   and ``usergroups.users.list`` (``no_such_subteam``) from :attr:`FakeSlack.usergroups`; add them
@@ -905,7 +907,9 @@ class FakeSlack(LocalServer):
         elif token != self.bot_token:
             return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}
         needed = _METHOD_SCOPES.get(method) or (
-            self._history_scope(args) if method == "conversations.replies" else None
+            self._history_scope(args)
+            if method in ("conversations.replies", "conversations.history")
+            else None
         )
         if needed and needed not in self.scopes:
             return (
@@ -944,6 +948,7 @@ class FakeSlack(LocalServer):
             "chat.stopStream": self._stop_stream,
             "assistant.threads.setStatus": self._set_status,
             "conversations.replies": self._replies,
+            "conversations.history": self._history,
             "conversations.list": self._conversations_list,
             "conversations.info": self._conversations_info,
             "usergroups.list": self._usergroups_list,
@@ -1301,6 +1306,41 @@ class FakeSlack(LocalServer):
             "ok": True,
             "messages": [self._wire(m, metadata=metadata) for m in thread[:limit]],
             "has_more": len(thread) > limit,
+        }
+
+    def _history(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """A conversation's top-level messages (thread parents included, replies not), newest
+        first, like Slack's: ``oldest``/``latest`` with ``inclusive``, ``limit`` (default 100,
+        at most 999), and ``cursor`` / ``response_metadata.next_cursor`` for the next page."""
+        channel = str(args.get("channel"))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or math.inf)
+
+        def in_range(message: SlackMessage) -> bool:
+            at = float(message.ts)
+            return oldest <= at <= latest if inclusive else oldest < at < latest
+
+        history = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m.channel == channel and m.thread_ts in (None, m.ts) and in_range(m)
+            ),
+            key=lambda m: float(m.ts),
+            reverse=True,
+        )
+        limit = min(999, int(args.get("limit") or 100))
+        start = int(str(args.get("cursor") or "0").removeprefix("next:") or 0)
+        page = history[start : start + limit]
+        more = start + limit < len(history)
+        metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        return {
+            "ok": True,
+            "messages": [self._wire(m, metadata=metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"next:{start + limit}" if more else ""},
         }
 
     @staticmethod

@@ -179,6 +179,44 @@ async def test_placeholder_posted_but_not_recorded_then_restart_repairs_it_in_pl
     assert [s for s, _ in _assistant(database)] == ["interrupted"]
 
 
+async def test_a_dms_placeholder_posted_but_not_recorded_is_found_in_its_history_at_restart(
+    tmp_path: Path,
+) -> None:
+    """The same in a DM, whose replies are top-level messages and no thread to list: the
+    restart reads the DM's history (``conversations.history`` with metadata, from shortly
+    before the turn was accepted), finds the placeholder by its marker and edits it in place;
+    the earlier exchange in the DM is left alone."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply("An earlier answer.")
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database)
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await slack.wait_for_connections(1, timeout=60)
+            await slack.push_event(slack.message_event("hello there", channel="D0DM", channel_type="im"))
+            await _until(lambda: [m.text for m in slack.bot_messages("D0DM")] == ["An earlier answer."])
+            held = slack.hold("chat.postMessage", apply=True, match=_role("placeholder"))
+            await slack.push_event(slack.message_event("tell me a story", channel="D0DM", channel_type="im"))
+            await asyncio.wait_for(held.reached.wait(), 60)
+            await _until(lambda: [s for s, _ in _assistant(database)] == ["complete", "streaming"])
+        finally:
+            await _sigkill(first)
+        earlier, placeholder = slack.bot_messages("D0DM")
+        assert placeholder.history == [THINKING]
+        assert _ids(database)[1] == "[]"  # its ts was never stored
+        checkpoint = _assistant(database)[1][1]
+
+        await _restart(tmp_path, slack, env, lambda: "Interrupted" in slack.bot_messages("D0DM")[-1].text)
+    note = f"{checkpoint}\n\n{LEFTOVER_NOTE}" if checkpoint else LEFTOVER_NOTE
+    assert [m.ts for m in slack.bot_messages("D0DM")] == [earlier.ts, placeholder.ts]  # no second reply
+    assert slack.bot_messages("D0DM")[1].history == [THINKING, note]
+    assert slack.bot_messages("D0DM")[0].history == earlier.history  # never touched
+    assert [s for s, _ in _assistant(database)] == ["complete", "interrupted"]
+    reads = [c for c in slack.calls if c.method == "conversations.history"]
+    assert reads and all(float(c.args["oldest"]) > 0 for c in reads)  # from the turn, not the whole DM
+
+
 def _budget_backed_up(slack: FakeSlack) -> None:
     """The first streaming edit earns a 429 with a minute's pause: the final text (and maybe a
     partial one before it) is posted anew and the message it replaced deleted."""
