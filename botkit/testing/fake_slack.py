@@ -759,6 +759,20 @@ class FakeSlack(LocalServer):
         lands in :attr:`acks`: :meth:`wait_for_ack`). Raises if the message shows no such button."""
         if not self.sockets:
             raise RuntimeError("no Socket Mode connection to push to")
+        current, button, block = self._button(message, action_id)
+        envelope = {
+            "envelope_id": str(uuid.uuid4()),
+            "type": "interactive",
+            "accepts_response_payload": False,
+            "payload": self._block_actions(current, button, block, user, user_name),
+        }
+        await self.sockets[connection].send_str(json.dumps(envelope))
+        return envelope
+
+    def _button(
+        self, message: SlackMessage, action_id: str
+    ) -> tuple[SlackMessage, dict[str, Any], dict[str, Any]]:
+        """The message as it is now, its button ``action_id`` and the actions block holding it."""
         current = self.messages.get((message.channel, message.ts))
         if current is None:
             raise LookupError(f"message {message.ts} in {message.channel} does not exist")
@@ -774,6 +788,17 @@ class FakeSlack(LocalServer):
         if button is None or block is None:
             shown = [b.get("action_id") for b in current.buttons()]
             raise LookupError(f"message {message.ts} has no button {action_id!r} (it shows {shown})")
+        return current, button, block
+
+    def _block_actions(
+        self,
+        current: SlackMessage,
+        button: dict[str, Any],
+        block: dict[str, Any],
+        user: str,
+        user_name: str,
+    ) -> dict[str, Any]:
+        """The ``block_actions`` payload of a click on ``button``, shaped as Slack sends it."""
         container: dict[str, Any] = {
             "type": "message",
             "message_ts": current.ts,
@@ -783,7 +808,7 @@ class FakeSlack(LocalServer):
         if current.thread_ts:
             container["thread_ts"] = current.thread_ts
         trigger = uuid.uuid4().hex
-        payload: dict[str, Any] = {
+        return {
             "type": "block_actions",
             "user": {"id": user, "username": user_name, "name": user_name, "team_id": self.team_id},
             "api_app_id": self.api_app_id,
@@ -799,7 +824,7 @@ class FakeSlack(LocalServer):
             "response_url": f"http://127.0.0.1:{self.port}/response-url/{trigger[:8]}",
             "actions": [
                 {
-                    "action_id": action_id,
+                    "action_id": button.get("action_id"),
                     "block_id": block.get("block_id", ""),
                     "text": button.get("text"),
                     "value": button.get("value", ""),
@@ -808,14 +833,6 @@ class FakeSlack(LocalServer):
                 }
             ],
         }
-        envelope = {
-            "envelope_id": str(uuid.uuid4()),
-            "type": "interactive",
-            "accepts_response_payload": False,
-            "payload": payload,
-        }
-        await self.sockets[connection].send_str(json.dumps(envelope))
-        return envelope
 
     async def _response_url(self, request: web.Request) -> web.Response:
         body = await request.json()
