@@ -6,9 +6,11 @@ one budget per route (``discord:{channel}:post|edit|delete``) and a global hold.
 from __future__ import annotations
 
 import gc
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from botkit_discord.ratelimits import exempt_from_global, key_of, redacted, webhook_key
 from discord_harness import DiscordRig, discord_rig
 from drills import wait_idle
@@ -166,3 +168,22 @@ def test_an_interactions_budget_keys_and_logs_name_a_digest_of_its_token() -> No
     assert exempt_from_global(original) and exempt_from_global(f"/api/v10/interactions/9/{token}/callback")
     assert not exempt_from_global("/api/v10/channels/1/messages")
     assert not exempt_from_global("/api/v10/webhooks/123")  # a bot-token call on a webhook
+
+
+async def test_a_429_on_an_interactions_webhook_is_logged_without_its_token(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The adapter logs every 429 it reads (scope, method, path); a webhook path carries the
+    interaction token, which would let anyone reading the log post as the bot for 15 minutes."""
+    async with discord_rig(tmp_path, core=STREAMING) as rig:
+        fake = rig.fake
+        fake.rate_limit("PATCH", r"/messages/@original$", retry_after=0.2, via=True)
+        with caplog.at_level(logging.INFO, logger="botkit_discord.ratelimits"):
+            interaction = await fake.slash_command(fake.add_user("alice"), "ask", {"question": "hello"})
+            await fake.wait_for(lambda: bool(interaction.original_id), 30)
+            await wait_idle(rig.bot, 30)
+        logged = [r.getMessage() for r in caplog.records if r.name == "botkit_discord.ratelimits"]
+        assert any("answered 429" in line and "<token " in line for line in logged), logged
+        assert not any(interaction.token in line for line in logged)
+        answer = await _stored_answer(rig, fake.channel_id, str(interaction.id))
+        assert fake.interaction_messages(interaction.id) == [answer]
