@@ -277,8 +277,10 @@ class DiscordInteractionReply(_DiscordReply):
         follow-ups' bucket; the placeholder (the edit of the deferred response) is an edit on
         Discord, which the edit budget learns from the headers of its answer before any edit
         goes (edits wait for the placeholder). Asked once the token has aged out, the
-        channel's own buckets, as a mention's reply. Without ``limits``: one budget for the
-        channel."""
+        channel's own buckets, as a mention's reply. (The core asks when the reply starts: a
+        reply that outlives its token while streaming keeps its interaction's budgets for the
+        channel messages that follow; discord.py still waits on the channel's bucket.)
+        Without ``limits``: one budget for the channel."""
         limits = self._limits
         if limits is None:
             return super().rate_scope(kind)
