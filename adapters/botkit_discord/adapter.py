@@ -472,6 +472,7 @@ class DiscordAdapter(Adapter):
             max_chars=self.config.max_chars,
             edits_per_second=self.config.edits_per_second,
             reply_seconds=self.config.interaction_reply_seconds,
+            limits=self.route_limits,  # its interaction's own buckets (botkit_discord.ratelimits)
         )
         if not self._accepting:
             if not await self._defer(interaction, reply):

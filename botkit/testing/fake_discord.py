@@ -52,8 +52,8 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   content_type, url) and :attr:`FakeDiscord.files` keeps each part's bytes by message id.
 
 Real limits: ``FakeDiscord(limits=DiscordLimits())`` enforces Discord's per-route fixed windows
-(5 per 5 s per channel for message create, edit and delete; typing and thread start on request)
-and the global
+(5 per 5 s per channel for message create, edit and delete; typing and thread start on request;
+an interaction's webhook routes per interaction token, outside the global count) and the global
 50/s, with the real ``X-RateLimit-*`` headers and 429 body (:mod:`botkit.testing.discord_limits`;
 off by default). ``DELETE /channels/{cid}/messages/{mid}`` deletes a bot message, ``POST
 /channels/{cid}/typing`` is recorded in :attr:`FakeDiscord.typing`, and every text a message
