@@ -134,6 +134,40 @@ def _write_json(path: str, data: Any) -> None:
     Path(path).write_text(json.dumps(data))
 
 
+@dataclass
+class _CallLog:
+    """The fake's calls by where they went: accepted posts per thread and updates per message
+    (time, text), a thread's first status line, and every call per thread or message."""
+
+    posts: dict[tuple[str, str], list[tuple[float, str]]] = field(default_factory=dict)
+    updates: dict[tuple[str, str], list[tuple[float, str]]] = field(default_factory=dict)
+    statuses: dict[tuple[str, str], float] = field(default_factory=dict)
+    calls: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, api_calls: Sequence[Any]) -> _CallLog:
+        log = cls()
+        for call in api_calls:
+            ok = call.status == 200 and not call.error
+            args = call.args
+            if call.method == "chat.postMessage":
+                where = (str(args.get("channel", "")), str(args.get("thread_ts", "")))
+                if ok:
+                    log.posts.setdefault(where, []).append((call.at, str(args.get("text", ""))))
+            elif call.method in ("chat.update", "chat.delete"):
+                where = (str(args.get("channel", "")), str(args.get("ts", "")))
+                if ok and call.method == "chat.update":
+                    log.updates.setdefault(where, []).append((call.at, str(args.get("text", ""))))
+            elif call.method == "assistant.threads.setStatus":
+                where = (str(args.get("channel_id", "")), str(args.get("thread_ts", "")))
+                if ok and args.get("status"):
+                    log.statuses.setdefault(where, call.at)
+            else:
+                continue
+            log.calls[where] = log.calls.get(where, 0) + 1
+        return log
+
+
 def _replies(slack: Any, pushed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Per mention: when it was pushed, and every version the thread showed of the bot's reply,
     timed by the API call that made it: each message's post and accepted updates, over every
@@ -142,30 +176,8 @@ def _replies(slack: Any, pushed: dict[str, dict[str, Any]]) -> list[dict[str, An
     it took. ``final_at`` is when the last of the messages the thread shows in the end got its
     final text (a final posted anew counts from its post, not from the deletion of the
     placeholder it replaced)."""
-    posts: dict[tuple[str, str], list[tuple[float, str]]] = {}
-    updates: dict[tuple[str, str], list[tuple[float, str]]] = {}
-    statuses: dict[tuple[str, str], float] = {}
-    calls: dict[tuple[str, str], int] = {}
-    for call in slack.calls:
-        ok = call.status == 200 and not call.error
-        if call.method == "chat.postMessage":
-            thread = (str(call.args.get("channel", "")), str(call.args.get("thread_ts", "")))
-            calls[thread] = calls.get(thread, 0) + 1
-            if ok:
-                posts.setdefault(thread, []).append((call.at, str(call.args.get("text", ""))))
-        elif call.method == "chat.update":
-            message = (str(call.args.get("channel", "")), str(call.args.get("ts", "")))
-            calls[message] = calls.get(message, 0) + 1
-            if ok:
-                updates.setdefault(message, []).append((call.at, str(call.args.get("text", ""))))
-        elif call.method == "chat.delete":
-            message = (str(call.args.get("channel", "")), str(call.args.get("ts", "")))
-            calls[message] = calls.get(message, 0) + 1
-        elif call.method == "assistant.threads.setStatus":
-            thread = (str(call.args.get("channel_id", "")), str(call.args.get("thread_ts", "")))
-            calls[thread] = calls.get(thread, 0) + 1
-            if ok and call.args.get("status"):
-                statuses.setdefault(thread, call.at)
+    log = _CallLog.of(slack.calls)
+    posts, updates, statuses, calls = log.posts, log.updates, log.statuses, log.calls
     out = []
     for key, info in pushed.items():
         channel, thread_ts = key.split()

@@ -268,5 +268,6 @@ async def _settle(
 
 
 def _unix(at: datetime) -> float:
-    """A stored timestamp as Unix seconds (the store writes naive UTC: :func:`botkit.store.models.utcnow`)."""
+    """A stored timestamp as Unix seconds: aware UTC as :class:`botkit.store.models.UTCDateTime`
+    loads it on every backend; a naive value (read past that type) is UTC, as SQLite holds it."""
     return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()

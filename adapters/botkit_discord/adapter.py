@@ -232,12 +232,15 @@ class DiscordAdapter(Adapter):
           another channel, and every later turn's reply there references its own question).
 
         A reply's continuation messages reference nothing and are not listed. None where the
-        key names no Discord channel or no question is known; ``since`` is not needed (the listing
-        starts after the question).
+        key names no Discord channel, no question is known or no place could be read;
+        ``since`` is not needed (the listing starts after the question).
         """
-        asked = question or key.thread
+        # No guess from the key: in a mention's thread the key names the mention, and a
+        # follow-up's turn would be handed that mention's reply.
+        asked = question or ""
         if not asked.isdigit() or not key.channel.isdigit():
             return None
+        read = False
         places = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
         async with self._rest_client() as client:
             me = client.user.id if client.user is not None else None
@@ -252,6 +255,7 @@ class DiscordAdapter(Adapter):
                     ]
                 except (discord.NotFound, discord.Forbidden):
                     continue  # not a channel (an inline mention's key, an interaction id), or hidden
+                read = True
                 mine = [m for m in history if m.author.id == me]
                 found = [m for m in mine if _answers(m, int(asked))]
                 started = channel_id == int(asked) and key.thread != key.channel
@@ -259,7 +263,7 @@ class DiscordAdapter(Adapter):
                     found = [mine[0]]
                 if found:
                     return [ShownMessage(str(m.id), m.content) for m in found]
-        return []
+        return [] if read else None
 
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """Edit a reply a crashed process left half-written, with the bot token (``PATCH

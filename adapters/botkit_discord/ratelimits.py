@@ -14,8 +14,8 @@ A slash command's reply goes through its interaction's webhook routes instead (`
 ``PATCH .../messages/{id}``), whose major parameter is ``webhook_id + webhook_token`` (Discord's
 rate-limit docs; discord.py's ``Route.major_parameters``): one bucket per interaction, not per
 channel. Their budgets are ``discord:webhook:{app}:{token digest}:post|edit|delete``
-(:func:`webhook_key`): the token itself never appears in a key, a metric or a log line
-(:func:`redacted`), only a digest of it. Such a budget lives with its reply (a token works
+(:func:`webhook_key`): the token itself never appears in a key, a metric or botkit's log lines
+(:func:`redacted`), only a digest of it (discord.py's own DEBUG log prints webhook URLs whole). Such a budget lives with its reply (a token works
 for 15 minutes), so its feed is held by the reply, not here (:meth:`RouteLimits.feed`).
 
 The numbers come from discord.py's public ``http_trace`` hook (an :class:`aiohttp.TraceConfig`

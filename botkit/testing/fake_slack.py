@@ -1329,9 +1329,9 @@ class FakeSlack(LocalServer):
         """A conversation's top-level messages (thread parents included, replies not), newest
         first, like Slack's: ``oldest``/``latest`` with ``inclusive``, ``limit`` (default 100,
         at most 999), and ``cursor`` / ``response_metadata.next_cursor`` for the next page."""
-        channel = str(args.get("channel"))
-        if not channel:
+        if not args.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
+        channel = str(args["channel"])
         inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
         oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or math.inf)
 

@@ -128,6 +128,16 @@ async def test_slash_commands_in_one_channel_stream_on_their_own_interaction_buc
             for i in range(commands)
         ]
         await fake.wait_for(lambda: all(i.original_id for i in asked), 30)
+        assert rig.bot.app is not None
+        registry = rig.bot.app.bot.turns.budgets
+
+        def interactions_with_a_budget() -> set[str]:
+            return {k.rsplit(":", 1)[0] for k in registry.scopes() if k.startswith("discord:webhook:")}
+
+        # While they stream: one budget per interaction (its own digest), none keyed by a token.
+        await fake.wait_for(lambda: len(interactions_with_a_budget()) == commands, 30)
+        streaming = [k for k in registry.scopes() if k.startswith("discord:webhook:")]
+        assert not any(i.token in k for i in asked for k in streaming + rig.adapter.route_limits.scopes())
         await wait_idle(rig.bot, 90)
         assert [c for c in fake.calls if c.status == 429] == []
         assert fake.limiter is not None and fake.limiter.rejected == []
@@ -142,12 +152,7 @@ async def test_slash_commands_in_one_channel_stream_on_their_own_interaction_buc
         assert min(partials) >= 3, partials  # every reply showed its answer growing
         # the channel's own buckets were not touched: the replies went through their tokens
         assert fake.calls_to("PATCH", rf"^/channels/{fake.channel_id}/messages/\d+$") == []
-        # one budget per interaction, keyed without its token, and gone with its reply
-        assert rig.bot.app is not None
-        registry = rig.bot.app.bot.turns.budgets
-        webhook_keys = [k for k in registry.scopes() if k.startswith("discord:webhook:")]
-        assert len({k.rsplit(":", 1)[0] for k in webhook_keys}) <= commands
-        assert not any(i.token in k for i in asked for k in webhook_keys + rig.adapter.route_limits.scopes())
+        # gone with their replies (once the replies' objects are collected)
         gc.collect()
         assert [k for k in registry.scopes() if k.startswith("discord:webhook:")] == []
         assert [k for k in rig.adapter.route_limits.scopes() if k.startswith("discord:webhook:")] == []

@@ -10,10 +10,12 @@ import asyncio
 import signal
 import sqlite3
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botkit_slack.adapter import HISTORY_MARGIN
 from botkit_slack.markers import metadata
 from drills import stored_rows
 from test_database_drills import restarted
@@ -213,8 +215,16 @@ async def test_a_dms_placeholder_posted_but_not_recorded_is_found_in_its_history
     assert slack.bot_messages("D0DM")[1].history == [THINKING, note]
     assert slack.bot_messages("D0DM")[0].history == earlier.history  # never touched
     assert [s for s, _ in _assistant(database)] == ["complete", "interrupted"]
+    # The DM is read from HISTORY_MARGIN before the lost turn was accepted, not whole.
+    with sqlite3.connect(database) as db:
+        accepted = db.execute(
+            "SELECT created_at FROM messages WHERE role = 'assistant' ORDER BY id"
+        ).fetchall()[1][0]
+    accepted_at = datetime.fromisoformat(accepted).replace(tzinfo=UTC).timestamp()
     reads = [c for c in slack.calls if c.method == "conversations.history"]
-    assert reads and all(float(c.args["oldest"]) > 0 for c in reads)  # from the turn, not the whole DM
+    assert reads and all(
+        float(c.args["oldest"]) == pytest.approx(accepted_at - HISTORY_MARGIN, abs=0.01) for c in reads
+    )
 
 
 def _budget_backed_up(slack: FakeSlack) -> None:
