@@ -27,7 +27,7 @@ from typing import Any
 from botkit.adapter import Adapter
 from botkit.events import LiveReply
 from botkit.leftovers import UNANSWERED_NOTE, Leftover
-from botkit.markers import ShownMessage
+from botkit.markers import ReplyMarker, ShownMessage
 from botkit.store import ConversationStore
 from botkit.store.spool import WriteSpool
 
@@ -198,12 +198,16 @@ async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[st
 
 
 async def _tell(adapter: Adapter, leftover: Leftover, respond: Respond) -> None:
-    """No message to edit: the asker gets one note in a new reply where they asked."""
+    """No message to edit: the asker gets one note in a new reply where they asked. It carries
+    the turn's marker, so a pass that runs again (killed before it settled the row) finds the
+    note and leaves it alone instead of posting a second one (where markers can be read: Slack)."""
     try:
         reply = await adapter.reply_in(leftover.key, leftover.user or "")
         if reply is None:
             log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
             return
+        if leftover.turn:
+            reply.marker = ReplyMarker(leftover.turn, "final")
         await respond(reply, UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text)
     except Exception:
         log.exception("could not tell %s in %s that botkit restarted", leftover.user, leftover.key)

@@ -396,3 +396,36 @@ async def test_a_second_kill_between_the_repair_and_the_settle_leaves_the_turn_f
     assert _assistant(database) == [("interrupted", checkpoint)]
     assert _ids(database) == [f'["{message.ts}"]']
     assert _pending(tmp_path) == []
+
+
+async def test_a_second_kill_after_the_restart_told_the_asker_leaves_one_note(tmp_path: Path) -> None:
+    """An accepted message no turn adopted (no placeholder: the asker is told in a new reply),
+    the restart SIGKILLed once Slack posted that note (its response not back, the row not
+    settled): the third start finds the note by its marker and leaves it, stores the row
+    interrupted and posts no second note."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin() as standin:
+        root = slack.mention_event("a question")
+        slack.record_user_message(root)
+        channel, thread = str(root["channel"]), str(root["ts"])
+        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+            ids = await crashed.store.accept(
+                "slack", "EvINBOX1", (slack.team_id, channel, thread), user_text="a question", user_id="U1"
+            )
+        assert ids is not None
+        env = _env(slack, standin, database)
+
+        telling = slack.hold("chat.postMessage", apply=True, match=_repairing)
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await asyncio.wait_for(telling.reached.wait(), 60)
+        finally:
+            await _sigkill(second)
+        (note,) = slack.thread_replies(channel, thread)
+        assert note.history == [UNANSWERED_NOTE]
+        assert [s for s, _ in _assistant(database)] == ["queued"]  # not settled yet
+
+        await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "interrupted")
+    (message,) = slack.thread_replies(channel, thread)  # no second note
+    assert message.ts == note.ts and message.history == [UNANSWERED_NOTE]
+    assert [s for s, _ in _assistant(database)] == ["interrupted"]
