@@ -60,7 +60,12 @@ async def test_half_written_reply_in_a_mention_thread_is_edited_to_say_it_was_in
         # The next start: the leftover is found, stored as interrupted and edited on Discord.
         async with restarted(tmp_path / "second", database, fake) as bot:
             await fake.wait_for(lambda: fake.messages[int(left["id"])]["content"].endswith(NOTE))
-            rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+            async with asyncio.timeout(30):  # settled once the message says so (botkit.repair)
+                while True:
+                    rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+                    if rows[0].status != "streaming":
+                        break
+                    await asyncio.sleep(0.05)
         assert [r.status for r in rows] == ["interrupted"]
         edits = fake.calls_to("PATCH", r"^/channels/\d+/messages/\d+$")
         assert [(c.path, c.status) for c in edits] == [(f"/channels/{thread}/messages/{left['id']}", 200)]

@@ -373,3 +373,107 @@ async def test_a_status_line_turns_final_posted_in_flight_then_restart_keeps_it_
     assert message.history == [ANSWER]
     assert _assistant(database) == [("complete", ANSWER)]
     assert _ids(database) == [f'["{message.ts}"]']
+
+
+def _repairing(args: Mapping[str, Any]) -> bool:
+    """The restart pass's ``chat.update`` (the interruption note; it carries no marker)."""
+    return "Interrupted: botkit" in str(args.get("text") or "")
+
+
+async def _killed_while_streaming(
+    tmp_path: Path, slack: FakeSlack, standin: Standin
+) -> tuple[dict[str, str], Callable[[], list[SlackMessage]]]:
+    """botkit SIGKILLed while a reply streams (its placeholder recorded, a checkpoint stored, no
+    streaming edit yet, the final view not reached: no intent); its env and replies."""
+    database = tmp_path / "botkit.db"
+    standin.script_reply(ANSWER)
+    env = _env(slack, standin, database) | {"BOTKIT_STREAM__EDIT_INTERVAL": "30"}
+    first = await _botkit_run(tmp_path, env)
+    try:
+        replies = await _mention(slack, "tell me a story")
+        await _until(lambda: [(s, bool(c)) for s, c in _assistant(database)] == [("streaming", True)])
+        await _until(lambda: _ids(database) != ["[]"])
+    finally:
+        await _sigkill(first)
+    assert first.returncode == -signal.SIGKILL
+    return env, replies
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+@pytest.mark.parametrize("first_kill", ["streaming", "final-edit"])
+async def test_a_second_kill_between_the_repair_and_the_settle_leaves_the_turn_for_the_next_start(
+    tmp_path: Path, first_kill: str, applied: bool
+) -> None:
+    """The first process SIGKILLed while its reply streams (no intent) or while its final edit
+    is in flight, not applied (an intent that the platform does not show); the restarted one
+    SIGKILLed while its repair ``chat.update`` is in flight, applied (Slack shows the note, the
+    response is not back) or not (the message as it was). The row is still unfinished then (it
+    is settled only once the message says so), so the third start repairs it: the note shown
+    exactly once in the message's history, whichever pass landed it; the row ``interrupted``
+    with its checkpointed partial answer; nothing left in the spool."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        if first_kill == "streaming":
+            env, replies = await _killed_while_streaming(tmp_path, slack, standin)
+        else:
+            env, replies = await _killed_at_the_final_edit(tmp_path, slack, standin, applied=False)
+            assert len(_pending(tmp_path)) == 1  # its intent
+        (message,) = replies()
+        assert message.history == [THINKING]
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming" and checkpoint.startswith("word0") and checkpoint != ANSWER
+        note = f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+        await slack.wait_for(lambda: not slack.sockets, 30)
+
+        repairing = slack.hold("chat.update", apply=applied, match=_repairing)
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await asyncio.wait_for(repairing.reached.wait(), 60)
+        finally:
+            await _sigkill(second)
+        assert second.returncode == -signal.SIGKILL
+        assert replies()[0].history == ([THINKING, note] if applied else [THINKING])
+        # Not settled before the message says so: left for the next start (the old order stored
+        # it interrupted here, and a message that was not edited stayed "Thinking…" for good).
+        assert _assistant(database) == [("streaming", checkpoint)]
+        assert len(_pending(tmp_path)) == (0 if first_kill == "streaming" else 1)
+
+        log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "interrupted")
+    (message,) = replies()  # the same message, no second reply
+    assert message.history == [THINKING, note], log.decode()[-3000:]  # the note once, never again
+    assert _assistant(database) == [("interrupted", checkpoint)]
+    assert _ids(database) == [f'["{message.ts}"]']
+    assert _pending(tmp_path) == []
+
+
+async def test_a_second_kill_after_the_restart_told_the_asker_leaves_one_note(tmp_path: Path) -> None:
+    """An accepted message no turn adopted (no placeholder: the asker is told in a new reply),
+    the restart SIGKILLed once Slack posted that note (its response not back, the row not
+    settled): the third start finds the note by its marker and leaves it, stores the row
+    interrupted and posts no second note."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin() as standin:
+        root = slack.mention_event("a question")
+        slack.record_user_message(root)
+        channel, thread = str(root["channel"]), str(root["ts"])
+        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+            ids = await crashed.store.accept(
+                "slack", "EvINBOX1", (slack.team_id, channel, thread), user_text="a question", user_id="U1"
+            )
+        assert ids is not None
+        env = _env(slack, standin, database)
+
+        telling = slack.hold("chat.postMessage", apply=True, match=_repairing)
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await asyncio.wait_for(telling.reached.wait(), 60)
+        finally:
+            await _sigkill(second)
+        (note,) = slack.thread_replies(channel, thread)
+        assert note.history == [UNANSWERED_NOTE]
+        assert [s for s, _ in _assistant(database)] == ["queued"]  # not settled yet
+
+        await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "interrupted")
+    (message,) = slack.thread_replies(channel, thread)  # no second note
+    assert message.ts == note.ts and message.history == [UNANSWERED_NOTE]
+    assert [s for s, _ in _assistant(database)] == ["interrupted"]
