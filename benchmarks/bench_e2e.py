@@ -632,6 +632,7 @@ def run_config(
                     "--rate",
                     "100",
                     "--nonblocking",
+                    *(["--gil"] if ns.profile_gil else []),
                     "--format",
                     fmt,
                     "-o",
@@ -809,6 +810,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
                         help="botkit on CPU 0, the others on CPU 1 (default: when there are 2+ CPUs)")  # fmt: skip
     parser.add_argument("--profile", help="a folder: py-spy flame graph of botkit per configuration")
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (py-spy --gil), so a thread "
+        "waiting for the GIL or for its queue (aiosqlite's) is not counted as work",
+    )
     parser.add_argument(
         "--compare",
         action="append",

@@ -11,7 +11,11 @@ first turn), ``--checkpoints`` rounds of checkpoints while all the turns of a wa
 executemany per round where the code batches them, one UPDATE per turn where it does not), and
 the final write. Half the turns open a thread, half follow up in one. Statements are counted by
 a ``before_cursor_execute`` listener (an executemany counts once), commits by a ``commit``
-listener; CPU is this process's (``time.process_time``: the event loop, SQLAlchemy, the driver,
+listener on PostgreSQL; on SQLite all three at the driver, with round trips to aiosqlite's
+connection thread (``round_trips_per_turn``: every call into it, see
+``botkit/testing/sqlcount.py``, loaded from this checkout for every arm, so the counts mean the
+same for the code under ``--compare``; statements run on the driver directly do not pass
+SQLAlchemy's events); CPU is this process's (``time.process_time``: the event loop, SQLAlchemy, the driver,
 aiosqlite's thread), not the PostgreSQL server's.
 
 ``--compare before=DIR`` runs this same script against the botkit checkout in DIR (``git
@@ -85,13 +89,30 @@ async def _wave(store: Any, indexes: list[int], checkpoints: int, follow_up: boo
     )
 
 
+def _driver_counter() -> Any:
+    """``counting_sqlite`` from THIS checkout's botkit/testing/sqlcount.py (it needs only
+    aiosqlite), so an older checkout under --compare is counted the same way."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "botkit" / "testing" / "sqlcount.py"
+    spec = importlib.util.spec_from_file_location("_bench_sqlcount", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module.counting_sqlite
+
+
 async def measure(url: str, turns: int, concurrency: int, checkpoints: int) -> dict[str, Any]:
+    import contextlib
+
     from sqlalchemy import event
 
     from botkit.store import ConversationStore
 
     store = await ConversationStore.open(url, migrate=True)
     counts: Counter[str] = Counter()
+    sqlite = url.startswith("sqlite")
 
     def on_execute(*_args: Any) -> None:
         counts["statements"] += 1
@@ -102,26 +123,33 @@ async def measure(url: str, turns: int, concurrency: int, checkpoints: int) -> d
     try:
         await _wave(store, [10**6 + i for i in range(concurrency)], 1, False)  # warm the caches
         engine = store._engine.sync_engine
-        event.listen(engine, "before_cursor_execute", on_execute)
-        event.listen(engine, "commit", on_commit)
-        cpu, wall = time.process_time(), time.perf_counter()
-        done = 0
-        while done < turns:
-            size = min(concurrency, (turns - done) // 2 or 1)
-            first = list(range(done, done + 2 * size, 2))
-            await _wave(store, first, checkpoints, False)  # opens threads T{i}
-            await _wave(store, [i + 1 for i in first], checkpoints, True)  # follows up in T{i}
-            done += 2 * size
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if not sqlite:
+            event.listen(engine, "before_cursor_execute", on_execute)
+            event.listen(engine, "commit", on_commit)
+        with _driver_counter()() if sqlite else contextlib.nullcontext() as driver:
+            cpu, wall = time.process_time(), time.perf_counter()
+            done = 0
+            while done < turns:
+                size = min(concurrency, (turns - done) // 2 or 1)
+                first = list(range(done, done + 2 * size, 2))
+                await _wave(store, first, checkpoints, False)  # opens threads T{i}
+                await _wave(store, [i + 1 for i in first], checkpoints, True)  # follows up in T{i}
+                done += 2 * size
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if driver is not None:
+            counts = driver.counts
     finally:
         await store.close()
-    return {
+    result = {
         "turns": done,
         "cpu_ms_per_turn": round(cpu * 1000 / done, 2),
         "statements_per_turn": round(counts["statements"] / done, 2),
         "commits_per_turn": round(counts["commits"] / done, 2),
         "wall_s": round(wall, 2),
     }
+    if sqlite:
+        result["round_trips_per_turn"] = round(counts["round_trips"] / done, 2)
+    return result
 
 
 async def _postgres_database(dsn: str, drop: str | None = None) -> str:
@@ -189,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results["this"] if not args.compare else results))
         return 0
     print(f"{args.turns} turns, {args.concurrency} at once, {args.checkpoints} checkpoint rounds each")
-    columns = ("cpu_ms_per_turn", "statements_per_turn", "commits_per_turn")
     for kind in kinds:
+        columns = ("cpu_ms_per_turn", "statements_per_turn", "commits_per_turn")
+        if kind == "sqlite":
+            columns += ("round_trips_per_turn",)
         print(f"\n{kind}:")
         print(f"  {'checkout':<10}" + "".join(f"{c:>22}" for c in columns))
         for name, per_kind in results.items():

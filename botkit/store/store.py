@@ -1,8 +1,10 @@
 """The conversation store: per-thread history, turns and exactly-once delivery claims, in SQL.
 
-Every method is one short transaction, so a bot process holds no locks between awaits on the
-model, and every "get or create" relies on a unique constraint rather than a read-then-write
-check, which is what keeps it correct with several tasks or processes on one database.
+Every method is one short transaction (a turn's adopt and reply-row updates share theirs with
+the other turns' writes that wait at the same time: :mod:`botkit.store.group`), so a bot process
+holds no locks between awaits on the model, and every "get or create" relies on a unique
+constraint rather than a read-then-write check, which is what keeps it correct with several
+tasks or processes on one database.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from botkit.store.feedback import (
     version_feedback,
     votes_on,
 )
+from botkit.store.group import WriteGroup
 from botkit.store.migrate import engine_revision, head_revision_async, migrate_engine
 from botkit.store.models import (
     FINAL_STATUSES,
@@ -54,6 +57,7 @@ from botkit.store.models import (
     Worker,
     utcnow,
 )
+from botkit.store.prepared import Prepared
 from botkit.store.records import HistoryTurn, StoredMessage, TurnIds, WorkerRecord
 from botkit.store.sessions import GatedSessions
 from botkit.streaming.notices import strip_notice
@@ -91,8 +95,9 @@ def _unadopted(turn: TurnIds) -> tuple[ColumnElement[bool], ...]:
 # A turn runs a handful of statements; building each anew per call (its cache key, the ORM's
 # unit of work around it) cost more CPU than the SQL itself (benchmarks/bench_store_turn.py), so
 # they are Core statements built here once and executed with parameters on a bare connection.
-_INSERT_MESSAGE = insert(Message).returning(Message.id)
-_TOUCH_CONVERSATION = (
+# On SQLite each runs in one round trip to aiosqlite's thread (botkit.store.prepared).
+_INSERT_MESSAGE = Prepared(insert(Message).returning(Message.id))
+_TOUCH_CONVERSATION = Prepared(
     update(Conversation)
     .where(Conversation.id == bindparam("b_conversation"))
     .values(updated_at=bindparam("b_now"))
@@ -105,12 +110,13 @@ _UPDATE_UNFINISHED = update(Message).where(
     Message.role == "assistant",
     or_(*(Message.status == status for status in UNFINISHED_STATUSES)),
 )
-_UPDATE_ASSISTANT = (
+_CHECKPOINTS = Prepared(_UPDATE_UNFINISHED)
+_UPDATE_ASSISTANT = Prepared(
     update(Message).where(Message.id == bindparam("b_id"), Message.role == "assistant").returning(Message.id)
 )
 
 # Adopting an inbox row: the reply row only while it is unadopted, then its question.
-_ADOPT_REPLY = (
+_ADOPT_REPLY = Prepared(
     update(Message)
     .where(
         Message.id == bindparam("b_id"),
@@ -120,10 +126,10 @@ _ADOPT_REPLY = (
     )
     .returning(Message.id)
 )
-_ADOPT_QUESTION = update(Message).where(Message.id == bindparam("b_id"), Message.role == "user")
+_ADOPT_QUESTION = Prepared(update(Message).where(Message.id == bindparam("b_id"), Message.role == "user"))
 
 
-def _upserts(dialect: str) -> tuple[Insert, Insert, Insert]:
+def _upserts(dialect: str) -> tuple[Prepared, Insert, Prepared]:
     """(conversation get-or-create, conversation create-if-missing, delivery claim) for ``dialect``.
 
     The conversation's upsert touches ``updated_at`` and returns (id, created_at): one statement
@@ -147,7 +153,7 @@ def _upserts(dialect: str) -> tuple[Insert, Insert, Insert]:
         .on_conflict_do_nothing(index_elements=["platform", "delivery_id"])
         .returning(Delivery.id)
     )
-    return upsert, create, claim
+    return Prepared(upsert), create, Prepared(claim)
 
 
 _UPSERTS = {name: _upserts(name) for name in ("postgresql", "sqlite")}
@@ -184,8 +190,8 @@ async def _add_turn_rows(
         "updated_at": now,
     }
     asked = (
-        await connection.execute(
-            _INSERT_MESSAGE,
+        await _INSERT_MESSAGE.rows(
+            connection,
             {
                 **row,
                 "role": "user",
@@ -197,10 +203,10 @@ async def _add_turn_rows(
                 "owner": None,
             },
         )
-    ).scalar_one()
+    )[0][0]
     reply = (
-        await connection.execute(
-            _INSERT_MESSAGE,
+        await _INSERT_MESSAGE.rows(
+            connection,
             {
                 **row,
                 "role": "assistant",
@@ -212,10 +218,10 @@ async def _add_turn_rows(
                 "owner": owner,
             },
         )
-    ).scalar_one()
+    )[0][0]
     if touch:
-        await connection.execute(
-            _TOUCH_CONVERSATION, {"b_conversation": common["conversation_id"], "b_now": now}
+        await _TOUCH_CONVERSATION.rows(
+            connection, {"b_conversation": common["conversation_id"], "b_now": now}
         )
     return TurnIds(
         user_message_id=asked, assistant_message_id=reply, conversation_id=common["conversation_id"]
@@ -263,7 +269,7 @@ def _host() -> str:
 
 _ASKED = aliased(Message)
 # Built once: building it per call (the alias's columns) was a visible part of a turn's CPU.
-_HISTORY = (
+_HISTORY = Prepared(
     select(_ASKED.content, Message.content)
     .join(_ASKED, Message.reply_to_id == _ASKED.id)
     .where(
@@ -288,6 +294,7 @@ class ConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = GatedSessions(async_sessionmaker(engine, expire_on_commit=False), POOL_SIZE)
+        self._group = WriteGroup(self._sessions)
         #: This process's id in ``workers`` once :meth:`register_worker` ran; stamped on every
         #: reply row it writes, so another process's restart pass leaves them alone.
         self.worker_id: str | None = None
@@ -342,7 +349,7 @@ class ConversationStore:
         async with self._sessions.connect() as connection:
             claim = _UPSERTS[_dialect(connection)][2]
             params = {"platform": platform, "delivery_id": delivery_id, "conversation_id": conversation_id}
-            claimed = (await connection.execute(claim, {**params, "received_at": utcnow()})).scalar()
+            claimed = await claim.first(connection, {**params, "received_at": utcnow()})
         return claimed is not None
 
     async def accept(
@@ -369,21 +376,21 @@ class ConversationStore:
         try:
             async with self._sessions.connect() as connection:
                 upsert, _, claim = _UPSERTS[_dialect(connection)]
-                conversation, created_at = (
-                    await connection.execute(
-                        upsert,
-                        {
-                            "platform": platform,
-                            "workspace": workspace,
-                            "channel": channel,
-                            "thread": thread,
-                            "created_at": now,
-                            "updated_at": now,
-                        },
-                    )
-                ).one()
-                claimed = await connection.execute(
-                    claim,
+                upserted = await upsert.first(
+                    connection,
+                    {
+                        "platform": platform,
+                        "workspace": workspace,
+                        "channel": channel,
+                        "thread": thread,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+                assert upserted is not None  # an upsert always returns its row
+                conversation, created_at = upserted
+                claimed = await claim.first(
+                    connection,
                     {
                         "platform": platform,
                         "delivery_id": delivery_id,
@@ -391,7 +398,7 @@ class ConversationStore:
                         "received_at": now,
                     },
                 )
-                if claimed.scalar() is None:
+                if claimed is None:
                     raise _Duplicate  # rolls back the conversation's upsert too
                 common: dict[str, Any] = {"conversation_id": conversation, "delivery_id": delivery_id}
                 # The reply row has the asker too: whom the restart pass tells if no turn adopts it.
@@ -429,26 +436,28 @@ class ConversationStore:
         :meth:`mark_streaming` after it)."""
         values = {"persona_name": persona_name, "persona_hash": persona_hash, "model": model}
         now = utcnow()
-        async with self._sessions.connect() as connection:
-            adopted = (
-                await connection.execute(
-                    _ADOPT_REPLY,
-                    {
-                        **values,
-                        "b_id": turn.assistant_message_id,
-                        "updated_at": now,
-                        "platform_message_ids": list(platform_message_ids),
-                        "status": "streaming" if streaming else "queued",
-                    },
-                )
-            ).scalar()
+
+        async def adopt(connection: AsyncConnection) -> bool:
+            adopted = await _ADOPT_REPLY.first(
+                connection,
+                {
+                    **values,
+                    "b_id": turn.assistant_message_id,
+                    "updated_at": now,
+                    "platform_message_ids": list(platform_message_ids),
+                    "status": "streaming" if streaming else "queued",
+                },
+            )
             if adopted is None:
                 return False
-            await connection.execute(
-                _ADOPT_QUESTION,
+            await _ADOPT_QUESTION.rows(
+                connection,
                 {**values, "b_id": turn.user_message_id, "updated_at": now, "content": user_text},
             )
-        return True
+            return True
+
+        # With the other turns' writes waiting now, in one transaction (botkit.store.group).
+        return await self._group.write(adopt)
 
     async def close_inbox(self, turn: TurnIds) -> None:
         """An accepted message that never became a model turn (a plugin command, ``/persona
@@ -510,9 +519,7 @@ class ConversationStore:
         if limit <= 0:
             return []
         async with self._sessions.read() as connection:
-            rows = (
-                await connection.execute(_HISTORY, {"conversation_id": conversation_id, "limit": limit})
-            ).all()
+            rows = await _HISTORY.rows(connection, {"conversation_id": conversation_id, "limit": limit})
         return [HistoryTurn(user_text=u, answer=_without(a, notices)) for u, a in reversed(rows)]
 
     async def start_turn(
@@ -580,7 +587,7 @@ class ConversationStore:
         now = utcnow()
         params = [{"b_id": i, "content": a, "reasoning": r, "updated_at": now} for i, a, r in rows]
         async with self._sessions.connect() as connection:
-            await connection.execute(_UPDATE_UNFINISHED, params)
+            await _CHECKPOINTS.many(connection, params)
 
     async def record_message_ids(self, assistant_message_id: int, ids: list[str]) -> None:
         """Remember the platform messages that carry the reply (so a restart can edit them)."""
@@ -591,10 +598,15 @@ class ConversationStore:
         await self._update_assistant(assistant_message_id, _finish_values(**outcome))
 
     async def _update_assistant(self, message_id: int, values: dict[str, Any]) -> None:
+        """One reply row's columns, grouped with the other turns' writes waiting now
+        (botkit.store.group): a final write, a ``streaming`` mark, the placeholder's id."""
         params = {**values, "b_id": message_id, "updated_at": utcnow()}
-        async with self._sessions.connect() as connection:
-            if (await connection.execute(_UPDATE_ASSISTANT, params)).scalar() is None:
-                raise StoreError(f"no assistant message with id {message_id}")
+
+        async def update(connection: AsyncConnection) -> tuple[Any, ...] | None:
+            return await _UPDATE_ASSISTANT.first(connection, params)
+
+        if await self._group.write(update) is None:
+            raise StoreError(f"no assistant message with id {message_id}")
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """Every message of a conversation in order, all columns (tests and admin tools)."""
