@@ -19,10 +19,21 @@ from the mention (a bot that starts its model late looks good on the first figur
 (``/proc/PID/stat`` from the mentions to the last final), and replies whose final text is not
 the stand-in's answer. Output: a table, and ``--json``.
 
+With ``--slash`` the users run ``/ask question:...`` instead, all in the one channel (botkit
+only: llmcord has no slash commands): each reply is the interaction's deferred response, edited
+through ``PATCH /webhooks/{app}/{token}/messages/@original``, which the fake limits per
+interaction token as Discord does. Reported as well: partial edits per reply (versions of the
+reply that show neither its first text nor the whole answer), p50 and the fewest.
+
+A bot is ``[label=]name[@tree]``: ``before=botkit@/tmp/main`` runs the botkit of another
+checkout (``git archive main | tar -x -C /tmp/main``) against the same fake and stand-in (this
+checkout's), so before and after are measured in one run.
+
 Run from the repository root::
 
     python benchmarks/bench_discord.py --mentions 100 --stall 90
     python benchmarks/bench_discord.py --smoke          # 5 mentions, a few seconds
+    python benchmarks/bench_discord.py --slash --mentions 20 --bots before=botkit@/tmp/main,botkit
 """
 
 from __future__ import annotations
@@ -47,7 +58,7 @@ REPO = Path(__file__).resolve().parent.parent
 MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
 LLMCORD = REPO / "benchmarks" / "third_party" / "llmcord" / "run_llmcord.py"
 _INDEX = re.compile(r"Q(\d+) please summarise")
-_MESSAGE_ROUTES = re.compile(r"^/channels/\d+/(messages|typing)")
+_MESSAGE_ROUTES = re.compile(r"^/channels/\d+/(messages|typing)|^/webhooks/\d+/[^/]+")
 
 
 # -- role: the fake Discord and the stand-in (own process) ---------------------------------------
@@ -55,11 +66,12 @@ _MESSAGE_ROUTES = re.compile(r"^/channels/\d+/(messages|typing)")
 
 async def platform_role(ns: argparse.Namespace) -> None:
     """Serve a fake Discord with the limits on and a stand-in; commands on stdin, one per line:
-    ``connected``, ``go N WORDS`` (N mentions in one channel), ``wait N STALL`` (until N replies
-    show their whole answer, or nothing changed for STALL s), ``dump PATH``."""
+    ``connected``, ``go N WORDS`` (N mentions in one channel), ``slash N WORDS`` (N ``/ask``
+    commands there), ``wait N STALL`` (until N replies show their whole answer, or nothing
+    changed for STALL s), ``dump PATH``."""
     from botkit.llm.standin import Standin, _text_of, make_reply
     from botkit.testing.discord_limits import DiscordLimits
-    from botkit.testing.fake_discord import FakeDiscord
+    from botkit.testing.fake_discord import FakeDiscord, FakeInteraction
 
     class TimedStandin(Standin):
         """The stand-in, noting per question when its last token went out and what it answered."""
@@ -91,7 +103,8 @@ async def platform_role(ns: argparse.Namespace) -> None:
         tokens_per_chunk=ns.tokens_per_chunk,
         max_num_seqs=1024,
     )
-    pushed: dict[int, dict[str, Any]] = {}
+    pushed: dict[int, dict[str, Any]] = {}  # mention's message id (or interaction id) -> index, when
+    commanded: dict[int, FakeInteraction] = {}  # index -> its interaction (--slash)
     async with FakeDiscord(limits=DiscordLimits(typing=ns.typing_limited)) as fake, standin:
         print(
             f"READY {fake.api_url} {fake.gateway_url} {fake.token} {standin.base_url} "
@@ -104,6 +117,9 @@ async def platform_role(ns: argparse.Namespace) -> None:
             """Per question: the bot's message that replies to it (the first, if several)."""
             me = fake.bot_user["id"]
             by_reference: dict[int, dict[str, Any]] = {}
+            for index, interaction in commanded.items():  # a slash command's reply: its original response
+                if interaction.original_id in fake.messages:
+                    by_reference[index] = fake.messages[interaction.original_id]
             for message in fake.messages_in(fake.channel_id):
                 reference = (message.get("message_reference") or {}).get("message_id")
                 if message["author"]["id"] == me and reference is not None:
@@ -121,6 +137,10 @@ async def platform_role(ns: argparse.Namespace) -> None:
                 and answers[index] in [t.strip() for t in fake.versions_of(int(message["id"]))]
             )
 
+        def synced() -> bool:
+            """botkit has synced its ``/ask`` to the guild (commands are not run before)."""
+            return any(c["name"] == "ask" for c in fake.commands.get(str(fake.guild_id), []))
+
         while line := (await reader.readline()).decode().strip():
             command, *args = line.split()
             if command == "connected":
@@ -130,6 +150,13 @@ async def platform_role(ns: argparse.Namespace) -> None:
                     text = f"{fake.mention} {question(index, int(args[1]))}"
                     message = await fake.user_message(users[index], fake.channel_id, text)
                     pushed[int(message["id"])] = {"index": index, "at": time.monotonic()}
+            elif command == "slash":
+                await fake.wait_for(synced, 60)
+                for index in range(int(args[0])):
+                    asked = {"question": question(index, int(args[1]))}
+                    interaction = await fake.slash_command(users[index], "ask", asked)
+                    commanded[index] = interaction
+                    pushed[interaction.id] = {"index": index, "at": time.monotonic()}
             elif command == "wait":
                 count, stall = int(args[0]), float(args[1])
                 done, changed = -1, time.monotonic()
@@ -173,13 +200,13 @@ async def platform_role(ns: argparse.Namespace) -> None:
 
 
 def botkit_argv_env(
-    ns: argparse.Namespace, ready: list[str], workdir: Path
+    ns: argparse.Namespace, ready: list[str], workdir: Path, tree: Path = REPO
 ) -> tuple[list[str], dict[str, str]]:
     api_url, gateway_url, token, base_url, guild_id = ready[1:6]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "adapters")]),
+            "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "adapters")]),
             "BOTKIT_BOT__ADAPTERS": '["discord"]',
             "BOTKIT_LLM__BACKEND": "external",
             "BOTKIT_LLM__BASE_URL": base_url,
@@ -202,7 +229,7 @@ def botkit_argv_env(
 
 
 def llmcord_argv_env(
-    ns: argparse.Namespace, ready: list[str], workdir: Path
+    ns: argparse.Namespace, ready: list[str], workdir: Path, tree: Path = REPO
 ) -> tuple[list[str], dict[str, str]]:
     api_url, gateway_url, token, base_url = ready[1:5]
     argv = [
@@ -215,45 +242,57 @@ def llmcord_argv_env(
 BOTS = {"botkit": botkit_argv_env, "llmcord": llmcord_argv_env}
 
 
-def run_bot(ns: argparse.Namespace, name: str, logs: Path) -> dict[str, Any]:
-    """One bot on a fresh fake Discord + stand-in: push the mentions, wait, analyse."""
+def bot_spec(spec: str) -> tuple[str, str, Path]:
+    """``[label=]name[@tree]`` -> (label, name, the checkout it runs from)."""
+    label, _, rest = spec.rpartition("=")
+    name, _, tree = rest.partition("@")
+    if name not in BOTS:
+        raise SystemExit(f"unknown bot {name!r} (one of {', '.join(BOTS)})")
+    return label or rest, name, Path(tree).resolve() if tree else REPO
+
+
+def run_bot(ns: argparse.Namespace, spec: str, logs: Path) -> dict[str, Any]:
+    """One bot on a fresh fake Discord + stand-in: push the mentions (or commands), wait, analyse."""
+    label, name, tree = bot_spec(spec)
     me = [sys.executable, str(Path(__file__).resolve())]
     platform = Child(
         [*me, "platform", "--tokens-per-second", str(ns.tokens_per_second),
          "--tokens-per-chunk", str(ns.tokens_per_chunk), "--max-mentions", str(ns.mentions),
          *(["--typing-limited"] if ns.typing_limited else [])],
-        logs / f"platform-{name}.log", stdin=True,
-    )  # fmt: skip
+        logs / f"platform-{label}.log", stdin=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "adapters")])},
+    )  # fmt: skip  # this checkout's fake and stand-in, whichever botkit the venv has installed
     bot: Child | None = None
     try:
         assert platform.proc.stdout is not None
         ready = platform.proc.stdout.readline().decode().split()
         if not ready or ready[0] != "READY":
             raise RuntimeError(f"the platform did not start; see {platform.log_path}")
-        workdir = logs / name
+        workdir = logs / label
         workdir.mkdir(exist_ok=True)
-        argv, env = BOTS[name](ns, ready, workdir)
-        bot = Child(argv, logs / f"{name}.log", env)
+        argv, env = BOTS[name](ns, ready, workdir, tree)
+        bot = Child(argv, logs / f"{label}.log", env, cwd=tree)  # cwd: ``-m`` imports from there first
         platform.ask("connected")
         time.sleep(2.0)  # start-up done (command sync, personas): not counted
         cpu0 = proc_cpu(bot.proc.pid)
-        platform.ask(f"go {ns.mentions} {ns.words}")
+        platform.ask(f"{'slash' if ns.slash else 'go'} {ns.mentions} {ns.words}")
         platform.ask(f"wait {ns.mentions} {ns.stall}")
         cpu = proc_cpu(bot.proc.pid) - cpu0
-        dump_path = logs / f"dump-{name}.json"
+        dump_path = logs / f"dump-{label}.json"
         platform.ask(f"dump {dump_path}")
         dump = json.loads(dump_path.read_text())
     finally:
         if bot is not None:
             bot.stop()
         platform.stop()
-    return analyse(name, dump, cpu, ns.mentions)
+    return analyse(label, dump, cpu, ns.mentions)
 
 
 def analyse(name: str, dump: dict[str, Any], cpu: float, mentions: int) -> dict[str, Any]:
     after_last_token: list[float] = []
     after_mention: list[float] = []
     first_visible: list[float] = []
+    partial_edits: list[int] = []
     failures: list[str] = []
     for reply in dump["replies"]:
         versions, index = reply["versions"], reply["index"]
@@ -268,6 +307,8 @@ def analyse(name: str, dump: dict[str, Any], cpu: float, mentions: int) -> dict[
             failures.append(f"#{index}: final text never shown (last: {versions[-1][1][-80:]!r})")
             continue
         after_last_token.append(max(0.0, shown[0] - reply["last_token"]))
+        texts = [text.strip() for _, text in versions]
+        partial_edits.append(sum(1 for text in texts if text and text not in (texts[0], reply["answer"])))
         after_mention.append(shown[0] - reply["at"])
         if versions[-1][1].strip() != reply["answer"]:
             failures.append(f"#{index}: the answer was shown, then replaced: {versions[-1][1][-80:]!r}")
@@ -283,6 +324,7 @@ def analyse(name: str, dump: dict[str, Any], cpu: float, mentions: int) -> dict[
         "rate_limited": dump["rate_limited"],
         "global_429": dump["global_429"],
         "calls_per_reply": dump["message_calls"] / max(1, mentions),
+        "partial_edits": [pct([float(n) for n in partial_edits], 50), float(min(partial_edits, default=0))],
         "cpu_s": cpu,
         "tokens": tokens,
         "cpu_s_per_1k_tokens": cpu / max(1, tokens) * 1000,
@@ -293,8 +335,9 @@ def analyse(name: str, dump: dict[str, Any], cpu: float, mentions: int) -> dict[
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
         "| bot | final ok | final after last token p50 / p95 / p99 s | first visible p50 / p95 s | "
-        "final after mention p50 / p95 s | 429s (global) | REST calls / reply | CPU-s / 1k tokens |",
-        "|---|---|---|---|---|---|---|---|",
+        "final after mention p50 / p95 s | 429s (global) | REST calls / reply | partial edits / reply "
+        "p50 (fewest) | CPU-s / 1k tokens |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         final = " / ".join(f"{v:.1f}" for v in r["final_after_last_token"])
@@ -302,7 +345,8 @@ def table(results: list[dict[str, Any]]) -> str:
         mention = " / ".join(f"{v:.1f}" for v in r["final_after_mention"])
         rows.append(
             f"| {r['bot']} | {r['final_ok']}/{r['mentions']} | {final} | {first} | {mention} | "
-            f"{r['rate_limited']} ({r['global_429']}) | {r['calls_per_reply']:.2f} | {r['cpu_s_per_1k_tokens']:.3f} |"
+            f"{r['rate_limited']} ({r['global_429']}) | {r['calls_per_reply']:.2f} | "
+            f"{r['partial_edits'][0]:.0f} ({r['partial_edits'][1]:.0f}) | {r['cpu_s_per_1k_tokens']:.3f} |"
         )
     return "\n".join(rows)
 
@@ -322,7 +366,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--stall", type=float, default=90.0, help="give up after this long without a new final"
     )
-    parser.add_argument("--bots", default="botkit,llmcord", help="which bots, in order")
+    parser.add_argument(
+        "--bots", default="botkit,llmcord", help="which bots, in order: [label=]name[@checkout]"
+    )
+    parser.add_argument(
+        "--slash", action="store_true", help="/ask commands instead of mentions (default bots: botkit)"
+    )
     parser.add_argument(
         "--typing-limited",
         action="store_true",
@@ -332,6 +381,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--logs", help="keep the logs here (default: a temporary folder)")
     parser.add_argument("--smoke", action="store_true", help="5 mentions, fast tokens")
     ns = parser.parse_args(argv)
+    if ns.slash and ns.bots == parser.get_default("bots"):
+        ns.bots = "botkit"
     if ns.smoke:
         ns.mentions, ns.tokens_per_second, ns.stall = 5, 200.0, 30.0
     return ns
@@ -346,16 +397,17 @@ def main(argv: list[str] | None = None) -> int:
         logs = Path(ns.logs or tmp)
         logs.mkdir(parents=True, exist_ok=True)
         results = []
-        for name in ns.bots.split(","):
+        asks = "slash commands" if ns.slash else "mentions"
+        for spec in ns.bots.split(","):
             typing = ", typing limited too" if ns.typing_limited else ""
-            print(f"== {name}: {ns.mentions} mentions in one channel, limits on{typing}", flush=True)
-            results.append(run_bot(ns, name, logs))
+            print(f"== {spec}: {ns.mentions} {asks} in one channel, limits on{typing}", flush=True)
+            results.append(run_bot(ns, spec, logs))
             for failure in results[-1]["failures"][:5]:
                 print(f"   {failure}", flush=True)
     print(table(results))
     if ns.json:
         Path(ns.json).write_text(json.dumps({"args": vars(ns), "results": results}, indent=2))
-    return 0 if all(not r["failures"] for r in results if r["bot"] == "botkit") else 1
+    return 0 if all(not r["failures"] for r in results if r["bot"] != "llmcord") else 1
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,6 +111,8 @@ async def fake_slack_role(ns: argparse.Namespace) -> None:
                     )
                     pushed[f"{event['channel']} {event['ts']}"] = {"index": index, "at": time.monotonic()}
                     await slack.push_event(event)
+            elif command == "quiet":  # until no call came for args[0] s (at most args[1] s)
+                await _quiet(slack, float(args[0]), float(args[1]))
             elif command == "dump":
                 _write_json(args[0], {"replies": _replies(slack, pushed), **_totals(slack)})
                 slack.calls.clear()
@@ -117,40 +120,92 @@ async def fake_slack_role(ns: argparse.Namespace) -> None:
             print(f"OK {command}", flush=True)
 
 
+async def _quiet(slack: Any, still: float, longest: float) -> None:
+    """Wait for botkit's last calls after its final writes (deletions of replaced messages go
+    on their own budget, seconds later): until ``still`` seconds pass without a call."""
+    deadline = time.monotonic() + longest
+    seen = -1
+    while time.monotonic() < deadline and len(slack.calls) != seen:
+        seen = len(slack.calls)
+        await asyncio.sleep(still)
+
+
 def _write_json(path: str, data: Any) -> None:
     Path(path).write_text(json.dumps(data))
 
 
+@dataclass
+class _CallLog:
+    """The fake's calls by where they went: accepted posts per thread and updates per message
+    (time, text), a thread's first status line, and every call per thread or message."""
+
+    posts: dict[tuple[str, str], list[tuple[float, str]]] = field(default_factory=dict)
+    updates: dict[tuple[str, str], list[tuple[float, str]]] = field(default_factory=dict)
+    statuses: dict[tuple[str, str], float] = field(default_factory=dict)
+    calls: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, api_calls: Sequence[Any]) -> _CallLog:
+        log = cls()
+        for call in api_calls:
+            ok = call.status == 200 and not call.error
+            args = call.args
+            if call.method == "chat.postMessage":
+                where = (str(args.get("channel", "")), str(args.get("thread_ts", "")))
+                if ok:
+                    log.posts.setdefault(where, []).append((call.at, str(args.get("text", ""))))
+            elif call.method in ("chat.update", "chat.delete"):
+                where = (str(args.get("channel", "")), str(args.get("ts", "")))
+                if ok and call.method == "chat.update":
+                    log.updates.setdefault(where, []).append((call.at, str(args.get("text", ""))))
+            elif call.method == "assistant.threads.setStatus":
+                where = (str(args.get("channel_id", "")), str(args.get("thread_ts", "")))
+                if ok and args.get("status"):
+                    log.statuses.setdefault(where, call.at)
+            else:
+                continue
+            log.calls[where] = log.calls.get(where, 0) + 1
+        return log
+
+
 def _replies(slack: Any, pushed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per mention: when it was pushed and every version of its reply's first message, timed by
-    the API call that made it (post, then each accepted update), plus the calls it took."""
-    posts: dict[tuple[str, str], list[float]] = {}
-    updates: dict[tuple[str, str], list[tuple[float, str]]] = {}
-    calls: dict[tuple[str, str], int] = {}
-    for call in slack.calls:
-        channel = str(call.args.get("channel", ""))
-        if call.method == "chat.postMessage":
-            thread = (channel, str(call.args.get("thread_ts", "")))
-            calls[thread] = calls.get(thread, 0) + 1
-            if call.status == 200 and not call.error:
-                posts.setdefault(thread, []).append(call.at)
-        elif call.method == "chat.update":
-            message = (channel, str(call.args.get("ts", "")))
-            calls[message] = calls.get(message, 0) + 1
-            if call.status == 200 and not call.error:
-                updates.setdefault(message, []).append((call.at, str(call.args.get("text", ""))))
+    """Per mention: when it was pushed, and every version the thread showed of the bot's reply,
+    timed by the API call that made it: each message's post and accepted updates, over every
+    message the bot posted in the thread (a final posted anew, the placeholder it replaced and
+    deleted, a long answer's continuations), plus its status line's first setting and the calls
+    it took. ``final_at`` is when the last of the messages the thread shows in the end got its
+    final text (a final posted anew counts from its post, not from the deletion of the
+    placeholder it replaced)."""
+    log = _CallLog.of(slack.calls)
+    posts, updates, statuses, calls = log.posts, log.updates, log.statuses, log.calls
     out = []
     for key, info in pushed.items():
         channel, thread_ts = key.split()
-        bot = [m for m in slack.thread_replies(channel, thread_ts) if m.bot_id]
-        record: dict[str, Any] = {**info, "versions": [], "calls": calls.get((channel, thread_ts), 0)}
-        if bot:
-            first = bot[0]
-            record["versions"] = [(posts[(channel, thread_ts)][0], first.history[0])]
-            record["versions"] += updates.get((channel, first.ts), [])
-            record["calls"] += calls.get((channel, first.ts), 0)
-            record["messages"] = len(bot)
-            record["final"] = "\n".join(m.text for m in bot)
+        thread = (channel, thread_ts)
+        shown = [m for m in slack.thread_replies(channel, thread_ts) if m.bot_id]
+        gone = [m for m in slack.deleted if m.channel == channel and m.thread_ts == thread_ts and m.bot_id]
+        every = sorted(shown + gone, key=lambda m: float(m.ts))
+        # The fake numbers its messages in the order they were posted: the thread's n-th
+        # accepted post made its n-th message.
+        record: dict[str, Any] = {
+            **info,
+            "versions": [],
+            "calls": calls.get(thread, 0),
+            "status_at": statuses.get(thread),
+        }
+        set_at: dict[str, float] = {}
+        versions: list[tuple[float, str]] = []
+        for (posted_at, text), message in zip(posts.get(thread, []), every, strict=False):
+            changes = [(posted_at, text), *updates.get((channel, message.ts), [])]
+            versions += changes
+            set_at[message.ts] = changes[-1][0]
+            record["calls"] += calls.get((channel, message.ts), 0)
+        record["versions"] = sorted(versions)
+        if shown:
+            record["messages"] = len(shown)
+            record["final"] = "\n".join(m.text for m in shown)
+            final_times = [set_at[m.ts] for m in shown if m.ts in set_at]
+            record["final_at"] = max(final_times) if final_times else math.nan
         out.append(record)
     return out
 
@@ -363,21 +418,45 @@ def answer_problem(index: int, final: str, words: int) -> str | None:
 
 
 def analyse(
-    dump: dict[str, Any], words: int, check_answers: bool
+    dump: dict[str, Any],
+    words: int,
+    check_answers: bool,
+    model_times: dict[int, tuple[float, float]] | None = None,
 ) -> tuple[dict[str, list[float]], float, int, list[str]]:
-    """Latency percentiles, API calls per reply, 429s and the bad replies, from the fake's log."""
-    latency: dict[str, list[float]] = {"placeholder": [], "first_text": [], "final": []}
+    """Latency percentiles, API calls per reply, 429s and the bad replies, from the fake's log.
+
+    ``placeholder`` is the first visible progress (a message, or a status line where the edit
+    budget could not stream every reply), ``first_text`` the first version that is answer
+    text, ``final`` when the final text was shown, each from the mention's push; with
+    ``model_times`` (reply index -> the stand-in's first and last token, :func:`token_times`)
+    also ``model_first_token`` (from the push: how long botkit took to get the model going,
+    its intake and the request included, plus the server's own time to first token) and
+    ``after_last_token``: the final text's lag behind the model (goal 3's 1.5 s)."""
+    latency: dict[str, list[float]] = {
+        "model_first_token": [],
+        "placeholder": [],
+        "first_text": [],
+        "final": [],
+        "after_last_token": [],
+    }
     failures: list[str] = []
     for reply in dump["replies"]:
         versions, start, index = reply["versions"], reply["at"], reply["index"]
         if not versions:
             failures.append(f"#{index}: no reply")
             continue
-        latency["placeholder"].append(versions[0][0] - start)
+        if model_times and index in model_times:
+            latency["model_first_token"].append(model_times[index][0] - start)
+        progress = [versions[0][0]] + ([reply["status_at"]] if reply.get("status_at") is not None else [])
+        latency["placeholder"].append(min(progress) - start)
         texts = [at for at, text in versions if not text.startswith(_STATUS_PREFIXES)]
         if texts:
             latency["first_text"].append(texts[0] - start)
-        latency["final"].append(versions[-1][0] - start)
+        final_at = reply.get("final_at", versions[-1][0])
+        if not math.isnan(final_at):
+            latency["final"].append(final_at - start)
+            if model_times and index in model_times:
+                latency["after_last_token"].append(final_at - model_times[index][1])
         final = reply.get("final", "")
         problem = answer_problem(index, final, words) if check_answers else None
         if final.startswith("⚠️") or "Something went wrong" in final:
@@ -387,6 +466,19 @@ def analyse(
     stats = {name: [pct(v, 50), pct(v, 95), pct(v, 99)] for name, v in latency.items()}
     calls = [r["calls"] for r in dump["replies"]]
     return stats, statistics.mean(calls) if calls else 0.0, dump["rate_limited"], failures
+
+
+_ASKED = re.compile(r"Q(\d+) please summarise")
+
+
+def token_times(streams: Sequence[dict[str, Any]]) -> dict[int, tuple[float, float]]:
+    """Reply index -> when the stand-in sent its first and its last token (the last stream that
+    asked it: a retried stream counts from its retry), from ``GET /standin/streams``."""
+    times: dict[int, tuple[float, float]] = {}
+    for entry in streams:
+        if (found := _ASKED.search(entry.get("asked", ""))) and not math.isnan(entry["last_token_at"]):
+            times[int(found.group(1))] = (entry["first_token_at"], entry["last_token_at"])
+    return times
 
 
 def wait_finished(database: Path, count: int, stall: float, process: subprocess.Popen[bytes]) -> float:
@@ -474,6 +566,14 @@ class Stack:
     def cpu(self) -> float | None:
         return proc_cpu(self.standin.proc.pid) if self.standin is not None else None
 
+    def token_times(self) -> dict[int, tuple[float, float]] | None:
+        """Reply index -> the stand-in's first and last token of it (None against a real server)."""
+        if self.standin is None:
+            return None
+        root = self.base_url.removesuffix("/v1")
+        with urllib.request.urlopen(root + "/standin/streams", timeout=30) as response:
+            return token_times(json.loads(response.read()))
+
     def close(self) -> None:
         if self.standin is not None:
             self.standin.stop()
@@ -551,7 +651,8 @@ def run_config(
         for profiler in profilers:
             profiler.send_signal(2)
             profiler.wait(60)
-        time.sleep(max(0.2, ns.edit_interval))  # a last edit after the final write
+        # A last edit after the final write, and the deletions of replaced messages.
+        fake.ask(f"quiet {max(0.2, ns.edit_interval) * 2:.2f} 60")
         dump_path = logs / f"calls-{tag}.json"
         fake.ask(f"dump {dump_path}")
         dump = json.loads(dump_path.read_text())
@@ -559,13 +660,14 @@ def run_config(
             rows = db.execute(
                 "SELECT COALESCE(completion_tokens, 0) FROM messages WHERE role = 'assistant'"
             ).fetchall()
+        model_times = stack.token_times()
         tokens = sum(r[0] for r in rows)
         chunks = sum(math.ceil(r[0] / tokens_per_chunk) + 2 for r in rows)  # + role and usage chunks
     finally:
         if bot is not None:
             bot.stop()
         fake.stop()
-    latency, calls, limited, failures = analyse(dump, ns.words, check_answers=not ns.base_url)
+    latency, calls, limited, failures = analyse(dump, ns.words, not ns.base_url, model_times)
     offered = streams * ns.tokens_per_second if ns.tokens_per_second and not ns.base_url else None
     return Result(
         tree[0], limits, streams, tokens_per_chunk, offered, streams - len(failures), failures,
@@ -578,8 +680,8 @@ def run_config(
 def table(results: Sequence[Result]) -> str:
     head = (
         "| botkit | limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
-        "tok/s (offered) | chunks/s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
-        "final p50/p95/p99 s | calls/reply | 429s | direct tok/s | vs direct | direct TTFT / first answer p95 s |"
+        "tok/s (offered) | chunks/s | model's first token p50/p95/p99 s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
+        "final p50/p95/p99 s | final after last token p50/p95/p99 s | calls/reply | 429s | direct tok/s | vs direct | direct TTFT / first answer p95 s |"
     )
     lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -589,8 +691,8 @@ def table(results: Sequence[Result]) -> str:
         lines.append(
             f"| {r.botkit} | {r.limits} | {r.streams} | {r.tokens_per_chunk} | {r.replies_ok}/{r.streams} | "
             f"{s['us_per_chunk']:,.0f} | {s['bare_us_per_chunk']:,.0f} | {s['ratio']:.2f} | "
-            f"{s['cpu_s_per_1k_tokens']:.3f} | {s['tokens_per_second']:,.0f}{offered} | {s['chunks_per_second']:,.0f} | "
-            f"{lat['placeholder']} | {lat['first_text']} | {lat['final']} | {r.api_calls_per_reply:.1f} | {r.rate_limited} | "
+            f"{s['cpu_s_per_1k_tokens']:.3f} | {s['tokens_per_second']:,.0f}{offered} | {s['chunks_per_second']:,.0f} | {lat.get('model_first_token', '-')} | "
+            f"{lat['placeholder']} | {lat['first_text']} | {lat['final']} | {lat.get('after_last_token', '-')} | {r.api_calls_per_reply:.1f} | {r.rate_limited} | "
             f"{s['direct_tokens_per_second']:,.0f} | {s['vs_direct']:.2f} | {_p95(r.bare_ttft)} / {_p95(r.bare_first_answer)} |"
         )
     return "\n".join(lines)

@@ -218,7 +218,9 @@ class Adapter(ABC):
         """
         return False
 
-    async def reply_messages(self, key: ConversationKey, turn: int) -> list[ShownMessage] | None:
+    async def reply_messages(
+        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
+    ) -> list[ShownMessage] | None:
         """Every message in the conversation ``key`` that carries the marker of ``turn``
         (:attr:`LiveReply.marker <botkit.events.LiveReply.marker>`), oldest first, as the
         platform shows them now: the restart pass finds with it the messages a process posted but
@@ -226,6 +228,14 @@ class Adapter(ABC):
         posted anew replaced. None where the platform keeps no readable marker (this default:
         the core then goes by the recorded ids and :meth:`shown_text`); called after
         :meth:`check` and before :meth:`run`, and by the sweep while serving.
+
+        ``question`` is the turn's delivery id (:attr:`IncomingMessage.delivery_id
+        <botkit.events.IncomingMessage.delivery_id>`, None where none was stored): a platform
+        without readable markers tells the turn's messages apart by what they answer (Discord:
+        the question's message or interaction id), since one conversation holds many turns.
+        ``since`` is when the turn was accepted (Unix seconds, the row's creation by botkit's
+        clock; None where unknown): where the turn's messages are not a thread of their own (a
+        Slack DM) the conversation's history is read from shortly before it, not whole.
         """
         return None
 
@@ -235,12 +245,16 @@ class Adapter(ABC):
         gone (also if it was gone already); False where the platform cannot (this default)."""
         return False
 
-    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
+    async def reply_in(
+        self, key: ConversationKey, user: str, *, question: str | None = None
+    ) -> LiveReply | None:
         """A new reply in the conversation ``key`` (a Slack thread, a Discord channel or thread),
         for the restart pass: a message a previous process accepted (persisted) but never began
         to answer has no placeholder to repair, so the core opens a reply where it was asked and
         answers there. None where the platform cannot (this default; an expired interaction
         token); the core then only logs it. Called after :meth:`check` and before :meth:`run`.
+        ``question``: the turn's delivery id, as for :meth:`reply_messages` (the reply may
+        reference it where the platform has replies, so the asker sees which question it is).
         """
         return None
 

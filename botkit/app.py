@@ -287,12 +287,19 @@ class BotApp:
             adapters.append(cls(self.bot, adapter_settings))
         return adapters
 
+    async def restart_pass(self, adapters: Sequence[Adapter]) -> None:
+        """Repair what gone processes left (found at start-up) on ``adapters``' platforms; a
+        leftover of a platform none of them serves is stored from what the database knows. Until
+        this runs those turns stay unfinished, claimed by this process, so a start that never gets
+        here (killed, or an adapter check failed) leaves them for the next one (botkit.repair)."""
+        await self._repair_leftovers(adapters, self.leftovers)
+        self.leftovers = []
+
     async def serve(self, adapters: Sequence[Adapter]) -> None:
         """Check every adapter (no half-started bot), then run them until they all end."""
         for adapter in adapters:
             await adapter.check()
-        await self._repair_leftovers(adapters, self.leftovers)
-        self.leftovers = []
+        await self.restart_pass(adapters)
         tasks = [asyncio.create_task(a.run(), name=f"botkit-adapter-{a.name}") for a in adapters]
         sweeper = asyncio.create_task(self._sweep_gone_workers(adapters), name="botkit-gone-workers")
         try:

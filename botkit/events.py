@@ -172,6 +172,10 @@ class RateScope:
     #: the platform's own numbers for this scope, where the adapter reads them (see
     #: :mod:`botkit.ratefeed`); not part of the scope's identity
     feed: RateFeed | None = field(default=None, compare=False, hash=False)
+    #: the scope lives with one reply (a Discord interaction's token, 15 minutes at most): the
+    #: core keeps its budget only while the reply (or its feed) holds it, so that finished
+    #: replies' budgets do not pile up (:class:`~botkit.streaming.budget.BudgetRegistry`)
+    transient: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ import socket
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +51,21 @@ class Leftover:
     partial: str
     user: str | None = None
     turn: int = 0  # the assistant row (its messages' marker: botkit.markers)
+    # The delivery id of the event the turn answers (Discord: the question's message id or the
+    # interaction id): what a platform without markers finds the turn's messages by.
+    question: str | None = None
+    # When the turn was accepted (Unix seconds, its row's creation): where a conversation's
+    # history must be scanned for the turn's messages (a Slack DM), from shortly before it.
+    asked_at: float | None = None
     inbox: bool = False  # accepted only: no turn adopted it, no answer began
     # The final view's intent, spooled before its request went out (botkit.store.spool): the
     # platform decides whether it was applied.
     intent: SpooledWrite | None = None
     strays: tuple[str, ...] = ()  # replaced messages whose deletion was cut (to remove)
     settled: bool = False  # the row was final already: only its strays are left to remove
-    # With an intent, the row is left unfinished until the platform was read (a second kill
-    # meanwhile finds it again): what to store if the intent is not shown.
+    # The row is left unfinished (claimed by the repairing process) until the platform shows
+    # what happened, so a second kill meanwhile leaves it for the next start: what to store then
+    # (unless its intent is shown). None: settled already.
     interrupted: Mapping[str, Any] | None = None
 
     @property
@@ -164,9 +172,12 @@ async def settle_abandoned(
     turn that had no message yet (it showed a status line instead of a placeholder, or its
     placeholder was still on its way): the new reply carries its checkpointed partial answer.
 
-    A turn whose final view's intent is in the spool is returned *unsettled*, with what to
-    store if the platform does not show it: :mod:`botkit.repair` settles it once it has read the
-    platform, so a second kill before that finds it again.
+    Every turn returned is *claimed* (:meth:`ConversationStore.claim_unfinished`, a conditional
+    update: of several processes sweeping at once one takes it), not settled, with what to store:
+    :mod:`botkit.repair` settles it once the platform shows what happened (read, and edited or
+    told), so a second kill before that leaves it unfinished, owned by a process that is gone,
+    for the next start to repair again (the repair is idempotent: a message that already says it
+    was interrupted is left alone).
 
     A turn whose final write was in the spool when its process died had its answer shown in
     full: the spooled write is stored as it was meant to be (usually ``complete``) and its
@@ -187,7 +198,10 @@ async def settle_abandoned(
     alive = set(workers) - gone
     leftovers: list[Leftover] = []
     for turn in unfinished:
-        if turn.owner in alive or (turn.owner is None and not ownerless):
+        # A turn this process claimed and could not settle (the database went away) is its own
+        # to finish: no other process takes a live process's row.
+        mine = turn.id in store.claimed
+        if not mine and (turn.owner in alive or (turn.owner is None and not ownerless)):
             continue
         leftover = await _settle(store, turn, spooled.pop(turn.id, None))
         cut = replaced.pop(turn.id, None)  # its file goes once they are removed (botkit.repair)
@@ -209,7 +223,7 @@ async def settle_abandoned(
         still_open = {turn.id for turn in unfinished}
         for entry in entries:  # settled now, or the row was final already (landed before the file went)
             if (entry.turn not in spooled or entry.turn not in still_open) and entry.turn not in kept:
-                spool.discard(entry.turn)
+                await spool.discard(entry.turn)
     return leftovers, gone
 
 
@@ -234,16 +248,15 @@ async def _settle(
         "reasoning": turn.reasoning or "",
         "error": "botkit stopped before the answer was finished",
     }
-    if intent is None:
-        if not await store.settle_unfinished(turn.id, **values):
-            return None  # another process repairing at the same time took it, or it finished
-        log.warning(
-            "turn %s was left %s by a botkit process that is gone; marked interrupted", turn.id, turn.status
-        )
+    # Claimed, not settled: the row is settled once the platform shows what happened
+    # (botkit.repair), so a second kill in between leaves it for the next start, not a row
+    # stored interrupted whose message still says "Thinking…".
+    if not await store.claim_unfinished(turn.id, turn.owner):
+        return None  # another process repairing at the same time took it, or it finished
+    log.warning("turn %s was left %s by a botkit process that is gone; repairing it", turn.id, turn.status)
     key = await store.conversation_key(turn.conversation_id)
-    if key is None:
-        if intent is not None:  # nowhere to read it back: what the database knows
-            await store.settle_unfinished(turn.id, **values)
+    if key is None:  # nowhere to show it: what the database knows
+        await store.settle_unfinished(turn.id, **values)
         return None
     recorded = turn.platform_message_ids or []
     return Leftover(
@@ -252,7 +265,15 @@ async def _settle(
         (turn.content or "").strip(),
         turn.user_id,
         turn=turn.id,
+        question=turn.delivery_id,
+        asked_at=_unix(turn.created_at),
         inbox=turn.status == "queued" and turn.persona_name is None,  # accepted only
         intent=intent,
-        interrupted=values if intent is not None else None,
+        interrupted=values,
     )
+
+
+def _unix(at: datetime) -> float:
+    """A stored timestamp as Unix seconds: aware UTC as :class:`botkit.store.models.UTCDateTime`
+    loads it on every backend; a naive value (read past that type) is UTC, as SQLite holds it."""
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()

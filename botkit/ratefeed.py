@@ -20,7 +20,7 @@ Listener = Callable[[int, float, int], None]
 class RateFeed:
     """One rate-limit scope's latest server-side state, fanned out to whoever listens."""
 
-    __slots__ = ("_listeners", "_unstated", "last")
+    __slots__ = ("__weakref__", "_listeners", "_unstated", "last")  # weakref: a reply's own feeds
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []

@@ -13,9 +13,11 @@ alone; this module then reads the platform and closes the crash windows the data
   messages are removed, so one final reply is left.
 
 Where the platform keeps no readable marker (Discord) :meth:`Adapter.reply_messages` lists
-what can be told apart otherwise (Discord: the bot's replies that reference the mention the key
-is named after); elsewhere the recorded ids and :meth:`Adapter.shown_text` are all there is, and a
-placeholder that was never recorded cannot be found (docs/reliability.md lists where).
+what can be told apart otherwise, by the question the turn answers (:attr:`Leftover.question`,
+its delivery id; Discord: the bot's message that replies to it or answers its interaction, or
+the first message in the thread a mention started); elsewhere the recorded ids and
+:meth:`Adapter.shown_text` are all there is, and a placeholder that was never recorded cannot be
+found (docs/reliability.md lists where).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from botkit.adapter import Adapter
 from botkit.events import LiveReply
 from botkit.leftovers import UNANSWERED_NOTE, Leftover
-from botkit.markers import ShownMessage
+from botkit.markers import ReplyMarker, ShownMessage
 from botkit.store import ConversationStore
 from botkit.store.spool import WriteSpool
 
@@ -40,33 +42,33 @@ Respond = Callable[[LiveReply, str], Awaitable[object]]
 async def repair_leftover(
     adapter: Adapter, store: ConversationStore, spool: WriteSpool | None, leftover: Leftover, respond: Respond
 ) -> None:
-    """Make the platform show what happened to ``leftover``'s turn (see the module docstring).
+    """Make the platform show what happened to ``leftover``'s turn (see the module docstring),
+    then settle its row.
 
-    A turn with a final view's intent is settled here, once the platform was read (its row and
-    its intent stay as they were until then, so a second kill finds them again); the spool's
-    records of it go once they are acted on.
+    The row (claimed by this process: :func:`botkit.leftovers.settle_abandoned`) and the spool's
+    records of it stay as they were until the platform shows what happened: a second kill
+    before that leaves them for the next start, which repairs the turn again. That pass finds
+    the message saying it was interrupted already (the repair text is the stored partial answer
+    and the note, the same on every pass) and leaves it alone, so the message is edited once.
     """
     key = leftover.key
     if leftover.settled:
         await _remove(adapter, leftover, leftover.strays)
-        _discard_strays(spool, leftover)
+        await _discard_strays(spool, leftover)
         return
     # Listed only where the recorded ids may not tell the whole story (one read of the thread).
     needed = not leftover.message_id or leftover.intent is not None or bool(leftover.strays)
     marked = await _marked(adapter, leftover) if needed else None
-    if leftover.interrupted is not None:
-        intent = leftover.intent
+    intent = leftover.intent
+    if intent is not None and intent.shown is not None:
         seen = marked if marked else await _recorded(adapter, leftover)
-        final = final_view(seen, intent.shown) if intent is not None and intent.shown is not None else None
-        if final is not None and intent is not None:
-            values = dict(intent.values, platform_message_ids=[m.message_id for m in final])
-        else:
-            values = dict(leftover.interrupted)
-        if not await _settle(store, leftover, values):
-            return
-        if spool is not None:
-            spool.discard(leftover.turn)
+        final = final_view(seen, intent.shown)
         if final is not None:
+            values = dict(intent.values, platform_message_ids=[m.message_id for m in final])
+            if not await _settle(store, leftover, values):
+                return
+            if spool is not None:
+                await spool.discard(leftover.turn)
             log.warning(
                 "turn %s in %s: its final view was shown when botkit stopped (the response had not "
                 "come back); stored it as shown (%s), message left as it is",
@@ -76,25 +78,30 @@ async def repair_leftover(
             )
             finals = {m.message_id for m in final}
             await _remove(adapter, leftover, [m.message_id for m in seen if m.message_id not in finals])
-            _discard_strays(spool, leftover)
+            await _discard_strays(spool, leftover)
             return
-        log.warning("turn %s in %s: its final view was not shown; marked interrupted", leftover.turn, key)
+        log.warning("turn %s in %s: its final view was not shown; marking it interrupted", leftover.turn, key)
     strays = set(leftover.strays)
     target = _target(leftover, marked or [], strays)
     if target is None:
         await _remove(adapter, leftover, leftover.strays)
-        _discard_strays(spool, leftover)
         await _tell(adapter, leftover, respond)
-        return
-    found = next((m for m in marked or [] if m.message_id == target), None)
-    shown = found.text if found is not None else await _shown_text(adapter, leftover, target)
-    text = UNANSWERED_NOTE if leftover.inbox else leftover.repaired(shown)
-    if text is not None and shown != text:
-        await _edit(adapter, leftover, target, text)
     else:
-        log.info("the interrupted reply %s in %s already says so; left as it is", target, key)
-    await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
-    _discard_strays(spool, leftover)
+        found = next((m for m in marked or [] if m.message_id == target), None)
+        shown = found.text if found is not None else await _shown_text(adapter, leftover, target)
+        text = UNANSWERED_NOTE if leftover.inbox else leftover.repaired(shown)
+        if text is not None and shown != text:
+            await _edit(adapter, leftover, target, text)
+        else:
+            log.info("the interrupted reply %s in %s already says so; left as it is", target, key)
+        await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
+    # Settled only now that the platform says so (see above).
+    if leftover.interrupted is not None:
+        if not await _settle(store, leftover, dict(leftover.interrupted)):
+            return
+        if spool is not None and intent is not None:
+            await spool.discard(leftover.turn)
+    await _discard_strays(spool, leftover)
 
 
 async def settle_unread(store: ConversationStore, spool: WriteSpool | None, leftover: Leftover) -> None:
@@ -102,13 +109,14 @@ async def settle_unread(store: ConversationStore, spool: WriteSpool | None, left
     (its intent cannot be read back), and its spool records go."""
     settled = leftover.interrupted is not None and await _settle(store, leftover, dict(leftover.interrupted))
     if settled and spool is not None:
-        spool.discard(leftover.turn)
-    _discard_strays(spool, leftover)
+        await spool.discard(leftover.turn)
+    await _discard_strays(spool, leftover)
 
 
 async def _settle(store: ConversationStore, leftover: Leftover, values: dict[str, Any]) -> bool:
     """The conditional final write of an unsettled turn: False if another process took it or
-    the database is away (the row and the intent stay for the next start)."""
+    the database is away (the row and the intent stay: this process's sweep, or the next start,
+    tries again)."""
     try:
         return await store.settle_unfinished(leftover.turn, **values)
     except Exception:
@@ -116,9 +124,9 @@ async def _settle(store: ConversationStore, leftover: Leftover, values: dict[str
         return False
 
 
-def _discard_strays(spool: WriteSpool | None, leftover: Leftover) -> None:
+async def _discard_strays(spool: WriteSpool | None, leftover: Leftover) -> None:
     if spool is not None and leftover.strays:
-        spool.discard_strays(leftover.turn)
+        await spool.discard_strays(leftover.turn)
 
 
 def final_view(messages: Sequence[ShownMessage], intent: Sequence[str]) -> list[ShownMessage] | None:
@@ -144,7 +152,11 @@ def _target(leftover: Leftover, marked: Sequence[ShownMessage], strays: set[str]
 
 async def _marked(adapter: Adapter, leftover: Leftover) -> list[ShownMessage] | None:
     try:
-        return await adapter.reply_messages(leftover.key, leftover.turn) if leftover.turn else None
+        if not leftover.turn:
+            return None
+        return await adapter.reply_messages(
+            leftover.key, leftover.turn, question=leftover.question, since=leftover.asked_at
+        )
     except Exception:
         log.exception("could not list the messages of turn %s in %s", leftover.turn, leftover.key)
         return None
@@ -192,12 +204,16 @@ async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[st
 
 
 async def _tell(adapter: Adapter, leftover: Leftover, respond: Respond) -> None:
-    """No message to edit: the asker gets one note in a new reply where they asked."""
+    """No message to edit: the asker gets one note in a new reply where they asked. It carries
+    the turn's marker, so a pass that runs again (killed before it settled the row) finds the
+    note and leaves it alone instead of posting a second one (where markers can be read: Slack)."""
     try:
-        reply = await adapter.reply_in(leftover.key, leftover.user or "")
+        reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
         if reply is None:
             log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
             return
+        if leftover.turn:
+            reply.marker = ReplyMarker(leftover.turn, "final")
         await respond(reply, UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text)
     except Exception:
         log.exception("could not tell %s in %s that botkit restarted", leftover.user, leftover.key)

@@ -93,5 +93,10 @@ async def test_crash_leftovers_are_marked_interrupted_at_the_next_start(tmp_path
         )  # fmt: skip
         await bot.store.record_message_ids(ids.assistant_message_id, ["msg-1"])
     async with TestBot(tmp_path) as bot:  # the same database, a new process's start-up
+        # Claimed, not settled, until the restart pass has shown it on the platform.
+        (claimed,) = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+        assert bot.app is not None
+        await bot.app.restart_pass([])  # no adapter serves "test": what the database knows
         rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+    assert claimed.status == "streaming" and claimed.owner == bot.store.worker_id
     assert [(r.status, r.platform_message_ids) for r in rows] == [("interrupted", ["msg-1"])]

@@ -4,6 +4,7 @@ intents and replaced messages."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from botkit_slack.markers import marker_of, metadata
@@ -43,25 +44,25 @@ def test_the_final_view_is_the_turns_last_messages_showing_the_intent_in_order()
     assert final_view([first], []) is None
 
 
-def test_the_spool_keeps_an_intent_until_the_final_write_replaces_it(tmp_path: Path) -> None:
+async def test_the_spool_keeps_an_intent_until_the_final_write_replaces_it(tmp_path: Path) -> None:
     spool = WriteSpool(tmp_path, "sqlite+aiosqlite:///x.db")
-    spool.save(SpooledWrite(7, KEY, {"status": "complete", "answer": "a"}, ("a",)))
+    await spool.save(SpooledWrite(7, KEY, {"status": "complete", "answer": "a"}, ("a",)))
     assert spool.entries() == [SpooledWrite(7, KEY, {"status": "complete", "answer": "a"}, ("a",))]
-    spool.save(SpooledWrite(7, KEY, {"status": "complete", "answer": "a"}))  # shown: the write
+    await spool.save(SpooledWrite(7, KEY, {"status": "complete", "answer": "a"}))  # shown: the write
     assert [e.shown for e in spool.entries()] == [None]
-    spool.discard(7)
+    await spool.discard(7)
     assert spool.entries() == []
 
 
-def test_replaced_messages_stay_recorded_until_each_deletion_landed(tmp_path: Path) -> None:
+async def test_replaced_messages_stay_recorded_until_each_deletion_landed(tmp_path: Path) -> None:
     spool = WriteSpool(tmp_path, "sqlite+aiosqlite:///x.db")
     assert spool.strays() == []
-    spool.add_stray(7, KEY, "1.1")
-    spool.add_stray(7, KEY, "1.2")
+    await spool.add_stray(7, KEY, "1.1")
+    await spool.add_stray(7, KEY, "1.2")
     assert [(s.turn, s.message_ids) for s in spool.strays()] == [(7, ("1.1", "1.2"))]
     assert spool.entries() == []  # not taken for a pending write
-    spool.stray_removed(7, "1.1")
+    await spool.stray_removed(7, "1.1")
     assert [s.message_ids for s in spool.strays()] == [("1.2",)]
-    spool.stray_removed(7, "1.2")
+    await spool.stray_removed(7, "1.2")
     assert spool.strays() == []
-    assert list(tmp_path.iterdir()) == []
+    assert await asyncio.to_thread(lambda: list(tmp_path.iterdir())) == []

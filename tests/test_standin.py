@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -321,3 +322,30 @@ async def test_cli_exit_at_start() -> None:
         output, _ = await process.communicate()
     assert process.returncode == 3
     assert b"BOTKIT_STANDIN_EXIT_AT_START" in output
+
+
+async def test_streams_route_times_each_streamed_reply_by_the_shared_monotonic_clock(
+    standin: Standin, oai: openai.AsyncOpenAI, http: aiohttp.ClientSession
+) -> None:
+    """A benchmark in another process sets the model's last token beside a fake platform's call
+    times: each ended stream is listed with what was asked and when its first and last token's
+    chunks went out (time.monotonic(), one clock for the host)."""
+    standin.tokens_per_chunk = 4
+    before = time.monotonic()
+    for question in ("Q1 first question", "Q2 second question"):
+        stream = await oai.chat.completions.create(
+            model=DEFAULT_MODEL, messages=[{"role": "user", "content": question}], stream=True
+        )
+        async for _ in stream:
+            pass
+    after = time.monotonic()
+    async with http.get(standin.root_url + "/standin/streams") as response:
+        streams = await response.json()
+    assert [s["asked"] for s in streams] == ["Q1 first question", "Q2 second question"]
+    for entry in streams:
+        assert before <= entry["first_token_at"] < entry["last_token_at"] <= after
+        assert entry["tokens"] > len(tokenize(make_reply(entry["asked"]).answer))  # reasoning + answer
+    assert streams[0]["last_token_at"] <= streams[1]["first_token_at"]
+    async with http.get(standin.root_url + "/standin/requests") as response:
+        hits = (await response.json())["hits"]
+    assert "GET /standin/streams" not in hits

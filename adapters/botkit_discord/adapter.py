@@ -66,6 +66,17 @@ def _message_place(key: ConversationKey, message_id: str) -> tuple[int, list[int
     return mid, candidates
 
 
+def _answers(message: discord.Message, question: int) -> bool:
+    """The message replies to ``question`` or is a response to the interaction ``question``."""
+    if message.reference is not None and message.reference.message_id == question:
+        return True
+    return message.interaction_metadata is not None and message.interaction_metadata.id == question
+
+
+def _references_nothing(message: discord.Message) -> bool:
+    return message.reference is None and message.interaction_metadata is None
+
+
 class BotkitClient(discord.Client):
     """discord.Client with botkit's command tree; events are forwarded to the adapter."""
 
@@ -200,38 +211,59 @@ class DiscordAdapter(Adapter):
         log.info("cannot read the interrupted reply %s in %s (deleted, or not visible)", message_id, key)
         return None
 
-    async def reply_messages(self, key: ConversationKey, turn: int) -> list[ShownMessage] | None:
-        """The bot's messages in the channel that reply to (``message_reference``) the mention
-        the key is named after, oldest first (``GET /channels/{channel}/messages?after=<mention>``,
-        at most 100): a mention answered inline, or in the channel where no thread could be
-        started. Discord echoes no marker, but a reply references exactly one question, and a
-        mention's key is that question's id, so these belong to the turn of ``key`` and to no
-        other. The continuation messages of a longer reply reference nothing and are not listed.
+    async def reply_messages(
+        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
+    ) -> list[ShownMessage] | None:
+        """The bot's messages that answer ``question`` (the turn's delivery id: the question's
+        message id, or a slash command's interaction id), oldest first, as Discord shows them.
 
-        None (the restart pass goes by the recorded ids) where the key names no mention in a
-        channel: a slash command, a DM, a follow-up in a thread, and a mention answered in its
-        own thread, whose first message references nothing (docs/reliability.md: still open).
+        Discord echoes no marker on reads (a ``nonce`` is not returned), so the turn's messages
+        are told apart by what they answer. The places the reply can be are listed after the
+        question (``GET /channels/{channel}/messages?after=<question>&limit=100``): the thread
+        (the key's ``thread``, where it is a channel) and then the channel. Kept are the bot's
+        messages there that
+
+        - reply to the question (``message_reference``): a mention answered inline (or in the
+          channel where no thread could be started), a follow-up in a thread, a DM;
+        - answer its interaction (``interaction_metadata.id``): a slash command's response;
+        - or, in the thread a mention started (its id is the mention's: "Start Thread from
+          Message"), the thread's first bot message if it references nothing: that mention's
+          placeholder, posted into the new thread (a reply cannot reference a message in
+          another channel, and every later turn's reply there references its own question).
+
+        A reply's continuation messages reference nothing and are not listed. None where the
+        key names no Discord channel, no question is known or no place could be read;
+        ``since`` is not needed (the listing starts after the question).
         """
-        if not (key.thread.isdigit() and key.channel.isdigit()) or key.thread == key.channel:
+        # No guess from the key: in a mention's thread the key names the mention, and a
+        # follow-up's turn would be handed that mention's reply.
+        asked = question or ""
+        if not asked.isdigit() or not key.channel.isdigit():
             return None
-        question, channel_id = int(key.thread), int(key.channel)
+        read = False
+        places = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
         async with self._rest_client() as client:
-            channel = client.get_partial_messageable(channel_id)
             me = client.user.id if client.user is not None else None
-            try:
-                history = [
-                    m
-                    async for m in channel.history(
-                        limit=100, after=discord.Object(question), oldest_first=True
-                    )
-                ]
-            except (discord.NotFound, discord.Forbidden):
-                return None
-        return [
-            ShownMessage(str(m.id), m.content)
-            for m in history
-            if m.author.id == me and m.reference is not None and m.reference.message_id == question
-        ]
+            for channel_id in places:
+                channel = client.get_partial_messageable(channel_id)
+                try:
+                    history = [
+                        m
+                        async for m in channel.history(
+                            limit=100, after=discord.Object(int(asked)), oldest_first=True
+                        )
+                    ]
+                except (discord.NotFound, discord.Forbidden):
+                    continue  # not a channel (an inline mention's key, an interaction id), or hidden
+                read = True
+                mine = [m for m in history if m.author.id == me]
+                found = [m for m in mine if _answers(m, int(asked))]
+                started = channel_id == int(asked) and key.thread != key.channel
+                if not found and started and mine and _references_nothing(mine[0]):
+                    found = [mine[0]]
+                if found:
+                    return [ShownMessage(str(m.id), m.content) for m in found]
+        return [] if read else None
 
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """Edit a reply a crashed process left half-written, with the bot token (``PATCH
@@ -274,11 +306,16 @@ class DiscordAdapter(Adapter):
         )
         return False
 
-    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
-        """A new message where the lost question was asked: in its thread where that thread
-        exists (a mention's thread has the mention's id), else in the channel as a reply to
-        the question (a mention answered inline, a slash command: its interaction id names no
-        message, so the reference is dropped rather than failing), without pinging anyone.
+    async def reply_in(
+        self, key: ConversationKey, user: str, *, question: str | None = None
+    ) -> LiveReply | None:
+        """A new message where the lost question was asked, without pinging anyone: in its
+        thread where that thread exists (a mention's thread has the mention's id), replying to
+        a follow-up's ``question`` there (the mention itself is in the parent channel, and a
+        reply cannot reference another channel's message); else in the channel as a reply to
+        the key's ``thread`` (a mention answered inline; a slash command: its interaction id
+        names no message, so the reference is dropped rather than failing); in a DM as a reply
+        to the ``question``.
 
         The restart pass runs before :meth:`run`; the REST client opened here stays logged in
         until :meth:`run` starts (it closes it) so that the reply can still be written. A sweep
@@ -295,20 +332,25 @@ class DiscordAdapter(Adapter):
             else await self._restart_client()
         )
 
+        def replying(asked: str | None, channel_id: int) -> discord.MessageReference | None:
+            if asked is None or not asked.isdigit() or int(asked) == channel_id:
+                return None  # nothing known, or the thread's own starter (in the parent channel)
+            return discord.MessageReference(
+                message_id=int(asked), channel_id=channel_id, fail_if_not_exists=False
+            )
+
         async def open_channel() -> tuple[discord.PartialMessageable, discord.MessageReference | None]:
             for channel_id in candidates[:-1]:  # the thread, where there is one
                 try:
                     await client.fetch_channel(channel_id)
                 except (discord.NotFound, discord.Forbidden):
                     continue
-                return client.get_partial_messageable(channel_id), None
+                return client.get_partial_messageable(channel_id), replying(question, channel_id)
             channel_id = candidates[-1]
-            reference = None
-            if key.thread.isdigit() and int(key.thread) != channel_id:
-                reference = discord.MessageReference(
-                    message_id=int(key.thread), channel_id=channel_id, fail_if_not_exists=False
-                )
-            return client.get_partial_messageable(channel_id), reference
+            # In a server channel the key's thread is what was asked there (the mention, or the
+            # interaction); a follow-up's question lives in its thread, not here. A DM: the question.
+            asked = question if key.thread == key.channel else key.thread
+            return client.get_partial_messageable(channel_id), replying(asked, channel_id)
 
         return DiscordMessageReply(
             client.get_partial_messageable(candidates[-1]),
@@ -434,6 +476,7 @@ class DiscordAdapter(Adapter):
             max_chars=self.config.max_chars,
             edits_per_second=self.config.edits_per_second,
             reply_seconds=self.config.interaction_reply_seconds,
+            limits=self.route_limits,  # its interaction's own buckets (botkit_discord.ratelimits)
         )
         if not self._accepting:
             if not await self._defer(interaction, reply):

@@ -3,8 +3,9 @@
 - A mention in a channel starts a thread from the user's message (``mention_mode = "thread"``)
   or is answered inline with a reply; the answer streams by editing a message the bot posts.
 - Any message in a thread the bot owns continues that thread's conversation (history from SQL);
-  the thread id is the conversation's ``thread`` and its parent the ``channel``.
-- Every DM is answered; the DM channel is one conversation.
+  the thread id is the conversation's ``thread`` and its parent the ``channel``. Its answer's
+  first message replies to it (``message_reference``, no ping).
+- Every DM is answered; the DM channel is one conversation. Each answer replies to its question.
 - The bot ignores itself and other bots, and strips its own mention from the text.
 """
 
@@ -45,6 +46,16 @@ def thread_name(text: str) -> str:
     return name if len(name) <= _THREAD_NAME_LIMIT else name[: _THREAD_NAME_LIMIT - 1] + "…"
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """A message's conversation (``channel``, ``thread``) and how its reply is posted."""
+
+    channel: str
+    thread: str
+    reference: discord.MessageReference | None = None
+    open_channel: OpenChannel | None = None
+
+
 class MentionRouter:
     """Decides whether a gateway message is for the bot, and where the answer goes."""
 
@@ -65,45 +76,18 @@ class MentionRouter:
         me = self.client.user
         if me is None or message.author.id == me.id or message.author.bot:
             return None
-        # A reply with ping lists the bot in ``mentions`` without ``<@id>`` in the text, and
-        # autocomplete often offers the bot's managed role instead of the bot itself.
-        bot_role_ids = {
-            r.id for r in message.role_mentions if r.is_bot_managed() and r.tags and r.tags.bot_id == me.id
-        }
-        mentioned = (
-            me.id in message.raw_mentions
-            or any(u.id == me.id for u in message.mentions)
-            or bool(bot_role_ids)
-        )
+        text = self._addressed_text(message, me.id)
+        if text is None:
+            return None
         channel = message.channel
         is_dm = message.guild is None
-        in_own_thread = not is_dm and self._is_own_thread(channel, me.id)
-        if not (is_dm or mentioned or in_own_thread):
-            return None
-        text = strip_mention(message.content, me.id)
-        for role_id in bot_role_ids:
-            text = text.replace(f"<@&{role_id}>", "").strip()
         guild_id = message.guild.id if message.guild is not None else None
-        conversation_channel = str(channel.id)
-        thread = str(channel.id)
-        reference: discord.MessageReference | None = None
-        open_channel: OpenChannel | None = None
-        if isinstance(channel, discord.Thread):
-            conversation_channel = str(channel.parent_id)
-        elif not is_dm:
-            # A thread started from a message gets the message's id, so the conversation is keyed
-            # the same in both modes, and the thread is only started when the reply posts (after
-            # the core claimed the delivery: a redelivered message starts no second thread).
-            thread = str(message.id)
-            if self.settings.mention_mode == "thread" and isinstance(channel, discord.TextChannel):
-                open_channel = self._thread_opener(message, text)
-            else:
-                reference = message.to_reference(fail_if_not_exists=False)
+        place = self._placement(message, text)
         incoming = IncomingMessage(
             platform="discord",
             workspace=workspace_of(guild_id),
-            channel=conversation_channel,
-            thread=thread,
+            channel=place.channel,
+            thread=place.thread,
             user=str(message.author.id),
             text=text,
             delivery_id=str(message.id),
@@ -113,16 +97,51 @@ class MentionRouter:
         )
         reply = DiscordMessageReply(
             self.client.get_partial_messageable(channel.id, guild_id=guild_id),
-            reference=reference,
-            open_channel=open_channel,
+            reference=place.reference,
+            open_channel=place.open_channel,
             private=None if is_dm else message.author.send,  # a refusal is DMed, not shown to all
             max_chars=self.settings.max_chars,
             edits_per_second=self.settings.edits_per_second,
             limits=self.limits,
             # a mention's thread gets the message's id: its own buckets, known before it exists
-            route_channel=message.id if open_channel is not None else channel.id,
+            route_channel=message.id if place.open_channel is not None else channel.id,
         )
         return Addressed(incoming, reply)
+
+    def _addressed_text(self, message: discord.Message, me: int) -> str | None:
+        """The question, its mention of the bot stripped, if the message is for the bot (a DM,
+        a mention, or any message in a thread the bot owns); None otherwise."""
+        # A reply with ping lists the bot in ``mentions`` without ``<@id>`` in the text, and
+        # autocomplete often offers the bot's managed role instead of the bot itself.
+        bot_role_ids = {
+            r.id for r in message.role_mentions if r.is_bot_managed() and r.tags and r.tags.bot_id == me
+        }
+        mentioned = (
+            me in message.raw_mentions or any(u.id == me for u in message.mentions) or bool(bot_role_ids)
+        )
+        is_dm = message.guild is None
+        if not (is_dm or mentioned or self._is_own_thread(message.channel, me)):
+            return None
+        text = strip_mention(message.content, me)
+        for role_id in bot_role_ids:
+            text = text.replace(f"<@&{role_id}>", "").strip()
+        return text
+
+    def _placement(self, message: discord.Message, text: str) -> _Placement:
+        """Where the conversation is keyed and where its reply goes."""
+        channel = message.channel
+        if isinstance(channel, discord.Thread) or message.guild is None:
+            # A follow-up in a thread, a DM: the reply's first message replies to its question
+            # (queued follow-ups read clearly), which is also how the restart pass finds a
+            # placeholder whose id a killed process never stored (DiscordAdapter.reply_messages).
+            parent = channel.parent_id if isinstance(channel, discord.Thread) else channel.id
+            return _Placement(str(parent), str(channel.id), message.to_reference(fail_if_not_exists=False))
+        # A thread started from a message gets the message's id, so the conversation is keyed
+        # the same in both modes, and the thread is only started when the reply posts (after
+        # the core claimed the delivery: a redelivered message starts no second thread).
+        if self.settings.mention_mode == "thread" and isinstance(channel, discord.TextChannel):
+            return _Placement(str(channel.id), str(message.id), None, self._thread_opener(message, text))
+        return _Placement(str(channel.id), str(message.id), message.to_reference(fail_if_not_exists=False))
 
     def _thread_opener(self, message: discord.Message, text: str) -> OpenChannel:
         """Where a mention in a channel is answered: a thread started from it, or, when the bot

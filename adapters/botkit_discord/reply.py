@@ -24,8 +24,9 @@ import aiohttp
 import discord
 
 from botkit.events import Attachment, CallKind, LiveReply, RateLimited, RateScope, TransientPlatformError
+from botkit.ratefeed import RateFeed
 from botkit_discord.feedback import feedback_view
-from botkit_discord.ratelimits import RouteLimits, route_key
+from botkit_discord.ratelimits import RouteLimits, route_key, webhook_key
 
 log = logging.getLogger("botkit_discord.reply")
 
@@ -235,6 +236,9 @@ class DiscordInteractionReply(_DiscordReply):
     short of that) the reply goes on as normal channel messages: a webhook message that still
     needs an edit is edited once more to say the answer continues below, and its new text is
     posted in the channel; later continuations are channel messages too.
+
+    With ``limits``, the reply draws on its interaction's own buckets (:meth:`rate_scope`), not
+    on the channel's: twenty slash commands in one channel stream side by side.
     """
 
     def __init__(
@@ -246,10 +250,13 @@ class DiscordInteractionReply(_DiscordReply):
         edits_per_second: float,
         reply_seconds: float,
         clock: Callable[[], float] = time.time,
+        limits: RouteLimits | None = None,
     ) -> None:
         super().__init__(channel_id=channel.id, max_chars=max_chars, edits_per_second=edits_per_second)
         self.interaction = interaction
         self.channel = channel
+        self._limits = limits
+        self._feeds: dict[str, RateFeed] = {}  # this interaction's feeds live as long as the reply
         self._deadline = interaction.created_at.timestamp() + reply_seconds
         self._clock = clock
         self._original_id: str | None = None
@@ -261,6 +268,32 @@ class DiscordInteractionReply(_DiscordReply):
     @property
     def token_fresh(self) -> bool:
         return self._clock() < self._deadline
+
+    def rate_scope(self, kind: CallKind) -> RateScope:
+        """With ``limits``: Discord's bucket of ``kind`` calls on this interaction's webhook
+        routes, whose major parameter is the application id + the interaction token (one bucket
+        per interaction: :func:`~botkit_discord.ratelimits.webhook_key`), fed from the response
+        headers, a token kept back on the edit budget for the final texts. ``post`` is the
+        follow-ups' bucket; the placeholder (the edit of the deferred response) is an edit on
+        Discord, which the edit budget learns from the headers of its answer before any edit
+        goes (edits wait for the placeholder). Asked once the token has aged out, the
+        channel's own buckets, as a mention's reply. (The core asks when the reply starts: a
+        reply that outlives its token while streaming keeps its interaction's budgets for the
+        channel messages that follow; discord.py still waits on the channel's bucket.)
+        Without ``limits``: one budget for the channel."""
+        limits = self._limits
+        if limits is None:
+            return super().rate_scope(kind)
+        reserve = 1 if kind == "edit" else 0
+        if not self.token_fresh:
+            key = route_key(self.channel.id, kind)
+            return RateScope(key, self.edit_rate, self.edit_burst, reserve=reserve, feed=limits.feed(key))
+        interaction = self.interaction
+        key = webhook_key(interaction.application_id, interaction.token, kind)
+        feed = self._feeds.get(key)
+        if feed is None:
+            feed = self._feeds[key] = limits.feed(key)
+        return RateScope(key, self.edit_rate, self.edit_burst, reserve=reserve, feed=feed, transient=True)
 
     async def post_notice(self, text: str) -> bool:
         """Show ``text`` to the member alone: an ephemeral follow-up.

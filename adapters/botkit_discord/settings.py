@@ -24,7 +24,8 @@ class DiscordSettings(SectionSettings):
     api_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
     mention_mode: Literal["thread", "inline"] = "thread"
-    edits_per_second: float = Field(1.0, gt=0)  # per channel, shared by every reply streaming there
+    # per Discord bucket: a channel's (shared by every mention's reply there), a slash command's own
+    edits_per_second: float = Field(1.0, gt=0)
     max_chars: int = Field(DISCORD_MESSAGE_LIMIT, ge=100, le=DISCORD_MESSAGE_LIMIT)
     # After this long an interaction reply continues as a normal channel message (token: 15 min).
     interaction_reply_seconds: float = Field(14 * 60.0, gt=0, lt=INTERACTION_TOKEN_LIFETIME)

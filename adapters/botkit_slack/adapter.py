@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -28,6 +28,10 @@ from botkit_slack.threads import ThreadTracker
 from botkit_slack.transport import serve_http, serve_socket_mode
 
 log = logging.getLogger("botkit.slack")
+
+#: Seconds before a DM turn's acceptance (botkit's clock) that the restart pass reads the DM's
+#: history from, looking for the turn's messages: generous for clock skew against Slack's.
+HISTORY_MARGIN = 600.0
 
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 
@@ -141,32 +145,50 @@ class SlackAdapter(Adapter):
             return False
         return True
 
-    async def reply_messages(self, key: ConversationKey, turn: int) -> list[ShownMessage] | None:
-        """The thread's messages with ``turn``'s metadata (``conversations.replies`` with
-        ``include_all_metadata``, every page). None in a DM (its replies are top-level
-        messages, not a thread) or where the thread cannot be read."""
-        if not key.thread or key.thread == DM_THREAD:
+    async def reply_messages(
+        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
+    ) -> list[ShownMessage] | None:
+        """The conversation's messages with ``turn``'s metadata, oldest first: in a thread
+        ``conversations.replies`` (every page); in a DM, whose replies are top-level messages,
+        ``conversations.history`` from :data:`HISTORY_MARGIN` seconds before ``since`` (when the
+        turn was accepted, by botkit's clock: the margin covers skew against Slack's), every
+        page. Both with ``include_all_metadata``. None where the conversation cannot be read,
+        or a DM's turn has no time to start from. ``question`` is not needed: the marker names
+        the turn."""
+        if not key.thread:
             return None
-        client = self._web_client()
+        if key.thread == DM_THREAD:
+            if since is None:
+                return None
+            pages = self._pages(
+                "conversations_history",
+                channel=key.channel,
+                oldest=f"{max(0.0, since - HISTORY_MARGIN):.6f}",
+            )
+        else:
+            pages = self._pages("conversations_replies", channel=key.channel, ts=key.thread)
         found: list[ShownMessage] = []
-        cursor: str | None = None
         try:
-            while True:
-                response = await client.conversations_replies(
-                    channel=key.channel, ts=key.thread, include_all_metadata=True, limit=200, cursor=cursor
-                )
-                for message in response.get("messages") or []:
-                    marker = marker_of(message)
-                    if marker is not None and marker.turn == turn:
-                        found.append(
-                            ShownMessage(str(message.get("ts")), str(message.get("text") or ""), marker)
-                        )
-                cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-                if not response.get("has_more") or cursor is None:
-                    return found
+            async for message in pages:
+                marker = marker_of(message)
+                if marker is not None and marker.turn == turn:
+                    found.append(ShownMessage(str(message.get("ts")), str(message.get("text") or ""), marker))
         except SlackApiError as err:
-            log.info("cannot read thread %s in %s: %s", key.thread, key.channel, err.response.get("error"))
+            log.info("cannot read %s in %s: %s", key.thread, key.channel, err.response.get("error"))
             return None
+        return sorted(found, key=lambda m: float(m.message_id))
+
+    async def _pages(self, method: str, **args: Any) -> AsyncIterator[dict[str, Any]]:
+        """Every message of a paged ``conversations.*`` read, with message metadata."""
+        call = getattr(self._web_client(), method)
+        cursor: str | None = None
+        while True:
+            response = await call(**args, include_all_metadata=True, limit=200, cursor=cursor)
+            for message in response.get("messages") or []:
+                yield message
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not response.get("has_more") or cursor is None:
+                return
 
     async def remove(self, key: ConversationKey, message_id: str) -> bool:
         """``chat.delete``; a message already gone counts as removed."""
@@ -332,8 +354,11 @@ class SlackAdapter(Adapter):
         if not submission.accepted:
             log.info("Slack event %s was already handled (redelivery)", message.delivery_id)
 
-    async def reply_in(self, key: ConversationKey, user: str) -> LiveReply | None:
-        """A new message in the conversation's thread (top-level in a DM's shared conversation)."""
+    async def reply_in(
+        self, key: ConversationKey, user: str, *, question: str | None = None
+    ) -> LiveReply | None:
+        """A new message in the conversation's thread (top-level in a DM's shared conversation);
+        ``question`` is not needed: the thread says where it belongs."""
         if self._replies is None:
             self._replies = self._web_client(sdk_retries=False)
         if self._threads is None:

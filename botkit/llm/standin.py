@@ -26,6 +26,12 @@ Routes
 - ``GET /standin/requests`` (the stand-in's own, not vLLM's): what :attr:`Standin.hits` and
   :attr:`Standin.connections` hold, as JSON ``{"hits": {...}, "connections": [[...], ...]}``,
   for tests of a stand-in running in another process (as the supervised ``vllm``).
+- ``GET /standin/streams`` (the stand-in's own): every streamed reply that ended, in the order
+  they ended, as JSON ``[{"asked", "first_token_at", "last_token_at", "tokens"}, ...]``:
+  ``asked`` is the start of the last user message (2,000 characters), the two times are
+  ``time.monotonic()`` when the first and the last token's chunk was written (one clock for
+  every process on the host, so a benchmark can set them beside a fake platform's call times:
+  how long after the model's last token the user saw the final text).
 
 Replies
 -------
@@ -103,6 +109,7 @@ import ast
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -155,6 +162,12 @@ def _text_of(content: Any) -> str:
     if isinstance(content, list):
         return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return ""
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    """The text of a request's last user message ("" without one)."""
+    messages = body.get("messages") or []
+    return next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
 
 
 def render_chat(
@@ -363,6 +376,7 @@ class Standin(LocalServer):
         self.api_key = api_key
         self.startup_delay = startup_delay
         self.requests: list[dict[str, Any]] = []
+        self.streams: deque[dict[str, Any]] = deque(maxlen=100_000)  # GET /standin/streams
         self.hits: Counter[str] = Counter()
         self.connections: dict[str, list[str]] = {}
         self.disconnects = 0
@@ -420,6 +434,7 @@ class Standin(LocalServer):
         self._slots = asyncio.Condition()
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._record])
         app.router.add_get("/standin/requests", self._recorded)
+        app.router.add_get("/standin/streams", self._streamed)
         app.router.add_get("/health", self._health)
         app.router.add_get("/ping", self._health)
         app.router.add_get("/version", self._version)
@@ -462,7 +477,7 @@ class Standin(LocalServer):
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         """Count the request per route and note which client connection carried it."""
-        if request.path != "/standin/requests":
+        if not request.path.startswith("/standin/"):
             route = f"{request.method} {request.path}"
             self.hits[route] += 1
             peer = request.transport.get_extra_info("peername") if request.transport else None
@@ -472,6 +487,9 @@ class Standin(LocalServer):
 
     async def _recorded(self, request: web.Request) -> web.Response:
         return web.json_response({"hits": dict(self.hits), "connections": list(self.connections.values())})
+
+    async def _streamed(self, request: web.Request) -> web.Response:
+        return web.json_response(list(self.streams))
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(status=200 if self.ready else 503)
@@ -615,10 +633,7 @@ class Standin(LocalServer):
         if failure is None and self._replies:
             reply = self._replies.popleft()
         else:
-            question = next(
-                (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
-            )
-            reply = make_reply(question)
+            reply = make_reply(_last_user_text({"messages": messages}))
         answer = "" if failure == "empty" else reply.answer
         if reply.reasoning is None:
             tokens = tokenize(answer)
@@ -743,6 +758,7 @@ class Standin(LocalServer):
         await self._pace(job, 0, first=True)
         await send([_choice({"role": "assistant", "content": ""})], continuous)
         groups = list(self._chunks(job))
+        first_token_at = last_token_at = math.nan
         for number, (group, reasoning, content) in enumerate(groups):
             await self._pace(job, len(group), first=False)
             self._count_generated(job, len(group))
@@ -756,6 +772,17 @@ class Standin(LocalServer):
                 continue
             finish = job.finish_reason if last and job.failure != "cut" else None
             await send([_choice(delta, finish)], continuous)
+            last_token_at = time.monotonic()
+            if math.isnan(first_token_at):
+                first_token_at = last_token_at
+        self.streams.append(
+            {
+                "asked": _last_user_text(job.body)[:2000],
+                "first_token_at": first_token_at,
+                "last_token_at": last_token_at,
+                "tokens": job.generated,
+            }
+        )
         if job.failure == "cut":
             if request.transport is not None:
                 request.transport.close()  # the connection breaks mid-answer: no end, no [DONE]

@@ -106,30 +106,47 @@ class FinalWrites:
         oldest = min((p.since for p in self._pending.values()), default=now)
         return WriteStatus(len(self._pending), now - oldest, self.landed_late, self.given_up)
 
-    async def land(self, key: ConversationKey, turn: int, values: dict[str, Any]) -> bool:
-        """Store ``values`` (:meth:`ConversationStore.finish_turn`'s) on ``turn``; False if it gave up."""
+    async def land(
+        self, key: ConversationKey, turn: int, values: dict[str, Any], *, covered: bool = False
+    ) -> bool:
+        """Store ``values`` (:meth:`ConversationStore.finish_turn`'s) on ``turn``; False if it gave up.
+
+        ``covered``: the final view's intent is on disk already (:meth:`TurnRecorder.intend`),
+        so the spooled write may overlap the first attempt instead of preceding it."""
         # Spooled BEFORE the first attempt: the answer is already shown in full, and a process
         # killed while that attempt is in flight must not leave the next start only the older
         # checkpoint (it would "repair" the complete answer into a partial one). A small file
-        # write and an unlink per turn buy that; never per token.
+        # write and an unlink per turn buy that; never per token. The write is fsynced (so a
+        # power cut keeps it too) off the event loop; when the intent covers the window (the
+        # restart then reads the platform, which shows the final view) the fsync overlaps the
+        # first attempt rather than delaying it.
+        saved: asyncio.Future[None] | None = None
         if self.spool is not None:
-            self.spool.save(
+            saved = self.spool.save_soon(
                 SpooledWrite(turn, (key.platform, key.workspace, key.channel, key.thread), values)
             )
+            if not covered:
+                await saved
         write = functools.partial(self.store.finish_turn, turn, **values)
         first = asyncio.ensure_future(write())
         await asyncio.wait([first], timeout=self.pending_after)
         if first.done():
             error = first.exception()
             if error is None:
-                if self.spool is not None:
-                    self.spool.discard(turn)
+                await self._discard(turn, saved)
                 return True
             if not is_unavailable(error):
-                if self.spool is not None:
-                    self.spool.discard(turn)
+                await self._discard(turn, saved, durable=True)  # the row stays unfinished
                 raise error
-        return await self._retry(key, turn, values, first, write)
+        return await self._retry(key, turn, values, first, write, saved)
+
+    async def _discard(self, turn: int, saved: asyncio.Future[None] | None, *, durable: bool = False) -> None:
+        """The spooled write goes once it is not needed (after its own save: the spool's worker
+        runs them in order, and the save is awaited so that its failure is never left unseen)."""
+        if self.spool is not None:
+            if saved is not None:
+                await saved
+            await self.spool.discard(turn, durable=durable)
 
     async def _retry(
         self,
@@ -138,12 +155,19 @@ class FinalWrites:
         values: dict[str, Any],
         first: asyncio.Future[None],
         write: Callable[[], Awaitable[None]],
+        saved: asyncio.Future[None] | None = None,
     ) -> bool:
         self._pending[turn] = _Pending(key, self._clock())  # spooled already, by land()
-        log.warning(
-            "the database has not taken the final write of turn %s in %s yet; retrying for up to %.0fs",
+        # A first attempt that failed is an outage worth a warning; one that is merely slow (a
+        # busy database: many turns ending at once queue behind one SQLite writer) is only
+        # pending: it is awaited, not repeated, and warned about once it fails.
+        failed = first.done()
+        log.log(
+            logging.WARNING if failed else logging.INFO,
+            "the database has not taken the final write of turn %s in %s yet (%s); retrying for up to %.0fs",
             turn,
             key,
+            "it failed" if failed else f"no answer within {self.pending_after:g}s",
             self.retry_timeout,
         )
         attempts: list[asyncio.Future[None]] = [first]
@@ -159,9 +183,8 @@ class FinalWrites:
         finally:
             self._pending.pop(turn, None)
         self.landed_late += 1
-        if self.spool is not None:
-            self.spool.discard(turn)
-        log.info("the final write of turn %s in %s landed after the database came back", turn, key)
+        await self._discard(turn, saved)
+        log.info("the final write of turn %s in %s landed late", turn, key)
         return True
 
     def _retrying(self) -> AsyncRetrying:
@@ -216,6 +239,7 @@ class TurnRecorder:
     new_thread: bool = False  # this turn's intake created the conversation (no history yet)
     recorded_ids: tuple[str, ...] = ()  # the platform message ids stored on the reply row so far
     stored_streaming: bool = False  # the reply row is ``streaming`` in the database already
+    intended: bool = False  # the final view's intent is on disk (see intend)
 
     async def enqueue(
         self,
@@ -361,7 +385,7 @@ class TurnRecorder:
         if self.writes is None or self.key is None:
             await self.store.finish_turn(self.assistant_id, **values)
             return True
-        return await self.writes.land(self.key, self.assistant_id, values)
+        return await self.writes.land(self.key, self.assistant_id, values, covered=self.intended)
 
     def _values(
         self,
@@ -386,20 +410,21 @@ class TurnRecorder:
             "platform_message_ids": None if message_ids is None else list(message_ids),
         }
 
-    def intend(
+    async def intend(
         self, shown: Sequence[str], *, status: str, answer: str, reasoning: str, error: str | None
     ) -> None:
         """The final view is about to be shown as ``shown`` (its messages as the platform will
         show them): spool what :meth:`finish` will store, as an intent, before the request goes
         out. A process killed with it in flight leaves the next start able to tell, by reading the
         platform, a final view that was applied (stored as meant, never edited) from one that was
-        not (interrupted, its partial kept): see :mod:`botkit.repair`."""
+        not (interrupted, its partial kept): see :mod:`botkit.repair`. Awaited by the streamer
+        before that request: the intent is on disk (fsynced) by then, a power cut included."""
         spool = self.writes.spool if self.writes is not None else None
         if spool is None or self.assistant_id is None or self.key is None:
             return
         values = self._values(status, answer=answer, reasoning=reasoning, error=error, message_ids=None)
         key = self.key
-        spool.save(
+        await spool.save(
             SpooledWrite(
                 self.assistant_id,
                 (key.platform, key.workspace, key.channel, key.thread),
@@ -407,17 +432,20 @@ class TurnRecorder:
                 tuple(shown),
             )
         )
+        self.intended = True
 
-    def stray(self, message_id: str, removed: bool) -> None:
+    async def stray(self, message_id: str, removed: bool) -> None:
         """A message of this turn replaced by a text posted anew (``removed``: its deletion
-        landed): kept in the spool meanwhile, so the next start deletes what a kill left."""
+        landed): kept in the spool meanwhile, so the next start deletes what a kill left. The
+        addition is durable before the streamer goes on (to the delete, and the final write that
+        would tell a restart the turn is done); the removal need not be (see the spool)."""
         spool = self.writes.spool if self.writes is not None else None
         if spool is None or self.assistant_id is None or self.key is None:
             return
         if removed:
-            spool.stray_removed(self.assistant_id, message_id)
+            await spool.stray_removed(self.assistant_id, message_id)
         else:
             key = self.key
-            spool.add_stray(
+            await spool.add_stray(
                 self.assistant_id, (key.platform, key.workspace, key.channel, key.thread), message_id
             )

@@ -8,8 +8,16 @@ complete answer from a partial one that was edited just ahead of its last checkp
 final write is also written here before its first attempt, one small JSON file per turn, removed
 when it lands; the next start stores what it finds here before it repairs anything.
 
-A file survives a crash of the process (SIGKILL, OOM), not a lost disk or a power cut (no
-fsync): it is a second chance, the database stays the record.
+A record survives a crash of the process (SIGKILL, OOM) and a power cut: each is written to a
+temporary file, fsynced, renamed over its target and the directory fsynced (:func:`_write_durably`),
+so after a cut the target holds the old record or the new one, never a torn or missing one. The
+blocking part runs on one worker thread (:data:`_WORKER`), never on the event loop: one, not
+``asyncio.to_thread``'s pool, so records are written in the order they were asked for (a discard
+never overtakes the save of the same file, a stray's removal never its addition). A caller awaits a
+record where the next step relies on it (the intent, before the final view's request goes out)
+and lets it overlap otherwise (the final write, beside its first database attempt, when an intent
+already covers the window: :class:`~botkit.pipeline.recorder.FinalWrites`). The database stays
+the record; this is its second chance.
 
 Two more records close the crash windows around the final view (see :mod:`botkit.repair`):
 
@@ -26,11 +34,14 @@ their database (the URL without its password), so bots on other databases sharin
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +53,17 @@ log = logging.getLogger("botkit.store.spool")
 T = TypeVar("T")
 
 DEFAULT_DIR = Path("botkit-pending")
+
+_WORKER: ThreadPoolExecutor | None = None  # every spool's file work, in order (see the docstring)
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker() -> ThreadPoolExecutor:
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botkit-spool")
+        return _WORKER
 
 
 @dataclass(frozen=True)
@@ -89,26 +111,32 @@ class WriteSpool:
     def _path(self, turn: int) -> Path:
         return self.directory / f"{self._prefix}{turn}.json"
 
-    def save(self, entry: SpooledWrite) -> None:
-        """Write ``entry`` atomically; a failure is logged, never raised (the retry goes on)."""
+    def _run(self, job: Callable[[], None]) -> asyncio.Future[None]:
+        """``job`` on the spool's worker thread, after every job asked for before it."""
+        return asyncio.get_running_loop().run_in_executor(_worker(), job)
+
+    def save_soon(self, entry: SpooledWrite) -> asyncio.Future[None]:
+        """Start writing ``entry`` durably; the future is done once it is on disk (fsynced) or
+        its failure was logged (never raised: the retry goes on without it)."""
         data: dict[str, Any] = {
             "database": self.database, "turn": entry.turn, "key": list(entry.key), "values": entry.values
         }  # fmt: skip
         if entry.shown is not None:
             data["shown"] = list(entry.shown)
-        self._write(self._path(entry.turn), data, f"the pending final write of turn {entry.turn}")
+        path, what = self._path(entry.turn), f"the pending final write of turn {entry.turn}"
+        return self._run(lambda: _write(path, data, what))
 
-    def _write(self, path: Path, data: dict[str, Any], what: str) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".tmp")
-            partial.write_text(json.dumps(data), encoding="utf-8")
-            os.replace(partial, path)
-        except OSError as err:
-            log.error("could not keep %s in %s: %s", what, path, err)
+    async def save(self, entry: SpooledWrite) -> None:
+        """Write ``entry`` atomically and durably (see :meth:`save_soon`)."""
+        await self.save_soon(entry)
 
-    def discard(self, turn: int) -> None:
-        _unlink(self._path(turn))
+    async def discard(self, turn: int, *, durable: bool = False) -> None:
+        """Remove ``turn``'s record. ``durable``: the directory is fsynced after the unlink, where
+        a record that came back after a power cut would be acted on (its row is still unfinished);
+        a record whose row is final is recognised as stale at the next start and dropped
+        (:func:`botkit.leftovers.settle_abandoned`), so its absence need not be durable."""
+        path = self._path(turn)
+        await self._run(lambda: _unlink(path, durable=durable))
 
     def entries(self) -> list[SpooledWrite]:
         """This database's pending writes (an unreadable file is logged and left in place)."""
@@ -139,25 +167,36 @@ class WriteSpool:
     def _strays_path(self, turn: int) -> Path:
         return self.directory / f"stray-{self._prefix}{turn}.json"
 
-    def add_stray(self, turn: int, key: tuple[str, str, str, str], message_id: str) -> None:
-        """``message_id`` was replaced by a text posted anew and is to be deleted."""
-        known = next((s.message_ids for s in self.strays() if s.turn == turn), ())
-        data = {"database": self.database, "turn": turn, "key": list(key), "ids": [*known, message_id]}
-        self._write(self._strays_path(turn), data, f"the replaced messages of turn {turn}")
+    async def add_stray(self, turn: int, key: tuple[str, str, str, str], message_id: str) -> None:
+        """``message_id`` was replaced by a text posted anew and is to be deleted: durable once
+        this returns (read, extended and written as one job on the spool's worker)."""
 
-    def stray_removed(self, turn: int, message_id: str) -> None:
-        """Its deletion landed; the record goes with its last message."""
-        for strays in self.strays():
-            if strays.turn == turn:
-                left = [m for m in strays.message_ids if m != message_id]
-                if left:
-                    data = {"database": self.database, "turn": turn, "key": list(strays.key), "ids": left}
-                    self._write(self._strays_path(turn), data, f"the replaced messages of turn {turn}")
-                    return
-        self.discard_strays(turn)
+        def add() -> None:
+            known = next((s.message_ids for s in self.strays() if s.turn == turn), ())
+            data = {"database": self.database, "turn": turn, "key": list(key), "ids": [*known, message_id]}
+            _write(self._strays_path(turn), data, f"the replaced messages of turn {turn}")
 
-    def discard_strays(self, turn: int) -> None:
-        _unlink(self._strays_path(turn))
+        await self._run(add)
+
+    async def stray_removed(self, turn: int, message_id: str) -> None:
+        """Its deletion landed; the record goes with its last message. Not durable: a record
+        that came back after a power cut only has the next start delete a message already gone."""
+
+        def remove() -> None:
+            for strays in self.strays():
+                if strays.turn == turn:
+                    left = [m for m in strays.message_ids if m != message_id]
+                    if left:
+                        data = {"database": self.database, "turn": turn, "key": list(strays.key), "ids": left}
+                        _write(self._strays_path(turn), data, f"the replaced messages of turn {turn}")
+                        return
+            _unlink(self._strays_path(turn), durable=False)
+
+        await self._run(remove)
+
+    async def discard_strays(self, turn: int) -> None:
+        path = self._strays_path(turn)
+        await self._run(lambda: _unlink(path, durable=False))
 
     def strays(self) -> list[Strays]:
         """This database's messages waiting for deletion (an unreadable file is left in place)."""
@@ -168,8 +207,54 @@ class WriteSpool:
         return self._read(f"stray-{self._prefix}*.json", parse)
 
 
-def _unlink(path: Path) -> None:
+def _write(path: Path, data: dict[str, Any], what: str) -> None:
+    """:func:`_write_durably`, a failure logged (a record is a second chance, never the reply's end)."""
     try:
-        path.unlink(missing_ok=True)
+        _write_durably(path, json.dumps(data).encode("utf-8"))
+    except OSError as err:
+        log.error("could not keep %s in %s: %s", what, path, err)
+
+
+def _write_durably(path: Path, payload: bytes) -> None:
+    """``path`` holds ``payload`` after a power cut, or its old content, never a torn file: the
+    temporary file is fsynced before the rename (else the rename can reach the disk before the
+    data: an empty file after a cut), and the directory after it (the rename itself is an entry
+    of the directory). A new directory's own entry is fsynced in its parent."""
+    directory = path.parent
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True)
+        _fsync_directory(directory.parent)
+    partial = path.with_suffix(".tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(partial, path)
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path: Path, *, durable: bool) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
     except OSError as err:
         log.warning("could not remove %s: %s", path, err)
+        return
+    if durable:
+        try:
+            _fsync_directory(path.parent)
+        except OSError as err:
+            log.warning("could not sync the removal of %s: %s", path, err)

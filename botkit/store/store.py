@@ -298,6 +298,8 @@ class ConversationStore:
         #: This process's id in ``workers`` once :meth:`register_worker` ran; stamped on every
         #: reply row it writes, so another process's restart pass leaves them alone.
         self.worker_id: str | None = None
+        #: Turns this process claimed to repair (:meth:`claim_unfinished`) and has not settled yet.
+        self.claimed: set[int] = set()
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool | None = None, echo: bool = False) -> ConversationStore:
@@ -631,9 +633,36 @@ class ConversationStore:
         True for the one process (of several repairing at once) whose update took it."""
         params = {**_finish_values(**outcome), "b_id": assistant_message_id, "updated_at": utcnow()}
         async with self._sessions.connect() as connection:
-            return (
+            settled = (
                 await connection.execute(_UPDATE_UNFINISHED.returning(Message.id), params)
             ).scalar() is not None
+        self.claimed.discard(assistant_message_id)  # settled now, or by someone else
+        return settled
+
+    async def claim_unfinished(self, assistant_message_id: int, owner: str | None) -> bool:
+        """Take a turn a gone process (``owner``) left unfinished, for this process to repair:
+        its row becomes this process's, still unfinished, only if it still is and still had that
+        owner. True for the one process (of several sweeping at once) whose update took it.
+
+        The row is settled only after the platform shows what happened
+        (:func:`botkit.repair.repair_leftover`): a kill in between leaves it unfinished and
+        owned by a process that is gone, so the next start repairs it again."""
+        stmt = (
+            update(Message)
+            .where(
+                Message.id == assistant_message_id,
+                Message.role == "assistant",
+                Message.status.in_(UNFINISHED_STATUSES),
+                Message.owner.is_(None) if owner is None else Message.owner == owner,
+            )
+            .values(owner=self.worker_id)
+            .returning(Message.id)
+        )
+        async with self._sessions.begin() as session:
+            taken = (await session.execute(stmt)).scalar() is not None
+        if taken:
+            self.claimed.add(assistant_message_id)
+        return taken
 
     # -- the processes sharing this database ------------------------------------------------------
     async def register_worker(self, worker_id: str, *, host: str, pid: int) -> None:

@@ -28,6 +28,7 @@ import asyncio
 import heapq
 import itertools
 import time
+import weakref
 from collections.abc import Callable
 
 from botkit.events import RateScope
@@ -260,11 +261,20 @@ def _loop_running() -> bool:
 
 
 class BudgetRegistry:
-    """One :class:`EditBudget` per rate-limit scope, created on first use with the adapter's rate."""
+    """One :class:`EditBudget` per rate-limit scope, created on first use with the adapter's rate.
+
+    A scope's budget is kept for good (a channel's, a workspace's), except a ``transient``
+    scope's (one reply's, :attr:`RateScope.transient`): that is kept only while something
+    else holds it (the reply's streamer, the feed it follows)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._budgets: dict[str, EditBudget] = {}
+        self._passing: weakref.WeakValueDictionary[str, EditBudget] = weakref.WeakValueDictionary()
         self._clock = clock
+
+    def scopes(self) -> list[str]:
+        """The scopes that have a budget now (a transient one only while it is held)."""
+        return [*self._budgets, *self._passing.keys()]
 
     def get(
         self,
@@ -273,10 +283,13 @@ class BudgetRegistry:
         burst: int = 1,
         reserve: int = 0,
         window: tuple[int, float] | None = None,
+        transient: bool = False,
     ) -> EditBudget:
         """The scope's budget; ``window`` = (calls, seconds): a moving window
-        (:class:`~botkit.streaming.window.WindowBudget`) on top of the bucket."""
-        budget = self._budgets.get(key)
+        (:class:`~botkit.streaming.window.WindowBudget`) on top of the bucket; ``transient``:
+        kept only while held elsewhere."""
+        budgets = self._passing if transient else self._budgets
+        budget = budgets.get(key)
         if budget is None:
             if window is not None:
                 from botkit.streaming.window import WindowBudget  # it subclasses EditBudget
@@ -284,13 +297,15 @@ class BudgetRegistry:
                 budget = WindowBudget(window[0], window[1], per_second, burst, clock=self._clock)
             else:
                 budget = EditBudget(per_second, burst, clock=self._clock, reserve=reserve)
-            self._budgets[key] = budget
+            budgets[key] = budget
         return budget
 
     def for_scope(self, scope: RateScope) -> EditBudget:
         """The scope's budget; where the scope has a feed, the budget follows it (once)."""
-        fresh = scope.key not in self._budgets
-        budget = self.get(scope.key, scope.per_second, scope.burst, scope.reserve, scope.window)
+        fresh = scope.key not in (self._passing if scope.transient else self._budgets)
+        budget = self.get(
+            scope.key, scope.per_second, scope.burst, scope.reserve, scope.window, transient=scope.transient
+        )
         if fresh and scope.feed is not None:
             budget.expect_sync(FIRST_NUMBERS_HOLD)
             scope.feed.subscribe(budget.sync, budget.stop_expecting)

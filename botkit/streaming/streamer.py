@@ -159,8 +159,9 @@ class ReplyStreamer:
         # Crash windows (botkit.repair): told the final view's messages (as the platform will
         # show them) before the first call that shows it goes out, and each message a text
         # posted anew replaced (False) and its deletion once it landed (True).
-        self.before_final: Callable[[list[str]], None] | None = None
-        self.strays: Callable[[str, bool], None] | None = None
+        # Each is awaited: the record is on disk before the call that relies on it goes out.
+        self.before_final: Callable[[list[str]], Awaitable[None]] | None = None
+        self.strays: Callable[[str, bool], Awaitable[None]] | None = None
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
@@ -261,17 +262,17 @@ class ReplyStreamer:
         shown = self._filtered(before_view(PLACEHOLDER, self.notices.before) if text is None else text)
         posted = [shown]
 
-        def post() -> Awaitable[str]:
+        async def post() -> str:
             if live and self._has_text():
                 chunks = self._chunks_now()
                 posted[0] = chunks[0]
                 final = self._view.final is not None
                 self._mark("final" if final else "partial")
                 if final:  # a crash from here on: the restart pass must know it shows the final
-                    self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
+                    await self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
             else:
                 posted[0] = shown
-            return self.reply.post_placeholder(posted[0])
+            return await self.reply.post_placeholder(posted[0])
 
         message_id = await self._posts.land(post, priority=FIRST)
         self._shown = [posted[0]]
@@ -519,7 +520,7 @@ class ReplyStreamer:
         self._mark("final" if final else "partial")
         if self._replace_sooner(chunks, final=final):
             if final:
-                self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
+                await self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
             with_buttons = feedback_turn if final and self.reply.posts_with_buttons else None
             await _shield(self._replace(chunks, final=final, feedback_turn=with_buttons))
             if feedback_turn is not None and with_buttons is None:
@@ -534,7 +535,7 @@ class ReplyStreamer:
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         if final:
-            self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
+            await self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
         last = len(chunks) - 1
         posted_buttons = False
         for index, chunk in enumerate(chunks):
@@ -562,12 +563,13 @@ class ReplyStreamer:
             self.reply.marker = self.reply.marker.as_role(role)
 
     @staticmethod
-    def _tell(hook: Callable[..., None] | None, *args: object) -> None:
-        """A crash-window hook (a small file write): its failure is logged, never the reply's."""
+    async def _tell(hook: Callable[..., Awaitable[None]] | None, *args: object) -> None:
+        """A crash-window hook (a small durable file write, off the event loop), awaited so its
+        record is on disk before the next call: its failure is logged, never the reply's."""
         if hook is None:
             return
         try:
-            hook(*args)
+            await hook(*args)
         except Exception:
             log.exception("a reply's crash-window record could not be written")
 
@@ -624,7 +626,7 @@ class ReplyStreamer:
                 self._posts.budget.pause(err.retry_after)  # even if whoever waited was cancelled
                 raise
             self._shown, self.stats.message_ids = list(chunks), posted
-            self._tell(self.strays, old, False)
+            await self._tell(self.strays, old, False)
         self.stats.replaced += 1
         self._last_edit = self._clock()
         task = asyncio.create_task(self._delete(old), name="botkit-reply-delete-placeholder")
@@ -637,7 +639,7 @@ class ReplyStreamer:
         except Exception:
             log.warning("a replaced message could not be deleted", exc_info=True)
             return
-        self._tell(self.strays, message_id, True)
+        await self._tell(self.strays, message_id, True)
 
     def _shielded_apply(self, index: int, chunk: str, feedback_turn: int | None = None) -> Awaitable[None]:
         # Shielded: cancelling the pump must not lose a posted message's id; the lock makes the

@@ -40,14 +40,20 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   same message answers 400 code 160004; in a channel of :attr:`FakeDiscord.no_thread_permission`
   403 code 50013; in one of :attr:`FakeDiscord.too_many_threads` 400 code 160006).
 - Message content over 2,000 characters is refused with 400 (code 50035), as Discord does.
+- Replies: a ``message_reference`` to a message in another channel is refused (400 code 50035,
+  ``REPLIES_CANNOT_REFERENCE_OTHER_CHANNEL``), to an unknown one too (``REPLIES_UNKNOWN_MESSAGE``)
+  unless ``fail_if_not_exists`` is false, which posts a normal message with no reference.
+- A message sent in response to an interaction (the original response, a follow-up) carries
+  ``interaction_metadata`` (the interaction's id, type and user) and the deprecated
+  ``interaction``, in every answer that returns it (channel listings included).
 - Files: ``POST /channels/{cid}/messages`` and ``POST /webhooks/{app}/{token}`` also take
   ``multipart/form-data`` (``payload_json`` plus ``files[n]`` parts, what discord.py sends for a
   ``discord.File``); the message gets Discord's ``attachments`` objects (id, filename, size,
   content_type, url) and :attr:`FakeDiscord.files` keeps each part's bytes by message id.
 
 Real limits: ``FakeDiscord(limits=DiscordLimits())`` enforces Discord's per-route fixed windows
-(5 per 5 s per channel for message create, edit and delete; typing and thread start on request)
-and the global
+(5 per 5 s per channel for message create, edit and delete; typing and thread start on request;
+an interaction's webhook routes per interaction token, outside the global count) and the global
 50/s, with the real ``X-RateLimit-*`` headers and 429 body (:mod:`botkit.testing.discord_limits`;
 off by default). ``DELETE /channels/{cid}/messages/{mid}`` deletes a bot message, ``POST
 /channels/{cid}/typing`` is recorded in :attr:`FakeDiscord.typing`, and every text a message
@@ -866,6 +872,7 @@ class FakeDiscord(LocalServer):
                 flags=flags,
                 webhook_id=str(self.application_id),
                 application_id=str(self.application_id),
+                **self._answering(interaction),
             )
             interaction.original_id = int(message["id"])
         elif kind in (6, 7):  # DEFERRED_UPDATE_MESSAGE / UPDATE_MESSAGE: components only
@@ -895,6 +902,29 @@ class FakeDiscord(LocalServer):
         if message is not None:
             response["resource"] = {"type": kind, "message": message}
         return _json(response)
+
+    def _answering(self, interaction: FakeInteraction, *, followup: bool = False) -> dict[str, Any]:
+        """The fields Discord gives a message sent in response to an interaction (its original
+        response or a follow-up), on every read of it: ``interaction_metadata`` (the
+        interaction's id, type, user, authorizing owners; a follow-up also names the original
+        response) and the deprecated ``interaction`` (id, type, command name, user)."""
+        payload = interaction.payload
+        user = self.users[interaction.user_id]
+        metadata: dict[str, Any] = {
+            "id": str(interaction.id),
+            "type": payload["type"],
+            "user": user,
+            "authorizing_integration_owners": payload.get("authorizing_integration_owners", {}),
+        }
+        if followup and interaction.original_id is not None:
+            metadata["original_response_message_id"] = str(interaction.original_id)
+        legacy = {
+            "id": str(interaction.id),
+            "type": payload["type"],
+            "name": (payload.get("data") or {}).get("name", ""),
+            "user": user,
+        }
+        return {"interaction_metadata": metadata, "interaction": legacy}
 
     async def _followup(self, request: web.Request) -> web.Response:
         interaction = self._webhook_auth(request)
@@ -927,6 +957,7 @@ class FakeDiscord(LocalServer):
             application_id=str(self.application_id),
             components=body.get("components") or [],
             attachments=self._attachments(body, files),
+            **self._answering(interaction, followup=True),
         )
         if files:
             self.files[int(message["id"])] = list(files)
@@ -1061,17 +1092,47 @@ class FakeDiscord(LocalServer):
         if files:
             extra["attachments"] = self._attachments(body, files)
         if body.get("message_reference"):
-            # Discord answers with the reference's snowflakes as strings, whatever was sent
-            extra["message_reference"] = {
-                k: str(v) if k.endswith("_id") and v is not None else v
-                for k, v in body["message_reference"].items()
-            }
-            extra["type"] = 19  # REPLY
+            reference, problem = self._reply_reference(channel_id, body["message_reference"])
+            if problem is not None:
+                return problem
+            if reference is not None:
+                extra["message_reference"] = reference
+                extra["type"] = 19  # REPLY
         message = self._message_payload(channel_id, self.bot_user, content, **extra)
         if files:
             self.files[int(message["id"])] = list(files)
         await self._dispatch_message(message)
         return _json(message)
+
+    def _reply_reference(
+        self, channel_id: int, sent: Mapping[str, Any]
+    ) -> tuple[dict[str, Any] | None, web.Response | None]:
+        """A reply's ``message_reference`` as Discord stores it (its snowflakes as strings), or
+        Discord's refusal: the replied-to message must be in the same channel (400, form error
+        ``REPLIES_CANNOT_REFERENCE_OTHER_CHANNEL``, so a reply in a thread cannot reference the
+        parent channel's message the thread was started from); an unknown one is refused
+        (``REPLIES_UNKNOWN_MESSAGE``) unless ``fail_if_not_exists`` is false, which sends a
+        normal message without a reference."""
+
+        def refusal(code: str, text: str) -> web.Response:
+            errors = {"message_reference": {"_errors": [{"code": code, "message": text}]}}
+            return self._error(400, 50035, "Invalid Form Body", errors)
+
+        target = self.messages.get(int(sent.get("message_id") or 0))
+        named = sent.get("channel_id")
+        if (named is not None and str(named) != str(channel_id)) or (
+            target is not None and target["channel_id"] != str(channel_id)
+        ):
+            return None, refusal(
+                "REPLIES_CANNOT_REFERENCE_OTHER_CHANNEL", "Cannot reply to a message in a different channel"
+            )
+        if target is None:
+            if sent.get("fail_if_not_exists", True):
+                return None, refusal("REPLIES_UNKNOWN_MESSAGE", "Unknown message")
+            return None, None
+        reference = {k: str(v) if k.endswith("_id") and v is not None else v for k, v in sent.items()}
+        reference.setdefault("channel_id", str(channel_id))
+        return reference, None
 
     async def _list_messages(self, request: web.Request) -> web.Response:
         """Get Channel Messages as Discord answers it: ``limit`` (1-100, default 50) messages,

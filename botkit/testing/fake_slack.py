@@ -12,7 +12,9 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
   ``message_not_found``, ``streaming_state_conflict`` while a message streams), ``chat.delete``,
   ``chat.postEphemeral`` (kept in :attr:`FakeSlack.ephemerals`; ``user_not_in_channel`` for the
   pairs in :attr:`FakeSlack.not_in_channel`), ``conversations.replies`` (the thread of a parent
-  or a reply, narrowed by ``oldest``/``latest``/``inclusive``);
+  or a reply, narrowed by ``oldest``/``latest``/``inclusive``), ``conversations.history`` (a
+  channel's or DM's top-level messages, newest first, narrowed the same way, paged by ``limit``
+  and ``cursor``; message ``metadata`` with ``include_all_metadata``);
 - the directory: ``conversations.list`` (the channels in :attr:`FakeSlack.channels`, paged by
   ``limit`` and ``cursor``), ``conversations.info`` (``channel_not_found``), ``usergroups.list``
   and ``usergroups.users.list`` (``no_such_subteam``) from :attr:`FakeSlack.usergroups`; add them
@@ -757,6 +759,20 @@ class FakeSlack(LocalServer):
         lands in :attr:`acks`: :meth:`wait_for_ack`). Raises if the message shows no such button."""
         if not self.sockets:
             raise RuntimeError("no Socket Mode connection to push to")
+        current, button, block = self._button(message, action_id)
+        envelope = {
+            "envelope_id": str(uuid.uuid4()),
+            "type": "interactive",
+            "accepts_response_payload": False,
+            "payload": self._block_actions(current, button, block, user, user_name),
+        }
+        await self.sockets[connection].send_str(json.dumps(envelope))
+        return envelope
+
+    def _button(
+        self, message: SlackMessage, action_id: str
+    ) -> tuple[SlackMessage, dict[str, Any], dict[str, Any]]:
+        """The message as it is now, its button ``action_id`` and the actions block holding it."""
         current = self.messages.get((message.channel, message.ts))
         if current is None:
             raise LookupError(f"message {message.ts} in {message.channel} does not exist")
@@ -772,6 +788,17 @@ class FakeSlack(LocalServer):
         if button is None or block is None:
             shown = [b.get("action_id") for b in current.buttons()]
             raise LookupError(f"message {message.ts} has no button {action_id!r} (it shows {shown})")
+        return current, button, block
+
+    def _block_actions(
+        self,
+        current: SlackMessage,
+        button: dict[str, Any],
+        block: dict[str, Any],
+        user: str,
+        user_name: str,
+    ) -> dict[str, Any]:
+        """The ``block_actions`` payload of a click on ``button``, shaped as Slack sends it."""
         container: dict[str, Any] = {
             "type": "message",
             "message_ts": current.ts,
@@ -781,7 +808,7 @@ class FakeSlack(LocalServer):
         if current.thread_ts:
             container["thread_ts"] = current.thread_ts
         trigger = uuid.uuid4().hex
-        payload: dict[str, Any] = {
+        return {
             "type": "block_actions",
             "user": {"id": user, "username": user_name, "name": user_name, "team_id": self.team_id},
             "api_app_id": self.api_app_id,
@@ -797,7 +824,7 @@ class FakeSlack(LocalServer):
             "response_url": f"http://127.0.0.1:{self.port}/response-url/{trigger[:8]}",
             "actions": [
                 {
-                    "action_id": action_id,
+                    "action_id": button.get("action_id"),
                     "block_id": block.get("block_id", ""),
                     "text": button.get("text"),
                     "value": button.get("value", ""),
@@ -806,14 +833,6 @@ class FakeSlack(LocalServer):
                 }
             ],
         }
-        envelope = {
-            "envelope_id": str(uuid.uuid4()),
-            "type": "interactive",
-            "accepts_response_payload": False,
-            "payload": payload,
-        }
-        await self.sockets[connection].send_str(json.dumps(envelope))
-        return envelope
 
     async def _response_url(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -905,7 +924,9 @@ class FakeSlack(LocalServer):
         elif token != self.bot_token:
             return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}
         needed = _METHOD_SCOPES.get(method) or (
-            self._history_scope(args) if method == "conversations.replies" else None
+            self._history_scope(args)
+            if method in ("conversations.replies", "conversations.history")
+            else None
         )
         if needed and needed not in self.scopes:
             return (
@@ -944,6 +965,7 @@ class FakeSlack(LocalServer):
             "chat.stopStream": self._stop_stream,
             "assistant.threads.setStatus": self._set_status,
             "conversations.replies": self._replies,
+            "conversations.history": self._history,
             "conversations.list": self._conversations_list,
             "conversations.info": self._conversations_info,
             "usergroups.list": self._usergroups_list,
@@ -1301,6 +1323,41 @@ class FakeSlack(LocalServer):
             "ok": True,
             "messages": [self._wire(m, metadata=metadata) for m in thread[:limit]],
             "has_more": len(thread) > limit,
+        }
+
+    def _history(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """A conversation's top-level messages (thread parents included, replies not), newest
+        first, like Slack's: ``oldest``/``latest`` with ``inclusive``, ``limit`` (default 100,
+        at most 999), and ``cursor`` / ``response_metadata.next_cursor`` for the next page."""
+        if not args.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        channel = str(args["channel"])
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or math.inf)
+
+        def in_range(message: SlackMessage) -> bool:
+            at = float(message.ts)
+            return oldest <= at <= latest if inclusive else oldest < at < latest
+
+        history = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m.channel == channel and m.thread_ts in (None, m.ts) and in_range(m)
+            ),
+            key=lambda m: float(m.ts),
+            reverse=True,
+        )
+        limit = min(999, int(args.get("limit") or 100))
+        start = int(str(args.get("cursor") or "0").removeprefix("next:") or 0)
+        page = history[start : start + limit]
+        more = start + limit < len(history)
+        metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        return {
+            "ok": True,
+            "messages": [self._wire(m, metadata=metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"next:{start + limit}" if more else ""},
         }
 
     @staticmethod

@@ -5,9 +5,13 @@ one budget per route (``discord:{channel}:post|edit|delete``) and a global hold.
 
 from __future__ import annotations
 
+import gc
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
+from botkit_discord.ratelimits import exempt_from_global, key_of, redacted, webhook_key
 from discord_harness import DiscordRig, discord_rig
 from drills import wait_idle
 
@@ -105,3 +109,86 @@ async def test_a_placeholder_held_back_until_the_answer_is_done_posts_the_answer
         assert [c.status for c in posts] == [429, 200]
         edits = fake.calls_to("PATCH", rf"^/channels/{fake.channel_id}/messages/\d+$")
         assert len(edits) == 1 and edits[0].body.get("components")  # only the 👍/👎 buttons
+
+
+async def test_slash_commands_in_one_channel_stream_on_their_own_interaction_buckets(tmp_path: Path) -> None:
+    """Discord buckets an interaction's webhook routes by application id + token: ten slash
+    commands in one channel have ten edit buckets. Each reply draws on its own (fed from the
+    headers), so every one streams partial text; one budget for the channel (1 edit a second
+    shared by all ten) would give each about one edit in the answer's few seconds."""
+    commands = 10
+    async with (
+        FakeDiscord(limits=DiscordLimits()) as fake,
+        discord_rig(tmp_path, fake=fake, core=STREAMING, edits_per_second=1.0) as rig,  # the default
+    ):
+        rig.bot.standin.tokens_per_second = 40  # each answer streams for a few seconds
+        user = fake.add_user("alice")
+        asked = [
+            await fake.slash_command(user, "ask", {"question": f"question {i} " + "word " * 20})
+            for i in range(commands)
+        ]
+        await fake.wait_for(lambda: all(i.original_id for i in asked), 30)
+        assert rig.bot.app is not None
+        registry = rig.bot.app.bot.turns.budgets
+
+        def interactions_with_a_budget() -> set[str]:
+            return {k.rsplit(":", 1)[0] for k in registry.scopes() if k.startswith("discord:webhook:")}
+
+        # While they stream: one budget per interaction (its own digest), none keyed by a token.
+        await fake.wait_for(lambda: len(interactions_with_a_budget()) == commands, 30)
+        streaming = [k for k in registry.scopes() if k.startswith("discord:webhook:")]
+        assert not any(i.token in k for i in asked for k in streaming + rig.adapter.route_limits.scopes())
+        await wait_idle(rig.bot, 90)
+        assert [c for c in fake.calls if c.status == 429] == []
+        assert fake.limiter is not None and fake.limiter.rejected == []
+        partials: list[int] = []
+        for interaction in asked:
+            answer = await _stored_answer(rig, fake.channel_id, str(interaction.id))
+            assert fake.interaction_messages(interaction.id) == [answer]
+            assert interaction.original_id is not None
+            versions = fake.versions_of(interaction.original_id)
+            assert versions[-1] == answer
+            partials.append(sum(1 for v in versions if v != answer and v != versions[0]))
+        assert min(partials) >= 3, partials  # every reply showed its answer growing
+        # the channel's own buckets were not touched: the replies went through their tokens
+        assert fake.calls_to("PATCH", rf"^/channels/{fake.channel_id}/messages/\d+$") == []
+        # gone with their replies (once the replies' objects are collected)
+        gc.collect()
+        assert [k for k in registry.scopes() if k.startswith("discord:webhook:")] == []
+        assert [k for k in rig.adapter.route_limits.scopes() if k.startswith("discord:webhook:")] == []
+
+
+def test_an_interactions_budget_keys_and_logs_name_a_digest_of_its_token() -> None:
+    """The token grants its webhook to whoever reads it: keys (and so metrics) and the 429 log
+    line carry a digest of it. Its routes are exempt from the global hold, as on Discord."""
+    token = "aW50ZXJhY3Rpb246SECRET-_x"
+    original = f"/api/v10/webhooks/123/{token}/messages/@original"
+    assert key_of("PATCH", original) == webhook_key(123, token, "edit")
+    assert key_of("PATCH", f"/api/v10/webhooks/123/{token}/messages/456") == webhook_key(123, token, "edit")
+    assert key_of("POST", f"/api/v10/webhooks/123/{token}") == webhook_key(123, token, "post")
+    assert key_of("DELETE", original) == webhook_key(123, token, "delete")
+    assert webhook_key(123, token, "edit") != webhook_key(123, token + "y", "edit")
+    assert token not in webhook_key(123, token, "edit")
+    assert token not in redacted(original) and redacted(original).startswith("/api/v10/webhooks/123/<token ")
+    assert exempt_from_global(original) and exempt_from_global(f"/api/v10/interactions/9/{token}/callback")
+    assert not exempt_from_global("/api/v10/channels/1/messages")
+    assert not exempt_from_global("/api/v10/webhooks/123")  # a bot-token call on a webhook
+
+
+async def test_a_429_on_an_interactions_webhook_is_logged_without_its_token(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The adapter logs every 429 it reads (scope, method, path); a webhook path carries the
+    interaction token, which would let anyone reading the log post as the bot for 15 minutes."""
+    async with discord_rig(tmp_path, core=STREAMING) as rig:
+        fake = rig.fake
+        fake.rate_limit("PATCH", r"/messages/@original$", retry_after=0.2, via=True)
+        with caplog.at_level(logging.INFO, logger="botkit_discord.ratelimits"):
+            interaction = await fake.slash_command(fake.add_user("alice"), "ask", {"question": "hello"})
+            await fake.wait_for(lambda: bool(interaction.original_id), 30)
+            await wait_idle(rig.bot, 30)
+        logged = [r.getMessage() for r in caplog.records if r.name == "botkit_discord.ratelimits"]
+        assert any("answered 429" in line and "<token " in line for line in logged), logged
+        assert not any(interaction.token in line for line in logged)
+        answer = await _stored_answer(rig, fake.channel_id, str(interaction.id))
+        assert fake.interaction_messages(interaction.id) == [answer]

@@ -1,9 +1,11 @@
-"""The crash window Discord allows the restart pass to close, drilled with a real ``botkit run``
+"""The crash windows Discord allows the restart pass to close, drilled with a real ``botkit run``
 process: SIGKILL while the final edit's request is in flight (the fake Discord holds that
-PATCH, applied first or not), then a restart; and SIGKILL while an inline mention's placeholder
-POST is in flight. Discord returns no readable marker with a message (a ``nonce`` is not echoed
-on reads): a recorded reply is read back by its id, and an unrecorded one only where it replies
-to (references) the mention (docs/reliability.md lists where it cannot be found)."""
+PATCH, applied first or not), then a restart; and SIGKILL while a reply's placeholder is in
+flight (Discord created it, its id never came back), in every place a reply starts: an inline
+mention, a mention's own thread, a follow-up in that thread, a DM, a slash command. Discord
+returns no readable marker with a message (a ``nonce`` is not echoed on reads): a recorded reply
+is read back by its id, and an unrecorded one by what it answers (it replies to its question,
+is its interaction's response, or is the first bot message in the thread its mention started)."""
 
 from __future__ import annotations
 
@@ -12,15 +14,16 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from botkit.leftovers import LEFTOVER_NOTE
+from botkit.leftovers import LEFTOVER_NOTE, UNANSWERED_NOTE
 from botkit.testing import Standin
 from botkit.testing.fake_discord import FakeDiscord
+from botkit.testing.holds import Hold
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -240,3 +243,242 @@ async def test_the_restart_leaves_another_mentions_reply_in_the_channel_alone(tm
     assert fake.messages[int(placeholder["id"])]["content"] == f"{checkpoint}\n\n{LEFTOVER_NOTE}"
     assert len(_bot_messages(fake)) == 2
     assert sorted(_assistant(database)) == [("complete", ANSWER), ("interrupted", checkpoint)]
+
+
+Ask = Callable[[FakeDiscord, int], Awaitable[Hold]]
+"""Has the member ``int`` ask a question whose placeholder the fake holds (applied); the hold."""
+
+
+async def _killed_while_the_placeholder_posts(
+    fake: FakeDiscord,
+    tmp_path: Path,
+    env: dict[str, str],
+    database: Path,
+    ask: Ask,
+    *,
+    held_turn: str = "streaming",
+) -> str:
+    """A ``botkit run`` SIGKILLed once the held placeholder exists on Discord (its response never
+    came back) and an answer streaming has a checkpoint; returns that checkpoint. The held
+    placeholder's turn is the row left ``held_turn`` (a queued one waits behind another)."""
+    first = await _botkit_run(tmp_path, env)
+    try:
+        await fake.wait_until_connected(60)
+        held = await ask(fake, fake.add_user("ada"))
+        await asyncio.wait_for(held.reached.wait(), 60)
+        await _until(lambda: any(s == "streaming" and c for s, c in _assistant(database)))
+    finally:
+        if first.returncode is None:
+            first.kill()
+        await first.wait()
+    assert first.returncode == -signal.SIGKILL
+    (checkpoint,) = [c for s, c in _assistant(database) if s == "streaming"]
+    assert checkpoint.startswith("word0") and checkpoint != ANSWER
+    with sqlite3.connect(database) as db:
+        recorded = [
+            r
+            for (r,) in db.execute("SELECT platform_message_ids FROM messages WHERE status = ?", (held_turn,))
+        ]
+    assert recorded in ([None], ["[]"])  # the id never came back: nothing to find it by in the DB
+    return checkpoint
+
+
+async def _follow_up_held(fake: FakeDiscord, asker: int, thread: int, asked: dict[str, Any]) -> Hold:
+    """``asker`` asks "and then?" in ``thread``; the fake holds (applied) the bot's message there
+    that replies to it. The question's payload goes into ``asked``."""
+    question = await fake.user_message(asker, thread, "and then?", dispatch=False)
+    held = fake.hold(
+        "POST",
+        rf"^/channels/{thread}/messages$",
+        apply=True,
+        match=lambda body: str((body.get("message_reference") or {}).get("message_id")) == question["id"],
+    )
+    asked.update(question)
+    await fake.redeliver(question)
+    return held
+
+
+def _placeholder(fake: FakeDiscord, before: set[str]) -> dict[str, Any]:
+    """The one bot message that is new since ``before`` (its ids), still on "Thinking…"."""
+    (placeholder,) = [m for m in _bot_messages(fake) if m["id"] not in before]
+    assert placeholder["content"] == "_Thinking…_"
+    return placeholder
+
+
+def _assert_repaired_in_place(
+    fake: FakeDiscord, placeholder: dict[str, Any], checkpoint: str, log: bytes
+) -> None:
+    """The placeholder now shows the checkpoint and the note, edited once; no second reply."""
+    repaired = f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+    assert fake.messages[int(placeholder["id"])]["content"] == repaired, log.decode()[-3000:]
+    assert _edits_of(fake, placeholder["id"])[-1:] == [repaired]
+    assert fake.versions_of(int(placeholder["id"])) == ["_Thinking…_", repaired]  # every version
+
+
+async def test_thread_placeholder_posted_but_not_recorded_then_restart_repairs_it_in_place(
+    tmp_path: Path,
+) -> None:
+    """The default ``mention_mode = "thread"``: the mention starts a thread (its id is the
+    mention's) and the placeholder, referencing nothing (a reply may not reference the parent
+    channel's message), is the bot's first message in it. SIGKILL while its POST is in flight:
+    the restart lists the thread and edits that message in place; no second message."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database)
+        asked: dict[str, Any] = {}
+
+        async def mention(fake: FakeDiscord, asker: int) -> Hold:
+            asked.update(
+                await fake.user_message(asker, fake.channel_id, f"{fake.mention} a story", dispatch=False)
+            )
+            held = fake.hold("POST", rf"^/channels/{asked['id']}/messages$", apply=True)
+            await fake.redeliver(asked)
+            return held
+
+        checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, mention)
+        placeholder = _placeholder(fake, set())
+        assert placeholder["channel_id"] == asked["id"]  # in the thread the mention started
+        assert "message_reference" not in placeholder
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    _assert_repaired_in_place(fake, placeholder, checkpoint, log)
+    assert len(_bot_messages(fake)) == 1  # no note posted beside it
+    assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+async def test_follow_up_placeholder_posted_but_not_recorded_then_restart_repairs_only_it(
+    tmp_path: Path,
+) -> None:
+    """A follow-up in a mention's thread, after the first answer completed: its reply's first
+    message replies to it (no ping), so the restart finds that placeholder by its reference and
+    edits it in place; the thread's first reply (the mention's, referencing nothing and not
+    this turn's) is never edited again."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database)
+        first_reply: dict[str, Any] = {}
+        asked: dict[str, Any] = {}
+
+        async def follow_up(fake: FakeDiscord, asker: int) -> Hold:
+            mention = await fake.user_message(asker, fake.channel_id, f"{fake.mention} a story")
+            thread = int(mention["id"])
+            await _until(lambda: [s for s, _ in _assistant(database)] == ["complete"])
+            (reply,) = _bot_messages(fake)
+            first_reply.update(reply, edits=_edits_of(fake, reply["id"]))
+            return await _follow_up_held(fake, asker, thread, asked)
+
+        checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, follow_up)
+        placeholder = _placeholder(fake, {first_reply["id"]})
+        assert placeholder["message_reference"]["message_id"] == asked["id"]
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    _assert_repaired_in_place(fake, placeholder, checkpoint, log)
+    assert fake.messages[int(first_reply["id"])]["content"] == ANSWER
+    assert _edits_of(fake, first_reply["id"]) == first_reply["edits"]  # never edited again
+    assert len(_bot_messages(fake)) == 2
+    assert _assistant(database) == [("complete", ANSWER), ("interrupted", checkpoint)]
+
+
+async def test_dm_placeholder_posted_but_not_recorded_then_restart_repairs_it_in_place(
+    tmp_path: Path,
+) -> None:
+    """A DM: the reply's first message replies to the question, so the restart lists the DM
+    after it and edits that placeholder in place; no second message."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database)
+        asked: dict[str, Any] = {}
+
+        async def direct(fake: FakeDiscord, asker: int) -> Hold:
+            dm = fake.dm_channel(asker)
+            asked.update(await fake.user_message(asker, dm, "tell me a story", dispatch=False))
+            held = fake.hold("POST", rf"^/channels/{dm}/messages$", apply=True)
+            await fake.redeliver(asked)
+            return held
+
+        checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, direct)
+        placeholder = _placeholder(fake, set())
+        assert placeholder["message_reference"]["message_id"] == asked["id"]
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    _assert_repaired_in_place(fake, placeholder, checkpoint, log)
+    assert len(_bot_messages(fake)) == 1
+    assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+async def test_slash_command_placeholder_not_recorded_then_restart_repairs_its_response_in_place(
+    tmp_path: Path,
+) -> None:
+    """``/ask``: deferred, then the response edited to the placeholder, and SIGKILL while that
+    edit's response is held. Every read of an interaction's response carries
+    ``interaction_metadata.id``: the restart lists the channel after the interaction, finds
+    the response and edits it with the bot token; no second message in the channel."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database)
+        interactions: list[int] = []
+
+        async def command(fake: FakeDiscord, asker: int) -> Hold:
+            held = fake.hold(
+                "PATCH",
+                r"^/webhooks/\d+/[^/]+/messages/@original$",
+                apply=True,
+                match=lambda body: isinstance(body, dict) and body.get("content") == "_Thinking…_",
+            )
+            interactions.append((await fake.slash_command(asker, "ask", {"question": "a story"})).id)
+            return held
+
+        checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, command)
+        placeholder = _placeholder(fake, set())
+        assert int(placeholder["id"]) == fake.interactions[interactions[0]].original_id
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    repaired = f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+    assert fake.messages[int(placeholder["id"])]["content"] == repaired, log.decode()[-3000:]
+    assert _edits_of(fake, placeholder["id"]) == [repaired]  # by the bot token, once
+    assert len(_bot_messages(fake)) == 1
+    assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+async def test_queued_follow_up_placeholder_not_recorded_then_restart_repairs_both_turns_in_place(
+    tmp_path: Path,
+) -> None:
+    """A follow-up asked while the mention's answer streams: its placeholder (replying to it) is
+    posted at once while its turn waits, queued, behind the first. SIGKILL while that POST is in
+    flight: the restart edits the first turn's recorded reply to its partial answer plus the
+    note, and the follow-up's placeholder, found by its reference, to the note alone (it never
+    began); neither turn's repair touches the other's message, no message is added."""
+    database = tmp_path / "botkit.db"
+    long_answer = " ".join(f"word{i}" for i in range(200))
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(long_answer)
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database)
+        asked: dict[str, Any] = {}
+
+        async def queued_follow_up(fake: FakeDiscord, asker: int) -> Hold:
+            mention = await fake.user_message(asker, fake.channel_id, f"{fake.mention} a long story")
+            thread = int(mention["id"])
+            await _until(lambda: any(s == "streaming" and c for s, c in _assistant(database)))
+            return await _follow_up_held(fake, asker, thread, asked)
+
+        checkpoint = await _killed_while_the_placeholder_posts(
+            fake, tmp_path, env, database, queued_follow_up, held_turn="queued"
+        )
+        first_reply = _placeholder(fake, {m["id"] for m in _bot_messages(fake) if m.get("message_reference")})
+        placeholder = _placeholder(fake, {first_reply["id"]})
+        assert placeholder["message_reference"]["message_id"] == asked["id"]
+        assert [s for s, _ in _assistant(database)] == ["streaming", "queued"]
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert fake.messages[int(first_reply["id"])]["content"] == f"{checkpoint}\n\n{LEFTOVER_NOTE}", (
+        log.decode()[-3000:]
+    )
+    # The kill lands before or after the turn adopted its accepted (inbox) row: "ask again"
+    # either way, as the note for a message never answered or for an answer not begun.
+    assert fake.versions_of(int(placeholder["id"])) in (
+        ["_Thinking…_", UNANSWERED_NOTE],
+        ["_Thinking…_", LEFTOVER_NOTE],
+    ), log.decode()[-3000:]
+    assert len(_bot_messages(fake)) == 2
+    assert _assistant(database) == [("interrupted", checkpoint), ("interrupted", "")]

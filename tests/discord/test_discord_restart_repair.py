@@ -60,7 +60,12 @@ async def test_half_written_reply_in_a_mention_thread_is_edited_to_say_it_was_in
         # The next start: the leftover is found, stored as interrupted and edited on Discord.
         async with restarted(tmp_path / "second", database, fake) as bot:
             await fake.wait_for(lambda: fake.messages[int(left["id"])]["content"].endswith(NOTE))
-            rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+            async with asyncio.timeout(30):  # settled once the message says so (botkit.repair)
+                while True:
+                    rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+                    if rows[0].status != "streaming":
+                        break
+                    await asyncio.sleep(0.05)
         assert [r.status for r in rows] == ["interrupted"]
         edits = fake.calls_to("PATCH", r"^/channels/\d+/messages/\d+$")
         assert [(c.path, c.status) for c in edits] == [(f"/channels/{thread}/messages/{left['id']}", 200)]
@@ -122,13 +127,19 @@ UNANSWERED = "⚠️ _Interrupted: botkit restarted before it could answer this.
 
 
 async def _accepted_then_restarted(
-    tmp_path: Path, fake: FakeDiscord, thread: str, asker: int, delivery: str
+    tmp_path: Path,
+    fake: FakeDiscord,
+    thread: str,
+    asker: int,
+    delivery: str,
+    key: tuple[str, str, str] | None = None,
 ) -> list[str]:
     """A first process accepted a message (its inbox row: question + queued reply, no
     placeholder) and died; the next start runs the restart pass, then serves. Returns the
-    statuses of the stored replies."""
+    statuses of the stored replies. ``key``: the conversation (default: ``thread`` in the
+    fake's channel)."""
     database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    key = (str(fake.guild_id), str(fake.channel_id), thread)
+    key = key or (str(fake.guild_id), str(fake.channel_id), thread)
     async with TestBot(tmp_path / "first", database_url=database) as crashed:
         assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id=str(asker))
         conversation = await crashed.store.conversation_id("discord", *key)
@@ -162,4 +173,37 @@ async def test_an_accepted_command_never_started_is_told_in_the_channel_at_resta
         assert [int(m["channel_id"]) for m in notes] == [fake.channel_id]
         (post,) = fake.calls_to("POST", r"^/channels/\d+/messages$")
         assert post.body["message_reference"]["fail_if_not_exists"] is False
+    assert statuses == ["interrupted"]
+
+
+async def test_an_accepted_follow_up_never_started_is_told_in_its_thread_replying_to_it(
+    tmp_path: Path,
+) -> None:
+    """A follow-up in a mention's thread, accepted but never begun: the note goes to the
+    thread as a reply to that follow-up (the asker sees which question was lost)."""
+    async with FakeDiscord() as fake:
+        asker = fake.add_user("ada")
+        mention = await fake.user_message(asker, fake.channel_id, f"{fake.mention} hi", dispatch=False)
+        thread = await fake.start_thread(int(mention["id"]), "hi")
+        follow_up = await fake.user_message(asker, thread, "and then?", dispatch=False)
+        statuses = await _accepted_then_restarted(tmp_path, fake, str(thread), asker, follow_up["id"])
+        (note,) = [m for m in fake.messages.values() if m["content"] == UNANSWERED]
+        assert int(note["channel_id"]) == thread
+        assert note["message_reference"]["message_id"] == follow_up["id"]
+    assert statuses == ["interrupted"]
+
+
+async def test_an_accepted_direct_message_never_started_is_told_in_the_dm_replying_to_it(
+    tmp_path: Path,
+) -> None:
+    async with FakeDiscord() as fake:
+        asker = fake.add_user("ada")
+        dm = fake.dm_channel(asker)
+        asked = await fake.user_message(asker, dm, "lost?", dispatch=False)
+        statuses = await _accepted_then_restarted(
+            tmp_path, fake, str(dm), asker, asked["id"], key=("dm", str(dm), str(dm))
+        )
+        (note,) = [m for m in fake.messages.values() if m["content"] == UNANSWERED]
+        assert int(note["channel_id"]) == dm
+        assert note["message_reference"]["message_id"] == asked["id"]
     assert statuses == ["interrupted"]

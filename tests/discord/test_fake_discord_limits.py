@@ -87,3 +87,49 @@ async def test_every_version_of_a_message_is_kept_and_limits_are_off_by_default(
         async with session.delete(url, headers=headers) as response:
             assert response.status == 204
         assert int(message["id"]) in fake.deleted_messages
+
+
+async def _send(
+    session: aiohttp.ClientSession, fake: FakeDiscord, method: str, path: str, body: object
+) -> aiohttp.ClientResponse:
+    async with session.request(method, fake.api_url + path, json=body) as response:
+        await response.read()
+        return response
+
+
+async def test_interaction_webhook_routes_have_a_bucket_per_token_outside_the_global_limit() -> None:
+    """As on Discord: an interaction's webhook routes are limited by their major parameter
+    (application id + interaction token), each method on its own, and not counted toward the
+    global limit (here 3 a second, which twelve webhook calls would otherwise exceed)."""
+    limits = DiscordLimits(webhook_per_route=5, webhook_window=30.0, global_per_second=3)
+    async with FakeDiscord(limits=limits) as fake, aiohttp.ClientSession() as session:
+        synced = f"/applications/{fake.application_id}/guilds/{fake.guild_id}/commands"
+        headers = {"Authorization": f"Bot {fake.token}"}
+        command = [{"name": "ask", "description": "ask", "type": 1}]
+        async with session.put(fake.api_url + synced, json=command, headers=headers) as response:
+            assert response.status == 200
+        user = fake.add_user("alice")
+        first, second = [await fake.slash_command(user, "ask", {"question": "q"}) for _ in range(2)]
+        for interaction in (first, second):
+            callback = f"/interactions/{interaction.id}/{interaction.token}/callback"
+            assert (await _send(session, fake, "POST", callback, {"type": 5})).status == 204
+        original = f"/webhooks/{fake.application_id}/{first.token}/messages/@original"
+        edits = [await _send(session, fake, "PATCH", original, {"content": f"e{i}"}) for i in range(6)]
+        assert [e.status for e in edits] == [200] * 5 + [429]
+        assert [e.headers["X-RateLimit-Remaining"] for e in edits[:5]] == ["4", "3", "2", "1", "0"]
+        assert {e.headers["X-RateLimit-Limit"] for e in edits} == {"5"}
+        limited = edits[5]
+        assert limited.headers["X-RateLimit-Scope"] == "user" and "X-RateLimit-Global" not in limited.headers
+        assert 0 < float(limited.headers["X-RateLimit-Reset-After"]) <= 30.0
+        # the other interaction's token is its own bucket; a follow-up is another route
+        other = f"/webhooks/{fake.application_id}/{second.token}/messages/@original"
+        assert (await _send(session, fake, "PATCH", other, {"content": "x"})).status == 200
+        followup = f"/webhooks/{fake.application_id}/{first.token}?wait=true"
+        assert (await _send(session, fake, "POST", followup, {"content": "f"})).status == 200
+        assert fake.interaction_messages(first.id) == ["e4", "f"]
+        # none of those counted toward the global limit: a bot-token call still goes through
+        path = f"/channels/{fake.channel_id}/messages"
+        assert (await _post(session, fake, path, {"content": "x"})).status == 200
+        assert fake.limiter is not None
+        route = "PATCH /webhooks/{application_id}/{token}/messages/{message_id}"
+        assert fake.limiter.rejected == [(route, f"{fake.application_id}/{first.token}", False)]

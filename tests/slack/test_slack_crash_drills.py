@@ -119,6 +119,10 @@ async def test_sigkill_with_a_streaming_and_a_queued_reply_then_restart(tmp_path
         second = await _botkit_run(tmp_path, env)
         try:
             await slack.wait_for(lambda: all("Interrupted" in r.text for r in replies()), 60)
+            # Each row is settled once its message says so (botkit.repair), not before.
+            async with asyncio.timeout(30):
+                while any(r[1] in ("queued", "streaming") for r in _rows(database)):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
         finally:
             second.terminate()
             await second.wait()

@@ -10,10 +10,12 @@ import asyncio
 import signal
 import sqlite3
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botkit_slack.adapter import HISTORY_MARGIN
 from botkit_slack.markers import metadata
 from drills import stored_rows
 from test_database_drills import restarted
@@ -179,6 +181,52 @@ async def test_placeholder_posted_but_not_recorded_then_restart_repairs_it_in_pl
     assert [s for s, _ in _assistant(database)] == ["interrupted"]
 
 
+async def test_a_dms_placeholder_posted_but_not_recorded_is_found_in_its_history_at_restart(
+    tmp_path: Path,
+) -> None:
+    """The same in a DM, whose replies are top-level messages and no thread to list: the
+    restart reads the DM's history (``conversations.history`` with metadata, from shortly
+    before the turn was accepted), finds the placeholder by its marker and edits it in place;
+    the earlier exchange in the DM is left alone."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply("An earlier answer.")
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database)
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await slack.wait_for_connections(1, timeout=60)
+            await slack.push_event(slack.message_event("hello there", channel="D0DM", channel_type="im"))
+            await _until(lambda: [m.text for m in slack.bot_messages("D0DM")] == ["An earlier answer."])
+            held = slack.hold("chat.postMessage", apply=True, match=_role("placeholder"))
+            await slack.push_event(slack.message_event("tell me a story", channel="D0DM", channel_type="im"))
+            await asyncio.wait_for(held.reached.wait(), 60)
+            await _until(lambda: [s for s, _ in _assistant(database)] == ["complete", "streaming"])
+        finally:
+            await _sigkill(first)
+        earlier, placeholder = slack.bot_messages("D0DM")
+        assert placeholder.history == [THINKING]
+        assert _ids(database)[1] == "[]"  # its ts was never stored
+        checkpoint = _assistant(database)[1][1]
+
+        await _restart(tmp_path, slack, env, lambda: "Interrupted" in slack.bot_messages("D0DM")[-1].text)
+    note = f"{checkpoint}\n\n{LEFTOVER_NOTE}" if checkpoint else LEFTOVER_NOTE
+    assert [m.ts for m in slack.bot_messages("D0DM")] == [earlier.ts, placeholder.ts]  # no second reply
+    assert slack.bot_messages("D0DM")[1].history == [THINKING, note]
+    assert slack.bot_messages("D0DM")[0].history == earlier.history  # never touched
+    assert [s for s, _ in _assistant(database)] == ["complete", "interrupted"]
+    # The DM is read from HISTORY_MARGIN before the lost turn was accepted, not whole.
+    with sqlite3.connect(database) as db:
+        accepted = db.execute(
+            "SELECT created_at FROM messages WHERE role = 'assistant' ORDER BY id"
+        ).fetchall()[1][0]
+    accepted_at = datetime.fromisoformat(accepted).replace(tzinfo=UTC).timestamp()
+    reads = [c for c in slack.calls if c.method == "conversations.history"]
+    assert reads and all(
+        float(c.args["oldest"]) == pytest.approx(accepted_at - HISTORY_MARGIN, abs=0.01) for c in reads
+    )
+
+
 def _budget_backed_up(slack: FakeSlack) -> None:
     """The first streaming edit earns a 429 with a minute's pause: the final text (and maybe a
     partial one before it) is posted anew and the message it replaced deleted."""
@@ -325,3 +373,107 @@ async def test_a_status_line_turns_final_posted_in_flight_then_restart_keeps_it_
     assert message.history == [ANSWER]
     assert _assistant(database) == [("complete", ANSWER)]
     assert _ids(database) == [f'["{message.ts}"]']
+
+
+def _repairing(args: Mapping[str, Any]) -> bool:
+    """The restart pass's ``chat.update`` (the interruption note; it carries no marker)."""
+    return "Interrupted: botkit" in str(args.get("text") or "")
+
+
+async def _killed_while_streaming(
+    tmp_path: Path, slack: FakeSlack, standin: Standin
+) -> tuple[dict[str, str], Callable[[], list[SlackMessage]]]:
+    """botkit SIGKILLed while a reply streams (its placeholder recorded, a checkpoint stored, no
+    streaming edit yet, the final view not reached: no intent); its env and replies."""
+    database = tmp_path / "botkit.db"
+    standin.script_reply(ANSWER)
+    env = _env(slack, standin, database) | {"BOTKIT_STREAM__EDIT_INTERVAL": "30"}
+    first = await _botkit_run(tmp_path, env)
+    try:
+        replies = await _mention(slack, "tell me a story")
+        await _until(lambda: [(s, bool(c)) for s, c in _assistant(database)] == [("streaming", True)])
+        await _until(lambda: _ids(database) != ["[]"])
+    finally:
+        await _sigkill(first)
+    assert first.returncode == -signal.SIGKILL
+    return env, replies
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+@pytest.mark.parametrize("first_kill", ["streaming", "final-edit"])
+async def test_a_second_kill_between_the_repair_and_the_settle_leaves_the_turn_for_the_next_start(
+    tmp_path: Path, first_kill: str, applied: bool
+) -> None:
+    """The first process SIGKILLed while its reply streams (no intent) or while its final edit
+    is in flight, not applied (an intent that the platform does not show); the restarted one
+    SIGKILLed while its repair ``chat.update`` is in flight, applied (Slack shows the note, the
+    response is not back) or not (the message as it was). The row is still unfinished then (it
+    is settled only once the message says so), so the third start repairs it: the note shown
+    exactly once in the message's history, whichever pass landed it; the row ``interrupted``
+    with its checkpointed partial answer; nothing left in the spool."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        if first_kill == "streaming":
+            env, replies = await _killed_while_streaming(tmp_path, slack, standin)
+        else:
+            env, replies = await _killed_at_the_final_edit(tmp_path, slack, standin, applied=False)
+            assert len(_pending(tmp_path)) == 1  # its intent
+        (message,) = replies()
+        assert message.history == [THINKING]
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming" and checkpoint.startswith("word0") and checkpoint != ANSWER
+        note = f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+        await slack.wait_for(lambda: not slack.sockets, 30)
+
+        repairing = slack.hold("chat.update", apply=applied, match=_repairing)
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await asyncio.wait_for(repairing.reached.wait(), 60)
+        finally:
+            await _sigkill(second)
+        assert second.returncode == -signal.SIGKILL
+        assert replies()[0].history == ([THINKING, note] if applied else [THINKING])
+        # Not settled before the message says so: left for the next start (the old order stored
+        # it interrupted here, and a message that was not edited stayed "Thinking…" for good).
+        assert _assistant(database) == [("streaming", checkpoint)]
+        assert len(_pending(tmp_path)) == (0 if first_kill == "streaming" else 1)
+
+        log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "interrupted")
+    (message,) = replies()  # the same message, no second reply
+    assert message.history == [THINKING, note], log.decode()[-3000:]  # the note once, never again
+    assert _assistant(database) == [("interrupted", checkpoint)]
+    assert _ids(database) == [f'["{message.ts}"]']
+    assert _pending(tmp_path) == []
+
+
+async def test_a_second_kill_after_the_restart_told_the_asker_leaves_one_note(tmp_path: Path) -> None:
+    """An accepted message no turn adopted (no placeholder: the asker is told in a new reply),
+    the restart SIGKILLed once Slack posted that note (its response not back, the row not
+    settled): the third start finds the note by its marker and leaves it, stores the row
+    interrupted and posts no second note."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin() as standin:
+        root = slack.mention_event("a question")
+        slack.record_user_message(root)
+        channel, thread = str(root["channel"]), str(root["ts"])
+        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+            ids = await crashed.store.accept(
+                "slack", "EvINBOX1", (slack.team_id, channel, thread), user_text="a question", user_id="U1"
+            )
+        assert ids is not None
+        env = _env(slack, standin, database)
+
+        telling = slack.hold("chat.postMessage", apply=True, match=_repairing)
+        second = await _botkit_run(tmp_path, env)
+        try:
+            await asyncio.wait_for(telling.reached.wait(), 60)
+        finally:
+            await _sigkill(second)
+        (note,) = slack.thread_replies(channel, thread)
+        assert note.history == [UNANSWERED_NOTE]
+        assert [s for s, _ in _assistant(database)] == ["queued"]  # not settled yet
+
+        await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "interrupted")
+    (message,) = slack.thread_replies(channel, thread)  # no second note
+    assert message.ts == note.ts and message.history == [UNANSWERED_NOTE]
+    assert [s for s, _ in _assistant(database)] == ["interrupted"]

@@ -43,6 +43,8 @@ async def test_half_written_reply_is_edited_to_say_it_was_interrupted(
             await slack.wait_for(
                 lambda: "Interrupted: botkit restarted" in slack.messages[(channel, left_ts)].text
             )
+            # The row is settled once the message says so; the pass is over when Socket Mode connects.
+            await slack.wait_for_connections(1, timeout=30)
         finally:
             serving.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,91 @@
+"""The spool's records survive a power cut: what the kernel is asked to do, in order.
+
+A real spool write runs in a subprocess under ``strace``; the system calls it makes are read
+back and their order checked: the temporary file fsynced before it is renamed over the record
+(else the rename can reach the disk before the data: an empty record after a cut), then the
+directory fsynced (the rename is an entry of the directory); a removal whose absence matters is
+followed by a fsync of the directory too. Nothing is mocked: the order is the kernel's."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+STRACE = shutil.which("strace") or "/usr/bin/strace"
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(not os.access(STRACE, os.X_OK), reason="strace is not installed")
+
+SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from botkit.store.spool import SpooledWrite, WriteSpool
+
+async def main() -> None:
+    spool = WriteSpool(Path(sys.argv[1]), "sqlite+aiosqlite:///x.db")
+    print("BEGIN", flush=True)
+    await spool.save(SpooledWrite(7, ("slack", "T1", "C1", "1.0"), {"status": "complete", "answer": "a" * 2000}, ("a",)))
+    await spool.discard(7, durable=True)
+
+asyncio.run(main())
+"""
+
+# ``1234 openat(AT_FDCWD, "/x/y", O_RDONLY|O_DIRECTORY) = 5`` (pid first: strace -f)
+CALL = re.compile(r"^(?:\[pid\s+)?\d+\]?\s+(\w+)\((.*)\)\s+=\s+(-?\d+)")
+
+
+def _events(directory: Path, tmp_path: Path) -> list[tuple[str, str]]:
+    """What the spool write asked of the kernel, in order: ("fsync", the path its fd was opened
+    on), ("rename", the target), ("unlink", the path) for every call under ``tmp_path``."""
+    trace = tmp_path / "strace.txt"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    subprocess.run(
+        [
+            STRACE, "-f", "-qq", "-o", str(trace),
+            "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,openat,unlink,unlinkat",
+            sys.executable, "-c", SCRIPT, str(directory),
+        ],
+        check=True, env=env, cwd=tmp_path, capture_output=True, timeout=60,
+    )  # fmt: skip
+    opened: dict[int, str] = {}
+    events: list[tuple[str, str]] = []
+    for line in trace.read_text().splitlines():
+        match = CALL.match(line)
+        if match is None:
+            continue
+        name, args, result = match.group(1), match.group(2), int(match.group(3))
+        paths = re.findall(r'"([^"]*)"', args)
+        if name == "openat" and result >= 0 and paths:
+            opened[result] = paths[0]
+        elif name in ("fsync", "fdatasync") and int(args) in opened:
+            events.append(("fsync", opened[int(args)]))
+        elif name.startswith("rename") and len(paths) == 2:
+            events.append(("rename", f"{paths[0]} -> {paths[1]}"))
+        elif name.startswith("unlink") and paths:
+            events.append(("unlink", paths[0]))
+    return [e for e in events if e[1].startswith(str(tmp_path))]
+
+
+def test_a_spooled_record_is_fsynced_then_renamed_then_its_directory_fsynced(tmp_path: Path) -> None:
+    """fsync(temporary file) -> rename over the record -> fsync(directory); the directory,
+    created by the first record, has its own entry fsynced in its parent first; a durable
+    discard is unlink -> fsync(directory)."""
+    directory = tmp_path / "botkit.db.pending"  # created by the first record
+    events = _events(directory, tmp_path)
+    record = next(path for kind, path in events if kind == "unlink")
+    temporary = record.removesuffix(".json") + ".tmp"
+    assert events == [
+        ("fsync", str(tmp_path)),  # the new directory's entry
+        ("fsync", temporary),  # the data, before the rename can reach the disk
+        ("rename", f"{temporary} -> {record}"),
+        ("fsync", str(directory)),  # the rename itself
+        ("unlink", record),
+        ("fsync", str(directory)),  # the removal
+    ], events
+    assert list(directory.iterdir()) == []
