@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from botkit.mathtext.detect import _RULES, explain, is_math
+from botkit.mathtext.detect import _RULES, _Guarded, explain, is_math
 from botkit.mathtext.directive import MATH_DIRECTIVE
 from botkit.mathtext.render import display_formulas, formula_image
 from botkit.mathtext.unicode import latex_to_unicode, render_unicode
@@ -99,6 +99,121 @@ def test_the_linear_word_problem_rule_decides_as_the_regular_expression_it_repla
 )
 def test_a_question_that_only_contains_a_number_is_not(question: str) -> None:
     assert explain(question) is None
+
+
+def _unguarded(question: str) -> str | None:
+    """explain() as the bare patterns decide it, every one tried (no guard skips any)."""
+    for name, rule in _RULES:
+        if (rule.pattern if isinstance(rule, _Guarded) else rule).search(question):
+            return name
+    return None
+
+
+def test_the_guards_never_change_a_decision_of_the_patterns() -> None:
+    """The cheap guards in front of the expensive rules (botkit.mathtext.detect._Guarded) may
+    only skip a pattern that could not have matched: on the labelled sets, the bad-input corpus
+    and thousands of random questions built from every rule's words, symbols and the letters
+    IGNORECASE folds (Kelvin sign, long s, dotted and dotless i), every decision, and the rule
+    that made it, is the bare patterns' own."""
+    from bad_input_corpus import QUESTIONS
+
+    pieces = [
+        *[
+            "solve",
+            "simplify",
+            "factorise",
+            "integrate",
+            "compute",
+            "prove",
+            "equation",
+            "inequality",
+            "prime",
+            "number",
+            "square",
+            "root",
+        ],
+        *[
+            "to",
+            "the",
+            "power",
+            "power",
+            "of",
+            "divided",
+            "by",
+            "times",
+            "plus",
+            "minus",
+            "mean",
+            "of",
+            "eigenvalue",
+            "eigen",
+            "decimal",
+            "places",
+        ],
+        *[
+            "log",
+            "base",
+            "limit",
+            "of",
+            "mod",
+            "choose",
+            "equal",
+            "to",
+            "greatest",
+            "common",
+            "least",
+            "common",
+            "multiple",
+            "sum",
+            "of",
+            "area",
+        ],
+        *["sin", "cos", "log", "f", "g", "x", "y", "3", "42", "7.5", "1,5", "π", "°"],
+        *list("+-*/^=<>≤≥×÷!%$\\()[]{}|.,?_ \n\t"),
+        "\u212a",
+        "\u017f",
+        "\u0130",
+        "\u0131",
+        "SOLVE",
+        "Equation",
+        "\u017folve",
+        "eq\u0130",
+        "what is",
+        "what's",
+        "\\frac",
+        "\\sqrt",
+        "$x^2$",
+        "d/dx",
+        "dy/dx",
+        "9!",
+        "10 - 3",
+        "2-4pm",
+        "how many",
+        "if",
+        "If",
+        "方程",
+        "多少",
+        "é",
+        "\u0301",
+        "_",
+        "٣",
+    ]
+    # every phrase the patterns spell out ("square root", "to the power", "hexadecimal"…)
+    for _, rule in _RULES:
+        pattern = rule.pattern if isinstance(rule, _Guarded) else rule
+        if isinstance(pattern, re.Pattern):
+            pieces += re.findall(r"[a-z]{2,}(?: [a-z]{2,})*", pattern.pattern)
+    rng = random.Random(7)
+    cases = [q for _, q in _labelled("math_questions.tsv") + _labelled("math_questions_holdout.tsv")]
+    cases += list(QUESTIONS.values())
+    cases += [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 14))) for _ in range(6000)]
+    cases += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 14))) for _ in range(6000)]
+    decided: dict[str | None, int] = {}
+    for case in cases:
+        expected = _unguarded(case)
+        assert explain(case) == expected, case
+        decided[expected] = decided.get(expected, 0) + 1
+    assert decided[None] > 500 and len(decided) >= 10, decided  # misses and most rules exercised
 
 
 @pytest.mark.parametrize(

@@ -59,54 +59,206 @@ class _WordProblem:
         return any(self._PHRASE.search(line) and self._DIGIT.search(line) for line in string.split("\n"))
 
 
+#: The four non-ASCII letters that an IGNORECASE pattern's ASCII letters also match (Python's
+#: ``re`` docs), folded before a guard reads the words, so that no guard misses what its pattern finds.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+_WORD = re.compile(r"[a-z]+")
+
+
+def _words(question: str) -> frozenset[str]:
+    """The question's runs of ASCII letters, lower-cased (after :data:`_FOLD`)."""
+    return frozenset(_WORD.findall(question.translate(_FOLD).lower()))
+
+
+class _Guarded:
+    """A rule's pattern behind a cheap test of something every match needs: one of ``chars`` in
+    the question, or one of ``words`` (a word starting with one of ``prefixes``) among its
+    words. Why: every @mention of a ``math: auto`` persona runs every rule, and a long
+    alternation tried at every position of a long question costs hundreds of microseconds
+    (0.87 ms for a 900-character question in all, 7 % of a reply's CPU at 500 streams,
+    docs/benchmarks.md); most questions hold none of what the expensive rules need. A guard
+    only ever skips a pattern that could not match (tests/test_math.py checks the decisions
+    are the patterns' own), so the rules stay the regular expressions above."""
+
+    def __init__(
+        self,
+        pattern: re.Pattern[str],
+        *,
+        chars: str = "",
+        words: frozenset[str] = frozenset(),
+        prefixes: tuple[str, ...] = (),
+    ) -> None:
+        self.pattern = pattern
+        self._chars = chars
+        self._needed = words
+        self._prefixes = prefixes
+
+    def may_match(self, question: str, words: frozenset[str] | None) -> bool:
+        if self._chars and any(c in question for c in self._chars):
+            return True
+        if not (self._needed or self._prefixes):
+            return False
+        words = _words(question) if words is None else words
+        return not self._needed.isdisjoint(words) or any(w.startswith(self._prefixes) for w in words)
+
+    def search(self, string: str, /, words: frozenset[str] | None = None) -> object:
+        return self.may_match(string, words) and self.pattern.search(string)
+
+
 _RULES: tuple[tuple[str, _Searcher], ...] = (
     (
         "latex",
-        re.compile(
-            r"\\(?:frac|dfrac|sqrt|int|sum|prod|lim|boxed|cdot|times|pi|theta|alpha|infty)\b|\$[^$]*[\\^][^$]*\$"
+        _Guarded(
+            re.compile(
+                r"\\(?:frac|dfrac|sqrt|int|sum|prod|lim|boxed|cdot|times|pi|theta|alpha|infty)\b|\$[^$]*[\\^][^$]*\$"
+            ),
+            chars="\\$",
         ),
     ),
-    ("power", re.compile(r"(?:\w|\))\s*\^\s*[\w({-]|\*\*\s*\d")),
+    ("power", _Guarded(re.compile(r"(?:\w|\))\s*\^\s*[\w({-]|\*\*\s*\d"), chars="^*")),
     (
         "function",
-        re.compile(
-            r"\b(?:sin|cos|tan|log|ln|exp|sqrt|[fgh])\s*\(\s*[\w.π/°-]+\s*\)|\b[dD]/d[a-z]\b|\bd[a-z]/d[a-z]\b"
+        _Guarded(
+            re.compile(
+                r"\b(?:sin|cos|tan|log|ln|exp|sqrt|[fgh])\s*\(\s*[\w.π/°-]+\s*\)|\b[dD]/d[a-z]\b|\bd[a-z]/d[a-z]\b"
+            ),
+            chars="(/",
         ),
     ),
-    ("factorial", re.compile(r"\d!(?!\w)")),
+    ("factorial", _Guarded(re.compile(r"\d!(?!\w)"), chars="!")),
     (
         "expression",
-        re.compile(
-            rf"{_OPERAND}\s*(?:[+*×÷=<>≤≥]|\s-\s)\s*(?:{_NUMBER}|\b[a-z]\b|\(|-\s*\d|\|)", re.IGNORECASE
+        _Guarded(
+            re.compile(
+                rf"{_OPERAND}\s*(?:[+*×÷=<>≤≥]|\s-\s)\s*(?:{_NUMBER}|\b[a-z]\b|\(|-\s*\d|\|)", re.IGNORECASE
+            ),
+            chars="+*×÷=<>≤≥-",
         ),
     ),
-    ("fraction asked", re.compile(rf"\bwhat(?:'s| is)\s+-?{_NUMBER}\s*/\s*{_NUMBER}\b", re.IGNORECASE)),
-    ("difference asked", re.compile(rf"\bwhat(?:'s| is)\s+-?{_NUMBER}-{_NUMBER}\s*\??\s*$", re.IGNORECASE)),
+    (
+        "fraction asked",
+        _Guarded(re.compile(rf"\bwhat(?:'s| is)\s+-?{_NUMBER}\s*/\s*{_NUMBER}\b", re.IGNORECASE), chars="/"),
+    ),
+    (
+        "difference asked",
+        _Guarded(
+            re.compile(rf"\bwhat(?:'s| is)\s+-?{_NUMBER}-{_NUMBER}\s*\??\s*$", re.IGNORECASE), chars="-"
+        ),
+    ),
     (
         "verb",
-        re.compile(
-            r"\b(?:solve|simplify|simplified|integrate|differentiate|factor(?:i[sz]e)?|expand|evaluate|"
-            r"calculate|compute|prove that)\b",
-            re.IGNORECASE,
+        _Guarded(
+            re.compile(
+                r"\b(?:solve|simplify|simplified|integrate|differentiate|factor(?:i[sz]e)?|expand|evaluate|"
+                r"calculate|compute|prove that)\b",
+                re.IGNORECASE,
+            ),
+            words=frozenset(
+                [
+                    "solve",
+                    "simplify",
+                    "simplified",
+                    "integrate",
+                    "differentiate",
+                    "factor",
+                    "factorise",
+                    "factorize",
+                    "expand",
+                    "evaluate",
+                    "calculate",
+                    "compute",
+                    "prove",
+                ]
+            ),
         ),
     ),
     (
         "term",
-        re.compile(
-            r"\b(?:equations?|inequality|quadratic|polynomial|derivative|integral|antiderivative|"
-            r"prime (?:number|factors?)|square root|cube root|squared|cubed|to the power|power of|"
-            r"divisible by|divided by|multiplied by|times\s+\d|plus\s+\d|minus\s+\d|"
-            r"remainder|gcd|lcm|greatest common|least common multiple|factorial|"
-            r"fraction|decimal|percentage|probability|mean of|median of|mode of|average of|"
-            r"standard deviation|variance of|sum of|product of|area of|perimeter of|volume of|"
-            r"circumference|hypotenuse|radians|diagonals|determinant|eigen\w*|matrix|"
-            r"sequence|series|logarithm|log base|limit of|slope|vertex of|domain of|"
-            r"binary|hexadecimal|decimal places|mod\s+\d|choose\s+\d|equal to\s+\d)\b",
-            re.IGNORECASE,
+        _Guarded(
+            re.compile(
+                r"\b(?:equations?|inequality|quadratic|polynomial|derivative|integral|antiderivative|"
+                r"prime (?:number|factors?)|square root|cube root|squared|cubed|to the power|power of|"
+                r"divisible by|divided by|multiplied by|times\s+\d|plus\s+\d|minus\s+\d|"
+                r"remainder|gcd|lcm|greatest common|least common multiple|factorial|"
+                r"fraction|decimal|percentage|probability|mean of|median of|mode of|average of|"
+                r"standard deviation|variance of|sum of|product of|area of|perimeter of|volume of|"
+                r"circumference|hypotenuse|radians|diagonals|determinant|eigen\w*|matrix|"
+                r"sequence|series|logarithm|log base|limit of|slope|vertex of|domain of|"
+                r"binary|hexadecimal|decimal places|mod\s+\d|choose\s+\d|equal to\s+\d)\b",
+                re.IGNORECASE,
+            ),
+            # each alternative's rarest word (the multi-word ones need every word)
+            words=frozenset(
+                [
+                    "equation",
+                    "equations",
+                    "inequality",
+                    "quadratic",
+                    "polynomial",
+                    "derivative",
+                    "integral",
+                    "antiderivative",
+                    "prime",
+                    "root",
+                    "squared",
+                    "cubed",
+                    "power",
+                    "divisible",
+                    "divided",
+                    "multiplied",
+                    "times",
+                    "plus",
+                    "minus",
+                    "remainder",
+                    "gcd",
+                    "lcm",
+                    "greatest",
+                    "multiple",
+                    "factorial",
+                    "fraction",
+                    "decimal",
+                    "percentage",
+                    "probability",
+                    "mean",
+                    "median",
+                    "mode",
+                    "average",
+                    "deviation",
+                    "variance",
+                    "sum",
+                    "product",
+                    "area",
+                    "perimeter",
+                    "volume",
+                    "circumference",
+                    "hypotenuse",
+                    "radians",
+                    "diagonals",
+                    "determinant",
+                    "matrix",
+                    "sequence",
+                    "series",
+                    "logarithm",
+                    "log",
+                    "limit",
+                    "slope",
+                    "vertex",
+                    "domain",
+                    "binary",
+                    "hexadecimal",
+                    "mod",
+                    "choose",
+                    "equal",
+                ]
+            ),
+            prefixes=("eigen",),
         ),
     ),
     ("chinese term", re.compile(r"方程|求解|计算|化简|积分|导数|因式分解|等于多少|多少")),
-    ("percent of", re.compile(rf"{_NUMBER}\s*%\s*(?:of|for|off|increase)", re.IGNORECASE)),
+    (
+        "percent of",
+        _Guarded(re.compile(rf"{_NUMBER}\s*%\s*(?:of|for|off|increase)", re.IGNORECASE), chars="%"),
+    ),
     ("word problem", _WordProblem()),
     ("if with numbers", re.compile(r"^\s*if\b[^.?!]*\d[^.?!]*\d", re.IGNORECASE)),
 )
@@ -114,8 +266,14 @@ _RULES: tuple[tuple[str, _Searcher], ...] = (
 
 def explain(question: str) -> str | None:
     """The name of the first rule that finds mathematics in ``question``, or None."""
-    for name, pattern in _RULES:
-        if pattern.search(question):
+    words: frozenset[str] | None = None
+    for name, rule in _RULES:
+        if isinstance(rule, _Guarded):
+            if words is None and (rule._needed or rule._prefixes):
+                words = _words(question)
+            if rule.search(question, words):
+                return name
+        elif rule.search(question):
             return name
     return None
 
