@@ -303,7 +303,7 @@ async def test_a_final_write_is_on_disk_before_its_first_attempt_lands(tmp_path:
             assert entry.values["answer"] == "the whole answer"
             release.set()
         assert await landing
-        assert spool.entries() == []  # landed: the spooled copy is gone
+        await until(lambda: spool.entries() == [], 10)  # landed: the spooled copy goes
         (row,) = [m for m in await store.messages(conversation) if m.role == "assistant"]
         assert (row.status, row.content) == ("complete", "the whole answer")
 

@@ -167,3 +167,41 @@ async def test_the_turns_of_a_process_gone_on_another_host_are_repaired_by_the_s
     assert slack.messages[(key.channel, gone_ts)].history == ["_Thinking…_", LEFTOVER_NOTE]  # once
     assert slack.messages[(key.channel, alive_ts)].history == ["_Thinking…_"]
     assert "w-host-gone" not in workers and "w-host-alive" in workers
+
+
+async def test_a_claimed_turn_is_its_claimers_to_settle_and_no_other_process_takes_it(tmp_path: Path) -> None:
+    """A sweep claims a gone process's turn (still unfinished, now its own) and is stopped
+    before it settles it (here: the repair never ran, as when the database went away): its next
+    sweep takes the turn again though no process is gone any more, and another live process's
+    sweep leaves it alone, so exactly one process repairs it."""
+    from botkit.leftovers import settle_abandoned
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    stores = [await ConversationStore.open(url, migrate=True) for _ in range(3)]
+    gone, me, other = stores
+    try:
+        for number, store in enumerate(stores):
+            await store.register_worker(f"worker{number}", host="elsewhere", pid=1)
+        conversation = await gone.conversation_id("slack", "T1", "C1", "1.0")
+        ids = await gone.start_turn(
+            conversation, user_text="q", user_id="u", delivery_id="d1", persona_name="general",
+            persona_hash="h", model="m", status="streaming",
+        )  # fmt: skip
+        turn = ids.assistant_message_id
+
+        taken, _ = await settle_abandoned(me, None, lambda workers: {"worker0"}, ownerless=False)
+        assert [leftover.turn for leftover in taken] == [turn]
+        (row,) = [m for m in await me.messages(conversation) if m.role == "assistant"]
+        assert (row.status, row.owner) == ("streaming", "worker1")  # claimed, not settled
+
+        assert (await settle_abandoned(other, None, lambda workers: set(), ownerless=True))[0] == []
+        again, _ = await settle_abandoned(me, None, lambda workers: set(), ownerless=False)
+        assert [leftover.turn for leftover in again] == [turn]
+        assert again[0].interrupted is not None
+        assert await me.settle_unfinished(turn, **again[0].interrupted)
+        assert (await settle_abandoned(me, None, lambda workers: set(), ownerless=False))[0] == []
+        (row,) = [m for m in await me.messages(conversation) if m.role == "assistant"]
+        assert row.status == "interrupted"
+    finally:
+        for store in stores:
+            await store.close()

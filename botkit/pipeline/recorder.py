@@ -112,21 +112,21 @@ class FinalWrites:
         """Store ``values`` (:meth:`ConversationStore.finish_turn`'s) on ``turn``; False if it gave up.
 
         ``covered``: the final view's intent is on disk already (:meth:`TurnRecorder.intend`),
-        so the spooled write may overlap the first attempt instead of preceding it."""
-        # Spooled BEFORE the first attempt: the answer is already shown in full, and a process
-        # killed while that attempt is in flight must not leave the next start only the older
-        # checkpoint (it would "repair" the complete answer into a partial one). A small file
-        # write and an unlink per turn buy that; never per token. The write is fsynced (so a
-        # power cut keeps it too) off the event loop; when the intent covers the window (the
-        # restart then reads the platform, which shows the final view) the fsync overlaps the
-        # first attempt rather than delaying it.
+        so the write's own record is needed only once it is pending (see below)."""
+        # On disk BEFORE the first attempt: the answer is already shown in full, and a process
+        # killed (or a machine cut off) while that attempt is in flight must not leave the next
+        # start only the older checkpoint (it would "repair" the complete answer into a partial
+        # one). With the final view's intent on disk (``covered``) that is so already: the next
+        # start reads the platform, finds the view shown and stores the turn as meant. So the
+        # write's own record, fsynced and over the intent, is written only once the attempt is
+        # slow or failed (pending); in the usual case the attempt lands and the intent goes, and
+        # the disk flushes nothing beside the database's own commit. Without an intent the
+        # record is written (fsynced, off the event loop) before the attempt, as ever.
+        entry = SpooledWrite(turn, (key.platform, key.workspace, key.channel, key.thread), values)
         saved: asyncio.Future[None] | None = None
-        if self.spool is not None:
-            saved = self.spool.save_soon(
-                SpooledWrite(turn, (key.platform, key.workspace, key.channel, key.thread), values)
-            )
-            if not covered:
-                await saved
+        if self.spool is not None and not covered:
+            saved = self.spool.save_soon(entry)
+            await saved
         write = functools.partial(self.store.finish_turn, turn, **values)
         first = asyncio.ensure_future(write())
         await asyncio.wait([first], timeout=self.pending_after)
@@ -138,15 +138,23 @@ class FinalWrites:
             if not is_unavailable(error):
                 await self._discard(turn, saved, durable=True)  # the row stays unfinished
                 raise error
+        if self.spool is not None and covered:  # pending: the write itself is what to keep now
+            saved = self.spool.save_soon(entry, over_durable=True)
         return await self._retry(key, turn, values, first, write, saved)
 
     async def _discard(self, turn: int, saved: asyncio.Future[None] | None, *, durable: bool = False) -> None:
-        """The spooled write goes once it is not needed (after its own save: the spool's worker
-        runs them in order, and the save is awaited so that its failure is never left unseen)."""
-        if self.spool is not None:
-            if saved is not None:
-                await saved
-            await self.spool.discard(turn, durable=durable)
+        """The spooled record goes once it is not needed. After a landed write it is only
+        scheduled, not waited for (the thread's next turn waits for this): the row is final, so
+        a record the unlink has not reached yet, or that a power cut brings back, is stale and
+        dropped at the next start. The spool's worker runs it after the record's own save."""
+        if self.spool is None:
+            return
+        if not durable:
+            self.spool.discard_soon(turn)
+            return
+        if saved is not None:
+            await saved
+        await self.spool.discard(turn, durable=True)
 
     async def _retry(
         self,

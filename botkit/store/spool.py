@@ -115,20 +115,32 @@ class WriteSpool:
         """``job`` on the spool's worker thread, after every job asked for before it."""
         return asyncio.get_running_loop().run_in_executor(_worker(), job)
 
-    def save_soon(self, entry: SpooledWrite) -> asyncio.Future[None]:
+    def save_soon(self, entry: SpooledWrite, *, over_durable: bool = False) -> asyncio.Future[None]:
         """Start writing ``entry`` durably; the future is done once it is on disk (fsynced) or
-        its failure was logged (never raised: the retry goes on without it)."""
+        its failure was logged (never raised: the retry goes on without it).
+
+        ``over_durable``: the record replaces one of the same turn that is durable already (the
+        final write over its intent), so the directory is not fsynced after the rename: after a
+        power cut its entry names the old record or the new one, both whole (the new file is
+        fsynced before the rename) and both valid. One flush fewer on the disk the database
+        may share."""
         data: dict[str, Any] = {
             "database": self.database, "turn": entry.turn, "key": list(entry.key), "values": entry.values
         }  # fmt: skip
         if entry.shown is not None:
             data["shown"] = list(entry.shown)
         path, what = self._path(entry.turn), f"the pending final write of turn {entry.turn}"
-        return self._run(lambda: _write(path, data, what))
+        return self._run(lambda: _write(path, data, what, sync_directory=not over_durable))
 
     async def save(self, entry: SpooledWrite) -> None:
         """Write ``entry`` atomically and durably (see :meth:`save_soon`)."""
         await self.save_soon(entry)
+
+    def discard_soon(self, turn: int) -> asyncio.Future[None]:
+        """:meth:`discard` (not durable), not waited for: done on the worker, after every
+        record asked for before it."""
+        path = self._path(turn)
+        return self._run(lambda: _unlink(path, durable=False))
 
     async def discard(self, turn: int, *, durable: bool = False) -> None:
         """Remove ``turn``'s record. ``durable``: the directory is fsynced after the unlink, where
@@ -207,15 +219,15 @@ class WriteSpool:
         return self._read(f"stray-{self._prefix}*.json", parse)
 
 
-def _write(path: Path, data: dict[str, Any], what: str) -> None:
+def _write(path: Path, data: dict[str, Any], what: str, *, sync_directory: bool = True) -> None:
     """:func:`_write_durably`, a failure logged (a record is a second chance, never the reply's end)."""
     try:
-        _write_durably(path, json.dumps(data).encode("utf-8"))
+        _write_durably(path, json.dumps(data).encode("utf-8"), sync_directory=sync_directory)
     except OSError as err:
         log.error("could not keep %s in %s: %s", what, path, err)
 
 
-def _write_durably(path: Path, payload: bytes) -> None:
+def _write_durably(path: Path, payload: bytes, *, sync_directory: bool = True) -> None:
     """``path`` holds ``payload`` after a power cut, or its old content, never a torn file: the
     temporary file is fsynced before the rename (else the rename can reach the disk before the
     data: an empty file after a cut), and the directory after it (the rename itself is an entry
@@ -234,7 +246,8 @@ def _write_durably(path: Path, payload: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(partial, path)
-    _fsync_directory(directory)
+    if sync_directory:
+        _fsync_directory(directory)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -1,0 +1,175 @@
+"""The spool's cost on the reply path: the final view's intent and the final write, per turn.
+
+    python benchmarks/bench_spool.py [--turns 200] [--answer-chars 900] [--compare before=DIR] [--json]
+
+Per turn, in the order the pipeline does it, on a real SQLite file and a real spool directory:
+
+- ``intent``: spooling the final view's intent (``WriteSpool.save`` with ``shown``), which the
+  final view's first request waits for: the time added before that request can go out;
+- ``land``: the final write (``FinalWrites.land``: spooled, stored in SQLite, the record
+  removed), which the thread's next turn waits for;
+- ``loop``: the time the event loop's thread spends inside the spool's calls for one turn's
+  records (the intent, the final write over it, its removal; no database, a second pass of as
+  many turns): how long the spool blocks the loop, i.e. what every other reply, ack and
+  heartbeat waits meanwhile (the older spool writes on the loop; the newer one hands the work
+  to its thread).
+
+``--compare before=DIR`` runs this same script against the botkit checkout in DIR (``git
+archive main | tar -x -C /tmp/base``) in a subprocess of the same run, then against this one,
+and prints both side by side. The script speaks both spool APIs (the older one is synchronous).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+async def measure(turns: int, answer_chars: int, directory: Path) -> dict[str, Any]:
+    from botkit.events import ConversationKey
+    from botkit.pipeline.recorder import FinalWrites
+    from botkit.store import ConversationStore
+    from botkit.store.spool import SpooledWrite, WriteSpool
+
+    url = f"sqlite+aiosqlite:///{directory / 'bench.db'}"
+    store = await ConversationStore.open(url, migrate=True)
+    spool = WriteSpool.for_database(url, None)
+    assert spool is not None
+    writes = FinalWrites(store, retry_timeout=60, spool=spool)
+    durable = inspect.iscoroutinefunction(WriteSpool.save)  # the fsynced spool, off the loop
+    covered = {"covered": True} if "covered" in inspect.signature(writes.land).parameters else {}
+    key = ConversationKey("bench", "W1", "C1", "t1")
+    conversation = await store.conversation_id(key.platform, key.workspace, key.channel, key.thread)
+    answer = ("lorem ipsum " * answer_chars)[:answer_chars]
+    samples: dict[str, list[float]] = {"intent": [], "land": [], "loop": []}
+
+    async def one_turn(index: int) -> None:
+        ids = await store.start_turn(
+            conversation, user_text="q", user_id="u", delivery_id=f"d{index}",
+            persona_name="general", persona_hash="h", model="m", status="streaming",
+        )  # fmt: skip
+        turn = ids.assistant_message_id
+        values = {"status": "complete", "answer": answer, "reasoning": None}
+        intent = SpooledWrite(turn, (key.platform, key.workspace, key.channel, key.thread), values, (answer,))
+        started = time.perf_counter()
+        if durable:
+            await spool.save(intent)
+        else:
+            spool.save(intent)
+        shown = time.perf_counter()
+        assert await writes.land(key, turn, values, **covered)
+        samples["intent"].append(shown - started)
+        samples["land"].append(time.perf_counter() - shown)
+
+    async def spool_only(index: int) -> None:
+        """The spool's own records of one turn (intent, final write over it, removal), no
+        database: the time the event loop's thread spends in the spool's calls, i.e. is blocked
+        (the new spool's calls only hand the work to its thread; its removal, a coroutine that
+        does the same, is not counted)."""
+        turn = 1_000_000 + index
+        values = {"status": "complete", "answer": answer, "reasoning": None}
+        where = (key.platform, key.workspace, key.channel, key.thread)
+        blocked = 0.0
+        for entry in (SpooledWrite(turn, where, values, (answer,)), SpooledWrite(turn, where, values)):
+            started = time.perf_counter()
+            pending = spool.save_soon(entry) if durable else spool.save(entry)  # type: ignore[attr-defined,func-returns-value]
+            blocked += time.perf_counter() - started
+            if pending is not None:
+                await pending
+        started = time.perf_counter()
+        removal = spool.discard(turn)
+        blocked += 0.0 if durable else time.perf_counter() - started
+        if removal is not None:
+            await removal
+        samples["loop"].append(blocked)
+
+    try:
+        # Timed with the loop otherwise idle (a ticker would hold the GIL the spool's thread needs),
+        for index in range(turns):
+            await one_turn(index)
+        # then the spool's records alone: how long each blocks the loop.
+        for index in range(turns):
+            await spool_only(index)
+        record_bytes = len(
+            json.dumps(
+                {
+                    "turn": 1,
+                    "key": [key.platform, key.workspace, key.channel, key.thread],
+                    "values": {"answer": answer},
+                    "shown": [answer],
+                }
+            )
+        )
+    finally:
+        await store.close()
+    assert spool.entries() == []
+
+    def summary(values: list[float]) -> dict[str, float]:
+        ordered = sorted(values)
+        return {
+            "median_us": round(statistics.median(ordered) * 1e6, 1),
+            "p90_us": round(ordered[int(len(ordered) * 0.9)] * 1e6, 1),
+        }
+
+    return {
+        "spool": "fsynced, off the loop" if durable else "not fsynced, on the loop",
+        "turns": turns,
+        "intent_record_bytes": record_bytes,
+        **{name: summary(values) for name, values in samples.items()},
+    }
+
+
+def _run_here(turns: int, answer_chars: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-spool-", dir=os.environ.get("BENCH_DIR")) as directory:
+        return asyncio.run(measure(turns, answer_chars, Path(directory)))
+
+
+def _run_in(checkout: Path, turns: int, answer_chars: int) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    out = subprocess.run(
+        [sys.executable, __file__, "--turns", str(turns), "--answer-chars", str(answer_chars), "--json"],
+        env=env, cwd=checkout, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--answer-chars", type=int, default=900)  # an intent record of ~2 KB
+    parser.add_argument("--compare", metavar="before=DIR")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.json:
+        print(json.dumps(_run_here(args.turns, args.answer_chars)))
+        return
+    results: dict[str, dict[str, Any]] = {}
+    if args.compare:
+        label, _, directory = args.compare.partition("=")
+        results[label] = _run_in(Path(directory), args.turns, args.answer_chars)
+    results["this"] = _run_in(Path(__file__).resolve().parent.parent, args.turns, args.answer_chars)
+    print(f"{args.turns} turns, intent record {next(iter(results.values()))['intent_record_bytes']} bytes")
+    for label, result in results.items():
+        print(
+            f"{label:>8} ({result['spool']}): "
+            + ", ".join(
+                f"{name} median {result[name]['median_us']} µs (p90 {result[name]['p90_us']})"
+                for name in ("intent", "land", "loop")
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
