@@ -238,15 +238,24 @@ async def test_with_sql_logging_on_every_statement_is_logged(
     store = await ConversationStore.open(
         f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", migrate=True, echo=True
     )
+    # A handler of the test's own on SQLAlchemy's logger: the root's handlers (caplog's among
+    # them) may carry a filter from a `botkit` command run in-process earlier in the session
+    # (botkit.cli.setup_logging quiets other libraries' INFO records on every root handler).
+    kept: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = kept.append  # type: ignore[method-assign]
+    engine_log = logging.getLogger("sqlalchemy.engine")
+    engine_log.addHandler(handler)
     try:
         with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
             ids = await store.accept("test", "d1", ("w", "c", "t"), user_text="q", user_id="u")
             assert ids is not None
             await store.finish_turn(ids.assistant_message_id, status="complete", answer="a", reasoning=None)
-        logged = [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy.engine")]
+        logged = [r.getMessage() for r in kept]
         assert any(m.startswith("INSERT INTO deliveries") for m in logged), logged
         assert any(m.startswith("UPDATE messages SET") for m in logged), logged
         rows = await store.messages(ids.conversation_id or 0)
         assert [(m.status, m.content) for m in rows] == [("complete", "q"), ("complete", "a")]
     finally:
+        engine_log.removeHandler(handler)
         await store.close()
