@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from typing import Any
 from botkit.events import ConversationKey
 from botkit.store import ConversationStore
 from botkit.store.records import StoredMessage, WorkerRecord
-from botkit.store.spool import SpooledWrite, WriteSpool
+from botkit.store.spool import SpooledWrite, Strays, WriteSpool
 
 log = logging.getLogger("botkit.app")
 
@@ -198,33 +198,41 @@ async def settle_abandoned(
     alive = set(workers) - gone
     leftovers: list[Leftover] = []
     for turn in unfinished:
-        # A turn this process claimed and could not settle (the database went away) is its own
-        # to finish: no other process takes a live process's row.
-        mine = turn.id in store.claimed
-        if not mine and (turn.owner in alive or (turn.owner is None and not ownerless)):
+        if not _abandoned(store, turn, alive, ownerless=ownerless):
             continue
         leftover = await _settle(store, turn, spooled.pop(turn.id, None))
         cut = replaced.pop(turn.id, None)  # its file goes once they are removed (botkit.repair)
         if leftover is not None:
             leftovers.append(leftover if cut is None else replace(leftover, strays=cut.message_ids))
     if spool is not None:
+        still_open = {turn.id for turn in unfinished}
+        leftovers += _strays_of_final_turns(replaced.values(), still_open)
         # The intents of the leftovers stay on disk until the platform has been read.
         kept = {leftover.turn for leftover in leftovers if leftover.intent is not None}
-        unfinished_ids = {turn.id for turn in unfinished}
-        for cut in replaced.values():
-            if cut.turn in unfinished_ids:  # a live process's turn: its own to clean up
-                continue
-            # Stored (complete or not) before its deletion landed: only the strays are left.
-            leftovers.append(
-                Leftover(
-                    ConversationKey(*cut.key), "", "", turn=cut.turn, strays=cut.message_ids, settled=True
-                )
-            )
-        still_open = {turn.id for turn in unfinished}
         for entry in entries:  # settled now, or the row was final already (landed before the file went)
             if (entry.turn not in spooled or entry.turn not in still_open) and entry.turn not in kept:
                 await spool.discard(entry.turn)
     return leftovers, gone
+
+
+def _abandoned(store: ConversationStore, turn: StoredMessage, alive: set[str], *, ownerless: bool) -> bool:
+    """Whether this sweep takes ``turn``: its owner is not alive (or it has none, with
+    ``ownerless``), or this process claimed it and could not settle it (the database went away):
+    that one is its own to finish, and no other process takes a live process's row."""
+    if turn.id in store.claimed:
+        return True
+    return not (turn.owner in alive or (turn.owner is None and not ownerless))
+
+
+def _strays_of_final_turns(cuts: Iterable[Strays], still_open: set[int]) -> list[Leftover]:
+    """Leftovers for the replaced messages of turns stored (complete or not) before their
+    deletion landed: only the strays are left to remove. A still unfinished turn's are not
+    here: a live process's turn is its own to clean up."""
+    return [
+        Leftover(ConversationKey(*cut.key), "", "", turn=cut.turn, strays=cut.message_ids, settled=True)
+        for cut in cuts
+        if cut.turn not in still_open
+    ]
 
 
 async def _settle(

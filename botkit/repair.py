@@ -61,40 +61,10 @@ async def repair_leftover(
     marked = await _marked(adapter, leftover) if needed else None
     intent = leftover.intent
     if intent is not None and intent.shown is not None:
-        seen = marked if marked else await _recorded(adapter, leftover)
-        final = final_view(seen, intent.shown)
-        if final is not None:
-            values = dict(intent.values, platform_message_ids=[m.message_id for m in final])
-            if not await _settle(store, leftover, values):
-                return
-            if spool is not None:
-                await spool.discard(leftover.turn)
-            log.warning(
-                "turn %s in %s: its final view was shown when botkit stopped (the response had not "
-                "come back); stored it as shown (%s), message left as it is",
-                leftover.turn,
-                key,
-                values.get("status"),
-            )
-            finals = {m.message_id for m in final}
-            await _remove(adapter, leftover, [m.message_id for m in seen if m.message_id not in finals])
-            await _discard_strays(spool, leftover)
+        if await _keep_shown_final(adapter, store, spool, leftover, marked):
             return
         log.warning("turn %s in %s: its final view was not shown; marking it interrupted", leftover.turn, key)
-    strays = set(leftover.strays)
-    target = _target(leftover, marked or [], strays)
-    if target is None:
-        await _remove(adapter, leftover, leftover.strays)
-        await _tell(adapter, leftover, respond)
-    else:
-        found = next((m for m in marked or [] if m.message_id == target), None)
-        shown = found.text if found is not None else await _shown_text(adapter, leftover, target)
-        text = UNANSWERED_NOTE if leftover.inbox else leftover.repaired(shown)
-        if text is not None and shown != text:
-            await _edit(adapter, leftover, target, text)
-        else:
-            log.info("the interrupted reply %s in %s already says so; left as it is", target, key)
-        await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
+    await _show_interruption(adapter, leftover, marked, respond)
     # Settled only now that the platform says so (see above).
     if leftover.interrupted is not None:
         if not await _settle(store, leftover, dict(leftover.interrupted)):
@@ -102,6 +72,58 @@ async def repair_leftover(
         if spool is not None and intent is not None:
             await spool.discard(leftover.turn)
     await _discard_strays(spool, leftover)
+
+
+async def _keep_shown_final(
+    adapter: Adapter,
+    store: ConversationStore,
+    spool: WriteSpool | None,
+    leftover: Leftover,
+    marked: Sequence[ShownMessage] | None,
+) -> bool:
+    """If the platform shows the spooled final view, store the turn as it was meant, leave its
+    message alone and remove what it replaced; True when it did (the leftover is done)."""
+    assert leftover.intent is not None and leftover.intent.shown is not None
+    seen = marked if marked else await _recorded(adapter, leftover)
+    final = final_view(seen, leftover.intent.shown)
+    if final is None:
+        return False
+    values = dict(leftover.intent.values, platform_message_ids=[m.message_id for m in final])
+    if not await _settle(store, leftover, values):
+        return True
+    if spool is not None:
+        await spool.discard(leftover.turn)
+    log.warning(
+        "turn %s in %s: its final view was shown when botkit stopped (the response had not "
+        "come back); stored it as shown (%s), message left as it is",
+        leftover.turn,
+        leftover.key,
+        values.get("status"),
+    )
+    finals = {m.message_id for m in final}
+    await _remove(adapter, leftover, [m.message_id for m in seen if m.message_id not in finals])
+    await _discard_strays(spool, leftover)
+    return True
+
+
+async def _show_interruption(
+    adapter: Adapter, leftover: Leftover, marked: Sequence[ShownMessage] | None, respond: Respond
+) -> None:
+    """Edit the turn's message to its partial answer and the note (or "ask again"), unless it
+    says so already; with no message to edit, tell the asker in a new reply. Strays go."""
+    target = _target(leftover, marked or [], set(leftover.strays))
+    if target is None:
+        await _remove(adapter, leftover, leftover.strays)
+        await _tell(adapter, leftover, respond)
+        return
+    found = next((m for m in marked or [] if m.message_id == target), None)
+    shown = found.text if found is not None else await _shown_text(adapter, leftover, target)
+    text = UNANSWERED_NOTE if leftover.inbox else leftover.repaired(shown)
+    if text is not None and shown != text:
+        await _edit(adapter, leftover, target, text)
+    else:
+        log.info("the interrupted reply %s in %s already says so; left as it is", target, leftover.key)
+    await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
 
 
 async def settle_unread(store: ConversationStore, spool: WriteSpool | None, leftover: Leftover) -> None:

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import socket
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import (
@@ -371,35 +371,10 @@ class ConversationStore:
         died between the two would leave a claim that drops the redelivery and no row to repair.
         ``key`` is (workspace, channel, thread) on ``platform``.
         """
-        workspace, channel, thread = key
         now = utcnow()
         try:
             async with self._sessions.connect() as connection:
-                upsert, _, claim = _UPSERTS[_dialect(connection)]
-                upserted = await upsert.first(
-                    connection,
-                    {
-                        "platform": platform,
-                        "workspace": workspace,
-                        "channel": channel,
-                        "thread": thread,
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
-                assert upserted is not None  # an upsert always returns its row
-                conversation, created_at = upserted
-                claimed = await claim.first(
-                    connection,
-                    {
-                        "platform": platform,
-                        "delivery_id": delivery_id,
-                        "conversation_id": conversation,
-                        "received_at": now,
-                    },
-                )
-                if claimed is None:
-                    raise _Duplicate  # rolls back the conversation's upsert too
+                conversation, created_at = await self._claim(connection, platform, delivery_id, key, now)
                 common: dict[str, Any] = {"conversation_id": conversation, "delivery_id": delivery_id}
                 # The reply row has the asker too: whom the restart pass tells if no turn adopts it.
                 ids = await _add_turn_rows(
@@ -415,6 +390,45 @@ class ConversationStore:
         except _Duplicate:
             return None
         return dataclasses.replace(ids, new_conversation=created_at == now)
+
+    async def _claim(
+        self,
+        connection: AsyncConnection,
+        platform: str,
+        delivery_id: str,
+        key: tuple[str, str, str],
+        now: datetime,
+    ) -> tuple[int, datetime]:
+        """In :meth:`accept`'s transaction: the conversation (created or touched) and the
+        delivery's claim; its id and creation time. Raises :class:`_Duplicate` for a claimed
+        delivery (the transaction then rolls back the upsert too)."""
+        workspace, channel, thread = key
+        upsert, _, claim = _UPSERTS[_dialect(connection)]
+        upserted = await upsert.first(
+            connection,
+            {
+                "platform": platform,
+                "workspace": workspace,
+                "channel": channel,
+                "thread": thread,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        assert upserted is not None  # an upsert always returns its row
+        conversation, created_at = upserted
+        claimed = await claim.first(
+            connection,
+            {
+                "platform": platform,
+                "delivery_id": delivery_id,
+                "conversation_id": conversation,
+                "received_at": now,
+            },
+        )
+        if claimed is None:
+            raise _Duplicate
+        return conversation, created_at
 
     async def adopt_inbox(
         self,

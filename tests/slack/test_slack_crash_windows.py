@@ -83,6 +83,16 @@ async def _killed_at(
     return replies
 
 
+async def _run_until(tmp_path: Path, env: dict[str, str], held: Hold) -> None:
+    """Start botkit (its restart pass runs first) and SIGKILL it once ``held`` is reached."""
+    process = await _botkit_run(tmp_path, env)
+    try:
+        await asyncio.wait_for(held.reached.wait(), 60)
+    finally:
+        await _sigkill(process)
+    assert process.returncode == -signal.SIGKILL
+
+
 async def _killed_at_the_final_edit(
     tmp_path: Path, slack: FakeSlack, standin: Standin, *, applied: bool
 ) -> tuple[dict[str, str], Callable[[], list[SlackMessage]]]:
@@ -425,13 +435,7 @@ async def test_a_second_kill_between_the_repair_and_the_settle_leaves_the_turn_f
         note = f"{checkpoint}\n\n{LEFTOVER_NOTE}"
         await slack.wait_for(lambda: not slack.sockets, 30)
 
-        repairing = slack.hold("chat.update", apply=applied, match=_repairing)
-        second = await _botkit_run(tmp_path, env)
-        try:
-            await asyncio.wait_for(repairing.reached.wait(), 60)
-        finally:
-            await _sigkill(second)
-        assert second.returncode == -signal.SIGKILL
+        await _run_until(tmp_path, env, slack.hold("chat.update", apply=applied, match=_repairing))
         assert replies()[0].history == ([THINKING, note] if applied else [THINKING])
         # Not settled before the message says so: left for the next start (the old order stored
         # it interrupted here, and a message that was not edited stayed "Thinking…" for good).
@@ -463,12 +467,7 @@ async def test_a_second_kill_after_the_restart_told_the_asker_leaves_one_note(tm
         assert ids is not None
         env = _env(slack, standin, database)
 
-        telling = slack.hold("chat.postMessage", apply=True, match=_repairing)
-        second = await _botkit_run(tmp_path, env)
-        try:
-            await asyncio.wait_for(telling.reached.wait(), 60)
-        finally:
-            await _sigkill(second)
+        await _run_until(tmp_path, env, slack.hold("chat.postMessage", apply=True, match=_repairing))
         (note,) = slack.thread_replies(channel, thread)
         assert note.history == [UNANSWERED_NOTE]
         assert [s for s, _ in _assistant(database)] == ["queued"]  # not settled yet
