@@ -224,7 +224,13 @@ def _write(path: Path, data: dict[str, Any], what: str, *, sync_directory: bool 
     try:
         _write_durably(path, json.dumps(data).encode("utf-8"), sync_directory=sync_directory)
     except OSError as err:
-        log.error("could not keep %s in %s: %s", what, path, err)
+        log.error(
+            "could not keep %s in %s (%s): a crash before it is stored loses it; make "
+            "database.pending_writes_dir writable and give its disk room",
+            what,
+            path,
+            err,
+        )
 
 
 def _write_durably(path: Path, payload: bytes, *, sync_directory: bool = True) -> None:
