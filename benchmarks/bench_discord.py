@@ -64,18 +64,11 @@ _MESSAGE_ROUTES = re.compile(r"^/channels/\d+/(messages|typing)|^/webhooks/\d+/[
 # -- role: the fake Discord and the stand-in (own process) ---------------------------------------
 
 
-async def platform_role(ns: argparse.Namespace) -> None:
-    """Serve a fake Discord with the limits on and a stand-in; commands on stdin, one per line:
-    ``connected``, ``go N WORDS`` (N mentions in one channel), ``slash N WORDS`` (N ``/ask``
-    commands there), ``wait N STALL`` (until N replies show their whole answer, or nothing
-    changed for STALL s), ``dump PATH``."""
+def _timed_standin(ns: argparse.Namespace) -> Any:
+    """The stand-in, noting per question when its last token went out and what it answered."""
     from botkit.llm.standin import Standin, _text_of, make_reply
-    from botkit.testing.discord_limits import DiscordLimits
-    from botkit.testing.fake_discord import FakeDiscord, FakeInteraction
 
     class TimedStandin(Standin):
-        """The stand-in, noting per question when its last token went out and what it answered."""
-
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.last_token: dict[int, float] = {}
@@ -94,105 +87,136 @@ async def platform_role(ns: argparse.Namespace) -> None:
                 self.answers[index] = make_reply(text).answer.strip()
             return response
 
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    standin = TimedStandin(
+    return TimedStandin(
         model_name=MODEL,
         tokens_per_second=ns.tokens_per_second,
         tokens_per_chunk=ns.tokens_per_chunk,
         max_num_seqs=1024,
     )
-    pushed: dict[int, dict[str, Any]] = {}  # mention's message id (or interaction id) -> index, when
-    commanded: dict[int, FakeInteraction] = {}  # index -> its interaction (--slash)
+
+
+class _Platform:
+    """The platform process's state (the fake Discord, the stand-in, what was asked) and one
+    method per command the orchestrator sends on stdin."""
+
+    COMMANDS = frozenset({"connected", "go", "slash", "wait", "dump"})
+
+    def __init__(self, fake: Any, standin: Any, users: int) -> None:
+        self.fake, self.standin = fake, standin
+        self.users = [fake.add_user(f"user{i}") for i in range(users)]
+        self.pushed: dict[int, dict[str, Any]] = {}  # mention's message id (or interaction id) -> index, when
+        self.commanded: dict[int, Any] = {}  # index -> its interaction (--slash)
+
+    def replies(self) -> dict[int, dict[str, Any]]:
+        """Per question: the bot's message that replies to it (the first, if several)."""
+        fake, me = self.fake, self.fake.bot_user["id"]
+        by_reference: dict[int, dict[str, Any]] = {}
+        for index, interaction in self.commanded.items():  # a slash command's reply: its original response
+            if interaction.original_id in fake.messages:
+                by_reference[index] = fake.messages[interaction.original_id]
+        for message in fake.messages_in(fake.channel_id):
+            reference = (message.get("message_reference") or {}).get("message_id")
+            if message["author"]["id"] == me and reference is not None:
+                index = self.pushed.get(int(reference), {}).get("index")
+                if index is not None and index not in by_reference:
+                    by_reference[index] = message
+        return by_reference
+
+    def finished(self) -> int:
+        """How many replies show their whole answer in some version."""
+        answers = self.standin.answers
+        return sum(
+            1
+            for index, message in self.replies().items()
+            if index in answers
+            and answers[index] in [t.strip() for t in self.fake.versions_of(int(message["id"]))]
+        )
+
+    def synced(self) -> bool:
+        """botkit has synced its ``/ask`` to the guild (commands are not run before)."""
+        return any(c["name"] == "ask" for c in self.fake.commands.get(str(self.fake.guild_id), []))
+
+    async def connected(self) -> None:
+        await self.fake.wait_until_connected(timeout=120)
+
+    async def go(self, count: str, words: str) -> None:
+        """``count`` users @mention the bot in the one channel."""
+        for index in range(int(count)):
+            text = f"{self.fake.mention} {question(index, int(words))}"
+            message = await self.fake.user_message(self.users[index], self.fake.channel_id, text)
+            self.pushed[int(message["id"])] = {"index": index, "at": time.monotonic()}
+
+    async def slash(self, count: str, words: str) -> None:
+        """``count`` users run ``/ask`` there, once botkit has synced it."""
+        await self.fake.wait_for(self.synced, 60)
+        for index in range(int(count)):
+            asked = {"question": question(index, int(words))}
+            interaction = await self.fake.slash_command(self.users[index], "ask", asked)
+            self.commanded[index] = interaction
+            self.pushed[interaction.id] = {"index": index, "at": time.monotonic()}
+
+    async def wait(self, count: str, stall: str) -> None:
+        """Until ``count`` replies show their whole answer, or nothing changed for ``stall`` s."""
+        done, changed = -1, time.monotonic()
+        while time.monotonic() - changed < float(stall):
+            now_done = self.finished()
+            if now_done >= int(count):
+                break
+            if now_done != done:
+                done, changed = now_done, time.monotonic()
+            await asyncio.sleep(0.1)
+
+    async def dump(self, path: str) -> None:
+        """Every reply's versions beside its last token and answer, and the call counts."""
+        fake, standin, shown = self.fake, self.standin, self.replies()
+        records = []
+        for info in self.pushed.values():
+            found = shown.get(info["index"])
+            records.append(
+                {
+                    **info,
+                    "last_token": standin.last_token.get(info["index"]),
+                    "answer": standin.answers.get(info["index"]),
+                    "versions": fake.versions.get(int(found["id"]), []) if found else [],
+                }
+            )
+        _write_json(
+            path,
+            {
+                "replies": records,
+                "rate_limited": sum(1 for c in fake.calls if c.status == 429),
+                "global_429": sum(1 for r in (fake.limiter.rejected if fake.limiter else []) if r[2]),
+                "message_calls": sum(1 for c in fake.calls if _MESSAGE_ROUTES.match(c.path)),
+                "calls": len(fake.calls),
+                "tokens": standin.generation_tokens_total,
+            },
+        )
+
+
+async def platform_role(ns: argparse.Namespace) -> None:
+    """Serve a fake Discord with the limits on and a stand-in; commands on stdin, one per line:
+    ``connected``, ``go N WORDS`` (N mentions in one channel), ``slash N WORDS`` (N ``/ask``
+    commands there), ``wait N STALL`` (until N replies show their whole answer, or nothing
+    changed for STALL s), ``dump PATH``."""
+    from botkit.testing.discord_limits import DiscordLimits
+    from botkit.testing.fake_discord import FakeDiscord
+
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    standin = _timed_standin(ns)
     async with FakeDiscord(limits=DiscordLimits(typing=ns.typing_limited)) as fake, standin:
         print(
             f"READY {fake.api_url} {fake.gateway_url} {fake.token} {standin.base_url} "
             f"{fake.guild_id} {fake.channel_id}",
             flush=True,
         )
-        users = [fake.add_user(f"user{i}") for i in range(ns.max_mentions)]
-
-        def replies() -> dict[int, dict[str, Any]]:
-            """Per question: the bot's message that replies to it (the first, if several)."""
-            me = fake.bot_user["id"]
-            by_reference: dict[int, dict[str, Any]] = {}
-            for index, interaction in commanded.items():  # a slash command's reply: its original response
-                if interaction.original_id in fake.messages:
-                    by_reference[index] = fake.messages[interaction.original_id]
-            for message in fake.messages_in(fake.channel_id):
-                reference = (message.get("message_reference") or {}).get("message_id")
-                if message["author"]["id"] == me and reference is not None:
-                    index = pushed.get(int(reference), {}).get("index")
-                    if index is not None and index not in by_reference:
-                        by_reference[index] = message
-            return by_reference
-
-        def finished() -> int:
-            answers = standin.answers
-            return sum(
-                1
-                for index, message in replies().items()
-                if index in answers
-                and answers[index] in [t.strip() for t in fake.versions_of(int(message["id"]))]
-            )
-
-        def synced() -> bool:
-            """botkit has synced its ``/ask`` to the guild (commands are not run before)."""
-            return any(c["name"] == "ask" for c in fake.commands.get(str(fake.guild_id), []))
-
+        platform = _Platform(fake, standin, ns.max_mentions)
         while line := (await reader.readline()).decode().strip():
             command, *args = line.split()
-            if command == "connected":
-                await fake.wait_until_connected(timeout=120)
-            elif command == "go":
-                for index in range(int(args[0])):
-                    text = f"{fake.mention} {question(index, int(args[1]))}"
-                    message = await fake.user_message(users[index], fake.channel_id, text)
-                    pushed[int(message["id"])] = {"index": index, "at": time.monotonic()}
-            elif command == "slash":
-                await fake.wait_for(synced, 60)
-                for index in range(int(args[0])):
-                    asked = {"question": question(index, int(args[1]))}
-                    interaction = await fake.slash_command(users[index], "ask", asked)
-                    commanded[index] = interaction
-                    pushed[interaction.id] = {"index": index, "at": time.monotonic()}
-            elif command == "wait":
-                count, stall = int(args[0]), float(args[1])
-                done, changed = -1, time.monotonic()
-                while time.monotonic() - changed < stall:
-                    now_done = finished()
-                    if now_done >= count:
-                        break
-                    if now_done != done:
-                        done, changed = now_done, time.monotonic()
-                    await asyncio.sleep(0.1)
-            elif command == "dump":
-                shown = replies()
-                records = []
-                for info in pushed.values():
-                    index = info["index"]
-                    found = shown.get(index)
-                    records.append(
-                        {
-                            **info,
-                            "last_token": standin.last_token.get(index),
-                            "answer": standin.answers.get(index),
-                            "versions": fake.versions.get(int(found["id"]), []) if found else [],
-                        }
-                    )
-                calls = [c for c in fake.calls if _MESSAGE_ROUTES.match(c.path)]
-                _write_json(
-                    args[0],
-                    {
-                        "replies": records,
-                        "rate_limited": sum(1 for c in fake.calls if c.status == 429),
-                        "global_429": sum(1 for r in (fake.limiter.rejected if fake.limiter else []) if r[2]),
-                        "message_calls": len(calls),
-                        "calls": len(fake.calls),
-                        "tokens": standin.generation_tokens_total,
-                    },
-                )
+            if command not in _Platform.COMMANDS:
+                raise SystemExit(f"unknown platform command {command!r}")
+            await getattr(platform, command)(*args)
             print(f"OK {command}", flush=True)
 
 
