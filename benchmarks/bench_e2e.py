@@ -630,7 +630,7 @@ def run_config(
                     "--pid",
                     str(bot.proc.pid),
                     "--rate",
-                    "100",
+                    os.environ.get("BENCH_E2E_PYSPY_RATE", "100"),  # more samples for a short run
                     "--nonblocking",
                     *(["--gil"] if ns.profile_gil else []),
                     "--format",

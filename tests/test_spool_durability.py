@@ -44,7 +44,7 @@ asyncio.run(main())
 CALL = re.compile(r"^(?:\[pid\s+)?\d+\]?\s+(\w+)\((.*)\)\s+=\s+(-?\d+)")
 
 
-def _events(directory: Path, tmp_path: Path) -> list[tuple[str, str]]:
+def _events(directory: Path, tmp_path: Path, script: str = SCRIPT) -> list[tuple[str, str]]:
     """What the spool write asked of the kernel, in order: ("fsync", the path its fd was opened
     on), ("rename", the target), ("unlink", the path) for every call under ``tmp_path``."""
     trace = tmp_path / "strace.txt"
@@ -53,7 +53,7 @@ def _events(directory: Path, tmp_path: Path) -> list[tuple[str, str]]:
         [
             STRACE, "-f", "-qq", "-o", str(trace),
             "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,openat,unlink,unlinkat",
-            sys.executable, "-c", SCRIPT, str(directory),
+            sys.executable, "-c", script, str(directory),
         ],
         check=True, env=env, cwd=tmp_path, capture_output=True, timeout=60,
     )  # fmt: skip
@@ -93,3 +93,46 @@ def test_a_spooled_record_is_fsynced_then_renamed_then_its_directory_fsynced(tmp
         ("fsync", str(directory)),  # the removal
     ], events
     assert list(directory.iterdir()) == []
+
+
+REUSE_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from botkit.store.spool import SpooledWrite, WriteSpool
+
+async def main() -> None:
+    spool = WriteSpool(Path(sys.argv[1]), "sqlite+aiosqlite:///x.db")
+    entry = lambda turn: SpooledWrite(turn, ("slack", "T1", "C1", "1.0"), {"answer": "a" * 2000}, ("a",))
+    await spool.save(entry(1))
+    await spool.discard_soon(1)  # landed: kept as a spare, not unlinked
+    await spool.save(entry(2))  # the spare's rename is not durable yet: a new file
+    await spool.save(entry(3))  # now it is (turn 2's directory fsync): the spare is reused
+    print(sorted(p.name for p in Path(sys.argv[1]).iterdir()))
+
+asyncio.run(main())
+"""
+
+
+def test_a_landed_records_file_is_reused_only_after_its_rename_is_durable(tmp_path: Path) -> None:
+    """A record that is not needed any more (its final write landed) is renamed into a spare,
+    and the next record is written into that file instead of a new one (creating an inode is
+    most of a record's CPU here), with the same order as a new file: fsync(spare) -> rename over
+    the record -> fsync(directory). The spare is reused only after a directory fsync followed
+    its own rename: before that, a power cut could bring the old record's name back, naming the
+    file the new record is being written into."""
+    directory = tmp_path / "botkit.db.pending"
+    events = _events(directory, tmp_path, REUSE_SCRIPT)
+    renames = [path for kind, path in events if kind == "rename"]
+    spare = next(r.split(" -> ")[1] for r in renames if r.endswith(".spare"))
+    record = {n: next(r.split(" -> ")[1] for r in renames if r.endswith(f"-{n}.json")) for n in (1, 2, 3)}
+    tmp2 = record[2].removesuffix(".json") + ".tmp"
+    assert events[events.index(("rename", f"{record[1]} -> {spare}")) :] == [
+        ("rename", f"{record[1]} -> {spare}"),  # turn 1's removal: a rename, not an unlink
+        ("fsync", tmp2),  # turn 2 into a new file: the spare's rename is not durable yet
+        ("rename", f"{tmp2} -> {record[2]}"),
+        ("fsync", str(directory)),  # ... now it is
+        ("fsync", spare),  # turn 3 into the spare
+        ("rename", f"{spare} -> {record[3]}"),
+        ("fsync", str(directory)),
+    ], events
+    assert sorted(p.name for p in directory.iterdir()) == sorted(Path(record[n]).name for n in (2, 3))

@@ -10,7 +10,8 @@ when it lands; the next start stores what it finds here before it repairs anythi
 
 A record survives a crash of the process (SIGKILL, OOM) and a power cut: each is written to a
 temporary file, fsynced, renamed over its target and the directory fsynced (:func:`_write_durably`),
-so after a cut the target holds the old record or the new one, never a torn or missing one. The
+so after a cut the target holds the old record or the new one, never a torn or missing one (the
+temporary file is a landed record's file kept as a spare where one is ready: :class:`_Spares`). The
 blocking part runs on one worker thread (:data:`_WORKER`), never on the event loop: one, not
 ``asyncio.to_thread``'s pool, so records are written in the order they were asked for (a discard
 never overtakes the save of the same file, a stray's removal never its addition). A caller awaits a
@@ -35,10 +36,13 @@ their database (the URL without its password), so bots on other databases sharin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import secrets
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -237,13 +241,20 @@ def _write_durably(path: Path, payload: bytes, *, sync_directory: bool = True) -
     """``path`` holds ``payload`` after a power cut, or its old content, never a torn file: the
     temporary file is fsynced before the rename (else the rename can reach the disk before the
     data: an empty file after a cut), and the directory after it (the rename itself is an entry
-    of the directory). A new directory's own entry is fsynced in its parent."""
+    of the directory). A new directory's own entry is fsynced in its parent.
+
+    The temporary file is one of this process's spares where one is ready (:class:`_Spares`):
+    creating a file (an inode) is most of a record's CPU on some file systems, reusing one is
+    an open, a truncate and a rename."""
     directory = path.parent
     if not directory.is_dir():
         directory.mkdir(parents=True, exist_ok=True)
         _fsync_directory(directory.parent)
-    partial = path.with_suffix(".tmp")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    spares = _spares_in(directory)
+    partial, fd = spares.open_one()
+    if fd is None:
+        partial = path.with_suffix(".tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
     try:
         view = memoryview(payload)
         while view:
@@ -254,6 +265,95 @@ def _write_durably(path: Path, payload: bytes, *, sync_directory: bool = True) -
     os.replace(partial, path)
     if sync_directory:
         _fsync_directory(directory)
+        spares.synced()
+
+
+#: Spares kept per directory by one process: enough for the records that end together under load.
+MAX_SPARES = 32
+
+
+class _Spares:
+    """A record's file, once not needed, kept under a name no reader looks at for the next
+    record to be written into, instead of unlinked (used only on the spool's worker thread).
+
+    Safe after a power cut because a spare is reused only once the rename that made it a spare
+    is durable (a directory fsync came after it: :meth:`synced`); before that, the old record's
+    name could come back after a cut naming the file the new record is being written into.
+    Names carry the host, the pid and a token of this process, so processes sharing the
+    directory never take each other's, and spares of a process that is gone are removed by the
+    next process on that host that writes a record here (:meth:`sweep`)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+        self._tag = f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.ready: list[Path] = []  # renamed into spares before the last directory fsync
+        self.unsynced: list[Path] = []  # renamed since
+        self._made = 0
+        self.sweep()
+
+    def open_one(self) -> tuple[Path, int | None]:
+        """A ready spare opened for writing, truncated; (_, None) if there is none."""
+        while self.ready:
+            spare = self.ready.pop()
+            try:  # no O_CREAT: a spare removed meanwhile is not made again under its name
+                return spare, os.open(spare, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+            except OSError:
+                continue
+        return self.directory, None
+
+    def keep(self, record: Path) -> bool:
+        """Rename ``record`` into a spare (a removal that need not be durable); False: full, or
+        the rename failed (the caller unlinks it)."""
+        if len(self.ready) + len(self.unsynced) >= MAX_SPARES:
+            return False
+        self._made += 1
+        spare = self.directory / f"spare-{self._tag}-{self._made}.spare"
+        try:
+            os.replace(record, spare)
+        except OSError:
+            return False
+        self.unsynced.append(spare)
+        return True
+
+    def synced(self) -> None:
+        """The directory was fsynced: every spare renamed before it is ready."""
+        self.ready += self.unsynced
+        self.unsynced = []
+
+    def sweep(self) -> None:
+        """Remove the spares of processes on this host that are gone (a pid no longer running,
+        or this pid with another token: a restart in a container gets the same pid)."""
+        host, pid, token = self._tag.split("-")
+        for spare in self.directory.glob(f"spare-{host}-*.spare"):
+            parts = spare.name.split("-")
+            if len(parts) != 5 or not parts[2].isdigit() or parts[3] == token:
+                continue
+            if int(parts[2]) == int(pid) or not _running(int(parts[2])):
+                with contextlib.suppress(OSError):
+                    spare.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: running
+    return True
+
+
+_SPARES: dict[tuple[int, Path], _Spares] = {}  # per process and directory; on the spool's worker
+
+
+def _spares_in(directory: Path) -> _Spares:
+    """This process's spares in ``directory`` (a forked child gets its own, never its parent's)."""
+    key = (os.getpid(), directory)
+    spares = _SPARES.get(key)
+    if spares is None:
+        spares = _SPARES[key] = _Spares(directory)
+    return spares
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -265,6 +365,10 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def _unlink(path: Path, *, durable: bool) -> None:
+    """Remove the record at ``path``. Not ``durable``: it is kept as a spare where there is room
+    (:class:`_Spares`), a rename instead of an unlink, for the next record to reuse."""
+    if not durable and path.parent.is_dir() and _spares_in(path.parent).keep(path):
+        return
     try:
         path.unlink()
     except FileNotFoundError:
