@@ -8,6 +8,8 @@ Per turn, in the order the pipeline does it, on a real SQLite file and a real sp
   final view's first request waits for: the time added before that request can go out;
 - ``land``: the final write (``FinalWrites.land``: spooled, stored in SQLite, the record
   removed), which the thread's next turn waits for;
+- ``CPU of a landed turn's records``: the process's CPU (every thread, the kernel's file work
+  included) for what the usual turn spools: its intent, removed once its final write landed;
 - ``loop``: the time the event loop's thread spends inside the spool's calls for one turn's
   records (the intent, the final write over it, its removal; no database, a second pass of as
   many turns): how long the spool blocks the loop, i.e. what every other reply, ack and
@@ -93,6 +95,18 @@ async def measure(turns: int, answer_chars: int, directory: Path) -> dict[str, A
             await removal
         samples["loop"].append(blocked)
 
+    async def usual_records(count: int) -> float:
+        """CPU seconds per turn of what a landed turn spools: its intent, then its removal."""
+        where = (key.platform, key.workspace, key.channel, key.thread)
+        values = {"status": "complete", "answer": answer, "reasoning": None}
+        started = time.process_time()
+        for index in range(count):
+            turn = 2_000_000 + index
+            await spool.save(SpooledWrite(turn, where, values, (answer,)))
+            removal = spool.discard_soon(turn)
+        await removal
+        return (time.process_time() - started) / count
+
     try:
         # Timed with the loop otherwise idle (a ticker would hold the GIL the spool's thread needs),
         for index in range(turns):
@@ -100,6 +114,9 @@ async def measure(turns: int, answer_chars: int, directory: Path) -> dict[str, A
         # then the spool's records alone: how long each blocks the loop.
         for index in range(turns):
             await spool_only(index)
+        # then a usual turn's records (the intent, removed once the final write landed): the
+        # process's CPU for them, every thread and the kernel's file work included.
+        cpu = await usual_records(turns) if hasattr(spool, "discard_soon") else None
         record_bytes = len(
             json.dumps(
                 {
@@ -125,6 +142,7 @@ async def measure(turns: int, answer_chars: int, directory: Path) -> dict[str, A
         "spool": "fsynced, off the loop" if durable else "not fsynced, on the loop",
         "turns": turns,
         "intent_record_bytes": record_bytes,
+        "usual_records_cpu_us": None if cpu is None else round(cpu * 1e6, 1),
         **{name: summary(values) for name, values in samples.items()},
     }
 
@@ -168,6 +186,7 @@ def main() -> None:
                 f"{name} median {result[name]['median_us']} µs (p90 {result[name]['p90_us']})"
                 for name in ("intent", "land", "loop")
             )
+            + f", CPU of a landed turn's records {result.get('usual_records_cpu_us')} µs"
         )
 
 

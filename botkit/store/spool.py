@@ -268,8 +268,9 @@ def _write_durably(path: Path, payload: bytes, *, sync_directory: bool = True) -
         spares.synced()
 
 
-#: Spares kept per directory by one process: enough for the records that end together under load.
-MAX_SPARES = 32
+#: Spares kept per directory by one process: the records of as many turns as end together at 500
+#: replies at once (each spare is one small file, a 4 KB block; swept when its process is gone).
+MAX_SPARES = 512
 
 
 class _Spares:
