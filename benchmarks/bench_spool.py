@@ -104,7 +104,7 @@ async def measure(turns: int, answer_chars: int, directory: Path) -> dict[str, A
             turn = 2_000_000 + index
             await spool.save(SpooledWrite(turn, where, values, (answer,)))
             removal = spool.discard_soon(turn)
-        await removal
+        await asyncio.wrap_future(removal)
         return (time.process_time() - started) / count
 
     try:

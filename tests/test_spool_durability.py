@@ -104,7 +104,7 @@ async def main() -> None:
     spool = WriteSpool(Path(sys.argv[1]), "sqlite+aiosqlite:///x.db")
     entry = lambda turn: SpooledWrite(turn, ("slack", "T1", "C1", "1.0"), {"answer": "a" * 2000}, ("a",))
     await spool.save(entry(1))
-    await spool.discard_soon(1)  # landed: kept as a spare, not unlinked
+    await asyncio.wrap_future(spool.discard_soon(1))  # landed: kept as a spare, not unlinked
     await spool.save(entry(2))  # the spare's rename is not durable yet: a new file
     await spool.save(entry(3))  # now it is (turn 2's directory fsync): the spare is reused
     print(sorted(p.name for p in Path(sys.argv[1]).iterdir()))

@@ -45,7 +45,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,11 +140,13 @@ class WriteSpool:
         """Write ``entry`` atomically and durably (see :meth:`save_soon`)."""
         await self.save_soon(entry)
 
-    def discard_soon(self, turn: int) -> asyncio.Future[None]:
+    def discard_soon(self, turn: int) -> Future[None]:
         """:meth:`discard` (not durable), not waited for: done on the worker, after every
-        record asked for before it."""
+        record asked for before it; the file is kept for the next record (:class:`_Spares`).
+        Handed to the worker directly, not through the event loop, so its end wakes nothing
+        (wrap the future in ``asyncio.wrap_future`` to wait for it)."""
         path = self._path(turn)
-        return self._run(lambda: _unlink(path, durable=False))
+        return _worker().submit(_recycle, path)
 
     async def discard(self, turn: int, *, durable: bool = False) -> None:
         """Remove ``turn``'s record. ``durable``: the directory is fsynced after the unlink, where
@@ -365,11 +367,14 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _recycle(path: Path) -> None:
+    """Remove the record at ``path`` (not durably), kept as a spare where there is room
+    (:class:`_Spares`): a rename instead of an unlink, and the next record reuses the file."""
+    if not (path.parent.is_dir() and _spares_in(path.parent).keep(path)):
+        _unlink(path, durable=False)
+
+
 def _unlink(path: Path, *, durable: bool) -> None:
-    """Remove the record at ``path``. Not ``durable``: it is kept as a spare where there is room
-    (:class:`_Spares`), a rename instead of an unlink, for the next record to reuse."""
-    if not durable and path.parent.is_dir() and _spares_in(path.parent).keep(path):
-        return
     try:
         path.unlink()
     except FileNotFoundError:
