@@ -247,13 +247,14 @@ def _write_durably(path: Path, payload: bytes, *, sync_directory: bool = True) -
 
     The temporary file is one of this process's spares where one is ready (:class:`_Spares`):
     creating a file (an inode) is most of a record's CPU on some file systems, reusing one is
-    an open, a truncate and a rename."""
+    an open, a write over its old content, a truncate to the new length and a rename."""
     directory = path.parent
     if not directory.is_dir():
         directory.mkdir(parents=True, exist_ok=True)
         _fsync_directory(directory.parent)
     spares = _spares_in(directory)
     partial, fd = spares.open_one()
+    reused = fd is not None
     if fd is None:
         partial = path.with_suffix(".tmp")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
@@ -261,6 +262,8 @@ def _write_durably(path: Path, payload: bytes, *, sync_directory: bool = True) -
         view = memoryview(payload)
         while view:
             view = view[os.write(fd, view) :]
+        if reused:
+            os.ftruncate(fd, len(payload))  # a spare overwritten in place: cut what is left of it
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -296,11 +299,12 @@ class _Spares:
         self.sweep()
 
     def open_one(self) -> tuple[Path, int | None]:
-        """A ready spare opened for writing, truncated; (_, None) if there is none."""
+        """A ready spare opened for writing over in place (its blocks kept: truncating first
+        made the fsync that follows slower here, 463-527 vs 325-366 µs); (_, None) if none."""
         while self.ready:
             spare = self.ready.pop()
             try:  # no O_CREAT: a spare removed meanwhile is not made again under its name
-                return spare, os.open(spare, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+                return spare, os.open(spare, os.O_WRONLY | os.O_CLOEXEC)
             except OSError:
                 continue
         return self.directory, None
