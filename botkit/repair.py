@@ -126,9 +126,24 @@ async def _show_interruption(
     await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
 
 
+async def leave_unread(store: ConversationStore, leftover: Leftover) -> bool:
+    """A leftover of a platform this process does not serve whose final view's intent is on disk:
+    only that platform can tell whether the complete answer was shown, so the row goes back to
+    the gone process it was claimed from, still unfinished, and its intent stays in the spool,
+    for a start that serves the platform (or a serving process's sweep) to decide. True if it
+    was left so; False if the row could not be released (kept claimed: this process's next
+    sweep tries again)."""
+    try:
+        await store.release_unfinished(leftover.turn, leftover.owner)
+    except Exception:
+        log.exception("could not leave turn %s in %s for a start that serves it", leftover.turn, leftover.key)
+        return False
+    return True
+
+
 async def settle_unread(store: ConversationStore, spool: WriteSpool | None, leftover: Leftover) -> None:
-    """A leftover of a platform this process does not serve: what the database knows is stored
-    (its intent cannot be read back), and its spool records go."""
+    """A leftover of a platform this process does not serve, with no intent to read back: what
+    the database knows is stored, and its spool records go."""
     settled = leftover.interrupted is not None and await _settle(store, leftover, dict(leftover.interrupted))
     if settled and spool is not None:
         await spool.discard(leftover.turn)
