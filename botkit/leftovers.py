@@ -58,6 +58,7 @@ class Leftover:
     # history must be scanned for the turn's messages (a Slack DM), from shortly before it.
     asked_at: float | None = None
     inbox: bool = False  # accepted only: no turn adopted it, no answer began
+    started: bool = False  # the row was ``streaming``: the model was called, its answer shown
     # The final view's intent, spooled before its request went out (botkit.store.spool): the
     # platform decides whether it was applied.
     intent: SpooledWrite | None = None
@@ -283,6 +284,7 @@ async def _settle(
         question=turn.delivery_id,
         asked_at=_unix(turn.created_at),
         inbox=turn.status == "queued" and turn.persona_name is None,  # accepted only
+        started=turn.status == "streaming",
         intent=intent,
         interrupted=values,
         owner=turn.owner,
