@@ -218,6 +218,14 @@ class Adapter(ABC):
         """
         return False
 
+    @property
+    def unmarked_streams(self) -> bool:
+        """Whether a turn's streaming message may carry no marker until it is finished (Slack's
+        native streaming: ``chat.startStream`` takes no metadata). :meth:`reply_messages` then
+        also lists such a message, with ``marker`` None, and the restart pass reads the
+        conversation for every turn that was streaming (:mod:`botkit.repair`)."""
+        return False
+
     async def reply_messages(
         self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
     ) -> list[ShownMessage] | None:

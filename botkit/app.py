@@ -46,7 +46,7 @@ from botkit.pipeline.router import Router
 from botkit.pipeline.turns import TurnRunner
 from botkit.plugins.api import Plugin, PluginContext
 from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
-from botkit.repair import repair_leftover, settle_unread
+from botkit.repair import leave_unread, repair_leftover, settle_unread
 from botkit.retention import RetentionPolicy, run_retention
 from botkit.store import ConversationStore
 from botkit.store.records import WorkerRecord
@@ -83,6 +83,9 @@ class BotApp:
         self.serve_status = settings.server.enabled if settings.server.enabled is not None else status_server
         self.status_server: StatusServer | None = None
         self.leftovers: list[Leftover] = []
+        #: Turns left unsettled for a start that serves their platform (turn id -> platform):
+        #: their final view may have been shown, and no adapter here can read it (botkit.repair).
+        self.unsettled: dict[int, str] = {}
         self.spool: WriteSpool | None = None
         self.extra_plugins = list(extra_plugins)
         self.announce = announce
@@ -224,6 +227,7 @@ class BotApp:
             accepting=lambda: router.accepting,
             turns=lambda: dict(router.turns.turn_counts),
             writes=router.turns.writes.status,
+            unsettled=self.unsettled_counts,
         )
         await self.status_server.start()
         self._stack.push_async_callback(self.status_server.stop)
@@ -237,12 +241,45 @@ class BotApp:
         a message it accepted but never began to answer gets one visible note."""
         assert self.bot is not None
         by_platform = {adapter.name: adapter for adapter in adapters}
+        left: list[Leftover] = []
         for leftover in leftovers:
             adapter = by_platform.get(leftover.key.platform)
-            if adapter is None:
-                await settle_unread(self.bot.store, self.spool, leftover)
-            else:
+            if adapter is not None:
                 await repair_leftover(adapter, self.bot.store, self.spool, leftover, self.bot.respond)
+            elif leftover.intent is None:
+                await settle_unread(self.bot.store, self.spool, leftover)
+            elif await leave_unread(self.bot.store, leftover):
+                left.append(leftover)
+        self._left_unsettled(left)
+
+    def _left_unsettled(self, left: Sequence[Leftover]) -> None:
+        """Count the turns left for a start that serves their platform, and say so once each
+        (at WARNING, per platform, with what to do): the operator must start that adapter."""
+        for leftover in left:
+            self.unsettled[leftover.turn] = leftover.key.platform
+        for platform in sorted({leftover.key.platform for leftover in left}):
+            count = sum(1 for p in self.unsettled.values() if p == platform)
+            log.warning(
+                "%d turn(s) on %s left unsettled: botkit stopped while their final answer was being "
+                "shown, and only %s can tell whether it was; this botkit runs no %s adapter, so they "
+                "stay unfinished and their records stay in %s; start botkit with the %s adapter to "
+                "settle them",
+                count, platform, platform, platform,
+                self.spool.directory if self.spool is not None else "the spool", platform,
+            )  # fmt: skip
+
+    def unsettled_counts(self) -> dict[str, int]:
+        """The turns left unsettled, per platform (``/healthz``, ``/metrics``)."""
+        counts: dict[str, int] = {}
+        for platform in self.unsettled.values():
+            counts[platform] = counts.get(platform, 0) + 1
+        return counts
+
+    async def _forget_settled_elsewhere(self, store: ConversationStore) -> None:
+        """Drop from :attr:`unsettled` the turns another process (serving their platform) settled."""
+        if self.unsettled:
+            still = {turn.id for turn in await store.unfinished_turns()}
+            self.unsettled = {turn: p for turn, p in self.unsettled.items() if turn in still}
 
     async def _sweep_gone_workers(self, adapters: Sequence[Adapter]) -> None:
         """Every ``database.heartbeat_interval``: settle and repair the turns of processes on
@@ -258,7 +295,10 @@ class BotApp:
         while True:
             await asyncio.sleep(database.heartbeat_interval)
             try:
-                leftovers, gone = await settle_abandoned(store, self.spool, judge, ownerless=False)
+                await self._forget_settled_elsewhere(store)
+                leftovers, gone = await settle_abandoned(
+                    store, self.spool, judge, ownerless=False, leave=self.unsettled.keys()
+                )
                 if gone or leftovers:
                     log.warning(
                         "botkit process(es) %s on this database are gone; %d of their replies to repair",

@@ -58,6 +58,7 @@ class Leftover:
     # history must be scanned for the turn's messages (a Slack DM), from shortly before it.
     asked_at: float | None = None
     inbox: bool = False  # accepted only: no turn adopted it, no answer began
+    started: bool = False  # the row was ``streaming``: the model was called, its answer shown
     # The final view's intent, spooled before its request went out (botkit.store.spool): the
     # platform decides whether it was applied.
     intent: SpooledWrite | None = None
@@ -67,6 +68,9 @@ class Leftover:
     # what happened, so a second kill meanwhile leaves it for the next start: what to store then
     # (unless its intent is shown). None: settled already.
     interrupted: Mapping[str, Any] | None = None
+    # The gone process the row was claimed from: it goes back to it when this process cannot
+    # read the platform that decides the turn (botkit.repair.leave_unread).
+    owner: str | None = None
 
     @property
     def text(self) -> str:
@@ -157,6 +161,7 @@ async def settle_abandoned(
     *,
     ownerless: bool,
     strays: bool = False,
+    leave: Collection[int] = (),
 ) -> tuple[list[Leftover], set[str]]:
     """Finish the turns left ``queued`` or ``streaming`` by workers that are not alive: those
     ``judge`` finds gone among the registered ones, those no longer registered (retired, or
@@ -188,6 +193,9 @@ async def settle_abandoned(
 
     With ``strays`` (at start-up), the messages a text posted anew replaced and a crash left
     undeleted come back too, with their turn's leftover or on their own (its row is final).
+
+    The turns in ``leave`` are not taken (nor their spool records touched): this process found
+    them before and cannot read the platform that decides them (:func:`botkit.repair.leave_unread`).
     """
     entries = spool.entries() if spool is not None else []
     replaced = {s.turn: s for s in spool.strays()} if spool is not None and strays else {}
@@ -198,7 +206,7 @@ async def settle_abandoned(
     alive = set(workers) - gone
     leftovers: list[Leftover] = []
     for turn in unfinished:
-        if not _abandoned(store, turn, alive, ownerless=ownerless):
+        if turn.id in leave or not _abandoned(store, turn, alive, ownerless=ownerless):
             continue
         leftover = await _settle(store, turn, spooled.pop(turn.id, None))
         cut = replaced.pop(turn.id, None)  # its file goes once they are removed (botkit.repair)
@@ -276,8 +284,10 @@ async def _settle(
         question=turn.delivery_id,
         asked_at=_unix(turn.created_at),
         inbox=turn.status == "queued" and turn.persona_name is None,  # accepted only
+        started=turn.status == "streaming",
         intent=intent,
         interrupted=values,
+        owner=turn.owner,
     )
 
 

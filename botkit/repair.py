@@ -58,6 +58,7 @@ async def repair_leftover(
         return
     # Listed only where the recorded ids may not tell the whole story (one read of the thread).
     needed = not leftover.message_id or leftover.intent is not None or bool(leftover.strays)
+    needed = needed or (leftover.started and adapter.unmarked_streams)
     marked = await _marked(adapter, leftover) if needed else None
     intent = leftover.intent
     if intent is not None and intent.shown is not None:
@@ -111,6 +112,10 @@ async def _show_interruption(
 ) -> None:
     """Edit the turn's message to its partial answer and the note (or "ask again"), unless it
     says so already; with no message to edit, tell the asker in a new reply. Strays go."""
+    stream = _unstopped_stream(leftover, marked or []) if adapter.unmarked_streams else None
+    if stream is not None:
+        await _repair_stream(adapter, leftover, stream, marked or [])
+        return
     target = _target(leftover, marked or [], set(leftover.strays))
     if target is None:
         await _remove(adapter, leftover, leftover.strays)
@@ -126,9 +131,45 @@ async def _show_interruption(
     await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
 
 
+def _unstopped_stream(leftover: Leftover, marked: Sequence[ShownMessage]) -> ShownMessage | None:
+    """The turn's stream that carries no marker yet (where :attr:`Adapter.unmarked_streams`:
+    listed after the turn's own marked messages, unmarked; elsewhere, e.g. Discord, no message
+    carries a marker and this does not apply), if the turn was streaming: its answer is there,
+    not in the placeholder the stream was about to replace."""
+    unmarked = [m for m in marked if m.marker is None]
+    return unmarked[-1] if leftover.started and unmarked else None
+
+
+async def _repair_stream(
+    adapter: Adapter, leftover: Leftover, stream: ShownMessage, marked: Sequence[ShownMessage]
+) -> None:
+    """The stream shows the partial answer and the note (the adapter stops it if need be); the
+    placeholder it replaced, whose deletion the kill cut, goes, so one message is left."""
+    text = leftover.repaired(stream.text)
+    if text is not None and stream.text != text:
+        await _edit(adapter, leftover, stream.message_id, text)
+    replaced = [m.message_id for m in marked if m.message_id != stream.message_id]
+    await _remove(adapter, leftover, [*replaced, *(s for s in leftover.strays if s not in replaced)])
+
+
+async def leave_unread(store: ConversationStore, leftover: Leftover) -> bool:
+    """A leftover of a platform this process does not serve whose final view's intent is on disk:
+    only that platform can tell whether the complete answer was shown, so the row goes back to
+    the gone process it was claimed from, still unfinished, and its intent stays in the spool,
+    for a start that serves the platform (or a serving process's sweep) to decide. True if it
+    was left so; False if the row could not be released (kept claimed: this process's next
+    sweep tries again)."""
+    try:
+        await store.release_unfinished(leftover.turn, leftover.owner)
+    except Exception:
+        log.exception("could not leave turn %s in %s for a start that serves it", leftover.turn, leftover.key)
+        return False
+    return True
+
+
 async def settle_unread(store: ConversationStore, spool: WriteSpool | None, leftover: Leftover) -> None:
-    """A leftover of a platform this process does not serve: what the database knows is stored
-    (its intent cannot be read back), and its spool records go."""
+    """A leftover of a platform this process does not serve, with no intent to read back: what
+    the database knows is stored, and its spool records go."""
     settled = leftover.interrupted is not None and await _settle(store, leftover, dict(leftover.interrupted))
     if settled and spool is not None:
         await spool.discard(leftover.turn)

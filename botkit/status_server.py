@@ -10,12 +10,17 @@ Final writes waiting for the database (answers shown, not yet stored) are in ``/
 still answers, and a probe that restarted it or took it out of service would not bring the
 database back, only move those writes from memory to the spool. Alert on ``degraded`` /
 ``botkit_database_pending_writes`` instead.
+
+Turns left unsettled (``unsettled_turns`` per platform, ``botkit_unsettled_turns``): a gone
+process was showing their final answer, and only their platform can tell whether it landed;
+this process runs no adapter of it, so they wait for a start that does. They do not change
+``ready`` either: start botkit with that platform's adapter to settle them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +37,11 @@ _STATES = ("starting", "ready", "restarting", "failed", "stopped", "unhealthy")
 
 
 def health_report(
-    pool: BackendPool, started: float, accepting: bool, writes: WriteStatus | None = None
+    pool: BackendPool,
+    started: float,
+    accepting: bool,
+    writes: WriteStatus | None = None,
+    unsettled: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     status = pool.status()
     for backend, entry in zip(pool.backends, status["backends"], strict=True):
@@ -43,6 +52,8 @@ def health_report(
     if writes is not None:
         status["database"] = writes.as_json()
         status["degraded"] = writes.pending > 0
+    if unsettled is not None:
+        status["unsettled_turns"] = dict(unsettled)
     return status
 
 
@@ -52,10 +63,12 @@ class _PoolCollector(Collector):
         pool: BackendPool,
         turns: Callable[[], dict[str, int]],
         writes: Callable[[], WriteStatus] | None = None,
+        unsettled: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self.pool = pool
         self.turns = turns
         self.writes = writes
+        self.unsettled = unsettled
 
     def collect(self) -> Iterator[Any]:
         up = GaugeMetricFamily("botkit_backend_up", "1 if the backend is ready for requests", labels=["url"])
@@ -85,6 +98,15 @@ class _PoolCollector(Collector):
         yield turns
         if self.writes is not None:
             yield from _write_metrics(self.writes())
+        if self.unsettled is not None:
+            left = GaugeMetricFamily(
+                "botkit_unsettled_turns",
+                "turns left for a start with their platform's adapter to settle",
+                labels=["platform"],
+            )
+            for platform, count in sorted(self.unsettled().items()):
+                left.add_metric([platform], count)
+            yield left
 
 
 def _write_metrics(writes: WriteStatus) -> Iterator[Any]:
@@ -114,15 +136,17 @@ class StatusServer:
         accepting: Callable[[], bool],
         turns: Callable[[], dict[str, int]],
         writes: Callable[[], WriteStatus] | None = None,
+        unsettled: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self.pool = pool
         self.host = host
         self.port = port
         self.accepting = accepting
         self.writes = writes
+        self.unsettled = unsettled
         self.started = time.monotonic()
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(_PoolCollector(pool, turns, writes))
+        self.registry.register(_PoolCollector(pool, turns, writes, unsettled))
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -152,7 +176,8 @@ class StatusServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         writes = self.writes() if self.writes is not None else None
-        report = health_report(self.pool, self.started, self.accepting(), writes)
+        unsettled = self.unsettled() if self.unsettled is not None else None
+        report = health_report(self.pool, self.started, self.accepting(), writes, unsettled)
         return web.json_response(report, status=200 if report["ready"] else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:

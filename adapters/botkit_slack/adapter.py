@@ -135,11 +135,25 @@ class SlackAdapter(Adapter):
                 return str(message.get("text") or "")
         return None
 
+    @property
+    def unmarked_streams(self) -> bool:
+        """Native streaming: a stream's message is marked only once stopped (``chat.startStream``
+        takes no metadata), so a killed turn's stream is found by where it is (:meth:`reply_messages`)."""
+        return self.config.streaming == "native"
+
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
-        """A reply left half-written by a crashed process: ``chat.update`` it with the note."""
+        """A reply left half-written by a crashed process: ``chat.update`` it with the note. A
+        native stream that was never stopped refuses that (``streaming_state_conflict``): it is
+        stopped first (``chat.stopStream``), then updated, so it shows the same text."""
         client = self._web_client()
         try:
-            await client.chat_update(channel=key.channel, ts=message_id, text=fit_text(text))
+            try:
+                await client.chat_update(channel=key.channel, ts=message_id, text=fit_text(text))
+            except SlackApiError as err:
+                if err.response.get("error") != "streaming_state_conflict":
+                    raise
+                await client.chat_stopStream(channel=key.channel, ts=message_id)
+                await client.chat_update(channel=key.channel, ts=message_id, text=fit_text(text))
         except SlackApiError as err:  # deleted, or a native stream's placeholder that was replaced
             log.info("cannot repair message %s in %s: %s", message_id, key.channel, err.response.get("error"))
             return False
@@ -167,16 +181,24 @@ class SlackAdapter(Adapter):
             )
         else:
             pages = self._pages("conversations_replies", channel=key.channel, ts=key.thread)
-        found: list[ShownMessage] = []
         try:
-            async for message in pages:
-                marker = marker_of(message)
-                if marker is not None and marker.turn == turn:
-                    found.append(ShownMessage(str(message.get("ts")), str(message.get("text") or ""), marker))
+            listed = sorted([m async for m in pages], key=lambda m: float(m.get("ts") or 0))
         except SlackApiError as err:
             log.info("cannot read %s in %s: %s", key.thread, key.channel, err.response.get("error"))
             return None
-        return sorted(found, key=lambda m: float(m.message_id))
+        found: list[ShownMessage] = []
+        for message in listed:
+            marker = marker_of(message)
+            if (marker is not None and marker.turn == turn) or (found and self._unmarked_stream(message)):
+                found.append(ShownMessage(str(message.get("ts")), str(message.get("text") or ""), marker))
+        return found
+
+    def _unmarked_stream(self, message: Mapping[str, Any]) -> bool:
+        """A message of ours with no marker, no file, after a marked message of the turn: with
+        native streaming, a stream that was never stopped (turns in a thread run one at a time,
+        and every other message botkit posts carries its turn's marker)."""
+        ours = self.identity is not None and message.get("user") == self.identity.user_id
+        return self.unmarked_streams and ours and marker_of(message) is None and not message.get("files")
 
     async def _pages(self, method: str, **args: Any) -> AsyncIterator[dict[str, Any]]:
         """Every message of a paged ``conversations.*`` read, with message metadata."""

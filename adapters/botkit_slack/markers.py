@@ -2,7 +2,8 @@
 
 Every message botkit posts or edits for a turn carries ``metadata`` = ``{"event_type":
 "botkit_reply", "event_payload": {"turn": <id>, "role": <role>}}`` (``chat.postMessage`` and
-``chat.update`` take it); ``conversations.replies`` returns it with ``include_all_metadata``, so
+``chat.update`` take it; a native stream gets it from ``chat.stopStream``, as
+``chat.startStream`` takes none); ``conversations.replies`` returns it with ``include_all_metadata``, so
 the restart pass finds a turn's messages in its thread even where no id was recorded.
 """
 

@@ -473,7 +473,8 @@ class SlackReply(LiveReply):
         return True
 
     async def _stop_stream(self, blocks: list[dict[str, object]] | None = None) -> None:
-        """``chat.stopStream``, once it succeeded or was refused (logged: the text is already there).
+        """``chat.stopStream`` with the reply's marker, once it succeeded or was refused (logged:
+        the text is already there).
 
         A 429 or a transient failure is raised and the stream stays open, so the core's retry of
         the call that needed the stop stopped (the final edit, a continuation, ``finish``) stops
@@ -483,7 +484,13 @@ class SlackReply(LiveReply):
         if stream is None or not stream.open:
             return
         try:
-            await slack_call(self.client.chat_stopStream(channel=self.channel, ts=stream.ts, blocks=blocks))
+            # The reply marker goes here: chat.startStream takes no metadata, so a stopped
+            # stream is marked like every other reply message (botkit_slack.markers).
+            await slack_call(
+                self.client.chat_stopStream(
+                    channel=self.channel, ts=stream.ts, blocks=blocks, metadata=metadata(self.marker)
+                )
+            )
         except SlackApiError as err:
             log.warning("chat.stopStream refused for %s: %s", stream.ts, _code(err))
         stream.open = False

@@ -661,6 +661,23 @@ class ConversationStore:
         The row is settled only after the platform shows what happened
         (:func:`botkit.repair.repair_leftover`): a kill in between leaves it unfinished and
         owned by a process that is gone, so the next start repairs it again."""
+        taken = await self._hand_over(assistant_message_id, owner, self.worker_id)
+        if taken:
+            self.claimed.add(assistant_message_id)
+        return taken
+
+    async def release_unfinished(self, assistant_message_id: int, owner: str | None) -> bool:
+        """Give a turn this process claimed (:meth:`claim_unfinished`) back to ``owner``, the gone
+        process it was taken from, still unfinished: this process cannot read the platform that
+        decides it, so a start that can (or a serving process's sweep) takes it as before.
+        True if the row was still this process's and unfinished."""
+        released = await self._hand_over(assistant_message_id, self.worker_id, owner)
+        self.claimed.discard(assistant_message_id)
+        return released
+
+    async def _hand_over(self, assistant_message_id: int, owner: str | None, to: str | None) -> bool:
+        """The unfinished reply row owned by ``owner`` becomes ``to``'s (a conditional update);
+        True if it was still unfinished and ``owner``'s."""
         stmt = (
             update(Message)
             .where(
@@ -669,14 +686,11 @@ class ConversationStore:
                 Message.status.in_(UNFINISHED_STATUSES),
                 Message.owner.is_(None) if owner is None else Message.owner == owner,
             )
-            .values(owner=self.worker_id)
+            .values(owner=to)
             .returning(Message.id)
         )
         async with self._sessions.begin() as session:
-            taken = (await session.execute(stmt)).scalar() is not None
-        if taken:
-            self.claimed.add(assistant_message_id)
-        return taken
+            return (await session.execute(stmt)).scalar() is not None
 
     # -- the processes sharing this database ------------------------------------------------------
     async def register_worker(self, worker_id: str, *, host: str, pid: int) -> None:

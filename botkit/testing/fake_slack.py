@@ -24,8 +24,9 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
   ``fail_with_status``, ``delay``);
 - native streaming: ``chat.startStream`` (``thread_ts`` required; ``recipient_user_id`` and
   ``recipient_team_id`` required outside DMs), ``chat.appendStream``, ``chat.stopStream``
-  (``message_not_in_streaming_state`` once stopped). A streamed message's ``text`` is its
-  Markdown so far and :attr:`SlackMessage.appended` lists every piece it was sent in.
+  (``message_not_in_streaming_state`` once stopped; its ``metadata`` is kept, ``startStream``
+  takes none). A streamed message's ``text`` is its Markdown so far and
+  :attr:`SlackMessage.appended` lists every piece it was sent in.
 - external file uploads (what slack_sdk's ``files_upload_v2`` does): ``files.getUploadURLExternal``
   (``filename``, ``length``) returns an ``upload_url`` on this same server; the bytes POSTed
   there are kept; ``files.completeUploadExternal`` (``files`` JSON, ``channel_id``,
@@ -1292,6 +1293,7 @@ class FakeSlack(LocalServer):
                 return {"ok": False, "error": problem}
             message.blocks = [*(message.blocks or []), *blocks]
             message.blocks_history.append(message.blocks)
+        message.metadata = _metadata(args) or message.metadata  # stopStream takes metadata
         message.streaming = False
         return {"ok": True, "channel": message.channel, "ts": message.ts, "message": self._wire(message)}
 

@@ -476,3 +476,35 @@ async def test_a_second_kill_after_the_restart_told_the_asker_leaves_one_note(tm
     (message,) = slack.thread_replies(channel, thread)  # no second note
     assert message.ts == note.ts and message.history == [UNANSWERED_NOTE]
     assert [s for s, _ in _assistant(database)] == ["interrupted"]
+
+
+async def test_a_native_stream_started_but_not_recorded_then_restart_repairs_it_in_place(
+    tmp_path: Path,
+) -> None:
+    """``slack.streaming = "native"``: SIGKILL while ``chat.startStream`` is in flight (Slack
+    started the stream, its ts never came back, the placeholder not deleted yet). The stream
+    carries no marker (``chat.startStream`` takes none) and was never stopped, so the restart
+    finds it in the thread as the turn's unmarked message after its placeholder, stops it
+    (an unstopped stream refuses ``chat.update``) and shows the checkpointed partial answer and
+    the note there; the placeholder goes. One message, no "Thinking…", no stream left open."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database) | {"BOTKIT_SLACK__STREAMING": "native"}
+        held = slack.hold("chat.startStream", apply=True)
+        replies = await _killed_at(tmp_path, slack, env, held)
+        placeholder, stream = replies()
+        assert placeholder.history == [THINKING]
+        assert stream.streaming and stream.text.startswith("word0") and stream.metadata is None
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming"
+
+        await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "interrupted")
+    assert [m.ts for m in replies()] == [stream.ts], [m.history for m in replies()]
+    (message,) = replies()  # the stream, repaired in place; the placeholder deleted
+    note = f"{checkpoint}\n\n{LEFTOVER_NOTE}" if checkpoint else LEFTOVER_NOTE
+    assert message.ts == stream.ts and not message.streaming
+    assert message.text == note and message.history[-1] == note
+    assert [m.ts for m in slack.deleted] == [placeholder.ts]
+    assert _assistant(database) == [("interrupted", checkpoint)]
+    assert _pending(tmp_path) == []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from botkit_slack import SlackReply, SlackSettings
+from botkit_slack.markers import metadata
 from botkit_slack.mrkdwn import to_mrkdwn
 from slack_harness import Running, StartBot, wait_idle
 from slack_sdk.web.async_client import AsyncWebClient
 
+from botkit.markers import ReplyMarker
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
 
 ANSWER = "Here is **the answer** & <!channel> more:\n\n" + " ".join(f"word{i}" for i in range(60))
@@ -49,6 +51,24 @@ async def test_native_stream_shows_the_answer(slack: FakeSlack, start_bot: Start
         # The placeholder (an ordinary message for the status lines) made way for the stream.
         assert [m.history[0] for m in slack.deleted] == ["_Thinking…_"]
         assert all(c.args["ts"] != message.ts for c in slack.calls_of("chat.update"))
+
+
+async def test_a_finished_native_reply_carries_its_marker_from_stop_stream(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """``chat.startStream`` takes no metadata, so the marker goes on ``chat.stopStream``: the
+    stopped stream is marked as the final view of its turn, as every other reply is, and the
+    restart pass finds it in the thread (``conversations.replies`` with metadata)."""
+    async with start_bot(streaming="native") as bot:
+        event = await _stream_answer(slack, bot)
+        (message,) = _streamed(slack, event)
+        conversation = await bot.bot.store.conversation_id(
+            "slack", slack.team_id, event["channel"], event["ts"]
+        )
+        _, row = await bot.bot.store.messages(conversation)
+        assert "metadata" not in slack.calls_of("chat.startStream")[0].args
+        assert message.metadata == metadata(ReplyMarker(row.id, "final"))
+        assert slack.calls_of("chat.stopStream")[0].args["metadata"] == message.metadata
 
 
 async def test_rate_limited_append_is_waited_out(slack: FakeSlack, start_bot: StartBot) -> None:
