@@ -231,9 +231,11 @@ class DiscordAdapter(Adapter):
           placeholder, posted into the new thread (a reply cannot reference a message in
           another channel, and every later turn's reply there references its own question).
 
-        A reply's continuation messages reference nothing and are not listed. None where the
-        key names no Discord channel, no question is known or no place could be read;
-        ``since`` is not needed (the listing starts after the question).
+        A reply's continuation messages reference nothing and are not listed. A busy place is
+        paged (:meth:`_listed`): up to the first message posted ``discord.repair_window_seconds``
+        after ``since`` (when the turn was accepted; the reply's first message is posted at
+        once), at most ``discord.repair_max_pages`` pages of 100. None where the key names no
+        Discord channel, no question is known or no place could be read.
         """
         # No guess from the key: in a mention's thread the key names the mention, and a
         # follow-up's turn would be handed that mention's reply.
@@ -242,21 +244,16 @@ class DiscordAdapter(Adapter):
             return None
         read = False
         places = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
+        until = None if since is None else since + self.config.repair_window_seconds
         async with self._rest_client() as client:
             me = client.user.id if client.user is not None else None
             for channel_id in places:
-                channel = client.get_partial_messageable(channel_id)
                 try:
-                    history = [
-                        m
-                        async for m in channel.history(
-                            limit=100, after=discord.Object(int(asked)), oldest_first=True
-                        )
-                    ]
+                    listed = await self._listed(client.get_partial_messageable(channel_id), int(asked), until)
                 except (discord.NotFound, discord.Forbidden):
                     continue  # not a channel (an inline mention's key, an interaction id), or hidden
                 read = True
-                mine = [m for m in history if m.author.id == me]
+                mine = [m for m in listed if m.author.id == me]
                 found = [m for m in mine if _answers(m, int(asked))]
                 started = channel_id == int(asked) and key.thread != key.channel
                 if not found and started and mine and _references_nothing(mine[0]):
@@ -264,6 +261,23 @@ class DiscordAdapter(Adapter):
                 if found:
                     return [ShownMessage(str(m.id), m.content) for m in found]
         return [] if read else None
+
+    async def _listed(
+        self, channel: discord.PartialMessageable, asked: int, until: float | None
+    ) -> list[discord.Message]:
+        """The messages after ``asked`` in ``channel``, oldest first, up to the first one posted
+        after ``until`` (Unix seconds; None: no bound but the pages). discord.py pages with
+        ``after=`` by itself (``GET …/messages?after=<newest so far>&limit=100`` until a page
+        comes back short); at most ``repair_max_pages`` pages are read."""
+        listed: list[discord.Message] = []
+        pages = channel.history(
+            limit=100 * self.config.repair_max_pages, after=discord.Object(asked), oldest_first=True
+        )
+        async for message in pages:
+            if until is not None and message.created_at.timestamp() > until:
+                break  # every later one is later still: the turn cannot have posted it
+            listed.append(message)
+        return listed
 
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """Edit a reply a crashed process left half-written, with the bot token (``PATCH
