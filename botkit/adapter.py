@@ -239,6 +239,17 @@ class Adapter(ABC):
         """
         return None
 
+    async def notes_since(
+        self, key: ConversationKey, text: str, *, since: float
+    ) -> list[ShownMessage] | None:
+        """The bot's messages showing exactly ``text`` where :meth:`reply_in` posts for ``key``,
+        posted at or after ``since`` (Unix seconds, by botkit's clock), oldest first: the
+        restart pass's note to ask again, posted by a pass killed before it settled the row
+        (:func:`botkit.repair.repair_leftover`), so that the next pass posts no second one.
+        None where the platform cannot tell (this default): a platform whose messages carry
+        readable markers finds the note by :meth:`reply_messages` instead."""
+        return None
+
     async def remove(self, key: ConversationKey, message_id: str) -> bool:
         """Delete a message a previous process left behind: a placeholder (or a partial view)
         that a text posted anew replaced, whose deletion was cut by the crash. True if it is

@@ -23,6 +23,7 @@ found (docs/reliability.md lists where).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from botkit.events import LiveReply
 from botkit.leftovers import UNANSWERED_NOTE, Leftover
 from botkit.markers import ReplyMarker, ShownMessage
 from botkit.store import ConversationStore
-from botkit.store.spool import WriteSpool
+from botkit.store.spool import SpooledNote, WriteSpool
 
 log = logging.getLogger("botkit.app")
 
@@ -64,13 +65,15 @@ async def repair_leftover(
         if await _keep_shown_final(adapter, store, spool, leftover, marked):
             return
         log.warning("turn %s in %s: its final view was not shown; marking it interrupted", leftover.turn, key)
-    await _show_interruption(adapter, leftover, marked, respond)
+    await _show_interruption(adapter, spool, leftover, marked, respond)
     # Settled only now that the platform says so (see above).
     if leftover.interrupted is not None:
         if not await _settle(store, leftover, dict(leftover.interrupted)):
             return
         if spool is not None and intent is not None:
             await spool.discard(leftover.turn)
+        if spool is not None:
+            await spool.notes.discard(leftover.turn)
     await _discard_strays(spool, leftover)
 
 
@@ -107,14 +110,18 @@ async def _keep_shown_final(
 
 
 async def _show_interruption(
-    adapter: Adapter, leftover: Leftover, marked: Sequence[ShownMessage] | None, respond: Respond
+    adapter: Adapter,
+    spool: WriteSpool | None,
+    leftover: Leftover,
+    marked: Sequence[ShownMessage] | None,
+    respond: Respond,
 ) -> None:
     """Edit the turn's message to its partial answer and the note (or "ask again"), unless it
     says so already; with no message to edit, tell the asker in a new reply. Strays go."""
     target = _target(leftover, marked or [], set(leftover.strays))
     if target is None:
         await _remove(adapter, leftover, leftover.strays)
-        await _tell(adapter, leftover, respond)
+        await _tell(adapter, spool, leftover, respond)
         return
     found = next((m for m in marked or [] if m.message_id == target), None)
     shown = found.text if found is not None else await _shown_text(adapter, leftover, target)
@@ -225,10 +232,16 @@ async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[st
             log.warning("the replaced message %s in %s cannot be removed", message_id, leftover.key)
 
 
-async def _tell(adapter: Adapter, leftover: Leftover, respond: Respond) -> None:
-    """No message to edit: the asker gets one note in a new reply where they asked. It carries
-    the turn's marker, so a pass that runs again (killed before it settled the row) finds the
-    note and leaves it alone instead of posting a second one (where markers can be read: Slack)."""
+async def _tell(adapter: Adapter, spool: WriteSpool | None, leftover: Leftover, respond: Respond) -> None:
+    """No message to edit: the asker gets one note in a new reply where they asked. A pass that
+    runs again (killed before it settled the row) must find that note and leave it alone
+    instead of posting a second one: where markers can be read (Slack) the note carries the
+    turn's and is listed as the turn's message; elsewhere (Discord) the note is spooled, with
+    its time, before it is posted, and the next pass looks for it from then
+    (:meth:`Adapter.notes_since`)."""
+    text = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
+    if leftover.told_at is not None and await _told_already(adapter, leftover, text, leftover.told_at):
+        return
     try:
         reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
         if reply is None:
@@ -236,6 +249,28 @@ async def _tell(adapter: Adapter, leftover: Leftover, respond: Respond) -> None:
             return
         if leftover.turn:
             reply.marker = ReplyMarker(leftover.turn, "final")
-        await respond(reply, UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text)
+            if spool is not None:
+                key = leftover.key
+                where = (key.platform, key.workspace, key.channel, key.thread)
+                await spool.notes.save(SpooledNote(leftover.turn, where, time.time()))
+        await respond(reply, text)
     except Exception:
         log.exception("could not tell %s in %s that botkit restarted", leftover.user, leftover.key)
+
+
+async def _told_already(adapter: Adapter, leftover: Leftover, text: str, since: float) -> bool:
+    """A previous pass posted ``text`` (its note) where the asker asked, at or after ``since``."""
+    try:
+        shown = await adapter.notes_since(leftover.key, text, since=since)
+    except Exception:
+        log.exception("could not look for the note of turn %s in %s", leftover.turn, leftover.key)
+        return False
+    if not shown:
+        return False
+    log.info(
+        "turn %s in %s: a previous restart told the asker already (message %s); left as it is",
+        leftover.turn,
+        leftover.key,
+        shown[0].message_id,
+    )
+    return True

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohttp
@@ -31,6 +32,9 @@ log = logging.getLogger("botkit_discord")
 # discord.py refuses a max_ratelimit_timeout below 30 s; longer 429s raise RateLimited instead of
 # sleeping inside an edit, and the core's streamer waits them out with its shared budget.
 MAX_RATELIMIT_SLEEP = 30.0
+# How far Discord's clock (message ids) may be behind botkit's when a message is looked for by
+# the time botkit posted it (Slack's reads use the same margin: botkit_slack.adapter).
+CLOCK_MARGIN = 10 * 60.0
 # View Channels, Send Messages, Read Message History, Create Public Threads, Send Messages in Threads
 INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 35) | (1 << 38)
 
@@ -258,6 +262,33 @@ class DiscordAdapter(Adapter):
                 started = channel_id == int(asked) and key.thread != key.channel
                 if not found and started and mine and _references_nothing(mine[0]):
                     found = [mine[0]]
+                if found:
+                    return [ShownMessage(str(m.id), m.content) for m in found]
+        return [] if read else None
+
+    async def notes_since(
+        self, key: ConversationKey, text: str, *, since: float
+    ) -> list[ShownMessage] | None:
+        """The bot's messages showing ``text`` where :meth:`reply_in` posts (the thread first,
+        then the channel), posted from :data:`CLOCK_MARGIN` before ``since`` (Discord's clock
+        against botkit's) up to ``discord.repair_window_seconds`` after it. The restart pass's
+        note often references nothing (a slash command's: its interaction names no message;
+        a mention's thread's), so it is told by its time and text. None where the key names no
+        Discord channel or no place could be read."""
+        places = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
+        start = datetime.fromtimestamp(since - CLOCK_MARGIN, UTC)
+        after = discord.utils.time_snowflake(start, high=False)
+        read = False
+        async with self._rest_client() as client:
+            me = client.user.id if client.user is not None else None
+            for channel_id in places:
+                channel = client.get_partial_messageable(channel_id)
+                try:
+                    listed = await self._listed(channel, after, since + self.config.repair_window_seconds)
+                except (discord.NotFound, discord.Forbidden):
+                    continue
+                read = True
+                found = [m for m in listed if m.author.id == me and m.content == text]
                 if found:
                     return [ShownMessage(str(m.id), m.content) for m in found]
         return [] if read else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -85,23 +86,37 @@ async def _sigkill_at(tmp_path: Path, env: dict[str, str], held: Hold) -> None:
     assert process.returncode == -signal.SIGKILL
 
 
+PLACES = {
+    "thread": _mention_in_its_thread,
+    "inline": _inline_mention,
+    "follow-up": _follow_up,
+    "dm": _direct,
+    "slash-command": _slash_command,
+}
+
+
 @pytest.mark.parametrize(
-    "place",
-    [_mention_in_its_thread, _inline_mention, _follow_up, _direct, _slash_command],
-    ids=["thread", "inline", "follow-up", "dm", "slash-command"],
+    ("where", "late"),
+    [*((where, True) for where in PLACES), ("thread", False), ("slash-command", False)],
+    ids=[*(f"{where}-an-hour-later" for where in PLACES), "thread-at-once", "slash-command-at-once"],
 )
 async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_one_note(
-    tmp_path: Path, place: Place
+    tmp_path: Path, where: str, late: bool
 ) -> None:
     """An accepted message no turn adopted (no placeholder): the restart pass tells the asker in
     a new reply, and is SIGKILLed once Discord created that note (its response not back, the row
     not settled). The third start finds the note and leaves it alone: one note, in every place
-    a question can be asked, and the row ``interrupted``."""
+    a question can be asked, and the row ``interrupted``. ``late``: the message was accepted an
+    hour before the restarts, far past the window in which its reply is looked for after its
+    question (the note is found by the time the pass spooled before posting it)."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin() as standin:
-        delivery, key = await place(fake, fake.add_user("ada"))
+        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
         async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
             assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
+        if late:
+            with sqlite3.connect(database) as db:
+                db.execute("UPDATE messages SET created_at = datetime(created_at, '-1 hour')")
         env = _env(fake, standin, database)
         held = fake.hold(
             "POST",
@@ -117,6 +132,7 @@ async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_
         assert [m["id"] for m in _bot_messages(fake)] == [note["id"]], log.decode()[-3000:]
     assert fake.versions_of(int(note["id"])) == [UNANSWERED_NOTE]  # never edited either
     assert [s for s, _ in _assistant(database)] == ["interrupted"]
+    assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
 
 
 # -- a placeholder past the first page of its place ---------------------------------------------
