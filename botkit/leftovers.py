@@ -65,11 +65,21 @@ class Leftover:
     # A previous restart pass was about to tell the asker in a new reply at this time (Unix
     # seconds, its spooled note), and was killed before it settled the row: the note may show.
     told_at: float | None = None
+    # Every recorded message of the reply, in order (a long answer's continuations after its
+    # first); ``message_id`` is the last of them.
+    message_ids: tuple[str, ...] = ()
     settled: bool = False  # the row was final already: only its strays are left to remove
     # The row is left unfinished (claimed by the repairing process) until the platform shows
     # what happened, so a second kill meanwhile leaves it for the next start: what to store then
     # (unless its intent is shown). None: settled already.
     interrupted: Mapping[str, Any] | None = None
+
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        """The reply's recorded messages, first to last (at least ``message_id``, if any)."""
+        if self.message_ids:
+            return self.message_ids
+        return (self.message_id,) if self.message_id else ()
 
     @property
     def text(self) -> str:
@@ -286,6 +296,7 @@ async def _settle(
         inbox=turn.status == "queued" and turn.persona_name is None,  # accepted only
         intent=intent,
         interrupted=values,
+        message_ids=tuple(recorded),
     )
 
 

@@ -266,25 +266,31 @@ class DiscordAdapter(Adapter):
                     return [ShownMessage(str(m.id), m.content) for m in found]
         return [] if read else None
 
-    async def notes_since(
-        self, key: ConversationKey, text: str, *, since: float
+    async def find_shown(
+        self, key: ConversationKey, text: str, *, since: float | None = None, after: str | None = None
     ) -> list[ShownMessage] | None:
-        """The bot's messages showing ``text`` where :meth:`reply_in` posts (the thread first,
-        then the channel), posted from :data:`CLOCK_MARGIN` before ``since`` (Discord's clock
-        against botkit's) up to ``discord.repair_window_seconds`` after it. The restart pass's
-        note often references nothing (a slash command's: its interaction names no message;
-        a mention's thread's), so it is told by its time and text. None where the key names no
+        """The bot's messages showing ``text`` where :meth:`reply_in` posts and a reply's
+        messages go (the thread first, then the channel): after the message ``after`` (at most
+        ``discord.repair_max_pages`` pages), or from :data:`CLOCK_MARGIN` before ``since``
+        (Discord's clock against botkit's) up to ``discord.repair_window_seconds`` after it.
+        What is looked for here often references nothing (the restart's note for a slash
+        command, whose interaction names no message, or in a mention's thread; a continuation
+        message), so it is told by its place, time and text. None where the key names no
         Discord channel or no place could be read."""
+        if after is not None and after.isdigit():
+            start, until = int(after), None
+        elif since is not None:
+            moment = datetime.fromtimestamp(since - CLOCK_MARGIN, UTC)
+            start, until = discord.utils.time_snowflake(moment), since + self.config.repair_window_seconds
+        else:
+            return None
         places = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
-        start = datetime.fromtimestamp(since - CLOCK_MARGIN, UTC)
-        after = discord.utils.time_snowflake(start, high=False)
         read = False
         async with self._rest_client() as client:
             me = client.user.id if client.user is not None else None
             for channel_id in places:
-                channel = client.get_partial_messageable(channel_id)
                 try:
-                    listed = await self._listed(channel, after, since + self.config.repair_window_seconds)
+                    listed = await self._listed(client.get_partial_messageable(channel_id), start, until)
                 except (discord.NotFound, discord.Forbidden):
                     continue
                 read = True

@@ -19,7 +19,7 @@ and lets it overlap otherwise (the final write, beside its first database attemp
 already covers the window: :class:`~botkit.pipeline.recorder.FinalWrites`). The database stays
 the record; this is its second chance.
 
-Two more records close the crash windows around the final view (see :mod:`botkit.repair`):
+Three more records close crash windows of the final view and of the restart (:mod:`botkit.repair`):
 
 - an **intent** (a :class:`SpooledWrite` with ``shown``): written before the final view's first
   call goes out, with the messages as they will show and the row it would store. If the
@@ -31,9 +31,11 @@ Two more records close the crash windows around the final view (see :mod:`botkit
 - a **note**: the restart pass is about to tell the asker in a new reply (no message to
   repair), at this time. Where the platform's messages carry no readable marker (Discord), a
   pass killed after the note was posted and before the row was settled leaves the next start
-  only this to find the note by (:meth:`botkit.adapter.Adapter.notes_since`), not a second one. A file holds what the row will
-hold (the answer, reasoning, timings), so the directory deserves the database's care. Files name
-their database (the URL without its password), so bots on other databases sharing it do not mix.
+  only this to find the note by (:meth:`botkit.adapter.Adapter.find_shown`), not a second one.
+
+A file holds what the row will hold (the answer, reasoning, timings), so the directory deserves
+the database's care. Files name their database (the URL without its password), so bots on other
+databases sharing it do not mix.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ run`` process SIGKILLed while the fake Discord holds one call, then restarted.""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import time
@@ -14,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botkit_discord.adapter import fit_message
 from test_discord_crash_windows import (
     ANSWER,
+    EDIT,
     _assert_repaired_in_place,
     _assistant,
     _bot_messages,
@@ -24,11 +27,12 @@ from test_discord_crash_windows import (
     _killed_while_the_placeholder_posts,
     _placeholder,
     _restart_until_settled,
+    _until,
 )
 from test_discord_restart_repair import checked_adapter
 
 from botkit.events import ConversationKey
-from botkit.leftovers import UNANSWERED_NOTE
+from botkit.leftovers import LEFTOVER_NOTE, UNANSWERED_NOTE
 from botkit.markers import ShownMessage
 from botkit.testing import Standin
 from botkit.testing.fake_discord import FakeDiscord
@@ -212,3 +216,93 @@ async def test_the_listing_pages_with_after_and_stops_at_the_window(tmp_path: Pa
         long_ago = time.time() - adapter.config.repair_window_seconds - 60
         assert await adapter.reply_messages(key, 1, question=question["id"], since=long_ago) == []
         assert len(fake.calls_to("GET", lists)) - before == 1
+
+
+# -- a reply longer than one message ------------------------------------------------------------
+SHORT_LIMIT = 300  # discord.max_chars: a reply of two messages without a long stream
+LONG_ANSWER = " ".join(f"word{i}" for i in range(70))  # 419 characters: two messages
+
+
+def _recorded_ids(database: Path) -> list[str]:
+    with sqlite3.connect(database) as db:
+        ((ids,),) = db.execute("SELECT platform_message_ids FROM messages WHERE role = 'assistant'")
+    return [] if ids is None else list(json.loads(ids))
+
+
+def _continuation(body: Any) -> bool:
+    """The final view's POST of the reply's second message (no reference: not the placeholder)."""
+    return (
+        isinstance(body, dict)
+        and "message_reference" not in body
+        and body.get("content", "").startswith("word")
+    )
+
+
+def _buttons(body: Any) -> bool:
+    """The final view's last call: the last message's edit that adds the 👍/👎 buttons."""
+    return isinstance(body, dict) and bool(body.get("components"))
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+@pytest.mark.parametrize("held", ["continuation-post", "buttons-edit"])
+async def test_a_long_replys_final_view_in_flight_then_restart_decides_from_all_its_messages(
+    tmp_path: Path, held: str, applied: bool
+) -> None:
+    """A two-message answer (inline mention, ``discord.max_chars`` 300, no streaming edit before
+    the final view: placeholder edited to the first part, the second posted, then given its
+    buttons), botkit SIGKILLed while one of the final view's calls is held:
+
+    - the continuation's POST (its id never comes back): applied, the restart finds that
+      message after the first by its text, so the intent is shown: stored ``complete``, nothing
+      edited; not applied, the view is not shown: stored ``interrupted``, the first message
+      says so;
+    - the last PATCH (the buttons), with the continuation's id recorded as it was posted:
+      the texts of both messages show the intent either way, so the turn is stored
+      ``complete`` and neither message is edited again.
+
+    The 👍/👎 buttons come with the view's last call: where it did not land, the restart does
+    not add them (the answer is complete without them).
+    """
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(LONG_ANSWER)
+        env = _env(fake, standin, database) | {
+            "BOTKIT_DISCORD__MENTION_MODE": "inline",
+            "BOTKIT_DISCORD__MAX_CHARS": str(SHORT_LIMIT),
+        }
+        match = _continuation if held == "continuation-post" else _buttons
+        method, path = (
+            ("POST", r"^/channels/\d+/messages$") if held == "continuation-post" else ("PATCH", EDIT)
+        )
+        hold = fake.hold(method, path, apply=applied, match=match)
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await fake.wait_until_connected(60)
+            await fake.user_message(fake.add_user("ada"), fake.channel_id, f"{fake.mention} a long story")
+            await asyncio.wait_for(hold.reached.wait(), 60)
+            if held == "buttons-edit":  # recorded as posted, before the final write
+                await _until(lambda: len(_recorded_ids(database)) == 2)
+        finally:
+            if first.returncode is None:
+                first.kill()
+            await first.wait()
+        assert first.returncode == -signal.SIGKILL
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming" and checkpoint != LONG_ANSWER
+        before = {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)}
+        shown = [m["content"] for m in sorted(_bot_messages(fake), key=lambda m: int(m["id"]))]
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    messages = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+    if held == "buttons-edit" or applied:
+        assert len(shown) == 2
+        assert [m["id"] for m in messages] == list(before), log.decode()[-3000:]
+        assert {m["id"]: fake.versions_of(int(m["id"])) for m in messages} == before  # never edited
+        assert " ".join(m["content"] for m in messages).split() == LONG_ANSWER.split()
+        assert _assistant(database) == [("complete", LONG_ANSWER)]
+        assert _recorded_ids(database) == [m["id"] for m in messages]
+        # The 👍/👎 buttons come with the view's last call only: a restart does not add them.
+        assert bool(messages[-1]["components"]) == (held == "buttons-edit" and applied)
+    else:
+        (reply,) = messages  # the second part was never posted
+        assert reply["content"] == fit_message(f"{checkpoint}\n\n{LEFTOVER_NOTE}", SHORT_LIMIT)
+        assert _assistant(database) == [("interrupted", checkpoint)]
