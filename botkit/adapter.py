@@ -247,6 +247,20 @@ class Adapter(ABC):
         """
         return None
 
+    async def find_shown(
+        self, key: ConversationKey, text: str, *, since: float | None = None, after: str | None = None
+    ) -> list[ShownMessage] | None:
+        """The bot's messages showing exactly ``text`` in the conversation ``key`` (where
+        :meth:`reply_in` posts, and where its replies go), posted at or after ``since`` (Unix
+        seconds, by botkit's clock) or after the message ``after``, oldest first. The restart
+        pass finds with it what a killed process posted but could not record, where the platform
+        keeps no readable marker: its own note to ask again (posted by a pass killed before it
+        settled the row: :func:`botkit.repair.repair_leftover`, so that the next pass posts no
+        second one), and a long final view's last message whose response never came back. None
+        where the platform cannot tell (this default): one whose messages carry readable
+        markers finds them by :meth:`reply_messages` instead."""
+        return None
+
     async def remove(self, key: ConversationKey, message_id: str) -> bool:
         """Delete a message a previous process left behind: a placeholder (or a partial view)
         that a text posted anew replaced, whose deletion was cut by the crash. True if it is

@@ -63,6 +63,12 @@ class Leftover:
     # platform decides whether it was applied.
     intent: SpooledWrite | None = None
     strays: tuple[str, ...] = ()  # replaced messages whose deletion was cut (to remove)
+    # A previous restart pass was about to tell the asker in a new reply at this time (Unix
+    # seconds, its spooled note), and was killed before it settled the row: the note may show.
+    told_at: float | None = None
+    # Every recorded message of the reply, in order (a long answer's continuations after its
+    # first); ``message_id`` is the last of them.
+    message_ids: tuple[str, ...] = ()
     settled: bool = False  # the row was final already: only its strays are left to remove
     # The row is left unfinished (claimed by the repairing process) until the platform shows
     # what happened, so a second kill meanwhile leaves it for the next start: what to store then
@@ -71,6 +77,13 @@ class Leftover:
     # The gone process the row was claimed from: it goes back to it when this process cannot
     # read the platform that decides the turn (botkit.repair.leave_unread).
     owner: str | None = None
+
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        """The reply's recorded messages, first to last (at least ``message_id``, if any)."""
+        if self.message_ids:
+            return self.message_ids
+        return (self.message_id,) if self.message_id else ()
 
     @property
     def text(self) -> str:
@@ -199,6 +212,7 @@ async def settle_abandoned(
     """
     entries = spool.entries() if spool is not None else []
     replaced = {s.turn: s for s in spool.strays()} if spool is not None and strays else {}
+    notes = {n.turn: n for n in spool.notes.all()} if spool is not None else {}
     spooled = {entry.turn: entry for entry in entries}
     unfinished = await store.unfinished_turns()
     workers = await store.workers()
@@ -210,10 +224,14 @@ async def settle_abandoned(
             continue
         leftover = await _settle(store, turn, spooled.pop(turn.id, None))
         cut = replaced.pop(turn.id, None)  # its file goes once they are removed (botkit.repair)
+        note = notes.get(turn.id)  # its file goes once the row is settled (botkit.repair)
         if leftover is not None:
-            leftovers.append(leftover if cut is None else replace(leftover, strays=cut.message_ids))
+            told = None if note is None else note.at
+            leftovers.append(replace(leftover, strays=() if cut is None else cut.message_ids, told_at=told))
     if spool is not None:
         still_open = {turn.id for turn in unfinished}
+        for turn_id in notes.keys() - still_open:  # the row was settled before its file went
+            await spool.notes.discard(turn_id)
         leftovers += _strays_of_final_turns(replaced.values(), still_open)
         # The intents of the leftovers stay on disk until the platform has been read.
         kept = {leftover.turn for leftover in leftovers if leftover.intent is not None}
@@ -288,6 +306,7 @@ async def _settle(
         intent=intent,
         interrupted=values,
         owner=turn.owner,
+        message_ids=tuple(recorded),
     )
 
 

@@ -23,6 +23,7 @@ found (docs/reliability.md lists where).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from botkit.events import LiveReply
 from botkit.leftovers import UNANSWERED_NOTE, Leftover
 from botkit.markers import ReplyMarker, ShownMessage
 from botkit.store import ConversationStore
-from botkit.store.spool import WriteSpool
+from botkit.store.spool import SpooledNote, WriteSpool
 
 log = logging.getLogger("botkit.app")
 
@@ -65,13 +66,15 @@ async def repair_leftover(
         if await _keep_shown_final(adapter, store, spool, leftover, marked):
             return
         log.warning("turn %s in %s: its final view was not shown; marking it interrupted", leftover.turn, key)
-    await _show_interruption(adapter, leftover, marked, respond)
+    await _show_interruption(adapter, spool, leftover, marked, respond)
     # Settled only now that the platform says so (see above).
     if leftover.interrupted is not None:
         if not await _settle(store, leftover, dict(leftover.interrupted)):
             return
         if spool is not None and intent is not None:
             await spool.discard(leftover.turn)
+        if spool is not None:
+            await spool.notes.discard(leftover.turn)
     await _discard_strays(spool, leftover)
 
 
@@ -85,8 +88,10 @@ async def _keep_shown_final(
     """If the platform shows the spooled final view, store the turn as it was meant, leave its
     message alone and remove what it replaced; True when it did (the leftover is done)."""
     assert leftover.intent is not None and leftover.intent.shown is not None
-    seen = marked if marked else await _recorded(adapter, leftover)
-    final = final_view(seen, leftover.intent.shown)
+    seen = await _reply_shown(adapter, leftover, marked)
+    final = final_view(seen, leftover.intent.shown) or await _with_unrecorded_tail(
+        adapter, leftover, seen, leftover.intent.shown
+    )
     if final is None:
         return False
     values = dict(leftover.intent.values, platform_message_ids=[m.message_id for m in final])
@@ -108,7 +113,11 @@ async def _keep_shown_final(
 
 
 async def _show_interruption(
-    adapter: Adapter, leftover: Leftover, marked: Sequence[ShownMessage] | None, respond: Respond
+    adapter: Adapter,
+    spool: WriteSpool | None,
+    leftover: Leftover,
+    marked: Sequence[ShownMessage] | None,
+    respond: Respond,
 ) -> None:
     """Edit the turn's message to its partial answer and the note (or "ask again"), unless it
     says so already; with no message to edit, tell the asker in a new reply. Strays go."""
@@ -119,7 +128,7 @@ async def _show_interruption(
     target = _target(leftover, marked or [], set(leftover.strays))
     if target is None:
         await _remove(adapter, leftover, leftover.strays)
-        await _tell(adapter, leftover, respond)
+        await _tell(adapter, spool, leftover, respond)
         return
     found = next((m for m in marked or [] if m.message_id == target), None)
     shown = found.text if found is not None else await _shown_text(adapter, leftover, target)
@@ -202,6 +211,30 @@ def final_view(messages: Sequence[ShownMessage], intent: Sequence[str]) -> list[
     return last if [m.text for m in last] == list(intent) else None
 
 
+async def _with_unrecorded_tail(
+    adapter: Adapter, leftover: Leftover, seen: Sequence[ShownMessage], intent: Sequence[str]
+) -> list[ShownMessage] | None:
+    """The final view, where its last messages were posted but their ids never came back (the
+    process was killed with the POST in flight): the turn's known messages end with the
+    view's first ones, and each missing one is found after the one before it by its text
+    (:meth:`Adapter.find_shown`). None if any of them is not shown."""
+    for head in range(min(len(seen), len(intent) - 1), 0, -1):
+        if [m.text for m in seen[-head:]] != list(intent[:head]):
+            continue
+        view = list(seen[-head:])
+        for text in intent[head:]:
+            try:
+                found = await adapter.find_shown(leftover.key, text, after=view[-1].message_id)
+            except Exception:
+                log.exception("could not look for the rest of turn %s in %s", leftover.turn, leftover.key)
+                return None
+            if not found:
+                return None
+            view.append(found[0])
+        return view
+    return None
+
+
 def _target(leftover: Leftover, marked: Sequence[ShownMessage], strays: set[str]) -> str | None:
     """The message to edit: the recorded one (unless it was replaced), else the first marked
     message that was not replaced (the placeholder whose id was never stored)."""
@@ -225,12 +258,28 @@ async def _marked(adapter: Adapter, leftover: Leftover) -> list[ShownMessage] | 
         return None
 
 
-async def _recorded(adapter: Adapter, leftover: Leftover) -> list[ShownMessage]:
-    """The recorded message as the platform shows it (no markers to list by)."""
-    if not leftover.message_id:
-        return []
-    text = await _shown_text(adapter, leftover, leftover.message_id)
-    return [] if text is None else [ShownMessage(leftover.message_id, text)]
+async def _reply_shown(
+    adapter: Adapter, leftover: Leftover, marked: Sequence[ShownMessage] | None
+) -> list[ShownMessage]:
+    """Every message of the reply as the platform shows it: those listed (by marker, or told
+    apart by what they answer) and the recorded ones the listing left out, read by id (on
+    Discord a long reply's continuation messages reference nothing and are not listed; they
+    are recorded as they are posted). Listed messages that were never recorded (a placeholder
+    whose id did not come back) come first: the reply's first message; then the recorded ones
+    in the order they were posted. A recorded message that cannot be read is left out (then
+    the final view cannot be matched, and the turn is stored interrupted)."""
+    listed = list(marked or [])
+    recorded = set(leftover.recorded)
+    if recorded <= {m.message_id for m in listed}:
+        return listed
+    by_id = {m.message_id: m for m in listed}
+    shown = [m for m in listed if m.message_id not in recorded]
+    for message_id in leftover.recorded:
+        found = by_id.get(message_id)
+        text = found.text if found is not None else await _shown_text(adapter, leftover, message_id)
+        if text is not None:
+            shown.append(ShownMessage(message_id, text))
+    return shown
 
 
 async def _shown_text(adapter: Adapter, leftover: Leftover, message_id: str) -> str | None:
@@ -266,10 +315,16 @@ async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[st
             log.warning("the replaced message %s in %s cannot be removed", message_id, leftover.key)
 
 
-async def _tell(adapter: Adapter, leftover: Leftover, respond: Respond) -> None:
-    """No message to edit: the asker gets one note in a new reply where they asked. It carries
-    the turn's marker, so a pass that runs again (killed before it settled the row) finds the
-    note and leaves it alone instead of posting a second one (where markers can be read: Slack)."""
+async def _tell(adapter: Adapter, spool: WriteSpool | None, leftover: Leftover, respond: Respond) -> None:
+    """No message to edit: the asker gets one note in a new reply where they asked. A pass that
+    runs again (killed before it settled the row) must find that note and leave it alone
+    instead of posting a second one: where markers can be read (Slack) the note carries the
+    turn's and is listed as the turn's message; elsewhere (Discord) the note is spooled, with
+    its time, before it is posted, and the next pass looks for it from then
+    (:meth:`Adapter.find_shown`)."""
+    text = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
+    if leftover.told_at is not None and await _told_already(adapter, leftover, text, leftover.told_at):
+        return
     try:
         reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
         if reply is None:
@@ -277,6 +332,28 @@ async def _tell(adapter: Adapter, leftover: Leftover, respond: Respond) -> None:
             return
         if leftover.turn:
             reply.marker = ReplyMarker(leftover.turn, "final")
-        await respond(reply, UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text)
+            if spool is not None:
+                key = leftover.key
+                where = (key.platform, key.workspace, key.channel, key.thread)
+                await spool.notes.save(SpooledNote(leftover.turn, where, time.time()))
+        await respond(reply, text)
     except Exception:
         log.exception("could not tell %s in %s that botkit restarted", leftover.user, leftover.key)
+
+
+async def _told_already(adapter: Adapter, leftover: Leftover, text: str, since: float) -> bool:
+    """A previous pass posted ``text`` (its note) where the asker asked, at or after ``since``."""
+    try:
+        shown = await adapter.find_shown(leftover.key, text, since=since)
+    except Exception:
+        log.exception("could not look for the note of turn %s in %s", leftover.turn, leftover.key)
+        return False
+    if not shown:
+        return False
+    log.info(
+        "turn %s in %s: a previous restart told the asker already (message %s); left as it is",
+        leftover.turn,
+        leftover.key,
+        shown[0].message_id,
+    )
+    return True

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohttp
@@ -31,6 +32,9 @@ log = logging.getLogger("botkit_discord")
 # discord.py refuses a max_ratelimit_timeout below 30 s; longer 429s raise RateLimited instead of
 # sleeping inside an edit, and the core's streamer waits them out with its shared budget.
 MAX_RATELIMIT_SLEEP = 30.0
+# How far Discord's clock (message ids) may be behind botkit's when a message is looked for by
+# the time botkit posted it (Slack's reads use the same margin: botkit_slack.adapter).
+CLOCK_MARGIN = 10 * 60.0
 # View Channels, Send Messages, Read Message History, Create Public Threads, Send Messages in Threads
 INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 35) | (1 << 38)
 
@@ -231,9 +235,11 @@ class DiscordAdapter(Adapter):
           placeholder, posted into the new thread (a reply cannot reference a message in
           another channel, and every later turn's reply there references its own question).
 
-        A reply's continuation messages reference nothing and are not listed. None where the
-        key names no Discord channel, no question is known or no place could be read;
-        ``since`` is not needed (the listing starts after the question).
+        A reply's continuation messages reference nothing and are not listed. A busy place is
+        paged (:meth:`_listed`): up to the first message posted ``discord.repair_window_seconds``
+        after ``since`` (when the turn was accepted; the reply's first message is posted at
+        once), at most ``discord.repair_max_pages`` pages of 100. None where the key names no
+        Discord channel, no question is known or no place could be read.
         """
         # No guess from the key: in a mention's thread the key names the mention, and a
         # follow-up's turn would be handed that mention's reply.
@@ -242,21 +248,16 @@ class DiscordAdapter(Adapter):
             return None
         read = False
         places = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
+        until = None if since is None else since + self.config.repair_window_seconds
         async with self._rest_client() as client:
             me = client.user.id if client.user is not None else None
             for channel_id in places:
-                channel = client.get_partial_messageable(channel_id)
                 try:
-                    history = [
-                        m
-                        async for m in channel.history(
-                            limit=100, after=discord.Object(int(asked)), oldest_first=True
-                        )
-                    ]
+                    listed = await self._listed(client.get_partial_messageable(channel_id), int(asked), until)
                 except (discord.NotFound, discord.Forbidden):
                     continue  # not a channel (an inline mention's key, an interaction id), or hidden
                 read = True
-                mine = [m for m in history if m.author.id == me]
+                mine = [m for m in listed if m.author.id == me]
                 found = [m for m in mine if _answers(m, int(asked))]
                 started = channel_id == int(asked) and key.thread != key.channel
                 if not found and started and mine and _references_nothing(mine[0]):
@@ -264,6 +265,56 @@ class DiscordAdapter(Adapter):
                 if found:
                     return [ShownMessage(str(m.id), m.content) for m in found]
         return [] if read else None
+
+    async def find_shown(
+        self, key: ConversationKey, text: str, *, since: float | None = None, after: str | None = None
+    ) -> list[ShownMessage] | None:
+        """The bot's messages showing ``text`` where :meth:`reply_in` posts and a reply's
+        messages go (the thread first, then the channel): after the message ``after`` (at most
+        ``discord.repair_max_pages`` pages), or from :data:`CLOCK_MARGIN` before ``since``
+        (Discord's clock against botkit's) up to ``discord.repair_window_seconds`` after it.
+        What is looked for here often references nothing (the restart's note for a slash
+        command, whose interaction names no message, or in a mention's thread; a continuation
+        message), so it is told by its place, time and text. None where the key names no
+        Discord channel or no place could be read."""
+        if after is not None and after.isdigit():
+            start, until = int(after), None
+        elif since is not None:
+            moment = datetime.fromtimestamp(since - CLOCK_MARGIN, UTC)
+            start, until = discord.utils.time_snowflake(moment), since + self.config.repair_window_seconds
+        else:
+            return None
+        places = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
+        read = False
+        async with self._rest_client() as client:
+            me = client.user.id if client.user is not None else None
+            for channel_id in places:
+                try:
+                    listed = await self._listed(client.get_partial_messageable(channel_id), start, until)
+                except (discord.NotFound, discord.Forbidden):
+                    continue
+                read = True
+                found = [m for m in listed if m.author.id == me and m.content == text]
+                if found:
+                    return [ShownMessage(str(m.id), m.content) for m in found]
+        return [] if read else None
+
+    async def _listed(
+        self, channel: discord.PartialMessageable, asked: int, until: float | None
+    ) -> list[discord.Message]:
+        """The messages after ``asked`` in ``channel``, oldest first, up to the first one posted
+        after ``until`` (Unix seconds; None: no bound but the pages). discord.py pages with
+        ``after=`` by itself (``GET …/messages?after=<newest so far>&limit=100`` until a page
+        comes back short); at most ``repair_max_pages`` pages are read."""
+        listed: list[discord.Message] = []
+        pages = channel.history(
+            limit=100 * self.config.repair_max_pages, after=discord.Object(asked), oldest_first=True
+        )
+        async for message in pages:
+            if until is not None and message.created_at.timestamp() > until:
+                break  # every later one is later still: the turn cannot have posted it
+            listed.append(message)
+        return listed
 
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """Edit a reply a crashed process left half-written, with the bot token (``PATCH

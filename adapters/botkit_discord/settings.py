@@ -31,6 +31,12 @@ class DiscordSettings(SectionSettings):
     interaction_reply_seconds: float = Field(14 * 60.0, gt=0, lt=INTERACTION_TOKEN_LIFETIME)
     thread_auto_archive_minutes: Literal[60, 1440, 4320, 10080] = 1440
     guild_ready_timeout: float = Field(2.0, ge=0)
+    # The restart pass finds a reply whose id was never recorded by listing the messages after
+    # its question, in pages of 100: up to the first one posted this long after the turn was
+    # accepted (its placeholder is posted at once; the margin covers a backlog of posts and
+    # clock skew), and never more than this many pages per place (a busy channel).
+    repair_window_seconds: float = Field(15 * 60.0, gt=0)
+    repair_max_pages: int = Field(20, ge=1)
     # Deprecated, ignored: the core drains on shutdown for [bot] shutdown_grace (the adapter logs
     # a warning when this is set). Accepted for one release so old configurations still load.
     shutdown_grace: float | None = Field(None, ge=0)

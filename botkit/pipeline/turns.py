@@ -72,6 +72,7 @@ class _Live:
     generated: bool = False  # the model answered (not a middleware): the final reply gets 👍/👎
     math: bool = False  # answered as mathematics: directive, boxed line, Unicode, formula image
     placeholder_recorded: asyncio.Task[None] | None = None  # a placeholder that landed after enqueue
+    continued_recorded: asyncio.Task[None] | None = None  # the latest continuation's record
 
     @property
     def shown(self) -> bool:
@@ -80,9 +81,20 @@ class _Live:
         return self.streamer.begun
 
     async def ids_recorded(self) -> None:
-        """The late placeholder's id is stored (before the final write, which must come last)."""
-        if self.placeholder_recorded is not None:
-            await asyncio.wait([self.placeholder_recorded])
+        """The late placeholder's id and the continuations' are stored (before the final write,
+        which must come last)."""
+        pending = [t for t in (self.placeholder_recorded, self.continued_recorded) if t is not None]
+        if pending:
+            await asyncio.wait(pending)
+
+    def record_continued(self, message_ids: list[str]) -> None:
+        """Store the reply's message ids now that a continuation message was posted (a long
+        answer), each record after the one before it: a restart then knows every message of
+        the reply and can tell whether its final view was shown (botkit.repair)."""
+        before = [t for t in (self.placeholder_recorded, self.continued_recorded) if t is not None]
+        self.continued_recorded = asyncio.create_task(
+            _record_ids(self.recorder, message_ids, before), name="botkit-turn-continuation-ids"
+        )
 
 
 class TurnRunner:
@@ -163,6 +175,7 @@ class TurnRunner:
             if turn is not None and (reply.marker is None or reply.marker.turn != turn):
                 reply.marker = ReplyMarker(turn, "partial")  # the inbox rows were taken: its own
             live.streamer.strays = live.recorder.stray
+            live.streamer.continued = live.record_continued
             if not posted:  # it was on its way: store its id once posted
                 live.placeholder_recorded = asyncio.create_task(
                     _record_placeholder(live), name="botkit-turn-placeholder-id"
@@ -375,6 +388,19 @@ async def _record_placeholder(live: _Live) -> None:
             await live.recorder.record_message_ids([message_id])
     except Exception as err:  # no placeholder: the final text is posted anew and stored with it
         log.info("the placeholder's id was not stored (%s)", type(err).__name__)
+
+
+async def _record_ids(
+    recorder: TurnRecorder, message_ids: list[str], after: list[asyncio.Task[None]]
+) -> None:
+    """Store ``message_ids`` once the records ``after`` are done (a failure is only logged: the
+    final write stores them anyway)."""
+    if after:
+        await asyncio.wait(after)
+    try:
+        await recorder.record_message_ids(message_ids)
+    except Exception as err:
+        log.info("the reply's continuation ids were not stored (%s)", type(err).__name__)
 
 
 def _math_view(text: str, final: bool) -> str:

@@ -20,7 +20,7 @@ and lets it overlap otherwise (the final write, beside its first database attemp
 already covers the window: :class:`~botkit.pipeline.recorder.FinalWrites`). The database stays
 the record; this is its second chance.
 
-Two more records close the crash windows around the final view (see :mod:`botkit.repair`):
+Three more records close crash windows of the final view and of the restart (:mod:`botkit.repair`):
 
 - an **intent** (a :class:`SpooledWrite` with ``shown``): written before the final view's first
   call goes out, with the messages as they will show and the row it would store. If the
@@ -28,9 +28,15 @@ Two more records close the crash windows around the final view (see :mod:`botkit
   intent (the call was applied) -> stored as meant, never edited; else it is interrupted.
   The final write replaces it (same file) once the view landed.
 - **strays**: the messages a text posted anew replaced, until their deletion landed, so a
-  process killed before that (the turn stored or not) has them removed at the next start. A file holds what the row will
-hold (the answer, reasoning, timings), so the directory deserves the database's care. Files name
-their database (the URL without its password), so bots on other databases sharing it do not mix.
+  process killed before that (the turn stored or not) has them removed at the next start;
+- a **note**: the restart pass is about to tell the asker in a new reply (no message to
+  repair), at this time. Where the platform's messages carry no readable marker (Discord), a
+  pass killed after the note was posted and before the row was settled leaves the next start
+  only this to find the note by (:meth:`botkit.adapter.Adapter.find_shown`), not a second one.
+
+A file holds what the row will hold (the answer, reasoning, timings), so the directory deserves
+the database's care. Files name their database (the URL without its password), so bots on other
+databases sharing it do not mix.
 """
 
 from __future__ import annotations
@@ -83,6 +89,15 @@ class SpooledWrite:
 
 
 @dataclass(frozen=True)
+class SpooledNote:
+    """The restart pass told (or was about to tell) the asker of ``turn`` in a new reply."""
+
+    turn: int
+    key: tuple[str, str, str, str]
+    at: float  # Unix seconds, just before the note was posted
+
+
+@dataclass(frozen=True)
 class Strays:
     """Messages of a turn that a text posted anew replaced, not deleted yet."""
 
@@ -96,6 +111,7 @@ class WriteSpool:
         self.directory = directory
         self.database = safe_url(database)
         self._prefix = "turn-" + hashlib.sha256(self.database.encode()).hexdigest()[:12] + "-"
+        self.notes = NoteRecords(self)
 
     @classmethod
     def for_database(cls, url: str, directory: Path | None) -> WriteSpool | None:
@@ -223,6 +239,33 @@ class WriteSpool:
             return Strays(int(data["turn"]), tuple(data["key"]), tuple(str(i) for i in data["ids"]))
 
         return self._read(f"stray-{self._prefix}*.json", parse)
+
+
+class NoteRecords:
+    """The :class:`SpooledNote` records of one spool (see the module docstring)."""
+
+    def __init__(self, spool: WriteSpool) -> None:
+        self._spool = spool
+
+    def _path(self, turn: int) -> Path:
+        return self._spool.directory / f"note-{self._spool._prefix}{turn}.json"
+
+    async def save(self, note: SpooledNote) -> None:
+        """Durable once this returns: the note may be posted after it."""
+        data = {"database": self._spool.database, "turn": note.turn, "key": list(note.key), "at": note.at}
+        path, what = self._path(note.turn), f"the restart note of turn {note.turn}"
+        await self._spool._run(lambda: _write(path, data, what))
+
+    async def discard(self, turn: int) -> None:
+        """The row is settled: not durable (a record that came back is stale, and dropped)."""
+        path = self._path(turn)
+        await self._spool._run(lambda: _unlink(path, durable=False))
+
+    def all(self) -> list[SpooledNote]:
+        def parse(data: dict[str, Any]) -> SpooledNote:
+            return SpooledNote(int(data["turn"]), tuple(data["key"]), float(data["at"]))
+
+        return self._spool._read(f"note-{self._spool._prefix}*.json", parse)
 
 
 def _write(path: Path, data: dict[str, Any], what: str, *, sync_directory: bool = True) -> None:

@@ -162,6 +162,10 @@ class ReplyStreamer:
         # Each is awaited: the record is on disk before the call that relies on it goes out.
         self.before_final: Callable[[list[str]], Awaitable[None]] | None = None
         self.strays: Callable[[str, bool], Awaitable[None]] | None = None
+        # Told every message id of the reply each time a continuation message was posted (not
+        # awaited: the record is started, the stream goes on), so that a restart knows all of a
+        # long reply's messages, not only its first (botkit.repair).
+        self.continued: Callable[[list[str]], None] | None = None
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
@@ -667,8 +671,7 @@ class ReplyStreamer:
             if index >= len(self._shown):
                 if self.reply.posts_with_buttons:  # a new last message, with its buttons in one call
                     message_id = await self.reply.post_with_feedback(chunk, feedback_turn)
-                    self._shown.append(chunk)
-                    self.stats.message_ids.append(message_id)
+                    self._posted(chunk, message_id)
                     return
                 await self._apply(index, chunk)  # a new last message: posted, then given its buttons
             await self.reply.edit_with_feedback(self.stats.message_ids[index], chunk, feedback_turn)
@@ -677,9 +680,14 @@ class ReplyStreamer:
             await self.reply.edit(self.stats.message_ids[index], chunk)
             self._shown[index] = chunk
         else:
-            message_id = await self.reply.post_continuation(chunk)
-            self._shown.append(chunk)
-            self.stats.message_ids.append(message_id)
+            self._posted(chunk, await self.reply.post_continuation(chunk))
+
+    def _posted(self, chunk: str, message_id: str) -> None:
+        """A new message of the reply is up: shown, and its id told (:attr:`continued`)."""
+        self._shown.append(chunk)
+        self.stats.message_ids.append(message_id)
+        if self.continued is not None:
+            self.continued(list(self.stats.message_ids))
 
 
 def _shield(call: Awaitable[None]) -> Awaitable[None]:

@@ -84,7 +84,7 @@ async def _restart_until_settled(
     second = await _botkit_run(tmp_path, env)
     try:
         await fake.wait_until_connected(60)  # the restart pass ran before it connected
-        await _until(lambda: all(status != "streaming" for status, _ in _assistant(database)))
+        await _until(lambda: all(s not in ("queued", "streaming") for s, _ in _assistant(database)))
     finally:
         second.terminate()
         _, log = await second.communicate()

@@ -1,0 +1,308 @@
+"""Discord's restart repair where the platform offers least to find a reply by (no markers):
+a second kill after the restart pass posted an "ask again" note, a placeholder past the first
+page of its channel, and a long reply's continuation messages. Each drill is a real ``botkit
+run`` process SIGKILLed while the fake Discord holds one call, then restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botkit_discord.adapter import fit_message
+from test_discord_crash_windows import (
+    ANSWER,
+    EDIT,
+    _assert_repaired_in_place,
+    _assistant,
+    _bot_messages,
+    _botkit_run,
+    _env,
+    _killed_while_the_placeholder_posts,
+    _placeholder,
+    _restart_until_settled,
+    _until,
+)
+from test_discord_restart_repair import checked_adapter
+
+from botkit.events import ConversationKey
+from botkit.leftovers import LEFTOVER_NOTE, UNANSWERED_NOTE
+from botkit.markers import ShownMessage
+from botkit.testing import Standin
+from botkit.testing.fake_discord import FakeDiscord
+from botkit.testing.holds import Hold
+from botkit.testing.testbot import TestBot
+
+pytestmark = pytest.mark.timeout(150)
+
+Place = Callable[[FakeDiscord, int], Awaitable[tuple[str, tuple[str, str, str]]]]
+"""Has member ``int`` ask a question botkit never answered; its delivery id and conversation key."""
+
+
+async def _mention_in_its_thread(fake: FakeDiscord, asker: int) -> tuple[str, tuple[str, str, str]]:
+    mention = await fake.user_message(asker, fake.channel_id, f"{fake.mention} lost?", dispatch=False)
+    thread = await fake.start_thread(int(mention["id"]), "lost?")
+    return mention["id"], (str(fake.guild_id), str(fake.channel_id), str(thread))
+
+
+async def _inline_mention(fake: FakeDiscord, asker: int) -> tuple[str, tuple[str, str, str]]:
+    mention = await fake.user_message(asker, fake.channel_id, f"{fake.mention} lost?", dispatch=False)
+    return mention["id"], (str(fake.guild_id), str(fake.channel_id), mention["id"])
+
+
+async def _follow_up(fake: FakeDiscord, asker: int) -> tuple[str, tuple[str, str, str]]:
+    mention = await fake.user_message(asker, fake.channel_id, f"{fake.mention} hi", dispatch=False)
+    thread = await fake.start_thread(int(mention["id"]), "hi")
+    asked = await fake.user_message(asker, thread, "and then?", dispatch=False)
+    return asked["id"], (str(fake.guild_id), str(fake.channel_id), str(thread))
+
+
+async def _direct(fake: FakeDiscord, asker: int) -> tuple[str, tuple[str, str, str]]:
+    dm = fake.dm_channel(asker)
+    asked = await fake.user_message(asker, dm, "lost?", dispatch=False)
+    return asked["id"], ("dm", str(dm), str(dm))
+
+
+async def _slash_command(fake: FakeDiscord, asker: int) -> tuple[str, tuple[str, str, str]]:
+    interaction = str(fake.snowflake())  # its response never came: the note goes to the channel
+    return interaction, (str(fake.guild_id), str(fake.channel_id), interaction)
+
+
+def _notes(fake: FakeDiscord) -> list[dict[str, Any]]:
+    return [m for m in _bot_messages(fake) if m["content"] == UNANSWERED_NOTE]
+
+
+async def _sigkill_at(tmp_path: Path, env: dict[str, str], held: Hold) -> None:
+    """Start botkit (its restart pass runs first) and SIGKILL it once ``held`` is reached."""
+    process = await _botkit_run(tmp_path, env)
+    try:
+        await asyncio.wait_for(held.reached.wait(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+PLACES = {
+    "thread": _mention_in_its_thread,
+    "inline": _inline_mention,
+    "follow-up": _follow_up,
+    "dm": _direct,
+    "slash-command": _slash_command,
+}
+
+
+@pytest.mark.parametrize(
+    ("where", "late"),
+    [*((where, True) for where in PLACES), ("thread", False), ("slash-command", False)],
+    ids=[*(f"{where}-an-hour-later" for where in PLACES), "thread-at-once", "slash-command-at-once"],
+)
+async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_one_note(
+    tmp_path: Path, where: str, late: bool
+) -> None:
+    """An accepted message no turn adopted (no placeholder): the restart pass tells the asker in
+    a new reply, and is SIGKILLed once Discord created that note (its response not back, the row
+    not settled). The third start finds the note and leaves it alone: one note, in every place
+    a question can be asked, and the row ``interrupted``. ``late``: the message was accepted an
+    hour before the restarts, far past the window in which its reply is looked for after its
+    question (the note is found by the time the pass spooled before posting it)."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin() as standin:
+        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
+        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+            assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
+        if late:
+            with sqlite3.connect(database) as db:
+                db.execute("UPDATE messages SET created_at = datetime(created_at, '-1 hour')")
+        env = _env(fake, standin, database)
+        held = fake.hold(
+            "POST",
+            r"^/channels/\d+/messages$",
+            apply=True,
+            match=lambda body: isinstance(body, dict) and body.get("content") == UNANSWERED_NOTE,
+        )
+        await _sigkill_at(tmp_path, env, held)
+        (note,) = _notes(fake)
+        assert [s for s, _ in _assistant(database)] == ["queued"]  # not settled yet
+
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+        assert [m["id"] for m in _bot_messages(fake)] == [note["id"]], log.decode()[-3000:]
+    assert fake.versions_of(int(note["id"])) == [UNANSWERED_NOTE]  # never edited either
+    assert [s for s, _ in _assistant(database)] == ["interrupted"]
+    assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
+
+
+# -- a placeholder past the first page of its place ---------------------------------------------
+BUSY = 150  # other messages between the question and the bot's placeholder: past one page of 100
+
+
+async def _busy(fake: FakeDiscord, channel: int, after: dict[str, Any]) -> None:
+    """``BUSY`` members' messages after ``after`` in ``channel``, seeded without gateway events."""
+    chatter = fake.add_user("bob")
+    for i in range(BUSY):
+        await fake.user_message(chatter, channel, f"chatter {i}", dispatch=False)
+    assert int(fake.messages_in(channel)[-1]["id"]) > int(after["id"])
+
+
+@pytest.mark.parametrize("where", ["inline", "dm"])
+async def test_a_placeholder_posted_but_not_recorded_past_a_page_of_chatter_is_repaired_in_place(
+    tmp_path: Path, where: str
+) -> None:
+    """150 other messages after the question before the bot's placeholder (its POST held,
+    applied, and botkit SIGKILLed while the answer streams): the restart pages through the
+    listing (``after=``, 100 a page), finds the placeholder that replies to the question and
+    edits it in place; exactly one reply, no "ask again" note."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database) | {"BOTKIT_DISCORD__MENTION_MODE": "inline"}
+        asked: dict[str, Any] = {}
+
+        async def busy_question(fake: FakeDiscord, asker: int) -> Hold:
+            channel = fake.dm_channel(asker) if where == "dm" else fake.channel_id
+            text = "tell me a story" if where == "dm" else f"{fake.mention} tell me a story"
+            asked.update(await fake.user_message(asker, channel, text, dispatch=False))
+            await _busy(fake, channel, asked)
+            held = fake.hold("POST", rf"^/channels/{channel}/messages$", apply=True)
+            await fake.redeliver(asked)
+            return held
+
+        checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, busy_question)
+        placeholder = _placeholder(fake, set())
+        assert placeholder["message_reference"]["message_id"] == asked["id"]
+        channel = int(placeholder["channel_id"])
+        after = [m for m in fake.messages_in(channel) if int(m["id"]) > int(asked["id"])]
+        assert after.index(placeholder) == BUSY  # the 151st message after its question
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    _assert_repaired_in_place(fake, placeholder, checkpoint, log)
+    assert len(_bot_messages(fake)) == 1  # no note posted beside it
+    assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+async def test_the_listing_pages_with_after_and_stops_at_the_window(tmp_path: Path) -> None:
+    """``reply_messages`` through discord.py against the fake: the bot's reply 250 messages
+    after its question is found in three pages of 100 (the fake answers ``after=`` as Discord
+    does: at most 100, the oldest after the id, newest first); for a turn accepted longer ago
+    than ``discord.repair_window_seconds`` before those messages, one page is read and nothing
+    of it is taken (every message is later than the turn could have posted)."""
+    async with FakeDiscord() as fake, checked_adapter(tmp_path, fake) as adapter:
+        asker = fake.add_user("ada")
+        question = await fake.user_message(asker, fake.channel_id, f"{fake.mention} hi", dispatch=False)
+        for i in range(250):
+            await fake.user_message(asker, fake.channel_id, f"more {i}", dispatch=False)
+        reply = fake.bot_message(
+            fake.channel_id,
+            "_Thinking…_",
+            message_reference={"message_id": question["id"], "channel_id": str(fake.channel_id)},
+        )
+        key = ConversationKey("discord", str(fake.guild_id), str(fake.channel_id), question["id"])
+        lists = rf"^/channels/{fake.channel_id}/messages$"  # (the key's thread is no channel: 404)
+        shown = await adapter.reply_messages(key, 1, question=question["id"], since=time.time())
+        assert shown == [ShownMessage(reply["id"], "_Thinking…_")]
+        pages = fake.calls_to("GET", lists)
+        ids = sorted(int(m["id"]) for m in fake.messages_in(fake.channel_id))
+        # 100 + 100 + 51, each page after the newest of the one before
+        assert [c.query for c in pages] == [
+            {"limit": "100", "after": str(after)} for after in (question["id"], ids[100], ids[200])
+        ]
+        before = len(fake.calls_to("GET", lists))
+        long_ago = time.time() - adapter.config.repair_window_seconds - 60
+        assert await adapter.reply_messages(key, 1, question=question["id"], since=long_ago) == []
+        assert len(fake.calls_to("GET", lists)) - before == 1
+
+
+# -- a reply longer than one message ------------------------------------------------------------
+SHORT_LIMIT = 300  # discord.max_chars: a reply of two messages without a long stream
+LONG_ANSWER = " ".join(f"word{i}" for i in range(70))  # 419 characters: two messages
+
+
+def _recorded_ids(database: Path) -> list[str]:
+    with sqlite3.connect(database) as db:
+        ((ids,),) = db.execute("SELECT platform_message_ids FROM messages WHERE role = 'assistant'")
+    return [] if ids is None else list(json.loads(ids))
+
+
+def _continuation(body: Any) -> bool:
+    """The final view's POST of the reply's second message (no reference: not the placeholder)."""
+    return (
+        isinstance(body, dict)
+        and "message_reference" not in body
+        and body.get("content", "").startswith("word")
+    )
+
+
+def _buttons(body: Any) -> bool:
+    """The final view's last call: the last message's edit that adds the 👍/👎 buttons."""
+    return isinstance(body, dict) and bool(body.get("components"))
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+@pytest.mark.parametrize("held", ["continuation-post", "buttons-edit"])
+async def test_a_long_replys_final_view_in_flight_then_restart_decides_from_all_its_messages(
+    tmp_path: Path, held: str, applied: bool
+) -> None:
+    """A two-message answer (inline mention, ``discord.max_chars`` 300, no streaming edit before
+    the final view: placeholder edited to the first part, the second posted, then given its
+    buttons), botkit SIGKILLed while one of the final view's calls is held:
+
+    - the continuation's POST (its id never comes back): applied, the restart finds that
+      message after the first by its text, so the intent is shown: stored ``complete``, nothing
+      edited; not applied, the view is not shown: stored ``interrupted``, the first message
+      says so;
+    - the last PATCH (the buttons), with the continuation's id recorded as it was posted:
+      the texts of both messages show the intent either way, so the turn is stored
+      ``complete`` and neither message is edited again.
+
+    The 👍/👎 buttons come with the view's last call: where it did not land, the restart does
+    not add them (the answer is complete without them).
+    """
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(LONG_ANSWER)
+        env = _env(fake, standin, database) | {
+            "BOTKIT_DISCORD__MENTION_MODE": "inline",
+            "BOTKIT_DISCORD__MAX_CHARS": str(SHORT_LIMIT),
+        }
+        match = _continuation if held == "continuation-post" else _buttons
+        method, path = (
+            ("POST", r"^/channels/\d+/messages$") if held == "continuation-post" else ("PATCH", EDIT)
+        )
+        hold = fake.hold(method, path, apply=applied, match=match)
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await fake.wait_until_connected(60)
+            await fake.user_message(fake.add_user("ada"), fake.channel_id, f"{fake.mention} a long story")
+            await asyncio.wait_for(hold.reached.wait(), 60)
+            if held == "buttons-edit":  # recorded as posted, before the final write
+                await _until(lambda: len(_recorded_ids(database)) == 2)
+        finally:
+            if first.returncode is None:
+                first.kill()
+            await first.wait()
+        assert first.returncode == -signal.SIGKILL
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming" and checkpoint != LONG_ANSWER
+        before = {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)}
+        shown = [m["content"] for m in sorted(_bot_messages(fake), key=lambda m: int(m["id"]))]
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    messages = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+    if held == "buttons-edit" or applied:
+        assert len(shown) == 2
+        assert [m["id"] for m in messages] == list(before), log.decode()[-3000:]
+        assert {m["id"]: fake.versions_of(int(m["id"])) for m in messages} == before  # never edited
+        assert " ".join(m["content"] for m in messages).split() == LONG_ANSWER.split()
+        assert _assistant(database) == [("complete", LONG_ANSWER)]
+        assert _recorded_ids(database) == [m["id"] for m in messages]
+        # The 👍/👎 buttons come with the view's last call only: a restart does not add them.
+        assert bool(messages[-1]["components"]) == (held == "buttons-edit" and applied)
+    else:
+        (reply,) = messages  # the second part was never posted
+        assert reply["content"] == fit_message(f"{checkpoint}\n\n{LEFTOVER_NOTE}", SHORT_LIMIT)
+        assert _assistant(database) == [("interrupted", checkpoint)]
