@@ -2,9 +2,6 @@
 
 - Intakes share transactions: the accepts of messages that arrive together are committed in one
   group (botkit.store.group), each still on disk before its ``accept`` returns (before the ack).
-- A new thread's first turn calls the model while its accepted rows are being adopted (persona,
-  placeholder id, ``streaming``): those rows are on disk since the ack; its checkpoints and its
-  final write wait for the adoption.
 - A prompt that provably fits is not sent to the server's ``/tokenize`` first: its byte length
   bounds its token count (:func:`botkit.llm.prompt.token_upper_bound`), checked here against the
   stand-in's tokenizer and the byte lengths of both chat templates botkit meets.
@@ -16,14 +13,12 @@ import asyncio
 import unicodedata
 from pathlib import Path
 
-import pytest
 from bad_input_corpus import QUESTIONS
-from db_faults import exclusive_lock
 
 from botkit.llm.prompt import build_prompt, token_upper_bound
 from botkit.llm.standin import render_chat, tokenize
 from botkit.store import ConversationStore
-from botkit.testing import RecordingReply, TestBot
+from botkit.testing import TestBot
 from botkit.testing.sqlcount import counting_sqlite
 
 # Texts whose NFC form is longer than they are (U+0344 -> two marks, U+FB2C -> three code points,
@@ -128,46 +123,3 @@ async def test_intakes_that_arrive_together_share_their_commits(tmp_path: Path) 
             ]
     finally:
         await store.close()
-
-
-async def test_a_new_threads_first_turn_calls_the_model_while_its_rows_are_adopted(tmp_path: Path) -> None:
-    """With every writer of the database held off right after the message was accepted, the
-    model is asked anyway (before, the adopting write came first); once the database is back,
-    the answer is shown and stored complete with its persona, and a follow-up in the thread
-    (which reads its history, so it waits for its rows) still gets that exchange in its history."""
-    async with TestBot(tmp_path) as bot:
-        reply = RecordingReply()
-        submission = await bot.bot.submit(bot.message("hello there", thread="t-1"), reply)
-        # Accepted (committed); its turn task has not run yet: the lock is taken before it does.
-        with exclusive_lock(tmp_path / "botkit.db"):
-            await bot.standin.wait_for(lambda: len(bot.standin.requests) == 1, timeout=10)
-            conversation = await bot.store.conversation_id("test", "workspace-1", "channel-1", "t-1")
-            held = [(m.role, m.status, m.persona_name) for m in await bot.store.messages(conversation)]
-        await submission.wait()
-        again = await bot.ask("and once more", thread="t-1")
-        rows = await bot.store.messages(conversation)
-    assert held == [("user", "complete", None), ("assistant", "queued", None)]  # accepted, not adopted
-    assert [(m.role, m.status, m.persona_name) for m in rows] == [
-        ("user", "complete", "general"),
-        ("assistant", "complete", "general"),
-    ] * 2
-    assert rows[1].content and reply.text.startswith(rows[1].content)
-    assert rows[3].content and again.text.startswith(rows[3].content)
-    history = bot.standin.requests[-1]["messages"]
-    assert [m["role"] for m in history] == ["user", "assistant", "user"]
-
-
-async def test_a_turn_whose_rows_cannot_be_adopted_stops_its_model_call_and_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The database locked for longer than its busy timeout right after the acceptance: the
-    model was already asked; the asker sees the failure at the end of the reply (what streamed
-    meanwhile stays above it), as when the adopting write came first, never silence."""
-    monkeypatch.setattr("botkit.store.database.SQLITE_BUSY_TIMEOUT_S", 0.3)
-    async with TestBot(tmp_path) as bot:
-        reply = RecordingReply()
-        submission = await bot.bot.submit(bot.message("hello there", thread="t-1"), reply)
-        with exclusive_lock(tmp_path / "botkit.db"):
-            await bot.standin.wait_for(lambda: len(bot.standin.requests) == 1, timeout=10)
-            await submission.wait()
-    assert reply.text.endswith("⚠️ Something went wrong inside botkit (OperationalError).")

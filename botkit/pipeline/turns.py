@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,7 +72,6 @@ class _Live:
     generated: bool = False  # the model answered (not a middleware): the final reply gets 👍/👎
     math: bool = False  # answered as mathematics: directive, boxed line, Unicode, formula image
     placeholder_recorded: asyncio.Task[None] | None = None  # a placeholder that landed after enqueue
-    recording: asyncio.Task[None] | None = None  # the adopting write, while the model already starts
 
     @property
     def shown(self) -> bool:
@@ -82,10 +80,7 @@ class _Live:
         return self.streamer.begun
 
     async def ids_recorded(self) -> None:
-        """The turn's rows are adopted and the late placeholder's id is stored (before the final
-        write, which must come last)."""
-        if self.recording is not None:
-            await asyncio.wait([self.recording])  # a failure is the turn's: see _generate
+        """The late placeholder's id is stored (before the final write, which must come last)."""
         if self.placeholder_recorded is not None:
             await asyncio.wait([self.placeholder_recorded])
 
@@ -163,16 +158,15 @@ class TurnRunner:
             # With no turn before it in the thread, the model is called right after: the row is
             # written ``streaming`` at once (one write fewer than ``queued`` and then ``streaming``).
             first = live.place.first_in_line
-            enqueued = live.recorder.enqueue(final, live.persona, posted, inbox, streaming=first)
-            recording = _recorded(live, reply, enqueued, posted)
-            if first and inbox is not None and inbox.new_conversation:
-                # A new thread's first turn has no history to read and its rows are on disk since
-                # its acceptance: the model is called while they are adopted (in a burst of
-                # questions that write queued behind every other intake's); its checkpoints and
-                # final write wait for it (_generate, ids_recorded).
-                live.recording = asyncio.create_task(recording, name="botkit-turn-adopt")
-            else:
-                await recording
+            await live.recorder.enqueue(final, live.persona, posted, inbox, streaming=first)
+            turn = live.recorder.assistant_id
+            if turn is not None and (reply.marker is None or reply.marker.turn != turn):
+                reply.marker = ReplyMarker(turn, "partial")  # the inbox rows were taken: its own
+            live.streamer.strays = live.recorder.stray
+            if not posted:  # it was on its way: store its id once posted
+                live.placeholder_recorded = asyncio.create_task(
+                    _record_placeholder(live), name="botkit-turn-placeholder-id"
+                )
             await live.place.acquire()  # this thread's previous turn finishes first
             return await self._generate(final, live)
 
@@ -235,10 +229,8 @@ class TurnRunner:
 
     async def _generate(self, request: Request, live: _Live) -> TurnResult:
         message, persona = request.message, live.persona
-        history: Sequence[HistoryTurn] = []  # with rows still being adopted: a new thread's first turn
-        if live.recording is None:
-            await live.recorder.streaming(live.streamer.stats.message_ids)
-            history = await live.recorder.history(first_in_line=live.place.first_in_line)
+        await live.recorder.streaming(live.streamer.stats.message_ids)
+        history = await live.recorder.history(first_in_line=live.place.first_in_line)
         user_content = persona.render(
             request.question,
             user_name=message.user_name or message.user,
@@ -260,11 +252,8 @@ class TurnRunner:
                 interim=True,  # answered again in place: the final write follows
             )
 
-        fitted = await self._fit(history, user_content, persona.max_tokens)
-        if fitted.trimmed(history):
-            live.notices.append(TRIMMED_NOTE)
-        running = asyncio.ensure_future(generation.run(fitted, user_content, on_cut))
-        turn = await self._rows_adopted(live, running)
+        turn = live.recorder.assistant_id
+        assert turn is not None, "the turn's rows exist once it streams"
         streamer = live.streamer
         self.checkpoints.track(
             turn,
@@ -272,7 +261,10 @@ class TurnRunner:
             live.recorder.checkpoint_values,
         )
         try:
-            attempt = await running
+            fitted = await self._fit(history, user_content, persona.max_tokens)
+            if fitted.trimmed(history):
+                live.notices.append(TRIMMED_NOTE)
+            attempt = await generation.run(fitted, user_content, on_cut)
         except BackendError as err:
             partial = generation.attempt
             status: TurnStatus = "interrupted" if err.kind == "cut" or generation.cut_retried else "failed"
@@ -283,24 +275,6 @@ class TurnRunner:
             self.checkpoints.untrack(turn)
         live.generated = True
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=live.notices)
-
-    @staticmethod
-    async def _rows_adopted(live: _Live, running: asyncio.Future[Attempt]) -> int:
-        """The turn's row id, once its adopting write landed (the model is called meanwhile);
-        if that write failed, the model's stream is stopped and the failure is the turn's."""
-        if live.recording is not None:
-            called = time.monotonic()  # the turn's time to first token counts from the model call
-            try:
-                await asyncio.shield(live.recording)
-                await live.recorder.streaming(live.streamer.stats.message_ids)  # a placeholder in between
-                live.recorder.started = called
-            except BaseException:
-                running.cancel()
-                await asyncio.wait([running])
-                raise
-        turn = live.recorder.assistant_id
-        assert turn is not None, "the turn's rows exist once it streams"
-        return turn
 
     async def _fit(
         self, history: Sequence[HistoryTurn], user_content: str, answer_tokens: int | None
@@ -324,8 +298,6 @@ class TurnRunner:
         """
         streamer = live.streamer
         attaching: asyncio.Task[None] | None = None
-        if live.recording is not None:  # the final view's intent and the final write name its rows
-            await asyncio.wait([live.recording])
         # The final view's intent is spooled before its first call goes out (botkit.repair).
         streamer.before_final = functools.partial(
             live.recorder.intend,
@@ -397,21 +369,6 @@ class TurnRunner:
             reasoning=streamer.partial_reasoning,
             error="cancelled by the asker" if status == "cancelled" else "botkit stopped during the turn",
             message_ids=message_ids,
-        )
-
-
-async def _recorded(live: _Live, reply: LiveReply, enqueued: Awaitable[None], posted: list[str]) -> None:
-    """The turn's rows written (:meth:`TurnRecorder.enqueue`), then what depends on their ids:
-    the placeholder's marker if the turn got rows of its own, stray messages, and a placeholder
-    that was still on its way (``posted`` empty) stored once it lands."""
-    await enqueued
-    turn = live.recorder.assistant_id
-    if turn is not None and (reply.marker is None or reply.marker.turn != turn):
-        reply.marker = ReplyMarker(turn, "partial")  # the inbox rows were taken: its own
-    live.streamer.strays = live.recorder.stray
-    if not posted:  # it was on its way: store its id once posted
-        live.placeholder_recorded = asyncio.create_task(
-            _record_placeholder(live), name="botkit-turn-placeholder-id"
         )
 
 
