@@ -371,7 +371,9 @@ class ConversationStore:
         user_id: str | None,
     ) -> TurnIds | None:
         """The durable inbox: claim the delivery and write its question plus a ``queued`` reply
-        row (no persona, no placeholder yet), in ONE transaction; None for a duplicate delivery.
+        row (no persona, no placeholder yet), in ONE transaction (shared with the other writes
+        waiting then: :mod:`botkit.store.group`); None for a duplicate delivery, which writes
+        nothing.
 
         This is what "accepted" means: the adapter acknowledges the platform only after this
         returned, so an event is either on disk (claimed, and findable by the restart pass as
