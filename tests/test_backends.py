@@ -170,7 +170,9 @@ async def test_a_supervised_server_is_polled_by_its_supervisor_alone_through_one
         assert backend.client is supervisor.client  # one client, so one session, per backend
         root = supervisor.root_url
         before = (await _served(root))["hits"]
-        submission = await bot.bot.submit(bot.message("What is 6*7? Take your time."), RecordingReply())
+        # Long enough to be counted by /tokenize (a short prompt is not: token_upper_bound).
+        question = "What is 6*7? Take your time. " + "Please think it over. " * 100
+        submission = await bot.bot.submit(bot.message(question), RecordingReply())
         await until(lambda: backend.kv_cache_usage > 0)  # the pool read the busy server's /metrics
         await submission.wait()
         served = await _served(root)
@@ -288,7 +290,7 @@ async def test_a_killed_server_is_unready_at_once_and_its_orphans_are_gone_befor
 async def test_an_external_server_has_one_checker_and_one_session(tmp_path: Path) -> None:
     async with TestBot(tmp_path, settings={"llm": {"health_interval": 0.05}}) as bot:
         standin = bot.standin
-        await bot.ask("hello")
+        await bot.ask("hello " * 400)  # counted by /tokenize (a short prompt is not: token_upper_bound)
         tokenized = standin.hits["POST /tokenize"]
         await standin.wait_for(lambda: standin.hits["GET /metrics"] >= 10, 30)
         hits = dict(standin.hits)

@@ -269,7 +269,7 @@ async def test_accept_is_one_transaction_exactly_once_and_knows_a_new_thread(
     store: ConversationStore,
 ) -> None:
     """The intake on each backend: 20 racing copies of one delivery leave one claim and one pair
-    of rows; a duplicate leaves nothing (its conversation upsert rolled back with it); only the
+    of rows; a duplicate leaves nothing (its conversation upsert is guarded by the claim); only the
     thread's first accepted message says the conversation is new."""
     key = ("W1", "C1", "T1")
     accepted = await asyncio.gather(
@@ -291,7 +291,7 @@ async def test_accept_is_one_transaction_exactly_once_and_knows_a_new_thread(
         ("user", "complete", "more", None),
         ("assistant", "queued", "", second.user_message_id),
     ]
-    # The duplicate's thread T2 was not created: its upsert went with the rolled-back claim.
+    # The duplicate's thread T2 was not created: a claimed delivery's upsert writes nothing.
     fresh = await store.accept("slack", "Ev3", ("W1", "C1", "T2"), user_text="new", user_id="U1")
     assert fresh is not None and fresh.new_conversation
 

@@ -69,6 +69,7 @@ class SlackAdapter(Adapter):
         self._replies: AsyncWebClient | None = None  # replies' calls: no retries inside the SDK
         self._threads: ThreadTracker | None = None
         self._status_refused: set[str] = set()  # workspaces that refused setStatus: placeholders only
+        self._status_first: dict[str, asyncio.Future[bool]] = {}  # see SlackReply
 
     def _web_client(
         self, *, sdk_retries: bool = True, session: aiohttp.ClientSession | None = None
@@ -400,4 +401,5 @@ class SlackAdapter(Adapter):
             user=user,
             on_posted=self._threads.remember,
             status_refused=self._status_refused,
+            status_first=self._status_first,
         )

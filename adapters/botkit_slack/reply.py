@@ -12,6 +12,7 @@ policy decides what to try again. Other refusals stay ``SlackApiError`` and are 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -170,9 +171,12 @@ class SlackReply(LiveReply):
         user: str | None = None,
         on_posted: Callable[[str, str], None] | None = None,
         status_refused: set[str] | None = None,
+        status_first: dict[str, asyncio.Future[bool]] | None = None,
     ) -> None:
         """``status_refused``: the adapter's set of workspaces that refused a status line
-        (shared by its replies, so a workspace is asked once)."""
+        (shared by its replies, so a workspace is asked once); ``status_first``: per workspace,
+        its first status line's outcome (True: ask on), which replies that come while it is in
+        flight wait for (a burst of questions would otherwise all ask before one refusal)."""
         self.client = client
         self.team_id = team_id
         self.channel = channel
@@ -198,6 +202,7 @@ class SlackReply(LiveReply):
             ),
         }
         self._status_refused = status_refused if status_refused is not None else set()
+        self._status_first = status_first if status_first is not None else {}
         self.progress = settings.progress
         self.status_text = settings.status_text
         self._replace_final = settings.replace_final
@@ -235,6 +240,14 @@ class SlackReply(LiveReply):
         the core posts a placeholder instead.
         """
         assert self.thread_ts is not None
+        probe = self._status_first.get(self.team_id)
+        if probe is not None and not await asyncio.shield(probe):
+            return False  # the workspace's first status line was refused
+        if self.team_id in self._status_refused:
+            return False
+        mine: asyncio.Future[bool] | None = None
+        if probe is None:  # the workspace's first status line: the others wait for its outcome
+            mine = self._status_first[self.team_id] = asyncio.get_running_loop().create_future()
         try:
             await slack_call(
                 self.client.assistant_threads_setStatus(
@@ -246,7 +259,12 @@ class SlackReply(LiveReply):
                 "assistant.threads.setStatus refused in %s (%s); using placeholders", self.team_id, _code(err)
             )
             self._status_refused.add(self.team_id)
+            if mine is not None:
+                mine.set_result(False)
             return False
+        finally:
+            if mine is not None and not mine.done():  # shown, or failed otherwise: the others ask
+                mine.set_result(True)
         return True
 
     async def post_with_feedback(self, text: str, turn_id: int) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from botkit.llm.errors import BackendError
-from botkit.llm.prompt import Prompt, build_prompt, estimate_tokens
+from botkit.llm.prompt import Prompt, build_prompt, estimate_tokens, token_upper_bound
 from botkit.plugins.api import Refusal
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ class TokenCounter(Protocol):
 @dataclass(frozen=True)
 class FittedPrompt:
     prompt: Prompt
-    tokens: int
+    tokens: int  # as the server counts them, or an upper bound (see fit_history's ``sure_fit``)
     kept: Sequence[HistoryTurn]  # the history that made it into the prompt
 
     def trimmed(self, history: Sequence[HistoryTurn]) -> bool:
@@ -53,11 +53,27 @@ def prompt_room(llm: LLMSettings) -> int:
 
 
 async def fit_history(
-    history: Sequence[HistoryTurn], user_content: str, *, room: int, counter: TokenCounter | None
+    history: Sequence[HistoryTurn],
+    user_content: str,
+    *,
+    room: int,
+    counter: TokenCounter | None,
+    sure_fit: int | None = None,
 ) -> FittedPrompt:
-    """Binary search for the most recent exchanges whose prompt is at most ``room`` tokens."""
-    count = token_counter(counter)
+    """Binary search for the most recent exchanges whose prompt is at most ``room`` tokens.
+
+    ``sure_fit`` (at most ``room``): a whole prompt whose :func:`~botkit.llm.prompt.token_upper_bound`
+    is at most this many tokens is taken as it is, with the bound as its count, without the
+    server's ``/tokenize``: one round trip fewer before the model is called, the one that queued
+    behind every other new turn's in a burst of questions (docs/benchmarks.md section 4). The
+    caller picks it so that the bound changes nothing the count would decide (the history
+    kept, the answer's ``max_tokens``)."""
     full = build_prompt(history, user_content)
+    if sure_fit is not None:
+        bound = token_upper_bound(full.messages)
+        if bound is not None and bound <= min(sure_fit, room):
+            return FittedPrompt(full, bound, history)
+    count = token_counter(counter)
     tokens = await count(full)
     if tokens <= room:
         return FittedPrompt(full, tokens, history)

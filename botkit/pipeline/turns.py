@@ -274,7 +274,7 @@ class TurnRunner:
             live.recorder.checkpoint_values,
         )
         try:
-            fitted = await self._fit(history, user_content)
+            fitted = await self._fit(history, user_content, persona.max_tokens)
             if fitted.trimmed(history):
                 live.notices.append(TRIMMED_NOTE)
             attempt = await generation.run(fitted, user_content, on_cut)
@@ -289,9 +289,16 @@ class TurnRunner:
         live.generated = True
         return TurnResult("complete", attempt.answer, attempt.reasoning, notices=live.notices)
 
-    async def _fit(self, history: Sequence[HistoryTurn], user_content: str) -> FittedPrompt:
-        room = prompt_room(self.settings.llm)
-        return await fit_history(history, user_content, room=room, counter=self.pool.tokenizer())
+    async def _fit(
+        self, history: Sequence[HistoryTurn], user_content: str, answer_tokens: int | None
+    ) -> FittedPrompt:
+        """The prompt with as much history as fits; not counted by the server where a bound
+        proves it fits with room for the whole answer (so ``max_tokens`` is what a count gave)."""
+        llm = self.settings.llm
+        sure_fit = llm.max_model_len - (answer_tokens or llm.max_tokens)
+        return await fit_history(
+            history, user_content, room=prompt_room(llm), counter=self.pool.tokenizer(), sure_fit=sure_fit
+        )
 
     async def _show_and_store(self, result: TurnResult, live: _Live) -> None:
         """The final edit, then the final write, which waits out a database outage (see

@@ -11,6 +11,10 @@ checkpoints of all streaming turns already do (:mod:`botkit.pipeline.checkpoints
 store adds no wait. (Grouping only the writes of one tick was measured first: turns through the
 pipeline reach a step in different ticks, and a turn still made 3.9-4.0 commits.) SQLite takes
 one writer at a time anyway; on PostgreSQL a group's statements are a few local round trips.
+The intakes (:meth:`~botkit.store.ConversationStore.accept`) go in the groups too: as
+transactions of their own, a burst of 128 mentions queued for SQLite's write lock one about
+every 4 ms, and every turn's model call waited behind them (docs/benchmarks.md section 4,
+"Bursts of mentions").
 
 What a caller sees is what it saw with a transaction of its own: its write has committed when
 its call returns. A database error (unavailable, locked) fails every write of the group, and

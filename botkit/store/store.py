@@ -130,18 +130,31 @@ _ADOPT_QUESTION = Prepared(update(Message).where(Message.id == bindparam("b_id")
 
 
 def _upserts(dialect: str) -> tuple[Prepared, Insert, Prepared]:
-    """(conversation get-or-create, conversation create-if-missing, delivery claim) for ``dialect``.
+    """(conversation get-or-create unless the delivery is claimed, conversation create-if-missing,
+    delivery claim) for ``dialect``.
 
     The conversation's upsert touches ``updated_at`` and returns (id, created_at): one statement
     whether or not the thread is new, and ``created_at`` equal to the value sent says it was
-    created now (so its first turn need not read a history it cannot have). The claim is INSERT
-    ... ON CONFLICT DO NOTHING RETURNING: no row back means another caller claimed it first,
-    without an IntegrityError (and its rollback) as the signal. Only the named unique key is
-    absorbed: any other violation (a foreign key) still raises.
+    created now (so its first turn need not read a history it cannot have). It is an INSERT ...
+    SELECT whose SELECT has no row when the delivery (``d_platform``, ``d_delivery``) is claimed
+    already: then nothing is written and nothing returned, so an intake that is a duplicate
+    writes nothing it would have to roll back (its transaction is shared: botkit.store.group).
+    The claim is INSERT ... ON CONFLICT DO NOTHING RETURNING: no row back means another caller
+    claimed it first, without an IntegrityError (and its rollback) as the signal. Only the
+    named unique key is absorbed: any other violation (a foreign key) still raises.
     """
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     key = ["platform", "workspace", "channel", "thread"]
-    conversation = dialect_insert(Conversation)
+    columns = [*key, "created_at", "updated_at"]
+    claimed = (
+        select(Delivery.id)
+        .where(Delivery.platform == bindparam("d_platform"), Delivery.delivery_id == bindparam("d_delivery"))
+        .exists()
+    )
+    unless_claimed = select(
+        *(bindparam(name, type_=Conversation.__table__.c[name].type) for name in columns)
+    ).where(~claimed)
+    conversation = dialect_insert(Conversation).from_select(columns, unless_claimed)
     upsert = conversation.on_conflict_do_update(
         index_elements=key, set_={"updated_at": conversation.excluded.updated_at}
     ).returning(Conversation.id, Conversation.created_at)
@@ -161,10 +174,6 @@ _UPSERTS = {name: _upserts(name) for name in ("postgresql", "sqlite")}
 
 def _dialect(connection: AsyncConnection) -> str:
     return "postgresql" if connection.dialect.name == "postgresql" else "sqlite"
-
-
-class _Duplicate(Exception):
-    """Raised inside an intake transaction to roll it back: the delivery was claimed already."""
 
 
 async def _add_turn_rows(
@@ -362,7 +371,9 @@ class ConversationStore:
         user_id: str | None,
     ) -> TurnIds | None:
         """The durable inbox: claim the delivery and write its question plus a ``queued`` reply
-        row (no persona, no placeholder yet), in ONE transaction; None for a duplicate delivery.
+        row (no persona, no placeholder yet), in ONE transaction (shared with the other writes
+        waiting then: :mod:`botkit.store.group`); None for a duplicate delivery, which writes
+        nothing.
 
         This is what "accepted" means: the adapter acknowledges the platform only after this
         returned, so an event is either on disk (claimed, and findable by the restart pass as
@@ -372,24 +383,30 @@ class ConversationStore:
         ``key`` is (workspace, channel, thread) on ``platform``.
         """
         now = utcnow()
-        try:
-            async with self._sessions.connect() as connection:
-                conversation, created_at = await self._claim(connection, platform, delivery_id, key, now)
-                common: dict[str, Any] = {"conversation_id": conversation, "delivery_id": delivery_id}
-                # The reply row has the asker too: whom the restart pass tells if no turn adopts it.
-                ids = await _add_turn_rows(
-                    connection,
-                    common,
-                    user_text=user_text,
-                    user_id=user_id,
-                    status="queued",
-                    reply_user=user_id,
-                    owner=self.worker_id,
-                    touch=False,  # the upsert set updated_at
-                )
-        except _Duplicate:
-            return None
-        return dataclasses.replace(ids, new_conversation=created_at == now)
+
+        async def intake(connection: AsyncConnection) -> TurnIds | None:
+            claimed = await self._claim(connection, platform, delivery_id, key, now)
+            if claimed is None:  # a duplicate: claimed already
+                return None
+            conversation, created_at = claimed
+            common: dict[str, Any] = {"conversation_id": conversation, "delivery_id": delivery_id}
+            # The reply row has the asker too: whom the restart pass tells if no turn adopts it.
+            ids = await _add_turn_rows(
+                connection,
+                common,
+                user_text=user_text,
+                user_id=user_id,
+                status="queued",
+                reply_user=user_id,
+                owner=self.worker_id,
+                touch=False,  # the upsert set updated_at
+            )
+            return dataclasses.replace(ids, new_conversation=created_at == now)
+
+        # With the other intakes and turn writes waiting now, in one transaction
+        # (botkit.store.group): a burst of mentions shares its commits instead of queueing for
+        # SQLite's write lock one transaction at a time. Still committed when this returns.
+        return await self._group.write(intake)
 
     async def _claim(
         self,
@@ -398,10 +415,14 @@ class ConversationStore:
         delivery_id: str,
         key: tuple[str, str, str],
         now: datetime,
-    ) -> tuple[int, datetime]:
+    ) -> tuple[int, datetime] | None:
         """In :meth:`accept`'s transaction: the conversation (created or touched) and the
-        delivery's claim; its id and creation time. Raises :class:`_Duplicate` for a claimed
-        delivery (the transaction then rolls back the upsert too)."""
+        delivery's claim; its id and creation time, or None for a claimed delivery. That writes
+        nothing (the upsert is guarded by the claim: see :func:`_upserts`), unless another
+        process claimed it between this upsert and this claim (a race between processes, on
+        PostgreSQL): that loser's upsert is not rolled back (its transaction holds other
+        callers' writes), and it only touched, or at worst created empty, the thread that the
+        winner's message belongs to."""
         workspace, channel, thread = key
         upsert, _, claim = _UPSERTS[_dialect(connection)]
         upserted = await upsert.first(
@@ -413,9 +434,12 @@ class ConversationStore:
                 "thread": thread,
                 "created_at": now,
                 "updated_at": now,
+                "d_platform": platform,
+                "d_delivery": delivery_id,
             },
         )
-        assert upserted is not None  # an upsert always returns its row
+        if upserted is None:  # claimed already (by an earlier group, or earlier in this one)
+            return None
         conversation, created_at = upserted
         claimed = await claim.first(
             connection,
@@ -427,7 +451,7 @@ class ConversationStore:
             },
         )
         if claimed is None:
-            raise _Duplicate
+            return None
         return conversation, created_at
 
     async def adopt_inbox(
