@@ -247,15 +247,21 @@ def _target(leftover: Leftover, marked: Sequence[ShownMessage], strays: set[str]
 
 
 async def _marked(adapter: Adapter, leftover: Leftover) -> list[ShownMessage] | None:
+    """The turn's messages on the platform. Where :attr:`Adapter.unmarked_streams`, an unmarked
+    one is a stream found by where it is, and only a turn that was streaming had one: any other
+    turn leaves it alone (it is another turn's)."""
     try:
         if not leftover.turn:
             return None
-        return await adapter.reply_messages(
+        listed = await adapter.reply_messages(
             leftover.key, leftover.turn, question=leftover.question, since=leftover.asked_at
         )
     except Exception:
         log.exception("could not list the messages of turn %s in %s", leftover.turn, leftover.key)
         return None
+    if listed is not None and adapter.unmarked_streams and not leftover.started:
+        return [m for m in listed if m.marker is not None]
+    return listed
 
 
 async def _reply_shown(

@@ -169,7 +169,9 @@ class SlackAdapter(Adapter):
         turn was accepted, by botkit's clock: the margin covers skew against Slack's), every
         page. Both with ``include_all_metadata``. None where the conversation cannot be read,
         or a DM's turn has no time to start from. ``question`` is not needed: the marker names
-        the turn."""
+        the turn. With native streaming an unstopped stream is unmarked: after the turn's
+        placeholder it is listed too, and where no message is marked (the placeholder deleted)
+        it is :meth:`_last_unmarked_stream`."""
         if not key.thread:
             return None
         if key.thread == DM_THREAD:
@@ -192,7 +194,25 @@ class SlackAdapter(Adapter):
             marker = marker_of(message)
             if (marker is not None and marker.turn == turn) or (found and self._unmarked_stream(message)):
                 found.append(ShownMessage(str(message.get("ts")), str(message.get("text") or ""), marker))
+        if not found and key.thread != DM_THREAD and since is not None:
+            found = self._last_unmarked_stream(listed, since - HISTORY_MARGIN)
         return found
+
+    def _last_unmarked_stream(self, listed: list[dict[str, Any]], oldest: float) -> list[ShownMessage]:
+        """With native streaming, a turn none of whose messages is marked any more (the stream
+        replaced the placeholder, then the process died before ``chat.stopStream`` marked it):
+        its stream is the *last* message of ours in the thread with no marker and no file, from
+        ``oldest`` on (the turn's acceptance less :data:`HISTORY_MARGIN`, as for a DM). Turns in
+        a thread run one at a time and every other message botkit posts is marked, so an earlier
+        unmarked one (a stream repaired by an earlier restart) comes before it; where the turn
+        has no message of its own that one is listed, but it ends with the interruption note
+        already, so the core leaves it alone. The core takes an unmarked message only for a
+        turn that was ``streaming`` (:mod:`botkit.repair`)."""
+        candidates = [m for m in listed if self._unmarked_stream(m) and float(m.get("ts") or 0) >= oldest]
+        if not candidates:
+            return []
+        last = candidates[-1]
+        return [ShownMessage(str(last.get("ts")), str(last.get("text") or ""))]
 
     def _unmarked_stream(self, message: Mapping[str, Any]) -> bool:
         """A message of ours with no marker, no file, after a marked message of the turn: with

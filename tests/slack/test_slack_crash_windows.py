@@ -20,6 +20,7 @@ from botkit_slack.markers import metadata
 from drills import stored_rows
 from test_database_drills import restarted
 from test_slack_crash_drills import _botkit_run, _env, _rows, _sigkill
+from test_slack_native_stream import _earlier_thread
 
 from botkit.leftovers import LEFTOVER_NOTE, UNANSWERED_NOTE
 from botkit.markers import ReplyMarker
@@ -478,6 +479,19 @@ async def test_a_second_kill_after_the_restart_told_the_asker_leaves_one_note(tm
     assert [s for s, _ in _assistant(database)] == ["interrupted"]
 
 
+def _assert_stream_repaired(
+    tmp_path: Path, slack: FakeSlack, message: SlackMessage, stream: str, placeholder: str, checkpoint: str
+) -> None:
+    """The turn's one message is its stream, stopped, showing the checkpointed partial answer
+    and the note; the placeholder it replaced deleted; the row interrupted, the spool empty."""
+    note = f"{checkpoint}\n\n{LEFTOVER_NOTE}" if checkpoint else LEFTOVER_NOTE
+    assert message.ts == stream and not message.streaming
+    assert message.text == note and message.history[-1] == note
+    assert [m.ts for m in slack.deleted] == [placeholder]
+    assert _assistant(tmp_path / "botkit.db") == [("interrupted", checkpoint)]
+    assert _pending(tmp_path) == []
+
+
 async def test_a_native_stream_started_but_not_recorded_then_restart_repairs_it_in_place(
     tmp_path: Path,
 ) -> None:
@@ -502,9 +516,43 @@ async def test_a_native_stream_started_but_not_recorded_then_restart_repairs_it_
         await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "interrupted")
     assert [m.ts for m in replies()] == [stream.ts], [m.history for m in replies()]
     (message,) = replies()  # the stream, repaired in place; the placeholder deleted
-    note = f"{checkpoint}\n\n{LEFTOVER_NOTE}" if checkpoint else LEFTOVER_NOTE
-    assert message.ts == stream.ts and not message.streaming
-    assert message.text == note and message.history[-1] == note
-    assert [m.ts for m in slack.deleted] == [placeholder.ts]
-    assert _assistant(database) == [("interrupted", checkpoint)]
-    assert _pending(tmp_path) == []
+    _assert_stream_repaired(tmp_path, slack, message, stream.ts, placeholder.ts, checkpoint)
+
+
+async def test_a_native_stream_killed_after_its_placeholder_went_is_repaired_in_place(
+    tmp_path: Path,
+) -> None:
+    """``slack.streaming = "native"``: SIGKILL while a ``chat.appendStream`` is in flight, the
+    placeholder already deleted (the stream replaced it) and the stream never stopped, so no
+    message of the turn carries its marker and the recorded id is gone. The restart takes the
+    last unmarked, file-less message of the bot in the thread from the turn's acceptance on as
+    its stream, stops it and shows the checkpointed partial answer and the note there. The
+    thread's earlier replies (a finished, marked stream; unmarked ones a restart repaired, long
+    ago and just before) are left as they were. One message for the turn, no stream left open."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(slack, standin, database) | {"BOTKIT_SLACK__STREAMING": "native"}
+        held = slack.hold("chat.appendStream", apply=True)
+        first = await _botkit_run(tmp_path, env)
+        try:
+            await slack.wait_for_connections(1, timeout=60)
+            key, earlier = _earlier_thread(slack)  # the thread's replies so far: see there
+            channel, thread = key.channel, key.thread
+            await slack.push_event(slack.mention_event("tell me a story", channel=channel, thread_ts=thread))
+            await asyncio.wait_for(held.reached.wait(), 60)
+        finally:
+            await _sigkill(first)
+        before = {m.ts: (list(m.history), m.metadata) for m in earlier}
+        (stream,) = [m for m in slack.thread_replies(channel, thread) if m.ts not in before]
+        assert stream.streaming and stream.text.startswith("word0") and stream.metadata is None
+        (placeholder,) = slack.deleted
+        assert placeholder.history == [THINKING]
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming"
+
+        await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "interrupted")
+    replies = slack.thread_replies(channel, thread)
+    assert {m.ts: (m.history, m.metadata) for m in replies if m.ts in before} == before
+    (message,) = [m for m in replies if m.ts not in before]  # the stream, repaired in place
+    _assert_stream_repaired(tmp_path, slack, message, stream.ts, placeholder.ts, checkpoint)

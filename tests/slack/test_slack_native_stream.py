@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from botkit_slack import SlackReply, SlackSettings
+from botkit_slack.adapter import HISTORY_MARGIN
 from botkit_slack.markers import metadata
 from botkit_slack.mrkdwn import to_mrkdwn
 from slack_harness import Running, StartBot, wait_idle
 from slack_sdk.web.async_client import AsyncWebClient
 
-from botkit.markers import ReplyMarker
+from botkit.events import ConversationKey
+from botkit.leftovers import LEFTOVER_NOTE, UNANSWERED_NOTE, Leftover
+from botkit.markers import ReplyMarker, ShownMessage
+from botkit.repair import repair_leftover
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
 
 ANSWER = "Here is **the answer** & <!channel> more:\n\n" + " ".join(f"word{i}" for i in range(60))
@@ -176,3 +182,93 @@ async def test_post_notice_is_ephemeral_and_reports_refusal(slack: FakeSlack) ->
     assert not await reply.post_notice("again")
     anonymous = SlackReply(client, settings, team_id="T0FAKE", channel="C0X", thread_ts=None)
     assert not await anonymous.post_notice("who?")
+
+
+def _streamed_in(slack: FakeSlack, key: ConversationKey) -> list[SlackMessage]:
+    return slack.thread_replies(key.channel, key.thread)
+
+
+def _bot_message(
+    slack: FakeSlack, key: ConversationKey, ts: str, text: str, *, marker: ReplyMarker | None = None
+) -> SlackMessage:
+    """A message of the bot in ``key``'s thread, as an earlier process left it."""
+    message = SlackMessage(
+        key.channel, ts, text, user=slack.bot_user_id, bot_id=slack.bot_id, thread_ts=key.thread,
+        history=[text], metadata=metadata(marker),
+    )  # fmt: skip
+    slack.messages[(key.channel, ts)] = message
+    return message
+
+
+def _earlier_thread(slack: FakeSlack) -> tuple[ConversationKey, list[SlackMessage]]:
+    """A thread whose bot replies so far are a finished native stream (marked by
+    ``chat.stopStream``) and two streams a restart stopped and edited (unmarked): one older
+    than :data:`HISTORY_MARGIN` before now, one recent. Returns its key and those replies."""
+    root = slack.mention_event("first question")
+    slack.record_user_message(root)
+    key = ConversationKey("slack", slack.team_id, str(root["channel"]), str(root["ts"]))
+    stale = f"{int(float(key.thread)) - int(HISTORY_MARGIN) - 60}.000001"
+    earlier = [
+        _bot_message(slack, key, slack.next_ts(), "the first answer", marker=ReplyMarker(900, "final")),
+        _bot_message(slack, key, stale, f"long ago\n\n{LEFTOVER_NOTE}"),
+        _bot_message(slack, key, slack.next_ts(), f"half an answer\n\n{LEFTOVER_NOTE}"),
+    ]
+    return key, earlier
+
+
+async def test_an_unrecorded_unstopped_stream_is_the_last_unmarked_message_of_the_turns_time(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """With no message of the turn marked (its placeholder deleted, its stream never stopped),
+    the adapter lists the bot's last unmarked, file-less message in the thread from the turn's
+    acceptance less :data:`HISTORY_MARGIN` as the turn's stream, never an earlier reply: not
+    the marked one, not the streams repaired before it; nothing older than the margin."""
+    async with start_bot(streaming="native") as bot:
+        key, earlier = _earlier_thread(slack)
+        since = time.time()
+        repaired = earlier[-1]  # the last unmarked one so far (the core leaves it: it says so)
+        assert await bot.adapter.reply_messages(key, 901, since=since) == [
+            ShownMessage(repaired.ts, repaired.text)
+        ]
+        stream = _bot_message(slack, key, slack.next_ts(), "word0 word1")
+        stream.streaming = True
+        assert await bot.adapter.reply_messages(key, 901, since=since) == [
+            ShownMessage(stream.ts, "word0 word1")
+        ]
+        # Only the stale one: nothing from the turn's time on.
+        old = slack.mention_event("an old thread")
+        slack.record_user_message(old)
+        old_key = ConversationKey("slack", slack.team_id, str(old["channel"]), str(old["ts"]))
+        _bot_message(slack, old_key, f"{int(since) - int(HISTORY_MARGIN) - 60}.000001", "unmarked")
+        assert await bot.adapter.reply_messages(old_key, 901, since=since) == []
+
+
+async def test_only_a_turn_that_was_streaming_takes_an_unmarked_stream(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """The restart pass: an accepted turn that never streamed and has no message of its own
+    (its placeholder's post was cut) leaves the unstopped stream in the thread alone (it is
+    the turn's before it) and says "ask again" in a new reply; the turn that was streaming
+    stops it and shows its partial answer and the note there; a later streaming turn with no
+    message of its own leaves that repaired stream alone. Earlier replies stay as they were."""
+    async with start_bot(streaming="native") as bot:
+        key, earlier = _earlier_thread(slack)
+        before = {m.ts: list(m.history) for m in earlier}
+        stream = _bot_message(slack, key, slack.next_ts(), "word0 word1")
+        stream.streaming = True
+        since, respond = time.time(), bot.bot.bot.respond
+        waiting = Leftover(key, "", "", user="U0ALICE", turn=902, asked_at=since, inbox=True, interrupted={})
+        await repair_leftover(bot.adapter, bot.bot.store, None, waiting, respond)
+        assert stream.streaming and stream.history == ["word0 word1"]
+        (note,) = [m for m in _streamed_in(slack, key) if m.ts not in before and m.ts != stream.ts]
+        assert note.history == [UNANSWERED_NOTE]
+
+        streaming = Leftover(key, "", "word0", user="U0ALICE", turn=901, asked_at=since, started=True)
+        await repair_leftover(bot.adapter, bot.bot.store, None, streaming, respond)
+        repaired = f"word0\n\n{LEFTOVER_NOTE}"
+        assert not stream.streaming and stream.history[-1] == repaired
+        edits = len(stream.history)
+        later = Leftover(key, "", "other", user="U0ALICE", turn=903, asked_at=since, started=True)
+        await repair_leftover(bot.adapter, bot.bot.store, None, later, respond)
+        assert len(stream.history) == edits and stream.text == repaired
+        assert {m.ts: m.history for m in _streamed_in(slack, key) if m.ts in before} == before
