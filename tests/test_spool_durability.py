@@ -136,3 +136,38 @@ def test_a_landed_records_file_is_reused_only_after_its_rename_is_durable(tmp_pa
         ("fsync", str(directory)),
     ], events
     assert sorted(p.name for p in directory.iterdir()) == sorted(Path(record[n]).name for n in (2, 3))
+
+
+SPARE_AT_EXIT_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from botkit.store.spool import SpooledWrite, WriteSpool
+
+async def main() -> None:
+    spool = WriteSpool(Path(sys.argv[1]), "sqlite+aiosqlite:///x.db")
+    for turn in (1, 2):
+        await spool.save(SpooledWrite(turn, ("slack", "T1", "C1", "1.0"), {"answer": "a"}, ("a",)))
+    await spool.save(SpooledWrite(3, ("slack", "T1", "C1", "1.0"), {"answer": "kept"}, ("a",)))
+    for turn in (1, 2):
+        await asyncio.wrap_future(spool.discard_soon(turn))  # landed: renamed into spares
+    print(sorted(p.suffix for p in Path(sys.argv[1]).iterdir()))
+
+asyncio.run(main())
+"""
+
+
+def test_a_process_that_exits_leaves_no_spares_only_the_records_that_still_mean_something(
+    tmp_path: Path,
+) -> None:
+    """Spares are this process's scratch files: a clean exit removes them (a killed process's
+    are swept by the next one on the host), so an admin looking at the pending-writes folder of
+    a stopped bot sees only the writes that are still owed."""
+    directory = tmp_path / "botkit.db.pending"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-c", SPARE_AT_EXIT_SCRIPT, str(directory)],
+        check=True, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.stdout.strip() == "['.json', '.spare', '.spare']"  # while it ran: two spares
+    left = [p.name for p in directory.iterdir()]
+    assert len(left) == 1 and left[0].endswith("-3.json"), left

@@ -42,6 +42,7 @@ databases sharing it do not mix.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import hashlib
 import json
@@ -371,6 +372,14 @@ class _Spares:
         self.ready += self.unsynced
         self.unsynced = []
 
+    def remove_all(self) -> None:
+        """Remove this process's own spares (at exit: a stopped bot leaves only records that
+        still mean something in its directory)."""
+        for spare in (*self.ready, *self.unsynced):
+            with contextlib.suppress(OSError):
+                spare.unlink()
+        self.ready, self.unsynced = [], []
+
     def sweep(self) -> None:
         """Remove the spares of processes on this host that are gone (a pid no longer running,
         or this pid with another token: a restart in a container gets the same pid)."""
@@ -395,6 +404,15 @@ def _running(pid: int) -> bool:
 
 
 _SPARES: dict[tuple[int, Path], _Spares] = {}  # per process and directory; on the spool's worker
+
+
+@atexit.register
+def _remove_spares_at_exit() -> None:
+    """Runs after the spool's worker thread was joined (``concurrent.futures`` joins its threads
+    before ``atexit`` handlers run), so no record is being written into a spare meanwhile."""
+    for spares in _SPARES.values():
+        if spares.directory.is_dir() and spares._tag.split("-")[1] == str(os.getpid()):
+            spares.remove_all()
 
 
 def _spares_in(directory: Path) -> _Spares:
