@@ -37,113 +37,128 @@ from pathlib import Path
 from typing import Any
 
 
-async def measure(turns: int, answer_chars: int, directory: Path) -> dict[str, Any]:
-    from botkit.events import ConversationKey
-    from botkit.pipeline.recorder import FinalWrites
-    from botkit.store import ConversationStore
-    from botkit.store.spool import SpooledWrite, WriteSpool
+class _Bench:
+    """One run's store, spool and samples; one method per thing measured."""
 
-    url = f"sqlite+aiosqlite:///{directory / 'bench.db'}"
-    store = await ConversationStore.open(url, migrate=True)
-    spool = WriteSpool.for_database(url, None)
-    assert spool is not None
-    writes = FinalWrites(store, retry_timeout=60, spool=spool)
-    durable = inspect.iscoroutinefunction(WriteSpool.save)  # the fsynced spool, off the loop
-    covered = {"covered": True} if "covered" in inspect.signature(writes.land).parameters else {}
-    key = ConversationKey("bench", "W1", "C1", "t1")
-    conversation = await store.conversation_id(key.platform, key.workspace, key.channel, key.thread)
-    answer = ("lorem ipsum " * answer_chars)[:answer_chars]
-    samples: dict[str, list[float]] = {"intent": [], "land": [], "loop": []}
+    def __init__(self, store: Any, spool: Any, answer_chars: int) -> None:
+        from botkit.events import ConversationKey
+        from botkit.pipeline.recorder import FinalWrites
+        from botkit.store.spool import WriteSpool
 
-    async def one_turn(index: int) -> None:
-        ids = await store.start_turn(
+        self.store, self.spool = store, spool
+        self.writes = FinalWrites(store, retry_timeout=60, spool=spool)
+        self.durable = inspect.iscoroutinefunction(WriteSpool.save)  # the fsynced spool, off the loop
+        land = inspect.signature(self.writes.land).parameters
+        self.covered = {"covered": True} if "covered" in land else {}
+        self.key = ConversationKey("bench", "W1", "C1", "t1")
+        self.where = (self.key.platform, self.key.workspace, self.key.channel, self.key.thread)
+        self.answer = ("lorem ipsum " * answer_chars)[:answer_chars]
+        self.values = {"status": "complete", "answer": self.answer, "reasoning": None}
+        self.samples: dict[str, list[float]] = {"intent": [], "land": [], "loop": []}
+
+    def _write(self, turn: int, *shown: str) -> Any:
+        from botkit.store.spool import SpooledWrite
+
+        return SpooledWrite(turn, self.where, self.values, shown or None)
+
+    async def one_turn(self, conversation: int, index: int) -> None:
+        """A turn as the pipeline runs it: its row, the intent (timed), the final write (timed)."""
+        ids = await self.store.start_turn(
             conversation, user_text="q", user_id="u", delivery_id=f"d{index}",
             persona_name="general", persona_hash="h", model="m", status="streaming",
         )  # fmt: skip
         turn = ids.assistant_message_id
-        values = {"status": "complete", "answer": answer, "reasoning": None}
-        intent = SpooledWrite(turn, (key.platform, key.workspace, key.channel, key.thread), values, (answer,))
+        intent = self._write(turn, self.answer)
         started = time.perf_counter()
-        if durable:
-            await spool.save(intent)
+        if self.durable:
+            await self.spool.save(intent)
         else:
-            spool.save(intent)
+            self.spool.save(intent)
         shown = time.perf_counter()
-        assert await writes.land(key, turn, values, **covered)
-        samples["intent"].append(shown - started)
-        samples["land"].append(time.perf_counter() - shown)
+        assert await self.writes.land(self.key, turn, self.values, **self.covered)
+        self.samples["intent"].append(shown - started)
+        self.samples["land"].append(time.perf_counter() - shown)
 
-    async def spool_only(index: int) -> None:
+    async def spool_only(self, index: int) -> None:
         """The spool's own records of one turn (intent, final write over it, removal), no
         database: the time the event loop's thread spends in the spool's calls, i.e. is blocked
         (the new spool's calls only hand the work to its thread; its removal, a coroutine that
         does the same, is not counted)."""
-        turn = 1_000_000 + index
-        values = {"status": "complete", "answer": answer, "reasoning": None}
-        where = (key.platform, key.workspace, key.channel, key.thread)
-        blocked = 0.0
-        for entry in (SpooledWrite(turn, where, values, (answer,)), SpooledWrite(turn, where, values)):
+        turn, spool, blocked = 1_000_000 + index, self.spool, 0.0
+        for entry in (self._write(turn, self.answer), self._write(turn)):
             started = time.perf_counter()
-            pending = spool.save_soon(entry) if durable else spool.save(entry)  # type: ignore[attr-defined,func-returns-value]
+            pending = spool.save_soon(entry) if self.durable else spool.save(entry)
             blocked += time.perf_counter() - started
             if pending is not None:
                 await pending
         started = time.perf_counter()
         removal = spool.discard(turn)
-        blocked += 0.0 if durable else time.perf_counter() - started
+        blocked += 0.0 if self.durable else time.perf_counter() - started
         if removal is not None:
             await removal
-        samples["loop"].append(blocked)
+        self.samples["loop"].append(blocked)
 
-    async def usual_records(count: int) -> float:
+    async def usual_records(self, count: int) -> float:
         """CPU seconds per turn of what a landed turn spools: its intent, then its removal."""
-        where = (key.platform, key.workspace, key.channel, key.thread)
-        values = {"status": "complete", "answer": answer, "reasoning": None}
         started = time.process_time()
         for index in range(count):
             turn = 2_000_000 + index
-            await spool.save(SpooledWrite(turn, where, values, (answer,)))
-            removal = spool.discard_soon(turn)
+            await self.spool.save(self._write(turn, self.answer))
+            removal = self.spool.discard_soon(turn)
         await asyncio.wrap_future(removal)
         return (time.process_time() - started) / count
 
-    try:
-        # Timed with the loop otherwise idle (a ticker would hold the GIL the spool's thread needs),
-        for index in range(turns):
-            await one_turn(index)
-        # then the spool's records alone: how long each blocks the loop.
-        for index in range(turns):
-            await spool_only(index)
-        # then a usual turn's records (the intent, removed once the final write landed): the
-        # process's CPU for them, every thread and the kernel's file work included.
-        cpu = await usual_records(turns) if hasattr(spool, "discard_soon") else None
-        record_bytes = len(
+    def record_bytes(self) -> int:
+        return len(
             json.dumps(
                 {
                     "turn": 1,
-                    "key": [key.platform, key.workspace, key.channel, key.thread],
-                    "values": {"answer": answer},
-                    "shown": [answer],
+                    "key": list(self.where),
+                    "values": {"answer": self.answer},
+                    "shown": [self.answer],
                 }
             )
         )
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median_us": round(statistics.median(ordered) * 1e6, 1),
+        "p90_us": round(ordered[int(len(ordered) * 0.9)] * 1e6, 1),
+    }
+
+
+async def measure(turns: int, answer_chars: int, directory: Path) -> dict[str, Any]:
+    from botkit.store import ConversationStore
+    from botkit.store.spool import WriteSpool
+
+    url = f"sqlite+aiosqlite:///{directory / 'bench.db'}"
+    store = await ConversationStore.open(url, migrate=True)
+    spool = WriteSpool.for_database(url, None)
+    assert spool is not None
+    bench = _Bench(store, spool, answer_chars)
+    key = bench.key
+    conversation = await store.conversation_id(key.platform, key.workspace, key.channel, key.thread)
+    try:
+        # Timed with the loop otherwise idle (a ticker would hold the GIL the spool's thread needs),
+        for index in range(turns):
+            await bench.one_turn(conversation, index)
+        # then the spool's records alone: how long each blocks the loop.
+        for index in range(turns):
+            await bench.spool_only(index)
+        # then a usual turn's records (the intent, removed once the final write landed): the
+        # process's CPU for them, every thread and the kernel's file work included.
+        cpu = await bench.usual_records(turns) if hasattr(spool, "discard_soon") else None
     finally:
         await store.close()
     assert spool.entries() == []
-
-    def summary(values: list[float]) -> dict[str, float]:
-        ordered = sorted(values)
-        return {
-            "median_us": round(statistics.median(ordered) * 1e6, 1),
-            "p90_us": round(ordered[int(len(ordered) * 0.9)] * 1e6, 1),
-        }
-
     return {
-        "spool": "fsynced, off the loop" if durable else "not fsynced, on the loop",
+        "spool": "fsynced, off the loop" if bench.durable else "not fsynced, on the loop",
         "turns": turns,
-        "intent_record_bytes": record_bytes,
+        "intent_record_bytes": bench.record_bytes(),
         "usual_records_cpu_us": None if cpu is None else round(cpu * 1e6, 1),
-        **{name: summary(values) for name, values in samples.items()},
+        **{name: _summary(values) for name, values in bench.samples.items()},
     }
 
 

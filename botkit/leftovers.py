@@ -34,7 +34,7 @@ from typing import Any
 from botkit.events import ConversationKey
 from botkit.store import ConversationStore
 from botkit.store.records import StoredMessage, WorkerRecord
-from botkit.store.spool import SpooledWrite, Strays, WriteSpool
+from botkit.store.spool import SpooledNote, SpooledWrite, Strays, WriteSpool
 
 log = logging.getLogger("botkit.app")
 
@@ -230,15 +230,29 @@ async def settle_abandoned(
             leftovers.append(replace(leftover, strays=() if cut is None else cut.message_ids, told_at=told))
     if spool is not None:
         still_open = {turn.id for turn in unfinished}
-        for turn_id in notes.keys() - still_open:  # the row was settled before its file went
-            await spool.notes.discard(turn_id)
         leftovers += _strays_of_final_turns(replaced.values(), still_open)
-        # The intents of the leftovers stay on disk until the platform has been read.
-        kept = {leftover.turn for leftover in leftovers if leftover.intent is not None}
-        for entry in entries:  # settled now, or the row was final already (landed before the file went)
-            if (entry.turn not in spooled or entry.turn not in still_open) and entry.turn not in kept:
-                await spool.discard(entry.turn)
+        await _tidy_spool(spool, entries, spooled, notes, still_open, leftovers)
     return leftovers, gone
+
+
+async def _tidy_spool(
+    spool: WriteSpool,
+    entries: Collection[SpooledWrite],
+    untaken: Mapping[int, SpooledWrite],
+    notes: Mapping[int, SpooledNote],
+    still_open: set[int],
+    leftovers: Collection[Leftover],
+) -> None:
+    """After a sweep, drop the records whose rows are settled: notes of rows settled before
+    their file went, and spooled writes stored now or landed before their file went
+    (``untaken``: the entries no swept turn took). The intents of the leftovers stay on disk
+    until the platform has been read."""
+    for turn_id in notes.keys() - still_open:
+        await spool.notes.discard(turn_id)
+    kept = {leftover.turn for leftover in leftovers if leftover.intent is not None}
+    for entry in entries:
+        if (entry.turn not in untaken or entry.turn not in still_open) and entry.turn not in kept:
+            await spool.discard(entry.turn)
 
 
 def _abandoned(store: ConversationStore, turn: StoredMessage, alive: set[str], *, ownerless: bool) -> bool:
