@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, get_args
@@ -238,6 +238,13 @@ class LiveReply(ABC):
         conversion: Slack mrkdwn), as a read back returns it: the restart pass compares it
         with what it reads to tell whether the final view was applied."""
         return text
+
+    def rendered_view(self, chunks: Sequence[str]) -> list[str]:
+        """What the platform will show for a view of ``chunks`` (one per message, first to last),
+        as a read back returns it: the final view's intent (the restart pass compares it with
+        what it reads). Each chunk :meth:`rendered` by default; an adapter whose first message
+        is shown another way (Slack's native stream: its Markdown) says so here."""
+        return [self.rendered(chunk) for chunk in chunks]
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         """The rate limit a call of ``kind`` draws on (the placeholder and continuations are

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -283,6 +283,27 @@ class SlackReply(LiveReply):
     def rendered(self, text: str) -> str:
         """The message's ``text`` as Slack returns it: the mrkdwn :func:`fit_text` sends."""
         return fit_text(text)
+
+    def rendered_view(self, chunks: Sequence[str]) -> list[str]:
+        """The final view's texts as Slack returns them: mrkdwn, except a first message that
+        the native stream shows (or will show) in full, whose ``text`` is the stream's Markdown
+        (:func:`stream_markdown`): the restart pass must find a view that was applied shown."""
+        shown = [fit_text(chunk) for chunk in chunks]
+        if chunks and self._stream_shows(chunks[0]):
+            shown[0] = stream_markdown(chunks[0])
+        return shown
+
+    def _stream_shows(self, text: str) -> bool:
+        """Whether the first message will show ``text`` as streamed Markdown, following the
+        path :meth:`_edit` takes: a stream yet to start (a placeholder posted, ``text`` not a
+        status line), an open one that ``text`` extends, or a stopped one already showing it
+        (no call is made for a message that did not change); otherwise ``chat.update``."""
+        if not self.native or self._first is None:
+            return False
+        markdown, stream = stream_markdown(text), self._stream
+        if stream is None:
+            return not is_status(text) and bool(markdown.strip())
+        return markdown.startswith(stream.sent) if stream.open else markdown == stream.sent
 
     def measure(self, text: str) -> int:
         """An upper bound of the converted mrkdwn's length, cheap and additive.

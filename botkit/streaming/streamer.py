@@ -273,7 +273,7 @@ class ReplyStreamer:
                 final = self._view.final is not None
                 self._mark("final" if final else "partial")
                 if final:  # a crash from here on: the restart pass must know it shows the final
-                    await self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
+                    await self._tell(self.before_final, self.reply.rendered_view(chunks))
             else:
                 posted[0] = shown
             return await self.reply.post_placeholder(posted[0])
@@ -524,7 +524,7 @@ class ReplyStreamer:
         self._mark("final" if final else "partial")
         if self._replace_sooner(chunks, final=final):
             if final:
-                await self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
+                await self._tell(self.before_final, self.reply.rendered_view(chunks))
             with_buttons = feedback_turn if final and self.reply.posts_with_buttons else None
             await _shield(self._replace(chunks, final=final, feedback_turn=with_buttons))
             if feedback_turn is not None and with_buttons is None:
@@ -539,7 +539,7 @@ class ReplyStreamer:
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         if final:
-            await self._tell(self.before_final, [self.reply.rendered(c) for c in chunks])
+            await self._tell(self.before_final, self.reply.rendered_view(chunks))
         last = len(chunks) - 1
         posted_buttons = False
         for index, chunk in enumerate(chunks):

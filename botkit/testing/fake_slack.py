@@ -25,8 +25,11 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
 - native streaming: ``chat.startStream`` (``thread_ts`` required; ``recipient_user_id`` and
   ``recipient_team_id`` required outside DMs), ``chat.appendStream``, ``chat.stopStream``
   (``message_not_in_streaming_state`` once stopped; its ``metadata`` is kept, ``startStream``
-  takes none). A streamed message's ``text`` is its Markdown so far and
-  :attr:`SlackMessage.appended` lists every piece it was sent in.
+  takes none). A streamed message's ``text`` is its Markdown so far, exactly as sent (the
+  ``markdown_text`` pieces joined), while it streams and once stopped, and
+  :attr:`SlackMessage.appended` lists every piece it was sent in. That is an assumption: Slack
+  documents no read back of a streamed message (/work/shared/facts/platforms.md §7 has the
+  methods' arguments only); botkit's restart pass relies on it (``SlackReply.rendered_view``).
 - external file uploads (what slack_sdk's ``files_upload_v2`` does): ``files.getUploadURLExternal``
   (``filename``, ``length``) returns an ``upload_url`` on this same server; the bytes POSTed
   there are kept; ``files.completeUploadExternal`` (``files`` JSON, ``channel_id``,

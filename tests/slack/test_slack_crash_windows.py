@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botkit_slack.adapter import HISTORY_MARGIN
 from botkit_slack.markers import metadata
+from botkit_slack.reply import fit_text, stream_markdown
 from drills import stored_rows
 from test_database_drills import restarted
 from test_slack_crash_drills import _botkit_run, _env, _rows, _sigkill
@@ -556,3 +557,82 @@ async def test_a_native_stream_killed_after_its_placeholder_went_is_repaired_in_
     assert {m.ts: (m.history, m.metadata) for m in replies if m.ts in before} == before
     (message,) = [m for m in replies if m.ts not in before]  # the stream, repaired in place
     _assert_stream_repaired(tmp_path, slack, message, stream.ts, placeholder.ts, checkpoint)
+
+
+#: An answer whose Markdown and mrkdwn differ (bold, ``&``, ``<``, a heading, a link).
+FORMATTED = (
+    "## Result\n\nHere is **the answer** & a <b> tag, see [the docs](https://example.com/d):\n\n" + ANSWER
+)
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+async def test_a_native_final_view_in_flight_then_restart(tmp_path: Path, applied: bool) -> None:
+    """``slack.streaming = "native"``, an answer with formatting and no streaming edit before
+    the final view, so the final view goes out as the stream itself (``chat.startStream`` with
+    its Markdown, then the placeholder deleted and ``chat.stopStream``): SIGKILL while that
+    ``chat.startStream`` is in flight. Applied: the stream shows the complete answer as
+    Markdown, its ``text`` read back is that Markdown, which is what the spooled intent says
+    (``SlackReply.rendered_view``), so the restart stores the turn complete and never edits the
+    stream. Not applied: only "Thinking…" is shown; the restart edits the placeholder to the
+    checkpointed partial answer and the note, and stores it interrupted."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(FORMATTED)
+        env = _env(slack, standin, database) | {
+            "BOTKIT_SLACK__STREAMING": "native",
+            "BOTKIT_STREAM__EDIT_INTERVAL": "30",
+        }
+        held = slack.hold("chat.startStream", apply=applied)
+        replies = await _killed_at(tmp_path, slack, env, held)
+        ((status, checkpoint),) = _assistant(database)
+        assert status == "streaming" and checkpoint != FORMATTED
+        assert len(_pending(tmp_path)) == 1  # the intent, spooled before the request
+        placeholder, *stream = replies()
+        assert placeholder.history == [THINKING]
+        if applied:
+            assert [(m.history, m.streaming) for m in stream] == [([stream_markdown(FORMATTED)], True)]
+            log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "complete")
+        else:
+            assert stream == []
+            log = await _restart(tmp_path, slack, env, lambda: "Interrupted" in replies()[0].text)
+    (message,) = replies()
+    if applied:  # the stream, never edited; the placeholder it replaced deleted
+        assert message.ts == stream[0].ts, log.decode()[-3000:]
+        assert message.history == [stream_markdown(FORMATTED)]
+        assert [m.ts for m in slack.deleted] == [placeholder.ts]
+        assert _assistant(database) == [("complete", FORMATTED)]
+        assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
+    else:  # the placeholder, showing the partial answer and the note
+        assert message.ts == placeholder.ts
+        assert message.history == [THINKING, fit_text(f"{checkpoint}\n\n{LEFTOVER_NOTE}")]
+        assert _assistant(database) == [("interrupted", checkpoint)]
+        assert not any("word59" in v for v in _every_version(slack, message.channel))
+    assert _pending(tmp_path) == []
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answer(
+    tmp_path: Path, applied: bool
+) -> None:
+    """``slack.streaming = "native"``, an answer with formatting streamed into an open stream
+    (edits at the default cadence): the final view appends the rest of its Markdown, then
+    ``chat.stopStream`` carries the buttons and the final marker; SIGKILL while that stop is in
+    flight, applied or not. Either way the stream shows the complete answer (as Markdown): the
+    restart stores the turn complete and never edits the stream (no note in any version)."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(FORMATTED)
+        env = _env(slack, standin, database) | {"BOTKIT_SLACK__STREAMING": "native"}
+        held = slack.hold("chat.stopStream", apply=applied, match=_role("final"))
+        replies = await _killed_at(tmp_path, slack, env, held)
+        (stream,) = replies()
+        assert len(stream.appended) > 1  # it streamed before the final view
+        assert stream.text == stream_markdown(FORMATTED) and stream.streaming is not applied
+        assert _assistant(database)[0][0] == "streaming"
+        shown = list(stream.history)
+        log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] != "streaming")
+    (message,) = replies()
+    assert message.ts == stream.ts and message.history == shown, log.decode()[-3000:]
+    assert _assistant(database) == [("complete", FORMATTED)]
+    assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
+    assert _pending(tmp_path) == []
