@@ -218,21 +218,35 @@ async def settle_abandoned(
     workers = await store.workers()
     gone = judge(workers.values())
     alive = set(workers) - gone
-    leftovers: list[Leftover] = []
-    for turn in unfinished:
-        if turn.id in leave or not _abandoned(store, turn, alive, ownerless=ownerless):
-            continue
-        leftover = await _settle(store, turn, spooled.pop(turn.id, None))
-        cut = replaced.pop(turn.id, None)  # its file goes once they are removed (botkit.repair)
-        note = notes.get(turn.id)  # its file goes once the row is settled (botkit.repair)
-        if leftover is not None:
-            told = None if note is None else note.at
-            leftovers.append(replace(leftover, strays=() if cut is None else cut.message_ids, told_at=told))
+    taken = [t for t in unfinished if t.id not in leave and _abandoned(store, t, alive, ownerless=ownerless)]
+    leftovers = await _take(store, taken, spooled, replaced, notes)
     if spool is not None:
         still_open = {turn.id for turn in unfinished}
         leftovers += _strays_of_final_turns(replaced.values(), still_open)
         await _tidy_spool(spool, entries, spooled, notes, still_open, leftovers)
     return leftovers, gone
+
+
+async def _take(
+    store: ConversationStore,
+    turns: Collection[StoredMessage],
+    spooled: dict[int, SpooledWrite],
+    replaced: dict[int, Strays],
+    notes: Mapping[int, SpooledNote],
+) -> list[Leftover]:
+    """Claim each abandoned turn (:func:`_settle`) with its spool records: its final write or
+    intent and its strays are taken out of ``spooled`` and ``replaced`` (their files go once
+    acted on, :mod:`botkit.repair`), its note's time is kept (its file goes once the row is
+    settled)."""
+    leftovers: list[Leftover] = []
+    for turn in turns:
+        leftover = await _settle(store, turn, spooled.pop(turn.id, None))
+        cut = replaced.pop(turn.id, None)
+        note = notes.get(turn.id)
+        if leftover is not None:
+            told = None if note is None else note.at
+            leftovers.append(replace(leftover, strays=() if cut is None else cut.message_ids, told_at=told))
+    return leftovers
 
 
 async def _tidy_spool(

@@ -87,6 +87,17 @@ class _Live:
         if pending:
             await asyncio.wait(pending)
 
+    def record_as_posted(self, *, placeholder_known: bool) -> None:
+        """From now on the messages the streamer posts are recorded as they land: the ones a
+        text posted anew replaced, the continuations, and the placeholder's id if it was still
+        on its way when the turn was recorded."""
+        self.streamer.strays = self.recorder.stray
+        self.streamer.continued = self.record_continued
+        if not placeholder_known:
+            self.placeholder_recorded = asyncio.create_task(
+                _record_placeholder(self), name="botkit-turn-placeholder-id"
+            )
+
     def record_continued(self, message_ids: list[str]) -> None:
         """Store the reply's message ids now that a continuation message was posted (a long
         answer), each record after the one before it: a restart then knows every message of
@@ -174,12 +185,7 @@ class TurnRunner:
             turn = live.recorder.assistant_id
             if turn is not None and (reply.marker is None or reply.marker.turn != turn):
                 reply.marker = ReplyMarker(turn, "partial")  # the inbox rows were taken: its own
-            live.streamer.strays = live.recorder.stray
-            live.streamer.continued = live.record_continued
-            if not posted:  # it was on its way: store its id once posted
-                live.placeholder_recorded = asyncio.create_task(
-                    _record_placeholder(live), name="botkit-turn-placeholder-id"
-                )
+            live.record_as_posted(placeholder_known=bool(posted))
             await live.place.acquire()  # this thread's previous turn finishes first
             return await self._generate(final, live)
 
