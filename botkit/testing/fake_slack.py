@@ -25,7 +25,10 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
 - native streaming: ``chat.startStream`` (``thread_ts`` required; ``recipient_user_id`` and
   ``recipient_team_id`` required outside DMs), ``chat.appendStream``, ``chat.stopStream``
   (``message_not_in_streaming_state`` once stopped; its ``metadata`` is kept, ``startStream``
-  takes none). A streamed message's ``text`` is its Markdown so far, exactly as sent (the
+  takes none). :meth:`FakeSlack.stop_by_user_before` plays the asker pressing the stream's stop:
+  it no longer streams (``chat.update`` takes it again, as slack_sdk's ``chat_stream`` documents
+  for a stream that ended server-side), and ``chat.appendStream``/``chat.stopStream`` on it
+  answer ``stopped_by_user`` (an error code of both methods). A streamed message's ``text`` is its Markdown so far, exactly as sent (the
   ``markdown_text`` pieces joined), while it streams and once stopped, and
   :attr:`SlackMessage.appended` lists every piece it was sent in. That is an assumption: Slack
   documents no read back of a streamed message (/work/shared/facts/platforms.md §7 has the
@@ -217,6 +220,7 @@ class SlackMessage:
     thread_ts: str | None = None
     history: list[str] = field(default_factory=list)  # every text it had, oldest first
     streaming: bool = False  # a native stream not stopped yet
+    stopped_by_user: bool = False  # the asker stopped the stream (stop_by_user_before)
     appended: list[str] = field(default_factory=list)  # a stream's pieces (start, appends, stop)
     blocks: list[dict[str, Any]] | None = None  # the Block Kit blocks it shows now, if any
     blocks_history: list[list[dict[str, Any]] | None] = field(
@@ -371,6 +375,7 @@ class FakeSlack(LocalServer):
         self._delays: dict[str, float] = {}
         self._every: _EveryNth | None = None
         self._holds: list[Hold] = []
+        self._user_stops: list[str] = []  # methods before whose next call on a stream the user stops it
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
         self._socket_tasks: set[asyncio.Task[None]] = set()
@@ -512,6 +517,18 @@ class FakeSlack(LocalServer):
         held = Hold(method, apply, match)
         self._holds.append(held)
         return held
+
+    def stop_by_user_before(self, method: str) -> None:
+        """The asker stops a native stream just before the next call of ``method`` on it (a
+        ``chat.stopStream``, ``chat.appendStream``) reaches Slack: that call, and every later
+        streaming call on that message, answers ``stopped_by_user``."""
+        self._user_stops.append(method)
+
+    def _user_stop(self, method: str, args: Mapping[str, Any]) -> None:
+        message = self.messages.get((str(args.get("channel")), str(args.get("ts"))))
+        if method in self._user_stops and message is not None and message.streaming:
+            self._user_stops.remove(method)
+            message.streaming, message.stopped_by_user = False, True
 
     def _take_hold(self, method: str, args: Mapping[str, Any]) -> Hold | None:
         for held in self._holds:
@@ -957,6 +974,7 @@ class FakeSlack(LocalServer):
             return fault.status, {"ok": False, "error": fault.error}, headers
         if method in ("chat.postMessage", "chat.startStream") and args.get("channel") in self.bot_not_in:
             return 200, {"ok": False, "error": "not_in_channel"}, headers
+        self._user_stop(method, args)
         handler = {
             "auth.test": self._auth_test,
             "apps.connections.open": self._connections_open,
@@ -1260,6 +1278,8 @@ class FakeSlack(LocalServer):
         message = self.messages.get((str(args.get("channel")), str(args.get("ts"))))
         if message is None:
             return {"ok": False, "error": "message_not_found"}
+        if message.stopped_by_user:
+            return {"ok": False, "error": "stopped_by_user"}
         if not message.streaming:
             return {"ok": False, "error": "message_not_in_streaming_state"}
         return message
