@@ -292,17 +292,17 @@ class SlackReply(LiveReply):
         """The final view's texts as Slack returns them: mrkdwn, except a first message that
         the native stream shows (or will show) in full, whose ``text`` is the stream's Markdown
         (:func:`stream_markdown`): the restart pass must find a view that was applied shown."""
-        shown = [fit_text(chunk) for chunk in chunks]
-        if chunks and self._stream_shows(chunks[0]):
-            shown[0] = stream_markdown(chunks[0])
-        return shown
+        return self.rendered_views(chunks)[0]
 
     def rendered_views(self, chunks: Sequence[str]) -> list[list[str]]:
-        """The view as the stream shows it and, where that differs, as ``chat.update`` does
+        """:meth:`rendered_view` and, where that differs, the view as ``chat.update`` shows it
         (mrkdwn): a ``chat.startStream`` or ``chat.appendStream`` refused after the intent was
         spooled, or a refused ``chat.stopStream`` (:meth:`_mark_stopped`), falls back to it."""
-        view, edited = self.rendered_view(chunks), [fit_text(chunk) for chunk in chunks]
-        return [view] if edited == view else [view, edited]
+        edited = [fit_text(chunk) for chunk in chunks]
+        if not (chunks and self._stream_shows(chunks[0])):
+            return [edited]
+        view = [stream_markdown(chunks[0]), *edited[1:]]
+        return [view] if view == edited else [view, edited]
 
     def _stream_shows(self, text: str) -> bool:
         """Whether the first message will show ``text`` as streamed Markdown, following the
