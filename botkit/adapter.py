@@ -227,13 +227,20 @@ class Adapter(ABC):
         return False
 
     async def close_stream(
-        self, key: ConversationKey, message_id: str, marker: ReplyMarker, text: str | None = None
+        self,
+        key: ConversationKey,
+        message_id: str,
+        marker: ReplyMarker,
+        text: str | None = None,
+        *,
+        shown: str | None = None,
     ) -> bool:
         """A turn's streaming message that carries no marker yet (:attr:`unmarked_streams`), as
         the restart pass settles it: stopped where it still streams, and given ``marker``, so
         that no later turn's pass takes it for its own; with ``text`` (the partial answer and
-        the note), showing that, as :meth:`repair` would. True if it did. This default, for a
-        platform without such streams: :meth:`repair` where there is a ``text``."""
+        the note), showing that, as :meth:`repair` would; without, left showing ``shown`` (what
+        it shows now, read back). True if it did. This default, for a platform without such
+        streams: :meth:`repair` where there is a ``text``."""
         return await self.repair(key, message_id, text) if text is not None else False
 
     async def reply_messages(

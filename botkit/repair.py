@@ -120,16 +120,22 @@ async def _close_streams(adapter: Adapter, leftover: Leftover, final: Sequence[S
         return
     for message in final:
         if message.marker is None:
-            await _close(adapter, leftover, message.message_id)
+            await _close(adapter, leftover, message.message_id, shown=message.text)
 
 
-async def _close(adapter: Adapter, leftover: Leftover, message_id: str, text: str | None = None) -> None:
+async def _close(
+    adapter: Adapter,
+    leftover: Leftover,
+    message_id: str,
+    text: str | None = None,
+    *,
+    shown: str | None = None,
+) -> None:
     """:meth:`Adapter.close_stream` with the turn's final marker; a failure is only logged (the
     stream shows what it shows)."""
     try:
-        closed = await adapter.close_stream(
-            leftover.key, message_id, ReplyMarker(leftover.turn, "final"), text
-        )
+        marker = ReplyMarker(leftover.turn, "final")
+        closed = await adapter.close_stream(leftover.key, message_id, marker, text, shown=shown)
     except Exception:
         log.exception("could not stop or repair the stream %s in %s", message_id, leftover.key)
         return

@@ -165,27 +165,42 @@ class SlackAdapter(Adapter):
         return True
 
     async def close_stream(
-        self, key: ConversationKey, message_id: str, marker: ReplyMarker, text: str | None = None
+        self,
+        key: ConversationKey,
+        message_id: str,
+        marker: ReplyMarker,
+        text: str | None = None,
+        *,
+        shown: str | None = None,
     ) -> bool:
         """An unmarked stream the restart pass settles (see :meth:`Adapter.close_stream`).
 
         Without ``text`` (its final view shown in full, never stopped): ``chat.stopStream`` with
-        the marker, so it shows what it streamed, marked. With ``text``: ``chat.stopStream``
-        without it, then ``chat.update`` with the text *and* the marker, so that a kill between
-        the two leaves the stream stopped but still unmarked, which the next pass finds again
-        as the turn's stream (marked, it would no longer be told from a finished one)."""
-        client = self._web_client()
+        the marker, so it shows what it streamed, marked; a stream Slack ended meanwhile (the
+        asker stopped it, or it expired) refuses that, and gets the marker from ``chat.update``
+        with ``shown`` as ``markdown_text``, its Markdown as it shows. With ``text``:
+        ``chat.stopStream`` without the marker, then ``chat.update`` with the text *and* the
+        marker, so that a kill between the two leaves the stream stopped but still unmarked,
+        which the next pass finds again as the turn's stream (marked, it would no longer be told
+        from a finished one)."""
+        client, meta = self._web_client(), metadata(marker)
         try:
             try:
                 await client.chat_stopStream(
-                    channel=key.channel, ts=message_id, metadata=None if text else metadata(marker)
+                    channel=key.channel, ts=message_id, metadata=None if text else meta
                 )
+                ended = False
             except SlackApiError as err:
-                if err.response.get("error") not in NOT_STREAMING or text is None:
+                if err.response.get("error") not in NOT_STREAMING or (text is None and shown is None):
                     raise
+                ended = True
             if text is not None:
                 await client.chat_update(
-                    channel=key.channel, ts=message_id, text=fit_text(text), metadata=metadata(marker)
+                    channel=key.channel, ts=message_id, text=fit_text(text), metadata=meta
+                )
+            elif ended:
+                await client.chat_update(
+                    channel=key.channel, ts=message_id, markdown_text=shown, metadata=meta
                 )
         except SlackApiError as err:
             log.info(

@@ -9,7 +9,9 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
 - ``auth.test`` (bot token) -> the bot's identity, with the granted scopes in ``X-OAuth-Scopes``;
 - ``apps.connections.open`` (app token) -> ``ws://127.0.0.1:PORT/socket-mode?ticket=N``;
 - ``chat.postMessage``, ``chat.update`` (``msg_too_long`` above 4,000 characters,
-  ``message_not_found``, ``streaming_state_conflict`` while a message streams), ``chat.delete``,
+  ``message_not_found``, ``streaming_state_conflict`` while a message streams; ``markdown_text``
+  instead of ``text``, read back as sent like a stream's, ``markdown_text_conflict`` with ``text``
+  or ``blocks``), ``chat.delete``,
   ``chat.postEphemeral`` (kept in :attr:`FakeSlack.ephemerals`; ``user_not_in_channel`` for the
   pairs in :attr:`FakeSlack.not_in_channel`), ``conversations.replies`` (the thread of a parent
   or a reply, narrowed by ``oldest``/``latest``/``inclusive``), ``conversations.history`` (a
@@ -1135,8 +1137,11 @@ class FakeSlack(LocalServer):
             return {"ok": False, "error": "cant_update_message"}
         if message.streaming:
             return {"ok": False, "error": "streaming_state_conflict"}
-        text = str(args.get("text") or "")
-        if len(text) > SLACK_TEXT_LIMIT:
+        markdown = args.get("markdown_text")
+        if markdown and (args.get("text") or args.get("blocks")):
+            return {"ok": False, "error": "markdown_text_conflict"}
+        text = str(markdown or args.get("text") or "")
+        if len(text) > (MARKDOWN_TEXT_LIMIT if markdown else SLACK_TEXT_LIMIT):
             return {"ok": False, "error": "msg_too_long"}
         blocks = _blocks(args)
         if blocks is not None and (problem := _blocks_problem(blocks)) is not None:

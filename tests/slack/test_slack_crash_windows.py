@@ -619,31 +619,36 @@ async def test_a_native_final_view_in_flight_then_restart(tmp_path: Path, applie
     assert _pending(tmp_path) == []
 
 
-@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+@pytest.mark.parametrize("case", ["applied", "not-applied", "ended"])
 async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answer(
-    tmp_path: Path, applied: bool
+    tmp_path: Path, case: str
 ) -> None:
     """``slack.streaming = "native"``, an answer with formatting streamed into an open stream
     (edits at the default cadence): the final view appends the rest of its Markdown, then
     ``chat.stopStream`` carries the buttons and the final marker; SIGKILL while that stop is in
     flight, applied or not. Either way the stream shows the complete answer (as Markdown): the
-    restart stores the turn complete and never edits the stream (no note in any version). Not
+    restart stores the turn complete and never changes its text (no note in any version). Not
     applied, the stream was never stopped: the restart stops it with the turn's final marker
-    (its text as it is), so it does not stream on, unmarked, for a later turn to take."""
+    (its text as it is), so it does not stream on, unmarked, for a later turn to take; ``ended``:
+    not applied, and the asker stopped the stream before the restart (its stop is refused then),
+    so the marker comes with a ``chat.update`` of its Markdown as it shows."""
     database = tmp_path / "botkit.db"
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
         standin.script_reply(FORMATTED)
         env = _env(slack, standin, database) | {"BOTKIT_SLACK__STREAMING": "native"}
-        held = slack.hold("chat.stopStream", apply=applied, match=_role("final"))
+        held = slack.hold("chat.stopStream", apply=case == "applied", match=_role("final"))
         replies = await _killed_at(tmp_path, slack, env, held)
         (stream,) = replies()
         assert len(stream.appended) > 1  # it streamed before the final view
-        assert stream.text == stream_markdown(FORMATTED) and stream.streaming is not applied
+        assert stream.text == stream_markdown(FORMATTED) and stream.streaming is (case != "applied")
         assert _assistant(database)[0][0] == "streaming"
+        if case == "ended":
+            slack.stop_by_user_before("chat.stopStream")
         shown = list(stream.history)
         log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] != "streaming")
     (message,) = replies()
-    assert message.ts == stream.ts and message.history == shown, log.decode()[-3000:]
+    assert message.ts == stream.ts and message.text == shown[-1], log.decode()[-3000:]
+    assert message.history == shown + ([shown[-1]] if case == "ended" else [])  # re-sent as is
     assert not message.streaming and message.metadata == _final_marker(database)
     assert _assistant(database) == [("complete", FORMATTED)]
     assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
