@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from botkit.access.directory import Directory
 from botkit.events import ConversationKey, FeedbackEvent, IncomingMessage, LiveReply
-from botkit.markers import ShownMessage
+from botkit.markers import ReplyMarker, ShownMessage
 
 __all__ = ["ShownMessage"]  # re-exported: the restart pass's record of a message read back
 
@@ -225,6 +225,23 @@ class Adapter(ABC):
         also lists such a message, with ``marker`` None, and the restart pass reads the
         conversation for every turn that was streaming (:mod:`botkit.repair`)."""
         return False
+
+    async def close_stream(
+        self,
+        key: ConversationKey,
+        message_id: str,
+        marker: ReplyMarker,
+        text: str | None = None,
+        *,
+        shown: str | None = None,
+    ) -> bool:
+        """A turn's streaming message that carries no marker yet (:attr:`unmarked_streams`), as
+        the restart pass settles it: stopped where it still streams, and given ``marker``, so
+        that no later turn's pass takes it for its own; with ``text`` (the partial answer and
+        the note), showing that, as :meth:`repair` would; without, left showing ``shown`` (what
+        it shows now, read back). True if it did. This default, for a platform without such
+        streams: :meth:`repair` where there is a ``text``."""
+        return await self.repair(key, message_id, text) if text is not None else False
 
     async def reply_messages(
         self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None

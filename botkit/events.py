@@ -246,6 +246,14 @@ class LiveReply(ABC):
         is shown another way (Slack's native stream: its Markdown) says so here."""
         return [self.rendered(chunk) for chunk in chunks]
 
+    def rendered_views(self, chunks: Sequence[str]) -> list[list[str]]:
+        """Every form the platform may show the view of ``chunks`` in, as read back, the one
+        expected first (:meth:`rendered_view`): what the final view's intent records. An adapter
+        whose call may fall back to another form after the intent was spooled (Slack: a refused
+        ``chat.startStream`` or ``chat.stopStream``, then ``chat.update`` in mrkdwn) lists that
+        one too, so the restart pass finds the view shown whichever form it took."""
+        return [self.rendered_view(chunks)]
+
     def rate_scope(self, kind: CallKind) -> RateScope:
         """The rate limit a call of ``kind`` draws on (the placeholder and continuations are
         ``post``). The default: every kind shares the edit scope (``rate_key``, ``edit_rate``,

@@ -89,9 +89,7 @@ async def _keep_shown_final(
     message alone and remove what it replaced; True when it did (the leftover is done)."""
     assert leftover.intent is not None and leftover.intent.shown is not None
     seen = await _reply_shown(adapter, leftover, marked)
-    final = final_view(seen, leftover.intent.shown) or await _with_unrecorded_tail(
-        adapter, leftover, seen, leftover.intent.shown
-    )
+    final = await _shown_view(adapter, leftover, seen)
     if final is None:
         return False
     values = dict(leftover.intent.values, platform_message_ids=[m.message_id for m in final])
@@ -108,8 +106,55 @@ async def _keep_shown_final(
     )
     finals = {m.message_id for m in final}
     await _remove(adapter, leftover, [m.message_id for m in seen if m.message_id not in finals])
+    await _close_streams(adapter, leftover, [m for m in final if m in (marked or [])])
     await _discard_strays(spool, leftover)
     return True
+
+
+async def _close_streams(adapter: Adapter, leftover: Leftover, final: Sequence[ShownMessage]) -> None:
+    """A final view shown in full by a stream that was never stopped (the kill before its
+    ``chat.stopStream``): stopped now with the turn's marker, its text left as it is, so that it
+    stops streaming and no later turn's pass takes it for its own (listed without a marker:
+    :attr:`Adapter.unmarked_streams`)."""
+    if not adapter.unmarked_streams:
+        return
+    for message in final:
+        if message.marker is None:
+            await _close(adapter, leftover, message.message_id, shown=message.text)
+
+
+async def _close(
+    adapter: Adapter,
+    leftover: Leftover,
+    message_id: str,
+    text: str | None = None,
+    *,
+    shown: str | None = None,
+) -> None:
+    """:meth:`Adapter.close_stream` with the turn's final marker; a failure is only logged (the
+    stream shows what it shows)."""
+    try:
+        marker = ReplyMarker(leftover.turn, "final")
+        closed = await adapter.close_stream(leftover.key, message_id, marker, text, shown=shown)
+    except Exception:
+        log.exception("could not stop or repair the stream %s in %s", message_id, leftover.key)
+        return
+    if not closed:
+        log.warning("the stream %s in %s cannot be stopped or edited any more", message_id, leftover.key)
+
+
+async def _shown_view(
+    adapter: Adapter, leftover: Leftover, seen: Sequence[ShownMessage]
+) -> list[ShownMessage] | None:
+    """The messages showing the intended final view in any of the forms it may take (the
+    expected one, or a fallback the reply took after the intent was spooled: Slack's
+    ``chat.update`` for a refused ``chat.startStream``); None if none is shown."""
+    assert leftover.intent is not None
+    for form in leftover.intent.views:
+        final = final_view(seen, form) or await _with_unrecorded_tail(adapter, leftover, seen, form)
+        if final is not None:
+            return final
+    return None
 
 
 async def _show_interruption(
@@ -152,13 +197,16 @@ def _unstopped_stream(leftover: Leftover, marked: Sequence[ShownMessage]) -> Sho
 async def _repair_stream(
     adapter: Adapter, leftover: Leftover, stream: ShownMessage, marked: Sequence[ShownMessage]
 ) -> None:
-    """The stream shows the partial answer and the note (the adapter stops it if need be); the
-    placeholder it replaced, whose deletion the kill cut, goes, so one message is left."""
-    text = leftover.repaired(stream.text)
-    if text is not None and stream.text != text:
-        await _edit(adapter, leftover, stream.message_id, text)
+    """The stream shows the partial answer and the note, stopped and marked as the turn's (so
+    that no later turn's pass takes it: :meth:`Adapter.close_stream`); the placeholder it
+    replaced, whose deletion the kill cut, goes, so one message is left. The placeholder goes
+    first: a second kill after the stream was marked leaves no other message of the turn, and
+    the next pass finds the stream saying so already."""
     replaced = [m.message_id for m in marked if m.message_id != stream.message_id]
     await _remove(adapter, leftover, [*replaced, *(s for s in leftover.strays if s not in replaced)])
+    text = leftover.repaired(stream.text)
+    if text is not None and stream.text != text:
+        await _close(adapter, leftover, stream.message_id, text)
 
 
 async def leave_unread(store: ConversationStore, leftover: Leftover) -> bool:

@@ -157,10 +157,11 @@ class ReplyStreamer:
         self._io_lock = asyncio.Lock()
         self.stats = StreamStats()
         # Crash windows (botkit.repair): told the final view's messages (as the platform will
-        # show them) before the first call that shows it goes out, and each message a text
-        # posted anew replaced (False) and its deletion once it landed (True).
+        # show them, in each form it may: LiveReply.rendered_views) before the first call that
+        # shows it goes out, and each message a text posted anew replaced (False) and its
+        # deletion once it landed (True).
         # Each is awaited: the record is on disk before the call that relies on it goes out.
-        self.before_final: Callable[[list[str]], Awaitable[None]] | None = None
+        self.before_final: Callable[[list[list[str]]], Awaitable[None]] | None = None
         self.strays: Callable[[str, bool], Awaitable[None]] | None = None
         # Told every message id of the reply each time a continuation message was posted (not
         # awaited: the record is started, the stream goes on), so that a restart knows all of a
@@ -273,7 +274,7 @@ class ReplyStreamer:
                 final = self._view.final is not None
                 self._mark("final" if final else "partial")
                 if final:  # a crash from here on: the restart pass must know it shows the final
-                    await self._tell(self.before_final, self.reply.rendered_view(chunks))
+                    await self._tell(self.before_final, self.reply.rendered_views(chunks))
             else:
                 posted[0] = shown
             return await self.reply.post_placeholder(posted[0])
@@ -524,7 +525,7 @@ class ReplyStreamer:
         self._mark("final" if final else "partial")
         if self._replace_sooner(chunks, final=final):
             if final:
-                await self._tell(self.before_final, self.reply.rendered_view(chunks))
+                await self._tell(self.before_final, self.reply.rendered_views(chunks))
             with_buttons = feedback_turn if final and self.reply.posts_with_buttons else None
             await _shield(self._replace(chunks, final=final, feedback_turn=with_buttons))
             if feedback_turn is not None and with_buttons is None:
@@ -539,7 +540,7 @@ class ReplyStreamer:
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         if final:
-            await self._tell(self.before_final, self.reply.rendered_view(chunks))
+            await self._tell(self.before_final, self.reply.rendered_views(chunks))
         last = len(chunks) - 1
         posted_buttons = False
         for index, chunk in enumerate(chunks):
