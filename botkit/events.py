@@ -254,6 +254,15 @@ class LiveReply(ABC):
         placeholder never waits behind edits."""
         return RateScope(self.rate_key, self.edit_rate, self.edit_burst)
 
+    @property
+    def scope_epoch(self) -> int:
+        """Changes whenever :meth:`rate_scope`'s answers change while the reply lives (a Discord
+        slash command's reply that outlived its interaction token goes on in the channel, on
+        the channel's buckets). The streamer compares it before each view it shows and
+        re-reads the scopes when it moved, so the calls after the move draw on the budgets of
+        where they go; a number, so that the check costs nothing per edit. The default: never."""
+        return 0
+
     def measure(self, text: str) -> int:
         """Length of ``text`` as the platform counts it after this adapter's conversion.
 

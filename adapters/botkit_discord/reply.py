@@ -269,6 +269,11 @@ class DiscordInteractionReply(_DiscordReply):
     def token_fresh(self) -> bool:
         return self._clock() < self._deadline
 
+    @property
+    def scope_epoch(self) -> int:
+        """1 once the token has aged out (the reply goes on in the channel), else 0."""
+        return 0 if self.token_fresh else 1
+
     def rate_scope(self, kind: CallKind) -> RateScope:
         """With ``limits``: Discord's bucket of ``kind`` calls on this interaction's webhook
         routes, whose major parameter is the application id + the interaction token (one bucket
@@ -277,10 +282,10 @@ class DiscordInteractionReply(_DiscordReply):
         follow-ups' bucket; the placeholder (the edit of the deferred response) is an edit on
         Discord, which the edit budget learns from the headers of its answer before any edit
         goes (edits wait for the placeholder). Asked once the token has aged out, the
-        channel's own buckets, as a mention's reply. (The core asks when the reply starts: a
-        reply that outlives its token while streaming keeps its interaction's budgets for the
-        channel messages that follow; discord.py still waits on the channel's bucket.)
-        Without ``limits``: one budget for the channel."""
+        channel's own buckets, as a mention's reply: a reply that outlives its token while it
+        streams moves to the channel (:meth:`_edit`), and :attr:`scope_epoch` tells the
+        streamer to draw its calls from then on on the channel's budgets, shared with the
+        other replies there. Without ``limits``: one budget for the channel."""
         limits = self._limits
         if limits is None:
             return super().rate_scope(kind)
