@@ -256,7 +256,8 @@ class Adapter(ABC):
         pass finds with it what a killed process posted but could not record, where the platform
         keeps no readable marker: its own note to ask again (posted by a pass killed before it
         settled the row: :func:`botkit.repair.repair_leftover`, so that the next pass posts no
-        second one), and a long final view's last message whose response never came back. None
+        second one), and a final view's messages whose responses never came back (its last ones,
+        or all of it where it was posted anew: after the turn's last known message). None
         where the platform cannot tell (this default): one whose messages carry readable
         markers finds them by :meth:`reply_messages` instead."""
         return None

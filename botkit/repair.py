@@ -217,14 +217,22 @@ async def _with_unrecorded_tail(
     """The final view, where its last messages were posted but their ids never came back (the
     process was killed with the POST in flight): the turn's known messages end with the
     view's first ones, and each missing one is found after the one before it by its text
-    (:meth:`Adapter.find_shown`). None if any of them is not shown."""
-    for head in range(min(len(seen), len(intent) - 1), 0, -1):
-        if [m.text for m in seen[-head:]] != list(intent[:head]):
+    (:meth:`Adapter.find_shown`). Where none of the known messages is in the view (all of
+    it was posted anew, the first message too: a placeholder that could not be posted, a
+    Discord slash reply moved to the channel once its token aged out), its first message is
+    looked for after the turn's last known message, or after its question where it has
+    none (a Discord snowflake: an interaction's id too). None if any of them is not shown."""
+    for head in range(min(len(seen), len(intent) - 1), -1, -1):
+        if head and [m.text for m in seen[-head:]] != list(intent[:head]):
             continue
-        view = list(seen[-head:])
+        view = list(seen[-head:]) if head else []
+        anchor = seen[-1].message_id if seen else leftover.question
+        if not anchor:
+            return None
         for text in intent[head:]:
+            after = view[-1].message_id if view else anchor
             try:
-                found = await adapter.find_shown(leftover.key, text, after=view[-1].message_id)
+                found = await adapter.find_shown(leftover.key, text, after=after)
             except Exception:
                 log.exception("could not look for the rest of turn %s in %s", leftover.turn, leftover.key)
                 return None

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from botkit_discord.adapter import fit_message
+from botkit_discord.reply import CONTINUED_NOTE
 from test_discord_crash_windows import (
     ANSWER,
     EDIT,
@@ -78,16 +79,23 @@ def _notes(fake: FakeDiscord) -> list[dict[str, Any]]:
     return [m for m in _bot_messages(fake) if m["content"] == UNANSWERED_NOTE]
 
 
-async def _sigkill_at(tmp_path: Path, env: dict[str, str], held: Hold) -> None:
-    """Start botkit (its restart pass runs first) and SIGKILL it once ``held`` is reached."""
+async def _sigkill_at(
+    tmp_path: Path, env: dict[str, str], held: Hold, then: Callable[[], Awaitable[str]] | None = None
+) -> str:
+    """Start botkit (its restart pass runs first), await ``then`` (what happens while it runs;
+    its result is returned) and SIGKILL it once ``held`` is reached."""
     process = await _botkit_run(tmp_path, env)
+    done = ""
     try:
+        if then is not None:
+            done = await then()
         await asyncio.wait_for(held.reached.wait(), 60)
     finally:
         if process.returncode is None:
             process.kill()
         await process.wait()
     assert process.returncode == -signal.SIGKILL
+    return done
 
 
 PLACES = {
@@ -306,3 +314,68 @@ async def test_a_long_replys_final_view_in_flight_then_restart_decides_from_all_
         (reply,) = messages  # the second part was never posted
         assert reply["content"] == fit_message(f"{checkpoint}\n\n{LEFTOVER_NOTE}", SHORT_LIMIT)
         assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+# -- a final view posted anew, its first message too --------------------------------------------
+def _answer_posted(body: Any) -> bool:
+    """The final view's POST of the whole answer as a new message (no reference)."""
+    return isinstance(body, dict) and "message_reference" not in body and body.get("content") == ANSWER
+
+
+async def _placeholder_refused(fake: FakeDiscord) -> str:
+    """An inline mention whose placeholder Discord refuses once (403): the final view posts
+    the answer as a new message that references nothing."""
+    fake.fail(
+        "POST",
+        rf"^/channels/{fake.channel_id}/messages$",
+        status=403,
+        match=lambda body: isinstance(body, dict) and bool(body.get("message_reference")),
+    )
+    question = await fake.user_message(fake.add_user("ada"), fake.channel_id, f"{fake.mention} a story")
+    return str(question["id"])
+
+
+async def _token_aged_out(fake: FakeDiscord) -> str:
+    """A slash command whose answer comes after its token's margin: the final view retires the
+    interaction's response ("continues below") and posts the answer in the channel."""
+    interaction = await fake.slash_command(fake.add_user("ada"), "ask", {"question": "a story"})
+    await fake.wait_for(lambda: bool(interaction.original_id), 30)
+    return str(interaction.original_id)
+
+
+@pytest.mark.parametrize("how", ["placeholder-refused", "token-aged-out"])
+async def test_a_final_view_posted_anew_in_flight_is_found_by_its_text_and_kept(
+    tmp_path: Path, how: str
+) -> None:
+    """The final view's first message is posted anew by the view itself (no recorded message
+    of the turn is in it) and botkit is SIGKILLed with that POST applied, its id never back.
+    The restart finds the answer by its text after the turn's last known message (or after
+    its question, where it has none): stored ``complete`` with that message's id, nothing
+    edited, no "ask again" note. A slash reply's retired response keeps saying that the
+    answer continues below, as it does without a kill."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database) | {"BOTKIT_DISCORD__MENTION_MODE": "inline"}
+        if how == "token-aged-out":
+            env |= {"BOTKIT_DISCORD__INTERACTION_REPLY_SECONDS": "0.5"}
+            standin.time_to_first_token = 1.5  # the answer comes after the token's margin
+        hold = fake.hold("POST", rf"^/channels/{fake.channel_id}/messages$", apply=True, match=_answer_posted)
+
+        async def ask() -> str:
+            await fake.wait_until_connected(60)
+            return await (_placeholder_refused if how == "placeholder-refused" else _token_aged_out)(fake)
+
+        before = await _sigkill_at(tmp_path, env, hold, ask)
+        ((status, _),) = _assistant(database)
+        assert status == "streaming"
+        (answer,) = [m for m in _bot_messages(fake) if m["content"] == ANSWER]
+        assert answer["id"] not in _recorded_ids(database)  # its POST's response never came back
+        shown = {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)}
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert _assistant(database) == [("complete", ANSWER)], log.decode()[-3000:]
+    assert {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)} == shown  # never edited
+    assert _recorded_ids(database) == [answer["id"]]
+    assert _notes(fake) == []
+    if how == "token-aged-out":
+        assert fake.versions_of(int(before))[-1] == CONTINUED_NOTE
