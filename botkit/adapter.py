@@ -226,6 +226,16 @@ class Adapter(ABC):
         conversation for every turn that was streaming (:mod:`botkit.repair`)."""
         return False
 
+    @property
+    def hands_back_first(self) -> bool:
+        """Whether a reply's first message posted with a turn's marker is answered, for a while,
+        with the message posted before with that marker, instead of a new one
+        (:attr:`LiveReply.handed_back <botkit.events.LiveReply.handed_back>`; Discord's
+        ``nonce``): the restart's note for a turn with no message found is then posted that way
+        first, so that a placeholder whose id was never recorded, and that the listing did not
+        reach, is handed back and repaired in place (:mod:`botkit.repair`)."""
+        return False
+
     async def reply_messages(
         self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
     ) -> list[ShownMessage] | None:
@@ -243,7 +253,9 @@ class Adapter(ABC):
         the question's message or interaction id), since one conversation holds many turns.
         ``since`` is when the turn was accepted (Unix seconds, the row's creation by botkit's
         clock; None where unknown): where the turn's messages are not a thread of their own (a
-        Slack DM) the conversation's history is read from shortly before it, not whole.
+        Slack DM) the conversation's history is read from shortly before it, not whole. A
+        :class:`~botkit.markers.Listing` whose ``cut`` is set says the search stopped at one of
+        its bounds (a message of the turn may lie past it).
         """
         return None
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, get_args
 
-from botkit.markers import ReplyMarker
+from botkit.markers import ReplyMarker, ShownMessage
 from botkit.ratefeed import RateFeed
 
 
@@ -232,6 +232,15 @@ class LiveReply(ABC):
     #: every message it posts or edits (Slack: metadata), so the restart pass can find a turn's
     #: messages that were never recorded (:mod:`botkit.markers`). None: nothing to mark.
     marker: ReplyMarker | None = None
+
+    #: Set by :meth:`post_placeholder` where the platform handed back a message posted before
+    #: instead of posting a new one (Discord: a turn's first message carries a ``nonce`` made
+    #: from its marker, with ``enforce_nonce``; for a few minutes Discord answers another post
+    #: with that nonce with the message it created then): what that message shows now. The
+    #: streamer then edits it to what it meant to show (a retried post whose first response was
+    #: lost); the restart pass's note for a turn whose placeholder was never recorded finds that
+    #: placeholder so (:mod:`botkit.repair`) and repairs it instead of posting beside it.
+    handed_back: ShownMessage | None = None
 
     def rendered(self, text: str) -> str:
         """The text the platform will show for a message sent as ``text`` (after this adapter's

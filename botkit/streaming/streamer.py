@@ -315,7 +315,10 @@ class ReplyStreamer:
             return await self.reply.post_placeholder(posted[0])
 
         message_id = await self._posts.land(post, priority=FIRST)
-        self._shown = [posted[0]]
+        # A message posted before handed back instead (LiveReply.handed_back: a retried post
+        # whose first response was lost): it shows what it showed then, so the next view edits it.
+        handed = self.reply.handed_back
+        self._shown = [handed.text if handed is not None and handed.message_id == message_id else posted[0]]
         self.stats.message_ids = [message_id]
         self._last_edit = self._clock()
         return message_id

@@ -33,7 +33,7 @@ from test_discord_crash_windows import (
 from test_discord_restart_repair import checked_adapter
 
 from botkit.events import ConversationKey
-from botkit.leftovers import LEFTOVER_NOTE, UNANSWERED_NOTE
+from botkit.leftovers import LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE
 from botkit.markers import ShownMessage
 from botkit.testing import Standin
 from botkit.testing.fake_discord import FakeDiscord
@@ -317,6 +317,12 @@ async def test_a_long_replys_final_view_in_flight_then_restart_decides_from_all_
 
 
 # -- a final view posted anew, its first message too --------------------------------------------
+def _inline_env(fake: FakeDiscord, standin: Standin, database: Path, **settings: str) -> dict[str, str]:
+    """The drills' environment with inline mentions and ``settings`` (``[discord]`` keys)."""
+    extra = {f"BOTKIT_DISCORD__{key.upper()}": value for key, value in settings.items()}
+    return _env(fake, standin, database) | {"BOTKIT_DISCORD__MENTION_MODE": "inline"} | extra
+
+
 def _answer_posted(body: Any) -> bool:
     """The final view's POST of the whole answer as a new message (no reference)."""
     return isinstance(body, dict) and "message_reference" not in body and body.get("content") == ANSWER
@@ -356,9 +362,9 @@ async def test_a_final_view_posted_anew_in_flight_is_found_by_its_text_and_kept(
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
         standin.script_reply(ANSWER)
-        env = _env(fake, standin, database) | {"BOTKIT_DISCORD__MENTION_MODE": "inline"}
-        if how == "token-aged-out":
-            env |= {"BOTKIT_DISCORD__INTERACTION_REPLY_SECONDS": "0.5"}
+        aged = how == "token-aged-out"
+        env = _inline_env(fake, standin, database, **({"interaction_reply_seconds": "0.5"} if aged else {}))
+        if aged:
             standin.time_to_first_token = 1.5  # the answer comes after the token's margin
         hold = fake.hold("POST", rf"^/channels/{fake.channel_id}/messages$", apply=True, match=_answer_posted)
 
@@ -379,3 +385,99 @@ async def test_a_final_view_posted_anew_in_flight_is_found_by_its_text_and_kept(
     assert _notes(fake) == []
     if how == "token-aged-out":
         assert fake.versions_of(int(before))[-1] == CONTINUED_NOTE
+
+
+# -- a placeholder past the listing's bounds --------------------------------------------------
+def _placeholder_post(body: Any) -> bool:
+    """A reply's first message: it replies to its question (an inline mention)."""
+    return isinstance(body, dict) and bool(body.get("message_reference"))
+
+
+def _accepted_an_hour_earlier(database: Path) -> None:
+    """The turn's rows say it was accepted an hour before its placeholder was posted: past
+    ``discord.repair_window_seconds`` (a placeholder held back that long)."""
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE messages SET created_at = datetime(created_at, '-1 hour')")
+
+
+@pytest.mark.parametrize("restart", ["soon", "later"])
+@pytest.mark.parametrize("bound", ["window", "pages"])
+async def test_a_placeholder_past_the_listings_bounds_is_handed_back_or_the_note_says_so(
+    tmp_path: Path, bound: str, restart: str
+) -> None:
+    """An inline mention's placeholder posted (its id never back: SIGKILL while the answer
+    streams) where the restart's listing cannot reach it: posted past
+    ``discord.repair_window_seconds`` after the turn was accepted, or past
+    ``discord.repair_max_pages`` pages of chatter. ``soon``: the restart's note is posted with
+    the turn's nonce, Discord (which remembers it for a few minutes) hands back the placeholder
+    instead, and that is repaired in place: one message, no "Thinking…", no note. ``later``
+    (Discord forgot the nonce): the placeholder cannot be found, and the new note says that an
+    earlier reply still "Thinking…" was cut off by the restart."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _inline_env(fake, standin, database, **({"repair_max_pages": "1"} if bound == "pages" else {}))
+
+        async def ask(fake: FakeDiscord, asker: int) -> Hold:
+            question = await fake.user_message(
+                asker, fake.channel_id, f"{fake.mention} a story", dispatch=False
+            )
+            if bound == "pages":
+                await _busy(fake, fake.channel_id, question)
+            held = fake.hold(
+                "POST", rf"^/channels/{fake.channel_id}/messages$", apply=True, match=_placeholder_post
+            )
+            await fake.redeliver(question)
+            return held
+
+        checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, ask)
+        placeholder = _placeholder(fake, set())
+        if bound == "window":
+            _accepted_an_hour_earlier(database)
+        if restart == "later":
+            fake.nonce_seconds = 0.0
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert _assistant(database) == [("interrupted", checkpoint)], log.decode()[-3000:]
+    interrupted = f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+    if restart == "soon":
+        _assert_repaired_in_place(fake, placeholder, checkpoint, log)
+        assert len(_bot_messages(fake)) == 1  # no note posted beside it
+    else:
+        assert fake.versions_of(int(placeholder["id"])) == ["_Thinking…_"]  # not found
+        (note,) = [m for m in _bot_messages(fake) if m["id"] != placeholder["id"]]
+        assert note["content"] == f"{interrupted}\n\n{LOST_PLACEHOLDER_NOTE}"
+
+
+async def test_a_placeholder_handed_back_showing_the_final_view_is_kept(tmp_path: Path) -> None:
+    """A placeholder held back until the answer was done posts the answer (the final view's
+    intent spooled first); SIGKILL with that POST applied, its id never back, past
+    ``discord.repair_max_pages`` pages of chatter (neither the listing nor the search by text
+    reaches it). The restart's note is handed back that message instead (the turn's nonce): it
+    shows the final view, so the turn is stored ``complete`` and nothing is edited."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=0) as standin:
+        standin.script_reply(ANSWER)
+        env = _inline_env(fake, standin, database, repair_max_pages="1")
+        channel = rf"^/channels/{fake.channel_id}/messages$"
+        fake.rate_limit("POST", channel, retry_after=1.5, via=False, match=_placeholder_post)
+        hold = fake.hold(
+            "POST", channel, apply=True, match=lambda b: _placeholder_post(b) and b.get("content") == ANSWER
+        )
+
+        async def ask() -> str:
+            await fake.wait_until_connected(60)
+            question = await fake.user_message(
+                fake.add_user("ada"), fake.channel_id, f"{fake.mention} hi", dispatch=False
+            )
+            await _busy(fake, fake.channel_id, question)
+            await fake.redeliver(question)
+            return str(question["id"])
+
+        await _sigkill_at(tmp_path, env, hold, ask)
+        (answer,) = _bot_messages(fake)
+        assert answer["content"] == ANSWER and _recorded_ids(database) == []
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert _assistant(database) == [("complete", ANSWER)], log.decode()[-3000:]
+    assert [m["id"] for m in _bot_messages(fake)] == [answer["id"]]
+    assert fake.versions_of(int(answer["id"])) == [ANSWER]  # never edited
+    assert _recorded_ids(database) == [answer["id"]]
