@@ -61,7 +61,6 @@ def _body(n: int) -> dict[str, Any]:
 
 async def _measure(events: int, concurrency: int) -> float:
     """CPU µs per dispatched event (this process, after a warm-up)."""
-    from botkit.adapter import Submission
     from botkit_slack.adapter import SlackAdapter
     from botkit_slack.credentials import BotAuth
     from botkit_slack.events import BotIdentity
@@ -70,6 +69,7 @@ async def _measure(events: int, concurrency: int) -> float:
     from slack_bolt.request.async_request import AsyncBoltRequest
     from slack_sdk.web.async_client import AsyncWebClient
 
+    from botkit.adapter import Submission
     from botkit.testing.fake_slack import ALL_SCOPES
 
     class Host:
@@ -82,11 +82,15 @@ async def _measure(events: int, concurrency: int) -> float:
             Host.submitted += 1
             return Submission(True)
 
-    settings = SlackSettings(bot_token="xoxb-bench", app_token="xapp-bench", api_url="http://127.0.0.1:9/api/")
+    settings = SlackSettings(
+        bot_token="xoxb-bench", app_token="xapp-bench", api_url="http://127.0.0.1:9/api/"
+    )
     adapter = SlackAdapter(Host(), settings)  # type: ignore[arg-type]
     adapter.auth = BotAuth(BotIdentity("U0BOTKIT", "B0BOTKIT"), "T0FAKE", None, ",".join(sorted(ALL_SCOPES)))
     adapter.identity = adapter.auth.identity
-    client = adapter._client = adapter._replies = AsyncWebClient(token="xoxb-bench", base_url=settings.api_url)
+    client = adapter._client = adapter._replies = AsyncWebClient(
+        token="xoxb-bench", base_url=settings.api_url
+    )
     adapter._threads = ThreadTracker(client)
     app = adapter._build_app(client)
 
@@ -127,7 +131,9 @@ def _arm(path: Path, ns: argparse.Namespace) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)

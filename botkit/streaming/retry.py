@@ -40,6 +40,11 @@ BACKOFF_INITIAL = 0.5  # seconds before the first retry after a transient error,
 BACKOFF_MAX = 30.0  # ... up to this
 
 
+#: The wait after a transient error (tenacity's wait objects keep no state: one for every policy,
+#: since a reply builds four policies).
+_BACKOFF = wait_exponential(multiplier=BACKOFF_INITIAL, max=BACKOFF_MAX) + wait_random(0, BACKOFF_INITIAL)
+
+
 class _Deadline(stop_base):
     """Stop once the next attempt could not start before ``at`` (a 429's Retry-After included)."""
 
@@ -66,9 +71,6 @@ class RetryPolicy:
         self.budget = budget
         self.deadline = deadline
         self._clock = clock
-        self._backoff = wait_exponential(multiplier=BACKOFF_INITIAL, max=BACKOFF_MAX) + wait_random(
-            0, BACKOFF_INITIAL
-        )
 
     async def once(self, call: Callable[[], Awaitable[T]], *, priority: float | None) -> T:
         """One attempt; ``priority`` None: the call does not draw on the budget (a notice, closing a
@@ -116,7 +118,7 @@ class RetryPolicy:
             # A call that draws on the budget waits in budget.acquire, which the 429 paused (and
             # which serves it ahead of the edits in line); another waits out the same pause.
             return 0.0 if drawing else self.budget.paused_for()
-        return float(self._backoff(state))
+        return float(_BACKOFF(state))
 
 
 def _log_retry(state: RetryCallState) -> None:
