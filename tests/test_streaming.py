@@ -162,22 +162,27 @@ async def test_text_filter_applies_to_the_failure_text() -> None:
     assert reply.error == "⚠️ the [redacted] backend failed"
 
 
-async def test_retry_policy_retries_transient_errors_and_429s_but_not_refusals() -> None:
-    budget = EditBudget(None)
-    policy = RetryPolicy(budget)
-    outcomes: list[Exception | None] = [TransientPlatformError("HTTP 503"), RateLimited(0.05), None]
-    attempts = 0
+class _Scripted:
+    """A platform call that raises the given errors in turn (None: it lands)."""
 
-    async def flaky() -> str:
-        nonlocal attempts
-        attempts += 1
-        error = outcomes.pop(0)
+    def __init__(self, *outcomes: Exception | None) -> None:
+        self.outcomes = list(outcomes)
+        self.attempts = 0
+
+    async def __call__(self) -> str:
+        self.attempts += 1
+        error = self.outcomes.pop(0)
         if error is not None:
             raise error
         return "landed"
 
+
+async def test_retry_policy_retries_transient_errors_and_429s_but_not_refusals() -> None:
+    budget = EditBudget(None)
+    policy = RetryPolicy(budget)
+    flaky = _Scripted(TransientPlatformError("HTTP 503"), RateLimited(0.05), None)
     assert await policy.land(flaky) == "landed"
-    assert attempts == 3
+    assert flaky.attempts == 3
     assert budget.granted == 3  # every attempt drew on the budget
 
     refusals = 0
@@ -206,6 +211,43 @@ async def test_a_429_past_the_deadline_is_raised_at_once_and_pauses_the_budget()
         await policy.land(limited)
     assert attempts == 1
     assert budget.paused_for() > 30  # every reply in the scope holds off for the Retry-After
+
+
+async def test_a_call_that_lands_at_once_sets_up_no_retrying(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nearly every platform call lands on its first attempt: tenacity is set up only after a
+    retryable failure, which then counts as its first attempt (same stop, waits and log lines)."""
+    import botkit.streaming.retry as retry
+
+    built: list[object] = []
+
+    class Counted(retry.AsyncRetrying):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retry, "AsyncRetrying", Counted)
+    budget = EditBudget(None)
+    policy = RetryPolicy(budget)
+
+    async def landed() -> str:
+        return "landed"
+
+    for _ in range(20):
+        assert await policy.land(landed) == "landed"
+    assert built == []  # main: one AsyncRetrying per call
+    assert budget.granted == 20
+
+    limited_twice = _Scripted(RateLimited(0.0), RateLimited(0.0), None)
+    with caplog.at_level("INFO", logger="botkit.streaming.retry"):
+        assert await policy.land(limited_twice) == "landed"
+    assert limited_twice.attempts == 3 and len(built) == 1
+    retried = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert [m.split(":")[0] for m in retried] == [
+        "platform call failed (attempt 1",
+        "platform call failed (attempt 2",
+    ]
 
 
 class _ChannelReply(RecordingReply):

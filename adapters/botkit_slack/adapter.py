@@ -310,6 +310,10 @@ class SlackAdapter(Adapter):
             signing_secret=secret.get_secret_value() if secret is not None else "",
             request_verification_enabled=self.config.mode == "http",
             process_before_response=True,  # ack after the listener: after the message is stored
+            # bolt's per-event ``say``/``set_status``/``say_stream`` helpers for assistant threads:
+            # botkit's listeners never take them (the replies make their own calls), and building
+            # them was about a tenth of bolt's work per event (benchmarks/bench_bolt_dispatch.py).
+            attaching_conversation_kwargs_enabled=False,
             name="botkit",
             logger=settled_logger("botkit.slack.bolt"),  # also the Socket Mode client's
         )
