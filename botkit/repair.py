@@ -22,6 +22,7 @@ found (docs/reliability.md lists where).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,7 +34,9 @@ from botkit.leftovers import LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE, Leftover
 from botkit.markers import Listing, ReplyMarker, ShownMessage
 from botkit.store import ConversationStore
 from botkit.store.spool import SpooledNote, WriteSpool
+from botkit.streaming.budget import EditBudget
 from botkit.streaming.formatting import split_message
+from botkit.streaming.retry import RetryPolicy
 
 log = logging.getLogger("botkit.app")
 
@@ -456,14 +459,22 @@ async def _tell(
 async def _post_note(reply: LiveReply, text: str) -> ShownMessage | None:
     """Post the note as the turn's first message (its marker set): the message the platform
     hands back instead, if it does (then nothing was posted), else None with the note shown,
-    split over messages as the core's replies are."""
+    split over messages as the core's replies are.
+
+    Each post lands as the core's first messages do (:meth:`RetryPolicy.land`: a 429 waited
+    out, a 5xx or timeout retried until the deadline), on a budget of the reply's post rate: a
+    single refusal must not lose the note while the row is settled all the same. A retried first
+    post is safe: it carries the turn's nonce, so Discord hands back the note it created."""
     chunks = split_message(text, reply.max_chars, reply.measure)
+    scope = reply.rate_scope("post")
+    posts = RetryPolicy(EditBudget(scope.per_second, scope.burst))
     reply.handed_back = None
-    await reply.post_placeholder(chunks[0])
-    if reply.handed_back is not None:
-        return reply.handed_back
+    message_id = await posts.land(lambda: reply.post_placeholder(chunks[0]))
+    handed = reply.handed_back
+    if handed is not None and handed.message_id == message_id:
+        return handed
     for chunk in chunks[1:]:
-        await reply.post_continuation(chunk)
+        await posts.land(functools.partial(reply.post_continuation, chunk))
     return None
 
 
