@@ -71,7 +71,11 @@ async def repair_leftover(
             return
         log.warning("turn %s in %s: its final view was not shown; marking it interrupted", leftover.turn, key)
     if await _show_interruption(adapter, store, spool, leftover, marked, respond):
-        return  # a placeholder handed back showed the final view: stored as shown
+        # A placeholder handed back showed the final view: stored as shown. The note's record
+        # (spooled before its post) goes too: no note was posted, the post was handed that.
+        if spool is not None:
+            await spool.notes.discard(leftover.turn)
+        return
     # Settled only now that the platform says so (see above).
     if leftover.interrupted is not None:
         if not await _settle(store, leftover, dict(leftover.interrupted)):

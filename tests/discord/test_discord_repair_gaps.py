@@ -481,3 +481,5 @@ async def test_a_placeholder_handed_back_showing_the_final_view_is_kept(tmp_path
     assert [m["id"] for m in _bot_messages(fake)] == [answer["id"]]
     assert fake.versions_of(int(answer["id"])) == [ANSWER]  # never edited
     assert _recorded_ids(database) == [answer["id"]]
+    # The note's record (spooled before its post was handed the answer) went with the intent.
+    assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []
