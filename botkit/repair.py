@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from botkit.adapter import Adapter
@@ -436,10 +436,12 @@ async def _tell(
     is returned (the turn's placeholder, posted and never recorded), and no note was posted.
     Where the listing was ``cut`` short of where such a placeholder could be, the note says
     that an earlier reply still "Thinking…" was cut off too (:data:`LOST_PLACEHOLDER_NOTE`)."""
-    text = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
-    if cut and not leftover.message_id:
-        text = f"{text}\n\n{LOST_PLACEHOLDER_NOTE}"
-    if leftover.told_at is not None and await _told_already(adapter, leftover, text, leftover.told_at):
+    plain = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
+    text = f"{plain}\n\n{LOST_PLACEHOLDER_NOTE}" if cut and not leftover.message_id else plain
+    # Either form: an earlier pass decided ``cut`` by then (a listing cut since, by the time
+    # or by that pass's own note, makes this one's text differ from the note it posted).
+    told_at = leftover.told_at
+    if told_at is not None and await _told_already(adapter, leftover, dict.fromkeys((text, plain)), told_at):
         return None
     try:
         reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
@@ -482,13 +484,18 @@ async def _post_note(reply: LiveReply, text: str) -> ShownMessage | None:
     return None
 
 
-async def _told_already(adapter: Adapter, leftover: Leftover, text: str, since: float) -> bool:
-    """A previous pass posted ``text`` (its note) where the asker asked, at or after ``since``."""
-    try:
-        shown = await adapter.find_shown(leftover.key, text, since=since)
-    except Exception:
-        log.exception("could not look for the note of turn %s in %s", leftover.turn, leftover.key)
-        return False
+async def _told_already(adapter: Adapter, leftover: Leftover, texts: Iterable[str], since: float) -> bool:
+    """A previous pass posted one of ``texts`` (its note) where the asker asked, at or after
+    ``since``."""
+    shown: list[ShownMessage] | None = None
+    for text in texts:
+        try:
+            shown = await adapter.find_shown(leftover.key, text, since=since)
+        except Exception:
+            log.exception("could not look for the note of turn %s in %s", leftover.turn, leftover.key)
+            return False
+        if shown:
+            break
     if not shown:
         return False
     log.info(

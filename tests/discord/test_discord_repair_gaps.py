@@ -147,6 +147,36 @@ async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
 
 
+@pytest.mark.parametrize("where", ["thread", "slash-command"])
+async def test_a_note_posted_before_the_window_passed_is_found_by_a_pass_after_it(
+    tmp_path: Path, where: str
+) -> None:
+    """The first restart pass posts the "ask again" note while the question is recent (its
+    listing not cut: the note without the "Thinking…" sentence) and is SIGKILLed before it
+    settles the row. The next pass runs once the window has passed (the turn accepted an hour
+    earlier: its listing is cut, so its note would carry the sentence) and Discord has forgotten
+    the nonce: it finds the note already posted all the same, and posts no second one."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin() as standin:
+        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
+        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+            assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
+        env = _env(fake, standin, database)
+        held = fake.hold(
+            "POST",
+            r"^/channels/\d+/messages$",
+            apply=True,
+            match=lambda body: isinstance(body, dict) and body.get("content") == UNANSWERED_NOTE,
+        )
+        await _sigkill_at(tmp_path, env, held)
+        (note,) = _notes(fake)
+        _accepted_an_hour_earlier(database)
+        fake.nonce_seconds = 0.0
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+        assert [m["id"] for m in _bot_messages(fake)] == [note["id"]], log.decode()[-3000:]
+    assert [s for s, _ in _assistant(database)] == ["interrupted"]
+
+
 # -- a placeholder past the first page of its place ---------------------------------------------
 BUSY = 150  # other messages between the question and the bot's placeholder: past one page of 100
 
