@@ -107,26 +107,40 @@ PLACES = {
 }
 
 
+BETWEEN = "between"  # accepted at once for the killed pass, an hour earlier for the next one
+
+
 @pytest.mark.parametrize(
     ("where", "late"),
-    [*((where, True) for where in PLACES), ("thread", False), ("slash-command", False)],
-    ids=[*(f"{where}-an-hour-later" for where in PLACES), "thread-at-once", "slash-command-at-once"],
+    [
+        *((where, True) for where in PLACES),
+        *((where, False) for where in ("thread", "slash-command")),
+        *((where, BETWEEN) for where in ("thread", "slash-command")),
+    ],
+    ids=[
+        *(f"{where}-an-hour-later" for where in PLACES),
+        *(f"{where}-at-once" for where in ("thread", "slash-command")),
+        *(f"{where}-window-passed-between" for where in ("thread", "slash-command")),
+    ],
 )
 async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_one_note(
-    tmp_path: Path, where: str, late: bool
+    tmp_path: Path, where: str, late: bool | str
 ) -> None:
     """An accepted message no turn adopted (no placeholder): the restart pass tells the asker in
     a new reply, and is SIGKILLed once Discord created that note (its response not back, the row
     not settled). The third start finds the note and leaves it alone: one note, in every place
     a question can be asked, and the row ``interrupted``. ``late``: the message was accepted an
     hour before the restarts, far past the window in which its reply is looked for after its
-    question (the note is found by the time the pass spooled before posting it)."""
+    question (the note is found by the time the pass spooled before posting it). ``between``:
+    the killed pass ran while the question was recent (its note without the sentence on an
+    earlier reply still "Thinking…"), the next one past the window (its listing cut: its note
+    would carry it) once Discord forgot the nonce: the note is found all the same."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin() as standin:
         delivery, key = await PLACES[where](fake, fake.add_user("ada"))
         async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
             assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
-        if late:
+        if late is True:
             with sqlite3.connect(database) as db:
                 db.execute("UPDATE messages SET created_at = datetime(created_at, '-1 hour')")
         env = _env(fake, standin, database)
@@ -139,42 +153,15 @@ async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_
         await _sigkill_at(tmp_path, env, held)
         (note,) = _notes(fake)
         assert [s for s, _ in _assistant(database)] == ["queued"]  # not settled yet
+        if late == BETWEEN:
+            _accepted_an_hour_earlier(database)
+            fake.nonce_seconds = 0.0
 
         log = await _restart_until_settled(fake, tmp_path, env, database)
         assert [m["id"] for m in _bot_messages(fake)] == [note["id"]], log.decode()[-3000:]
     assert fake.versions_of(int(note["id"])) == [UNANSWERED_NOTE]  # never edited either
     assert [s for s, _ in _assistant(database)] == ["interrupted"]
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
-
-
-@pytest.mark.parametrize("where", ["thread", "slash-command"])
-async def test_a_note_posted_before_the_window_passed_is_found_by_a_pass_after_it(
-    tmp_path: Path, where: str
-) -> None:
-    """The first restart pass posts the "ask again" note while the question is recent (its
-    listing not cut: the note without the "Thinking…" sentence) and is SIGKILLed before it
-    settles the row. The next pass runs once the window has passed (the turn accepted an hour
-    earlier: its listing is cut, so its note would carry the sentence) and Discord has forgotten
-    the nonce: it finds the note already posted all the same, and posts no second one."""
-    database = tmp_path / "botkit.db"
-    async with FakeDiscord() as fake, Standin() as standin:
-        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
-        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
-            assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
-        env = _env(fake, standin, database)
-        held = fake.hold(
-            "POST",
-            r"^/channels/\d+/messages$",
-            apply=True,
-            match=lambda body: isinstance(body, dict) and body.get("content") == UNANSWERED_NOTE,
-        )
-        await _sigkill_at(tmp_path, env, held)
-        (note,) = _notes(fake)
-        _accepted_an_hour_earlier(database)
-        fake.nonce_seconds = 0.0
-        log = await _restart_until_settled(fake, tmp_path, env, database)
-        assert [m["id"] for m in _bot_messages(fake)] == [note["id"]], log.decode()[-3000:]
-    assert [s for s, _ in _assistant(database)] == ["interrupted"]
 
 
 # -- a placeholder past the first page of its place ---------------------------------------------
