@@ -22,9 +22,10 @@ found (docs/reliability.md lists where).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from botkit.adapter import Adapter
@@ -33,7 +34,9 @@ from botkit.leftovers import LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE, Leftover
 from botkit.markers import Listing, ReplyMarker, ShownMessage
 from botkit.store import ConversationStore
 from botkit.store.spool import SpooledNote, WriteSpool
+from botkit.streaming.budget import EditBudget
 from botkit.streaming.formatting import split_message
+from botkit.streaming.retry import RetryPolicy
 
 log = logging.getLogger("botkit.app")
 
@@ -68,7 +71,11 @@ async def repair_leftover(
             return
         log.warning("turn %s in %s: its final view was not shown; marking it interrupted", leftover.turn, key)
     if await _show_interruption(adapter, store, spool, leftover, marked, respond):
-        return  # a placeholder handed back showed the final view: stored as shown
+        # A placeholder handed back showed the final view: stored as shown. The note's record
+        # (spooled before its post) goes too: no note was posted, the post was handed that.
+        if spool is not None:
+            await spool.notes.discard(leftover.turn)
+        return
     # Settled only now that the platform says so (see above).
     if leftover.interrupted is not None:
         if not await _settle(store, leftover, dict(leftover.interrupted)):
@@ -429,10 +436,12 @@ async def _tell(
     is returned (the turn's placeholder, posted and never recorded), and no note was posted.
     Where the listing was ``cut`` short of where such a placeholder could be, the note says
     that an earlier reply still "Thinking…" was cut off too (:data:`LOST_PLACEHOLDER_NOTE`)."""
-    text = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
-    if cut and not leftover.message_id:
-        text = f"{text}\n\n{LOST_PLACEHOLDER_NOTE}"
-    if leftover.told_at is not None and await _told_already(adapter, leftover, text, leftover.told_at):
+    plain = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
+    text = f"{plain}\n\n{LOST_PLACEHOLDER_NOTE}" if cut and not leftover.message_id else plain
+    # Either form: an earlier pass decided ``cut`` by then (a listing cut since, by the time
+    # or by that pass's own note, makes this one's text differ from the note it posted).
+    told_at = leftover.told_at
+    if told_at is not None and await _told_already(adapter, leftover, dict.fromkeys((text, plain)), told_at):
         return None
     try:
         reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
@@ -456,24 +465,37 @@ async def _tell(
 async def _post_note(reply: LiveReply, text: str) -> ShownMessage | None:
     """Post the note as the turn's first message (its marker set): the message the platform
     hands back instead, if it does (then nothing was posted), else None with the note shown,
-    split over messages as the core's replies are."""
+    split over messages as the core's replies are.
+
+    Each post lands as the core's first messages do (:meth:`RetryPolicy.land`: a 429 waited
+    out, a 5xx or timeout retried until the deadline), on a budget of the reply's post rate: a
+    single refusal must not lose the note while the row is settled all the same. A retried first
+    post is safe: it carries the turn's nonce, so Discord hands back the note it created."""
     chunks = split_message(text, reply.max_chars, reply.measure)
+    scope = reply.rate_scope("post")
+    posts = RetryPolicy(EditBudget(scope.per_second, scope.burst))
     reply.handed_back = None
-    await reply.post_placeholder(chunks[0])
-    if reply.handed_back is not None:
-        return reply.handed_back
+    message_id = await posts.land(lambda: reply.post_placeholder(chunks[0]))
+    handed = reply.handed_back
+    if handed is not None and handed.message_id == message_id:
+        return handed
     for chunk in chunks[1:]:
-        await reply.post_continuation(chunk)
+        await posts.land(functools.partial(reply.post_continuation, chunk))
     return None
 
 
-async def _told_already(adapter: Adapter, leftover: Leftover, text: str, since: float) -> bool:
-    """A previous pass posted ``text`` (its note) where the asker asked, at or after ``since``."""
-    try:
-        shown = await adapter.find_shown(leftover.key, text, since=since)
-    except Exception:
-        log.exception("could not look for the note of turn %s in %s", leftover.turn, leftover.key)
-        return False
+async def _told_already(adapter: Adapter, leftover: Leftover, texts: Iterable[str], since: float) -> bool:
+    """A previous pass posted one of ``texts`` (its note) where the asker asked, at or after
+    ``since``."""
+    shown: list[ShownMessage] | None = None
+    for text in texts:
+        try:
+            shown = await adapter.find_shown(leftover.key, text, since=since)
+        except Exception:
+            log.exception("could not look for the note of turn %s in %s", leftover.turn, leftover.key)
+            return False
+        if shown:
+            break
     if not shown:
         return False
     log.info(

@@ -107,26 +107,40 @@ PLACES = {
 }
 
 
+BETWEEN = "between"  # accepted at once for the killed pass, an hour earlier for the next one
+
+
 @pytest.mark.parametrize(
     ("where", "late"),
-    [*((where, True) for where in PLACES), ("thread", False), ("slash-command", False)],
-    ids=[*(f"{where}-an-hour-later" for where in PLACES), "thread-at-once", "slash-command-at-once"],
+    [
+        *((where, True) for where in PLACES),
+        *((where, False) for where in ("thread", "slash-command")),
+        *((where, BETWEEN) for where in ("thread", "slash-command")),
+    ],
+    ids=[
+        *(f"{where}-an-hour-later" for where in PLACES),
+        *(f"{where}-at-once" for where in ("thread", "slash-command")),
+        *(f"{where}-window-passed-between" for where in ("thread", "slash-command")),
+    ],
 )
 async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_one_note(
-    tmp_path: Path, where: str, late: bool
+    tmp_path: Path, where: str, late: bool | str
 ) -> None:
     """An accepted message no turn adopted (no placeholder): the restart pass tells the asker in
     a new reply, and is SIGKILLed once Discord created that note (its response not back, the row
     not settled). The third start finds the note and leaves it alone: one note, in every place
     a question can be asked, and the row ``interrupted``. ``late``: the message was accepted an
     hour before the restarts, far past the window in which its reply is looked for after its
-    question (the note is found by the time the pass spooled before posting it)."""
+    question (the note is found by the time the pass spooled before posting it). ``between``:
+    the killed pass ran while the question was recent (its note without the sentence on an
+    earlier reply still "Thinking…"), the next one past the window (its listing cut: its note
+    would carry it) once Discord forgot the nonce: the note is found all the same."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin() as standin:
         delivery, key = await PLACES[where](fake, fake.add_user("ada"))
         async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
             assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
-        if late:
+        if late is True:
             with sqlite3.connect(database) as db:
                 db.execute("UPDATE messages SET created_at = datetime(created_at, '-1 hour')")
         env = _env(fake, standin, database)
@@ -139,6 +153,9 @@ async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_
         await _sigkill_at(tmp_path, env, held)
         (note,) = _notes(fake)
         assert [s for s, _ in _assistant(database)] == ["queued"]  # not settled yet
+        if late == BETWEEN:
+            _accepted_an_hour_earlier(database)
+            fake.nonce_seconds = 0.0
 
         log = await _restart_until_settled(fake, tmp_path, env, database)
         assert [m["id"] for m in _bot_messages(fake)] == [note["id"]], log.decode()[-3000:]
@@ -481,3 +498,5 @@ async def test_a_placeholder_handed_back_showing_the_final_view_is_kept(tmp_path
     assert [m["id"] for m in _bot_messages(fake)] == [answer["id"]]
     assert fake.versions_of(int(answer["id"])) == [ANSWER]  # never edited
     assert _recorded_ids(database) == [answer["id"]]
+    # The note's record (spooled before its post was handed the answer) went with the intent.
+    assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []

@@ -207,3 +207,26 @@ async def test_an_accepted_direct_message_never_started_is_told_in_the_dm_replyi
         assert int(note["channel_id"]) == dm
         assert note["message_reference"]["message_id"] == asked["id"]
     assert statuses == ["interrupted"]
+
+
+@pytest.mark.parametrize("refusal", ["503", "429"])
+async def test_the_restart_note_is_retried_through_a_503_or_a_429(tmp_path: Path, refusal: str) -> None:
+    """The restart's note is posted by the repair pass itself (as the turn's first message, with
+    its nonce), not through the core's reply path; its POST answered once with a 503 (which
+    discord.py does not retry) or a 429 without ``Via`` (which discord.py raises) is retried
+    as every reply's first message is: the asker is told once, and the row is interrupted.
+    Without the retry the note is never posted and the row is settled all the same."""
+    async with FakeDiscord() as fake:
+        asker = fake.add_user("ada")
+        mention = await fake.user_message(asker, fake.channel_id, f"{fake.mention} lost?", dispatch=False)
+        thread = await fake.start_thread(int(mention["id"]), "lost?")
+        if refusal == "503":
+            fake.fail("POST", r"^/channels/\d+/messages$", status=503, count=1)
+        else:
+            fake.rate_limit("POST", r"^/channels/\d+/messages$", retry_after=0.2, via=False, count=1)
+        statuses = await _accepted_then_restarted(tmp_path, fake, str(thread), asker, mention["id"])
+        notes = [m for m in fake.messages.values() if m["content"] == UNANSWERED]
+        assert [int(m["channel_id"]) for m in notes] == [thread]  # told once
+        posts = fake.calls_to("POST", r"^/channels/\d+/messages$")
+        assert [c.status for c in posts] == [int(refusal), 200]
+    assert statuses == ["interrupted"]
