@@ -7,8 +7,9 @@ alone; this module then reads the platform and closes the crash windows the data
   marker (:meth:`Adapter.reply_messages`) and edited to say what happened, instead of a second,
   new "ask again" reply beside a "Thinking…" that stays forever;
 - **the final view in flight** (its intent spooled before the request went out, the response
-  not back): if the platform shows it, the turn is stored as meant (usually ``complete``) and the
-  message is never edited; otherwise it is interrupted, its partial answer kept and said so;
+  not back): if the platform shows it, the turn is stored as meant (usually ``complete``) and its
+  text is never edited (a complete answer's last message gets the 👍/👎 it lacks, where the view
+  was meant to carry them); otherwise it is interrupted, its partial answer kept and said so;
 - **a final text posted anew before its placeholder was deleted** (stored or not): the replaced
   messages are removed, so one final reply is left.
 
@@ -41,10 +42,17 @@ Respond = Callable[[LiveReply, str], Awaitable[object]]
 
 
 async def repair_leftover(
-    adapter: Adapter, store: ConversationStore, spool: WriteSpool | None, leftover: Leftover, respond: Respond
+    adapter: Adapter,
+    store: ConversationStore,
+    spool: WriteSpool | None,
+    leftover: Leftover,
+    respond: Respond,
+    *,
+    feedback: bool = False,
 ) -> None:
     """Make the platform show what happened to ``leftover``'s turn (see the module docstring),
-    then settle its row.
+    then settle its row. ``feedback`` (``[feedback] enabled``): a complete answer found shown
+    without the 👍/👎 its final view was meant to carry gets them (:meth:`Adapter.add_feedback`).
 
     The row (claimed by this process: :func:`botkit.leftovers.settle_abandoned`) and the spool's
     records of it stay as they were until the platform shows what happened: a second kill
@@ -63,7 +71,7 @@ async def repair_leftover(
     marked = await _marked(adapter, leftover) if needed else None
     intent = leftover.intent
     if intent is not None and intent.shown is not None:
-        if await _keep_shown_final(adapter, store, spool, leftover, marked):
+        if await _keep_shown_final(adapter, store, spool, leftover, marked, feedback=feedback):
             return
         log.warning("turn %s in %s: its final view was not shown; marking it interrupted", leftover.turn, key)
     await _show_interruption(adapter, spool, leftover, marked, respond)
@@ -84,9 +92,13 @@ async def _keep_shown_final(
     spool: WriteSpool | None,
     leftover: Leftover,
     marked: Sequence[ShownMessage] | None,
+    *,
+    feedback: bool,
 ) -> bool:
     """If the platform shows the spooled final view, store the turn as it was meant, leave its
-    message alone and remove what it replaced; True when it did (the leftover is done)."""
+    text alone (its last message gets the 👍/👎 it was meant to carry, if it lacks them: before
+    the row is settled, so a kill in between leaves that for the next pass) and remove what it
+    replaced; True when it did (the leftover is done)."""
     assert leftover.intent is not None and leftover.intent.shown is not None
     seen = await _reply_shown(adapter, leftover, marked)
     final = final_view(seen, leftover.intent.shown) or await _with_unrecorded_tail(
@@ -94,6 +106,8 @@ async def _keep_shown_final(
     )
     if final is None:
         return False
+    if feedback and leftover.intent.feedback:
+        await _add_feedback(adapter, leftover, final[-1].message_id)
     values = dict(leftover.intent.values, platform_message_ids=[m.message_id for m in final])
     if not await _settle(store, leftover, values):
         return True
@@ -304,6 +318,18 @@ async def _edit(adapter: Adapter, leftover: Leftover, message_id: str, text: str
         return
     if not repaired:
         log.info("the interrupted reply %s in %s cannot be edited any more", message_id, leftover.key)
+
+
+async def _add_feedback(adapter: Adapter, leftover: Leftover, message_id: str) -> None:
+    """The 👍/👎 on a complete answer's last message (:meth:`Adapter.add_feedback`); a failure
+    is logged: the answer is complete without them."""
+    try:
+        added = await adapter.add_feedback(leftover.key, message_id, leftover.turn)
+    except Exception:
+        log.exception("could not add the feedback buttons to %s in %s", message_id, leftover.key)
+        return
+    if not added:
+        log.info("the feedback buttons could not be added to %s in %s", message_id, leftover.key)
 
 
 async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[str]) -> None:

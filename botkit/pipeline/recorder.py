@@ -419,14 +419,23 @@ class TurnRecorder:
         }
 
     async def intend(
-        self, shown: Sequence[str], *, status: str, answer: str, reasoning: str, error: str | None
+        self,
+        shown: Sequence[str],
+        *,
+        status: str,
+        answer: str,
+        reasoning: str,
+        error: str | None,
+        feedback: bool = False,
     ) -> None:
         """The final view is about to be shown as ``shown`` (its messages as the platform will
         show them): spool what :meth:`finish` will store, as an intent, before the request goes
         out. A process killed with it in flight leaves the next start able to tell, by reading the
         platform, a final view that was applied (stored as meant, never edited) from one that was
         not (interrupted, its partial kept): see :mod:`botkit.repair`. Awaited by the streamer
-        before that request: the intent is on disk (fsynced) by then, a power cut included."""
+        before that request: the intent is on disk (fsynced) by then, a power cut included.
+        ``feedback``: the view's last message is meant to carry 👍/👎, which a restart that finds
+        the view shown without them adds."""
         spool = self.writes.spool if self.writes is not None else None
         if spool is None or self.assistant_id is None or self.key is None:
             return
@@ -438,6 +447,7 @@ class TurnRecorder:
                 (key.platform, key.workspace, key.channel, key.thread),
                 values,
                 tuple(shown),
+                feedback,
             )
         )
         self.intended = True

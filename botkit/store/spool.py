@@ -87,6 +87,10 @@ class SpooledWrite:
     # An intent only: the final view's messages as the platform will show them (LiveReply.rendered),
     # about to be shown; None: the view was shown, ``values`` is the write to store.
     shown: tuple[str, ...] | None = None
+    # An intent only: the view's last message is meant to carry the turn's 👍/👎 buttons (a
+    # complete model answer, feedback on, a platform that shows them): a restart that finds the
+    # view shown without them adds them (botkit.repair).
+    feedback: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,8 @@ class WriteSpool:
         }  # fmt: skip
         if entry.shown is not None:
             data["shown"] = list(entry.shown)
+        if entry.feedback:
+            data["feedback"] = True
         path, what = self._path(entry.turn), f"the pending final write of turn {entry.turn}"
         return self._run(lambda: _write(path, data, what, sync_directory=not over_durable))
 
@@ -183,6 +189,7 @@ class WriteSpool:
                 tuple(data["key"]),
                 dict(data["values"]),
                 None if shown is None else tuple(str(s) for s in shown),
+                data.get("feedback") is True,
             )
 
         return self._read(f"{self._prefix}*.json", parse)
