@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from botkit.events import CallKind, RateLimited, RateScope, TransientPlatformError
+from botkit.markers import ShownMessage
 from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.retry import RetryPolicy
-from botkit.streaming.streamer import ReplyStreamer
+from botkit.streaming.streamer import PLACEHOLDER, ReplyStreamer
 from botkit.testing import RecordingReply, Standin, TestBot
 from botkit.testing.recording import ReplyCall
 
@@ -316,3 +317,28 @@ async def test_a_crowded_scope_shows_status_lines_and_posts_finals_with_their_bu
     assert streamers[0].budget.streams == 1  # the two finished ones counted out
     await streamers[0].finish("first")
     assert streamers[0].budget.streams == 0
+
+
+class _HandingBackReply(RecordingReply):
+    """Plays Discord answering a first post with the message an earlier attempt of it created
+    (``enforce_nonce``; that attempt's response was lost): the message still shows the
+    placeholder that attempt sent, whatever this one asked for."""
+
+    async def post_placeholder(self, text: str) -> str:
+        self.messages.append(PLACEHOLDER)
+        self.calls.append(ReplyCall("post_placeholder", "0", text))
+        self.handed_back = ShownMessage("0", PLACEHOLDER)
+        return "0"
+
+
+async def test_a_first_post_handed_back_an_earlier_message_is_edited_to_the_view() -> None:
+    """The post that carries the finished answer is handed back the placeholder an earlier
+    attempt created: the streamer knows that message shows the placeholder, and the final view
+    edits it to the answer (instead of believing it shows the answer already)."""
+    reply = _HandingBackReply()
+    streamer = ReplyStreamer(reply, EditBudget(None), edit_interval=0.0, display="hidden")
+    streamer.begin()
+    streamer.add_answer("the answer")
+    await streamer.finish("the answer")
+    assert reply.messages == ["the answer"]
+    assert [c.method for c in reply.calls] == ["post_placeholder", "edit", "finish"]

@@ -35,6 +35,9 @@ log = logging.getLogger("botkit.slack")
 HISTORY_MARGIN = 600.0
 
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+#: ``chat.stopStream``'s answers for a stream that no longer streams (stopped by botkit, by the
+#: asker, or ended by Slack): ``chat.update`` takes it again.
+NOT_STREAMING = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
 
 
 class NotRecorded(Exception):
@@ -149,12 +152,14 @@ class SlackAdapter(Adapter):
         return None
 
     async def add_feedback(self, key: ConversationKey, message_id: str, turn_id: int) -> bool:
-        """The 👍/👎 of ``turn_id`` on a message read back without them: ``chat.update`` with its
-        text as shown (mrkdwn, sent as it is) and the same blocks a final edit sends
-        (:func:`~botkit_slack.feedback.feedback_blocks`), and the final marker. A native stream
-        that was never stopped refuses that (``streaming_state_conflict``): it gets them from
-        ``chat.stopStream`` (appended under its text, as a finished stream does), which also
-        marks it. Nothing is sent where the message shows this turn's buttons already."""
+        """The 👍/👎 of ``turn_id`` on a message read back without them, with the final marker.
+        A native stream (unmarked: never stopped) gets them from ``chat.stopStream`` (appended
+        under its text, as a finished stream does); a stream Slack ended meanwhile refuses that
+        and is left to :meth:`close_stream` (False: ``chat.update`` marks it with its Markdown as
+        ``markdown_text``, which takes no blocks). Any other message: ``chat.update`` with its
+        text as shown (mrkdwn, sent as it is) and the blocks a final edit sends
+        (:func:`~botkit_slack.feedback.feedback_blocks`). Nothing is sent where the message
+        shows this turn's buttons already."""
         message = await self._read(key, message_id)
         if message is None:
             return False
@@ -164,19 +169,14 @@ class SlackAdapter(Adapter):
         marker = metadata(ReplyMarker(turn_id, "final"))
         client = self._web_client()
         try:
-            try:
-                await client.chat_update(
-                    channel=key.channel,
-                    ts=message_id,
-                    text=text,
-                    blocks=feedback_blocks(text, turn_id),
-                    metadata=marker,
-                )
-            except SlackApiError as err:
-                if err.response.get("error") != "streaming_state_conflict":
-                    raise
+            if self.unmarked_streams and marker_of(message) is None:
                 await client.chat_stopStream(
                     channel=key.channel, ts=message_id, blocks=[actions_block(turn_id)], metadata=marker
+                )
+            else:
+                blocks = feedback_blocks(text, turn_id)
+                await client.chat_update(
+                    channel=key.channel, ts=message_id, text=text, blocks=blocks, metadata=marker
                 )
         except SlackApiError as err:
             log.info("cannot add buttons to %s in %s: %s", message_id, key.channel, err.response.get("error"))
@@ -204,6 +204,51 @@ class SlackAdapter(Adapter):
                 await client.chat_update(channel=key.channel, ts=message_id, text=fit_text(text))
         except SlackApiError as err:  # deleted, or a native stream's placeholder that was replaced
             log.info("cannot repair message %s in %s: %s", message_id, key.channel, err.response.get("error"))
+            return False
+        return True
+
+    async def close_stream(
+        self,
+        key: ConversationKey,
+        message_id: str,
+        marker: ReplyMarker,
+        text: str | None = None,
+        *,
+        shown: str | None = None,
+    ) -> bool:
+        """An unmarked stream the restart pass settles (see :meth:`Adapter.close_stream`).
+
+        Without ``text`` (its final view shown in full, never stopped): ``chat.stopStream`` with
+        the marker, so it shows what it streamed, marked; a stream Slack ended meanwhile (the
+        asker stopped it, or it expired) refuses that, and gets the marker from ``chat.update``
+        with ``shown`` as ``markdown_text``, its Markdown as it shows. With ``text``:
+        ``chat.stopStream`` without the marker, then ``chat.update`` with the text *and* the
+        marker, so that a kill between the two leaves the stream stopped but still unmarked,
+        which the next pass finds again as the turn's stream (marked, it would no longer be told
+        from a finished one)."""
+        client, meta = self._web_client(), metadata(marker)
+        try:
+            try:
+                await client.chat_stopStream(
+                    channel=key.channel, ts=message_id, metadata=None if text else meta
+                )
+                ended = False
+            except SlackApiError as err:
+                if err.response.get("error") not in NOT_STREAMING or (text is None and shown is None):
+                    raise
+                ended = True
+            if text is not None:
+                await client.chat_update(
+                    channel=key.channel, ts=message_id, text=fit_text(text), metadata=meta
+                )
+            elif ended:
+                await client.chat_update(
+                    channel=key.channel, ts=message_id, markdown_text=shown, metadata=meta
+                )
+        except SlackApiError as err:
+            log.info(
+                "cannot close the stream %s in %s: %s", message_id, key.channel, err.response.get("error")
+            )
             return False
         return True
 
@@ -250,11 +295,12 @@ class SlackAdapter(Adapter):
         replaced the placeholder, then the process died before ``chat.stopStream`` marked it):
         its stream is the *last* message of ours in the thread with no marker and no file, from
         ``oldest`` on (the turn's acceptance less :data:`HISTORY_MARGIN`, as for a DM). Turns in
-        a thread run one at a time and every other message botkit posts is marked, so an earlier
-        unmarked one (a stream repaired by an earlier restart) comes before it; where the turn
-        has no message of its own that one is listed, but it ends with the interruption note
-        already, so the core leaves it alone. The core takes an unmarked message only for a
-        turn that was ``streaming`` (:mod:`botkit.repair`)."""
+        a thread run one at a time and every other message botkit posts is marked (a stream
+        whose stop Slack refused is marked by ``chat.update``, one the restart repairs or stops
+        by :meth:`close_stream`), so an earlier unmarked one (repaired by an older botkit) comes
+        before it; where the turn has no message of its own that one is listed, but it ends with
+        the interruption note already, so the core leaves it alone. The core takes an unmarked
+        message only for a turn that was ``streaming`` (:mod:`botkit.repair`)."""
         candidates = [m for m in listed if self._unmarked_stream(m) and float(m.get("ts") or 0) >= oldest]
         if not candidates:
             return []

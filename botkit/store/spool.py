@@ -87,10 +87,18 @@ class SpooledWrite:
     # An intent only: the final view's messages as the platform will show them (LiveReply.rendered),
     # about to be shown; None: the view was shown, ``values`` is the write to store.
     shown: tuple[str, ...] | None = None
+    # The other forms the platform may show that view in (a fallback after the intent was
+    # spooled: LiveReply.rendered_views), each like ``shown``.
+    also: tuple[tuple[str, ...], ...] = ()
     # An intent only: the view's last message is meant to carry the turn's 👍/👎 buttons (a
     # complete model answer, feedback on, a platform that shows them): a restart that finds the
     # view shown without them adds them (botkit.repair).
     feedback: bool = False
+
+    @property
+    def views(self) -> tuple[tuple[str, ...], ...]:
+        """Every form the intended final view may show in, the expected one first."""
+        return () if self.shown is None else (self.shown, *self.also)
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,8 @@ class WriteSpool:
         }  # fmt: skip
         if entry.shown is not None:
             data["shown"] = list(entry.shown)
+        if entry.also:
+            data["also"] = [list(form) for form in entry.also]
         if entry.feedback:
             data["feedback"] = True
         path, what = self._path(entry.turn), f"the pending final write of turn {entry.turn}"
@@ -189,6 +199,7 @@ class WriteSpool:
                 tuple(data["key"]),
                 dict(data["values"]),
                 None if shown is None else tuple(str(s) for s in shown),
+                tuple(tuple(str(s) for s in form) for form in data.get("also") or ()),
                 data.get("feedback") is True,
             )
 
