@@ -291,6 +291,19 @@ class Adapter(ABC):
         markers finds them by :meth:`reply_messages` instead."""
         return None
 
+    async def add_feedback(self, key: ConversationKey, message_id: str, turn_id: int) -> bool:
+        """Give a message a previous process posted the 👍/👎 buttons of ``turn_id``, its text
+        left as it is, unless it shows them already (then nothing is sent).
+
+        The restart pass calls it for the last message of a complete answer whose final view it
+        found shown (:func:`botkit.repair.repair_leftover`) where that view was meant to carry
+        the buttons: the view's last call, which carries them, may be the one a kill cut (or a
+        call after the text landed: a Discord continuation's edit, a native stream's stop).
+        Reading first keeps it to one set of buttons when a second restart pass runs again.
+        Called after :meth:`check` and before :meth:`run`. True once the message shows them;
+        False where the platform cannot (this default), or refused (logged)."""
+        return False
+
     async def remove(self, key: ConversationKey, message_id: str) -> bool:
         """Delete a message a previous process left behind: a placeholder (or a partial view)
         that a text posted anew replaced, whose deletion was cut by the crash. True if it is

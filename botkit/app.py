@@ -245,7 +245,14 @@ class BotApp:
         for leftover in leftovers:
             adapter = by_platform.get(leftover.key.platform)
             if adapter is not None:
-                await repair_leftover(adapter, self.bot.store, self.spool, leftover, self.bot.respond)
+                await repair_leftover(
+                    adapter,
+                    self.bot.store,
+                    self.spool,
+                    leftover,
+                    self.bot.respond,
+                    feedback=self.settings.feedback.enabled,
+                )
             elif leftover.intent is None:
                 await settle_unread(self.bot.store, self.spool, leftover)
             elif await leave_unread(self.bot.store, leftover):

@@ -7,8 +7,9 @@ alone; this module then reads the platform and closes the crash windows the data
   marker (:meth:`Adapter.reply_messages`) and edited to say what happened, instead of a second,
   new "ask again" reply beside a "Thinking…" that stays forever;
 - **the final view in flight** (its intent spooled before the request went out, the response
-  not back): if the platform shows it, the turn is stored as meant (usually ``complete``) and the
-  message is never edited; otherwise it is interrupted, its partial answer kept and said so;
+  not back): if the platform shows it, the turn is stored as meant (usually ``complete``) and its
+  text is never edited (a complete answer's last message gets the 👍/👎 it lacks, where the view
+  was meant to carry them); otherwise it is interrupted, its partial answer kept and said so;
 - **a final text posted anew before its placeholder was deleted** (stored or not): the replaced
   messages are removed, so one final reply is left.
 
@@ -45,10 +46,17 @@ Respond = Callable[[LiveReply, str], Awaitable[object]]
 
 
 async def repair_leftover(
-    adapter: Adapter, store: ConversationStore, spool: WriteSpool | None, leftover: Leftover, respond: Respond
+    adapter: Adapter,
+    store: ConversationStore,
+    spool: WriteSpool | None,
+    leftover: Leftover,
+    respond: Respond,
+    *,
+    feedback: bool = False,
 ) -> None:
     """Make the platform show what happened to ``leftover``'s turn (see the module docstring),
-    then settle its row.
+    then settle its row. ``feedback`` (``[feedback] enabled``): a complete answer found shown
+    without the 👍/👎 its final view was meant to carry gets them (:meth:`Adapter.add_feedback`).
 
     The row (claimed by this process: :func:`botkit.leftovers.settle_abandoned`) and the spool's
     records of it stay as they were until the platform shows what happened: a second kill
@@ -67,10 +75,10 @@ async def repair_leftover(
     marked = await _marked(adapter, leftover) if needed else None
     intent = leftover.intent
     if intent is not None and intent.shown is not None:
-        if await _keep_shown_final(adapter, store, spool, leftover, marked):
+        if await _keep_shown_final(adapter, store, spool, leftover, marked, feedback=feedback):
             return
         log.warning("turn %s in %s: its final view was not shown; marking it interrupted", leftover.turn, key)
-    if await _show_interruption(adapter, store, spool, leftover, marked, respond):
+    if await _show_interruption(adapter, store, spool, leftover, marked, respond, feedback=feedback):
         # A placeholder handed back showed the final view: stored as shown. The note's record
         # (spooled before its post) goes too: no note was posted, the post was handed that.
         if spool is not None:
@@ -93,14 +101,20 @@ async def _keep_shown_final(
     spool: WriteSpool | None,
     leftover: Leftover,
     marked: Sequence[ShownMessage] | None,
+    *,
+    feedback: bool,
 ) -> bool:
     """If the platform shows the spooled final view, store the turn as it was meant, leave its
-    message alone and remove what it replaced; True when it did (the leftover is done)."""
+    text alone (its last message gets the 👍/👎 it was meant to carry, if it lacks them: before
+    the row is settled, so a kill in between leaves that for the next pass) and remove what it
+    replaced; True when it did (the leftover is done)."""
     assert leftover.intent is not None and leftover.intent.shown is not None
     seen = await _reply_shown(adapter, leftover, marked)
     final = await _shown_view(adapter, leftover, seen)
     if final is None:
         return False
+    # The last message given its buttons is marked with them; a stream among them is not closed again.
+    buttoned = feedback and leftover.intent.feedback and await _add_feedback(adapter, leftover, final[-1])
     values = dict(leftover.intent.values, platform_message_ids=[m.message_id for m in final])
     if not await _settle(store, leftover, values):
         return True
@@ -115,7 +129,8 @@ async def _keep_shown_final(
     )
     finals = {m.message_id for m in final}
     await _remove(adapter, leftover, [m.message_id for m in seen if m.message_id not in finals])
-    await _close_streams(adapter, leftover, [m for m in final if m in (marked or [])])
+    closing = [m for m in final if m in (marked or []) and not (buttoned and m is final[-1])]
+    await _close_streams(adapter, leftover, closing)
     await _discard_strays(spool, leftover)
     return True
 
@@ -173,6 +188,8 @@ async def _show_interruption(
     leftover: Leftover,
     marked: Sequence[ShownMessage] | None,
     respond: Respond,
+    *,
+    feedback: bool,
 ) -> bool:
     """Edit the turn's message to its partial answer and the note (or "ask again"), unless it
     says so already; with no message to edit, tell the asker in a new reply. Strays go. True
@@ -187,7 +204,9 @@ async def _show_interruption(
         await _remove(adapter, leftover, leftover.strays)
         cut = isinstance(marked, Listing) and marked.cut
         handed = await _tell(adapter, spool, leftover, respond, cut=cut)
-        return handed is not None and await _repair_handed_back(adapter, store, spool, leftover, handed)
+        return handed is not None and await _repair_handed_back(
+            adapter, store, spool, leftover, handed, feedback=feedback
+        )
     found = next((m for m in marked or [] if m.message_id == target), None)
     shown = found.text if found is not None else await _shown_text(adapter, leftover, target)
     await _say_interrupted(adapter, leftover, target, shown)
@@ -210,6 +229,8 @@ async def _repair_handed_back(
     spool: WriteSpool | None,
     leftover: Leftover,
     handed: ShownMessage,
+    *,
+    feedback: bool,
 ) -> bool:
     """The note's post was handed back the turn's first message (posted, its id never recorded,
     and not found by the listing: :attr:`Adapter.hands_back_first`). Where it shows the final
@@ -223,7 +244,7 @@ async def _repair_handed_back(
     )
     intent = leftover.intent
     shown = intent is not None and intent.shown is not None
-    if shown and await _keep_shown_final(adapter, store, spool, leftover, [handed]):
+    if shown and await _keep_shown_final(adapter, store, spool, leftover, [handed], feedback=feedback):
         return True
     await _say_interrupted(adapter, leftover, handed.message_id, handed.text)
     return False
@@ -404,6 +425,19 @@ async def _edit(adapter: Adapter, leftover: Leftover, message_id: str, text: str
         return
     if not repaired:
         log.info("the interrupted reply %s in %s cannot be edited any more", message_id, leftover.key)
+
+
+async def _add_feedback(adapter: Adapter, leftover: Leftover, message: ShownMessage) -> bool:
+    """The 👍/👎 on a complete answer's last message (:meth:`Adapter.add_feedback`); True once
+    it shows them. A failure is logged: the answer is complete without them."""
+    try:
+        added = await adapter.add_feedback(leftover.key, message.message_id, leftover.turn)
+    except Exception:
+        log.exception("could not add the feedback buttons to %s in %s", message.message_id, leftover.key)
+        return False
+    if not added:
+        log.info("the feedback buttons could not be added to %s in %s", message.message_id, leftover.key)
+    return added
 
 
 async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[str]) -> None:

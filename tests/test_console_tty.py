@@ -269,6 +269,27 @@ async def test_history_is_recalled_with_up_in_the_next_run(tmp_path: Path) -> No
     assert history.stat().st_mode & 0o077 == 0  # questions can be private: only its owner reads it
 
 
+async def test_up_pressed_while_the_chat_starts_recalls_the_last_question(tmp_path: Path) -> None:
+    """Up typed before the first prompt is drawn (waiting in the terminal when it starts) recalls
+    the last question of the previous run: the prompt reads no key before its history is loaded.
+    (On uvloop, the default where it is installed, it read the waiting key first: Up found no
+    history and did nothing.)"""
+    async with Standin() as standin:
+        await _ask_once(tmp_path, standin, "What is 3*3?", echoed="3*3?", answered="answer is 9.")
+        term = Terminal(tmp_path, env=_external(standin))
+        try:
+            term.type(UP)  # the chat has not drawn anything yet
+            await term.until("you>")
+            await term.until("What is 3*3?")  # recalled at the prompt
+            term.type("\r")
+            await term.until("answer is 9.")
+            await term.until("you>")
+            assert await term.leave(CTRL_D) == 0
+        finally:
+            term.close()
+    assert _asked(standin) == ["What is 3*3?", "What is 3*3?"]
+
+
 async def test_a_pasted_block_of_lines_is_one_question(tmp_path: Path) -> None:
     async with Standin() as standin:
         paste = f"{PASTE_START}Summarise this:\nfirst line\nsecond line{PASTE_END}"

@@ -1,7 +1,8 @@
 """The terminal side of ``botkit chat``: a prompt_toolkit prompt, and Ctrl-C while an answer streams.
 
 At the prompt prompt_toolkit owns the terminal: line editing (arrows, Home/End, Ctrl-A/E/K/W...),
-history kept in a file across runs (Up recalls), and bracketed paste, so a pasted block of several
+history kept in a file across runs (Up recalls, also when pressed before the prompt is drawn:
+:class:`_HeldInput`), and bracketed paste, so a pasted block of several
 lines arrives as one question (Esc Enter types a newline by hand). The terminal stays in raw mode
 for the whole chat, not only at the prompt: keys typed while an answer streams are not echoed into
 the reply being drawn, and Ctrl-C is always a key press, never a SIGINT that would end the chat
@@ -18,14 +19,16 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
-from prompt_toolkit.input import create_input
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.input import Input, create_input
+from prompt_toolkit.key_binding import KeyBindings, KeyPress, KeyPressEvent
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.output import create_output
 
@@ -63,6 +66,57 @@ def open_history(path: Path | None) -> History:
     return FileHistory(path)
 
 
+class _HeldInput(Input):
+    """The terminal's input, whose keys wait while :attr:`held` (reads return nothing and leave
+    them in the terminal, whose reader fires again on the next loop iteration).
+
+    Why: prompt_toolkit loads a prompt's history (what Up recalls) in a task it creates when it
+    first draws the prompt, and reads keys as soon as they are there. Keys already waiting when
+    the prompt starts (Up pressed while the chat was starting, or as an answer ended) are read
+    in the same loop iteration, before that task ran, on uvloop (which runs the I/O callbacks of
+    an iteration before the callbacks scheduled in it): Up then found no history and did
+    nothing. :class:`Repl` holds the keys from each prompt's start until one loop iteration
+    after its first drawing, so the history task (one step for a file's history) runs first."""
+
+    def __init__(self, base: Input) -> None:
+        self.base = base
+        self.held = False
+
+    def fileno(self) -> int:
+        return self.base.fileno()
+
+    def typeahead_hash(self) -> str:
+        return self.base.typeahead_hash()
+
+    def read_keys(self) -> list[KeyPress]:
+        return [] if self.held else self.base.read_keys()
+
+    def flush_keys(self) -> list[KeyPress]:
+        return [] if self.held else self.base.flush_keys()
+
+    def flush(self) -> None:
+        self.base.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self.base.closed
+
+    def raw_mode(self) -> AbstractContextManager[None]:
+        return self.base.raw_mode()
+
+    def cooked_mode(self) -> AbstractContextManager[None]:
+        return self.base.cooked_mode()
+
+    def attach(self, input_ready_callback: Callable[[], None]) -> AbstractContextManager[None]:
+        return self.base.attach(input_ready_callback)
+
+    def detach(self) -> AbstractContextManager[None]:
+        return self.base.detach()
+
+    def close(self) -> None:
+        self.base.close()
+
+
 class _CtrlC(Exception):
     """Ctrl-C at the prompt; ``typed``: the line had text (which Ctrl-C discards)."""
 
@@ -90,7 +144,7 @@ class Repl:
 
     def __init__(self, stdin: TextIO, stdout: TextIO, history: History) -> None:
         self.stdout = stdout
-        self.input = create_input(stdin)
+        self.input = _HeldInput(create_input(stdin))
         self.session: PromptSession[str] = PromptSession(
             history=history,
             input=self.input,
@@ -101,6 +155,24 @@ class Repl:
         )
         self.armed = False  # the last Ctrl-C (at the prompt, or cancelling an answer) was just now
         self._raw = contextlib.ExitStack()
+        self.session.app.after_render += self._drawn
+
+    def _drawn(self, _: Any) -> None:
+        """After a drawing of the prompt: its history task exists (created while drawing, see
+        :class:`_HeldInput`), so its keys go once the callbacks scheduled before this one ran."""
+        if self.input.held:
+            asyncio.get_running_loop().call_soon(self._release)
+
+    def _release(self) -> None:
+        self.input.held = False
+
+    async def _prompt(self) -> str:
+        """One prompt, its keys held until its history is loaded (:class:`_HeldInput`)."""
+        self.input.held = True
+        try:
+            return await self.session.prompt_async(PROMPT)
+        finally:
+            self.input.held = False
 
     def __enter__(self) -> Repl:
         """Raw mode until :meth:`__exit__` (prompt_toolkit's own, at each prompt, nests in it)."""
@@ -117,7 +189,7 @@ class Repl:
         while True:
             self._write("\n")
             try:
-                line = await self.session.prompt_async(PROMPT)
+                line = await self._prompt()
             except _CtrlC as ctrl_c:
                 if ctrl_c.typed:  # like a shell: Ctrl-C drops the line
                     self.armed = False

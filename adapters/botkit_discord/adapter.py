@@ -20,7 +20,7 @@ from botkit.markers import Listing, ShownMessage
 from botkit_discord.commands import build_tree, declared_args, main_text
 from botkit_discord.directory import DiscordDirectory
 from botkit_discord.endpoints import point_discord_py_at
-from botkit_discord.feedback import FeedbackButton, answer_vote
+from botkit_discord.feedback import FeedbackButton, answer_vote, feedback_view, has_buttons
 from botkit_discord.identity import channel_and_thread, member_roles, workspace_of
 from botkit_discord.mentions import MentionRouter
 from botkit_discord.ratelimits import RouteLimits
@@ -68,6 +68,17 @@ def _message_place(key: ConversationKey, message_id: str) -> tuple[int, list[int
         log.info("no Discord channel known for the interrupted reply %s in %s", message_id, key)
         return None
     return mid, candidates
+
+
+async def _fetched(client: discord.Client, mid: int, candidates: list[int]) -> discord.Message | None:
+    """The message ``mid`` from the first of ``candidates`` (channel ids) that has it and lets
+    the bot read it (``GET /channels/{channel}/messages/{message}``); None if none does."""
+    for channel_id in candidates:
+        try:
+            return await client.get_partial_messageable(channel_id).fetch_message(mid)
+        except (discord.NotFound, discord.Forbidden):
+            continue
+    return None
 
 
 def _answers(message: discord.Message, question: int) -> bool:
@@ -204,14 +215,10 @@ class DiscordAdapter(Adapter):
         found = _message_place(key, message_id)
         if found is None:
             return None
-        mid, candidates = found
         async with self._rest_client() as client:
-            for channel_id in candidates:
-                try:
-                    message = await client.get_partial_messageable(channel_id).fetch_message(mid)
-                except (discord.NotFound, discord.Forbidden):
-                    continue
-                return message.content
+            message = await _fetched(client, *found)
+        if message is not None:
+            return message.content
         log.info("cannot read the interrupted reply %s in %s (deleted, or not visible)", message_id, key)
         return None
 
@@ -372,6 +379,31 @@ class DiscordAdapter(Adapter):
             "; ".join(refusals),
         )
         return False
+
+    async def add_feedback(self, key: ConversationKey, message_id: str, turn_id: int) -> bool:
+        """The 👍/👎 of ``turn_id`` on a message read back without them (``GET`` it, in the
+        places :meth:`repair` looks), with the bot token: ``PATCH`` with the action row alone
+        (``components``; the content is left out, so it stays as it is). Nothing is sent where
+        the message shows this turn's buttons already. False where it cannot be read or edited
+        (deleted, or an interaction response the bot token may not edit: logged)."""
+        found = _message_place(key, message_id)
+        if found is None:
+            return False
+        async with self._rest_client() as client:
+            message = await _fetched(client, *found)
+            if message is None:
+                log.info("cannot read the reply %s in %s to add its buttons", message_id, key)
+                return False
+            if has_buttons(message, turn_id):
+                return True
+            try:
+                await message.edit(view=feedback_view(turn_id))
+            except (discord.NotFound, discord.Forbidden) as err:
+                log.info(
+                    "cannot add buttons to %s in %s: HTTP %s code %s", message_id, key, err.status, err.code
+                )
+                return False
+        return True
 
     async def reply_in(
         self, key: ConversationKey, user: str, *, question: str | None = None

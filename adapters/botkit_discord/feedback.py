@@ -73,6 +73,16 @@ def feedback_view(turn_id: int) -> discord.ui.View:
     return view
 
 
+def has_buttons(message: discord.Message, turn_id: int) -> bool:
+    """Whether a message read back shows the vote buttons of ``turn_id`` (by ``custom_id``)."""
+    wanted = {custom_id("up", turn_id), custom_id("down", turn_id)}
+    for row in message.components:
+        for item in getattr(row, "children", [row]):
+            if getattr(item, "custom_id", None) in wanted:
+                return True
+    return False
+
+
 async def answer_vote(
     host: AdapterHost, interaction: discord.Interaction[Any], vote: Vote, turn_id: int
 ) -> None:

@@ -20,7 +20,7 @@ from botkit_slack.commands import keyword_command, parse_slash, top_level_names,
 from botkit_slack.credentials import BotAuth, authorizer, verify
 from botkit_slack.directory import SlackDirectory
 from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_mention, from_message
-from botkit_slack.feedback import ACTION_PATTERN, feedback_event
+from botkit_slack.feedback import ACTION_PATTERN, actions_block, feedback_blocks, feedback_event, has_buttons
 from botkit_slack.markers import marker_of, metadata
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.sdklogging import WEB_CLIENT_LOGGER, settled_logger
@@ -127,18 +127,61 @@ class SlackAdapter(Adapter):
         """The message's text now: ``conversations.replies`` narrowed to its ``ts`` (``oldest`` =
         ``latest`` = ts, ``inclusive``), which finds a thread reply and a top-level message alike
         (Slack also returns the thread's parent, hence the match on ``ts``)."""
+        message = await self._read(key, message_id)
+        return None if message is None else str(message.get("text") or "")
+
+    async def _read(self, key: ConversationKey, message_id: str) -> dict[str, Any] | None:
+        """The message as ``conversations.replies`` returns it (blocks and metadata included);
+        None where it cannot be read (logged)."""
         client = self._web_client()
         try:
             response = await client.conversations_replies(
-                channel=key.channel, ts=message_id, oldest=message_id, latest=message_id, inclusive=True
+                channel=key.channel,
+                ts=message_id,
+                oldest=message_id,
+                latest=message_id,
+                inclusive=True,
+                include_all_metadata=True,
             )
         except SlackApiError as err:
             log.info("cannot read message %s in %s: %s", message_id, key.channel, err.response.get("error"))
             return None
         for message in response.get("messages") or []:
             if message.get("ts") == message_id:
-                return str(message.get("text") or "")
+                return dict(message)
         return None
+
+    async def add_feedback(self, key: ConversationKey, message_id: str, turn_id: int) -> bool:
+        """The 👍/👎 of ``turn_id`` on a message read back without them, with the final marker.
+        A native stream (unmarked: never stopped) gets them from ``chat.stopStream`` (appended
+        under its text, as a finished stream does); a stream Slack ended meanwhile refuses that
+        and is left to :meth:`close_stream` (False: ``chat.update`` marks it with its Markdown as
+        ``markdown_text``, which takes no blocks). Any other message: ``chat.update`` with its
+        text as shown (mrkdwn, sent as it is) and the blocks a final edit sends
+        (:func:`~botkit_slack.feedback.feedback_blocks`). Nothing is sent where the message
+        shows this turn's buttons already."""
+        message = await self._read(key, message_id)
+        if message is None:
+            return False
+        if has_buttons(message, turn_id):
+            return True
+        text = str(message.get("text") or "")
+        marker = metadata(ReplyMarker(turn_id, "final"))
+        client = self._web_client()
+        try:
+            if self.unmarked_streams and marker_of(message) is None:
+                await client.chat_stopStream(
+                    channel=key.channel, ts=message_id, blocks=[actions_block(turn_id)], metadata=marker
+                )
+            else:
+                blocks = feedback_blocks(text, turn_id)
+                await client.chat_update(
+                    channel=key.channel, ts=message_id, text=text, blocks=blocks, metadata=marker
+                )
+        except SlackApiError as err:
+            log.info("cannot add buttons to %s in %s: %s", message_id, key.channel, err.response.get("error"))
+            return False
+        return True
 
     @property
     def unmarked_streams(self) -> bool:

@@ -71,6 +71,16 @@ def feedback_blocks(mrkdwn: str, turn_id: int) -> list[dict[str, Any]]:
     return [*_sections(mrkdwn), actions_block(turn_id)]
 
 
+def has_buttons(message: Mapping[str, Any], turn_id: int) -> bool:
+    """Whether a message read back shows the buttons of ``turn_id`` (its ``actions`` block)."""
+    blocks = message.get("blocks") or []
+    block_id = f"{BLOCK_ID_PREFIX}:{turn_id}"
+    return any(
+        isinstance(b, Mapping) and b.get("type") == "actions" and b.get("block_id") == block_id
+        for b in blocks
+    )
+
+
 def feedback_event(body: Mapping[str, Any], action: Mapping[str, Any]) -> FeedbackEvent | None:
     """The vote in a ``block_actions`` payload's button ``action``; None (logged by the caller)
     where it is not one of ours or carries no usable turn id."""

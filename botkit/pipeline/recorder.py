@@ -419,7 +419,14 @@ class TurnRecorder:
         }
 
     async def intend(
-        self, shown: Sequence[Sequence[str]], *, status: str, answer: str, reasoning: str, error: str | None
+        self,
+        shown: Sequence[Sequence[str]],
+        *,
+        status: str,
+        answer: str,
+        reasoning: str,
+        error: str | None,
+        feedback: bool = False,
     ) -> None:
         """The final view is about to be shown as ``shown`` (its messages as the platform will
         show them, in each form it may: :meth:`~botkit.events.LiveReply.rendered_views`): spool
@@ -427,7 +434,9 @@ class TurnRecorder:
         killed with it in flight leaves the next start able to tell, by reading the platform, a
         final view that was applied (stored as meant, never edited) from one that was not
         (interrupted, its partial kept): see :mod:`botkit.repair`. Awaited by the streamer
-        before that request: the intent is on disk (fsynced) by then, a power cut included."""
+        before that request: the intent is on disk (fsynced) by then, a power cut included.
+        ``feedback``: the view's last message is meant to carry 👍/👎, which a restart that finds
+        the view shown without them adds."""
         spool = self.writes.spool if self.writes is not None else None
         if spool is None or self.assistant_id is None or self.key is None:
             return
@@ -440,6 +449,7 @@ class TurnRecorder:
                 values,
                 tuple(shown[0]),
                 tuple(tuple(form) for form in shown[1:]),
+                feedback,
             )
         )
         self.intended = True

@@ -317,18 +317,21 @@ class TurnRunner:
         """
         streamer = live.streamer
         attaching: asyncio.Task[None] | None = None
-        # The final view's intent is spooled before its first call goes out (botkit.repair).
+        feedback_turn = self._feedback_turn(live) if result.status == "complete" else None
+        # The final view's intent is spooled before its first call goes out (botkit.repair),
+        # with whether its last message is meant to carry the 👍/👎 (a restart adds them).
         streamer.before_final = functools.partial(
             live.recorder.intend,
             status=result.status if result.status in ("complete", "interrupted") else "failed",
             answer=result.answer,
             reasoning=result.reasoning,
             error=result.error,
+            feedback=feedback_turn is not None and streamer.reply.feedback_buttons,
         )
         try:
             if result.status == "complete":
                 message_ids = await streamer.finish(
-                    final_text(result, live.persona, math=live.math), feedback_turn=self._feedback_turn(live)
+                    final_text(result, live.persona, math=live.math), feedback_turn=feedback_turn
                 )
                 if live.math and streamer.reply.can_attach and has_formulas(result.answer):
                     # Beside the final write, not before it: an upload never delays the answer's row.

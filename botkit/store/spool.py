@@ -90,6 +90,10 @@ class SpooledWrite:
     # The other forms the platform may show that view in (a fallback after the intent was
     # spooled: LiveReply.rendered_views), each like ``shown``.
     also: tuple[tuple[str, ...], ...] = ()
+    # An intent only: the view's last message is meant to carry the turn's 👍/👎 buttons (a
+    # complete model answer, feedback on, a platform that shows them): a restart that finds the
+    # view shown without them adds them (botkit.repair).
+    feedback: bool = False
 
     @property
     def views(self) -> tuple[tuple[str, ...], ...]:
@@ -160,6 +164,8 @@ class WriteSpool:
             data["shown"] = list(entry.shown)
         if entry.also:
             data["also"] = [list(form) for form in entry.also]
+        if entry.feedback:
+            data["feedback"] = True
         path, what = self._path(entry.turn), f"the pending final write of turn {entry.turn}"
         return self._run(lambda: _write(path, data, what, sync_directory=not over_durable))
 
@@ -194,6 +200,7 @@ class WriteSpool:
                 dict(data["values"]),
                 None if shown is None else tuple(str(s) for s in shown),
                 tuple(tuple(str(s) for s in form) for form in data.get("also") or ()),
+                data.get("feedback") is True,
             )
 
         return self._read(f"{self._prefix}*.json", parse)

@@ -268,6 +268,74 @@ def _buttons(body: Any) -> bool:
     return isinstance(body, dict) and bool(body.get("components"))
 
 
+def _shown_to_all(fake: FakeDiscord) -> list[dict[str, Any]]:
+    """The bot's messages everyone sees (a vote's ephemeral thanks left out)."""
+    return [m for m in _bot_messages(fake) if not int(m.get("flags", 0)) & 64]
+
+
+def _turn_and_votes(database: Path) -> tuple[int, list[tuple[str, str]]]:
+    """The assistant row's id and the votes stored on it (voter, vote)."""
+    with sqlite3.connect(database) as db:
+        ((turn,),) = db.execute("SELECT id FROM messages WHERE role = 'assistant'")
+        votes = list(db.execute("SELECT voter, vote FROM feedback WHERE message_id = ?", (turn,)))
+    return turn, votes
+
+
+async def _restart_and_vote(
+    fake: FakeDiscord, tmp_path: Path, env: dict[str, str], database: Path, voter: int
+) -> bytes:
+    """A second ``botkit run`` once the killed one's gateway is gone: its restart pass settles
+    the turn; then, where the reply's last message shows the turn's 👍 (a complete answer),
+    ``voter`` clicks it and the vote is stored before the process stops. Its log."""
+    await fake.wait_for(lambda: not fake._connections, 30)
+    second = await _botkit_run(tmp_path, env)
+    try:
+        await fake.wait_until_connected(60)  # the restart pass ran before it connected
+        await _until(lambda: all(s not in ("queued", "streaming") for s, _ in _assistant(database)))
+        last = max(int(m["id"]) for m in _shown_to_all(fake))
+        turn, _ = _turn_and_votes(database)
+        if f"botkit:feedback:up:{turn}" in [b.get("custom_id") for b in fake.buttons(last)]:
+            await fake.click_button(voter, last, f"botkit:feedback:up:{turn}", timeout=30)
+            await _until(lambda: bool(_turn_and_votes(database)[1]))
+    finally:
+        second.terminate()
+        _, log = await second.communicate()
+    return log
+
+
+def _long_answer(fake: FakeDiscord, standin: Standin, database: Path) -> dict[str, str]:
+    """Script the two-message answer; the env that answers an inline mention with it."""
+    standin.script_reply(LONG_ANSWER)
+    return _env(fake, standin, database) | {
+        "BOTKIT_DISCORD__MENTION_MODE": "inline",
+        "BOTKIT_DISCORD__MAX_CHARS": str(SHORT_LIMIT),
+    }
+
+
+async def _killed_in_a_long_final_view(
+    fake: FakeDiscord, tmp_path: Path, env: dict[str, str], held: str, *, applied: bool
+) -> int:
+    """``botkit run`` asked for a long answer by a new member (returned) inline, SIGKILLed while
+    the final view's continuation POST or its buttons' PATCH (``held``) is held."""
+    match = _continuation if held == "continuation-post" else _buttons
+    method, path = ("POST", r"^/channels/\d+/messages$") if held == "continuation-post" else ("PATCH", EDIT)
+    hold = fake.hold(method, path, apply=applied, match=match)
+    first = await _botkit_run(tmp_path, env)
+    asker = fake.add_user("ada")
+    try:
+        await fake.wait_until_connected(60)
+        await fake.user_message(asker, fake.channel_id, f"{fake.mention} a long story")
+        await asyncio.wait_for(hold.reached.wait(), 60)
+        if held == "buttons-edit":  # recorded as posted, before the final write
+            await _until(lambda: len(_recorded_ids(tmp_path / "botkit.db")) == 2)
+    finally:
+        if first.returncode is None:
+            first.kill()
+        await first.wait()
+    assert first.returncode == -signal.SIGKILL
+    return asker
+
+
 @pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
 @pytest.mark.parametrize("held", ["continuation-post", "buttons-edit"])
 async def test_a_long_replys_final_view_in_flight_then_restart_decides_from_all_its_messages(
@@ -278,59 +346,75 @@ async def test_a_long_replys_final_view_in_flight_then_restart_decides_from_all_
     buttons), botkit SIGKILLed while one of the final view's calls is held:
 
     - the continuation's POST (its id never comes back): applied, the restart finds that
-      message after the first by its text, so the intent is shown: stored ``complete``, nothing
-      edited; not applied, the view is not shown: stored ``interrupted``, the first message
-      says so;
+      message after the first by its text, so the intent is shown: stored ``complete``, its
+      text never edited; not applied, the view is not shown: stored ``interrupted``, the first
+      message says so;
     - the last PATCH (the buttons), with the continuation's id recorded as it was posted:
       the texts of both messages show the intent either way, so the turn is stored
-      ``complete`` and neither message is edited again.
+      ``complete`` and neither text is edited again.
 
-    The 👍/👎 buttons come with the view's last call: where it did not land, the restart does
-    not add them (the answer is complete without them).
+    The 👍/👎 buttons come with the view's last call: where the view is shown without them
+    (the POST applied, or the buttons' PATCH not), the restart adds them to the last message
+    (one PATCH of its components, its text unchanged), and a click on them is a stored vote;
+    where that PATCH landed, nothing more is sent.
     """
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
-        standin.script_reply(LONG_ANSWER)
-        env = _env(fake, standin, database) | {
-            "BOTKIT_DISCORD__MENTION_MODE": "inline",
-            "BOTKIT_DISCORD__MAX_CHARS": str(SHORT_LIMIT),
-        }
-        match = _continuation if held == "continuation-post" else _buttons
-        method, path = (
-            ("POST", r"^/channels/\d+/messages$") if held == "continuation-post" else ("PATCH", EDIT)
-        )
-        hold = fake.hold(method, path, apply=applied, match=match)
-        first = await _botkit_run(tmp_path, env)
-        try:
-            await fake.wait_until_connected(60)
-            await fake.user_message(fake.add_user("ada"), fake.channel_id, f"{fake.mention} a long story")
-            await asyncio.wait_for(hold.reached.wait(), 60)
-            if held == "buttons-edit":  # recorded as posted, before the final write
-                await _until(lambda: len(_recorded_ids(database)) == 2)
-        finally:
-            if first.returncode is None:
-                first.kill()
-            await first.wait()
-        assert first.returncode == -signal.SIGKILL
+        env = _long_answer(fake, standin, database)
+        asker = await _killed_in_a_long_final_view(fake, tmp_path, env, held, applied=applied)
         ((status, checkpoint),) = _assistant(database)
         assert status == "streaming" and checkpoint != LONG_ANSWER
         before = {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)}
         shown = [m["content"] for m in sorted(_bot_messages(fake), key=lambda m: int(m["id"]))]
-        log = await _restart_until_settled(fake, tmp_path, env, database)
-    messages = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+        log = await _restart_and_vote(fake, tmp_path, env, database, asker)
+    messages = sorted(_shown_to_all(fake), key=lambda m: int(m["id"]))
+    turn, votes = _turn_and_votes(database)
     if held == "buttons-edit" or applied:
         assert len(shown) == 2
         assert [m["id"] for m in messages] == list(before), log.decode()[-3000:]
-        assert {m["id"]: fake.versions_of(int(m["id"])) for m in messages} == before  # never edited
+        last = messages[-1]["id"]
+        added = not (held == "buttons-edit" and applied)  # the restart gave them
+        # No text ever changed: the last message's one new version is its buttons' PATCH.
+        assert {m["id"]: fake.versions_of(int(m["id"])) for m in messages} == before | (
+            {last: [*before[last], before[last][-1]]} if added else {}
+        )
         assert " ".join(m["content"] for m in messages).split() == LONG_ANSWER.split()
         assert _assistant(database) == [("complete", LONG_ANSWER)]
         assert _recorded_ids(database) == [m["id"] for m in messages]
-        # The 👍/👎 buttons come with the view's last call only: a restart does not add them.
-        assert bool(messages[-1]["components"]) == (held == "buttons-edit" and applied)
+        assert [b["custom_id"] for b in fake.buttons(int(last))] == [
+            f"botkit:feedback:up:{turn}",
+            f"botkit:feedback:down:{turn}",
+        ]
+        assert not fake.buttons(int(messages[0]["id"]))
+        assert votes == [(str(asker), "up")]  # the click on them is stored
+        (thanks,) = [m for m in _bot_messages(fake) if m not in messages]
+        assert thanks["content"] == "Thanks for the feedback: your 👍 is recorded."
     else:
         (reply,) = messages  # the second part was never posted
         assert reply["content"] == fit_message(f"{checkpoint}\n\n{LEFTOVER_NOTE}", SHORT_LIMIT)
         assert _assistant(database) == [("interrupted", checkpoint)]
+        assert not fake.buttons(int(reply["id"])) and votes == []
+
+
+@pytest.mark.parametrize("off", ["when-answered", "at-the-restart"])
+async def test_a_long_replys_final_view_shown_without_buttons_gets_none_with_feedback_off(
+    tmp_path: Path, off: str
+) -> None:
+    """As above, the continuation's POST applied (the view shown, its buttons' PATCH never
+    sent), with ``[feedback] enabled = false`` when the answer was given (its intent meant no
+    buttons) or at the restart: the turn is stored ``complete`` and no message gets buttons."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        env = _long_answer(fake, standin, database)
+        disabled = {"BOTKIT_FEEDBACK__ENABLED": "false"}
+        first_env, second_env = (env | disabled, env) if off == "when-answered" else (env, env | disabled)
+        await _killed_in_a_long_final_view(fake, tmp_path, first_env, "continuation-post", applied=True)
+        before = {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)}
+        log = await _restart_until_settled(fake, tmp_path, second_env, database)
+    messages = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+    assert {m["id"]: fake.versions_of(int(m["id"])) for m in messages} == before, log.decode()[-3000:]
+    assert len(messages) == 2 and not any(fake.buttons(int(m["id"])) for m in messages)
+    assert _assistant(database) == [("complete", LONG_ANSWER)]
 
 
 # -- a final view posted anew, its first message too --------------------------------------------
@@ -373,9 +457,11 @@ async def test_a_final_view_posted_anew_in_flight_is_found_by_its_text_and_kept(
     """The final view's first message is posted anew by the view itself (no recorded message
     of the turn is in it) and botkit is SIGKILLed with that POST applied, its id never back.
     The restart finds the answer by its text after the turn's last known message (or after
-    its question, where it has none): stored ``complete`` with that message's id, nothing
-    edited, no "ask again" note. A slash reply's retired response keeps saying that the
-    answer continues below, as it does without a kill."""
+    its question, where it has none): stored ``complete`` with that message's id, no text
+    edited, no "ask again" note. The 👍/👎: a slash reply's channel message was posted with
+    them (nothing more is sent); the mention's answer was to get them in a PATCH after its
+    POST, never sent, so the restart adds them (a components-only PATCH). A slash reply's
+    retired response keeps saying that the answer continues below, as it does without a kill."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
         standin.script_reply(ANSWER)
@@ -397,7 +483,15 @@ async def test_a_final_view_posted_anew_in_flight_is_found_by_its_text_and_kept(
         shown = {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)}
         log = await _restart_until_settled(fake, tmp_path, env, database)
     assert _assistant(database) == [("complete", ANSWER)], log.decode()[-3000:]
-    assert {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)} == shown  # never edited
+    added = {answer["id"]: [*shown[answer["id"]], ANSWER]} if how == "placeholder-refused" else {}
+    assert {
+        m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)
+    } == shown | added  # same texts
+    turn, _ = _turn_and_votes(database)
+    assert [b["custom_id"] for b in fake.buttons(int(answer["id"]))] == [
+        f"botkit:feedback:up:{turn}",
+        f"botkit:feedback:down:{turn}",
+    ]
     assert _recorded_ids(database) == [answer["id"]]
     assert _notes(fake) == []
     if how == "token-aged-out":
@@ -470,7 +564,8 @@ async def test_a_placeholder_handed_back_showing_the_final_view_is_kept(tmp_path
     intent spooled first); SIGKILL with that POST applied, its id never back, past
     ``discord.repair_max_pages`` pages of chatter (neither the listing nor the search by text
     reaches it). The restart's note is handed back that message instead (the turn's nonce): it
-    shows the final view, so the turn is stored ``complete`` and nothing is edited."""
+    shows the final view, so the turn is stored ``complete`` and its text is not edited (its
+    👍/👎, which its view's PATCH after that POST was to add, are added)."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin(tokens_per_second=0) as standin:
         standin.script_reply(ANSWER)
@@ -496,7 +591,9 @@ async def test_a_placeholder_handed_back_showing_the_final_view_is_kept(tmp_path
         log = await _restart_until_settled(fake, tmp_path, env, database)
     assert _assistant(database) == [("complete", ANSWER)], log.decode()[-3000:]
     assert [m["id"] for m in _bot_messages(fake)] == [answer["id"]]
-    assert fake.versions_of(int(answer["id"])) == [ANSWER]  # never edited
+    # Its text never edited; the 👍/👎 its view's PATCH (never sent) was to add, added.
+    assert fake.versions_of(int(answer["id"])) == [ANSWER, ANSWER]
+    assert len(fake.buttons(int(answer["id"]))) == 2
     assert _recorded_ids(database) == [answer["id"]]
     # The note's record (spooled before its post was handed the answer) went with the intent.
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []

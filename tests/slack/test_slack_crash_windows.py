@@ -127,6 +127,49 @@ async def _restart(tmp_path: Path, slack: FakeSlack, env: dict[str, str], done: 
     return stderr
 
 
+UP = "botkit_feedback_up"
+
+
+async def _restart_and_vote(
+    tmp_path: Path,
+    slack: FakeSlack,
+    env: dict[str, str],
+    done: Callable[[], bool],
+    reply: Callable[[], SlackMessage],
+) -> bytes:
+    """:func:`_restart`, and once ``done``, a click on the 👍 of ``reply()`` (which must show it)
+    by U0ALICE, answered (her ephemeral thanks) before the process stops; its log."""
+    await slack.wait_for(lambda: not slack.sockets, 30)
+    process = await _botkit_run(tmp_path, env)
+    try:
+        await slack.wait_for_connections(1, timeout=60)
+        await _until(done, 30)
+        envelope = await slack.click_button(reply(), UP, user="U0ALICE")
+        await slack.wait_for_ack(envelope["envelope_id"])
+        await slack.wait_for(lambda: bool(slack.ephemerals), 30)
+    finally:
+        process.terminate()
+        _, stderr = await process.communicate()
+    return stderr
+
+
+def _votes(database: Path) -> list[tuple[int, str, str]]:
+    with sqlite3.connect(database) as db:
+        return list(db.execute("SELECT message_id, voter, vote FROM feedback"))
+
+
+def _assert_buttons_of_its_turn(database: Path, message: SlackMessage) -> None:
+    """The message shows one row of 👍/👎 carrying its turn, is marked final, and a click on
+    its 👍 was stored as U0ALICE's vote on that turn."""
+    marker = _final_marker(database)
+    assert marker is not None
+    turn = marker["event_payload"]["turn"]
+    assert [b["value"] for b in message.buttons()] == [str(turn)] * 2
+    assert [b["type"] for b in message.blocks or []].count("actions") == 1
+    assert message.metadata == marker
+    assert _votes(database) == [(turn, "U0ALICE", "up")]
+
+
 def _pending(tmp_path: Path) -> list[Path]:
     return list((tmp_path / "botkit.db.pending").glob("*.json"))
 
@@ -582,8 +625,10 @@ async def test_a_native_final_view_in_flight_then_restart(tmp_path: Path, applie
     ``chat.startStream`` is in flight. Applied: the stream shows the complete answer as
     Markdown, its ``text`` read back is that Markdown, which is what the spooled intent says
     (``SlackReply.rendered_view``), so the restart stores the turn complete and never edits the
-    stream. Not applied: only "Thinking…" is shown; the restart edits the placeholder to the
-    checkpointed partial answer and the note, and stores it interrupted."""
+    stream's text; the stream was never stopped, so it has no 👍/👎 yet: the restart stops it
+    with them (``chat.stopStream`` with the actions block and the final marker), and a click on
+    them is a stored vote. Not applied: only "Thinking…" is shown; the restart edits the
+    placeholder to the checkpointed partial answer and the note, and stores it interrupted."""
     database = tmp_path / "botkit.db"
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
         standin.script_reply(FORMATTED)
@@ -600,16 +645,20 @@ async def test_a_native_final_view_in_flight_then_restart(tmp_path: Path, applie
         assert placeholder.history == [THINKING]
         if applied:
             assert [(m.history, m.streaming) for m in stream] == [([stream_markdown(FORMATTED)], True)]
-            log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] == "complete")
+            assert not stream[0].buttons()
+            log = await _restart_and_vote(
+                tmp_path, slack, env, lambda: _assistant(database)[0][0] == "complete", lambda: replies()[-1]
+            )
         else:
             assert stream == []
             log = await _restart(tmp_path, slack, env, lambda: "Interrupted" in replies()[0].text)
     (message,) = replies()
-    if applied:  # the stream, never edited; the placeholder it replaced deleted
+    if applied:  # the stream, its text never edited; the placeholder it replaced deleted
         assert message.ts == stream[0].ts, log.decode()[-3000:]
-        assert message.history == [stream_markdown(FORMATTED)]
+        assert message.history == [stream_markdown(FORMATTED)] and not message.streaming
         assert [m.ts for m in slack.deleted] == [placeholder.ts]
         assert _assistant(database) == [("complete", FORMATTED)]
+        _assert_buttons_of_its_turn(database, message)
         assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
     else:  # the placeholder, showing the partial answer and the note
         assert message.ts == placeholder.ts
@@ -631,7 +680,10 @@ async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answ
     applied, the stream was never stopped: the restart stops it with the turn's final marker
     (its text as it is), so it does not stream on, unmarked, for a later turn to take; ``ended``:
     not applied, and the asker stopped the stream before the restart (its stop is refused then),
-    so the marker comes with a ``chat.update`` of its Markdown as it shows."""
+    so the marker comes with a ``chat.update`` of its Markdown as it shows. The 👍/👎: applied,
+    the stop carried them and nothing more is sent; not applied, the restart's stop carries
+    them (one row), and a click on them is a stored vote; ``ended``: none (that update's
+    ``markdown_text`` takes no blocks)."""
     database = tmp_path / "botkit.db"
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
         standin.script_reply(FORMATTED)
@@ -642,14 +694,27 @@ async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answ
         assert len(stream.appended) > 1  # it streamed before the final view
         assert stream.text == stream_markdown(FORMATTED) and stream.streaming is (case != "applied")
         assert _assistant(database)[0][0] == "streaming"
+        assert bool(stream.buttons()) is (case == "applied")
         if case == "ended":
             slack.stop_by_user_before("chat.stopStream")
-        shown = list(stream.history)
-        log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] != "streaming")
+        shown, blocks = list(stream.history), len(stream.blocks_history)
+
+        def done() -> bool:
+            return _assistant(database)[0][0] != "streaming"
+
+        if case == "ended":
+            log = await _restart(tmp_path, slack, env, done)
+        else:
+            log = await _restart_and_vote(tmp_path, slack, env, done, lambda: replies()[0])
     (message,) = replies()
     assert message.ts == stream.ts and message.text == shown[-1], log.decode()[-3000:]
     assert message.history == shown + ([shown[-1]] if case == "ended" else [])  # re-sent as is
     assert not message.streaming and message.metadata == _final_marker(database)
+    if case == "ended":
+        assert not message.buttons() and _votes(database) == []
+    else:
+        assert len(message.blocks_history) == blocks + (case == "not-applied")  # the buttons, once
+        _assert_buttons_of_its_turn(database, message)
     assert _assistant(database) == [("complete", FORMATTED)]
     assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
     assert _pending(tmp_path) == []

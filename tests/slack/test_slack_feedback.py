@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from botkit_slack.markers import metadata
 from slack_harness import StartBot, wait_answered, wait_idle
 
+from botkit.events import ConversationKey
+from botkit.markers import ReplyMarker
 from botkit.plugins import CommandContext, Plugin
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
 from botkit.testing.testbot import TestBot
@@ -159,3 +162,37 @@ async def test_a_redelivered_click_is_counted_once(slack: FakeSlack, start_bot: 
         votes = await bot.bot.store.votes_on(turn_id)
     assert [(v.voter, v.vote) for v in votes] == [("U0ALICE", "down")]
     assert len(slack.ephemerals) == 1  # thanked once
+
+
+async def test_the_restart_adds_missing_buttons_once_with_the_text_unchanged(
+    tmp_path: Path, slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """``SlackAdapter.add_feedback``, the restart pass's call for a complete answer found shown
+    without its 👍/👎 (the view's last call cut by a kill; here an answer shown with feedback
+    off): one ``chat.update`` gives the message the final edit's blocks and the final marker,
+    its text as it was; a second call (a second restart pass) reads them back and sends
+    nothing; a click on them is a stored vote."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    async with start_bot(database_url=database, core={"feedback": {"enabled": False}}) as first:
+        await slack.wait_for_connections(1)
+        reply, turn_id, version = await _answered(slack, first.bot, "What is 6+6?")
+    assert reply.buttons() == [] and reply.blocks is None
+    text, history = reply.text, list(reply.history)
+    async with start_bot(database_url=database) as second:
+        await slack.wait_for(lambda: len(slack.sockets) == 1)
+        key = ConversationKey("slack", slack.team_id, reply.channel, str(reply.thread_ts))
+        updates = len(slack.calls_of("chat.update"))
+        assert await second.adapter.add_feedback(key, reply.ts, turn_id)
+        assert await second.adapter.add_feedback(key, reply.ts, turn_id)  # shown: nothing sent
+        assert len(slack.calls_of("chat.update")) == updates + 1
+        await _click(slack, reply, UP, "U0ALICE")
+        (vote,) = await second.bot.store.votes_on(turn_id)
+    message = slack.messages[(reply.channel, reply.ts)]
+    assert message.text == text and message.history == [*history, text]  # the text unchanged
+    assert [(b["action_id"], b["value"]) for b in message.buttons()] == [
+        (UP, str(turn_id)),
+        (DOWN, str(turn_id)),
+    ]
+    assert "".join(b["text"]["text"] for b in message.blocks or [] if b["type"] == "section") == text
+    assert message.metadata == metadata(ReplyMarker(turn_id, "final"))
+    assert (vote.voter, vote.vote, vote.persona_hash) == ("U0ALICE", "up", version)
