@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from botkit.access.directory import Directory
 from botkit.events import ConversationKey, FeedbackEvent, IncomingMessage, LiveReply
-from botkit.markers import ShownMessage
+from botkit.markers import ReplyMarker, ShownMessage
 
 __all__ = ["ShownMessage"]  # re-exported: the restart pass's record of a message read back
 
@@ -226,6 +226,33 @@ class Adapter(ABC):
         conversation for every turn that was streaming (:mod:`botkit.repair`)."""
         return False
 
+    async def close_stream(
+        self,
+        key: ConversationKey,
+        message_id: str,
+        marker: ReplyMarker,
+        text: str | None = None,
+        *,
+        shown: str | None = None,
+    ) -> bool:
+        """A turn's streaming message that carries no marker yet (:attr:`unmarked_streams`), as
+        the restart pass settles it: stopped where it still streams, and given ``marker``, so
+        that no later turn's pass takes it for its own; with ``text`` (the partial answer and
+        the note), showing that, as :meth:`repair` would; without, left showing ``shown`` (what
+        it shows now, read back). True if it did. This default, for a platform without such
+        streams: :meth:`repair` where there is a ``text``."""
+        return await self.repair(key, message_id, text) if text is not None else False
+
+    @property
+    def hands_back_first(self) -> bool:
+        """Whether a reply's first message posted with a turn's marker is answered, for a while,
+        with the message posted before with that marker, instead of a new one
+        (:attr:`LiveReply.handed_back <botkit.events.LiveReply.handed_back>`; Discord's
+        ``nonce``): the restart's note for a turn with no message found is then posted that way
+        first, so that a placeholder whose id was never recorded, and that the listing did not
+        reach, is handed back and repaired in place (:mod:`botkit.repair`)."""
+        return False
+
     async def reply_messages(
         self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
     ) -> list[ShownMessage] | None:
@@ -243,7 +270,9 @@ class Adapter(ABC):
         the question's message or interaction id), since one conversation holds many turns.
         ``since`` is when the turn was accepted (Unix seconds, the row's creation by botkit's
         clock; None where unknown): where the turn's messages are not a thread of their own (a
-        Slack DM) the conversation's history is read from shortly before it, not whole.
+        Slack DM) the conversation's history is read from shortly before it, not whole. A
+        :class:`~botkit.markers.Listing` whose ``cut`` is set says the search stopped at one of
+        its bounds (a message of the turn may lie past it).
         """
         return None
 
@@ -256,7 +285,8 @@ class Adapter(ABC):
         pass finds with it what a killed process posted but could not record, where the platform
         keeps no readable marker: its own note to ask again (posted by a pass killed before it
         settled the row: :func:`botkit.repair.repair_leftover`, so that the next pass posts no
-        second one), and a long final view's last message whose response never came back. None
+        second one), and a final view's messages whose responses never came back (its last ones,
+        or all of it where it was posted anew: after the turn's last known message). None
         where the platform cannot tell (this default): one whose messages carry readable
         markers finds them by :meth:`reply_messages` instead."""
         return None

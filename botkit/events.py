@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, get_args
 
-from botkit.markers import ReplyMarker
+from botkit.markers import ReplyMarker, ShownMessage
 from botkit.ratefeed import RateFeed
 
 
@@ -233,6 +233,15 @@ class LiveReply(ABC):
     #: messages that were never recorded (:mod:`botkit.markers`). None: nothing to mark.
     marker: ReplyMarker | None = None
 
+    #: Set by :meth:`post_placeholder` where the platform handed back a message posted before
+    #: instead of posting a new one (Discord: a turn's first message carries a ``nonce`` made
+    #: from its marker, with ``enforce_nonce``; for a few minutes Discord answers another post
+    #: with that nonce with the message it created then): what that message shows now. The
+    #: streamer then edits it to what it meant to show (a retried post whose first response was
+    #: lost); the restart pass's note for a turn whose placeholder was never recorded finds that
+    #: placeholder so (:mod:`botkit.repair`) and repairs it instead of posting beside it.
+    handed_back: ShownMessage | None = None
+
     def rendered(self, text: str) -> str:
         """The text the platform will show for a message sent as ``text`` (after this adapter's
         conversion: Slack mrkdwn), as a read back returns it: the restart pass compares it
@@ -246,6 +255,14 @@ class LiveReply(ABC):
         is shown another way (Slack's native stream: its Markdown) says so here."""
         return [self.rendered(chunk) for chunk in chunks]
 
+    def rendered_views(self, chunks: Sequence[str]) -> list[list[str]]:
+        """Every form the platform may show the view of ``chunks`` in, as read back, the one
+        expected first (:meth:`rendered_view`): what the final view's intent records. An adapter
+        whose call may fall back to another form after the intent was spooled (Slack: a refused
+        ``chat.startStream`` or ``chat.stopStream``, then ``chat.update`` in mrkdwn) lists that
+        one too, so the restart pass finds the view shown whichever form it took."""
+        return [self.rendered_view(chunks)]
+
     def rate_scope(self, kind: CallKind) -> RateScope:
         """The rate limit a call of ``kind`` draws on (the placeholder and continuations are
         ``post``). The default: every kind shares the edit scope (``rate_key``, ``edit_rate``,
@@ -253,6 +270,15 @@ class LiveReply(ABC):
         adapter whose platform limits methods separately (Slack) gives each its own, so that a
         placeholder never waits behind edits."""
         return RateScope(self.rate_key, self.edit_rate, self.edit_burst)
+
+    @property
+    def scope_epoch(self) -> int:
+        """Changes whenever :meth:`rate_scope`'s answers change while the reply lives (a Discord
+        slash command's reply that outlived its interaction token goes on in the channel, on
+        the channel's buckets). The streamer compares it before each view it shows and
+        re-reads the scopes when it moved, so the calls after the move draw on the budgets of
+        where they go; a number, so that the check costs nothing per edit. The default: never."""
+        return 0
 
     def measure(self, text: str) -> int:
         """Length of ``text`` as the platform counts it after this adapter's conversion.

@@ -40,6 +40,9 @@ log = logging.getLogger("botkit.app")
 
 LEFTOVER_NOTE = "⚠️ _Interrupted: botkit restarted before this answer was finished. Please ask again._"
 UNANSWERED_NOTE = "⚠️ _Interrupted: botkit restarted before it could answer this. Please ask again._"
+#: Under the restart's note where its reply's first message may exist unfound (the search for it
+#: stopped at a bound: botkit.repair), so that a placeholder still "Thinking…" is explained.
+LOST_PLACEHOLDER_NOTE = "_If an earlier reply to this still says “Thinking…”, the same restart cut it off._"
 
 
 @dataclass(frozen=True)

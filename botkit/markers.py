@@ -47,3 +47,18 @@ class ShownMessage:
     message_id: str
     text: str
     marker: ReplyMarker | None = None
+
+
+class Listing(list[ShownMessage]):
+    """What :meth:`botkit.adapter.Adapter.reply_messages` found, oldest first, and whether the
+    search stopped at one of its bounds before the end of the places it read (``cut``: Discord's
+    window after the turn's acceptance, or its page limit): then a message of the turn, posted
+    and never recorded, may lie past it, and the restart's note says so where it finds none."""
+
+    cut: bool = False
+
+    @classmethod
+    def of(cls, messages: list[ShownMessage], *, cut: bool = False) -> Listing:
+        listing = cls(messages)
+        listing.cut = cut
+        return listing

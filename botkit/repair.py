@@ -29,10 +29,11 @@ from typing import Any
 
 from botkit.adapter import Adapter
 from botkit.events import LiveReply
-from botkit.leftovers import UNANSWERED_NOTE, Leftover
-from botkit.markers import ReplyMarker, ShownMessage
+from botkit.leftovers import LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE, Leftover
+from botkit.markers import Listing, ReplyMarker, ShownMessage
 from botkit.store import ConversationStore
 from botkit.store.spool import SpooledNote, WriteSpool
+from botkit.streaming.formatting import split_message
 
 log = logging.getLogger("botkit.app")
 
@@ -66,7 +67,8 @@ async def repair_leftover(
         if await _keep_shown_final(adapter, store, spool, leftover, marked):
             return
         log.warning("turn %s in %s: its final view was not shown; marking it interrupted", leftover.turn, key)
-    await _show_interruption(adapter, spool, leftover, marked, respond)
+    if await _show_interruption(adapter, store, spool, leftover, marked, respond):
+        return  # a placeholder handed back showed the final view: stored as shown
     # Settled only now that the platform says so (see above).
     if leftover.interrupted is not None:
         if not await _settle(store, leftover, dict(leftover.interrupted)):
@@ -89,9 +91,7 @@ async def _keep_shown_final(
     message alone and remove what it replaced; True when it did (the leftover is done)."""
     assert leftover.intent is not None and leftover.intent.shown is not None
     seen = await _reply_shown(adapter, leftover, marked)
-    final = final_view(seen, leftover.intent.shown) or await _with_unrecorded_tail(
-        adapter, leftover, seen, leftover.intent.shown
-    )
+    final = await _shown_view(adapter, leftover, seen)
     if final is None:
         return False
     values = dict(leftover.intent.values, platform_message_ids=[m.message_id for m in final])
@@ -108,36 +108,118 @@ async def _keep_shown_final(
     )
     finals = {m.message_id for m in final}
     await _remove(adapter, leftover, [m.message_id for m in seen if m.message_id not in finals])
+    await _close_streams(adapter, leftover, [m for m in final if m in (marked or [])])
     await _discard_strays(spool, leftover)
     return True
 
 
+async def _close_streams(adapter: Adapter, leftover: Leftover, final: Sequence[ShownMessage]) -> None:
+    """A final view shown in full by a stream that was never stopped (the kill before its
+    ``chat.stopStream``): stopped now with the turn's marker, its text left as it is, so that it
+    stops streaming and no later turn's pass takes it for its own (listed without a marker:
+    :attr:`Adapter.unmarked_streams`)."""
+    if not adapter.unmarked_streams:
+        return
+    for message in final:
+        if message.marker is None:
+            await _close(adapter, leftover, message.message_id, shown=message.text)
+
+
+async def _close(
+    adapter: Adapter,
+    leftover: Leftover,
+    message_id: str,
+    text: str | None = None,
+    *,
+    shown: str | None = None,
+) -> None:
+    """:meth:`Adapter.close_stream` with the turn's final marker; a failure is only logged (the
+    stream shows what it shows)."""
+    try:
+        marker = ReplyMarker(leftover.turn, "final")
+        closed = await adapter.close_stream(leftover.key, message_id, marker, text, shown=shown)
+    except Exception:
+        log.exception("could not stop or repair the stream %s in %s", message_id, leftover.key)
+        return
+    if not closed:
+        log.warning("the stream %s in %s cannot be stopped or edited any more", message_id, leftover.key)
+
+
+async def _shown_view(
+    adapter: Adapter, leftover: Leftover, seen: Sequence[ShownMessage]
+) -> list[ShownMessage] | None:
+    """The messages showing the intended final view in any of the forms it may take (the
+    expected one, or a fallback the reply took after the intent was spooled: Slack's
+    ``chat.update`` for a refused ``chat.startStream``); None if none is shown."""
+    assert leftover.intent is not None
+    for form in leftover.intent.views:
+        final = final_view(seen, form) or await _with_unrecorded_tail(adapter, leftover, seen, form)
+        if final is not None:
+            return final
+    return None
+
+
 async def _show_interruption(
     adapter: Adapter,
+    store: ConversationStore,
     spool: WriteSpool | None,
     leftover: Leftover,
     marked: Sequence[ShownMessage] | None,
     respond: Respond,
-) -> None:
+) -> bool:
     """Edit the turn's message to its partial answer and the note (or "ask again"), unless it
-    says so already; with no message to edit, tell the asker in a new reply. Strays go."""
+    says so already; with no message to edit, tell the asker in a new reply. Strays go. True
+    only where the note's post was handed the turn's lost placeholder, and that showed the
+    final view (:func:`_repair_handed_back`): the turn is stored as shown already."""
     stream = _unstopped_stream(leftover, marked or []) if adapter.unmarked_streams else None
     if stream is not None:
         await _repair_stream(adapter, leftover, stream, marked or [])
-        return
+        return False
     target = _target(leftover, marked or [], set(leftover.strays))
     if target is None:
         await _remove(adapter, leftover, leftover.strays)
-        await _tell(adapter, spool, leftover, respond)
-        return
+        cut = isinstance(marked, Listing) and marked.cut
+        handed = await _tell(adapter, spool, leftover, respond, cut=cut)
+        return handed is not None and await _repair_handed_back(adapter, store, spool, leftover, handed)
     found = next((m for m in marked or [] if m.message_id == target), None)
     shown = found.text if found is not None else await _shown_text(adapter, leftover, target)
+    await _say_interrupted(adapter, leftover, target, shown)
+    await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
+    return False
+
+
+async def _say_interrupted(adapter: Adapter, leftover: Leftover, target: str, shown: str | None) -> None:
+    """The turn's message ``target`` (showing ``shown``) edited to say it was interrupted."""
     text = UNANSWERED_NOTE if leftover.inbox else leftover.repaired(shown)
     if text is not None and shown != text:
         await _edit(adapter, leftover, target, text)
     else:
         log.info("the interrupted reply %s in %s already says so; left as it is", target, leftover.key)
-    await _remove(adapter, leftover, [m for m in leftover.strays if m != target])
+
+
+async def _repair_handed_back(
+    adapter: Adapter,
+    store: ConversationStore,
+    spool: WriteSpool | None,
+    leftover: Leftover,
+    handed: ShownMessage,
+) -> bool:
+    """The note's post was handed back the turn's first message (posted, its id never recorded,
+    and not found by the listing: :attr:`Adapter.hands_back_first`). Where it shows the final
+    view in flight, the turn is stored as shown and True returned; otherwise it is repaired in
+    place like a recorded one (no note posted beside it)."""
+    log.warning(
+        "turn %s in %s: the platform handed back its first message %s, never recorded",
+        leftover.turn,
+        leftover.key,
+        handed.message_id,
+    )
+    intent = leftover.intent
+    shown = intent is not None and intent.shown is not None
+    if shown and await _keep_shown_final(adapter, store, spool, leftover, [handed]):
+        return True
+    await _say_interrupted(adapter, leftover, handed.message_id, handed.text)
+    return False
 
 
 def _unstopped_stream(leftover: Leftover, marked: Sequence[ShownMessage]) -> ShownMessage | None:
@@ -152,13 +234,16 @@ def _unstopped_stream(leftover: Leftover, marked: Sequence[ShownMessage]) -> Sho
 async def _repair_stream(
     adapter: Adapter, leftover: Leftover, stream: ShownMessage, marked: Sequence[ShownMessage]
 ) -> None:
-    """The stream shows the partial answer and the note (the adapter stops it if need be); the
-    placeholder it replaced, whose deletion the kill cut, goes, so one message is left."""
-    text = leftover.repaired(stream.text)
-    if text is not None and stream.text != text:
-        await _edit(adapter, leftover, stream.message_id, text)
+    """The stream shows the partial answer and the note, stopped and marked as the turn's (so
+    that no later turn's pass takes it: :meth:`Adapter.close_stream`); the placeholder it
+    replaced, whose deletion the kill cut, goes, so one message is left. The placeholder goes
+    first: a second kill after the stream was marked leaves no other message of the turn, and
+    the next pass finds the stream saying so already."""
     replaced = [m.message_id for m in marked if m.message_id != stream.message_id]
     await _remove(adapter, leftover, [*replaced, *(s for s in leftover.strays if s not in replaced)])
+    text = leftover.repaired(stream.text)
+    if text is not None and stream.text != text:
+        await _close(adapter, leftover, stream.message_id, text)
 
 
 async def leave_unread(store: ConversationStore, leftover: Leftover) -> bool:
@@ -217,14 +302,22 @@ async def _with_unrecorded_tail(
     """The final view, where its last messages were posted but their ids never came back (the
     process was killed with the POST in flight): the turn's known messages end with the
     view's first ones, and each missing one is found after the one before it by its text
-    (:meth:`Adapter.find_shown`). None if any of them is not shown."""
-    for head in range(min(len(seen), len(intent) - 1), 0, -1):
-        if [m.text for m in seen[-head:]] != list(intent[:head]):
+    (:meth:`Adapter.find_shown`). Where none of the known messages is in the view (all of
+    it was posted anew, the first message too: a placeholder that could not be posted, a
+    Discord slash reply moved to the channel once its token aged out), its first message is
+    looked for after the turn's last known message, or after its question where it has
+    none (a Discord snowflake: an interaction's id too). None if any of them is not shown."""
+    for head in range(min(len(seen), len(intent) - 1), -1, -1):
+        if head and [m.text for m in seen[-head:]] != list(intent[:head]):
             continue
-        view = list(seen[-head:])
+        view = list(seen[-head:]) if head else []
+        anchor = seen[-1].message_id if seen else leftover.question
+        if not anchor:
+            return None
         for text in intent[head:]:
+            after = view[-1].message_id if view else anchor
             try:
-                found = await adapter.find_shown(leftover.key, text, after=view[-1].message_id)
+                found = await adapter.find_shown(leftover.key, text, after=after)
             except Exception:
                 log.exception("could not look for the rest of turn %s in %s", leftover.turn, leftover.key)
                 return None
@@ -321,30 +414,57 @@ async def _remove(adapter: Adapter, leftover: Leftover, message_ids: Sequence[st
             log.warning("the replaced message %s in %s cannot be removed", message_id, leftover.key)
 
 
-async def _tell(adapter: Adapter, spool: WriteSpool | None, leftover: Leftover, respond: Respond) -> None:
+async def _tell(
+    adapter: Adapter, spool: WriteSpool | None, leftover: Leftover, respond: Respond, *, cut: bool = False
+) -> ShownMessage | None:
     """No message to edit: the asker gets one note in a new reply where they asked. A pass that
     runs again (killed before it settled the row) must find that note and leave it alone
     instead of posting a second one: where markers can be read (Slack) the note carries the
     turn's and is listed as the turn's message; elsewhere (Discord) the note is spooled, with
     its time, before it is posted, and the next pass looks for it from then
-    (:meth:`Adapter.find_shown`)."""
+    (:meth:`Adapter.find_shown`).
+
+    Where the platform hands back a turn's first message (:attr:`Adapter.hands_back_first`)
+    the note is posted as the turn's first message: the message handed back instead, if any,
+    is returned (the turn's placeholder, posted and never recorded), and no note was posted.
+    Where the listing was ``cut`` short of where such a placeholder could be, the note says
+    that an earlier reply still "Thinking…" was cut off too (:data:`LOST_PLACEHOLDER_NOTE`)."""
     text = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
+    if cut and not leftover.message_id:
+        text = f"{text}\n\n{LOST_PLACEHOLDER_NOTE}"
     if leftover.told_at is not None and await _told_already(adapter, leftover, text, leftover.told_at):
-        return
+        return None
     try:
         reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
         if reply is None:
             log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
-            return
+            return None
         if leftover.turn:
             reply.marker = ReplyMarker(leftover.turn, "final")
             if spool is not None:
                 key = leftover.key
                 where = (key.platform, key.workspace, key.channel, key.thread)
                 await spool.notes.save(SpooledNote(leftover.turn, where, time.time()))
+            if adapter.hands_back_first:
+                return await _post_note(reply, text)
         await respond(reply, text)
     except Exception:
         log.exception("could not tell %s in %s that botkit restarted", leftover.user, leftover.key)
+    return None
+
+
+async def _post_note(reply: LiveReply, text: str) -> ShownMessage | None:
+    """Post the note as the turn's first message (its marker set): the message the platform
+    hands back instead, if it does (then nothing was posted), else None with the note shown,
+    split over messages as the core's replies are."""
+    chunks = split_message(text, reply.max_chars, reply.measure)
+    reply.handed_back = None
+    await reply.post_placeholder(chunks[0])
+    if reply.handed_back is not None:
+        return reply.handed_back
+    for chunk in chunks[1:]:
+        await reply.post_continuation(chunk)
+    return None
 
 
 async def _told_already(adapter: Adapter, leftover: Leftover, text: str, since: float) -> bool:

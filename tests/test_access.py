@@ -132,9 +132,15 @@ def test_persona_files_take_the_same_vocabulary(tmp_path: Path) -> None:
         "---\nname: legal\ndescription: Legal\naccess:\n  slack_groups: ['@legal-team']\n"
         "  discord_roles: [Legal]\n  deny:\n    slack_users: [U0GONE]\n---\n{{ question }}\n"
     )
-    rule = load_persona(path).access.as_rule()
+    persona = load_persona(path)
+    rule = persona.access.as_rule()
     assert rule.allow.slack_groups == {"@legal-team"} and rule.allow.discord_roles == {"Legal"}
     assert rule.deny.slack_users == {"U0GONE"}
+    # Every turn checks its persona's rule: it is built once per loaded file (main: two pydantic
+    # models per call), and a reload builds its own.
+    assert persona.access.as_rule() is rule
+    assert load_persona(path).access.as_rule() is not rule
+    assert load_persona(path).access.as_rule() == rule
 
 
 def test_a_misspelt_rule_key_in_the_configuration_names_it() -> None:

@@ -54,6 +54,19 @@ async def test_the_spool_keeps_an_intent_until_the_final_write_replaces_it(tmp_p
     assert spool.entries() == []
 
 
+async def test_an_intents_other_forms_are_kept_with_it(tmp_path: Path) -> None:
+    """A view that may show in another form (Slack: the stream's Markdown, or mrkdwn after a
+    refused stream call) is spooled with both, read back in order; a record without them (an
+    older botkit's) reads back with none."""
+    spool = WriteSpool(tmp_path, "sqlite+aiosqlite:///x.db")
+    intent = SpooledWrite(7, KEY, {"status": "complete"}, ("**a**", "b"), (("*a*", "b"),))
+    await spool.save(intent)
+    (read,) = spool.entries()
+    assert read == intent and read.views == (("**a**", "b"), ("*a*", "b"))
+    await spool.save(SpooledWrite(8, KEY, {"status": "complete"}, ("a",)))
+    assert [e.views for e in spool.entries()] == [(("**a**", "b"), ("*a*", "b")), (("a",),)]
+
+
 async def test_replaced_messages_stay_recorded_until_each_deletion_landed(tmp_path: Path) -> None:
     spool = WriteSpool(tmp_path, "sqlite+aiosqlite:///x.db")
     assert spool.strays() == []

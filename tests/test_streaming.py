@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from botkit.events import CallKind, RateLimited, RateScope, TransientPlatformError
+from botkit.markers import ShownMessage
 from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.retry import RetryPolicy
-from botkit.streaming.streamer import ReplyStreamer
+from botkit.streaming.streamer import PLACEHOLDER, ReplyStreamer
 from botkit.testing import RecordingReply, Standin, TestBot
 from botkit.testing.recording import ReplyCall
 
@@ -161,22 +162,27 @@ async def test_text_filter_applies_to_the_failure_text() -> None:
     assert reply.error == "⚠️ the [redacted] backend failed"
 
 
-async def test_retry_policy_retries_transient_errors_and_429s_but_not_refusals() -> None:
-    budget = EditBudget(None)
-    policy = RetryPolicy(budget)
-    outcomes: list[Exception | None] = [TransientPlatformError("HTTP 503"), RateLimited(0.05), None]
-    attempts = 0
+class _Scripted:
+    """A platform call that raises the given errors in turn (None: it lands)."""
 
-    async def flaky() -> str:
-        nonlocal attempts
-        attempts += 1
-        error = outcomes.pop(0)
+    def __init__(self, *outcomes: Exception | None) -> None:
+        self.outcomes = list(outcomes)
+        self.attempts = 0
+
+    async def __call__(self) -> str:
+        self.attempts += 1
+        error = self.outcomes.pop(0)
         if error is not None:
             raise error
         return "landed"
 
+
+async def test_retry_policy_retries_transient_errors_and_429s_but_not_refusals() -> None:
+    budget = EditBudget(None)
+    policy = RetryPolicy(budget)
+    flaky = _Scripted(TransientPlatformError("HTTP 503"), RateLimited(0.05), None)
     assert await policy.land(flaky) == "landed"
-    assert attempts == 3
+    assert flaky.attempts == 3
     assert budget.granted == 3  # every attempt drew on the budget
 
     refusals = 0
@@ -205,6 +211,43 @@ async def test_a_429_past_the_deadline_is_raised_at_once_and_pauses_the_budget()
         await policy.land(limited)
     assert attempts == 1
     assert budget.paused_for() > 30  # every reply in the scope holds off for the Retry-After
+
+
+async def test_a_call_that_lands_at_once_sets_up_no_retrying(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nearly every platform call lands on its first attempt: tenacity is set up only after a
+    retryable failure, which then counts as its first attempt (same stop, waits and log lines)."""
+    import botkit.streaming.retry as retry
+
+    built: list[object] = []
+
+    class Counted(retry.AsyncRetrying):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retry, "AsyncRetrying", Counted)
+    budget = EditBudget(None)
+    policy = RetryPolicy(budget)
+
+    async def landed() -> str:
+        return "landed"
+
+    for _ in range(20):
+        assert await policy.land(landed) == "landed"
+    assert built == []  # main: one AsyncRetrying per call
+    assert budget.granted == 20
+
+    limited_twice = _Scripted(RateLimited(0.0), RateLimited(0.0), None)
+    with caplog.at_level("INFO", logger="botkit.streaming.retry"):
+        assert await policy.land(limited_twice) == "landed"
+    assert limited_twice.attempts == 3 and len(built) == 1
+    retried = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert [m.split(":")[0] for m in retried] == [
+        "platform call failed (attempt 1",
+        "platform call failed (attempt 2",
+    ]
 
 
 class _ChannelReply(RecordingReply):
@@ -316,3 +359,28 @@ async def test_a_crowded_scope_shows_status_lines_and_posts_finals_with_their_bu
     assert streamers[0].budget.streams == 1  # the two finished ones counted out
     await streamers[0].finish("first")
     assert streamers[0].budget.streams == 0
+
+
+class _HandingBackReply(RecordingReply):
+    """Plays Discord answering a first post with the message an earlier attempt of it created
+    (``enforce_nonce``; that attempt's response was lost): the message still shows the
+    placeholder that attempt sent, whatever this one asked for."""
+
+    async def post_placeholder(self, text: str) -> str:
+        self.messages.append(PLACEHOLDER)
+        self.calls.append(ReplyCall("post_placeholder", "0", text))
+        self.handed_back = ShownMessage("0", PLACEHOLDER)
+        return "0"
+
+
+async def test_a_first_post_handed_back_an_earlier_message_is_edited_to_the_view() -> None:
+    """The post that carries the finished answer is handed back the placeholder an earlier
+    attempt created: the streamer knows that message shows the placeholder, and the final view
+    edits it to the answer (instead of believing it shows the answer already)."""
+    reply = _HandingBackReply()
+    streamer = ReplyStreamer(reply, EditBudget(None), edit_interval=0.0, display="hidden")
+    streamer.begin()
+    streamer.add_answer("the answer")
+    await streamer.finish("the answer")
+    assert reply.messages == ["the answer"]
+    assert [c.method for c in reply.calls] == ["post_placeholder", "edit", "finish"]

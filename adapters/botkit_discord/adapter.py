@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, CommandSpec
 from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError, Vote
-from botkit.markers import ShownMessage
+from botkit.markers import Listing, ShownMessage
 from botkit_discord.commands import build_tree, declared_args, main_text
 from botkit_discord.directory import DiscordDirectory
 from botkit_discord.endpoints import point_discord_py_at
@@ -215,6 +215,12 @@ class DiscordAdapter(Adapter):
         log.info("cannot read the interrupted reply %s in %s (deleted, or not visible)", message_id, key)
         return None
 
+    @property
+    def hands_back_first(self) -> bool:
+        """A reply's first message carries its turn's nonce (``enforce_nonce``): Discord hands
+        back the message created with it for a few minutes (:func:`~botkit_discord.reply.first_nonce`)."""
+        return True
+
     async def reply_messages(
         self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
     ) -> list[ShownMessage] | None:
@@ -238,22 +244,29 @@ class DiscordAdapter(Adapter):
         A reply's continuation messages reference nothing and are not listed. A busy place is
         paged (:meth:`_listed`): up to the first message posted ``discord.repair_window_seconds``
         after ``since`` (when the turn was accepted; the reply's first message is posted at
-        once), at most ``discord.repair_max_pages`` pages of 100. None where the key names no
-        Discord channel, no question is known or no place could be read.
+        once), at most ``discord.repair_max_pages`` pages of 100; where nothing is found and a
+        bound stopped a listing, the :class:`~botkit.markers.Listing` says ``cut``. None where
+        the key names no Discord channel, no question is known or no place could be read.
         """
         # No guess from the key: in a mention's thread the key names the mention, and a
         # follow-up's turn would be handed that mention's reply.
         asked = question or ""
         if not asked.isdigit() or not key.channel.isdigit():
             return None
-        read = False
+        read = cut = False
         places = [int(c) for c in dict.fromkeys((key.thread, key.channel)) if c.isdigit()]
         until = None if since is None else since + self.config.repair_window_seconds
         async with self._rest_client() as client:
             me = client.user.id if client.user is not None else None
             for channel_id in places:
+                listed: list[discord.Message] = []
                 try:
-                    listed = await self._listed(client.get_partial_messageable(channel_id), int(asked), until)
+                    cut = (
+                        await self._listed(
+                            client.get_partial_messageable(channel_id), int(asked), until, listed
+                        )
+                        or cut
+                    )
                 except (discord.NotFound, discord.Forbidden):
                     continue  # not a channel (an inline mention's key, an interaction id), or hidden
                 read = True
@@ -263,8 +276,8 @@ class DiscordAdapter(Adapter):
                 if not found and started and mine and _references_nothing(mine[0]):
                     found = [mine[0]]
                 if found:
-                    return [ShownMessage(str(m.id), m.content) for m in found]
-        return [] if read else None
+                    return Listing.of([ShownMessage(str(m.id), m.content) for m in found])
+        return Listing.of([], cut=cut) if read else None
 
     async def find_shown(
         self, key: ConversationKey, text: str, *, since: float | None = None, after: str | None = None
@@ -289,8 +302,9 @@ class DiscordAdapter(Adapter):
         async with self._rest_client() as client:
             me = client.user.id if client.user is not None else None
             for channel_id in places:
+                listed: list[discord.Message] = []
                 try:
-                    listed = await self._listed(client.get_partial_messageable(channel_id), start, until)
+                    await self._listed(client.get_partial_messageable(channel_id), start, until, listed)
                 except (discord.NotFound, discord.Forbidden):
                     continue
                 read = True
@@ -300,21 +314,23 @@ class DiscordAdapter(Adapter):
         return [] if read else None
 
     async def _listed(
-        self, channel: discord.PartialMessageable, asked: int, until: float | None
-    ) -> list[discord.Message]:
-        """The messages after ``asked`` in ``channel``, oldest first, up to the first one posted
-        after ``until`` (Unix seconds; None: no bound but the pages). discord.py pages with
-        ``after=`` by itself (``GET …/messages?after=<newest so far>&limit=100`` until a page
-        comes back short); at most ``repair_max_pages`` pages are read."""
-        listed: list[discord.Message] = []
-        pages = channel.history(
-            limit=100 * self.config.repair_max_pages, after=discord.Object(asked), oldest_first=True
-        )
-        async for message in pages:
+        self,
+        channel: discord.PartialMessageable,
+        asked: int,
+        until: float | None,
+        listed: list[discord.Message],
+    ) -> bool:
+        """Add to ``listed`` the messages after ``asked`` in ``channel``, oldest first, up to the
+        first one posted after ``until`` (Unix seconds; None: no bound but the pages).
+        discord.py pages with ``after=`` by itself (``GET …/messages?after=<newest so far>&limit=100``
+        until a page comes back short); at most ``repair_max_pages`` pages are read. True where
+        a bound cut the listing short of the channel's newest message (the time, or the pages)."""
+        limit = 100 * self.config.repair_max_pages
+        async for message in channel.history(limit=limit, after=discord.Object(asked), oldest_first=True):
             if until is not None and message.created_at.timestamp() > until:
-                break  # every later one is later still: the turn cannot have posted it
+                return True  # every later one is later still: the turn should not have posted it
             listed.append(message)
-        return listed
+        return len(listed) >= limit
 
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """Edit a reply a crashed process left half-written, with the bot token (``PATCH

@@ -13,6 +13,7 @@ turned off.) Other errors (403, 404, a bad request) are refusals and stay ``HTTP
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import logging
 import time
@@ -24,6 +25,7 @@ import aiohttp
 import discord
 
 from botkit.events import Attachment, CallKind, LiveReply, RateLimited, RateScope, TransientPlatformError
+from botkit.markers import ShownMessage
 from botkit.ratefeed import RateFeed
 from botkit_discord.feedback import feedback_view
 from botkit_discord.ratelimits import RouteLimits, route_key, webhook_key
@@ -33,6 +35,19 @@ log = logging.getLogger("botkit_discord.reply")
 T = TypeVar("T")
 
 CONTINUED_NOTE = "_This answer took longer than an interaction reply may last; it continues below._ ⬇️"
+
+
+def first_nonce(turn: int, channel_id: int) -> str:
+    """The ``nonce`` of a turn's first message in ``channel_id`` (at most 25 characters;
+    discord.py sends ``enforce_nonce`` with it). Discord: "If another message was created by
+    the same author with the same nonce [in the past few minutes], that message will be returned
+    and no new message will be created": a retried post whose response was lost posts no second
+    placeholder, and the restart's note for a turn whose placeholder was never recorded (posted
+    where that placeholder went) gets it back instead (:attr:`~botkit.events.LiveReply.handed_back`),
+    while Discord remembers it. The channel is part of it (Discord does not say whether the
+    check is per channel), so that what is handed back is always a message of that channel."""
+    digest = hashlib.blake2s(f"{turn}:{channel_id}".encode(), digest_size=8).hexdigest()
+    return f"bk{digest}"
 
 
 def rate_limit_of(err: BaseException) -> RateLimited | None:
@@ -204,17 +219,20 @@ class DiscordMessageReply(_DiscordReply):
         return True
 
     async def post_placeholder(self, text: str) -> str:
+        """The reply's first message; with a marker (the core's turns and the restart's notes),
+        with the turn's :func:`first_nonce`: where Discord hands back the message it created
+        with that nonce (its content is not ``text``), :attr:`handed_back` says what it shows."""
         if self._open_channel is not None:
             self.channel, self.reference = await self._open_channel()
             self._open_channel = None
         reference = self.reference
-
-        async def send() -> discord.Message:
-            if reference is None:
-                return await self.channel.send(text)
-            return await self.channel.send(text, reference=reference, mention_author=False)
-
-        message = await platform_call(send)
+        marker, channel = self.marker, self.channel
+        extra: dict[str, Any] = {} if marker is None else {"nonce": first_nonce(marker.turn, channel.id)}
+        if reference is not None:
+            extra |= {"reference": reference, "mention_author": False}
+        message = await platform_call(lambda: channel.send(text, **extra))
+        if marker is not None and message.content.strip() != text.strip():  # Discord trims it
+            self.handed_back = ShownMessage(str(message.id), message.content)
         return str(message.id)
 
     async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
@@ -269,6 +287,11 @@ class DiscordInteractionReply(_DiscordReply):
     def token_fresh(self) -> bool:
         return self._clock() < self._deadline
 
+    @property
+    def scope_epoch(self) -> int:
+        """1 once the token has aged out (the reply goes on in the channel), else 0."""
+        return 0 if self.token_fresh else 1
+
     def rate_scope(self, kind: CallKind) -> RateScope:
         """With ``limits``: Discord's bucket of ``kind`` calls on this interaction's webhook
         routes, whose major parameter is the application id + the interaction token (one bucket
@@ -277,10 +300,10 @@ class DiscordInteractionReply(_DiscordReply):
         follow-ups' bucket; the placeholder (the edit of the deferred response) is an edit on
         Discord, which the edit budget learns from the headers of its answer before any edit
         goes (edits wait for the placeholder). Asked once the token has aged out, the
-        channel's own buckets, as a mention's reply. (The core asks when the reply starts: a
-        reply that outlives its token while streaming keeps its interaction's budgets for the
-        channel messages that follow; discord.py still waits on the channel's bucket.)
-        Without ``limits``: one budget for the channel."""
+        channel's own buckets, as a mention's reply: a reply that outlives its token while it
+        streams moves to the channel (:meth:`_edit`), and :attr:`scope_epoch` tells the
+        streamer to draw its calls from then on on the channel's budgets, shared with the
+        other replies there. Without ``limits``: one budget for the channel."""
         limits = self._limits
         if limits is None:
             return super().rate_scope(kind)

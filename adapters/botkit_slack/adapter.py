@@ -15,12 +15,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.adapter import Adapter, AdapterError, AdapterHost, ShownMessage
 from botkit.events import ConversationKey, IncomingMessage, LiveReply, TransientPlatformError
+from botkit.markers import ReplyMarker
 from botkit_slack.commands import keyword_command, parse_slash, top_level_names, with_command
 from botkit_slack.credentials import BotAuth, authorizer, verify
 from botkit_slack.directory import SlackDirectory
 from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_mention, from_message
 from botkit_slack.feedback import ACTION_PATTERN, feedback_event
-from botkit_slack.markers import marker_of
+from botkit_slack.markers import marker_of, metadata
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.sdklogging import WEB_CLIENT_LOGGER, settled_logger
 from botkit_slack.settings import SlackSettings
@@ -34,6 +35,9 @@ log = logging.getLogger("botkit.slack")
 HISTORY_MARGIN = 600.0
 
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+#: ``chat.stopStream``'s answers for a stream that no longer streams (stopped by botkit, by the
+#: asker, or ended by Slack): ``chat.update`` takes it again.
+NOT_STREAMING = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
 
 
 class NotRecorded(Exception):
@@ -160,6 +164,51 @@ class SlackAdapter(Adapter):
             return False
         return True
 
+    async def close_stream(
+        self,
+        key: ConversationKey,
+        message_id: str,
+        marker: ReplyMarker,
+        text: str | None = None,
+        *,
+        shown: str | None = None,
+    ) -> bool:
+        """An unmarked stream the restart pass settles (see :meth:`Adapter.close_stream`).
+
+        Without ``text`` (its final view shown in full, never stopped): ``chat.stopStream`` with
+        the marker, so it shows what it streamed, marked; a stream Slack ended meanwhile (the
+        asker stopped it, or it expired) refuses that, and gets the marker from ``chat.update``
+        with ``shown`` as ``markdown_text``, its Markdown as it shows. With ``text``:
+        ``chat.stopStream`` without the marker, then ``chat.update`` with the text *and* the
+        marker, so that a kill between the two leaves the stream stopped but still unmarked,
+        which the next pass finds again as the turn's stream (marked, it would no longer be told
+        from a finished one)."""
+        client, meta = self._web_client(), metadata(marker)
+        try:
+            try:
+                await client.chat_stopStream(
+                    channel=key.channel, ts=message_id, metadata=None if text else meta
+                )
+                ended = False
+            except SlackApiError as err:
+                if err.response.get("error") not in NOT_STREAMING or (text is None and shown is None):
+                    raise
+                ended = True
+            if text is not None:
+                await client.chat_update(
+                    channel=key.channel, ts=message_id, text=fit_text(text), metadata=meta
+                )
+            elif ended:
+                await client.chat_update(
+                    channel=key.channel, ts=message_id, markdown_text=shown, metadata=meta
+                )
+        except SlackApiError as err:
+            log.info(
+                "cannot close the stream %s in %s: %s", message_id, key.channel, err.response.get("error")
+            )
+            return False
+        return True
+
     async def reply_messages(
         self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
     ) -> list[ShownMessage] | None:
@@ -203,11 +252,12 @@ class SlackAdapter(Adapter):
         replaced the placeholder, then the process died before ``chat.stopStream`` marked it):
         its stream is the *last* message of ours in the thread with no marker and no file, from
         ``oldest`` on (the turn's acceptance less :data:`HISTORY_MARGIN`, as for a DM). Turns in
-        a thread run one at a time and every other message botkit posts is marked, so an earlier
-        unmarked one (a stream repaired by an earlier restart) comes before it; where the turn
-        has no message of its own that one is listed, but it ends with the interruption note
-        already, so the core leaves it alone. The core takes an unmarked message only for a
-        turn that was ``streaming`` (:mod:`botkit.repair`)."""
+        a thread run one at a time and every other message botkit posts is marked (a stream
+        whose stop Slack refused is marked by ``chat.update``, one the restart repairs or stops
+        by :meth:`close_stream`), so an earlier unmarked one (repaired by an older botkit) comes
+        before it; where the turn has no message of its own that one is listed, but it ends with
+        the interruption note already, so the core leaves it alone. The core takes an unmarked
+        message only for a turn that was ``streaming`` (:mod:`botkit.repair`)."""
         candidates = [m for m in listed if self._unmarked_stream(m) and float(m.get("ts") or 0) >= oldest]
         if not candidates:
             return []
@@ -260,6 +310,10 @@ class SlackAdapter(Adapter):
             signing_secret=secret.get_secret_value() if secret is not None else "",
             request_verification_enabled=self.config.mode == "http",
             process_before_response=True,  # ack after the listener: after the message is stored
+            # bolt's per-event ``say``/``set_status``/``say_stream`` helpers for assistant threads:
+            # botkit's listeners never take them (the replies make their own calls), and building
+            # them was about a tenth of bolt's work per event (benchmarks/bench_bolt_dispatch.py).
+            attaching_conversation_kwargs_enabled=False,
             name="botkit",
             logger=settled_logger("botkit.slack.bolt"),  # also the Socket Mode client's
         )

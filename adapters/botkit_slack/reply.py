@@ -134,7 +134,11 @@ class _Stream:
 
     ts: str
     sent: str  # the markdown appended so far
+    text: str  # the core's text it shows (``sent`` before :func:`stream_markdown`)
     open: bool = True
+    # Slack refused the stop (the asker stopped the stream, or Slack ended it): it shows the
+    # text without the marker until ``chat.update`` re-sends it with it (SlackReply._mark_stopped).
+    unmarked: bool = False
 
 
 class SlackReply(LiveReply):
@@ -288,10 +292,17 @@ class SlackReply(LiveReply):
         """The final view's texts as Slack returns them: mrkdwn, except a first message that
         the native stream shows (or will show) in full, whose ``text`` is the stream's Markdown
         (:func:`stream_markdown`): the restart pass must find a view that was applied shown."""
-        shown = [fit_text(chunk) for chunk in chunks]
-        if chunks and self._stream_shows(chunks[0]):
-            shown[0] = stream_markdown(chunks[0])
-        return shown
+        return self.rendered_views(chunks)[0]
+
+    def rendered_views(self, chunks: Sequence[str]) -> list[list[str]]:
+        """:meth:`rendered_view` and, where that differs, the view as ``chat.update`` shows it
+        (mrkdwn): a ``chat.startStream`` or ``chat.appendStream`` refused after the intent was
+        spooled, or a refused ``chat.stopStream`` (:meth:`_mark_stopped`), falls back to it."""
+        edited = [fit_text(chunk) for chunk in chunks]
+        if not (chunks and self._stream_shows(chunks[0])):
+            return [edited]
+        view = [stream_markdown(chunks[0]), *edited[1:]]
+        return [view] if view == edited else [view, edited]
 
     def _stream_shows(self, text: str) -> bool:
         """Whether the first message will show ``text`` as streamed Markdown, following the
@@ -357,10 +368,11 @@ class SlackReply(LiveReply):
     async def _edit(self, message_id: str, text: str, turn_id: int | None) -> None:
         if self.native and message_id == self._first and await self._stream_edit(message_id, text):
             if turn_id is not None:
-                await self._stop_stream([actions_block(turn_id)])
+                await self._stop_stream(turn_id)
             return
         if self._stream is not None and message_id == self._first:
-            await self._stop_stream()  # a streaming message refuses chat.update
+            await self._stop_stream(mark=False)  # a streaming message refuses chat.update
+            self._stream.unmarked = False  # the update below carries the marker
             message_id = self._stream.ts
         await self._update(message_id, text, turn_id)
 
@@ -486,7 +498,7 @@ class SlackReply(LiveReply):
                 log.warning("chat.startStream refused (%s); streaming with chat.update", _code(err))
                 self.native = False
                 return False
-            self._stream = _Stream(str(response["ts"]), markdown)
+            self._stream = _Stream(str(response["ts"]), markdown, text)
             await self._delete(placeholder_ts, "the placeholder")
             return True
         if not stream.open:
@@ -497,6 +509,7 @@ class SlackReply(LiveReply):
             return False
         suffix = markdown[len(stream.sent) :]
         if not suffix:
+            stream.text = text
             return True
         try:
             await slack_call(
@@ -508,31 +521,50 @@ class SlackReply(LiveReply):
             log.warning("chat.appendStream failed (%s); continuing with chat.update", err)
             self.native = False
             return False
-        stream.sent = markdown
+        stream.sent, stream.text = markdown, text
         return True
 
-    async def _stop_stream(self, blocks: list[dict[str, object]] | None = None) -> None:
-        """``chat.stopStream`` with the reply's marker, once it succeeded or was refused (logged:
-        the text is already there).
+    async def _stop_stream(self, turn_id: int | None = None, *, mark: bool = True) -> None:
+        """``chat.stopStream`` with the reply's marker (and, with ``turn_id``, the final's 👍/👎),
+        once it succeeded or was refused (logged: the text is already there).
 
-        A 429 or a transient failure is raised and the stream stays open, so the core's retry of
-        the call that needed the stop stopped (the final edit, a continuation, ``finish``) stops
-        it again, before anything else.
+        A refused stop leaves the stream showing its text without the marker, so that a later
+        turn's restart pass could take it for its own (an unmarked stream is found by where it
+        is): unless the caller updates the message itself (``mark=False``), it is marked by
+        :meth:`_mark_stopped`. A 429 or a transient failure is raised and the stream stays open
+        (or unmarked), so the core's retry of the call that needed the stop (the final edit, a
+        continuation, ``finish``) stops (or marks) it again, before anything else.
         """
         stream = self._stream
-        if stream is None or not stream.open:
+        if stream is None:
             return
-        try:
-            # The reply marker goes here: chat.startStream takes no metadata, so a stopped
-            # stream is marked like every other reply message (botkit_slack.markers).
-            await slack_call(
-                self.client.chat_stopStream(
-                    channel=self.channel, ts=stream.ts, blocks=blocks, metadata=metadata(self.marker)
+        if stream.open:
+            try:
+                # The reply marker goes here: chat.startStream takes no metadata, so a stopped
+                # stream is marked like every other reply message (botkit_slack.markers).
+                blocks = [actions_block(turn_id)] if turn_id is not None else None
+                await slack_call(
+                    self.client.chat_stopStream(
+                        channel=self.channel, ts=stream.ts, blocks=blocks, metadata=metadata(self.marker)
+                    )
                 )
-            )
+            except SlackApiError as err:
+                log.warning("chat.stopStream refused for %s: %s", stream.ts, _code(err))
+                stream.unmarked = self.marker is not None
+            stream.open = False
+        if stream.unmarked and mark:
+            await self._mark_stopped(stream, turn_id)
+
+    async def _mark_stopped(self, stream: _Stream, turn_id: int | None) -> None:
+        """A stream that Slack stopped before botkit could (``stopped_by_user``, or ended by
+        Slack) no longer streams, so ``chat.update`` takes it again (slack_sdk's ``chat_stream``
+        names that its fallback for a stream that expired): its text re-sent with the marker,
+        and the final's buttons. Refused too, it is logged and left (the text is there)."""
+        try:
+            await self._update(stream.ts, stream.text, turn_id)
         except SlackApiError as err:
-            log.warning("chat.stopStream refused for %s: %s", stream.ts, _code(err))
-        stream.open = False
+            log.warning("cannot mark the stopped stream %s: %s", stream.ts, _code(err))
+        stream.unmarked = False
 
 
 def _code(err: SlackApiError) -> str:

@@ -419,13 +419,14 @@ class TurnRecorder:
         }
 
     async def intend(
-        self, shown: Sequence[str], *, status: str, answer: str, reasoning: str, error: str | None
+        self, shown: Sequence[Sequence[str]], *, status: str, answer: str, reasoning: str, error: str | None
     ) -> None:
         """The final view is about to be shown as ``shown`` (its messages as the platform will
-        show them): spool what :meth:`finish` will store, as an intent, before the request goes
-        out. A process killed with it in flight leaves the next start able to tell, by reading the
-        platform, a final view that was applied (stored as meant, never edited) from one that was
-        not (interrupted, its partial kept): see :mod:`botkit.repair`. Awaited by the streamer
+        show them, in each form it may: :meth:`~botkit.events.LiveReply.rendered_views`): spool
+        what :meth:`finish` will store, as an intent, before the request goes out. A process
+        killed with it in flight leaves the next start able to tell, by reading the platform, a
+        final view that was applied (stored as meant, never edited) from one that was not
+        (interrupted, its partial kept): see :mod:`botkit.repair`. Awaited by the streamer
         before that request: the intent is on disk (fsynced) by then, a power cut included."""
         spool = self.writes.spool if self.writes is not None else None
         if spool is None or self.assistant_id is None or self.key is None:
@@ -437,7 +438,8 @@ class TurnRecorder:
                 self.assistant_id,
                 (key.platform, key.workspace, key.channel, key.thread),
                 values,
-                tuple(shown),
+                tuple(shown[0]),
+                tuple(tuple(form) for form in shown[1:]),
             )
         )
         self.intended = True

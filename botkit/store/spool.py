@@ -158,6 +158,14 @@ class SpooledWrite:
     # An intent only: the final view's messages as the platform will show them (LiveReply.rendered),
     # about to be shown; None: the view was shown, ``values`` is the write to store.
     shown: tuple[str, ...] | None = None
+    # The other forms the platform may show that view in (a fallback after the intent was
+    # spooled: LiveReply.rendered_views), each like ``shown``.
+    also: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def views(self) -> tuple[tuple[str, ...], ...]:
+        """Every form the intended final view may show in, the expected one first."""
+        return () if self.shown is None else (self.shown, *self.also)
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,8 @@ class WriteSpool:
         }  # fmt: skip
         if entry.shown is not None:
             data["shown"] = list(entry.shown)
+        if entry.also:
+            data["also"] = [list(form) for form in entry.also]
         path, what = self._path(entry.turn), f"the pending final write of turn {entry.turn}"
         payload = json.dumps(data).encode("utf-8")
         return asyncio.wrap_future(_write_soon(path, payload, what, sync_directory=not over_durable))
@@ -255,6 +265,7 @@ class WriteSpool:
                 tuple(data["key"]),
                 dict(data["values"]),
                 None if shown is None else tuple(str(s) for s in shown),
+                tuple(tuple(str(s) for s in form) for form in data.get("also") or ()),
             )
 
         return self._read(f"{self._prefix}*.json", parse)

@@ -134,16 +134,10 @@ class ReplyStreamer:
         self.budget = budget
         self.text_filter = text_filter
 
-        def policy(kind: CallKind) -> RetryPolicy:
-            scope = reply.rate_scope(kind)
-            if budgets is None or scope == reply.rate_scope("edit"):
-                return RetryPolicy(budget, clock=clock)
-            return RetryPolicy(budgets.for_scope(scope), clock=clock)
-
-        self._calls = RetryPolicy(budget, clock=clock)
-        self._posts = policy("post")
-        self._deletes = policy("delete")
-        self._statuses = policy("status")
+        self._budgets = budgets
+        self._scope_epoch = reply.scope_epoch
+        self._clock = clock
+        self._use_budgets(budget)
         self._status_mode = False  # a status line stands in for the placeholder: no edits
         self._status_calling = False  # the status call is in flight (not waiting for a token)
         self._stream_ended: Callable[[], None] | None = None  # counts it out of budget.streams
@@ -155,7 +149,6 @@ class ReplyStreamer:
         self.first_text_at_once = first_text_at_once
         self._text_shown = False  # a partial view with model text went out (see first_text_at_once)
         self._text_came = asyncio.Event()  # the answer's first text arrived (wakes _pace)
-        self._clock = clock
         self._view = _View()
         self._shown: list[str] = []
         self._last_edit = 0.0  # when the visible text last changed (the budget's priority)
@@ -166,15 +159,59 @@ class ReplyStreamer:
         self._io_lock = asyncio.Lock()
         self.stats = StreamStats()
         # Crash windows (botkit.repair): told the final view's messages (as the platform will
-        # show them) before the first call that shows it goes out, and each message a text
-        # posted anew replaced (False) and its deletion once it landed (True).
+        # show them, in each form it may: LiveReply.rendered_views) before the first call that
+        # shows it goes out, and each message a text posted anew replaced (False) and its
+        # deletion once it landed (True).
         # Each is awaited: the record is on disk before the call that relies on it goes out.
-        self.before_final: Callable[[list[str]], Awaitable[None]] | None = None
+        self.before_final: Callable[[list[list[str]]], Awaitable[None]] | None = None
         self.strays: Callable[[str, bool], Awaitable[None]] | None = None
         # Told every message id of the reply each time a continuation message was posted (not
         # awaited: the record is started, the stream goes on), so that a restart knows all of a
         # long reply's messages, not only its first (botkit.repair).
         self.continued: Callable[[list[str]], None] | None = None
+
+    def _use_budgets(self, budget: EditBudget) -> None:
+        """Edits draw on ``budget``; posts, deletions and status lines on the scopes the reply
+        names for them (with a registry; otherwise on ``budget`` too)."""
+        reply, budgets, clock = self.reply, self._budgets, self._clock
+        edit_scope = reply.rate_scope("edit")
+
+        def policy(kind: CallKind) -> RetryPolicy:
+            scope = reply.rate_scope(kind)
+            if budgets is None or scope == edit_scope:
+                return RetryPolicy(budget, clock=clock)
+            return RetryPolicy(budgets.for_scope(scope), clock=clock)
+
+        self.budget = budget
+        self._calls = RetryPolicy(budget, clock=clock)
+        self._posts = policy("post")
+        self._deletes = policy("delete")
+        self._statuses = policy("status")
+
+    def _follow_scopes(self) -> None:
+        """The reply's scopes moved since they were chosen (:attr:`LiveReply.scope_epoch`: a
+        Discord slash reply that outlived its token goes on in the channel): the calls from
+        now on draw on the budgets of the new scopes, and the reply streams there (counted in
+        the new edit budget's streams and owed finals, out of the old one's)."""
+        epoch = self.reply.scope_epoch
+        if epoch == self._scope_epoch or self._budgets is None:
+            return
+        self._scope_epoch = epoch
+        budget = self._budgets.for_scope(self.reply.rate_scope("edit"))
+        if budget is self.budget:
+            return
+        # (A final view's move: its stream was counted out already; its final is still owed.)
+        streaming, owing = self._stream_ended is not None and not self._closing, self._final_paid is not None
+        for release in (self._stream_ended, self._final_paid):
+            if release is not None:
+                release()
+        self._use_budgets(budget)
+        if streaming:
+            self._stream_ended = budget.stream_started()
+            weakref.finalize(self, self._stream_ended)
+        if owing:
+            self._final_paid = None
+            self._owe_final()
 
     # -- input side -------------------------------------------------------------------------
     async def start(self, placeholder: str = PLACEHOLDER) -> str:
@@ -283,13 +320,16 @@ class ReplyStreamer:
                 final = self._view.final is not None
                 self._mark("final" if final else "partial")
                 if final:  # a crash from here on: the restart pass must know it shows the final
-                    await self._tell(self.before_final, self.reply.rendered_view(chunks))
+                    await self._tell(self.before_final, self.reply.rendered_views(chunks))
             else:
                 posted[0] = shown
             return await self.reply.post_placeholder(posted[0])
 
         message_id = await self._posts.land(post, priority=FIRST)
-        self._shown = [posted[0]]
+        # A message posted before handed back instead (LiveReply.handed_back: a retried post
+        # whose first response was lost): it shows what it showed then, so the next view edits it.
+        handed = self.reply.handed_back
+        self._shown = [handed.text if handed is not None and handed.message_id == message_id else posted[0]]
         self.stats.message_ids = [message_id]
         self._last_edit = self._clock()
         return message_id
@@ -559,9 +599,10 @@ class ReplyStreamer:
         shown = self._filtered(self.view(text, final) if self.view is not None else text) or PLACEHOLDER
         chunks = split_message(shown, self.reply.max_chars, self.reply.measure)
         self._mark("final" if final else "partial")
+        self._follow_scopes()
         if self._replace_sooner(chunks, final=final):
             if final:
-                await self._tell(self.before_final, self.reply.rendered_view(chunks))
+                await self._tell(self.before_final, self.reply.rendered_views(chunks))
             with_buttons = feedback_turn if final and self.reply.posts_with_buttons else None
             await _shield(self._replace(chunks, final=final, feedback_turn=with_buttons))
             if feedback_turn is not None and with_buttons is None:
@@ -576,7 +617,7 @@ class ReplyStreamer:
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         if final:
-            await self._tell(self.before_final, self.reply.rendered_view(chunks))
+            await self._tell(self.before_final, self.reply.rendered_views(chunks))
         last = len(chunks) - 1
         posted_buttons = False
         for index, chunk in enumerate(chunks):

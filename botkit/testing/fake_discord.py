@@ -294,6 +294,12 @@ class FakeDiscord(LocalServer):
         self.invalidate_resumes = False  # answer every RESUME with INVALID_SESSION (re-identify)
         self.replay_seen_messages = False  # a replay also repeats the MESSAGE_CREATEs already seen
         self.heartbeats = 0
+        # Create Message's ``nonce`` with ``enforce_nonce``: "checked for uniqueness in the past
+        # few minutes. If another message was created by the same author with the same nonce,
+        # that message will be returned and no new message will be created" (Discord's docs;
+        # "a few minutes" is not specified: here this many seconds, a test may shorten it).
+        self.nonce_seconds = 180.0
+        self._nonces: dict[tuple[str, str], tuple[int, float]] = {}  # (author, nonce) -> (message, when)
         self.gateway_compression: list[str | None] = []  # ``compress`` asked by each connection
         self._rules: list[_RateLimitRule] = []
         self._holds: list[tuple[str, re.Pattern[str], Hold]] = []
@@ -1086,6 +1092,8 @@ class FakeDiscord(LocalServer):
             return self._error(400, 50006, "Cannot send an empty message")
         if (problem := self._bad_components(body)) is not None:
             return problem
+        if (earlier := self._created_with_nonce(body)) is not None:
+            return _json(earlier)
         extra: dict[str, Any] = {"components": body.get("components") or []}
         if body.get("embeds"):
             extra["embeds"] = body["embeds"]
@@ -1101,8 +1109,24 @@ class FakeDiscord(LocalServer):
         message = self._message_payload(channel_id, self.bot_user, content, **extra)
         if files:
             self.files[int(message["id"])] = list(files)
+        nonce = body.get("nonce")
+        if nonce is not None:  # returned on create and in MESSAGE_CREATE, never on reads
+            self._nonces[(self.bot_user["id"], str(nonce))] = (int(message["id"]), time.monotonic())
+            message = {**message, "nonce": nonce}
         await self._dispatch_message(message)
         return _json(message)
+
+    def _created_with_nonce(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The message the bot created with this ``nonce`` within :attr:`nonce_seconds`, where
+        the request enforces it (and that message still exists), as Discord hands it back."""
+        nonce = body.get("nonce")
+        if nonce is None or not body.get("enforce_nonce"):
+            return None
+        earlier = self._nonces.get((self.bot_user["id"], str(nonce)))
+        if earlier is None or time.monotonic() - earlier[1] > self.nonce_seconds:
+            return None
+        message = self.messages.get(earlier[0])
+        return None if message is None else {**message, "nonce": nonce}
 
     def _reply_reference(
         self, channel_id: int, sent: Mapping[str, Any]

@@ -9,7 +9,9 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
 - ``auth.test`` (bot token) -> the bot's identity, with the granted scopes in ``X-OAuth-Scopes``;
 - ``apps.connections.open`` (app token) -> ``ws://127.0.0.1:PORT/socket-mode?ticket=N``;
 - ``chat.postMessage``, ``chat.update`` (``msg_too_long`` above 4,000 characters,
-  ``message_not_found``, ``streaming_state_conflict`` while a message streams), ``chat.delete``,
+  ``message_not_found``, ``streaming_state_conflict`` while a message streams; ``markdown_text``
+  instead of ``text``, read back as sent like a stream's, ``markdown_text_conflict`` with ``text``
+  or ``blocks``), ``chat.delete``,
   ``chat.postEphemeral`` (kept in :attr:`FakeSlack.ephemerals`; ``user_not_in_channel`` for the
   pairs in :attr:`FakeSlack.not_in_channel`), ``conversations.replies`` (the thread of a parent
   or a reply, narrowed by ``oldest``/``latest``/``inclusive``), ``conversations.history`` (a
@@ -25,7 +27,10 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
 - native streaming: ``chat.startStream`` (``thread_ts`` required; ``recipient_user_id`` and
   ``recipient_team_id`` required outside DMs), ``chat.appendStream``, ``chat.stopStream``
   (``message_not_in_streaming_state`` once stopped; its ``metadata`` is kept, ``startStream``
-  takes none). A streamed message's ``text`` is its Markdown so far, exactly as sent (the
+  takes none). :meth:`FakeSlack.stop_by_user_before` plays the asker pressing the stream's stop:
+  it no longer streams (``chat.update`` takes it again, as slack_sdk's ``chat_stream`` documents
+  for a stream that ended server-side), and ``chat.appendStream``/``chat.stopStream`` on it
+  answer ``stopped_by_user`` (an error code of both methods). A streamed message's ``text`` is its Markdown so far, exactly as sent (the
   ``markdown_text`` pieces joined), while it streams and once stopped, and
   :attr:`SlackMessage.appended` lists every piece it was sent in. That is an assumption: Slack
   documents no read back of a streamed message (/work/shared/facts/platforms.md §7 has the
@@ -217,6 +222,7 @@ class SlackMessage:
     thread_ts: str | None = None
     history: list[str] = field(default_factory=list)  # every text it had, oldest first
     streaming: bool = False  # a native stream not stopped yet
+    stopped_by_user: bool = False  # the asker stopped the stream (stop_by_user_before)
     appended: list[str] = field(default_factory=list)  # a stream's pieces (start, appends, stop)
     blocks: list[dict[str, Any]] | None = None  # the Block Kit blocks it shows now, if any
     blocks_history: list[list[dict[str, Any]] | None] = field(
@@ -371,6 +377,7 @@ class FakeSlack(LocalServer):
         self._delays: dict[str, float] = {}
         self._every: _EveryNth | None = None
         self._holds: list[Hold] = []
+        self._user_stops: list[str] = []  # methods before whose next call on a stream the user stops it
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
         self._socket_tasks: set[asyncio.Task[None]] = set()
@@ -512,6 +519,18 @@ class FakeSlack(LocalServer):
         held = Hold(method, apply, match)
         self._holds.append(held)
         return held
+
+    def stop_by_user_before(self, method: str) -> None:
+        """The asker stops a native stream just before the next call of ``method`` on it (a
+        ``chat.stopStream``, ``chat.appendStream``) reaches Slack: that call, and every later
+        streaming call on that message, answers ``stopped_by_user``."""
+        self._user_stops.append(method)
+
+    def _user_stop(self, method: str, args: Mapping[str, Any]) -> None:
+        message = self.messages.get((str(args.get("channel")), str(args.get("ts"))))
+        if method in self._user_stops and message is not None and message.streaming:
+            self._user_stops.remove(method)
+            message.streaming, message.stopped_by_user = False, True
 
     def _take_hold(self, method: str, args: Mapping[str, Any]) -> Hold | None:
         for held in self._holds:
@@ -957,6 +976,7 @@ class FakeSlack(LocalServer):
             return fault.status, {"ok": False, "error": fault.error}, headers
         if method in ("chat.postMessage", "chat.startStream") and args.get("channel") in self.bot_not_in:
             return 200, {"ok": False, "error": "not_in_channel"}, headers
+        self._user_stop(method, args)
         handler = {
             "auth.test": self._auth_test,
             "apps.connections.open": self._connections_open,
@@ -1117,8 +1137,11 @@ class FakeSlack(LocalServer):
             return {"ok": False, "error": "cant_update_message"}
         if message.streaming:
             return {"ok": False, "error": "streaming_state_conflict"}
-        text = str(args.get("text") or "")
-        if len(text) > SLACK_TEXT_LIMIT:
+        markdown = args.get("markdown_text")
+        if markdown and (args.get("text") or args.get("blocks")):
+            return {"ok": False, "error": "markdown_text_conflict"}
+        text = str(markdown or args.get("text") or "")
+        if len(text) > (MARKDOWN_TEXT_LIMIT if markdown else SLACK_TEXT_LIMIT):
             return {"ok": False, "error": "msg_too_long"}
         blocks = _blocks(args)
         if blocks is not None and (problem := _blocks_problem(blocks)) is not None:
@@ -1260,6 +1283,8 @@ class FakeSlack(LocalServer):
         message = self.messages.get((str(args.get("channel")), str(args.get("ts"))))
         if message is None:
             return {"ok": False, "error": "message_not_found"}
+        if message.stopped_by_user:
+            return {"ok": False, "error": "stopped_by_user"}
         if not message.streaming:
             return {"ok": False, "error": "message_not_in_streaming_state"}
         return message

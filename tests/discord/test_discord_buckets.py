@@ -192,3 +192,31 @@ async def test_a_429_on_an_interactions_webhook_is_logged_without_its_token(
         assert not any(interaction.token in line for line in logged)
         answer = await _stored_answer(rig, fake.channel_id, str(interaction.id))
         assert fake.interaction_messages(interaction.id) == [answer]
+
+
+async def test_a_slash_reply_that_outlives_its_token_streams_on_the_channels_budgets(tmp_path: Path) -> None:
+    """A slash command's reply whose interaction token ages out while it streams goes on as a
+    channel message (``discord.interaction_reply_seconds``): its edits from then on are the
+    channel's ``PATCH /channels/{channel}/messages/{id}``, and they draw on the channel's edit
+    budget, the one every reply in that channel shares (not on its interaction's, whose
+    bucket it no longer uses). Every channel edit of the moved message was granted there."""
+    async with (
+        FakeDiscord(limits=DiscordLimits()) as fake,
+        discord_rig(tmp_path, fake=fake, core=STREAMING, interaction_reply_seconds=0.5) as rig,
+    ):
+        rig.bot.standin.time_to_first_token = 1.0  # the answer starts after the token's margin
+        rig.bot.standin.tokens_per_second = 20  # and streams for a few seconds in the channel
+        interaction = await fake.slash_command(fake.add_user("alice"), "ask", {"question": "word " * 40})
+        await fake.wait_for(lambda: bool(interaction.original_id), 30)
+        await wait_idle(rig.bot, 60)
+        assert rig.bot.app is not None
+        registry = rig.bot.app.bot.turns.budgets
+        answer = await _stored_answer(rig, fake.channel_id, str(interaction.id))
+        (moved,) = [m for m in fake.messages_in(fake.channel_id) if "webhook_id" not in m]
+        assert moved["content"] == answer
+        edits = fake.calls_to("PATCH", rf"^/channels/{fake.channel_id}/messages/{moved['id']}$")
+        assert len(edits) >= 3  # it streamed there: partial edits, the final with its buttons
+        channel_edits = f"discord:{fake.channel_id}:edit"
+        assert channel_edits in registry.scopes()
+        assert registry.get(channel_edits, None).granted >= len(edits)
+        assert [c for c in fake.calls if c.status == 429] == []

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from botkit_discord.adapter import fit_message
+from botkit_discord.reply import CONTINUED_NOTE
 from test_discord_crash_windows import (
     ANSWER,
     EDIT,
@@ -32,7 +33,7 @@ from test_discord_crash_windows import (
 from test_discord_restart_repair import checked_adapter
 
 from botkit.events import ConversationKey
-from botkit.leftovers import LEFTOVER_NOTE, UNANSWERED_NOTE
+from botkit.leftovers import LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE
 from botkit.markers import ShownMessage
 from botkit.testing import Standin
 from botkit.testing.fake_discord import FakeDiscord
@@ -78,16 +79,23 @@ def _notes(fake: FakeDiscord) -> list[dict[str, Any]]:
     return [m for m in _bot_messages(fake) if m["content"] == UNANSWERED_NOTE]
 
 
-async def _sigkill_at(tmp_path: Path, env: dict[str, str], held: Hold) -> None:
-    """Start botkit (its restart pass runs first) and SIGKILL it once ``held`` is reached."""
+async def _sigkill_at(
+    tmp_path: Path, env: dict[str, str], held: Hold, then: Callable[[], Awaitable[str]] | None = None
+) -> str:
+    """Start botkit (its restart pass runs first), await ``then`` (what happens while it runs;
+    its result is returned) and SIGKILL it once ``held`` is reached."""
     process = await _botkit_run(tmp_path, env)
+    done = ""
     try:
+        if then is not None:
+            done = await then()
         await asyncio.wait_for(held.reached.wait(), 60)
     finally:
         if process.returncode is None:
             process.kill()
         await process.wait()
     assert process.returncode == -signal.SIGKILL
+    return done
 
 
 PLACES = {
@@ -306,3 +314,170 @@ async def test_a_long_replys_final_view_in_flight_then_restart_decides_from_all_
         (reply,) = messages  # the second part was never posted
         assert reply["content"] == fit_message(f"{checkpoint}\n\n{LEFTOVER_NOTE}", SHORT_LIMIT)
         assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+# -- a final view posted anew, its first message too --------------------------------------------
+def _inline_env(fake: FakeDiscord, standin: Standin, database: Path, **settings: str) -> dict[str, str]:
+    """The drills' environment with inline mentions and ``settings`` (``[discord]`` keys)."""
+    extra = {f"BOTKIT_DISCORD__{key.upper()}": value for key, value in settings.items()}
+    return _env(fake, standin, database) | {"BOTKIT_DISCORD__MENTION_MODE": "inline"} | extra
+
+
+def _answer_posted(body: Any) -> bool:
+    """The final view's POST of the whole answer as a new message (no reference)."""
+    return isinstance(body, dict) and "message_reference" not in body and body.get("content") == ANSWER
+
+
+async def _placeholder_refused(fake: FakeDiscord) -> str:
+    """An inline mention whose placeholder Discord refuses once (403): the final view posts
+    the answer as a new message that references nothing."""
+    fake.fail(
+        "POST",
+        rf"^/channels/{fake.channel_id}/messages$",
+        status=403,
+        match=lambda body: isinstance(body, dict) and bool(body.get("message_reference")),
+    )
+    question = await fake.user_message(fake.add_user("ada"), fake.channel_id, f"{fake.mention} a story")
+    return str(question["id"])
+
+
+async def _token_aged_out(fake: FakeDiscord) -> str:
+    """A slash command whose answer comes after its token's margin: the final view retires the
+    interaction's response ("continues below") and posts the answer in the channel."""
+    interaction = await fake.slash_command(fake.add_user("ada"), "ask", {"question": "a story"})
+    await fake.wait_for(lambda: bool(interaction.original_id), 30)
+    return str(interaction.original_id)
+
+
+@pytest.mark.parametrize("how", ["placeholder-refused", "token-aged-out"])
+async def test_a_final_view_posted_anew_in_flight_is_found_by_its_text_and_kept(
+    tmp_path: Path, how: str
+) -> None:
+    """The final view's first message is posted anew by the view itself (no recorded message
+    of the turn is in it) and botkit is SIGKILLed with that POST applied, its id never back.
+    The restart finds the answer by its text after the turn's last known message (or after
+    its question, where it has none): stored ``complete`` with that message's id, nothing
+    edited, no "ask again" note. A slash reply's retired response keeps saying that the
+    answer continues below, as it does without a kill."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        aged = how == "token-aged-out"
+        env = _inline_env(fake, standin, database, **({"interaction_reply_seconds": "0.5"} if aged else {}))
+        if aged:
+            standin.time_to_first_token = 1.5  # the answer comes after the token's margin
+        hold = fake.hold("POST", rf"^/channels/{fake.channel_id}/messages$", apply=True, match=_answer_posted)
+
+        async def ask() -> str:
+            await fake.wait_until_connected(60)
+            return await (_placeholder_refused if how == "placeholder-refused" else _token_aged_out)(fake)
+
+        before = await _sigkill_at(tmp_path, env, hold, ask)
+        ((status, _),) = _assistant(database)
+        assert status == "streaming"
+        (answer,) = [m for m in _bot_messages(fake) if m["content"] == ANSWER]
+        assert answer["id"] not in _recorded_ids(database)  # its POST's response never came back
+        shown = {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)}
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert _assistant(database) == [("complete", ANSWER)], log.decode()[-3000:]
+    assert {m["id"]: fake.versions_of(int(m["id"])) for m in _bot_messages(fake)} == shown  # never edited
+    assert _recorded_ids(database) == [answer["id"]]
+    assert _notes(fake) == []
+    if how == "token-aged-out":
+        assert fake.versions_of(int(before))[-1] == CONTINUED_NOTE
+
+
+# -- a placeholder past the listing's bounds --------------------------------------------------
+def _placeholder_post(body: Any) -> bool:
+    """A reply's first message: it replies to its question (an inline mention)."""
+    return isinstance(body, dict) and bool(body.get("message_reference"))
+
+
+def _accepted_an_hour_earlier(database: Path) -> None:
+    """The turn's rows say it was accepted an hour before its placeholder was posted: past
+    ``discord.repair_window_seconds`` (a placeholder held back that long)."""
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE messages SET created_at = datetime(created_at, '-1 hour')")
+
+
+@pytest.mark.parametrize("restart", ["soon", "later"])
+@pytest.mark.parametrize("bound", ["window", "pages"])
+async def test_a_placeholder_past_the_listings_bounds_is_handed_back_or_the_note_says_so(
+    tmp_path: Path, bound: str, restart: str
+) -> None:
+    """An inline mention's placeholder posted (its id never back: SIGKILL while the answer
+    streams) where the restart's listing cannot reach it: posted past
+    ``discord.repair_window_seconds`` after the turn was accepted, or past
+    ``discord.repair_max_pages`` pages of chatter. ``soon``: the restart's note is posted with
+    the turn's nonce, Discord (which remembers it for a few minutes) hands back the placeholder
+    instead, and that is repaired in place: one message, no "Thinking…", no note. ``later``
+    (Discord forgot the nonce): the placeholder cannot be found, and the new note says that an
+    earlier reply still "Thinking…" was cut off by the restart."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _inline_env(fake, standin, database, **({"repair_max_pages": "1"} if bound == "pages" else {}))
+
+        async def ask(fake: FakeDiscord, asker: int) -> Hold:
+            question = await fake.user_message(
+                asker, fake.channel_id, f"{fake.mention} a story", dispatch=False
+            )
+            if bound == "pages":
+                await _busy(fake, fake.channel_id, question)
+            held = fake.hold(
+                "POST", rf"^/channels/{fake.channel_id}/messages$", apply=True, match=_placeholder_post
+            )
+            await fake.redeliver(question)
+            return held
+
+        checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, ask)
+        placeholder = _placeholder(fake, set())
+        if bound == "window":
+            _accepted_an_hour_earlier(database)
+        if restart == "later":
+            fake.nonce_seconds = 0.0
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert _assistant(database) == [("interrupted", checkpoint)], log.decode()[-3000:]
+    interrupted = f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+    if restart == "soon":
+        _assert_repaired_in_place(fake, placeholder, checkpoint, log)
+        assert len(_bot_messages(fake)) == 1  # no note posted beside it
+    else:
+        assert fake.versions_of(int(placeholder["id"])) == ["_Thinking…_"]  # not found
+        (note,) = [m for m in _bot_messages(fake) if m["id"] != placeholder["id"]]
+        assert note["content"] == f"{interrupted}\n\n{LOST_PLACEHOLDER_NOTE}"
+
+
+async def test_a_placeholder_handed_back_showing_the_final_view_is_kept(tmp_path: Path) -> None:
+    """A placeholder held back until the answer was done posts the answer (the final view's
+    intent spooled first); SIGKILL with that POST applied, its id never back, past
+    ``discord.repair_max_pages`` pages of chatter (neither the listing nor the search by text
+    reaches it). The restart's note is handed back that message instead (the turn's nonce): it
+    shows the final view, so the turn is stored ``complete`` and nothing is edited."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=0) as standin:
+        standin.script_reply(ANSWER)
+        env = _inline_env(fake, standin, database, repair_max_pages="1")
+        channel = rf"^/channels/{fake.channel_id}/messages$"
+        fake.rate_limit("POST", channel, retry_after=1.5, via=False, match=_placeholder_post)
+        hold = fake.hold(
+            "POST", channel, apply=True, match=lambda b: _placeholder_post(b) and b.get("content") == ANSWER
+        )
+
+        async def ask() -> str:
+            await fake.wait_until_connected(60)
+            question = await fake.user_message(
+                fake.add_user("ada"), fake.channel_id, f"{fake.mention} hi", dispatch=False
+            )
+            await _busy(fake, fake.channel_id, question)
+            await fake.redeliver(question)
+            return str(question["id"])
+
+        await _sigkill_at(tmp_path, env, hold, ask)
+        (answer,) = _bot_messages(fake)
+        assert answer["content"] == ANSWER and _recorded_ids(database) == []
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert _assistant(database) == [("complete", ANSWER)], log.decode()[-3000:]
+    assert [m["id"] for m in _bot_messages(fake)] == [answer["id"]]
+    assert fake.versions_of(int(answer["id"])) == [ANSWER]  # never edited
+    assert _recorded_ids(database) == [answer["id"]]

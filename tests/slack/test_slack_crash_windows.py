@@ -57,6 +57,13 @@ def _ids(database: Path) -> list[str]:
         ]
 
 
+def _final_marker(database: Path) -> dict[str, Any] | None:
+    """The Slack metadata that marks a message as the final view of the (one) assistant turn."""
+    with sqlite3.connect(database) as db:
+        (turn,) = db.execute("SELECT id FROM messages WHERE role = 'assistant'").fetchone()
+    return metadata(ReplyMarker(turn, "final"))
+
+
 async def _until(predicate: Callable[[], bool], timeout: float = 60) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():  # noqa: ASYNC110 - polling the database file and the fake
@@ -490,9 +497,11 @@ def _assert_stream_repaired(
     tmp_path: Path, slack: FakeSlack, message: SlackMessage, stream: str, placeholder: str, checkpoint: str
 ) -> None:
     """The turn's one message is its stream, stopped, showing the checkpointed partial answer
-    and the note; the placeholder it replaced deleted; the row interrupted, the spool empty."""
+    and the note, and marked as the turn's final view (so no later turn's restart takes it for
+    its own stream); the placeholder it replaced deleted; the row interrupted, the spool empty."""
     note = f"{checkpoint}\n\n{LEFTOVER_NOTE}" if checkpoint else LEFTOVER_NOTE
     assert message.ts == stream and not message.streaming
+    assert message.metadata == _final_marker(tmp_path / "botkit.db")
     assert message.text == note and message.history[-1] == note
     assert [m.ts for m in slack.deleted] == [placeholder]
     assert _assistant(tmp_path / "botkit.db") == [("interrupted", checkpoint)]
@@ -617,29 +626,76 @@ async def test_a_native_final_view_in_flight_then_restart(tmp_path: Path, applie
     assert _pending(tmp_path) == []
 
 
-@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+@pytest.mark.parametrize("case", ["applied", "not-applied", "ended"])
 async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answer(
-    tmp_path: Path, applied: bool
+    tmp_path: Path, case: str
 ) -> None:
     """``slack.streaming = "native"``, an answer with formatting streamed into an open stream
     (edits at the default cadence): the final view appends the rest of its Markdown, then
     ``chat.stopStream`` carries the buttons and the final marker; SIGKILL while that stop is in
     flight, applied or not. Either way the stream shows the complete answer (as Markdown): the
-    restart stores the turn complete and never edits the stream (no note in any version)."""
+    restart stores the turn complete and never changes its text (no note in any version). Not
+    applied, the stream was never stopped: the restart stops it with the turn's final marker
+    (its text as it is), so it does not stream on, unmarked, for a later turn to take; ``ended``:
+    not applied, and the asker stopped the stream before the restart (its stop is refused then),
+    so the marker comes with a ``chat.update`` of its Markdown as it shows."""
     database = tmp_path / "botkit.db"
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
         standin.script_reply(FORMATTED)
         env = _env(slack, standin, database) | {"BOTKIT_SLACK__STREAMING": "native"}
-        held = slack.hold("chat.stopStream", apply=applied, match=_role("final"))
+        held = slack.hold("chat.stopStream", apply=case == "applied", match=_role("final"))
         replies = await _killed_at(tmp_path, slack, env, held)
         (stream,) = replies()
         assert len(stream.appended) > 1  # it streamed before the final view
-        assert stream.text == stream_markdown(FORMATTED) and stream.streaming is not applied
+        assert stream.text == stream_markdown(FORMATTED) and stream.streaming is (case != "applied")
         assert _assistant(database)[0][0] == "streaming"
+        if case == "ended":
+            slack.stop_by_user_before("chat.stopStream")
         shown = list(stream.history)
         log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] != "streaming")
     (message,) = replies()
-    assert message.ts == stream.ts and message.history == shown, log.decode()[-3000:]
+    assert message.ts == stream.ts and message.text == shown[-1], log.decode()[-3000:]
+    assert message.history == shown + ([shown[-1]] if case == "ended" else [])  # re-sent as is
+    assert not message.streaming and message.metadata == _final_marker(database)
+    assert _assistant(database) == [("complete", FORMATTED)]
+    assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
+    assert _pending(tmp_path) == []
+
+
+@pytest.mark.parametrize("refused", ["chat.startStream", "chat.stopStream"])
+async def test_a_native_final_view_that_fell_back_to_chat_update_in_flight_then_restart_keeps_it(
+    tmp_path: Path, refused: str
+) -> None:
+    """``slack.streaming = "native"``: Slack refuses a stream call of the final view after its
+    intent was spooled (as the stream's Markdown): ``chat.startStream`` (no streaming edit
+    before: the reply goes on with ``chat.update`` on its placeholder), or the final
+    ``chat.stopStream`` (the asker stopped the stream just before it: ``chat.update`` re-sends
+    the answer with the marker and the buttons). SIGKILL while that final ``chat.update`` is in
+    flight, applied: the message shows the complete answer in mrkdwn, the other form the intent
+    records (``SlackReply.rendered_views``), so the restart stores the turn complete and never
+    edits it (no note over the complete answer)."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(FORMATTED)
+        env = _env(slack, standin, database) | {"BOTKIT_SLACK__STREAMING": "native"}
+        if refused == "chat.startStream":
+            slack.fail_with_error("chat.startStream", "channel_type_not_supported")
+            env["BOTKIT_STREAM__EDIT_INTERVAL"] = "30"
+        else:
+            slack.stop_by_user_before("chat.stopStream")
+        held = slack.hold("chat.update", apply=True, match=_role("final"))
+        replies = await _killed_at(tmp_path, slack, env, held)
+        (message,) = replies()  # the placeholder, or the stream that replaced it
+        assert message.text == fit_text(FORMATTED) and message.metadata == _final_marker(database)
+        assert [c.error for c in slack.calls_of(refused)] == [
+            "channel_type_not_supported" if refused == "chat.startStream" else "stopped_by_user"
+        ]
+        assert _assistant(database)[0][0] == "streaming"
+        assert len(_pending(tmp_path)) == 1  # the intent
+        shown = list(message.history)
+        log = await _restart(tmp_path, slack, env, lambda: _assistant(database)[0][0] != "streaming")
+    (after,) = replies()
+    assert after.ts == message.ts and after.history == shown, log.decode()[-3000:]
     assert _assistant(database) == [("complete", FORMATTED)]
     assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
     assert _pending(tmp_path) == []

@@ -9,6 +9,7 @@ from botkit_slack import SlackReply, SlackSettings
 from botkit_slack.adapter import HISTORY_MARGIN
 from botkit_slack.markers import metadata
 from botkit_slack.mrkdwn import to_mrkdwn
+from botkit_slack.reply import fit_text
 from slack_harness import Running, StartBot, wait_idle
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -141,6 +142,41 @@ async def test_a_stream_stopped_by_slack_continues_with_edits(slack: FakeSlack, 
         assert slack.calls_of("chat.update", ok_only=True)[-1].args["ts"] == message.ts
 
 
+async def test_a_stream_the_asker_stopped_before_botkits_stop_is_marked_and_no_later_turn_takes_it(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """The asker stops the stream just before botkit's final ``chat.stopStream``, which Slack then
+    refuses (``stopped_by_user``): the stream showed the whole answer but no marker and no
+    buttons. ``chat.update`` (the stream no longer streams) re-sends the answer with the turn's
+    final marker and its 👍/👎. So a later turn in that thread, killed while streaming before any
+    message of its own (its placeholder's post cut), does not take that answer for its stream
+    and overwrite it with its note: its asker gets "ask again" in a new reply."""
+    slack.stop_by_user_before("chat.stopStream")
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 400
+        bot.bot.standin.script_reply(ANSWER)
+        event = await _ask(slack)
+        await slack.wait_for(lambda: [m.text for m in _streamed(slack, event)] == [SHOWN])
+        await wait_idle(bot.bot)
+        (message,) = _streamed(slack, event)
+        conversation = await bot.bot.store.conversation_id(
+            "slack", slack.team_id, event["channel"], event["ts"]
+        )
+        _, row = await bot.bot.store.messages(conversation)
+        assert [c.error for c in slack.calls_of("chat.stopStream")] == ["stopped_by_user"]
+        assert (row.status, message.streaming) == ("complete", False)
+        assert message.metadata == metadata(ReplyMarker(row.id, "final"))
+        assert message.text == fit_text(ANSWER) and message.buttons()
+        shown = list(message.history)
+
+        key = ConversationKey("slack", slack.team_id, event["channel"], event["ts"])
+        later = Leftover(key, "", "", user="U0ALICE", turn=row.id + 1, asked_at=time.time(), started=True)
+        await repair_leftover(bot.adapter, bot.bot.store, None, later, bot.bot.bot.respond)
+        assert message.history == shown  # the finished answer, left alone
+        (note,) = [m for m in _streamed(slack, event) if m.ts != message.ts]
+        assert note.history == [UNANSWERED_NOTE]
+
+
 async def test_rewritten_text_stops_the_stream_and_edits(slack: FakeSlack) -> None:
     settings = SlackSettings.model_validate(slack.settings(streaming="native"))
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
@@ -267,6 +303,7 @@ async def test_only_a_turn_that_was_streaming_takes_an_unmarked_stream(
         await repair_leftover(bot.adapter, bot.bot.store, None, streaming, respond)
         repaired = f"word0\n\n{LEFTOVER_NOTE}"
         assert not stream.streaming and stream.history[-1] == repaired
+        assert stream.metadata == metadata(ReplyMarker(901, "final"))  # no later turn takes it
         edits = len(stream.history)
         later = Leftover(key, "", "other", user="U0ALICE", turn=903, asked_at=since, started=True)
         await repair_leftover(bot.adapter, bot.bot.store, None, later, respond)
