@@ -50,6 +50,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -226,16 +227,20 @@ async def bare_role(ns: argparse.Namespace) -> None:
     server's own TTFT as a client sees it: the "direct" figures goal 2 compares botkit with)."""
     import aiohttp
 
-    async def one(session: aiohttp.ClientSession, index: int) -> tuple[int, int, float, float]:
+    async def one(session: aiohttp.ClientSession, index: int) -> tuple[int, int, float, float, float]:
         body = {
             "model": ns.model,
             "messages": [{"role": "user", "content": question(index, ns.words)}],
             "stream": True,
             "stream_options": {"include_usage": True},
             "max_tokens": ns.max_tokens,
+            # What botkit's personas send (personas/*.md): a server may sample them slower
+            # than its defaults (vLLM's top-p path), and that is the server's time, not botkit's.
+            "temperature": ns.temperature,
+            "top_p": ns.top_p,
         }
         chunks, tokens, sent = 0, 0, time.monotonic()
-        first_token = first_answer = math.nan
+        first_token = first_answer = last_token = math.nan
         thought = False  # the reasoning is over: a reasoning field was seen, or "</think>" in content
         async with session.post(ns.url + "/chat/completions", json=body) as response:
             response.raise_for_status()
@@ -249,6 +254,8 @@ async def bare_role(ns: argparse.Namespace) -> None:
                         delta = choice["delta"]
                         content = delta.get("content") or ""
                         reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+                        if content or reasoning:
+                            last_token = time.monotonic()
                         if math.isnan(first_token) and (content or reasoning):
                             first_token = time.monotonic() - sent
                         thought = thought or bool(reasoning)
@@ -256,13 +263,15 @@ async def bare_role(ns: argparse.Namespace) -> None:
                             thought, content = True, content.split("</think>", 1)[1]
                         if thought and content.strip() and math.isnan(first_answer):
                             first_answer = time.monotonic() - sent
-        return chunks, tokens, first_token, first_answer
+        return chunks, tokens, first_token, first_answer, last_token
 
     started_cpu, started = time.process_time(), time.monotonic()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         results = await asyncio.gather(*(one(session, i) for i in range(ns.streams)))
-    wall = time.monotonic() - started
+    # To the last token (what botkit's figure counts to: its last reply shown and stored).
+    lasts = [r[4] for r in results if not math.isnan(r[4])]
+    wall = (max(lasts) if lasts else time.monotonic()) - started
     firsts = [r[2] for r in results if not math.isnan(r[2])]
     answers = [r[3] for r in results if not math.isnan(r[3])]
     print(
@@ -371,6 +380,10 @@ class Result:
     bare_tokens: int = 0
     bare_ttft: list[float] = field(default_factory=list)
     bare_first_answer: list[float] = field(default_factory=list)
+    # the last final write after the last final text shown (a store falling behind shows here),
+    # and how much later the 0.1 s poll saw it (what ``wall`` counted before 2026-12-03)
+    stored_after_shown: float = math.nan
+    poll_lag: float = math.nan
 
     @property
     def us_per_chunk(self) -> float:
@@ -481,6 +494,32 @@ def token_times(streams: Sequence[dict[str, Any]]) -> dict[int, tuple[float, flo
     return times
 
 
+def last_final_shown(dump: dict[str, Any]) -> float:
+    """When the last reply's final text was shown (the fake's monotonic clock: this host's)."""
+    times = [r["final_at"] for r in dump["replies"] if not math.isnan(r.get("final_at", math.nan))]
+    return max(times, default=math.nan)
+
+
+def last_final_stored(database: Path) -> float:
+    """When the last reply row was finished, on this host's monotonic clock: its ``updated_at``
+    (botkit's ``datetime.now(UTC)`` as the write was built) less the wall clock's lead on it."""
+    with sqlite3.connect(database) as db:
+        (at,) = db.execute(
+            "SELECT MAX(updated_at) FROM messages WHERE role = 'assistant' AND status NOT IN ('queued', 'streaming')"
+        ).fetchone()
+    if at is None:
+        return math.nan
+    wall = datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp()
+    return wall - (time.time() - time.monotonic())
+
+
+def reply_end(shown: float, stored: float, polled: float) -> float:
+    """The run's end for botkit: its last reply shown *and* stored, from the fake's log and the
+    rows' timestamps, as the bare loop's is its last token; the poll's time if neither is known."""
+    known = [t for t in (shown, stored) if not math.isnan(t)]
+    return max(known) if known else polled
+
+
 def wait_finished(database: Path, count: int, stall: float, process: subprocess.Popen[bytes]) -> float:
     """Wait until ``count`` reply rows are final, or none became final for ``stall`` seconds
     (a reply stuck ``queued`` is then one of the failures the call log shows); returns when."""
@@ -584,7 +623,8 @@ def run_bare(ns: argparse.Namespace, stack: Stack, streams: int) -> dict[str, fl
     bare = subprocess.run(
         [*_pinned(ns.botkit_cpu), sys.executable, str(Path(__file__).resolve()), "bare",
          "--url", stack.base_url, "--streams", str(streams), "--words", str(ns.words),
-         "--model", ns.model, "--max-tokens", str(ns.max_tokens)],
+         "--model", ns.model, "--max-tokens", str(ns.max_tokens),
+         "--temperature", str(ns.temperature), "--top-p", str(ns.top_p)],
         capture_output=True, text=True, check=True, cwd=REPO,
     )  # fmt: skip
     floor: dict[str, float] = json.loads(bare.stdout.strip().splitlines()[-1])
@@ -645,7 +685,7 @@ def run_config(
             if ns.profile
         ]
         fake.ask(f"go {streams} {ns.words}")
-        finished = wait_finished(database, streams, ns.stall, bot.proc)
+        polled = wait_finished(database, streams, ns.stall, bot.proc)
         botkit_cpu = proc_cpu(bot.proc.pid) - cpu0
         server_cpu = None if server0 is None else (stack.cpu() or 0.0) - server0
         for profiler in profilers:
@@ -660,6 +700,8 @@ def run_config(
             rows = db.execute(
                 "SELECT COALESCE(completion_tokens, 0) FROM messages WHERE role = 'assistant'"
             ).fetchall()
+        shown, stored = last_final_shown(dump), last_final_stored(database)
+        finished = reply_end(shown, stored, polled)
         model_times = stack.token_times()
         tokens = sum(r[0] for r in rows)
         chunks = sum(math.ceil(r[0] / tokens_per_chunk) + 2 for r in rows)  # + role and usage chunks
@@ -674,6 +716,7 @@ def run_config(
         tokens, chunks, finished - started, botkit_cpu, floor["cpu"], int(floor["chunks"]), floor["wall"],
         server_cpu, latency, calls, limited, int(floor.get("tokens", 0)),
         list(floor.get("ttft", [])), list(floor.get("first_answer", [])),
+        stored - shown, polled - finished,
     )  # fmt: skip
 
 
@@ -681,7 +724,8 @@ def table(results: Sequence[Result]) -> str:
     head = (
         "| botkit | limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
         "tok/s (offered) | chunks/s | model's first token p50/p95/p99 s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
-        "final p50/p95/p99 s | final after last token p50/p95/p99 s | calls/reply | 429s | direct tok/s | vs direct | direct TTFT / first answer p95 s |"
+        "final p50/p95/p99 s | final after last token p50/p95/p99 s | calls/reply | 429s | direct tok/s | vs direct | direct TTFT / first answer p95 s | "
+        "last stored after last shown s |"
     )
     lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -693,7 +737,8 @@ def table(results: Sequence[Result]) -> str:
             f"{s['us_per_chunk']:,.0f} | {s['bare_us_per_chunk']:,.0f} | {s['ratio']:.2f} | "
             f"{s['cpu_s_per_1k_tokens']:.3f} | {s['tokens_per_second']:,.0f}{offered} | {s['chunks_per_second']:,.0f} | {lat.get('model_first_token', '-')} | "
             f"{lat['placeholder']} | {lat['first_text']} | {lat['final']} | {lat.get('after_last_token', '-')} | {r.api_calls_per_reply:.1f} | {r.rate_limited} | "
-            f"{s['direct_tokens_per_second']:,.0f} | {s['vs_direct']:.2f} | {_p95(r.bare_ttft)} / {_p95(r.bare_first_answer)} |"
+            f"{s['direct_tokens_per_second']:,.0f} | {s['vs_direct']:.2f} | {_p95(r.bare_ttft)} / {_p95(r.bare_first_answer)} | "
+            f"{r.stored_after_shown:.3f} |"
         )
     return "\n".join(lines)
 
@@ -772,6 +817,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     bare.add_argument("--words", type=int, required=True)
     bare.add_argument("--model", default=MODEL)
     bare.add_argument("--max-tokens", type=int, default=2048)
+    bare.add_argument("--temperature", type=float, default=0.6)
+    bare.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--streams", default="10,100,500", help="concurrent conversations, comma-separated")
     parser.add_argument("--tokens-per-chunk", default="1,8", help="stand-in --stream-interval values")
     parser.add_argument(
@@ -797,6 +844,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--edit-interval", type=float, default=1.0)
     parser.add_argument("--max-tokens", type=int, default=2048)
+    parser.add_argument(
+        "--temperature", type=float, default=0.6, help="the bare loop's (botkit's personas send 0.6)"
+    )
+    parser.add_argument("--top-p", type=float, default=0.95, help="the bare loop's (the personas': 0.95)")
     parser.add_argument(
         "--base-url", help="a running vLLM (…/v1): no stand-in is started, answers are not checked"
     )

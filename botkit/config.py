@@ -202,6 +202,9 @@ class StreamSettings(_Section):
 
     edit_interval: float = Field(1.0, ge=0)
     thinking_update_interval: float = Field(3.0, gt=0)
+    # The model's first answer text is edited in as soon as it comes when an edit token is free
+    # at once, not at the next edit tick; false: every edit waits for edit_interval.
+    first_text_at_once: bool = True
 
 
 class DatabaseSettings(_Section):

@@ -59,7 +59,7 @@ def _events(directory: Path, tmp_path: Path, script: str = SCRIPT) -> list[tuple
     )  # fmt: skip
     opened: dict[int, str] = {}
     events: list[tuple[str, str]] = []
-    for line in trace.read_text().splitlines():
+    for line in _completed(trace.read_text().splitlines()):
         match = CALL.match(line)
         if match is None:
             continue
@@ -74,6 +74,26 @@ def _events(directory: Path, tmp_path: Path, script: str = SCRIPT) -> list[tuple
         elif name.startswith("unlink") and paths:
             events.append(("unlink", paths[0]))
     return [e for e in events if e[1].startswith(str(tmp_path))]
+
+
+UNFINISHED = re.compile(r"^(?:\[pid\s+)?(\d+)\]?\s+(\w+\(.*) <unfinished \.\.\.>$")
+RESUMED = re.compile(r"^(?:\[pid\s+)?(\d+)\]?\s+<\.\.\. \w+ resumed>(.*)$")
+
+
+def _completed(lines: list[str]) -> list[str]:
+    """strace -f's lines, a call another thread interrupted (``fsync(5 <unfinished ...>``, then
+    ``<... fsync resumed>) = 0``) joined into one line where it completed: so a call counts in
+    the order it finished (a batch's files are fsynced on several threads at once)."""
+    started: dict[str, str] = {}
+    out: list[str] = []
+    for line in lines:
+        if (unfinished := UNFINISHED.match(line)) is not None:
+            started[unfinished.group(1)] = unfinished.group(2)
+        elif (resumed := RESUMED.match(line)) is not None and resumed.group(1) in started:
+            out.append(f"{resumed.group(1)} {started.pop(resumed.group(1))}{resumed.group(2)}")
+        else:
+            out.append(line)
+    return out
 
 
 def test_a_spooled_record_is_fsynced_then_renamed_then_its_directory_fsynced(tmp_path: Path) -> None:
@@ -171,3 +191,41 @@ def test_a_process_that_exits_leaves_no_spares_only_the_records_that_still_mean_
     assert done.stdout.strip() == "['.json', '.spare', '.spare']"  # while it ran: two spares
     left = [p.name for p in directory.iterdir()]
     assert len(left) == 1 and left[0].endswith("-3.json"), left
+
+
+BURST_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from botkit.store.spool import SpooledWrite, WriteSpool
+
+async def main() -> None:
+    spool = WriteSpool(Path(sys.argv[1]), "sqlite+aiosqlite:///x.db")
+    await spool.save(SpooledWrite(0, ("slack", "T1", "C1", "1.0"), {"answer": "first"}, ("a",)))
+    entry = lambda turn: SpooledWrite(turn, ("slack", "T1", "C1", "1.0"), {"answer": "a" * 500}, ("a",))
+    # Twenty turns ending at once (their final views' intents): asked for in one tick.
+    await asyncio.gather(*(spool.save(entry(turn)) for turn in range(1, 21)))
+    print(len(spool.entries()))
+
+asyncio.run(main())
+"""
+
+
+def test_records_asked_for_together_share_one_directory_fsync_each_still_fsynced_before_its_rename(
+    tmp_path: Path,
+) -> None:
+    """A burst of records (turns whose final views go out at once) is written as one batch:
+    every record's temporary file fsynced before it is renamed over the record, every rename
+    before the one directory fsync that makes them durable, and no caller told its record is on
+    disk before that fsync (they are awaited together). One record after another, each with a
+    directory fsync of its own, made the last of a burst of 128 intents wait 50-150 ms here."""
+    directory = tmp_path / "botkit.db.pending"
+    events = _events(directory, tmp_path, BURST_SCRIPT)
+    burst = events[events.index(("fsync", str(directory))) + 1 :]  # after the first record's
+    renamed = [path.split(" -> ") for kind, path in burst if kind == "rename"]
+    assert len(renamed) == 20
+    for temporary, _record in renamed:  # its data on disk before its name
+        assert burst.index(("fsync", temporary)) < burst.index(("rename", f"{temporary} -> {_record}"))
+    directory_syncs = [i for i, event in enumerate(burst) if event == ("fsync", str(directory))]
+    assert len(directory_syncs) <= 2, burst  # one per batch: the first of the burst may go alone
+    last_rename = max(i for i, (kind, _) in enumerate(burst) if kind == "rename")
+    assert directory_syncs[-1] > last_rename  # every rename made durable

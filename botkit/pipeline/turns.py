@@ -144,6 +144,7 @@ class TurnRunner:
             edit_interval=self.settings.stream.edit_interval,
             display=persona.reasoning_display if persona else "thinking",
             thinking_interval=self.settings.stream.thinking_update_interval,
+            first_text_at_once=self.settings.stream.first_text_at_once,
             text_filter=self.filters.for_display(),
             notices=persona.notices if persona else NO_NOTICES,
             view=_math_view if math else None,

@@ -12,9 +12,12 @@ A record survives a crash of the process (SIGKILL, OOM) and a power cut: each is
 temporary file, fsynced, renamed over its target and the directory fsynced (:func:`_write_durably`),
 so after a cut the target holds the old record or the new one, never a torn or missing one (the
 temporary file is a landed record's file kept as a spare where one is ready: :class:`_Spares`). The
-blocking part runs on one worker thread (:data:`_WORKER`), never on the event loop: one, not
+blocking part runs on one worker thread (:func:`_worker`), never on the event loop: one, not
 ``asyncio.to_thread``'s pool, so records are written in the order they were asked for (a discard
-never overtakes the save of the same file, a stray's removal never its addition). A caller awaits a
+never overtakes the save of the same file, a stray's removal never its addition). The turns'
+records asked for one after another go as one batch (:class:`_Batch`: their files fsynced at
+once, renamed in order, the directory fsynced once), so a burst of final views waits for one
+round of flushes, not for one per turn before it. A caller awaits a
 record where the next step relies on it (the intent, before the final view's request goes out)
 and lets it overlap otherwise (the final write, beside its first database attempt, when an intent
 already covers the window: :class:`~botkit.pipeline.recorder.FinalWrites`). The database stays
@@ -53,7 +56,7 @@ import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,16 +68,84 @@ T = TypeVar("T")
 
 DEFAULT_DIR = Path("botkit-pending")
 
-_WORKER: ThreadPoolExecutor | None = None  # every spool's file work, in order (see the docstring)
-_WORKER_LOCK = threading.Lock()
+_POOLS: dict[str, ThreadPoolExecutor] = {}  # by thread name prefix
+_POOLS_LOCK = threading.Lock()
+_BATCH_LOCK = threading.Lock()
+_OPEN_BATCH: _Batch | None = None  # records asked for since the worker's last other job
+
+
+def _pool(name: str, threads: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        pool = _POOLS.get(name)
+        if pool is None:
+            pool = _POOLS[name] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        return pool
 
 
 def _worker() -> ThreadPoolExecutor:
-    global _WORKER
-    with _WORKER_LOCK:
-        if _WORKER is None:
-            _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botkit-spool")
-        return _WORKER
+    """Every spool's file work, in order (see the module docstring)."""
+    return _pool("botkit-spool", 1)
+
+
+def _syncers() -> ThreadPoolExecutor:
+    """A batch's temporary files, written and fsynced at once (:class:`_Batch`)."""
+    return _pool("botkit-spool-sync", 8)
+
+
+def _submit(job: Callable[[], None], touches: Path | None = None) -> Future[None]:
+    """``job`` on the worker, after everything asked for before it. A batch of records still
+    open (it runs before ``job``) takes no record asked for after it that ``job`` could be
+    ordered against: none of ``touches`` (the one file ``job`` removes), none at all if None."""
+    global _OPEN_BATCH
+    with _BATCH_LOCK:
+        if touches is None or _OPEN_BATCH is None:
+            _OPEN_BATCH = None
+        else:
+            _OPEN_BATCH.barred.add(touches)
+        return _worker().submit(job)
+
+
+@dataclass
+class _Record:
+    path: Path
+    payload: bytes
+    what: str
+    sync_directory: bool
+    done: Future[None]
+    partial: Path | None = None  # the temporary file written and fsynced, renamed next
+    reused: bool = False
+    fd: int | None = None
+
+
+@dataclass
+class _Batch:
+    """Records asked for one after another with no other spool job between them: one job on
+    the worker writes them together, so a burst of turns ending at once (their final views'
+    intents) waits for one round of flushes, not one after another: every temporary file is
+    written and fsynced at once (on :func:`_syncers`), then each is renamed over its record in
+    the order asked, then their directory is fsynced once. Each record is as durable, and in
+    the same order of steps, as :func:`_write_durably` makes one; each caller's future is done
+    when its record is."""
+
+    records: list[_Record] = field(default_factory=list)
+    # Files a job asked for after this batch removes: a record for one of them goes after it.
+    barred: set[Path] = field(default_factory=set)
+
+    def takes(self, path: Path) -> bool:
+        return path not in self.barred and all(r.path != path for r in self.records)
+
+
+def _write_soon(path: Path, payload: bytes, what: str, *, sync_directory: bool) -> Future[None]:
+    """A durable record (see :class:`_Batch`): joins the batch that is open, or opens one."""
+    global _OPEN_BATCH
+    done: Future[None] = Future()
+    with _BATCH_LOCK:
+        batch = _OPEN_BATCH
+        if batch is None or not batch.takes(path):  # e.g. the same file twice: the second after
+            batch = _OPEN_BATCH = _Batch()
+            _worker().submit(_write_batch, batch)
+        batch.records.append(_Record(path, payload, what, sync_directory, done))
+    return done
 
 
 @dataclass(frozen=True)
@@ -146,7 +217,7 @@ class WriteSpool:
 
     def _run(self, job: Callable[[], None]) -> asyncio.Future[None]:
         """``job`` on the spool's worker thread, after every job asked for before it."""
-        return asyncio.get_running_loop().run_in_executor(_worker(), job)
+        return asyncio.wrap_future(_submit(job))
 
     def save_soon(self, entry: SpooledWrite, *, over_durable: bool = False) -> asyncio.Future[None]:
         """Start writing ``entry`` durably; the future is done once it is on disk (fsynced) or
@@ -167,7 +238,8 @@ class WriteSpool:
         if entry.feedback:
             data["feedback"] = True
         path, what = self._path(entry.turn), f"the pending final write of turn {entry.turn}"
-        return self._run(lambda: _write(path, data, what, sync_directory=not over_durable))
+        payload = json.dumps(data).encode("utf-8")
+        return asyncio.wrap_future(_write_soon(path, payload, what, sync_directory=not over_durable))
 
     async def save(self, entry: SpooledWrite) -> None:
         """Write ``entry`` atomically and durably (see :meth:`save_soon`)."""
@@ -179,7 +251,7 @@ class WriteSpool:
         Handed to the worker directly, not through the event loop, so its end wakes nothing
         (wrap the future in ``asyncio.wrap_future`` to wait for it)."""
         path = self._path(turn)
-        return _worker().submit(_recycle, path)
+        return _submit(lambda: _recycle(path), touches=path)
 
     async def discard(self, turn: int, *, durable: bool = False) -> None:
         """Remove ``turn``'s record. ``durable``: the directory is fsynced after the unlink, where
@@ -187,7 +259,7 @@ class WriteSpool:
         a record whose row is final is recognised as stale at the next start and dropped
         (:func:`botkit.leftovers.settle_abandoned`), so its absence need not be durable."""
         path = self._path(turn)
-        await self._run(lambda: _unlink(path, durable=durable))
+        await asyncio.wrap_future(_submit(lambda: _unlink(path, durable=durable), touches=path))
 
     def entries(self) -> list[SpooledWrite]:
         """This database's pending writes (an unreadable file is logged and left in place)."""
@@ -292,13 +364,100 @@ def _write(path: Path, data: dict[str, Any], what: str, *, sync_directory: bool 
     try:
         _write_durably(path, json.dumps(data).encode("utf-8"), sync_directory=sync_directory)
     except OSError as err:
-        log.error(
-            "could not keep %s in %s (%s): a crash before it is stored loses it; make "
-            "database.pending_writes_dir writable and give its disk room",
-            what,
-            path,
-            err,
-        )
+        _not_kept(what, path, err)
+
+
+def _not_kept(what: str, path: Path, err: OSError) -> None:
+    log.error(
+        "could not keep %s in %s (%s): a crash before it is stored loses it; make "
+        "database.pending_writes_dir writable and give its disk room",
+        what,
+        path,
+        err,
+    )
+
+
+def _write_batch(batch: _Batch) -> None:
+    """On the worker: :class:`_Batch`'s records, each failure logged and its caller told it is
+    done (a record is a second chance, never the reply's end)."""
+    global _OPEN_BATCH
+    with _BATCH_LOCK:
+        if _OPEN_BATCH is batch:
+            _OPEN_BATCH = None  # nothing joins it from here on
+    records = batch.records
+    try:
+        for record in records:
+            _open_temporary(record)
+        ready = [r for r in records if r.fd is not None]
+        if len(ready) > 1:
+            list(_syncers().map(_fill, ready))
+        else:
+            for record in ready:
+                _fill(record)
+        _rename_and_sync(records)
+    finally:
+        for record in records:
+            if not record.done.done():
+                record.done.set_result(None)
+
+
+def _open_temporary(record: _Record) -> None:
+    """The record's temporary file, opened: a ready spare, else a new ``.tmp`` (as in
+    :func:`_write_durably`); on the worker, which owns the spares."""
+    directory = record.path.parent
+    try:
+        if not directory.is_dir():
+            directory.mkdir(parents=True, exist_ok=True)
+            _fsync_directory(directory.parent)
+        partial, fd = _spares_in(directory).open_one()
+        record.reused = fd is not None
+        if fd is None:
+            partial = record.path.with_suffix(".tmp")
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        record.partial, record.fd = partial, fd
+    except OSError as err:
+        _not_kept(record.what, record.path, err)
+
+
+def _fill(record: _Record) -> None:
+    """Write the payload over the temporary file and fsync it (any thread: its own fd)."""
+    assert record.fd is not None
+    fd, record.fd = record.fd, None
+    try:
+        view = memoryview(record.payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        if record.reused:
+            os.ftruncate(fd, len(record.payload))
+        os.fsync(fd)
+    except OSError as err:
+        record.partial = None
+        _not_kept(record.what, record.path, err)
+    finally:
+        os.close(fd)
+
+
+def _rename_and_sync(records: list[_Record]) -> None:
+    """Each fsynced temporary file renamed over its record, in order; then each directory that
+    a record needs synced, once (the spares renamed before it become ready)."""
+    synced: dict[Path, list[_Record]] = {}
+    for record in records:
+        if record.partial is None:
+            continue
+        try:
+            os.replace(record.partial, record.path)
+        except OSError as err:
+            _not_kept(record.what, record.path, err)
+            continue
+        if record.sync_directory:
+            synced.setdefault(record.path.parent, []).append(record)
+    for directory, waiting in synced.items():
+        try:
+            _fsync_directory(directory)
+            _spares_in(directory).synced()
+        except OSError as err:
+            for record in waiting:
+                _not_kept(record.what, record.path, err)
 
 
 def _write_durably(path: Path, payload: bytes, *, sync_directory: bool = True) -> None:

@@ -119,9 +119,15 @@ class ReplyStreamer:
         notices: Notices = NO_NOTICES,
         budgets: BudgetRegistry | None = None,
         view: Callable[[str, bool], str] | None = None,
+        first_text_at_once: bool = False,
     ) -> None:
         """``budget`` is the edit budget; with ``budgets``, posts and deletions draw on the scopes
-        the reply names for them (:meth:`LiveReply.rate_scope`), otherwise on ``budget`` too."""
+        the reply names for them (:meth:`LiveReply.rate_scope`), otherwise on ``budget`` too.
+
+        ``first_text_at_once``: the first partial view with model text in it (the answer's
+        first words) is edited in as soon as it comes if an edit token is free at once, instead
+        of waiting for the edit interval since the placeholder (or the last "Thinking…" edit):
+        the user sees the answer start when the model starts it. Later edits keep the interval."""
         self.reply = reply
         self.view = view  # (text, final) -> what is shown, e.g. LaTeX as Unicode; never what is stored
         self.notices = notices
@@ -140,6 +146,9 @@ class ReplyStreamer:
         self.edit_interval = edit_interval
         self.display = display
         self.thinking_interval = thinking_interval
+        self.first_text_at_once = first_text_at_once
+        self._text_shown = False  # a partial view with model text went out (see first_text_at_once)
+        self._text_came = asyncio.Event()  # the answer's first text arrived (wakes _pace)
         self._view = _View()
         self._shown: list[str] = []
         self._last_edit = 0.0  # when the visible text last changed (the budget's priority)
@@ -307,6 +316,7 @@ class ReplyStreamer:
             if live and self._has_text():
                 chunks = self._chunks_now()
                 posted[0] = chunks[0]
+                self._text_shown = True
                 final = self._view.final is not None
                 self._mark("final" if final else "partial")
                 if final:  # a crash from here on: the restart pass must know it shows the final
@@ -357,6 +367,7 @@ class ReplyStreamer:
         if self._view.reasoning_ended is None:
             self._view.reasoning_ended = self._clock()
         self._view.answer += text
+        self._text_came.set()
         self._dirty.set()
 
     @property
@@ -503,9 +514,7 @@ class ReplyStreamer:
             if self._closing:
                 return
             self._dirty.clear()
-            wait = max(self._last_edit, self._last_failure) + self.edit_interval - self._clock()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await self._pace()
             if self._closing:
                 return
             if self._status_only() and not self.budget.free_now():
@@ -515,7 +524,9 @@ class ReplyStreamer:
                 self._last_failure = self._clock()  # look again an edit interval later
                 continue
             try:
+                with_text = not self._status_only()
                 await self._show(self._render(), final=False)
+                self._text_shown = self._text_shown or with_text
             except TransientPlatformError as err:
                 # Not retried: the next edit (the latest view, once the budget allows) supersedes
                 # it. A 429 already paused the budget.
@@ -525,6 +536,32 @@ class ReplyStreamer:
                 self._dirty.set()
             except Exception:
                 log.exception("streaming edit refused; the final edit tries again")
+
+    async def _pace(self) -> None:
+        """Wait until the next partial edit may go (:meth:`_edit_wait`). While no model text has
+        been shown, the answer's first text cuts an interval wait short (a "Thinking…" view had
+        the pump waiting already when it came)."""
+        wait = self._edit_wait()
+        if wait > 0 and self.first_text_at_once and not self._text_shown:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._text_came.wait(), wait)
+            wait = self._edit_wait()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _edit_wait(self) -> float:
+        """Seconds until the next partial edit may go: an edit interval after the last edit (or
+        failure); the first view with model text only after a failure's interval, when
+        :attr:`first_text_at_once` and an edit token is free now (nobody waits for one)."""
+        since = max(self._last_edit, self._last_failure)
+        if (
+            self.first_text_at_once
+            and not self._text_shown
+            and not self._status_only()
+            and self.budget.free_now()
+        ):
+            since = self._last_failure
+        return since + self.edit_interval - self._clock()
 
     def _has_text(self) -> bool:
         """The model's answer (partial or final) is there to show."""

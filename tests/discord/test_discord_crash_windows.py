@@ -43,6 +43,7 @@ def _env(fake: FakeDiscord, standin: Standin, database: Path) -> dict[str, str]:
         # No streaming edit before the final one: what the message shows is the placeholder
         # until the final edit, so "applied" and "not applied" look different.
         "BOTKIT_STREAM__EDIT_INTERVAL": "30",
+        "BOTKIT_STREAM__FIRST_TEXT_AT_ONCE": "false",
         "BOTKIT_DISCORD__TOKEN": fake.token,
         "BOTKIT_DISCORD__API_URL": fake.api_url,
         "BOTKIT_DISCORD__GATEWAY_URL": fake.gateway_url,

@@ -11,7 +11,7 @@ from typing import Any
 from discord_harness import DiscordRig, discord_rig
 
 # No streaming edits: after the placeholder, the final edit is a reply's only edit.
-FINAL_ONLY = {"stream": {"edit_interval": 600}}
+FINAL_ONLY = {"stream": {"edit_interval": 600, "first_text_at_once": False}}  # the final edit alone
 
 
 def _content(body: Any) -> str:

@@ -108,7 +108,10 @@ async def _killed_at_the_final_edit(
     """A reply with no streaming edit before its final one (so "applied" and "not applied" look
     different), botkit SIGKILLed while that final ``chat.update`` is held; its env and replies."""
     standin.script_reply(ANSWER)
-    env = _env(slack, standin, tmp_path / "botkit.db") | {"BOTKIT_STREAM__EDIT_INTERVAL": "30"}
+    env = _env(slack, standin, tmp_path / "botkit.db") | {
+        "BOTKIT_STREAM__EDIT_INTERVAL": "30",
+        "BOTKIT_STREAM__FIRST_TEXT_AT_ONCE": "false",
+    }
     held = slack.hold("chat.update", apply=applied, match=_role("final"))
     return env, await _killed_at(tmp_path, slack, env, held)
 
@@ -449,7 +452,10 @@ async def _killed_while_streaming(
     streaming edit yet, the final view not reached: no intent); its env and replies."""
     database = tmp_path / "botkit.db"
     standin.script_reply(ANSWER)
-    env = _env(slack, standin, database) | {"BOTKIT_STREAM__EDIT_INTERVAL": "30"}
+    env = _env(slack, standin, database) | {
+        "BOTKIT_STREAM__EDIT_INTERVAL": "30",
+        "BOTKIT_STREAM__FIRST_TEXT_AT_ONCE": "false",
+    }
     first = await _botkit_run(tmp_path, env)
     try:
         replies = await _mention(slack, "tell me a story")
@@ -635,6 +641,7 @@ async def test_a_native_final_view_in_flight_then_restart(tmp_path: Path, applie
         env = _env(slack, standin, database) | {
             "BOTKIT_SLACK__STREAMING": "native",
             "BOTKIT_STREAM__EDIT_INTERVAL": "30",
+            "BOTKIT_STREAM__FIRST_TEXT_AT_ONCE": "false",
         }
         held = slack.hold("chat.startStream", apply=applied)
         replies = await _killed_at(tmp_path, slack, env, held)

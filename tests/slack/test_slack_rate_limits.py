@@ -85,7 +85,7 @@ async def test_concurrent_replies_share_one_edit_budget(slack: FakeSlack, start_
 
 
 # No streaming edits: the placeholder, then the final edit is a reply's only chat.update.
-FINAL_ONLY = {"stream": {"edit_interval": 600}}
+FINAL_ONLY = {"stream": {"edit_interval": 600, "first_text_at_once": False}}  # the final edit alone
 
 
 def _in(channel: str, calls: list[ApiCall]) -> list[ApiCall]:
