@@ -52,7 +52,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
@@ -221,54 +224,63 @@ def _totals(slack: Any) -> dict[str, Any]:
 # -- role: the bare loop (own process) ----------------------------------------------------------
 
 
+def _bare_body(ns: argparse.Namespace, index: int) -> dict[str, Any]:
+    """The chat request of stream ``index``, with the sampling botkit's personas send."""
+    return {
+        "model": ns.model,
+        "messages": [{"role": "user", "content": question(index, ns.words)}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": ns.max_tokens,
+        # What botkit's personas send (personas/*.md): a server may sample them slower
+        # than its defaults (vLLM's top-p path), and that is the server's time, not botkit's.
+        "temperature": ns.temperature,
+        "top_p": ns.top_p,
+    }
+
+
+async def _bare_stream(
+    session: aiohttp.ClientSession, ns: argparse.Namespace, index: int
+) -> tuple[int, int, float, float, float]:
+    """One stream: its chunks, tokens, time to its first token and to its first answer token
+    (after the reasoning), and the clock at its last token."""
+    chunks, tokens, sent = 0, 0, time.monotonic()
+    first_token = first_answer = last_token = math.nan
+    thought = False  # the reasoning is over: a reasoning field was seen, or "</think>" in content
+    async with session.post(ns.url + "/chat/completions", json=_bare_body(ns, index)) as response:
+        response.raise_for_status()
+        async for raw in response.content:
+            if raw.startswith(b"data: ") and not raw.startswith(b"data: [DONE]"):
+                chunk = json.loads(raw[6:])
+                chunks += 1
+                if chunk.get("usage"):
+                    tokens = chunk["usage"].get("completion_tokens") or tokens
+                for choice in chunk["choices"]:
+                    delta = choice["delta"]
+                    content = delta.get("content") or ""
+                    reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+                    if content or reasoning:
+                        last_token = time.monotonic()
+                    if math.isnan(first_token) and (content or reasoning):
+                        first_token = time.monotonic() - sent
+                    thought = thought or bool(reasoning)
+                    if not thought and "</think>" in content:
+                        thought, content = True, content.split("</think>", 1)[1]
+                    if thought and content.strip() and math.isnan(first_answer):
+                        first_answer = time.monotonic() - sent
+    return chunks, tokens, first_token, first_answer, last_token
+
+
 async def bare_role(ns: argparse.Namespace) -> None:
     """N streams read with aiohttp + json.loads, nothing else: prints its CPU, wall, chunks and
     tokens, and per stream the time to its first token and to its first answer token (the
     server's own TTFT as a client sees it: the "direct" figures goal 2 compares botkit with)."""
     import aiohttp
 
-    async def one(session: aiohttp.ClientSession, index: int) -> tuple[int, int, float, float, float]:
-        body = {
-            "model": ns.model,
-            "messages": [{"role": "user", "content": question(index, ns.words)}],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "max_tokens": ns.max_tokens,
-            # What botkit's personas send (personas/*.md): a server may sample them slower
-            # than its defaults (vLLM's top-p path), and that is the server's time, not botkit's.
-            "temperature": ns.temperature,
-            "top_p": ns.top_p,
-        }
-        chunks, tokens, sent = 0, 0, time.monotonic()
-        first_token = first_answer = last_token = math.nan
-        thought = False  # the reasoning is over: a reasoning field was seen, or "</think>" in content
-        async with session.post(ns.url + "/chat/completions", json=body) as response:
-            response.raise_for_status()
-            async for raw in response.content:
-                if raw.startswith(b"data: ") and not raw.startswith(b"data: [DONE]"):
-                    chunk = json.loads(raw[6:])
-                    chunks += 1
-                    if chunk.get("usage"):
-                        tokens = chunk["usage"].get("completion_tokens") or tokens
-                    for choice in chunk["choices"]:
-                        delta = choice["delta"]
-                        content = delta.get("content") or ""
-                        reasoning = delta.get("reasoning") or delta.get("reasoning_content")
-                        if content or reasoning:
-                            last_token = time.monotonic()
-                        if math.isnan(first_token) and (content or reasoning):
-                            first_token = time.monotonic() - sent
-                        thought = thought or bool(reasoning)
-                        if not thought and "</think>" in content:
-                            thought, content = True, content.split("</think>", 1)[1]
-                        if thought and content.strip() and math.isnan(first_answer):
-                            first_answer = time.monotonic() - sent
-        return chunks, tokens, first_token, first_answer, last_token
-
     started_cpu, started = time.process_time(), time.monotonic()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        results = await asyncio.gather(*(one(session, i) for i in range(ns.streams)))
+        results = await asyncio.gather(*(_bare_stream(session, ns, i) for i in range(ns.streams)))
     # To the last token (what botkit's figure counts to: its last reply shown and stored).
     lasts = [r[4] for r in results if not math.isnan(r[4])]
     wall = (max(lasts) if lasts else time.monotonic()) - started
@@ -631,6 +643,80 @@ def run_bare(ns: argparse.Namespace, stack: Stack, streams: int) -> dict[str, fl
     return floor
 
 
+def _start_bot(
+    ns: argparse.Namespace,
+    fake: Child,
+    stack: Stack,
+    limits: str,
+    logs: Path,
+    tree: tuple[str, Path],
+    tag: str,
+) -> tuple[Child, Path]:
+    """``botkit run`` from ``tree``'s checkout against the fake Slack's API: the bot and its database."""
+    api_url = fake.proc.stdout.readline().decode().split()[1]  # type: ignore[union-attr]
+    database = logs / f"botkit-{tag}.db"
+    env = botkit_env(ns, api_url, stack.base_url, database, limits, tree[1])
+    bot = Child(
+        [*_pinned(ns.botkit_cpu), sys.executable, "-m", "botkit.cli", "run"],
+        logs / f"botkit-{tag}.log",
+        env,
+        cwd=tree[1],  # `python -m` puts the working directory first on sys.path: the tree's own code
+    )
+    return bot, database
+
+
+def _start_profilers(ns: argparse.Namespace, pid: int, tag: str) -> list[subprocess.Popen[bytes]]:
+    """With ``--profile``: py-spy on botkit, a flame graph and its raw samples (none otherwise)."""
+    return [
+        subprocess.Popen(
+            [
+                _py_spy(),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                os.environ.get("BENCH_E2E_PYSPY_RATE", "100"),  # more samples for a short run
+                "--nonblocking",
+                *(["--gil"] if ns.profile_gil else []),
+                "--format",
+                fmt,
+                "-o",
+                str(Path(ns.profile) / f"flame-{tag}.{ext}"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for fmt, ext in (("flamegraph", "svg"), ("raw", "txt"))
+        if ns.profile
+    ]
+
+
+def _stop_profilers(profilers: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGINT makes py-spy write its files: wait for them."""
+    for profiler in profilers:
+        profiler.send_signal(2)
+        profiler.wait(60)
+
+
+def _read_calls(ns: argparse.Namespace, fake: Child, logs: Path, tag: str) -> dict[str, Any]:
+    """The fake's call log, once the last edits and deletions have landed."""
+    # A last edit after the final write, and the deletions of replaced messages.
+    fake.ask(f"quiet {max(0.2, ns.edit_interval) * 2:.2f} 60")
+    dump_path = logs / f"calls-{tag}.json"
+    fake.ask(f"dump {dump_path}")
+    dump: dict[str, Any] = json.loads(dump_path.read_text())
+    return dump
+
+
+def _stored_tokens(database: Path) -> list[int]:
+    """Each stored reply's completion tokens (0 where none was recorded)."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT COALESCE(completion_tokens, 0) FROM messages WHERE role = 'assistant'"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def run_config(
     ns: argparse.Namespace,
     stack: Stack,
@@ -650,61 +736,23 @@ def run_config(
     )
     bot: Child | None = None
     try:
-        api_url = fake.proc.stdout.readline().decode().split()[1]  # type: ignore[union-attr]
-        database = logs / f"botkit-{tag}.db"
-        env = botkit_env(ns, api_url, stack.base_url, database, limits, tree[1])
-        bot = Child(
-            [*_pinned(ns.botkit_cpu), sys.executable, "-m", "botkit.cli", "run"],
-            logs / f"botkit-{tag}.log",
-            env,
-            cwd=tree[1],  # `python -m` puts the working directory first on sys.path: the tree's own code
-        )
+        bot, database = _start_bot(ns, fake, stack, limits, logs, tree, tag)
         fake.ask("connected")
         time.sleep(0.5)  # start-up done (personas, migrations): not counted
         cpu0, server0, started = proc_cpu(bot.proc.pid), stack.cpu(), time.monotonic()
-        profilers = [
-            subprocess.Popen(
-                [
-                    _py_spy(),
-                    "record",
-                    "--pid",
-                    str(bot.proc.pid),
-                    "--rate",
-                    os.environ.get("BENCH_E2E_PYSPY_RATE", "100"),  # more samples for a short run
-                    "--nonblocking",
-                    *(["--gil"] if ns.profile_gil else []),
-                    "--format",
-                    fmt,
-                    "-o",
-                    str(Path(ns.profile) / f"flame-{tag}.{ext}"),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for fmt, ext in (("flamegraph", "svg"), ("raw", "txt"))
-            if ns.profile
-        ]
+        profilers = _start_profilers(ns, bot.proc.pid, tag)
         fake.ask(f"go {streams} {ns.words}")
         polled = wait_finished(database, streams, ns.stall, bot.proc)
         botkit_cpu = proc_cpu(bot.proc.pid) - cpu0
         server_cpu = None if server0 is None else (stack.cpu() or 0.0) - server0
-        for profiler in profilers:
-            profiler.send_signal(2)
-            profiler.wait(60)
-        # A last edit after the final write, and the deletions of replaced messages.
-        fake.ask(f"quiet {max(0.2, ns.edit_interval) * 2:.2f} 60")
-        dump_path = logs / f"calls-{tag}.json"
-        fake.ask(f"dump {dump_path}")
-        dump = json.loads(dump_path.read_text())
-        with sqlite3.connect(database) as db:
-            rows = db.execute(
-                "SELECT COALESCE(completion_tokens, 0) FROM messages WHERE role = 'assistant'"
-            ).fetchall()
+        _stop_profilers(profilers)
+        dump = _read_calls(ns, fake, logs, tag)
+        rows = _stored_tokens(database)
         shown, stored = last_final_shown(dump), last_final_stored(database)
         finished = reply_end(shown, stored, polled)
         model_times = stack.token_times()
-        tokens = sum(r[0] for r in rows)
-        chunks = sum(math.ceil(r[0] / tokens_per_chunk) + 2 for r in rows)  # + role and usage chunks
+        tokens = sum(rows)
+        chunks = sum(math.ceil(r / tokens_per_chunk) + 2 for r in rows)  # + role and usage chunks
     finally:
         if bot is not None:
             bot.stop()
@@ -806,8 +854,8 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _add_roles(parser: argparse.ArgumentParser) -> None:
+    """The internal roles: the processes the orchestrator starts from this same file."""
     sub = parser.add_subparsers(dest="role")
     fake = sub.add_parser("fake-slack", help="(internal) the fake Slack process")
     fake.add_argument("--limits", choices=["on", "real", "off"], default="off")
@@ -819,6 +867,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     bare.add_argument("--max-tokens", type=int, default=2048)
     bare.add_argument("--temperature", type=float, default=0.6)
     bare.add_argument("--top-p", type=float, default=0.95)
+
+
+def _add_workload(parser: argparse.ArgumentParser) -> None:
+    """What is run: the configurations, the questions and Slack's limits."""
     parser.add_argument("--streams", default="10,100,500", help="concurrent conversations, comma-separated")
     parser.add_argument("--tokens-per-chunk", default="1,8", help="stand-in --stream-interval values")
     parser.add_argument(
@@ -843,6 +895,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--reasoning-field", default="reasoning", choices=["reasoning", "reasoning_content", "none"]
     )
     parser.add_argument("--edit-interval", type=float, default=1.0)
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    """The model server and the sampling the bare loop sends."""
     parser.add_argument("--max-tokens", type=int, default=2048)
     parser.add_argument(
         "--temperature", type=float, default=0.6, help="the bare loop's (botkit's personas send 0.6)"
@@ -852,6 +908,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--base-url", help="a running vLLM (…/v1): no stand-in is started, answers are not checked"
     )
     parser.add_argument("--model", default=MODEL)
+
+
+def _add_run(parser: argparse.ArgumentParser) -> None:
+    """How botkit runs: stall limit, its environment, CPU pinning, profiling, other checkouts."""
     parser.add_argument(
         "--stall", type=float, default=60.0, help="seconds without a finished reply: give up on the rest"
     )
@@ -875,6 +935,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="also run botkit from another checkout (e.g. before=/tmp/base from `git archive main`), "
         "run before this one on the same stand-in and bare loop (repeatable)",
     )
+
+
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    """Where the figures go, and the CI smoke."""
     parser.add_argument("--json", type=Path)
     parser.add_argument("--png", type=Path)
     parser.add_argument(
@@ -882,20 +946,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="a few seconds: 20 streams, 1 and 8 tokens per chunk; exit 1 on a bad reply",
     )
+
+
+def _settle(ns: argparse.Namespace) -> None:
+    """The orchestrator's derived settings: the smoke's configuration, the lists, the pinning."""
+    if ns.smoke:
+        ns.streams, ns.tokens_per_chunk, ns.limits, ns.words, ns.edit_interval = (
+            "20",
+            "1,8",
+            "off",
+            40,
+            0.3,
+        )
+    ns.stream_list, ns.chunk_list = _ints(ns.streams), _ints(ns.tokens_per_chunk)
+    ns.max_streams = max(ns.stream_list, default=1)
+    pin = ns.pin if ns.pin is not None else (os.cpu_count() or 1) >= 2
+    ns.botkit_cpu, ns.others_cpu = (0, 1) if pin else (None, None)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    _add_roles(parser)
+    for add in (_add_workload, _add_model, _add_run, _add_output):
+        add(parser)
     ns = parser.parse_args(argv)
     if ns.role is None:
-        if ns.smoke:
-            ns.streams, ns.tokens_per_chunk, ns.limits, ns.words, ns.edit_interval = (
-                "20",
-                "1,8",
-                "off",
-                40,
-                0.3,
-            )
-        ns.stream_list, ns.chunk_list = _ints(ns.streams), _ints(ns.tokens_per_chunk)
-        ns.max_streams = max(ns.stream_list, default=1)
-        pin = ns.pin if ns.pin is not None else (os.cpu_count() or 1) >= 2
-        ns.botkit_cpu, ns.others_cpu = (0, 1) if pin else (None, None)
+        _settle(ns)
     return ns
 
 

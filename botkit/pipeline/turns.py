@@ -170,23 +170,7 @@ class TurnRunner:
             nonlocal live
             await check(final)
             live = self._prepare(final, reply)
-            # The accepted message's inbox rows (Router.submit wrote them before the ack) become
-            # this turn's rows; a second turn for one message (a plugin's) gets its own.
-            inbox = self.inbox.pop((final.message.platform, final.message.delivery_id), None)
-            if inbox is not None:  # its placeholder carries the turn's marker (botkit.markers)
-                reply.marker = ReplyMarker(inbox.assistant_message_id)
-            # Users see a reaction at once, but nothing waits for it: the placeholder is posted
-            # while the turn is recorded and the model starts; edits wait until it exists.
-            live.streamer.begin()
-            posted = list(live.streamer.stats.message_ids)
-            # With no turn before it in the thread, the model is called right after: the row is
-            # written ``streaming`` at once (one write fewer than ``queued`` and then ``streaming``).
-            first = live.place.first_in_line
-            await live.recorder.enqueue(final, live.persona, posted, inbox, streaming=first)
-            turn = live.recorder.assistant_id
-            if turn is not None and (reply.marker is None or reply.marker.turn != turn):
-                reply.marker = ReplyMarker(turn, "partial")  # the inbox rows were taken: its own
-            live.record_as_posted(placeholder_known=bool(posted))
+            await self._post_and_record(final, reply, live)
             await live.place.acquire()  # this thread's previous turn finishes first
             return await self._generate(final, live)
 
@@ -211,6 +195,27 @@ class TurnRunner:
         finally:
             if live is not None:
                 live.place.release()
+
+    async def _post_and_record(self, final: Request, reply: LiveReply, live: _Live) -> None:
+        """Start the placeholder and record the turn (``queued``, or ``streaming`` when it is
+        first in its thread) with the placeholder's id and the reply's marker."""
+        # The accepted message's inbox rows (Router.submit wrote them before the ack) become
+        # this turn's rows; a second turn for one message (a plugin's) gets its own.
+        inbox = self.inbox.pop((final.message.platform, final.message.delivery_id), None)
+        if inbox is not None:  # its placeholder carries the turn's marker (botkit.markers)
+            reply.marker = ReplyMarker(inbox.assistant_message_id)
+        # Users see a reaction at once, but nothing waits for it: the placeholder is posted
+        # while the turn is recorded and the model starts; edits wait until it exists.
+        live.streamer.begin()
+        posted = list(live.streamer.stats.message_ids)
+        # With no turn before it in the thread, the model is called right after: the row is
+        # written ``streaming`` at once (one write fewer than ``queued`` and then ``streaming``).
+        first = live.place.first_in_line
+        await live.recorder.enqueue(final, live.persona, posted, inbox, streaming=first)
+        turn = live.recorder.assistant_id
+        if turn is not None and (reply.marker is None or reply.marker.turn != turn):
+            reply.marker = ReplyMarker(turn, "partial")  # the inbox rows were taken: its own
+        live.record_as_posted(placeholder_known=bool(posted))
 
     async def _cancelled(self, live: _Live, cancel: asyncio.CancelledError) -> None:
         """Its asker stopped it (``cancelled``), or botkit is shutting down (``interrupted``)."""

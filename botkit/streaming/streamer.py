@@ -106,6 +106,19 @@ def _buttons_done(task: asyncio.Task[None]) -> None:
 class ReplyStreamer:
     """Turns reasoning/answer deltas into placeholder, edits, continuations and a final edit."""
 
+    # Crash windows (botkit.repair): told the final view's messages (as the platform will
+    # show them, in each form it may: LiveReply.rendered_views) before the first call that
+    # shows it goes out, and each message a text posted anew replaced (False) and its
+    # deletion once it landed (True).
+    # Each is awaited: the record is on disk before the call that relies on it goes out.
+    # Set per instance by its caller (botkit.pipeline.turns); None: nobody is told.
+    before_final: Callable[[list[list[str]]], Awaitable[None]] | None = None
+    strays: Callable[[str, bool], Awaitable[None]] | None = None
+    # Told every message id of the reply each time a continuation message was posted (not
+    # awaited: the record is started, the stream goes on), so that a restart knows all of a
+    # long reply's messages, not only its first (botkit.repair).
+    continued: Callable[[list[str]], None] | None = None
+
     def __init__(
         self,
         reply: LiveReply,
@@ -158,17 +171,6 @@ class ReplyStreamer:
         self._pump: asyncio.Task[None] | None = None
         self._io_lock = asyncio.Lock()
         self.stats = StreamStats()
-        # Crash windows (botkit.repair): told the final view's messages (as the platform will
-        # show them, in each form it may: LiveReply.rendered_views) before the first call that
-        # shows it goes out, and each message a text posted anew replaced (False) and its
-        # deletion once it landed (True).
-        # Each is awaited: the record is on disk before the call that relies on it goes out.
-        self.before_final: Callable[[list[list[str]]], Awaitable[None]] | None = None
-        self.strays: Callable[[str, bool], Awaitable[None]] | None = None
-        # Told every message id of the reply each time a continuation message was posted (not
-        # awaited: the record is started, the stream goes on), so that a restart knows all of a
-        # long reply's messages, not only its first (botkit.repair).
-        self.continued: Callable[[list[str]], None] | None = None
 
     def _use_budgets(self, budget: EditBudget) -> None:
         """Edits draw on ``budget``; posts, deletions and status lines on the scopes the reply

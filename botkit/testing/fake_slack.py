@@ -962,13 +962,7 @@ class FakeSlack(LocalServer):
                 },
                 headers,
             )
-        fault = self._take_fault(method, args)
-        if fault is None and self._every is not None and self._every.limits(method):
-            fault = _Fault(429, "ratelimited", self._every.retry_after, None)
-        if fault is None and (limited := self._rate_check(method, args)) is not None:
-            fault = _Fault(429, "ratelimited", limited, None)
-        if fault is None and (limited := self._bucket_check(method, args)) is not None:
-            fault = _Fault(429, "ratelimited", limited, None)
+        fault = self._fault_for(method, args)
         if fault is not None:
             if fault.retry_after is not None:
                 seconds = fault.retry_after
@@ -977,7 +971,26 @@ class FakeSlack(LocalServer):
         if method in ("chat.postMessage", "chat.startStream") and args.get("channel") in self.bot_not_in:
             return 200, {"ok": False, "error": "not_in_channel"}, headers
         self._user_stop(method, args)
-        handler = {
+        handler = self._handler(method)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, headers
+        return 200, handler(args), headers
+
+    def _fault_for(self, method: str, args: dict[str, Any]) -> _Fault | None:
+        """The error this call gets instead of its answer: an injected fault first, then the
+        rate limits in force (every method's, the per-method ones, the buckets); None: none."""
+        fault = self._take_fault(method, args)
+        if fault is None and self._every is not None and self._every.limits(method):
+            fault = _Fault(429, "ratelimited", self._every.retry_after, None)
+        if fault is None and (limited := self._rate_check(method, args)) is not None:
+            fault = _Fault(429, "ratelimited", limited, None)
+        if fault is None and (limited := self._bucket_check(method, args)) is not None:
+            fault = _Fault(429, "ratelimited", limited, None)
+        return fault
+
+    def _handler(self, method: str) -> Callable[[Mapping[str, Any]], dict[str, Any]] | None:
+        """The method's handler, None for a method the fake does not know."""
+        return {
             "auth.test": self._auth_test,
             "apps.connections.open": self._connections_open,
             "chat.postMessage": self._post_message,
@@ -997,9 +1010,6 @@ class FakeSlack(LocalServer):
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
         }.get(method)
-        if handler is None:
-            return 200, {"ok": False, "error": "unknown_method"}, headers
-        return 200, handler(args), headers
 
     @staticmethod
     def _history_scope(args: Mapping[str, Any]) -> str:
