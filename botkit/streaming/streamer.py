@@ -45,7 +45,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -104,9 +103,6 @@ def _buttons_done(task: asyncio.Task[None]) -> None:
         log.warning("the feedback buttons could not be added to a reply", exc_info=task.exception())
 
 
-EARLY_POST_UNGUARDED = os.environ.get("BOTKIT_EXPERIMENT_EARLY_POST") == "unguarded"
-
-
 class ReplyStreamer:
     """Turns reasoning/answer deltas into placeholder, edits, continuations and a final edit."""
 
@@ -160,7 +156,6 @@ class ReplyStreamer:
         self._stream_ended: Callable[[], None] | None = None  # counts it out of budget.streams
         self._final_paid: Callable[[], None] | None = None  # counts it out of budget.owed
         self._placeholder: asyncio.Task[str] | None = None
-        self._early: asyncio.Future[str] | None = None  # EXPERIMENT: _post_early's post
         self.edit_interval = edit_interval
         self.display = display
         self.thinking_interval = thinking_interval
@@ -447,9 +442,6 @@ class ReplyStreamer:
         ):
             placeholder.cancel()  # still waiting for a status token: the answer needs none
         await self._placeholder_settled()
-        if self._early is not None:
-            with contextlib.suppress(Exception):
-                await self._early
         try:
             await self._show(self._render(), final=True, feedback_turn=feedback_turn)
         finally:
@@ -515,10 +507,8 @@ class ReplyStreamer:
 
     # -- output side -------------------------------------------------------------------------
     async def _run_pump(self) -> None:
-        if not await self._placeholder_settled():
+        if not await self._placeholder_settled() or self._status_mode:
             return  # nothing to edit: the final text is posted anew
-        if self._status_mode and not await self._post_early():
-            return
         while not self._closing:
             timeout = self.thinking_interval if self._thinking_clock_running() else None
             with contextlib.suppress(TimeoutError):
@@ -548,23 +538,6 @@ class ReplyStreamer:
                 self._dirty.set()
             except Exception:
                 log.exception("streaming edit refused; the final edit tries again")
-
-    async def _post_early(self) -> bool:
-        """EXPERIMENT (measured, see docs/benchmarks.md 2): a status-line reply posts its partial
-        view as its message once the answer starts and the channel's post budget has a token
-        idle, so that its final is an edit, not a post at the crowded end. True: it posted."""
-        await self._text_came.wait()
-        while not self._closing:
-            guarded = EARLY_POST_UNGUARDED or not self.budget.crowded(STREAM_HORIZON)
-            if self._posts.budget.free_now() and guarded:
-                self._early = asyncio.ensure_future(self.post_first(PLACEHOLDER, live=True))
-                await asyncio.shield(self._early)
-                self._status_mode = False
-                self._owe_final()
-                self._text_shown = True
-                return True
-            await asyncio.sleep(0.1)
-        return False
 
     async def _pace(self) -> None:
         """Wait until the next partial edit may go (:meth:`_edit_wait`). While no model text has
