@@ -280,6 +280,15 @@ class LiveReply(ABC):
         where they go; a number, so that the check costs nothing per edit. The default: never."""
         return 0
 
+    def edit_kind(self, message_id: str) -> CallKind:
+        """The kind of call (the budget) an :meth:`edit` of ``message_id`` now is on the
+        platform. Nearly always ``edit``; a Discord slash reply whose token aged out cannot
+        edit its webhook message any more and posts its text in the channel instead (its
+        first channel message), which Discord counts on the channel's ``POST /messages``
+        bucket: ``post`` then, so that the streamer draws that call on the post budget, as
+        every other first message. The default: ``edit``."""
+        return "edit"
+
     def measure(self, text: str) -> int:
         """Length of ``text`` as the platform counts it after this adapter's conversion.
 

@@ -318,6 +318,19 @@ class DiscordInteractionReply(_DiscordReply):
             feed = self._feeds[key] = limits.feed(key)
         return RateScope(key, self.edit_rate, self.edit_burst, reserve=reserve, feed=feed, transient=True)
 
+    def edit_kind(self, message_id: str) -> CallKind:
+        """``post`` for a webhook message not yet moved once the token has aged out: its next
+        "edit" is the first channel message of the reply (:meth:`_edit`: ``POST
+        /channels/{channel}/messages``, Discord's post bucket of the channel, shared with every
+        reply's first message there), not an edit of the channel's; ``edit`` otherwise."""
+        if self.token_fresh or message_id in self._moved or not self._on_webhook(message_id):
+            return "edit"
+        return "post"
+
+    def _on_webhook(self, message_id: str) -> bool:
+        """The message was sent through the interaction's token (its response or a follow-up)."""
+        return message_id in self._followups or message_id == self._original_id
+
     async def post_notice(self, text: str) -> bool:
         """Show ``text`` to the member alone: an ephemeral follow-up.
 
@@ -361,7 +374,7 @@ class DiscordInteractionReply(_DiscordReply):
         if message_id in self._moved:
             partial = self.channel.get_partial_message(self._moved[message_id])
             await platform_call(lambda: _edit_message(partial, text, view))
-        elif message_id not in self._followups and message_id != self._original_id:
+        elif not self._on_webhook(message_id):
             partial = self.channel.get_partial_message(int(message_id))  # posted in the channel
             await platform_call(lambda: _edit_message(partial, text, view))
         elif not self.token_fresh:

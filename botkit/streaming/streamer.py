@@ -632,7 +632,7 @@ class ReplyStreamer:
                 posted_buttons = True
             else:
                 apply = functools.partial(self._shielded_apply, index, chunk)
-            calls = self._calls if index < len(self._shown) else self._posts
+            calls = self._policy_for(index)
             if final:
                 await calls.land(apply, priority=FIRST)
             else:
@@ -662,7 +662,18 @@ class ReplyStreamer:
         visible already; a final posted anew gets them when the budget allows)."""
         last = len(chunks) - 1
         with_buttons = functools.partial(self._shielded_apply, last, chunks[last], feedback_turn)
-        await self._calls.land(with_buttons, priority=FIRST)
+        await self._policy_for(last).land(with_buttons, priority=FIRST)
+
+    def _policy_for(self, index: int) -> RetryPolicy:
+        """The budget a call showing message ``index`` draws on: a new message's is the post
+        budget; an edit's is the edit budget, unless the platform makes that edit a new message
+        (:meth:`LiveReply.edit_kind`: a Discord slash reply's first channel message once its
+        token aged out), which then counts on the post budget like every first post."""
+        if index >= len(self._shown):
+            return self._posts
+        if self.reply.edit_kind(self.stats.message_ids[index]) == "post":
+            return self._posts
+        return self._calls
 
     def _replace_sooner(self, chunks: list[str], *, final: bool) -> bool:
         """Whether posting the view as a new message shows it sooner than editing: the reply is
