@@ -330,12 +330,17 @@ async def _with_unrecorded_tail(
     """The final view, where its last messages were posted but their ids never came back (the
     process was killed with the POST in flight): the turn's known messages end with the
     view's first ones, and each missing one is found after the one before it by its text
-    (:meth:`Adapter.find_shown`). Where none of the known messages is in the view (all of
-    it was posted anew, the first message too: a placeholder that could not be posted, a
-    Discord slash reply moved to the channel once its token aged out), its first message is
+    (:meth:`Adapter.find_shown`). Only where the intent says the view's first message is
+    anew (:attr:`SpooledWrite.anew`: posted by the view, a placeholder that could not be
+    posted, or in place of the one it edits, a Discord slash reply moved to the channel once
+    its token aged out) may none of the known messages be in it: then its first message is
     looked for after the turn's last known message, or after its question where it has
-    none (a Discord snowflake: an interaction's id too). None if any of them is not shown."""
-    for head in range(min(len(seen), len(intent) - 1), -1, -1):
+    none (a Discord snowflake: an interaction's id too). A plain final edit of a recorded
+    message is never looked for so: with that edit not applied, another turn's identical
+    answer after it would pass for this turn's. None if any of them is not shown."""
+    assert leftover.intent is not None
+    last = 0 if leftover.intent.anew else 1
+    for head in range(min(len(seen), len(intent) - 1), last - 1, -1):
         if head and [m.text for m in seen[-head:]] != list(intent[:head]):
             continue
         view = list(seen[-head:]) if head else []

@@ -292,6 +292,12 @@ class DiscordInteractionReply(_DiscordReply):
         """1 once the token has aged out (the reply goes on in the channel), else 0."""
         return 0 if self.token_fresh else 1
 
+    def moves(self, message_id: str) -> bool:
+        """A webhook message moved to the channel already, or to be moved on its next edit
+        (the token has aged out: :meth:`_edit`)."""
+        webhook = message_id == self._original_id or message_id in self._followups
+        return message_id in self._moved or (webhook and not self.token_fresh)
+
     def rate_scope(self, kind: CallKind) -> RateScope:
         """With ``limits``: Discord's bucket of ``kind`` calls on this interaction's webhook
         routes, whose major parameter is the application id + the interaction token (one bucket
