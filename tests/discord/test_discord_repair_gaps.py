@@ -164,6 +164,53 @@ async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
 
 
+LONG_PARTIAL = " ".join(f"part{i}" for i in range(290))  # 1,969 characters: near Discord's 2,000
+
+
+def _last_part_of_the_note(body: Any) -> bool:
+    """The POST of a long note's last message: the one that says it was interrupted."""
+    content = body.get("content", "") if isinstance(body, dict) else ""
+    return content.endswith((LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE)) and not content.startswith("part0")
+
+
+@pytest.mark.parametrize("where", ["thread", "slash-command"])
+async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_note(
+    tmp_path: Path, where: str
+) -> None:
+    """As above, for a turn that streamed a partial answer near Discord's 2,000 characters and
+    has no message to repair (accepted an hour before the restarts): the restart's note (the
+    partial answer and what happened) is posted as two messages, and the pass is SIGKILLed once
+    Discord created the second (its response not back, the row not settled). The next start,
+    Discord's nonce memory past, finds the note by its first message and the rest after it:
+    those two messages, never edited, and nothing more; the row ``interrupted``."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin() as standin:
+        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
+        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+            assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
+        with sqlite3.connect(database) as db:  # it streamed this much; no message recorded
+            db.execute(
+                "UPDATE messages SET status = 'streaming', content = ?, persona_name = 'default' "
+                "WHERE role = 'assistant'",
+                (LONG_PARTIAL,),
+            )
+        _accepted_an_hour_earlier(database)
+        env = _env(fake, standin, database)
+        held = fake.hold("POST", r"^/channels/\d+/messages$", apply=True, match=_last_part_of_the_note)
+        await _sigkill_at(tmp_path, env, held)
+        note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+        assert len(note) == 2 and "".join(m["content"] for m in note).startswith(LONG_PARTIAL)
+        assert note[-1]["content"].endswith((LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE))
+        assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
+        fake.nonce_seconds = 0.0
+
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert [m["id"] for m in _bot_messages(fake)] == [m["id"] for m in note], log.decode()[-3000:]
+    assert [fake.versions_of(int(m["id"])) for m in note] == [[m["content"]] for m in note]
+    assert _assistant(database) == [("interrupted", LONG_PARTIAL)]
+    assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
+
+
 # -- a placeholder past the first page of its place ---------------------------------------------
 BUSY = 150  # other messages between the question and the bot's placeholder: past one page of 100
 
