@@ -236,7 +236,9 @@ class DiscordMessageReply(_DiscordReply):
             self._open_channel = None
         reference = self.reference
         marker, channel = self.marker, self.channel
-        extra: dict[str, Any] = {} if marker is None else {"nonce": first_nonce(marker.turn, channel.id, self.question)}
+        extra: dict[str, Any] = (
+            {} if marker is None else {"nonce": first_nonce(marker.turn, channel.id, self.question)}
+        )
         if reference is not None:
             extra |= {"reference": reference, "mention_author": False}
         message = await platform_call(lambda: channel.send(text, **extra))
