@@ -242,6 +242,16 @@ class LiveReply(ABC):
     #: placeholder so (:mod:`botkit.repair`) and repairs it instead of posting beside it.
     handed_back: ShownMessage | None = None
 
+    def moves(self, message_id: str) -> bool:
+        """Whether this reply's message ``message_id`` is shown, or on its next edit will be,
+        by another message the reply posted in its place, whose id the core never learns (a
+        Discord slash reply past its interaction token goes on in the channel, its response
+        retired to "continues below"). The final view's intent records that its first message
+        is then not one the turn recorded: only for such a view does the restart look for that
+        message by its text (:mod:`botkit.repair`), where another turn's identical answer could
+        otherwise pass for it. The default: never."""
+        return False
+
     def rendered(self, text: str) -> str:
         """The text the platform will show for a message sent as ``text`` (after this adapter's
         conversion: Slack mrkdwn), as a read back returns it: the restart pass compares it
