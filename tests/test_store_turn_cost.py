@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from db_faults import exclusive_lock
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from botkit.events import IncomingMessage
 from botkit.llm.standin import Standin
@@ -157,6 +157,42 @@ async def test_a_locked_file_is_still_an_unavailable_database_on_the_one_round_t
             ("user", "complete", "q"),
             ("assistant", "complete", "a"),
         ]
+    finally:
+        await store.close()
+
+
+async def test_a_group_sent_in_one_hop_is_still_one_transaction(tmp_path: Path) -> None:
+    """A group's statements go to aiosqlite's thread together (botkit.store.prepared.
+    run_together); a statement that fails there fails every write of the group, as SQLAlchemy's
+    error, and what the writes before it did is rolled back: nothing of the group is stored.
+    The connection then takes the next group."""
+    store = await ConversationStore.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", migrate=True)
+    try:
+        a = await store.accept("test", "d1", ("w", "c", "t1"), user_text="q1", user_id="u")
+        b = await store.accept("test", "d2", ("w", "c", "t2"), user_text="q2", user_id="u")
+        assert a is not None and b is not None
+        adopt = store.adopt_inbox(
+            a, user_text="q1", persona_name="general", persona_hash="h", model="m",
+            platform_message_ids=["ts1"], streaming=True,
+        )  # fmt: skip
+        # NOT NULL on the reply's content: SQLite refuses it, after the adopt's two statements ran.
+        bad = store.finish_turn(b.assistant_message_id, status="complete", answer=None, reasoning=None)  # type: ignore[arg-type]
+        with counting_sqlite() as calls:
+            failed = await asyncio.gather(adopt, bad, return_exceptions=True)
+        assert [type(error) for error in failed] == [IntegrityError, IntegrityError], failed
+        assert calls["commits"] == 0 and calls["rollbacks"] == 1, calls.counts
+        assert calls["round_trips"] == 2, calls.counts  # the group's hop and the rollback
+        rows = await store.messages(a.conversation_id or 0)
+        assert [(m.status, m.persona_name, m.platform_message_ids) for m in rows] == [
+            ("complete", None, []),
+            ("queued", None, []),
+        ]
+        assert await store.adopt_inbox(
+            a, user_text="q1", persona_name="general", persona_hash="h", model="m",
+            platform_message_ids=["ts1"], streaming=True,
+        )  # fmt: skip
+        rows = await store.messages(a.conversation_id or 0)
+        assert (rows[1].status, rows[1].persona_name) == ("streaming", "general")
     finally:
         await store.close()
 
