@@ -2,8 +2,8 @@
 
 The per-turn SQL was a visible share of botkit's CPU per reply (issue 11); these bounds keep it
 from creeping back: intake in one transaction, no history read for a new thread's first turn,
-each later step one statement, each statement one round trip to aiosqlite's connection thread
-and no rollback of a committed connection. Counted at the driver
+each later step one statement, each write group's statements one round trip to aiosqlite's
+connection thread (its commit another) and no rollback of a committed connection. Counted at the driver
 (:mod:`botkit.testing.sqlcount`: every call into aiosqlite's thread) on a real turn through the
 pipeline and the stand-in model, so they hold for what the bot actually does, not a store call
 in isolation.
