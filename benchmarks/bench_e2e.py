@@ -76,6 +76,32 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+def proc_counts(pid: int) -> dict[str, float]:
+    """A process's user and system CPU seconds apart, and its context switches summed over its
+    threads (voluntary: a thread that blocked, e.g. aiosqlite's worker waiting on its queue or the
+    loop in epoll; involuntary: preempted), from Linux /proc: what a thread hop or a syscall that
+    sleeps costs shows here, not in py-spy's samples."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    counts = {"user": int(fields[11]) / _CLK_TCK, "system": int(fields[12]) / _CLK_TCK,
+              "voluntary": 0.0, "involuntary": 0.0, "threads": 0.0}  # fmt: skip
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # a thread that ended while being read
+            continue
+        counts["threads"] += 1
+        for line in text.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                key, value = line.split(":")
+                counts["voluntary" if key.startswith("vol") else "involuntary"] += int(value)
+    return counts
+
+
+def count_delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """``after - before`` per key (threads: the count after)."""
+    return {k: v if k == "threads" else v - before.get(k, 0.0) for k, v in after.items()}
+
+
 def pct(values: Sequence[float], q: float) -> float:
     if not values:
         return math.nan
@@ -396,6 +422,8 @@ class Result:
     # and how much later the 0.1 s poll saw it (what ``wall`` counted before 2026-12-03)
     stored_after_shown: float = math.nan
     poll_lag: float = math.nan
+    # botkit's user / system CPU seconds and context switches during the run (:func:`proc_counts`)
+    botkit_counts: dict[str, float] = field(default_factory=dict)
 
     @property
     def us_per_chunk(self) -> float:
@@ -691,6 +719,18 @@ def _start_profilers(ns: argparse.Namespace, pid: int, tag: str) -> list[subproc
     ]
 
 
+def _start_strace(ns: argparse.Namespace, pid: int, tag: str) -> list[subprocess.Popen[bytes]]:
+    """With ``--strace DIR``: ``strace -f -c`` on botkit, its syscalls by count (none otherwise).
+
+    strace slows every syscall down many times: read the counts, not that run's CPU or times."""
+    if not ns.strace:
+        return []
+    out = Path(ns.strace) / f"strace-{tag}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = ["strace", "-f", "-c", "-p", str(pid), "-o", str(out)]
+    return [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+
 def _stop_profilers(profilers: Sequence[subprocess.Popen[bytes]]) -> None:
     """SIGINT makes py-spy write its files: wait for them."""
     for profiler in profilers:
@@ -739,11 +779,13 @@ def run_config(
         bot, database = _start_bot(ns, fake, stack, limits, logs, tree, tag)
         fake.ask("connected")
         time.sleep(0.5)  # start-up done (personas, migrations): not counted
+        counts0 = proc_counts(bot.proc.pid)
         cpu0, server0, started = proc_cpu(bot.proc.pid), stack.cpu(), time.monotonic()
-        profilers = _start_profilers(ns, bot.proc.pid, tag)
+        profilers = [*_start_profilers(ns, bot.proc.pid, tag), *_start_strace(ns, bot.proc.pid, tag)]
         fake.ask(f"go {streams} {ns.words}")
         polled = wait_finished(database, streams, ns.stall, bot.proc)
         botkit_cpu = proc_cpu(bot.proc.pid) - cpu0
+        counts = count_delta(proc_counts(bot.proc.pid), counts0)
         server_cpu = None if server0 is None else (stack.cpu() or 0.0) - server0
         _stop_profilers(profilers)
         dump = _read_calls(ns, fake, logs, tag)
@@ -764,7 +806,7 @@ def run_config(
         tokens, chunks, finished - started, botkit_cpu, floor["cpu"], int(floor["chunks"]), floor["wall"],
         server_cpu, latency, calls, limited, int(floor.get("tokens", 0)),
         list(floor.get("ttft", [])), list(floor.get("first_answer", [])),
-        stored - shown, polled - finished,
+        stored - shown, polled - finished, counts,
     )  # fmt: skip
 
 
@@ -927,6 +969,8 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         help="with --profile: sample only the thread holding the GIL (py-spy --gil), so a thread "
         "waiting for the GIL or for its queue (aiosqlite's) is not counted as work",
     )
+    parser.add_argument("--strace", metavar="DIR", help="strace -f -c botkit per configuration: "
+                        "syscalls by count in DIR/strace-TAG.txt (slows botkit: counts only)")  # fmt: skip
     parser.add_argument(
         "--compare",
         action="append",
