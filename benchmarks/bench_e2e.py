@@ -46,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -396,6 +397,12 @@ class Result:
     # and how much later the 0.1 s poll saw it (what ``wall`` counted before 2026-12-03)
     stored_after_shown: float = math.nan
     poll_lag: float = math.nan
+    # CPU-s of the fake Slack's process over the same window as botkit's and the stand-in's, and
+    # the stand-in's during the bare loop's run: which process on which core was the bottleneck
+    fake_cpu: float = math.nan
+    bare_server_cpu: float = math.nan
+    # every process's busiest 1 s (CPU-s in any 1 s window of the samples, 1.0 = a full core)
+    peak_busy: dict[str, float] = field(default_factory=dict)
 
     @property
     def us_per_chunk(self) -> float:
@@ -596,6 +603,47 @@ def botkit_env(
     return env
 
 
+class CpuSampler:
+    """Processes' CPU from ``/proc``, sampled every ``interval`` s by a thread of the orchestrator:
+    what each spent between start and :meth:`stop`, and its busiest second (CPU-s in the 1 s
+    window that holds the most: 1.0 is a saturated core, whatever the run's average says)."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.1) -> None:
+        self._pids, self._interval = pids, interval
+        self._samples: list[tuple[float, dict[str, float]]] = [self._sample()]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> tuple[float, dict[str, float]]:
+        return time.monotonic(), {name: proc_cpu(pid) for name, pid in self._pids.items()}
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            with contextlib.suppress(OSError):  # a process that ended: its last sample stands
+                self._samples.append(self._sample())
+
+    def stop(self) -> tuple[dict[str, float], dict[str, float]]:
+        """CPU-s per process since the start, and each one's busiest second."""
+        self._done.set()
+        self._thread.join()
+        with contextlib.suppress(OSError):
+            self._samples.append(self._sample())
+        first, last = self._samples[0][1], self._samples[-1][1]
+        spent = {name: last[name] - first[name] for name in self._pids}
+        return spent, {name: self._peak(name) for name in self._pids}
+
+    def _peak(self, name: str, window: float = 1.0) -> float:
+        best, start = 0.0, 0
+        for end, (at, cpus) in enumerate(self._samples):
+            while at - self._samples[start][0] > window:
+                start += 1
+            span = at - self._samples[start][0]
+            if span >= window * 0.9 and end > start:
+                best = max(best, (cpus[name] - self._samples[start][1][name]) / span)
+        return best
+
+
 class Stack:
     """The model (a stand-in process, or ``--base-url``) for one chunk size and rate."""
 
@@ -631,7 +679,9 @@ class Stack:
 
 
 def run_bare(ns: argparse.Namespace, stack: Stack, streams: int) -> dict[str, float]:
-    """The bare loop on the same server, pinned where botkit runs: its CPU, wall and chunks."""
+    """The bare loop on the same server, pinned where botkit runs: its CPU, wall and chunks, and
+    the server's CPU meanwhile (``server_cpu``: what the stand-in spent to offer that rate)."""
+    server0 = stack.cpu()
     bare = subprocess.run(
         [*_pinned(ns.botkit_cpu), sys.executable, str(Path(__file__).resolve()), "bare",
          "--url", stack.base_url, "--streams", str(streams), "--words", str(ns.words),
@@ -640,6 +690,8 @@ def run_bare(ns: argparse.Namespace, stack: Stack, streams: int) -> dict[str, fl
         capture_output=True, text=True, check=True, cwd=REPO,
     )  # fmt: skip
     floor: dict[str, float] = json.loads(bare.stdout.strip().splitlines()[-1])
+    if server0 is not None:
+        floor["server_cpu"] = (stack.cpu() or 0.0) - server0
     return floor
 
 
@@ -739,12 +791,14 @@ def run_config(
         bot, database = _start_bot(ns, fake, stack, limits, logs, tree, tag)
         fake.ask("connected")
         time.sleep(0.5)  # start-up done (personas, migrations): not counted
-        cpu0, server0, started = proc_cpu(bot.proc.pid), stack.cpu(), time.monotonic()
+        pids = {"botkit": bot.proc.pid, "fake": fake.proc.pid}
+        if stack.standin is not None:
+            pids["standin"] = stack.standin.proc.pid
+        sampler, started = CpuSampler(pids), time.monotonic()
         profilers = _start_profilers(ns, bot.proc.pid, tag)
         fake.ask(f"go {streams} {ns.words}")
         polled = wait_finished(database, streams, ns.stall, bot.proc)
-        botkit_cpu = proc_cpu(bot.proc.pid) - cpu0
-        server_cpu = None if server0 is None else (stack.cpu() or 0.0) - server0
+        spent, peaks = sampler.stop()
         _stop_profilers(profilers)
         dump = _read_calls(ns, fake, logs, tag)
         rows = _stored_tokens(database)
@@ -761,10 +815,10 @@ def run_config(
     offered = streams * ns.tokens_per_second if ns.tokens_per_second and not ns.base_url else None
     return Result(
         tree[0], limits, streams, tokens_per_chunk, offered, streams - len(failures), failures,
-        tokens, chunks, finished - started, botkit_cpu, floor["cpu"], int(floor["chunks"]), floor["wall"],
-        server_cpu, latency, calls, limited, int(floor.get("tokens", 0)),
+        tokens, chunks, finished - started, spent["botkit"], floor["cpu"], int(floor["chunks"]), floor["wall"],
+        spent.get("standin"), latency, calls, limited, int(floor.get("tokens", 0)),
         list(floor.get("ttft", [])), list(floor.get("first_answer", [])),
-        stored - shown, polled - finished,
+        stored - shown, polled - finished, spent["fake"], floor.get("server_cpu", math.nan), peaks,
     )  # fmt: skip
 
 
@@ -773,7 +827,7 @@ def table(results: Sequence[Result]) -> str:
         "| botkit | limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
         "tok/s (offered) | chunks/s | model's first token p50/p95/p99 s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
         "final p50/p95/p99 s | final after last token p50/p95/p99 s | calls/reply | 429s | direct tok/s | vs direct | direct TTFT / first answer p95 s | "
-        "last stored after last shown s |"
+        "last stored after last shown s | CPU-s botkit/stand-in/fake in wall s | busiest 1 s botkit/stand-in/fake |"
     )
     lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -786,9 +840,21 @@ def table(results: Sequence[Result]) -> str:
             f"{s['cpu_s_per_1k_tokens']:.3f} | {s['tokens_per_second']:,.0f}{offered} | {s['chunks_per_second']:,.0f} | {lat.get('model_first_token', '-')} | "
             f"{lat['placeholder']} | {lat['first_text']} | {lat['final']} | {lat.get('after_last_token', '-')} | {r.api_calls_per_reply:.1f} | {r.rate_limited} | "
             f"{s['direct_tokens_per_second']:,.0f} | {s['vs_direct']:.2f} | {_p95(r.bare_ttft)} / {_p95(r.bare_first_answer)} | "
-            f"{r.stored_after_shown:.3f} |"
+            f"{r.stored_after_shown:.3f} | {_cpus(r)} | {_peaks(r)} |"
         )
     return "\n".join(lines)
+
+
+def _cpus(r: Result) -> str:
+    """Each process's CPU-s over the run, beside its wall time: which core was full."""
+    server = "-" if r.server_cpu is None else f"{r.server_cpu:.2f}"
+    return f"{r.botkit_cpu:.2f}/{server}/{r.fake_cpu:.2f} in {r.wall:.2f}"
+
+
+def _peaks(r: Result) -> str:
+    return "/".join(
+        f"{r.peak_busy[k]:.2f}" if k in r.peak_busy else "-" for k in ("botkit", "standin", "fake")
+    )
 
 
 def _p95(pair: Sequence[float]) -> str:
