@@ -77,6 +77,12 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+def proc_waited(pid: int) -> float:
+    """Seconds a process has spent runnable but waiting for a CPU (``/proc/PID/schedstat``'s
+    second field): where the machine's other load, not the process's own work, took its time."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def pct(values: Sequence[float], q: float) -> float:
     if not values:
         return math.nan
@@ -401,6 +407,8 @@ class Result:
     # the stand-in's during the bare loop's run: which process on which core was the bottleneck
     fake_cpu: float = math.nan
     bare_server_cpu: float = math.nan
+    # seconds each process was runnable but waited for its CPU (other load on the machine)
+    waited: dict[str, float] = field(default_factory=dict)
     # every process's busiest 1 s (CPU-s in any 1 s window of the samples, 1.0 = a full core)
     peak_busy: dict[str, float] = field(default_factory=dict)
 
@@ -616,7 +624,9 @@ class CpuSampler:
         self._thread.start()
 
     def _sample(self) -> tuple[float, dict[str, float]]:
-        return time.monotonic(), {name: proc_cpu(pid) for name, pid in self._pids.items()}
+        cpus = {name: proc_cpu(pid) for name, pid in self._pids.items()}
+        cpus.update({f"{name}_waited": proc_waited(pid) for name, pid in self._pids.items()})
+        return time.monotonic(), cpus
 
     def _run(self) -> None:
         while not self._done.wait(self._interval):
@@ -624,13 +634,14 @@ class CpuSampler:
                 self._samples.append(self._sample())
 
     def stop(self) -> tuple[dict[str, float], dict[str, float]]:
-        """CPU-s per process since the start, and each one's busiest second."""
+        """CPU-s per process since the start (``NAME_waited``: its seconds runnable but waiting
+        for a CPU), and each one's busiest second."""
         self._done.set()
         self._thread.join()
         with contextlib.suppress(OSError):
             self._samples.append(self._sample())
         first, last = self._samples[0][1], self._samples[-1][1]
-        spent = {name: last[name] - first[name] for name in self._pids}
+        spent = {name: last[name] - first[name] for name in last}
         return spent, {name: self._peak(name) for name in self._pids}
 
     def _peak(self, name: str, window: float = 1.0) -> float:
@@ -647,7 +658,10 @@ class CpuSampler:
 class Stack:
     """The model (a stand-in process, or ``--base-url``) for one chunk size and rate."""
 
-    def __init__(self, ns: argparse.Namespace, tokens_per_chunk: int, logs: Path) -> None:
+    def __init__(
+        self, ns: argparse.Namespace, tokens_per_chunk: int, logs: Path, tree: Path | None = None
+    ) -> None:
+        """``tree``: run the stand-in of that checkout (``--standin-compare``), not this one's."""
         self.standin: Child | None = None
         if ns.base_url:
             self.base_url = ns.base_url.rstrip("/")
@@ -658,7 +672,8 @@ class Stack:
             "--tokens-per-second", str(ns.tokens_per_second), "--served-model-name", ns.model,
             "--reasoning-field", ns.reasoning_field,
         ]  # fmt: skip
-        self.standin = Child(argv, logs / f"standin-{tokens_per_chunk}.log")
+        env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
+        self.standin = Child(argv, logs / f"standin-{tokens_per_chunk}.log", env, cwd=tree or REPO)
         root = self.standin.wait_for_log(r"Starting vLLM API server on (http://\S+)").group(1)
         self.base_url = root + "/v1"
 
@@ -819,6 +834,7 @@ def run_config(
         spent.get("standin"), latency, calls, limited, int(floor.get("tokens", 0)),
         list(floor.get("ttft", [])), list(floor.get("first_answer", [])),
         stored - shown, polled - finished, spent["fake"], floor.get("server_cpu", math.nan), peaks,
+        {k.removesuffix("_waited"): v for k, v in spent.items() if k.endswith("_waited")},
     )  # fmt: skip
 
 
@@ -827,7 +843,7 @@ def table(results: Sequence[Result]) -> str:
         "| botkit | limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
         "tok/s (offered) | chunks/s | model's first token p50/p95/p99 s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
         "final p50/p95/p99 s | final after last token p50/p95/p99 s | calls/reply | 429s | direct tok/s | vs direct | direct TTFT / first answer p95 s | "
-        "last stored after last shown s | CPU-s botkit/stand-in/fake in wall s | busiest 1 s botkit/stand-in/fake |"
+        "last stored after last shown s | CPU-s botkit/stand-in/fake in wall s (s waiting for a CPU) | busiest 1 s botkit/stand-in/fake |"
     )
     lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -848,7 +864,8 @@ def table(results: Sequence[Result]) -> str:
 def _cpus(r: Result) -> str:
     """Each process's CPU-s over the run, beside its wall time: which core was full."""
     server = "-" if r.server_cpu is None else f"{r.server_cpu:.2f}"
-    return f"{r.botkit_cpu:.2f}/{server}/{r.fake_cpu:.2f} in {r.wall:.2f}"
+    waited = "/".join(f"{r.waited[k]:.2f}" if k in r.waited else "-" for k in ("botkit", "standin", "fake"))
+    return f"{r.botkit_cpu:.2f}/{server}/{r.fake_cpu:.2f} in {r.wall:.2f} (waited {waited})"
 
 
 def _peaks(r: Result) -> str:
@@ -1001,6 +1018,14 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         help="also run botkit from another checkout (e.g. before=/tmp/base from `git archive main`), "
         "run before this one on the same stand-in and bare loop (repeatable)",
     )
+    parser.add_argument(
+        "--standin-compare",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also run this botkit against the stand-in of another checkout (its "
+        "botkit/llm/standin.py), after this one, alternating; the bare loop reads this one's (repeatable)",
+    )
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
@@ -1041,15 +1066,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return ns
 
 
+def _arms(ns: argparse.Namespace) -> list[tuple[str, Path, Path | None]]:
+    """Each arm of the run: its label, botkit's checkout, and the stand-in's (None: this one's).
+    ``--compare`` arms run another botkit against this stand-in, ``--standin-compare`` arms this
+    botkit against another stand-in."""
+    arms: list[tuple[str, Path, Path | None]] = []
+    for other in ns.compare:
+        label, _, path = other.partition("=")
+        arms.append((label, Path(path).resolve(), None))
+    arms.append(("this", REPO, None))
+    for other in ns.standin_compare:
+        label, _, path = other.partition("=")
+        arms.append((label, REPO, Path(path).resolve()))
+    return arms
+
+
 def orchestrate(ns: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench_e2e-"))
     if ns.profile:
         Path(ns.profile).mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
-    trees: list[tuple[str, Path]] = [("this", REPO)]
-    for other in reversed(ns.compare):
-        label, _, path = other.partition("=")
-        trees.insert(0, (label, Path(path).resolve()))
+    trees = _arms(ns)
     configs = [
         (tpc, limits, streams)
         for tpc in ns.chunk_list
@@ -1062,9 +1099,9 @@ def orchestrate(ns: argparse.Namespace) -> int:
         # down, and whoever ran later would pay for it), and the checkouts' order alternates.
         with contextlib.closing(Stack(ns, tpc, logs)) as stack:
             floor = run_bare(ns, stack, streams)
-        for tree in trees if number % 2 == 0 else trees[::-1]:
-            with contextlib.closing(Stack(ns, tpc, logs)) as stack:
-                result = run_config(ns, stack, streams, tpc, limits, logs, tree, floor)
+        for label, tree, standin_tree in trees if number % 2 == 0 else trees[::-1]:
+            with contextlib.closing(Stack(ns, tpc, logs, standin_tree)) as stack:
+                result = run_config(ns, stack, streams, tpc, limits, logs, (label, tree), floor)
             results.append(result)
             print(table([result]).splitlines()[-1], flush=True)
             for failure in result.failures[:5]:

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_e2e import MODEL, REPO, Child, _pinned, proc_cpu
+from bench_e2e import MODEL, REPO, Child, _pinned, proc_cpu, proc_waited
 
 
 def start_standin(tree: Path, tokens_per_chunk: int, cpu: int | None, log: Path) -> tuple[Child, str]:
@@ -49,13 +49,14 @@ def one_run(ns: argparse.Namespace, tree: Path, streams: int, tpc: int, logs: Pa
     """One fresh stand-in, the bare loop's N streams on it: what each side spent, and the rate."""
     child, url = start_standin(tree, tpc, ns.others_cpu, logs / f"standin-{tpc}.log")
     try:
-        before = proc_cpu(child.proc.pid)
+        before, waited = proc_cpu(child.proc.pid), proc_waited(child.proc.pid)
         bare = subprocess.run(
             [*_pinned(ns.botkit_cpu), sys.executable, str(REPO / "benchmarks" / "bench_e2e.py"), "bare",
              "--url", url, "--streams", str(streams), "--words", str(ns.words)],
             capture_output=True, text=True, check=True, cwd=REPO,
         )  # fmt: skip
         server_cpu = proc_cpu(child.proc.pid) - before
+        waited = proc_waited(child.proc.pid) - waited
     finally:
         child.stop()
     floor: dict[str, Any] = json.loads(bare.stdout.strip().splitlines()[-1])
@@ -69,6 +70,7 @@ def one_run(ns: argparse.Namespace, tree: Path, streams: int, tpc: int, logs: Pa
         "standin_cpu": server_cpu,
         "standin_busy": server_cpu / wall,
         "standin_us_per_chunk": server_cpu / chunks * 1e6,
+        "standin_waited": waited,
         "bare_cpu": floor["cpu"],
         "bare_us_per_chunk": floor["cpu"] / chunks * 1e6,
     }
@@ -78,13 +80,13 @@ def row(label: str, r: dict[str, Any]) -> str:
     return (
         f"| {label} | {r['streams']} | {r['tokens_per_chunk']} | {r['tokens_per_second']:,.0f} | "
         f"{r['chunks_per_second']:,.0f} | {r['wall']:.2f} | {r['standin_cpu']:.2f} | {r['standin_busy']:.2f} | "
-        f"{r['standin_us_per_chunk']:,.1f} | {r['bare_us_per_chunk']:,.1f} |"
+        f"{r['standin_us_per_chunk']:,.1f} | {r['bare_us_per_chunk']:,.1f} | {r['standin_waited']:.2f} |"
     )
 
 
 HEAD = (
     "| stand-in | streams | tok/chunk | tok/s | chunks/s | wall s | stand-in CPU-s | stand-in CPU-s/wall | "
-    "stand-in µs/chunk | bare µs/chunk |\n|---|---|---|---|---|---|---|---|---|---|"
+    "stand-in µs/chunk | bare µs/chunk | stand-in s waiting for a CPU |\n|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
