@@ -613,45 +613,57 @@ def botkit_env(
 
 class CpuSampler:
     """Processes' CPU from ``/proc``, sampled every ``interval`` s by a thread of the orchestrator:
-    what each spent between start and :meth:`stop`, and its busiest second (CPU-s in the 1 s
-    window that holds the most: 1.0 is a saturated core, whatever the run's average says)."""
+    what each spent between start and :meth:`stop` (and how long it waited for a CPU), and its
+    busiest second (CPU-s in the 1 s window that holds the most: 1.0 is a saturated core, whatever
+    the run's average says); ``others`` is the stand-in and the fake together (they share CPU 1)."""
 
     def __init__(self, pids: dict[str, int], interval: float = 0.1) -> None:
         self._pids, self._interval = pids, interval
-        self._samples: list[tuple[float, dict[str, float]]] = [self._sample()]
+        self._first = self._read()
+        self._samples: list[tuple[float, dict[str, float]]] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _sample(self) -> tuple[float, dict[str, float]]:
+    def _read(self) -> dict[str, float]:
         cpus = {name: proc_cpu(pid) for name, pid in self._pids.items()}
         cpus.update({f"{name}_waited": proc_waited(pid) for name, pid in self._pids.items()})
-        return time.monotonic(), cpus
+        return cpus
 
     def _run(self) -> None:
         while not self._done.wait(self._interval):
             with contextlib.suppress(OSError):  # a process that ended: its last sample stands
-                self._samples.append(self._sample())
+                before = time.monotonic()
+                cpus = self._read()
+                after = time.monotonic()
+                if after - before < 0.005:  # not descheduled while reading: the time is the reading's
+                    self._samples.append(((before + after) / 2, cpus))
 
     def stop(self) -> tuple[dict[str, float], dict[str, float]]:
         """CPU-s per process since the start (``NAME_waited``: its seconds runnable but waiting
         for a CPU), and each one's busiest second."""
         self._done.set()
         self._thread.join()
-        with contextlib.suppress(OSError):
-            self._samples.append(self._sample())
-        first, last = self._samples[0][1], self._samples[-1][1]
-        spent = {name: last[name] - first[name] for name in last}
-        return spent, {name: self._peak(name) for name in self._pids}
+        try:
+            last = self._read()
+        except OSError:  # one has ended: its last sample stands
+            last = self._samples[-1][1] if self._samples else self._first
+        spent = {name: last[name] - self._first[name] for name in last}
+        peaks = {name: self._peak((name,)) for name in self._pids}
+        peaks["others"] = self._peak(tuple(n for n in ("standin", "fake") if n in self._pids))
+        return spent, peaks
 
-    def _peak(self, name: str, window: float = 1.0) -> float:
+    def _peak(self, names: tuple[str, ...], window: float = 1.0) -> float:
+        def total(cpus: dict[str, float]) -> float:
+            return sum(cpus[name] for name in names)
+
         best, start = 0.0, 0
-        for end, (at, cpus) in enumerate(self._samples):
+        for at, cpus in self._samples:
             while at - self._samples[start][0] > window:
                 start += 1
             span = at - self._samples[start][0]
-            if span >= window * 0.9 and end > start:
-                best = max(best, (cpus[name] - self._samples[start][1][name]) / span)
+            if span >= window * 0.9:
+                best = max(best, (total(cpus) - total(self._samples[start][1])) / span)
         return best
 
 
@@ -843,7 +855,7 @@ def table(results: Sequence[Result]) -> str:
         "| botkit | limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
         "tok/s (offered) | chunks/s | model's first token p50/p95/p99 s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
         "final p50/p95/p99 s | final after last token p50/p95/p99 s | calls/reply | 429s | direct tok/s | vs direct | direct TTFT / first answer p95 s | "
-        "last stored after last shown s | CPU-s botkit/stand-in/fake in wall s (s waiting for a CPU) | busiest 1 s botkit/stand-in/fake |"
+        "last stored after last shown s | CPU-s botkit/stand-in/fake in wall s (s waiting for a CPU) | busiest 1 s botkit/stand-in/fake/stand-in+fake |"
     )
     lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -869,9 +881,8 @@ def _cpus(r: Result) -> str:
 
 
 def _peaks(r: Result) -> str:
-    return "/".join(
-        f"{r.peak_busy[k]:.2f}" if k in r.peak_busy else "-" for k in ("botkit", "standin", "fake")
-    )
+    names = ("botkit", "standin", "fake", "others")
+    return "/".join(f"{r.peak_busy[k]:.2f}" if k in r.peak_busy else "-" for k in names)
 
 
 def _p95(pair: Sequence[float]) -> str:
