@@ -845,8 +845,9 @@ def run_config(
         tokens, chunks, finished - started, spent["botkit"], floor["cpu"], int(floor["chunks"]), floor["wall"],
         spent.get("standin"), latency, calls, limited, int(floor.get("tokens", 0)),
         list(floor.get("ttft", [])), list(floor.get("first_answer", [])),
-        stored - shown, polled - finished, spent["fake"], floor.get("server_cpu", math.nan), peaks,
-        {k.removesuffix("_waited"): v for k, v in spent.items() if k.endswith("_waited")},
+        stored - shown, polled - finished, fake_cpu=spent["fake"],
+        bare_server_cpu=floor.get("server_cpu", math.nan), peak_busy=peaks,
+        waited={k.removesuffix("_waited"): v for k, v in spent.items() if k.endswith("_waited")},
     )  # fmt: skip
 
 
