@@ -717,8 +717,8 @@ class Standin(LocalServer):
 
     @staticmethod
     def _chunks(job: _Job) -> Iterator[tuple[int, str]]:
-        """Per SSE chunk of token chunks: its token count and its delta's JSON members ("" for a
-        chunk with nothing to show, which is counted but not sent: the ``</think>`` token alone).
+        """Per chunk of ``tokens_per_chunk`` tokens: how many it holds and its delta's JSON members,
+        encoded ("" for one with nothing to show, counted but not sent: a ``</think>`` alone).
 
         The reasoning / content split is vLLM's ``deepseek_r1`` parser's (:func:`_split_like_parser`),
         made once for the whole reply (:func:`_parser_view`) instead of token by token per chunk.
