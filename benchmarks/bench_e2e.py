@@ -19,7 +19,8 @@ between the first mention and the last final write; start-up excluded) beside th
 (``time.process_time``), their ratio, tokens/s achieved vs offered, placeholder / first text /
 final text latency p50/p95/p99 from the fake's call log (from the mention's push), API calls per
 reply, 429s, failures (a reply whose final text is not the stand-in's answer, or an "⚠️" error),
-and the stand-in's own CPU. Output: a table on stdout, ``--json`` (all numbers) and ``--png``
+and per process (botkit, the stand-in, the fake Slack) its CPU-s over the same window, the seconds
+it was runnable but waited for a CPU, and its busiest second: which one bounded the run. Output: a table on stdout, ``--json`` (all numbers) and ``--png``
 (matplotlib Agg; skipped with a note when matplotlib is missing).
 
 Run from the repository root (see benchmarks/README.md)::
