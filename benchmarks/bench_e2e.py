@@ -84,6 +84,32 @@ def proc_waited(pid: int) -> float:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
+def proc_counts(pid: int) -> dict[str, float]:
+    """A process's user and system CPU seconds apart, and its context switches summed over its
+    threads (voluntary: a thread that blocked, e.g. aiosqlite's worker waiting on its queue or the
+    loop in epoll; involuntary: preempted), from Linux /proc: what a thread hop or a syscall that
+    sleeps costs shows here, not in py-spy's samples."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    counts = {"user": int(fields[11]) / _CLK_TCK, "system": int(fields[12]) / _CLK_TCK,
+              "voluntary": 0.0, "involuntary": 0.0, "threads": 0.0}  # fmt: skip
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # a thread that ended while being read
+            continue
+        counts["threads"] += 1
+        for line in text.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                key, value = line.split(":")
+                counts["voluntary" if key.startswith("vol") else "involuntary"] += int(value)
+    return counts
+
+
+def count_delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """``after - before`` per key (threads: the count after)."""
+    return {k: v if k == "threads" else v - before.get(k, 0.0) for k, v in after.items()}
+
+
 def pct(values: Sequence[float], q: float) -> float:
     if not values:
         return math.nan
@@ -404,6 +430,8 @@ class Result:
     # and how much later the 0.1 s poll saw it (what ``wall`` counted before 2026-12-03)
     stored_after_shown: float = math.nan
     poll_lag: float = math.nan
+    # botkit's user / system CPU seconds and context switches during the run (:func:`proc_counts`)
+    botkit_counts: dict[str, float] = field(default_factory=dict)
     # CPU-s of the fake Slack's process over the same window as botkit's and the stand-in's, and
     # the stand-in's during the bare loop's run: which process on which core was the bottleneck
     fake_cpu: float = math.nan
@@ -771,6 +799,18 @@ def _start_profilers(ns: argparse.Namespace, pid: int, tag: str) -> list[subproc
     ]
 
 
+def _start_strace(ns: argparse.Namespace, pid: int, tag: str) -> list[subprocess.Popen[bytes]]:
+    """With ``--strace DIR``: ``strace -f -c`` on botkit, its syscalls by count (none otherwise).
+
+    strace slows every syscall down many times: read the counts, not that run's CPU or times."""
+    if not ns.strace:
+        return []
+    out = Path(ns.strace) / f"strace-{tag}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = ["strace", "-f", "-c", "-p", str(pid), "-o", str(out)]
+    return [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+
 def _stop_profilers(profilers: Sequence[subprocess.Popen[bytes]]) -> None:
     """SIGINT makes py-spy write its files: wait for them."""
     for profiler in profilers:
@@ -822,11 +862,13 @@ def run_config(
         pids = {"botkit": bot.proc.pid, "fake": fake.proc.pid}
         if stack.standin is not None:
             pids["standin"] = stack.standin.proc.pid
+        counts0 = proc_counts(bot.proc.pid)
         sampler, started = CpuSampler(pids), time.monotonic()
-        profilers = _start_profilers(ns, bot.proc.pid, tag)
+        profilers = [*_start_profilers(ns, bot.proc.pid, tag), *_start_strace(ns, bot.proc.pid, tag)]
         fake.ask(f"go {streams} {ns.words}")
         polled = wait_finished(database, streams, ns.stall, bot.proc)
         spent, peaks = sampler.stop()
+        counts = count_delta(proc_counts(bot.proc.pid), counts0)
         _stop_profilers(profilers)
         dump = _read_calls(ns, fake, logs, tag)
         rows = _stored_tokens(database)
@@ -846,7 +888,7 @@ def run_config(
         tokens, chunks, finished - started, spent["botkit"], floor["cpu"], int(floor["chunks"]), floor["wall"],
         spent.get("standin"), latency, calls, limited, int(floor.get("tokens", 0)),
         list(floor.get("ttft", [])), list(floor.get("first_answer", [])),
-        stored - shown, polled - finished, fake_cpu=spent["fake"],
+        stored - shown, polled - finished, botkit_counts=counts, fake_cpu=spent["fake"],
         bare_server_cpu=floor.get("server_cpu", math.nan), peak_busy=peaks,
         waited={k.removesuffix("_waited"): v for k, v in spent.items() if k.endswith("_waited")},
     )  # fmt: skip
@@ -1023,6 +1065,8 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         help="with --profile: sample only the thread holding the GIL (py-spy --gil), so a thread "
         "waiting for the GIL or for its queue (aiosqlite's) is not counted as work",
     )
+    parser.add_argument("--strace", metavar="DIR", help="strace -f -c botkit per configuration: "
+                        "syscalls by count in DIR/strace-TAG.txt (slows botkit: counts only)")  # fmt: skip
     parser.add_argument(
         "--compare",
         action="append",

@@ -41,7 +41,9 @@ own (:mod:`delivery_sim`: ``chat.update`` and ``chat.delete`` 50 per 60 s per wo
 * ``window``: the same with ``edit_window = "rolling"``: ``chat.update`` also counted in a moving
   window of ``edit_window_calls`` per 60 s (:class:`~botkit.streaming.window.WindowBudget`):
   finals spend what the window has left at once, partial edits only the slots no streaming
-  reply's final needs.
+  reply's final needs;
+* ``tick``: ``window`` with ``[stream] first_text_at_once`` off (the arms above use its default,
+  on: the first answer text is edited in when it comes if an edit token is free).
 
 It reports what a user sees (placeholder, first answer text, final text after the model's last
 token, partial edits per reply), 429s and API calls per reply per method.
@@ -75,6 +77,7 @@ from typing import Any, Literal
 import delivery_sim
 from botkit_slack.settings import SlackSettings
 
+from botkit.config import StreamSettings
 from botkit.events import RateLimited
 from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.streamer import ReplyStreamer
@@ -265,7 +268,12 @@ async def simulate(
         recorded.append(reply)
         budget = shared if strategy == "shared" else EditBudget(args.naive_per_second, 1, clock=clock)
         streamer = ReplyStreamer(
-            reply, budget, edit_interval=load.edit_interval, display="thinking", clock=clock
+            reply,
+            budget,
+            edit_interval=load.edit_interval,
+            display="thinking",
+            clock=clock,
+            first_text_at_once=FIRST_TEXT_AT_ONCE,
         )
         await streamer.start()
         await model_stream(streamer, load)
@@ -447,8 +455,13 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
 
 # -- delivery: one workspace, per-method limits, before vs after issue 11 ---------------------
 
-Arm = Literal["before", "message", "after", "window"]
-ARMS: tuple[Arm, ...] = ("before", "message", "after", "window")
+Arm = Literal["before", "message", "after", "window", "tick"]
+ARMS: tuple[Arm, ...] = ("before", "message", "after", "window", "tick")
+
+#: ``[stream] first_text_at_once`` as configured by default: every arm of this checkout streams
+#: as ``botkit run`` does (``tick``: the ``window`` arm with it off, the first answer text on
+#: the edit interval's tick, as before the default changed).
+FIRST_TEXT_AT_ONCE: bool = StreamSettings.model_fields["first_text_at_once"].default
 
 
 def streamer_at(ref: str) -> Any:
@@ -504,8 +517,8 @@ async def simulate_delivery(
         replace_final=arm != "before" and defaults["replace_final"],
         status_rate=defaults["statuses_per_minute"] / 60.0,
         status_burst=defaults["status_burst"],
-        progress=defaults["progress"] if arm in ("after", "window") else "message",
-        edit_window=(defaults["edit_window_calls"], 60.0) if arm == "window" else None,
+        progress=defaults["progress"] if arm in ("after", "window", "tick") else "message",
+        edit_window=(defaults["edit_window_calls"], 60.0) if arm in ("window", "tick") else None,
     )
     registry = BudgetRegistry(clock)
     rng = _Random(seed)
@@ -525,7 +538,12 @@ async def simulate_delivery(
             await streamer.start()  # the old pipeline waited for the placeholder
         else:
             streamer = ReplyStreamer(
-                reply, edits, budgets=registry, edit_interval=load.edit_interval, clock=clock
+                reply,
+                edits,
+                budgets=registry,
+                edit_interval=load.edit_interval,
+                clock=clock,
+                first_text_at_once=FIRST_TEXT_AT_ONCE and arm != "tick",
             )
             streamer.begin()
         await model_stream(streamer, load)
@@ -582,7 +600,10 @@ def report_delivery(results: list[DeliveryResult], args: argparse.Namespace) -> 
         'generation waits for the placeholder); message = this checkout with progress = "message" '
         "(a placeholder for every reply); after = this checkout with the [slack] defaults "
         f"({_budget_line()}) but edit_window = bucket; window = the same with edit_window = rolling "
-        f"({slack_defaults()['edit_window_calls']} chat.update per 60 s). Every reply pooled over {args.seeds} seeds.",
+        f"({slack_defaults()['edit_window_calls']} chat.update per 60 s); message, after and window with "
+        f"[stream] first_text_at_once = {str(FIRST_TEXT_AT_ONCE).lower()} (the default); tick = window with "
+        f"first_text_at_once = false (the first answer text on the edit interval's tick). "
+        f"Every reply pooled over {args.seeds} seeds.",
         "",
         "| questions | arm | placeholder or status line p50 / p95 s | first answer text p50 / p95 s "
         "| final after last token p50 / p95 / p99 s | final within 1.5 s | partial edits per reply "

@@ -242,6 +242,16 @@ class LiveReply(ABC):
     #: placeholder so (:mod:`botkit.repair`) and repairs it instead of posting beside it.
     handed_back: ShownMessage | None = None
 
+    def moves(self, message_id: str) -> bool:
+        """Whether this reply's message ``message_id`` is shown, or on its next edit will be,
+        by another message the reply posted in its place, whose id the core never learns (a
+        Discord slash reply past its interaction token goes on in the channel, its response
+        retired to "continues below"). The final view's intent records that its first message
+        is then not one the turn recorded: only for such a view does the restart look for that
+        message by its text (:mod:`botkit.repair`), where another turn's identical answer could
+        otherwise pass for it. The default: never."""
+        return False
+
     def rendered(self, text: str) -> str:
         """The text the platform will show for a message sent as ``text`` (after this adapter's
         conversion: Slack mrkdwn), as a read back returns it: the restart pass compares it
@@ -279,6 +289,15 @@ class LiveReply(ABC):
         re-reads the scopes when it moved, so the calls after the move draw on the budgets of
         where they go; a number, so that the check costs nothing per edit. The default: never."""
         return 0
+
+    def edit_kind(self, message_id: str) -> CallKind:
+        """The kind of call (the budget) an :meth:`edit` of ``message_id`` now is on the
+        platform. Nearly always ``edit``; a Discord slash reply whose token aged out cannot
+        edit its webhook message any more and posts its text in the channel instead (its
+        first channel message), which Discord counts on the channel's ``POST /messages``
+        bucket: ``post`` then, so that the streamer draws that call on the post budget, as
+        every other first message. The default: ``edit``."""
+        return "edit"
 
     def measure(self, text: str) -> int:
         """Length of ``text`` as the platform counts it after this adapter's conversion.

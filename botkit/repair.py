@@ -330,12 +330,17 @@ async def _with_unrecorded_tail(
     """The final view, where its last messages were posted but their ids never came back (the
     process was killed with the POST in flight): the turn's known messages end with the
     view's first ones, and each missing one is found after the one before it by its text
-    (:meth:`Adapter.find_shown`). Where none of the known messages is in the view (all of
-    it was posted anew, the first message too: a placeholder that could not be posted, a
-    Discord slash reply moved to the channel once its token aged out), its first message is
+    (:meth:`Adapter.find_shown`). Only where the intent says the view's first message is
+    anew (:attr:`SpooledWrite.anew`: posted by the view, a placeholder that could not be
+    posted, or in place of the one it edits, a Discord slash reply moved to the channel once
+    its token aged out) may none of the known messages be in it: then its first message is
     looked for after the turn's last known message, or after its question where it has
-    none (a Discord snowflake: an interaction's id too). None if any of them is not shown."""
-    for head in range(min(len(seen), len(intent) - 1), -1, -1):
+    none (a Discord snowflake: an interaction's id too). A plain final edit of a recorded
+    message is never looked for so: with that edit not applied, another turn's identical
+    answer after it would pass for this turn's. None if any of them is not shown."""
+    assert leftover.intent is not None
+    last = 0 if leftover.intent.anew else 1
+    for head in range(min(len(seen), len(intent) - 1), last - 1, -1):
         if head and [m.text for m in seen[-head:]] != list(intent[:head]):
             continue
         view = list(seen[-head:]) if head else []
@@ -472,15 +477,17 @@ async def _tell(
     that an earlier reply still "Thinking…" was cut off too (:data:`LOST_PLACEHOLDER_NOTE`)."""
     plain = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
     text = f"{plain}\n\n{LOST_PLACEHOLDER_NOTE}" if cut and not leftover.message_id else plain
-    # Either form: an earlier pass decided ``cut`` by then (a listing cut since, by the time
-    # or by that pass's own note, makes this one's text differ from the note it posted).
-    told_at = leftover.told_at
-    if told_at is not None and await _told_already(adapter, leftover, dict.fromkeys((text, plain)), told_at):
-        return None
     try:
         reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
         if reply is None:
             log.warning("cannot tell %s in %s that its question was lost", leftover.user, leftover.key)
+            return None
+        # Either form: an earlier pass decided ``cut`` by then (a listing cut since, by the time
+        # or by that pass's own note, makes this one's text differ from the note it posted).
+        # Each as the messages it was split into (_post_note): a long note is no one message.
+        notes = [_note_chunks(reply, form) for form in dict.fromkeys((text, plain))]
+        told_at = leftover.told_at
+        if told_at is not None and await _told_already(adapter, leftover, notes, told_at):
             return None
         if leftover.turn:
             reply.marker = ReplyMarker(leftover.turn, "final")
@@ -496,6 +503,11 @@ async def _tell(
     return None
 
 
+def _note_chunks(reply: LiveReply, text: str) -> list[str]:
+    """The messages a note of ``text`` is posted as (:func:`_post_note`)."""
+    return split_message(text, reply.max_chars, reply.measure)
+
+
 async def _post_note(reply: LiveReply, text: str) -> ShownMessage | None:
     """Post the note as the turn's first message (its marker set): the message the platform
     hands back instead, if it does (then nothing was posted), else None with the note shown,
@@ -505,7 +517,7 @@ async def _post_note(reply: LiveReply, text: str) -> ShownMessage | None:
     out, a 5xx or timeout retried until the deadline), on a budget of the reply's post rate: a
     single refusal must not lose the note while the row is settled all the same. A retried first
     post is safe: it carries the turn's nonce, so Discord hands back the note it created."""
-    chunks = split_message(text, reply.max_chars, reply.measure)
+    chunks = _note_chunks(reply, text)
     scope = reply.rate_scope("post")
     posts = RetryPolicy(EditBudget(scope.per_second, scope.burst))
     reply.handed_back = None
@@ -518,24 +530,42 @@ async def _post_note(reply: LiveReply, text: str) -> ShownMessage | None:
     return None
 
 
-async def _told_already(adapter: Adapter, leftover: Leftover, texts: Iterable[str], since: float) -> bool:
-    """A previous pass posted one of ``texts`` (its note) where the asker asked, at or after
-    ``since``."""
-    shown: list[ShownMessage] | None = None
-    for text in texts:
+async def _told_already(
+    adapter: Adapter, leftover: Leftover, notes: Iterable[Sequence[str]], since: float
+) -> bool:
+    """A previous pass posted one of ``notes`` (its note, each as the messages it was split
+    into) where the asker asked, at or after ``since``: its first message, and each other one
+    after the one before it. A note cut short by a kill between its messages is not found
+    (posted again: where Discord remembers the nonce, its first message is handed back and
+    only the rest is posted)."""
+    for chunks in notes:
         try:
-            shown = await adapter.find_shown(leftover.key, text, since=since)
+            shown = await _note_shown(adapter, leftover, chunks, since)
         except Exception:
             log.exception("could not look for the note of turn %s in %s", leftover.turn, leftover.key)
             return False
-        if shown:
-            break
-    if not shown:
-        return False
-    log.info(
-        "turn %s in %s: a previous restart told the asker already (message %s); left as it is",
-        leftover.turn,
-        leftover.key,
-        shown[0].message_id,
-    )
-    return True
+        if shown is not None:
+            log.info(
+                "turn %s in %s: a previous restart told the asker already (message %s); left as it is",
+                leftover.turn,
+                leftover.key,
+                shown.message_id,
+            )
+            return True
+    return False
+
+
+async def _note_shown(
+    adapter: Adapter, leftover: Leftover, chunks: Sequence[str], since: float
+) -> ShownMessage | None:
+    """The first message of the note ``chunks`` shown from ``since`` on, with the rest after
+    it in order (:meth:`Adapter.find_shown`); None where any of them is not shown."""
+    found = await adapter.find_shown(leftover.key, chunks[0], since=since)
+    first = found[0] if found else None
+    previous = first
+    for chunk in chunks[1:]:
+        if previous is None:
+            return None
+        after = await adapter.find_shown(leftover.key, chunk, after=previous.message_id)
+        previous = after[0] if after else None
+    return first if previous is not None else None

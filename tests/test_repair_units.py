@@ -5,6 +5,7 @@ intents and replaced messages."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from botkit_slack.markers import marker_of, metadata
@@ -65,6 +66,29 @@ async def test_an_intents_other_forms_are_kept_with_it(tmp_path: Path) -> None:
     assert read == intent and read.views == (("**a**", "b"), ("*a*", "b"))
     await spool.save(SpooledWrite(8, KEY, {"status": "complete"}, ("a",)))
     assert [e.views for e in spool.entries()] == [(("**a**", "b"), ("*a*", "b")), (("a",),)]
+
+
+def _drop_field(directory: Path, pattern: str, name: str) -> None:
+    """Rewrite the spooled record ``pattern`` without ``name`` (as an older botkit wrote it)."""
+    (path,) = directory.glob(pattern)
+    record = json.loads(path.read_text(encoding="utf-8"))
+    assert record.pop(name) is False
+    path.write_text(json.dumps(record), encoding="utf-8")
+
+
+async def test_an_intent_says_whether_its_first_message_is_anew_and_an_older_one_reads_as_anew(
+    tmp_path: Path,
+) -> None:
+    """``anew`` is spooled either way (False: a plain final edit of a recorded message, which
+    the restart never looks for by its text); a record written before the field existed reads
+    back as ``anew``, as the botkit that wrote it treated every intent."""
+    spool = WriteSpool(tmp_path, "sqlite+aiosqlite:///x.db")
+    edited = SpooledWrite(7, KEY, {"status": "complete"}, ("a",), anew=False)
+    await spool.save(edited)
+    await spool.save(SpooledWrite(8, KEY, {"status": "complete"}, ("a",), anew=True))
+    assert spool.entries() == [edited, SpooledWrite(8, KEY, {"status": "complete"}, ("a",), anew=True)]
+    await asyncio.to_thread(_drop_field, tmp_path, "*-7.json", "anew")
+    assert [e.anew for e in spool.entries()] == [True, True]
 
 
 async def test_replaced_messages_stay_recorded_until_each_deletion_landed(tmp_path: Path) -> None:

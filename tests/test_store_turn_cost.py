@@ -2,8 +2,8 @@
 
 The per-turn SQL was a visible share of botkit's CPU per reply (issue 11); these bounds keep it
 from creeping back: intake in one transaction, no history read for a new thread's first turn,
-each later step one statement, each statement one round trip to aiosqlite's connection thread
-and no rollback of a committed connection. Counted at the driver
+each later step one statement, each write group's statements one round trip to aiosqlite's
+connection thread (its commit another) and no rollback of a committed connection. Counted at the driver
 (:mod:`botkit.testing.sqlcount`: every call into aiosqlite's thread) on a real turn through the
 pipeline and the stand-in model, so they hold for what the bot actually does, not a store call
 in isolation.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from db_faults import exclusive_lock
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from botkit.events import IncomingMessage
 from botkit.llm.standin import Standin
@@ -55,12 +55,13 @@ async def test_a_turn_costs_few_statements_and_commits(tmp_path: Path) -> None:
     # A follow-up reads its history: one SELECT more.
     assert follow_up["SELECT"] == 1, follow_up.counts
     assert follow_up["statements"] <= 9 and follow_up["commits"] <= 4, follow_up.counts
-    # One round trip to aiosqlite's thread per statement and per commit, no rollback of a
-    # committed connection (SQLAlchemy's adapter made 3-4 per statement and reset each
-    # connection with a rollback: 39 and 44 round trips for these two turns).
+    # Two round trips to aiosqlite's thread per write group (its statements in one hop, the
+    # commit), one for the history read, no rollback of a committed connection (SQLAlchemy's
+    # adapter made 3-4 per statement and reset each connection with a rollback: 39 and 44 round
+    # trips for these two turns; one hop a statement made 12 and 13).
     assert first["rollbacks"] == 0 and follow_up["rollbacks"] == 0, (first.counts, follow_up.counts)
-    assert first["round_trips"] <= 12, first.counts
-    assert follow_up["round_trips"] <= 13, follow_up.counts
+    assert first["round_trips"] <= 8, first.counts
+    assert follow_up["round_trips"] <= 9, follow_up.counts
 
 
 async def test_a_turn_first_in_its_thread_is_adopted_as_streaming_in_one_write(tmp_path: Path) -> None:
@@ -160,6 +161,42 @@ async def test_a_locked_file_is_still_an_unavailable_database_on_the_one_round_t
         await store.close()
 
 
+async def test_a_group_sent_in_one_hop_is_still_one_transaction(tmp_path: Path) -> None:
+    """A group's statements go to aiosqlite's thread together (botkit.store.prepared.
+    run_together); a statement that fails there fails every write of the group, as SQLAlchemy's
+    error, and what the writes before it did is rolled back: nothing of the group is stored.
+    The connection then takes the next group."""
+    store = await ConversationStore.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", migrate=True)
+    try:
+        a = await store.accept("test", "d1", ("w", "c", "t1"), user_text="q1", user_id="u")
+        b = await store.accept("test", "d2", ("w", "c", "t2"), user_text="q2", user_id="u")
+        assert a is not None and b is not None
+        adopt = store.adopt_inbox(
+            a, user_text="q1", persona_name="general", persona_hash="h", model="m",
+            platform_message_ids=["ts1"], streaming=True,
+        )  # fmt: skip
+        # NOT NULL on the reply's content: SQLite refuses it, after the adopt's two statements ran.
+        bad = store.finish_turn(b.assistant_message_id, status="complete", answer=None, reasoning=None)  # type: ignore[arg-type]
+        with counting_sqlite() as calls:
+            failed = await asyncio.gather(adopt, bad, return_exceptions=True)
+        assert [type(error) for error in failed] == [IntegrityError, IntegrityError], failed
+        assert calls["commits"] == 0 and calls["rollbacks"] == 1, calls.counts
+        assert calls["round_trips"] == 2, calls.counts  # the group's hop and the rollback
+        rows = await store.messages(a.conversation_id or 0)
+        assert [(m.status, m.persona_name, m.platform_message_ids) for m in rows] == [
+            ("complete", None, []),
+            ("queued", None, []),
+        ]
+        assert await store.adopt_inbox(
+            a, user_text="q1", persona_name="general", persona_hash="h", model="m",
+            platform_message_ids=["ts1"], streaming=True,
+        )  # fmt: skip
+        rows = await store.messages(a.conversation_id or 0)
+        assert (rows[1].status, rows[1].persona_name) == ("streaming", "general")
+    finally:
+        await store.close()
+
+
 async def test_the_writes_of_turns_at_the_same_step_share_one_transaction(tmp_path: Path) -> None:
     """Twenty turns adopted at once, then finished at once: each step is ONE commit for all of
     them (botkit.store.group), and every turn's rows are its own. A final write for a row that
@@ -188,6 +225,9 @@ async def test_the_writes_of_turns_at_the_same_step_share_one_transaction(tmp_pa
             )
         assert adopted == [True] * 20
         assert adopting["commits"] == 1 and adopting["statements"] == 40, adopting.counts
+        # ... in two hops to aiosqlite's thread, the 40 statements in one and the commit (main:
+        # one hop a statement, 41).
+        assert adopting["round_trips"] == 2, adopting.counts
 
         async def finish(n: int, turn_id: int) -> None:
             await store.finish_turn(turn_id, status="complete", answer=f"a{n}", reasoning=None)
@@ -201,6 +241,7 @@ async def test_the_writes_of_turns_at_the_same_step_share_one_transaction(tmp_pa
         assert outcomes[:20] == [None] * 20
         assert isinstance(outcomes[20], StoreError) and "no assistant message" in str(outcomes[20])
         assert finishing["commits"] == 1 and finishing["statements"] == 21, finishing.counts
+        assert finishing["round_trips"] == 2, finishing.counts  # main: 22
         for n, t in enumerate(turns):
             rows = await store.messages(t.conversation_id or 0)
             assert [(m.role, m.status, m.content, m.platform_message_ids) for m in rows] == [

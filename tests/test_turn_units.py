@@ -19,10 +19,11 @@ from botkit.pipeline.context import ContextOverflow, fit_history
 from botkit.pipeline.filters import WITHHELD, TextFilters
 from botkit.pipeline.gate import Place, ThreadGates
 from botkit.pipeline.generation import Attempt, consume
-from botkit.pipeline.recorder import TurnRecorder, Usage
+from botkit.pipeline.recorder import FinalWrites, TurnRecorder, Usage
 from botkit.plugins import NextStep, Plugin, PluginContext, Request, TurnResult
 from botkit.plugins.api import TextFilter
 from botkit.store import ConversationStore, HistoryTurn
+from botkit.store.spool import WriteSpool
 from botkit.streaming.budget import EditBudget
 from botkit.streaming.streamer import ReplyStreamer
 from botkit.testing import RecordingReply
@@ -228,6 +229,33 @@ async def test_recorder_stores_filtered_text(tmp_path: Path) -> None:
     assert answer.reasoning == "[y] secret"  # only the filter that asked for reasoning
     assert answer.platform_message_ids == ["m1"]
     assert queued == ["queued"]  # on record, with its placeholder, before it got the thread
+
+
+async def test_an_intent_is_anew_unless_its_first_message_is_one_the_row_holds(tmp_path: Path) -> None:
+    """The final view's intent is ``anew`` (the restart may look for its first message by its
+    text) where that message is posted by the view (no id), or edits one whose id the row does
+    not hold yet (the placeholder's id still on its way to the database: a restart would not
+    know it); not once the row holds it."""
+    store = await ConversationStore.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", migrate=True)
+    spool = WriteSpool(tmp_path / "pending", "sqlite+aiosqlite:///db.sqlite")
+    try:
+        personas = PersonaRegistry(shipped_personas_dir())
+        personas.load()
+        persona = personas.get("general")
+        assert persona is not None
+        recorder = TurnRecorder(store, TextFilters(), "model")
+        recorder.writes = FinalWrites(store, retry_timeout=5, spool=spool)
+        message = IncomingMessage("test", "w", "c", "t", "u", "hi", "d1")
+        await recorder.enqueue(Request(message, "turn", "hi", persona=persona), persona, [])
+        seen: list[bool] = []
+        for first, recorded in (("m1", False), ("m1", True), (None, True)):
+            if recorded:
+                await recorder.record_message_ids(["m1"])
+            await recorder.intend([["a"]], first, status="complete", answer="a", reasoning="", error=None)
+            seen += [e.anew for e in spool.entries()]
+    finally:
+        await store.close()
+    assert seen == [True, False, True]
 
 
 def test_a_raising_filter_withholds() -> None:

@@ -456,6 +456,7 @@ class DiscordAdapter(Adapter):
             open_channel=open_channel,
             max_chars=self.config.max_chars,
             edits_per_second=self.config.edits_per_second,
+            question=question,  # the nonce of the turn's first message (first_nonce)
         )
 
     async def _restart_client(self) -> discord.Client:

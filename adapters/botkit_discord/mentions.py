@@ -105,6 +105,7 @@ class MentionRouter:
             limits=self.limits,
             # a mention's thread gets the message's id: its own buckets, known before it exists
             route_channel=message.id if place.open_channel is not None else channel.id,
+            question=incoming.delivery_id,
         )
         return Addressed(incoming, reply)
 

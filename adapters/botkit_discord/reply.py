@@ -37,16 +37,23 @@ T = TypeVar("T")
 CONTINUED_NOTE = "_This answer took longer than an interaction reply may last; it continues below._ ⬇️"
 
 
-def first_nonce(turn: int, channel_id: int) -> str:
-    """The ``nonce`` of a turn's first message in ``channel_id`` (at most 25 characters;
-    discord.py sends ``enforce_nonce`` with it). Discord: "If another message was created by
-    the same author with the same nonce [in the past few minutes], that message will be returned
-    and no new message will be created": a retried post whose response was lost posts no second
-    placeholder, and the restart's note for a turn whose placeholder was never recorded (posted
-    where that placeholder went) gets it back instead (:attr:`~botkit.events.LiveReply.handed_back`),
-    while Discord remembers it. The channel is part of it (Discord does not say whether the
-    check is per channel), so that what is handed back is always a message of that channel."""
-    digest = hashlib.blake2s(f"{turn}:{channel_id}".encode(), digest_size=8).hexdigest()
+def first_nonce(turn: int, channel_id: int, question: str | None = None) -> str:
+    """The ``nonce`` of a turn's first message in ``channel_id`` (at most 25 characters:
+    ``bk`` and 16 hex digits; discord.py sends ``enforce_nonce`` with it). Discord: "If another
+    message was created by the same author with the same nonce [in the past few minutes], that
+    message will be returned and no new message will be created": a retried post whose response
+    was lost posts no second placeholder, and the restart's note for a turn whose placeholder
+    was never recorded (posted where that placeholder went) gets it back instead
+    (:attr:`~botkit.events.LiveReply.handed_back`), while Discord remembers it. The channel is
+    part of it (Discord does not say whether the check is per channel), so that what is handed
+    back is always a message of that channel.
+
+    ``question`` is the turn's delivery id (the question's message id, or an interaction's),
+    which the turn's row stores (:attr:`botkit.leftovers.Leftover.question`): a database
+    recreated, or another one behind the same bot, numbers its turns from 1 again, and the
+    turn id alone would have Discord hand a new turn's first post an old turn's message; a
+    Discord snowflake is never repeated, and a restart of the same turn has the same one."""
+    digest = hashlib.blake2s(f"{turn}:{channel_id}:{question or ''}".encode(), digest_size=8).hexdigest()
     return f"bk{digest}"
 
 
@@ -186,10 +193,12 @@ class DiscordMessageReply(_DiscordReply):
         edits_per_second: float,
         limits: RouteLimits | None = None,
         route_channel: int | None = None,
+        question: str | None = None,
     ) -> None:
         super().__init__(channel_id=channel.id, max_chars=max_chars, edits_per_second=edits_per_second)
         self.channel = channel
         self.reference = reference
+        self.question = question  # the turn's delivery id: part of its first message's nonce
         self._open_channel = open_channel
         self._private = private
         self._limits = limits
@@ -227,7 +236,9 @@ class DiscordMessageReply(_DiscordReply):
             self._open_channel = None
         reference = self.reference
         marker, channel = self.marker, self.channel
-        extra: dict[str, Any] = {} if marker is None else {"nonce": first_nonce(marker.turn, channel.id)}
+        extra: dict[str, Any] = (
+            {} if marker is None else {"nonce": first_nonce(marker.turn, channel.id, self.question)}
+        )
         if reference is not None:
             extra |= {"reference": reference, "mention_author": False}
         message = await platform_call(lambda: channel.send(text, **extra))
@@ -292,6 +303,12 @@ class DiscordInteractionReply(_DiscordReply):
         """1 once the token has aged out (the reply goes on in the channel), else 0."""
         return 0 if self.token_fresh else 1
 
+    def moves(self, message_id: str) -> bool:
+        """A webhook message moved to the channel already, or to be moved on its next edit
+        (the token has aged out: :meth:`_edit`)."""
+        webhook = message_id == self._original_id or message_id in self._followups
+        return message_id in self._moved or (webhook and not self.token_fresh)
+
     def rate_scope(self, kind: CallKind) -> RateScope:
         """With ``limits``: Discord's bucket of ``kind`` calls on this interaction's webhook
         routes, whose major parameter is the application id + the interaction token (one bucket
@@ -317,6 +334,19 @@ class DiscordInteractionReply(_DiscordReply):
         if feed is None:
             feed = self._feeds[key] = limits.feed(key)
         return RateScope(key, self.edit_rate, self.edit_burst, reserve=reserve, feed=feed, transient=True)
+
+    def edit_kind(self, message_id: str) -> CallKind:
+        """``post`` for a webhook message not yet moved once the token has aged out: its next
+        "edit" is the first channel message of the reply (:meth:`_edit`: ``POST
+        /channels/{channel}/messages``, Discord's post bucket of the channel, shared with every
+        reply's first message there), not an edit of the channel's; ``edit`` otherwise."""
+        if self.token_fresh or message_id in self._moved or not self._on_webhook(message_id):
+            return "edit"
+        return "post"
+
+    def _on_webhook(self, message_id: str) -> bool:
+        """The message was sent through the interaction's token (its response or a follow-up)."""
+        return message_id in self._followups or message_id == self._original_id
 
     async def post_notice(self, text: str) -> bool:
         """Show ``text`` to the member alone: an ephemeral follow-up.
@@ -361,7 +391,7 @@ class DiscordInteractionReply(_DiscordReply):
         if message_id in self._moved:
             partial = self.channel.get_partial_message(self._moved[message_id])
             await platform_call(lambda: _edit_message(partial, text, view))
-        elif message_id not in self._followups and message_id != self._original_id:
+        elif not self._on_webhook(message_id):
             partial = self.channel.get_partial_message(int(message_id))  # posted in the channel
             await platform_call(lambda: _edit_message(partial, text, view))
         elif not self.token_fresh:

@@ -246,6 +246,8 @@ class TurnRecorder:
     store_reasoning: bool = True  # False (the persona's ``store_reasoning``): reasoning is NULL
     new_thread: bool = False  # this turn's intake created the conversation (no history yet)
     recorded_ids: tuple[str, ...] = ()  # the platform message ids stored on the reply row so far
+    # The ones among them whose write has landed (a restart can know them): see intend.
+    stored_ids: tuple[str, ...] = ()
     stored_streaming: bool = False  # the reply row is ``streaming`` in the database already
     intended: bool = False  # the final view's intent is on disk (see intend)
 
@@ -287,6 +289,7 @@ class TurnRecorder:
         ):
             self.assistant_id = inbox.assistant_message_id
             self.new_thread = inbox.new_conversation
+            self.stored_ids = tuple(message_ids)
             return
         ids = await self.store.start_turn(
             self.conversation,
@@ -300,12 +303,14 @@ class TurnRecorder:
             platform_message_ids=list(message_ids),
         )
         self.assistant_id = ids.assistant_message_id
+        self.stored_ids = tuple(message_ids)
 
     async def record_message_ids(self, message_ids: Sequence[str]) -> None:
         """The reply's messages, posted after :meth:`enqueue` wrote the rows."""
         assert self.assistant_id is not None, "enqueue() first"
         self.recorded_ids = tuple(message_ids)
         await self.store.record_message_ids(self.assistant_id, list(message_ids))
+        self.stored_ids = tuple(message_ids)
 
     async def streaming(self, message_ids: Sequence[str] = ()) -> None:
         """The model is being called; ``message_ids``: the reply's messages posted by now, stored
@@ -317,6 +322,7 @@ class TurnRecorder:
         if ids and ids != self.recorded_ids:
             self.recorded_ids = ids
             await self.store.mark_streaming(self.assistant_id, platform_message_ids=list(ids))
+            self.stored_ids = ids
         elif not self.stored_streaming:
             await self.store.mark_streaming(self.assistant_id)
         self.stored_streaming = True
@@ -421,6 +427,7 @@ class TurnRecorder:
     async def intend(
         self,
         shown: Sequence[Sequence[str]],
+        first: str | None = None,
         *,
         status: str,
         answer: str,
@@ -436,7 +443,10 @@ class TurnRecorder:
         (interrupted, its partial kept): see :mod:`botkit.repair`. Awaited by the streamer
         before that request: the intent is on disk (fsynced) by then, a power cut included.
         ``feedback``: the view's last message is meant to carry 👍/👎, which a restart that finds
-        the view shown without them adds."""
+        the view shown without them adds. ``first``: the message the view's first one edits in
+        place (None: posted anew). Only where that is not a message whose id the row holds is
+        the view's first message *anew* to the restart, which then looks for it by its text:
+        elsewhere another turn's identical answer there could pass for it."""
         spool = self.writes.spool if self.writes is not None else None
         if spool is None or self.assistant_id is None or self.key is None:
             return
@@ -450,6 +460,7 @@ class TurnRecorder:
                 tuple(shown[0]),
                 tuple(tuple(form) for form in shown[1:]),
                 feedback,
+                anew=first is None or first not in self.stored_ids,
             )
         )
         self.intended = True

@@ -9,8 +9,10 @@ runs waits for it and goes in the next one, so under load (100 turns adopted, ma
 and finished within the same second) the writes share transactions and commits, as the
 checkpoints of all streaming turns already do (:mod:`botkit.pipeline.checkpoints`), and an idle
 store adds no wait. (Grouping only the writes of one tick was measured first: turns through the
-pipeline reach a step in different ticks, and a turn still made 3.9-4.0 commits.) SQLite takes
-one writer at a time anyway; on PostgreSQL a group's statements are a few local round trips.
+pipeline reach a step in different ticks, and a turn still made 3.9-4.0 commits.) On SQLite the
+group's statements then go to the driver's thread together, in one hop, and the commit in a
+second (:func:`botkit.store.prepared.run_together`). SQLite takes one writer at a time anyway;
+on PostgreSQL a group's statements are a few local round trips.
 The intakes (:meth:`~botkit.store.ConversationStore.accept`) go in the groups too: as
 transactions of their own, a burst of 128 mentions queued for SQLite's write lock one about
 every 4 ms, and every turn's model call waited behind them (docs/benchmarks.md section 4,
@@ -33,6 +35,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from botkit.store.prepared import run_together
 from botkit.store.sessions import GatedSessions
 
 T = TypeVar("T")
@@ -75,7 +78,8 @@ class WriteGroup:
         self.transactions += 1
         try:
             async with self._sessions.connect() as connection:
-                results = [await statements(connection) for statements, _ in batch]
+                # On SQLite every write of the group in one hop to the driver's thread (prepared.py).
+                results = await run_together(connection, [statements for statements, _ in batch])
         except BaseException as err:
             for _, future in batch:
                 if future.done():

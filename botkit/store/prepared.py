@@ -13,6 +13,10 @@ caller's SQLAlchemy transaction (SQLAlchemy still checks the connection out, com
 back). On any other dialect (PostgreSQL through asyncpg: no thread), and with SQL logging on
 (``database.echo``), it is an ordinary ``connection.execute``.
 
+A group of writes (:mod:`botkit.store.group`) goes further with :func:`run_together`: every
+write's statements run in ONE hop to the connection's thread, the commit in a second, however
+many writes and statements the group holds (a turn's accept is four statements, its adopt two).
+
 Errors from the driver are wrapped as SQLAlchemy wraps them (``sqlalchemy.exc.OperationalError``
 for "database is locked", ...), so :func:`botkit.store.store.is_unavailable` and the final
 write's retries see what they saw before.
@@ -21,9 +25,9 @@ write's retries see what they saw before.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from sqlalchemy.engine import Dialect
@@ -79,6 +83,70 @@ async def _aiosqlite(connection: AsyncConnection) -> aiosqlite.Connection:
     return driver
 
 
+class InThread:
+    """A transaction's connection as the writes of a group see it inside aiosqlite's thread.
+
+    Only what the group's writes use: the dialect (to pick a statement) and the engine (for
+    ``echo``); a :class:`Prepared` statement given one runs on ``sqlite`` at once, in this
+    thread, so a write's coroutine never suspends (:func:`run_together` drives it with one
+    ``send``). Anything else a write might try on it (``execute``...) fails loudly here instead
+    of blocking a thread that has no event loop.
+    """
+
+    __slots__ = ("dialect", "sqlite", "sync_engine")
+
+    def __init__(self, connection: AsyncConnection, sqlite: sqlite3.Connection) -> None:
+        self.dialect = connection.dialect
+        self.sync_engine = connection.sync_engine
+        self.sqlite = sqlite
+
+
+def statement_in_thread(sqlite: sqlite3.Connection, sql: str, parameters: list[Any]) -> list[Any]:
+    """One statement of a group, in aiosqlite's thread (``botkit.testing.sqlcount`` counts
+    these as statements, as it counts the ones that make their own hop)."""
+    return sqlite.execute(sql, parameters).fetchall()
+
+
+def _drive(write: Coroutine[Any, Any, Any]) -> Any:
+    """Run a write's coroutine to its end in one step: on :class:`InThread` it has nothing to wait for."""
+    try:
+        write.send(None)
+    except StopIteration as done:
+        return done.value
+    write.close()
+    raise RuntimeError("a grouped write waited for something other than its Prepared statements")
+
+
+def _writes_here(driver: aiosqlite.Connection, here: InThread, writes: Sequence[Any]) -> list[Any]:
+    """In aiosqlite's thread: every write of the group, in order, on its sqlite3 connection."""
+    here.sqlite = driver._conn  # its own connection, in its own thread
+    return [_drive(write(cast(AsyncConnection, here))) for write in writes]
+
+
+async def run_together(
+    connection: AsyncConnection, writes: Sequence[Callable[[AsyncConnection], Awaitable[Any]]]
+) -> list[Any]:
+    """Every write of a group on ``connection`` in order; their results.
+
+    Why: each statement on its own is a hop to aiosqlite's thread and back (a queue put, the
+    thread's wake-up, its ``call_soon_threadsafe``, the GIL handed over twice), and those hops,
+    not the SQL, were most of what a reply's writes cost (docs/benchmarks.md section 4,
+    "Thread hops per reply"). On SQLite the whole group goes over in one hop (aiosqlite's
+    ``_execute``, the one door into its thread: no public method takes a callable); the writes'
+    Python runs there too, the GIL released inside each statement as before. Elsewhere (asyncpg,
+    SQL logging on, an aiosqlite without that door) each write runs as before, awaited here.
+    A driver error is wrapped as on the one-hop-a-statement path and fails the group, as before.
+    """
+    if not _on_driver(connection):
+        return [await write(connection) for write in writes]
+    driver = await _aiosqlite(connection)
+    door = getattr(driver, "_execute", None)
+    if door is None:
+        return [await write(connection) for write in writes]
+    here = InThread(connection, cast(sqlite3.Connection, None))
+    return cast(list[Any], await door(_writes_here, driver, here, writes))
+
+
 class Prepared:
     """One fixed statement, compiled once per dialect and set of parameter names (the names
     decide an INSERT's VALUES and an UPDATE's SET columns, as SQLAlchemy decides them from the
@@ -114,6 +182,8 @@ class Prepared:
     async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run once with ``params``; the RETURNING rows (empty without RETURNING or when no row
         matched)."""
+        if isinstance(connection, InThread):
+            return self._here(connection, params)
         if not _on_driver(connection):
             result = await connection.execute(self.statement, dict(params))
             return [tuple(row) for row in result.all()] if result.returns_rows else []
@@ -124,6 +194,21 @@ class Prepared:
             fetched = await driver.execute_fetchall(compiled.sql, positional)
         except sqlite3.Error as err:
             raise DBAPIError.instance(compiled.sql, positional, err, sqlite3.Error) from err
+        return self._results(compiled, fetched)
+
+    def _here(self, here: InThread, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """:meth:`rows` inside a group's hop (:func:`run_together`): no await, no hop."""
+        compiled = self._compile(here.dialect, params)
+        positional = _positional(compiled, params)
+        try:
+            fetched = statement_in_thread(here.sqlite, compiled.sql, positional)
+        except sqlite3.Error as err:
+            raise DBAPIError.instance(compiled.sql, positional, err, sqlite3.Error) from err
+        return self._results(compiled, fetched)
+
+    @staticmethod
+    def _results(compiled: _Compiled, fetched: Any) -> list[tuple[Any, ...]]:
+        """The fetched rows through the result columns' processors."""
         if not compiled.results:
             return []
         return [

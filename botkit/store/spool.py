@@ -165,6 +165,12 @@ class SpooledWrite:
     # complete model answer, feedback on, a platform that shows them): a restart that finds the
     # view shown without them adds them (botkit.repair).
     feedback: bool = False
+    # An intent only: the view's first message is not one whose id the row holds (posted by the
+    # view itself, or in place of the one it edits: LiveReply.moves), so a restart that finds
+    # none of the turn's known messages showing it looks for it by its text (botkit.repair); a
+    # plain final edit of a recorded message is not looked for so. A record without the field
+    # (written before it existed) reads as True: what the version that wrote it did.
+    anew: bool = True
 
     @property
     def views(self) -> tuple[tuple[str, ...], ...]:
@@ -237,6 +243,8 @@ class WriteSpool:
             data["also"] = [list(form) for form in entry.also]
         if entry.feedback:
             data["feedback"] = True
+        if entry.shown is not None:
+            data["anew"] = entry.anew  # written either way: a missing field reads as True
         path, what = self._path(entry.turn), f"the pending final write of turn {entry.turn}"
         payload = json.dumps(data).encode("utf-8")
         return asyncio.wrap_future(_write_soon(path, payload, what, sync_directory=not over_durable))
@@ -273,6 +281,7 @@ class WriteSpool:
                 None if shown is None else tuple(str(s) for s in shown),
                 tuple(tuple(str(s) for s in form) for form in data.get("also") or ()),
                 data.get("feedback") is True,
+                anew=data.get("anew") is not False,
             )
 
         return self._read(f"{self._prefix}*.json", parse)

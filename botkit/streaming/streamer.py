@@ -107,12 +107,13 @@ class ReplyStreamer:
     """Turns reasoning/answer deltas into placeholder, edits, continuations and a final edit."""
 
     # Crash windows (botkit.repair): told the final view's messages (as the platform will
-    # show them, in each form it may: LiveReply.rendered_views) before the first call that
-    # shows it goes out, and each message a text posted anew replaced (False) and its
-    # deletion once it landed (True).
+    # show them, in each form it may: LiveReply.rendered_views) and the id of the message its
+    # first one edits in place (None: posted anew, by the view or in its place: LiveReply.moves)
+    # before the first call that shows it goes out, and each message a text posted anew
+    # replaced (False) and its deletion once it landed (True).
     # Each is awaited: the record is on disk before the call that relies on it goes out.
     # Set per instance by its caller (botkit.pipeline.turns); None: nobody is told.
-    before_final: Callable[[list[list[str]]], Awaitable[None]] | None = None
+    before_final: Callable[[list[list[str]], str | None], Awaitable[None]] | None = None
     strays: Callable[[str, bool], Awaitable[None]] | None = None
     # Told every message id of the reply each time a continuation message was posted (not
     # awaited: the record is started, the stream goes on), so that a restart knows all of a
@@ -322,7 +323,7 @@ class ReplyStreamer:
                 final = self._view.final is not None
                 self._mark("final" if final else "partial")
                 if final:  # a crash from here on: the restart pass must know it shows the final
-                    await self._tell(self.before_final, self.reply.rendered_views(chunks))
+                    await self._tell(self.before_final, self.reply.rendered_views(chunks), None)
             else:
                 posted[0] = shown
             return await self.reply.post_placeholder(posted[0])
@@ -604,7 +605,7 @@ class ReplyStreamer:
         self._follow_scopes()
         if self._replace_sooner(chunks, final=final):
             if final:
-                await self._tell(self.before_final, self.reply.rendered_views(chunks))
+                await self._tell(self.before_final, self.reply.rendered_views(chunks), None)
             with_buttons = feedback_turn if final and self.reply.posts_with_buttons else None
             await _shield(self._replace(chunks, final=final, feedback_turn=with_buttons))
             if feedback_turn is not None and with_buttons is None:
@@ -619,7 +620,7 @@ class ReplyStreamer:
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         if final:
-            await self._tell(self.before_final, self.reply.rendered_views(chunks))
+            await self._tell(self.before_final, self.reply.rendered_views(chunks), self._first_in_place())
         last = len(chunks) - 1
         posted_buttons = False
         for index, chunk in enumerate(chunks):
@@ -632,7 +633,7 @@ class ReplyStreamer:
                 posted_buttons = True
             else:
                 apply = functools.partial(self._shielded_apply, index, chunk)
-            calls = self._calls if index < len(self._shown) else self._posts
+            calls = self._policy_for(index)
             if final:
                 await calls.land(apply, priority=FIRST)
             else:
@@ -640,6 +641,16 @@ class ReplyStreamer:
         if feedback_turn is not None and not posted_buttons:
             await self._add_buttons(chunks, feedback_turn)
         self._last_edit = self._clock()
+
+    def _first_in_place(self) -> str | None:
+        """The id of the message a view shown by edits has first, if that message shows it (it is
+        edited, or left as it is); None where the view posts its first message anew (no first
+        message yet: a placeholder that could not be posted, a status line standing in for it)
+        or the reply shows it in a message posted in its place (:meth:`LiveReply.moves`)."""
+        ids = self.stats.message_ids
+        if not self._shown or not ids or not ids[0] or self.reply.moves(ids[0]):
+            return None
+        return ids[0]
 
     def _mark(self, role: Role) -> None:
         """What the reply's next calls show, on its marker (placeholder, partial, final)."""
@@ -662,7 +673,18 @@ class ReplyStreamer:
         visible already; a final posted anew gets them when the budget allows)."""
         last = len(chunks) - 1
         with_buttons = functools.partial(self._shielded_apply, last, chunks[last], feedback_turn)
-        await self._calls.land(with_buttons, priority=FIRST)
+        await self._policy_for(last).land(with_buttons, priority=FIRST)
+
+    def _policy_for(self, index: int) -> RetryPolicy:
+        """The budget a call showing message ``index`` draws on: a new message's is the post
+        budget; an edit's is the edit budget, unless the platform makes that edit a new message
+        (:meth:`LiveReply.edit_kind`: a Discord slash reply's first channel message once its
+        token aged out), which then counts on the post budget like every first post."""
+        if index >= len(self._shown):
+            return self._posts
+        if self.reply.edit_kind(self.stats.message_ids[index]) == "post":
+            return self._posts
+        return self._calls
 
     def _replace_sooner(self, chunks: list[str], *, final: bool) -> bool:
         """Whether posting the view as a new message shows it sooner than editing: the reply is

@@ -14,7 +14,11 @@ is counted, by what it runs:
   counted;
 * ``commits`` and ``rollbacks``;
 
-and :attr:`SqlCalls.sent` keeps each statement's SQL and parameters (an executemany's as a list
+A group of writes run in one hop (:func:`botkit.store.prepared.run_together`) is one round
+trip; its statements, run inside that hop by ``statement_in_thread``, are counted as statements
+(and by kind) all the same, so ``statements`` means the same SQL on either path.
+
+:attr:`SqlCalls.sent` keeps each statement's SQL and parameters (an executemany's as a list
 of rows), for tests that check what was written together.
 
 For tests and benchmarks only: it wraps the method while inside :func:`counting_sqlite` and
@@ -25,12 +29,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite.core
+
+from botkit.store import prepared
 
 _SQL_CALLS = frozenset({"execute", "executemany", "_execute_fetchall", "_execute_insert", "executescript"})
 
@@ -56,24 +63,35 @@ def counting_sqlite() -> Iterator[SqlCalls]:
     """Every aiosqlite connection's thread calls while inside (see the module doc)."""
     calls = SqlCalls()
     counts = calls.counts
+    lock = threading.Lock()  # grouped statements are counted in aiosqlite's threads
     original = aiosqlite.core.Connection._execute
+    in_thread = prepared.statement_in_thread
+
+    def _statement(sql: str, parameters: Any, many: bool) -> None:
+        counts["statements"] += 1
+        counts[sql.split(None, 1)[0].upper() if sql else "?"] += 1
+        calls.sent.append((sql, parameters, many))
 
     async def _execute(self: aiosqlite.core.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
         name = _kind(fn)
-        counts["round_trips"] += 1
-        if name in _SQL_CALLS:
-            counts["statements"] += 1
-            sql = args[0] if args and isinstance(args[0], str) else ""
-            counts[sql.split(None, 1)[0].upper() if sql else "?"] += 1
-            calls.sent.append((sql, args[1] if len(args) > 1 else None, name == "executemany"))
-        elif name == "commit":
-            counts["commits"] += 1
-        elif name == "rollback":
-            counts["rollbacks"] += 1
+        with lock:
+            counts["round_trips"] += 1
+            if name in _SQL_CALLS:
+                sql = args[0] if args and isinstance(args[0], str) else ""
+                _statement(sql, args[1] if len(args) > 1 else None, name == "executemany")
+            elif name in ("commit", "rollback"):
+                counts[f"{name}s"] += 1
         return await original(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
+    def _grouped(sqlite: Any, sql: str, parameters: list[Any]) -> list[Any]:
+        with lock:
+            _statement(sql, parameters, False)
+        return in_thread(sqlite, sql, parameters)
+
     aiosqlite.core.Connection._execute = _execute  # type: ignore[method-assign]
+    prepared.statement_in_thread = _grouped
     try:
         yield calls
     finally:
         aiosqlite.core.Connection._execute = original  # type: ignore[method-assign]
+        prepared.statement_in_thread = in_thread

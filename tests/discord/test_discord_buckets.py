@@ -199,7 +199,10 @@ async def test_a_slash_reply_that_outlives_its_token_streams_on_the_channels_bud
     channel message (``discord.interaction_reply_seconds``): its edits from then on are the
     channel's ``PATCH /channels/{channel}/messages/{id}``, and they draw on the channel's edit
     budget, the one every reply in that channel shares (not on its interaction's, whose
-    bucket it no longer uses). Every channel edit of the moved message was granted there."""
+    bucket it no longer uses). Its first channel message (the "edit" that moved it) is a
+    ``POST /channels/{channel}/messages``, Discord's post bucket of the channel: it draws on
+    the channel's post budget, as every first message does, and the edit budget grants
+    exactly the channel's PATCHes of the moved message."""
     async with (
         FakeDiscord(limits=DiscordLimits()) as fake,
         discord_rig(tmp_path, fake=fake, core=STREAMING, interaction_reply_seconds=0.5) as rig,
@@ -216,7 +219,10 @@ async def test_a_slash_reply_that_outlives_its_token_streams_on_the_channels_bud
         assert moved["content"] == answer
         edits = fake.calls_to("PATCH", rf"^/channels/{fake.channel_id}/messages/{moved['id']}$")
         assert len(edits) >= 3  # it streamed there: partial edits, the final with its buttons
-        channel_edits = f"discord:{fake.channel_id}:edit"
-        assert channel_edits in registry.scopes()
-        assert registry.get(channel_edits, None).granted >= len(edits)
+        posts = fake.calls_to("POST", rf"^/channels/{fake.channel_id}/messages$")
+        assert len(posts) == 1  # the moved message, posted once
+        channel_edits, channel_posts = (f"discord:{fake.channel_id}:{kind}" for kind in ("edit", "post"))
+        assert {channel_edits, channel_posts} <= set(registry.scopes())
+        assert registry.get(channel_posts, None).granted == len(posts)
+        assert registry.get(channel_edits, None).granted == len(edits)
         assert [c for c in fake.calls if c.status == 429] == []

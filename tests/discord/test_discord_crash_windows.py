@@ -10,6 +10,7 @@ is its interaction's response, or is the first bot message in the thread its men
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
@@ -143,6 +144,74 @@ async def test_final_edit_in_flight_then_restart(tmp_path: Path, applied: bool) 
         assert reply["content"] == f"{checkpoint}\n\n{LEFTOVER_NOTE}"
         assert ANSWER not in edits
         assert _assistant(database) == [("interrupted", checkpoint)]
+
+
+async def _killed_in_a_final_edit_beside_an_identical_answer(
+    fake: FakeDiscord, tmp_path: Path, env: dict[str, str], database: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``botkit run`` answers an inline mention (placeholder recorded) and, asked after that
+    placeholder was posted, a member's ``/ask`` in the same channel with the same answer; it is
+    SIGKILLed once the mention's final PATCH is held (not applied) and ``/ask`` is complete.
+    The mention's placeholder and the slash reply (both bot messages in the channel)."""
+    first = await _botkit_run(tmp_path, env)
+    try:
+        await fake.wait_until_connected(60)
+        question = await fake.user_message(fake.add_user("ada"), fake.channel_id, f"{fake.mention} a story")
+        await fake.wait_for(lambda: bool(_bot_messages(fake)), 30)
+        (placeholder,) = _bot_messages(fake)
+        assert placeholder["message_reference"]["message_id"] == str(question["id"])
+        final = fake.hold(
+            "PATCH",
+            rf"^/channels/\d+/messages/{placeholder['id']}$",
+            match=lambda body: isinstance(body, dict) and body.get("content") == ANSWER,
+        )
+        # Its response is a webhook message: its edits are not on the channel's PATCH bucket,
+        # which discord.py holds to one request in flight until it has read its headers once.
+        slash = await fake.slash_command(fake.add_user("bob"), "ask", {"question": "a story"})
+        await asyncio.wait_for(final.reached.wait(), 60)
+        await _until(lambda: [s for s, _ in _assistant(database)] == ["streaming", "complete"])
+    finally:
+        if first.returncode is None:
+            first.kill()
+        await first.wait()
+    assert first.returncode == -signal.SIGKILL
+    other = fake.messages[int(slash.original_id or 0)]
+    assert int(other["id"]) > int(placeholder["id"]) and other["content"] == ANSWER
+    return fake.messages[int(placeholder["id"])], other
+
+
+async def test_a_final_edit_in_flight_is_not_taken_for_another_turns_identical_answer(tmp_path: Path) -> None:
+    """SIGKILL with the final PATCH of an inline mention's recorded placeholder held, not
+    applied, while another member's ``/ask`` got the very same answer in the same channel after
+    that placeholder. The view's first message is the recorded placeholder (its intent says it
+    is not posted anew), so the restart does not look for the answer by its text: the
+    placeholder shows its checkpointed partial answer and the note, the row is ``interrupted``,
+    and the other turn's message, stored ``complete`` with its id, is never touched. (Before the
+    intent said so, the answer found by text after the placeholder was taken as this turn's:
+    stored ``complete`` with the other turn's id, and this turn's placeholder deleted.)"""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        standin.script_reply(ANSWER)
+        env = _env(fake, standin, database) | {"BOTKIT_DISCORD__MENTION_MODE": "inline"}
+        placeholder, other = await _killed_in_a_final_edit_beside_an_identical_answer(
+            fake, tmp_path, env, database
+        )
+        assert placeholder["content"] == "_Thinking…_"
+        checkpoint = _assistant(database)[0][1]
+        assert checkpoint.startswith("word0") and checkpoint != ANSWER
+        other_versions = fake.versions_of(int(other["id"]))
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    repaired = f"{checkpoint}\n\n{LEFTOVER_NOTE}"
+    assert int(placeholder["id"]) in fake.messages, log.decode()[-3000:]  # not deleted as replaced
+    assert fake.versions_of(int(placeholder["id"])) == ["_Thinking…_", repaired]
+    assert fake.versions_of(int(other["id"])) == other_versions  # never edited again
+    assert len(_bot_messages(fake)) == 2
+    assert _assistant(database) == [("interrupted", checkpoint), ("complete", ANSWER)]
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT platform_message_ids FROM messages WHERE role = 'assistant' ORDER BY id")
+        stored = [json.loads(ids) for (ids,) in rows]
+    assert stored == [[placeholder["id"]], [other["id"]]]
 
 
 async def test_inline_placeholder_posted_but_not_recorded_then_restart_repairs_it_in_place(

@@ -164,6 +164,53 @@ async def test_a_second_kill_after_the_restart_posted_the_ask_again_note_leaves_
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
 
 
+LONG_PARTIAL = " ".join(f"part{i}" for i in range(290))  # 1,969 characters: near Discord's 2,000
+
+
+def _last_part_of_the_note(body: Any) -> bool:
+    """The POST of a long note's last message: the one that says it was interrupted."""
+    content = body.get("content", "") if isinstance(body, dict) else ""
+    return content.endswith((LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE)) and not content.startswith("part0")
+
+
+@pytest.mark.parametrize("where", ["thread", "slash-command"])
+async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_note(
+    tmp_path: Path, where: str
+) -> None:
+    """As above, for a turn that streamed a partial answer near Discord's 2,000 characters and
+    has no message to repair (accepted an hour before the restarts): the restart's note (the
+    partial answer and what happened) is posted as two messages, and the pass is SIGKILLed once
+    Discord created the second (its response not back, the row not settled). The next start,
+    Discord's nonce memory past, finds the note by its first message and the rest after it:
+    those two messages, never edited, and nothing more; the row ``interrupted``."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin() as standin:
+        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
+        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+            assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
+        with sqlite3.connect(database) as db:  # it streamed this much; no message recorded
+            db.execute(
+                "UPDATE messages SET status = 'streaming', content = ?, persona_name = 'default' "
+                "WHERE role = 'assistant'",
+                (LONG_PARTIAL,),
+            )
+        _accepted_an_hour_earlier(database)
+        env = _env(fake, standin, database)
+        held = fake.hold("POST", r"^/channels/\d+/messages$", apply=True, match=_last_part_of_the_note)
+        await _sigkill_at(tmp_path, env, held)
+        note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+        assert len(note) == 2 and "".join(m["content"] for m in note).startswith(LONG_PARTIAL)
+        assert note[-1]["content"].endswith((LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE))
+        assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
+        fake.nonce_seconds = 0.0
+
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert [m["id"] for m in _bot_messages(fake)] == [m["id"] for m in note], log.decode()[-3000:]
+    assert [fake.versions_of(int(m["id"])) for m in note] == [[m["content"]] for m in note]
+    assert _assistant(database) == [("interrupted", LONG_PARTIAL)]
+    assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
+
+
 # -- a placeholder past the first page of its place ---------------------------------------------
 BUSY = 150  # other messages between the question and the bot's placeholder: past one page of 100
 
@@ -597,3 +644,58 @@ async def test_a_placeholder_handed_back_showing_the_final_view_is_kept(tmp_path
     assert _recorded_ids(database) == [answer["id"]]
     # The note's record (spooled before its post was handed the answer) went with the intent.
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []
+
+
+# -- the nonce across databases ------------------------------------------------------------------
+async def _answered_once(
+    fake: FakeDiscord, tmp_path: Path, env: dict[str, str], database: Path, asker: int
+) -> dict[str, Any]:
+    """A ``botkit run`` on ``database`` answers one inline mention of ``asker`` and stops; the
+    mention's payload."""
+    process = await _botkit_run(tmp_path, env)
+    try:
+        await fake.wait_until_connected(60)
+        question = await fake.user_message(asker, fake.channel_id, f"{fake.mention} a story")
+        await _until(lambda: [s for s, _ in _assistant(database)] == ["complete"])
+    finally:
+        process.terminate()
+        await process.communicate()
+    await fake.wait_for(lambda: not fake._connections, 30)
+    return question
+
+
+def _nonces(fake: FakeDiscord) -> list[str]:
+    """The nonce of every message the bot posted with one, in order."""
+    return [
+        str(c.body["nonce"])
+        for c in fake.calls
+        if c.method == "POST" and isinstance(c.body, dict) and c.body.get("nonce") is not None
+    ]
+
+
+async def test_the_same_turn_id_in_a_recreated_database_gets_its_own_first_message(tmp_path: Path) -> None:
+    """Two ``botkit run`` one after the other in one channel, each on a fresh database (one
+    recreated): both number the turn alike, and the second's placeholder is posted while Discord
+    still remembers the first's nonce. The nonce mixes in the question's id, which the turn's
+    row stores: the second turn gets a message of its own, and the first's answer is never
+    edited. (With a nonce of turn and channel only, Discord handed the second turn's first post
+    the first turn's message, which then showed the second answer.) The same turn across a
+    restart keeps its nonce: ``test_a_placeholder_past_the_listings_bounds_is_handed_back_or_the_note_says_so[…-soon]``."""
+    async with FakeDiscord() as fake, Standin(tokens_per_second=50) as standin:
+        standin.script_reply(ANSWER)
+        standin.script_reply("something else entirely")
+        asker = fake.add_user("ada")
+        first_db, second_db = tmp_path / "one.db", tmp_path / "two.db"
+        one = await _answered_once(fake, tmp_path, _inline_env(fake, standin, first_db), first_db, asker)
+        (first,) = _bot_messages(fake)
+        two = await _answered_once(fake, tmp_path, _inline_env(fake, standin, second_db), second_db, asker)
+    assert _turn_and_votes(first_db)[0] == _turn_and_votes(second_db)[0]  # the same turn id
+    assert fake.versions_of(int(first["id"])) == ["_Thinking…_", ANSWER]  # never edited again
+    (second,) = [m for m in _bot_messages(fake) if m["id"] != first["id"]]
+    assert second["message_reference"]["message_id"] == two["id"]
+    assert first["message_reference"]["message_id"] == one["id"]
+    assert fake.versions_of(int(second["id"]))[-1] == "something else entirely"
+    assert _assistant(second_db) == [("complete", "something else entirely")]
+    assert _recorded_ids(second_db) == [second["id"]]
+    nonces = _nonces(fake)
+    assert len(nonces) == 2 and nonces[0] != nonces[1] and all(len(n) <= 25 for n in nonces)
