@@ -19,7 +19,8 @@ between the first mention and the last final write; start-up excluded) beside th
 (``time.process_time``), their ratio, tokens/s achieved vs offered, placeholder / first text /
 final text latency p50/p95/p99 from the fake's call log (from the mention's push), API calls per
 reply, 429s, failures (a reply whose final text is not the stand-in's answer, or an "⚠️" error),
-and the stand-in's own CPU. Output: a table on stdout, ``--json`` (all numbers) and ``--png``
+and per process (botkit, the stand-in, the fake Slack) its CPU-s over the same window, the seconds
+it was runnable but waited for a CPU, and its busiest second: which one bounded the run. Output: a table on stdout, ``--json`` (all numbers) and ``--png``
 (matplotlib Agg; skipped with a note when matplotlib is missing).
 
 Run from the repository root (see benchmarks/README.md)::
@@ -46,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -74,6 +76,12 @@ def proc_cpu(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def proc_waited(pid: int) -> float:
+    """Seconds a process has spent runnable but waiting for a CPU (``/proc/PID/schedstat``'s
+    second field): where the machine's other load, not the process's own work, took its time."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
 def proc_counts(pid: int) -> dict[str, float]:
@@ -424,6 +432,14 @@ class Result:
     poll_lag: float = math.nan
     # botkit's user / system CPU seconds and context switches during the run (:func:`proc_counts`)
     botkit_counts: dict[str, float] = field(default_factory=dict)
+    # CPU-s of the fake Slack's process over the same window as botkit's and the stand-in's, and
+    # the stand-in's during the bare loop's run: which process on which core was the bottleneck
+    fake_cpu: float = math.nan
+    bare_server_cpu: float = math.nan
+    # seconds each process was runnable but waited for its CPU (other load on the machine)
+    waited: dict[str, float] = field(default_factory=dict)
+    # every process's busiest 1 s (CPU-s in any 1 s window of the samples, 1.0 = a full core)
+    peak_busy: dict[str, float] = field(default_factory=dict)
 
     @property
     def us_per_chunk(self) -> float:
@@ -624,10 +640,69 @@ def botkit_env(
     return env
 
 
+class CpuSampler:
+    """Processes' CPU from ``/proc``, sampled every ``interval`` s by a thread of the orchestrator:
+    what each spent between start and :meth:`stop` (and how long it waited for a CPU), and its
+    busiest second (CPU-s in the 1 s window that holds the most: 1.0 is a saturated core, whatever
+    the run's average says); ``others`` is the stand-in and the fake together (they share CPU 1)."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.1) -> None:
+        self._pids, self._interval = pids, interval
+        self._first = self._read()
+        self._samples: list[tuple[float, dict[str, float]]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> dict[str, float]:
+        cpus = {name: proc_cpu(pid) for name, pid in self._pids.items()}
+        cpus.update({f"{name}_waited": proc_waited(pid) for name, pid in self._pids.items()})
+        return cpus
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            with contextlib.suppress(OSError):  # a process that ended: its last sample stands
+                before = time.monotonic()
+                cpus = self._read()
+                after = time.monotonic()
+                if after - before < 0.005:  # not descheduled while reading: the time is the reading's
+                    self._samples.append(((before + after) / 2, cpus))
+
+    def stop(self) -> tuple[dict[str, float], dict[str, float]]:
+        """CPU-s per process since the start (``NAME_waited``: its seconds runnable but waiting
+        for a CPU), and each one's busiest second."""
+        self._done.set()
+        self._thread.join()
+        try:
+            last = self._read()
+        except OSError:  # one has ended: its last sample stands
+            last = self._samples[-1][1] if self._samples else self._first
+        spent = {name: last[name] - self._first[name] for name in last}
+        peaks = {name: self._peak((name,)) for name in self._pids}
+        peaks["others"] = self._peak(tuple(n for n in ("standin", "fake") if n in self._pids))
+        return spent, peaks
+
+    def _peak(self, names: tuple[str, ...], window: float = 1.0) -> float:
+        def total(cpus: dict[str, float]) -> float:
+            return sum(cpus[name] for name in names)
+
+        best, start = 0.0, 0
+        for at, cpus in self._samples:
+            while at - self._samples[start][0] > window:
+                start += 1
+            span = at - self._samples[start][0]
+            if span >= window * 0.9:
+                best = max(best, (total(cpus) - total(self._samples[start][1])) / span)
+        return best
+
+
 class Stack:
     """The model (a stand-in process, or ``--base-url``) for one chunk size and rate."""
 
-    def __init__(self, ns: argparse.Namespace, tokens_per_chunk: int, logs: Path) -> None:
+    def __init__(
+        self, ns: argparse.Namespace, tokens_per_chunk: int, logs: Path, tree: Path | None = None
+    ) -> None:
+        """``tree``: run the stand-in of that checkout (``--standin-compare``), not this one's."""
         self.standin: Child | None = None
         if ns.base_url:
             self.base_url = ns.base_url.rstrip("/")
@@ -638,7 +713,8 @@ class Stack:
             "--tokens-per-second", str(ns.tokens_per_second), "--served-model-name", ns.model,
             "--reasoning-field", ns.reasoning_field,
         ]  # fmt: skip
-        self.standin = Child(argv, logs / f"standin-{tokens_per_chunk}.log")
+        env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
+        self.standin = Child(argv, logs / f"standin-{tokens_per_chunk}.log", env, cwd=tree or REPO)
         root = self.standin.wait_for_log(r"Starting vLLM API server on (http://\S+)").group(1)
         self.base_url = root + "/v1"
 
@@ -659,7 +735,9 @@ class Stack:
 
 
 def run_bare(ns: argparse.Namespace, stack: Stack, streams: int) -> dict[str, float]:
-    """The bare loop on the same server, pinned where botkit runs: its CPU, wall and chunks."""
+    """The bare loop on the same server, pinned where botkit runs: its CPU, wall and chunks, and
+    the server's CPU meanwhile (``server_cpu``: what the stand-in spent to offer that rate)."""
+    server0 = stack.cpu()
     bare = subprocess.run(
         [*_pinned(ns.botkit_cpu), sys.executable, str(Path(__file__).resolve()), "bare",
          "--url", stack.base_url, "--streams", str(streams), "--words", str(ns.words),
@@ -668,6 +746,8 @@ def run_bare(ns: argparse.Namespace, stack: Stack, streams: int) -> dict[str, fl
         capture_output=True, text=True, check=True, cwd=REPO,
     )  # fmt: skip
     floor: dict[str, float] = json.loads(bare.stdout.strip().splitlines()[-1])
+    if server0 is not None:
+        floor["server_cpu"] = (stack.cpu() or 0.0) - server0
     return floor
 
 
@@ -779,14 +859,16 @@ def run_config(
         bot, database = _start_bot(ns, fake, stack, limits, logs, tree, tag)
         fake.ask("connected")
         time.sleep(0.5)  # start-up done (personas, migrations): not counted
+        pids = {"botkit": bot.proc.pid, "fake": fake.proc.pid}
+        if stack.standin is not None:
+            pids["standin"] = stack.standin.proc.pid
         counts0 = proc_counts(bot.proc.pid)
-        cpu0, server0, started = proc_cpu(bot.proc.pid), stack.cpu(), time.monotonic()
+        sampler, started = CpuSampler(pids), time.monotonic()
         profilers = [*_start_profilers(ns, bot.proc.pid, tag), *_start_strace(ns, bot.proc.pid, tag)]
         fake.ask(f"go {streams} {ns.words}")
         polled = wait_finished(database, streams, ns.stall, bot.proc)
-        botkit_cpu = proc_cpu(bot.proc.pid) - cpu0
+        spent, peaks = sampler.stop()
         counts = count_delta(proc_counts(bot.proc.pid), counts0)
-        server_cpu = None if server0 is None else (stack.cpu() or 0.0) - server0
         _stop_profilers(profilers)
         dump = _read_calls(ns, fake, logs, tag)
         rows = _stored_tokens(database)
@@ -803,10 +885,12 @@ def run_config(
     offered = streams * ns.tokens_per_second if ns.tokens_per_second and not ns.base_url else None
     return Result(
         tree[0], limits, streams, tokens_per_chunk, offered, streams - len(failures), failures,
-        tokens, chunks, finished - started, botkit_cpu, floor["cpu"], int(floor["chunks"]), floor["wall"],
-        server_cpu, latency, calls, limited, int(floor.get("tokens", 0)),
+        tokens, chunks, finished - started, spent["botkit"], floor["cpu"], int(floor["chunks"]), floor["wall"],
+        spent.get("standin"), latency, calls, limited, int(floor.get("tokens", 0)),
         list(floor.get("ttft", [])), list(floor.get("first_answer", [])),
-        stored - shown, polled - finished, counts,
+        stored - shown, polled - finished, botkit_counts=counts, fake_cpu=spent["fake"],
+        bare_server_cpu=floor.get("server_cpu", math.nan), peak_busy=peaks,
+        waited={k.removesuffix("_waited"): v for k, v in spent.items() if k.endswith("_waited")},
     )  # fmt: skip
 
 
@@ -815,7 +899,7 @@ def table(results: Sequence[Result]) -> str:
         "| botkit | limits | streams | tok/chunk | ok | botkit µs/chunk | bare µs/chunk | ratio | CPU-s/1k tok | "
         "tok/s (offered) | chunks/s | model's first token p50/p95/p99 s | placeholder p50/p95/p99 s | first text p50/p95/p99 s | "
         "final p50/p95/p99 s | final after last token p50/p95/p99 s | calls/reply | 429s | direct tok/s | vs direct | direct TTFT / first answer p95 s | "
-        "last stored after last shown s |"
+        "last stored after last shown s | CPU-s botkit/stand-in/fake in wall s (s waiting for a CPU) | busiest 1 s botkit/stand-in/fake/stand-in+fake |"
     )
     lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -828,9 +912,21 @@ def table(results: Sequence[Result]) -> str:
             f"{s['cpu_s_per_1k_tokens']:.3f} | {s['tokens_per_second']:,.0f}{offered} | {s['chunks_per_second']:,.0f} | {lat.get('model_first_token', '-')} | "
             f"{lat['placeholder']} | {lat['first_text']} | {lat['final']} | {lat.get('after_last_token', '-')} | {r.api_calls_per_reply:.1f} | {r.rate_limited} | "
             f"{s['direct_tokens_per_second']:,.0f} | {s['vs_direct']:.2f} | {_p95(r.bare_ttft)} / {_p95(r.bare_first_answer)} | "
-            f"{r.stored_after_shown:.3f} |"
+            f"{r.stored_after_shown:.3f} | {_cpus(r)} | {_peaks(r)} |"
         )
     return "\n".join(lines)
+
+
+def _cpus(r: Result) -> str:
+    """Each process's CPU-s over the run, beside its wall time: which core was full."""
+    server = "-" if r.server_cpu is None else f"{r.server_cpu:.2f}"
+    waited = "/".join(f"{r.waited[k]:.2f}" if k in r.waited else "-" for k in ("botkit", "standin", "fake"))
+    return f"{r.botkit_cpu:.2f}/{server}/{r.fake_cpu:.2f} in {r.wall:.2f} (waited {waited})"
+
+
+def _peaks(r: Result) -> str:
+    names = ("botkit", "standin", "fake", "others")
+    return "/".join(f"{r.peak_busy[k]:.2f}" if k in r.peak_busy else "-" for k in names)
 
 
 def _p95(pair: Sequence[float]) -> str:
@@ -979,6 +1075,14 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         help="also run botkit from another checkout (e.g. before=/tmp/base from `git archive main`), "
         "run before this one on the same stand-in and bare loop (repeatable)",
     )
+    parser.add_argument(
+        "--standin-compare",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also run this botkit against the stand-in of another checkout (its "
+        "botkit/llm/standin.py), after this one, alternating; the bare loop reads this one's (repeatable)",
+    )
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
@@ -1019,15 +1123,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return ns
 
 
+def _arms(ns: argparse.Namespace) -> list[tuple[str, Path, Path | None]]:
+    """Each arm of the run: its label, botkit's checkout, and the stand-in's (None: this one's).
+    ``--compare`` arms run another botkit against this stand-in, ``--standin-compare`` arms this
+    botkit against another stand-in."""
+    arms: list[tuple[str, Path, Path | None]] = []
+    for other in ns.compare:
+        label, _, path = other.partition("=")
+        arms.append((label, Path(path).resolve(), None))
+    arms.append(("this", REPO, None))
+    for other in ns.standin_compare:
+        label, _, path = other.partition("=")
+        arms.append((label, REPO, Path(path).resolve()))
+    return arms
+
+
 def orchestrate(ns: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench_e2e-"))
     if ns.profile:
         Path(ns.profile).mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
-    trees: list[tuple[str, Path]] = [("this", REPO)]
-    for other in reversed(ns.compare):
-        label, _, path = other.partition("=")
-        trees.insert(0, (label, Path(path).resolve()))
+    trees = _arms(ns)
     configs = [
         (tpc, limits, streams)
         for tpc in ns.chunk_list
@@ -1040,9 +1156,9 @@ def orchestrate(ns: argparse.Namespace) -> int:
         # down, and whoever ran later would pay for it), and the checkouts' order alternates.
         with contextlib.closing(Stack(ns, tpc, logs)) as stack:
             floor = run_bare(ns, stack, streams)
-        for tree in trees if number % 2 == 0 else trees[::-1]:
-            with contextlib.closing(Stack(ns, tpc, logs)) as stack:
-                result = run_config(ns, stack, streams, tpc, limits, logs, tree, floor)
+        for label, tree, standin_tree in trees if number % 2 == 0 else trees[::-1]:
+            with contextlib.closing(Stack(ns, tpc, logs, standin_tree)) as stack:
+                result = run_config(ns, stack, streams, tpc, limits, logs, (label, tree), floor)
             results.append(result)
             print(table([result]).splitlines()[-1], flush=True)
             for failure in result.failures[:5]:

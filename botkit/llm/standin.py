@@ -208,6 +208,8 @@ class _Reply:
 
 
 _EXPR_RUN = re.compile(r"[\d.+\-*/() ]+")
+_DATES = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}(:\d{2})?\b")
+_DIGIT, _OPERATOR = re.compile(r"\d"), re.compile(r"[-+*/]")
 _OPS: dict[type[ast.operator], str] = {
     ast.Add: "+",
     ast.Sub: "-",
@@ -262,11 +264,11 @@ def find_arithmetic(text: str) -> tuple[str, Fraction, list[str]] | None:
 
     Dates and times (a persona may render ``today`` into the prompt) are not arithmetic.
     """
-    text = re.sub(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}(:\d{2})?\b", " ", text)
+    text = _DATES.sub(" ", text)
     candidates = sorted((m.group().strip() for m in _EXPR_RUN.finditer(text)), key=len, reverse=True)
     for source in candidates:
         source = source.rstrip(".")
-        if not re.search(r"\d", source) or not re.search(r"[-+*/]", source):
+        if not _OPERATOR.search(source) or not _DIGIT.search(source):
             continue
         try:
             tree = ast.parse(source, mode="eval")
@@ -713,17 +715,25 @@ class Standin(LocalServer):
         async with self._slots:
             self._slots.notify()
 
-    def _chunks(self, job: _Job) -> Iterator[tuple[list[str], str, str]]:
-        """Token groups of one SSE chunk each, with their (reasoning, content) split."""
-        in_answer = False
-        size = job.tokens_per_chunk
-        for start in range(0, len(job.tokens), size):
-            group = job.tokens[start : start + size]
-            if job.reasoning_field is None:
-                yield group, "", "".join(group)
-            else:
-                reasoning, content, in_answer = _split_like_parser(group, in_answer)
-                yield group, reasoning, content
+    @staticmethod
+    def _chunks(job: _Job) -> Iterator[tuple[int, str]]:
+        """Per chunk of ``tokens_per_chunk`` tokens: how many it holds and its delta's JSON members,
+        encoded ("" for one with nothing to show, counted but not sent: a ``</think>`` alone).
+
+        The reasoning / content split is vLLM's ``deepseek_r1`` parser's (:func:`_split_like_parser`),
+        made once for the whole reply (:func:`_parser_view`) instead of token by token per chunk.
+        """
+        size, tokens, field = job.tokens_per_chunk, job.tokens, job.reasoning_field
+        shown, answer_from = _parser_view(tokens) if field is not None else (tokens, 0)
+        last = ((len(tokens) - 1) // size) * size
+        for start in range(0, len(tokens), size):
+            end = start + size
+            reasoning = "".join(shown[start : min(end, answer_from)]) if start < answer_from else ""
+            content = "".join(shown[max(start, answer_from) : end]) if end > answer_from else ""
+            members = f'"{field}": {_ENCODE(reasoning)}' if reasoning and field is not None else ""
+            if content or (start == last and not members):
+                members += (", " if members else "") + '"content": ' + _ENCODE(content)
+            yield min(size, len(tokens) - start), members
 
     async def _pace(self, job: _Job, tokens: int, first: bool) -> None:
         delay = job.time_to_first_token if first else 0.0
@@ -740,41 +750,12 @@ class Standin(LocalServer):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
         response.headers["Cache-Control"] = "no-cache"
         await response.prepare(request)
-        usage_wanted = bool((job.body.get("stream_options") or {}).get("include_usage"))
-        continuous = bool((job.body.get("stream_options") or {}).get("continuous_usage_stats"))
-
-        async def send(choices: list[dict[str, Any]], usage: bool) -> None:
-            chunk: dict[str, Any] = {
-                "id": job.request_id,
-                "object": "chat.completion.chunk",
-                "created": job.created,
-                "model": job.model,
-                "choices": choices,
-            }
-            if usage:
-                chunk["usage"] = self._usage(job)
-            await response.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
-
+        options = job.body.get("stream_options") or {}
+        usage_wanted, continuous = bool(options.get("include_usage")), bool(options.get("continuous_usage_stats"))
+        frames = _Frames(job)
         await self._pace(job, 0, first=True)
-        await send([_choice({"role": "assistant", "content": ""})], continuous)
-        groups = list(self._chunks(job))
-        first_token_at = last_token_at = math.nan
-        for number, (group, reasoning, content) in enumerate(groups):
-            await self._pace(job, len(group), first=False)
-            self._count_generated(job, len(group))
-            last = number == len(groups) - 1
-            delta: dict[str, Any] = {}
-            if reasoning and job.reasoning_field is not None:
-                delta[job.reasoning_field] = reasoning
-            if content or (last and not delta):
-                delta["content"] = content
-            if not delta:
-                continue
-            finish = job.finish_reason if last and job.failure != "cut" else None
-            await send([_choice(delta, finish)], continuous)
-            last_token_at = time.monotonic()
-            if math.isnan(first_token_at):
-                first_token_at = last_token_at
+        await response.write(frames.chunk(_ROLE_DELTA, None, frames.usage(job) if continuous else ""))
+        first_token_at, last_token_at = await self._stream_tokens(response, job, frames, continuous)
         self.streams.append(
             {
                 "asked": _last_user_text(job.body)[:2000],
@@ -788,10 +769,31 @@ class Standin(LocalServer):
                 request.transport.close()  # the connection breaks mid-answer: no end, no [DONE]
             return response
         if usage_wanted:
-            await send([], True)
+            await response.write(frames.usage_only(frames.usage(job)))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    async def _stream_tokens(
+        self, response: web.StreamResponse, job: _Job, frames: _Frames, continuous: bool
+    ) -> tuple[float, float]:
+        """Write the token chunks, one write each, yielding to the loop between them (so every
+        stream gets its turn, as vLLM's engine steps all running requests together, and a
+        disconnect is seen); returns when the first and the last were written (monotonic)."""
+        first_token_at = last_token_at = math.nan
+        finish = job.finish_reason if job.failure != "cut" else None
+        chunks = list(self._chunks(job))
+        for number, (tokens, members) in enumerate(chunks, 1):
+            await self._pace(job, tokens, first=False)
+            self._count_generated(job, tokens)
+            if not members:
+                continue
+            usage = frames.usage(job) if continuous else ""
+            await response.write(frames.chunk(members, finish if number == len(chunks) else None, usage))
+            last_token_at = time.monotonic()
+            if math.isnan(first_token_at):
+                first_token_at = last_token_at
+        return first_token_at, last_token_at
 
     async def _complete(self, request: web.Request, job: _Job) -> web.Response:
         await self._pace(job, len(job.tokens), first=True)
@@ -854,11 +856,52 @@ def _context_error(prompt_tokens: int, requested: Any, limit: int) -> web.Respon
     return None
 
 
-def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-    if finish_reason is not None:
-        choice["stop_reason"] = None
-    return choice
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps(x, ensure_ascii=False) gives
+_ROLE_DELTA = '"role": "assistant", "content": ""'
+
+
+class _Frames:
+    """One streamed reply's SSE frames, the bytes ``json.dumps(chunk, ensure_ascii=False)`` of the
+    whole chunk object gave (its key order, ``", "`` and ``": "``), from pieces encoded once per
+    reply: per chunk only the delta's text is encoded. At full speed json.dumps of every chunk was a
+    tenth of the stand-in's CPU, and the stand-in shares a core with the fake platform in
+    ``benchmarks/bench_e2e.py``, where botkit is measured. ``tests/test_standin_frames.py`` holds
+    the old code's bytes."""
+
+    def __init__(self, job: _Job) -> None:
+        self._head = (
+            f'data: {{"id": {_ENCODE(job.request_id)}, "object": "chat.completion.chunk", '
+            f'"created": {_ENCODE(job.created)}, "model": {_ENCODE(job.model)}, "choices": ['
+        )
+
+    def chunk(self, members: str, finish_reason: str | None, usage: str) -> bytes:
+        """A chunk of one choice whose delta has ``members`` (JSON object members, encoded)."""
+        finish = "null}" if finish_reason is None else _ENCODE(finish_reason) + ', "stop_reason": null}'
+        choice = '{"index": 0, "delta": {' + members + '}, "logprobs": null, "finish_reason": ' + finish
+        return (self._head + choice + "]" + usage + "}\n\n").encode()
+
+    def usage_only(self, usage: str) -> bytes:
+        """The usage chunk after the last token chunk: no choices."""
+        return (self._head + "]" + usage + "}\n\n").encode()
+
+    @staticmethod
+    def usage(job: _Job) -> str:
+        """The ``"usage"`` member as :meth:`Standin._usage` has it, so far."""
+        return (
+            f', "usage": {{"prompt_tokens": {job.prompt_tokens}, '
+            f'"total_tokens": {job.prompt_tokens + job.generated}, "completion_tokens": {job.generated}}}'
+        )
+
+
+def _parser_view(tokens: Sequence[str]) -> tuple[list[str], int]:
+    """:func:`_split_like_parser` for the whole reply at once: the tokens as the parser shows them
+    (``<think>`` before the answer, and the ``</think>`` that ends the reasoning, shown as "") and
+    where the answer starts. Reasoning of any span is then ``shown[a:min(b, answer_from)]``, its
+    content ``shown[max(a, answer_from):b]``."""
+    end = next((i for i, token in enumerate(tokens) if token == "</think>"), None)
+    if end is None:  # no answer yet: every token is reasoning
+        return ["" if token == "<think>" else token for token in tokens], len(tokens)
+    return ["" if token == "<think>" else token for token in tokens[:end]] + ["", *tokens[end + 1 :]], end + 1
 
 
 # -- command line ---------------------------------------------------------------------------
