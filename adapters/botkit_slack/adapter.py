@@ -20,7 +20,14 @@ from botkit_slack.commands import keyword_command, parse_slash, top_level_names,
 from botkit_slack.credentials import BotAuth, authorizer, verify
 from botkit_slack.directory import SlackDirectory
 from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_mention, from_message
-from botkit_slack.feedback import ACTION_PATTERN, actions_block, feedback_blocks, feedback_event, has_buttons
+from botkit_slack.feedback import (
+    ACTION_PATTERN,
+    actions_block,
+    feedback_blocks,
+    feedback_event,
+    has_buttons,
+    markdown_feedback_blocks,
+)
 from botkit_slack.markers import marker_of, metadata
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.sdklogging import WEB_CLIENT_LOGGER, settled_logger
@@ -153,13 +160,10 @@ class SlackAdapter(Adapter):
 
     async def add_feedback(self, key: ConversationKey, message_id: str, turn_id: int) -> bool:
         """The 👍/👎 of ``turn_id`` on a message read back without them, with the final marker.
-        A native stream (unmarked: never stopped) gets them from ``chat.stopStream`` (appended
-        under its text, as a finished stream does); a stream Slack ended meanwhile refuses that
-        and is left to :meth:`close_stream` (False: ``chat.update`` marks it with its Markdown as
-        ``markdown_text``, which takes no blocks). Any other message: ``chat.update`` with its
-        text as shown (mrkdwn, sent as it is) and the blocks a final edit sends
-        (:func:`~botkit_slack.feedback.feedback_blocks`). Nothing is sent where the message
-        shows this turn's buttons already."""
+        A native stream (unmarked: never stopped) gets them as :meth:`_stop_with_buttons` gives
+        them. Any other message: ``chat.update`` with its text as shown (mrkdwn, sent as it is)
+        and the blocks a final edit sends (:func:`~botkit_slack.feedback.feedback_blocks`).
+        Nothing is sent where the message shows this turn's buttons already."""
         message = await self._read(key, message_id)
         if message is None:
             return False
@@ -170,9 +174,7 @@ class SlackAdapter(Adapter):
         client = self._web_client()
         try:
             if self.unmarked_streams and marker_of(message) is None:
-                await client.chat_stopStream(
-                    channel=key.channel, ts=message_id, blocks=[actions_block(turn_id)], metadata=marker
-                )
+                await self._stop_with_buttons(client, key.channel, message_id, text, turn_id)
             else:
                 blocks = feedback_blocks(text, turn_id)
                 await client.chat_update(
@@ -182,6 +184,27 @@ class SlackAdapter(Adapter):
             log.info("cannot add buttons to %s in %s: %s", message_id, key.channel, err.response.get("error"))
             return False
         return True
+
+    @staticmethod
+    async def _stop_with_buttons(
+        client: AsyncWebClient, channel: str, ts: str, shown: str, turn_id: int
+    ) -> None:
+        """An unmarked stream's 👍/👎 and final marker: ``chat.stopStream`` with the actions block
+        (appended under its text, as a finished stream's). A stream that Slack ended meanwhile
+        (the asker stopped it, or it expired: :data:`NOT_STREAMING`) refuses that, and
+        ``chat.update`` takes it again: its Markdown as it shows (``shown``) in a ``markdown``
+        block with the buttons under it (``markdown_text`` takes no blocks), and the same
+        Markdown as ``text``, the notification fallback, so that it reads back as before."""
+        marker = metadata(ReplyMarker(turn_id, "final"))
+        try:
+            await client.chat_stopStream(
+                channel=channel, ts=ts, blocks=[actions_block(turn_id)], metadata=marker
+            )
+        except SlackApiError as err:
+            if err.response.get("error") not in NOT_STREAMING:
+                raise
+            blocks = markdown_feedback_blocks(shown, turn_id)
+            await client.chat_update(channel=channel, ts=ts, text=shown, blocks=blocks, metadata=marker)
 
     @property
     def unmarked_streams(self) -> bool:

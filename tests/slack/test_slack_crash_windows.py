@@ -675,7 +675,7 @@ async def test_a_native_final_view_in_flight_then_restart(tmp_path: Path, applie
     assert _pending(tmp_path) == []
 
 
-@pytest.mark.parametrize("case", ["applied", "not-applied", "ended"])
+@pytest.mark.parametrize("case", ["applied", "not-applied", "ended", "expired"])
 async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answer(
     tmp_path: Path, case: str
 ) -> None:
@@ -685,12 +685,13 @@ async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answ
     flight, applied or not. Either way the stream shows the complete answer (as Markdown): the
     restart stores the turn complete and never changes its text (no note in any version). Not
     applied, the stream was never stopped: the restart stops it with the turn's final marker
-    (its text as it is), so it does not stream on, unmarked, for a later turn to take; ``ended``:
-    not applied, and the asker stopped the stream before the restart (its stop is refused then),
-    so the marker comes with a ``chat.update`` of its Markdown as it shows. The 👍/👎: applied,
-    the stop carried them and nothing more is sent; not applied, the restart's stop carries
-    them (one row), and a click on them is a stored vote; ``ended``: none (that update's
-    ``markdown_text`` takes no blocks)."""
+    and the 👍/👎 (its text as it is), so it does not stream on, unmarked, for a later turn to
+    take. ``ended`` (the asker stopped the stream) and ``expired`` (Slack ended it): not applied,
+    and the stream no longer streams at the restart, so its stop is refused and a
+    ``chat.update`` marks it, re-sending its Markdown as it shows in a ``markdown`` block with
+    the buttons under it (``markdown_text`` takes no blocks). Applied, the stop carried the
+    buttons and nothing more is sent; otherwise the restart gives them, once, and a click on
+    them is a stored vote."""
     database = tmp_path / "botkit.db"
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
         standin.script_reply(FORMATTED)
@@ -704,24 +705,32 @@ async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answ
         assert bool(stream.buttons()) is (case == "applied")
         if case == "ended":
             slack.stop_by_user_before("chat.stopStream")
-        shown, blocks = list(stream.history), len(stream.blocks_history)
+        elif case == "expired":
+            slack.expire_stream(stream.channel, stream.ts)
+        shown, blocks, stops = list(stream.history), len(stream.blocks_history), len(slack.calls)
 
         def done() -> bool:
             return _assistant(database)[0][0] != "streaming"
 
-        if case == "ended":
-            log = await _restart(tmp_path, slack, env, done)
-        else:
-            log = await _restart_and_vote(tmp_path, slack, env, done, lambda: replies()[0])
+        log = await _restart_and_vote(tmp_path, slack, env, done, lambda: replies()[0])
     (message,) = replies()
+    ended = case in ("ended", "expired")
     assert message.ts == stream.ts and message.text == shown[-1], log.decode()[-3000:]
-    assert message.history == shown + ([shown[-1]] if case == "ended" else [])  # re-sent as is
+    assert message.history == shown + ([shown[-1]] if ended else [])  # re-sent as is
     assert not message.streaming and message.metadata == _final_marker(database)
-    if case == "ended":
-        assert not message.buttons() and _votes(database) == []
+    assert len(message.blocks_history) == blocks + (case != "applied")  # the buttons, once
+    _assert_buttons_of_its_turn(database, message)
+    restart = [
+        (c.method, c.error)
+        for c in slack.calls[stops:]
+        if c.method.startswith("chat.") and c.method != "chat.postEphemeral"
+    ]
+    if ended:  # the stop refused, then one update: the Markdown as it shows, the buttons under it
+        refusal = "stopped_by_user" if case == "ended" else "message_not_in_streaming_state"
+        assert restart == [("chat.stopStream", refusal), ("chat.update", None)]
+        assert message.blocks == [{"type": "markdown", "text": shown[-1]}, message.blocks[-1]]
     else:
-        assert len(message.blocks_history) == blocks + (case == "not-applied")  # the buttons, once
-        _assert_buttons_of_its_turn(database, message)
+        assert restart == ([] if case == "applied" else [("chat.stopStream", None)])
     assert _assistant(database) == [("complete", FORMATTED)]
     assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
     assert _pending(tmp_path) == []
