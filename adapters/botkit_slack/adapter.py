@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -276,8 +276,9 @@ class SlackAdapter(Adapter):
         return True
 
     async def reply_messages(
-        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
-    ) -> list[ShownMessage] | None:
+        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None,
+        others: Collection[str] = (),
+    ) -> list[ShownMessage] | None:  # fmt: skip
         """The conversation's messages with ``turn``'s metadata, oldest first: in a thread
         ``conversations.replies`` (every page); in a DM, whose replies are top-level messages,
         ``conversations.history`` from :data:`HISTORY_MARGIN` seconds before ``since`` (when the
@@ -286,7 +287,8 @@ class SlackAdapter(Adapter):
         or a DM's turn has no time to start from. ``question`` is not needed: the marker names
         the turn. With native streaming an unstopped stream is unmarked: after the turn's
         placeholder it is listed too, and where no message is marked (the placeholder deleted)
-        it is :meth:`_last_unmarked_stream`."""
+        it is :meth:`_last_unmarked_stream`; a message in ``others`` (recorded as another turn's
+        stream that Slack refused to mark) is never taken so."""
         if not key.thread:
             return None
         if key.thread == DM_THREAD:
@@ -304,6 +306,8 @@ class SlackAdapter(Adapter):
         except SlackApiError as err:
             log.info("cannot read %s in %s: %s", key.thread, key.channel, err.response.get("error"))
             return None
+        if others:
+            listed = [m for m in listed if marker_of(m) is not None or str(m.get("ts")) not in others]
         found: list[ShownMessage] = []
         for message in listed:
             marker = marker_of(message)

@@ -773,3 +773,87 @@ async def test_a_native_final_view_that_fell_back_to_chat_update_in_flight_then_
     assert _assistant(database) == [("complete", FORMATTED)]
     assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
     assert _pending(tmp_path) == []
+
+
+def _rows_with_ids(database: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(database) as db:
+        return list(db.execute("SELECT id, status FROM messages WHERE role = 'assistant' ORDER BY id"))
+
+
+def _refused_marking(stream: SlackMessage) -> Callable[[Mapping[str, Any]], bool]:
+    """The ``chat.update`` that marks ``stream`` (its ts, a final marker)."""
+    return lambda args: args.get("ts") == stream.ts and _role("final")(args)
+
+
+async def _a_stream_left_unmarked(
+    tmp_path: Path, slack: FakeSlack, standin: Standin, env: dict[str, str]
+) -> tuple[Callable[[], list[SlackMessage]], SlackMessage]:
+    """botkit runs; a turn streams its whole answer, and Slack refuses both its final
+    ``chat.stopStream`` (the asker stopped the stream) and the ``chat.update`` that would mark
+    it; then a second question in that thread, SIGKILLed while streaming before any message of
+    its own (its placeholder's post held, not applied). The thread's replies and that stream."""
+    standin.script_reply(FORMATTED)
+    standin.script_reply(ANSWER)
+    slack.stop_by_user_before("chat.stopStream")
+    slack.fail_with_error("chat.update", "cant_update_message", match=lambda a: _role("final")(a))
+    first = await _botkit_run(tmp_path, env)
+    try:
+        replies = await _mention(slack, "tell me a story")
+        await _until(lambda: [r for _, r in _rows_with_ids(tmp_path / "botkit.db")] == ["complete"])
+        (stream,) = replies()
+        held = slack.hold("chat.postMessage", match=_role("placeholder"))
+        root = slack.thread_replies(stream.channel, stream.thread_ts or "")
+        await slack.push_event(
+            slack.mention_event("and another", channel=stream.channel, thread_ts=root[0].thread_ts)
+        )
+        await asyncio.wait_for(held.reached.wait(), 60)
+        await _until(
+            lambda: [r for _, r in _rows_with_ids(tmp_path / "botkit.db")] == ["complete", "streaming"]
+        )
+    finally:
+        await _sigkill(first)
+    return replies, stream
+
+
+async def test_a_stream_slack_refused_to_stop_and_to_mark_is_marked_later_and_no_later_turn_takes_it(
+    tmp_path: Path,
+) -> None:
+    """``slack.streaming = "native"``: Slack refuses a finished stream's ``chat.stopStream``
+    (``stopped_by_user``) and then the ``chat.update`` that marks it (``cant_update_message``),
+    so it shows the complete answer without the turn's marker. botkit records it durably (the
+    spool's ``unmarked-*.json``). A later turn in that thread is killed while streaming before
+    any message of its own: its restart must not take that answer for its stream (the last
+    unmarked message of the thread) and overwrite it with its note; it says so in a new reply.
+    The restart marks the recorded stream (its Markdown as it shows, the turn's final marker)
+    and drops the record. Calls counted; every version of every message and the rows checked."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        env = _env(slack, standin, database) | {"BOTKIT_SLACK__STREAMING": "native"}
+        replies, stream = await _a_stream_left_unmarked(tmp_path, slack, standin, env)
+        assert stream.text == stream_markdown(FORMATTED) and not stream.streaming
+        assert stream.metadata is None and not stream.buttons()
+        assert [p.name.split("-")[0] for p in _pending(tmp_path)] == ["unmarked"]  # the record
+        (first_turn, _), (second_turn, _) = _rows_with_ids(database)
+        answer = list(stream.history)
+        stops = [c.error for c in slack.calls_of("chat.stopStream")]
+        markings = [c.error for c in slack.calls_of("chat.update") if _refused_marking(stream)(c.args)]
+        assert (stops, markings) == (["stopped_by_user"], ["cant_update_message"])
+
+        log = await _restart(tmp_path, slack, env, lambda: _rows_with_ids(database)[-1][1] != "streaming")
+        await _until(lambda: not _pending(tmp_path), 10)
+    (marked, note) = replies()
+    assert marked.ts == stream.ts, log.decode()[-3000:]
+    assert marked.history == [*answer, answer[-1]]  # re-sent as it shows, never the note
+    assert marked.metadata == metadata(ReplyMarker(first_turn, "final")) and not marked.streaming
+    assert [c.error for c in slack.calls_of("chat.stopStream")] == ["stopped_by_user"] * 2
+    assert [c.error for c in slack.calls_of("chat.update") if _refused_marking(stream)(c.args)] == [
+        "cant_update_message",
+        None,
+    ]
+    # The second turn had no text checkpointed (no message to show it in): "ask again".
+    assert note.history == [UNANSWERED_NOTE]
+    assert note.metadata == metadata(ReplyMarker(second_turn, "final"))
+    assert [m.history for m in slack.deleted] == [[THINKING]]  # the first turn's placeholder
+    assert [v for v in _every_version(slack, stream.channel) if "Interrupted" in v] == [UNANSWERED_NOTE]
+    assert _assistant(database) == [("complete", FORMATTED), ("interrupted", "")]
+    assert _pending(tmp_path) == []
