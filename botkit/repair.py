@@ -174,8 +174,15 @@ async def _mark_unmarked(adapter: Adapter, spool: WriteSpool | None, leftover: L
     marking ``chat.update``: the spool's ``unmarked``), marked now with the turn's final marker,
     their text as it shows (:meth:`Adapter.close_stream`). A record goes once its stream is
     marked; one that cannot be read or marked stays, so that no other turn's pass takes the
-    stream (:attr:`Leftover.others`) and the next start tries again."""
+    stream (:attr:`Leftover.others`) and the next start tries again. One that shows the turn's
+    marker already (its own turn's restart marked it, killed before the record went) is left
+    as it is: re-sending its text as Markdown could change how it shows."""
+    marked = await _carrying_marker(adapter, leftover)
     for message_id in leftover.unmarked:
+        if message_id in marked:
+            if spool is not None:
+                await spool.unmarked.remove(leftover.turn, message_id)
+            continue
         shown = await _shown_text(adapter, leftover, message_id)
         if shown is None:
             log.warning(
@@ -184,6 +191,17 @@ async def _mark_unmarked(adapter: Adapter, spool: WriteSpool | None, leftover: L
             continue
         if await _close(adapter, leftover, message_id, shown=shown) and spool is not None:
             await spool.unmarked.remove(leftover.turn, message_id)
+
+
+async def _carrying_marker(adapter: Adapter, leftover: Leftover) -> set[str]:
+    """The ids of the messages in ``leftover``'s conversation that carry its turn's marker (none
+    where they cannot be listed)."""
+    try:
+        listed = await adapter.reply_messages(leftover.key, leftover.turn)
+    except Exception:
+        log.exception("could not list the messages of turn %s in %s", leftover.turn, leftover.key)
+        return set()
+    return {m.message_id for m in listed or [] if m.marker is not None}
 
 
 async def _shown_view(

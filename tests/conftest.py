@@ -49,8 +49,9 @@ def _pending_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``database.pending_writes_dir`` under ``tmp_path`` for a test on a database server, unless
     it sets one itself (its settings win over the environment). Without this a bot on PostgreSQL
     spools into ``./botkit-pending`` of the directory pytest runs in (the default, kept for
-    deployments), littering the checkout. Bots the test starts in processes of their own
-    inherit the environment, so they share the directory as they would share the default."""
+    deployments), littering the checkout. A bot the test starts in a process of its own gets
+    it where the test passes on its environment; bots of one test share it, as they would share
+    the default."""
     directory = tmp_path / "botkit-pending"
     monkeypatch.setenv(PENDING_ENV, str(directory))
     return directory
