@@ -857,3 +857,65 @@ async def test_a_stream_slack_refused_to_stop_and_to_mark_is_marked_later_and_no
     assert [v for v in _every_version(slack, stream.channel) if "Interrupted" in v] == [UNANSWERED_NOTE]
     assert _assistant(database) == [("complete", FORMATTED), ("interrupted", "")]
     assert _pending(tmp_path) == []
+
+
+def _heartbeat(database: Path) -> str | None:
+    with sqlite3.connect(database) as db:
+        row = db.execute("SELECT max(heartbeat_at) FROM workers").fetchone()
+    return None if row is None else str(row[0])
+
+
+async def _beats(database: Path, count: int) -> None:
+    """Wait for ``count`` more heartbeats of the running process: as many sweeps ran meanwhile
+    (both come every ``database.heartbeat_interval``)."""
+    seen = [_heartbeat(database)]
+    while len(seen) <= count:
+        await _until(lambda: _heartbeat(database) != seen[-1], 30)
+        seen.append(_heartbeat(database))
+
+
+@pytest.mark.parametrize("sweep", ["marks", "refused"])
+async def test_a_stream_slack_refused_to_mark_is_marked_by_the_next_sweep_asked_once(
+    tmp_path: Path, sweep: str
+) -> None:
+    """``slack.streaming = "native"``, a running ``botkit run`` (no restart): Slack refuses a
+    finished stream's ``chat.stopStream`` and its marking ``chat.update``; the stream is
+    recorded, and the process's next sweep (``database.heartbeat_interval``) marks it with the
+    turn's final marker, its text re-sent as it shows, the record dropped. ``refused``: Slack
+    refuses that marking too; the record stays (no other turn takes the stream) and later
+    sweeps do not ask again: two marking calls in all, counted over several sweeps."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(FORMATTED)
+        env = _env(slack, standin, database) | {
+            "BOTKIT_SLACK__STREAMING": "native",
+            "BOTKIT_DATABASE__HEARTBEAT_INTERVAL": "0.3",
+        }
+        slack.stop_by_user_before("chat.stopStream")
+        refusals = 1 if sweep == "marks" else 2
+        slack.fail_with_error("chat.update", "cant_update_message", count=refusals, match=_role("final"))
+        process = await _botkit_run(tmp_path, env)
+        try:
+            replies = await _mention(slack, "tell me a story")
+            await _until(lambda: [r for _, r in _rows_with_ids(database)] == ["complete"])
+            (stream,) = replies()
+            markings = _refused_marking(stream)
+            await _until(lambda: len([c for c in slack.calls_of("chat.update") if markings(c.args)]) == 2)
+            await _beats(database, 4)
+        finally:
+            process.terminate()
+            await process.communicate()
+    ((turn, _),) = _rows_with_ids(database)
+    errors = [c.error for c in slack.calls_of("chat.update") if markings(c.args)]
+    assert [c.error for c in slack.calls_of("chat.stopStream")] == ["stopped_by_user"] * 2
+    (message,) = replies()
+    if sweep == "marks":
+        assert errors == ["cant_update_message", None]
+        assert message.metadata == metadata(ReplyMarker(turn, "final"))
+        assert message.history[-1] == message.history[-2] == stream_markdown(FORMATTED)
+        assert _pending(tmp_path) == []
+    else:
+        assert errors == ["cant_update_message"] * 2
+        assert message.metadata is None and message.text == stream_markdown(FORMATTED)
+        assert [p.name.split("-")[0] for p in _pending(tmp_path)] == ["unmarked"]
+    assert _assistant(database) == [("complete", FORMATTED)]
