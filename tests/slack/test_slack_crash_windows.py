@@ -885,12 +885,10 @@ async def test_a_stream_slack_refused_to_mark_is_marked_by_the_next_sweep_asked_
     refuses that marking too; the record stays (no other turn takes the stream) and later
     sweeps do not ask again: two marking calls in all, counted over several sweeps."""
     database = tmp_path / "botkit.db"
+    sweeping = {"BOTKIT_SLACK__STREAMING": "native", "BOTKIT_DATABASE__HEARTBEAT_INTERVAL": "0.3"}
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        env = _env(slack, standin, database) | sweeping
         standin.script_reply(FORMATTED)
-        env = _env(slack, standin, database) | {
-            "BOTKIT_SLACK__STREAMING": "native",
-            "BOTKIT_DATABASE__HEARTBEAT_INTERVAL": "0.3",
-        }
         slack.stop_by_user_before("chat.stopStream")
         refusals = 1 if sweep == "marks" else 2
         slack.fail_with_error("chat.update", "cant_update_message", count=refusals, match=_role("final"))
