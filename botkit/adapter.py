@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
@@ -254,8 +255,9 @@ class Adapter(ABC):
         return False
 
     async def reply_messages(
-        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
-    ) -> list[ShownMessage] | None:
+        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None,
+        others: Collection[str] = (),
+    ) -> list[ShownMessage] | None:  # fmt: skip
         """Every message in the conversation ``key`` that carries the marker of ``turn``
         (:attr:`LiveReply.marker <botkit.events.LiveReply.marker>`), oldest first, as the
         platform shows them now: the restart pass finds with it the messages a process posted but
@@ -272,7 +274,9 @@ class Adapter(ABC):
         clock; None where unknown): where the turn's messages are not a thread of their own (a
         Slack DM) the conversation's history is read from shortly before it, not whole. A
         :class:`~botkit.markers.Listing` whose ``cut`` is set says the search stopped at one of
-        its bounds (a message of the turn may lie past it).
+        its bounds (a message of the turn may lie past it). ``others``: ids of messages recorded
+        as other turns' streams left without their marker (where :attr:`unmarked_streams`):
+        never listed for this turn, though they carry no marker either.
         """
         return None
 

@@ -86,6 +86,7 @@ class BotApp:
         #: Turns left unsettled for a start that serves their platform (turn id -> platform):
         #: their final view may have been shown, and no adapter here can read it (botkit.repair).
         self.unsettled: dict[int, str] = {}
+        self.unmarked_tried: set[int] = set()  # turns whose unmarked streams this process tried to mark
         self.spool: WriteSpool | None = None
         self.extra_plugins = list(extra_plugins)
         self.announce = announce
@@ -242,6 +243,9 @@ class BotApp:
         assert self.bot is not None
         by_platform = {adapter.name: adapter for adapter in adapters}
         left: list[Leftover] = []
+        # Each recorded unmarked stream is tried once per process (at its start, or at the
+        # first sweep after the record): a refusal is not asked again until the next start.
+        self.unmarked_tried |= {leftover.turn for leftover in leftovers if leftover.unmarked}
         for leftover in leftovers:
             adapter = by_platform.get(leftover.key.platform)
             if adapter is not None:
@@ -304,7 +308,12 @@ class BotApp:
             try:
                 await self._forget_settled_elsewhere(store)
                 leftovers, gone = await settle_abandoned(
-                    store, self.spool, judge, ownerless=False, leave=self.unsettled.keys()
+                    store,
+                    self.spool,
+                    judge,
+                    ownerless=False,
+                    leave=self.unsettled.keys(),
+                    tried=self.unmarked_tried,
                 )
                 if gone or leftovers:
                     log.warning(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, get_args
@@ -251,6 +251,13 @@ class LiveReply(ABC):
         message by its text (:mod:`botkit.repair`), where another turn's identical answer could
         otherwise pass for it. The default: never."""
         return False
+
+    #: Set by the core once the turn is recorded: an adapter that leaves a message of this reply
+    #: showing its text *without* the turn's marker (Slack: a native stream whose stop and
+    #: marking ``chat.update`` were both refused) awaits it with the message's id, and the core
+    #: keeps a durable record of it (the spool's unmarked streams), so that the next start or a
+    #: sweep marks it, and meanwhile no other turn's restart takes it for its own.
+    left_unmarked: Callable[[str], Awaitable[None]] | None = None
 
     def rendered(self, text: str) -> str:
         """The text the platform will show for a message sent as ``text`` (after this adapter's

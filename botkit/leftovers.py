@@ -73,6 +73,11 @@ class Leftover:
     # first); ``message_id`` is the last of them.
     message_ids: tuple[str, ...] = ()
     settled: bool = False  # the row was final already: only its strays are left to remove
+    # (Settled only) the turn's streams recorded as left without its marker: to mark.
+    unmarked: tuple[str, ...] = ()
+    # Streams recorded as other turns' and still unmarked, in this conversation: never taken
+    # for this turn's own (an unmarked stream is otherwise found by where it is).
+    others: frozenset[str] = frozenset()
     # The row is left unfinished (claimed by the repairing process) until the platform shows
     # what happened, so a second kill meanwhile leaves it for the next start: what to store then
     # (unless its intent is shown). None: settled already.
@@ -178,6 +183,7 @@ async def settle_abandoned(
     ownerless: bool,
     strays: bool = False,
     leave: Collection[int] = (),
+    tried: Collection[int] = (),
 ) -> tuple[list[Leftover], set[str]]:
     """Finish the turns left ``queued`` or ``streaming`` by workers that are not alive: those
     ``judge`` finds gone among the registered ones, those no longer registered (retired, or
@@ -209,7 +215,7 @@ async def settle_abandoned(
 
     With ``strays`` (at start-up), the messages a text posted anew replaced and a crash left
     undeleted come back too, with their turn's leftover or on their own (its row is final).
-
+    The streams recorded as left unmarked come back as :func:`_with_unmarked` says (``tried``).
     The turns in ``leave`` are not taken (nor their spool records touched): this process found
     them before and cannot read the platform that decides them (:func:`botkit.repair.leave_unread`).
     """
@@ -226,8 +232,34 @@ async def settle_abandoned(
     if spool is not None:
         still_open = {turn.id for turn in unfinished}
         leftovers += _strays_of_final_turns(replaced.values(), still_open)
+        leftovers = _with_unmarked(leftovers, spool.unmarked.all(), still_open, tried)
         await _tidy_spool(spool, entries, spooled, notes, still_open, leftovers)
     return leftovers, gone
+
+
+def _with_unmarked(
+    leftovers: list[Leftover], records: Collection[Strays], still_open: set[int], tried: Collection[int]
+) -> list[Leftover]:
+    """``leftovers``, each with the unmarked streams recorded for other turns of its
+    conversation (:attr:`Leftover.others`: never taken as its own), and a settled leftover for
+    each record (the spool's ``unmarked``) of a turn whose row is final, to mark its streams,
+    unless the turn is in ``tried`` (this process tried it already: a sweep does not ask the
+    platform again after a refusal; the next start does). A still unfinished turn's records
+    wait: its own repair, or its live process, comes first."""
+    by_key: dict[tuple[str, ...], list[Strays]] = {}
+    for record in records:
+        by_key.setdefault(tuple(record.key), []).append(record)
+
+    def others(key: ConversationKey, turn: int) -> frozenset[str]:
+        found = by_key.get((key.platform, key.workspace, key.channel, key.thread), [])
+        return frozenset(i for r in found if r.turn != turn for i in r.message_ids)
+
+    marked = [
+        Leftover(ConversationKey(*r.key), "", "", turn=r.turn, unmarked=r.message_ids, settled=True)
+        for r in records
+        if r.turn not in still_open and r.turn not in tried
+    ]
+    return [replace(x, others=others(x.key, x.turn)) for x in [*leftovers, *marked]]
 
 
 async def _take(

@@ -68,6 +68,7 @@ async def repair_leftover(
     if leftover.settled:
         await _remove(adapter, leftover, leftover.strays)
         await _discard_strays(spool, leftover)
+        await _mark_unmarked(adapter, spool, leftover)
         return
     # Listed only where the recorded ids may not tell the whole story (one read of the thread).
     needed = not leftover.message_id or leftover.intent is not None or bool(leftover.strays)
@@ -154,17 +155,53 @@ async def _close(
     text: str | None = None,
     *,
     shown: str | None = None,
-) -> None:
+) -> bool:
     """:meth:`Adapter.close_stream` with the turn's final marker; a failure is only logged (the
-    stream shows what it shows)."""
+    stream shows what it shows). True if it did."""
     try:
         marker = ReplyMarker(leftover.turn, "final")
         closed = await adapter.close_stream(leftover.key, message_id, marker, text, shown=shown)
     except Exception:
         log.exception("could not stop or repair the stream %s in %s", message_id, leftover.key)
-        return
+        return False
     if not closed:
         log.warning("the stream %s in %s cannot be stopped or edited any more", message_id, leftover.key)
+    return closed
+
+
+async def _mark_unmarked(adapter: Adapter, spool: WriteSpool | None, leftover: Leftover) -> None:
+    """The streams a finished turn left without its marker (Slack refused the stop and the
+    marking ``chat.update``: the spool's ``unmarked``), marked now with the turn's final marker,
+    their text as it shows (:meth:`Adapter.close_stream`). A record goes once its stream is
+    marked; one that cannot be read or marked stays, so that no other turn's pass takes the
+    stream (:attr:`Leftover.others`) and the next start tries again. One that shows the turn's
+    marker already (its own turn's restart marked it, killed before the record went) is left
+    as it is: re-sending its text as Markdown could change how it shows."""
+    marked = await _carrying_marker(adapter, leftover)
+    for message_id in leftover.unmarked:
+        if message_id in marked:
+            if spool is not None:
+                await spool.unmarked.remove(leftover.turn, message_id)
+            continue
+        shown = await _shown_text(adapter, leftover, message_id)
+        if shown is None:
+            log.warning(
+                "the unmarked stream %s in %s cannot be read; left recorded", message_id, leftover.key
+            )
+            continue
+        if await _close(adapter, leftover, message_id, shown=shown) and spool is not None:
+            await spool.unmarked.remove(leftover.turn, message_id)
+
+
+async def _carrying_marker(adapter: Adapter, leftover: Leftover) -> set[str]:
+    """The ids of the messages in ``leftover``'s conversation that carry its turn's marker (none
+    where they cannot be listed)."""
+    try:
+        listed = await adapter.reply_messages(leftover.key, leftover.turn)
+    except Exception:
+        log.exception("could not list the messages of turn %s in %s", leftover.turn, leftover.key)
+        return set()
+    return {m.message_id for m in listed or [] if m.marker is not None}
 
 
 async def _shown_view(
@@ -380,7 +417,11 @@ async def _marked(adapter: Adapter, leftover: Leftover) -> list[ShownMessage] | 
         if not leftover.turn:
             return None
         listed = await adapter.reply_messages(
-            leftover.key, leftover.turn, question=leftover.question, since=leftover.asked_at
+            leftover.key,
+            leftover.turn,
+            question=leftover.question,
+            since=leftover.asked_at,
+            others=leftover.others,
         )
     except Exception:
         log.exception("could not list the messages of turn %s in %s", leftover.turn, leftover.key)

@@ -40,9 +40,27 @@ def _run_sql(statement: str) -> None:
         loop.close()
 
 
+#: The spool's directory for a database that is not a SQLite file, where the test does not set one.
+PENDING_ENV = "BOTKIT_DATABASE__PENDING_WRITES_DIR"
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database (``postgresql+asyncpg://``), dropped after the test.
+def _pending_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``database.pending_writes_dir`` under ``tmp_path`` for a test on a database server, unless
+    it sets one itself (its settings win over the environment). Without this a bot on PostgreSQL
+    spools into ``./botkit-pending`` of the directory pytest runs in (the default, kept for
+    deployments), littering the checkout. A bot the test starts in a process of its own gets
+    it where the test passes on its environment; bots of one test share it, as they would share
+    the default."""
+    directory = tmp_path / "botkit-pending"
+    monkeypatch.setenv(PENDING_ENV, str(directory))
+    return directory
+
+
+@pytest.fixture
+def postgres_url(_pending_in_tmp: Path) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (``postgresql+asyncpg://``), dropped after the test;
+    the bots on it spool under the test's ``tmp_path`` (:func:`_pending_in_tmp`).
 
     Skips with the reason when the server (127.0.0.1:5432, or $BOTKIT_TEST_POSTGRES_DSN) is down,
     and fails under CI (see tests/services.py); `.ci/run` starts it.
@@ -77,10 +95,13 @@ def _postgres_template() -> Iterator[tuple[Path, Path, Path]]:
 
 
 @pytest.fixture
-def private_postgres(_postgres_template: tuple[Path, Path, Path]) -> Iterator[PrivatePostgres]:
+def private_postgres(
+    _postgres_template: tuple[Path, Path, Path], _pending_in_tmp: Path
+) -> Iterator[PrivatePostgres]:
     """A PostgreSQL server of this test alone, running on a free port (never the shared one on
     5432), which the test may :meth:`~PrivatePostgres.stop` and :meth:`~PrivatePostgres.start`;
-    ``.url`` is its botkit URL (an empty database: migrate it, e.g. ``auto_migrate = true``).
+    ``.url`` is its botkit URL (an empty database: migrate it, e.g. ``auto_migrate = true``);
+    its bots spool under the test's ``tmp_path`` (:func:`_pending_in_tmp`).
     Skips when the server binaries are missing, and fails instead under ``CI=true``."""
     bin_dir, template, root = _postgres_template
     server = PrivatePostgres.from_template(bin_dir, template, root)

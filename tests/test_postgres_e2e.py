@@ -28,6 +28,11 @@ async def test_thread_history_and_turns_live_in_postgres(tmp_path: Path, postgre
     assert assistant[0].reasoning == "private thoughts"
     assert assistant[0].persona_name == "general" and assistant[0].persona_hash
     assert assistant[0].ttft_ms is not None and assistant[0].total_ms is not None
+    # Its spool (the intents written before each final view) lies under the test's directory,
+    # not in ./botkit-pending of wherever pytest runs (tests/conftest.py: _pending_in_tmp).
+    assert bot.app is not None and bot.app.spool is not None
+    assert bot.app.spool.directory == tmp_path / "botkit-pending"
+    assert bot.app.spool.directory.is_dir()
 
 
 async def test_two_bot_processes_on_one_database_answer_a_delivery_once(

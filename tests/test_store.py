@@ -103,10 +103,12 @@ async def _reset_pg(url: URL) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database URL: a SQLite file in a not-yet-existing directory, or the module's
-    PostgreSQL database with its schema wiped after each test."""
+    PostgreSQL database with its schema wiped after each test (a bot on it spools under
+    ``tmp_path``: tests/conftest.py's ``_pending_in_tmp``; other modules import this fixture)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'botkit.db'}"
         return
+    request.getfixturevalue("_pending_in_tmp")
     url: URL = request.getfixturevalue("pg_database")
     _run(_reset_pg(url))
     yield url.render_as_string(hide_password=False)
@@ -571,3 +573,19 @@ async def test_persona_versions_are_stored_once_per_hash(store: ConversationStor
     assert [(v.hash, v.text) for v in versions] == [("aaaa1111", "v1 text"), ("bbbb2222", "v2 text")]
     assert versions[0].first_seen <= versions[1].first_seen
     assert await store.persona_versions("nobody") == []
+
+
+async def test_a_bot_on_either_database_spools_under_the_tests_directory(db_url: str, tmp_path: Path) -> None:
+    """The fixture's databases keep a bot's pending writes under ``tmp_path`` (beside the SQLite
+    file; for PostgreSQL the directory tests/conftest.py's ``_pending_in_tmp`` names), never in
+    ``./botkit-pending`` of the directory pytest runs in: this fixture is imported by other
+    test modules (eval reports, persona history, data rights) that run whole bots on it."""
+    from botkit.testing import TestBot
+
+    async with TestBot(
+        tmp_path / "bot", database_url=db_url, settings={"database": {"auto_migrate": True}}
+    ) as bot:
+        await bot.ask("Question one?")
+        assert bot.app is not None and bot.app.spool is not None
+        directory = bot.app.spool.directory
+    assert directory.is_relative_to(tmp_path) and directory.is_dir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -229,8 +229,9 @@ class DiscordAdapter(Adapter):
         return True
 
     async def reply_messages(
-        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
-    ) -> list[ShownMessage] | None:
+        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None,
+        others: Collection[str] = (),
+    ) -> list[ShownMessage] | None:  # fmt: skip
         """The bot's messages that answer ``question`` (the turn's delivery id: the question's
         message id, or a slash command's interaction id), oldest first, as Discord shows them.
 

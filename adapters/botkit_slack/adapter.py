@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -20,7 +20,14 @@ from botkit_slack.commands import keyword_command, parse_slash, top_level_names,
 from botkit_slack.credentials import BotAuth, authorizer, verify
 from botkit_slack.directory import SlackDirectory
 from botkit_slack.events import DM_THREAD, PLATFORM, BotIdentity, Inbound, from_mention, from_message
-from botkit_slack.feedback import ACTION_PATTERN, actions_block, feedback_blocks, feedback_event, has_buttons
+from botkit_slack.feedback import (
+    ACTION_PATTERN,
+    actions_block,
+    feedback_blocks,
+    feedback_event,
+    has_buttons,
+    markdown_feedback_blocks,
+)
 from botkit_slack.markers import marker_of, metadata
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.sdklogging import WEB_CLIENT_LOGGER, settled_logger
@@ -153,13 +160,10 @@ class SlackAdapter(Adapter):
 
     async def add_feedback(self, key: ConversationKey, message_id: str, turn_id: int) -> bool:
         """The 👍/👎 of ``turn_id`` on a message read back without them, with the final marker.
-        A native stream (unmarked: never stopped) gets them from ``chat.stopStream`` (appended
-        under its text, as a finished stream does); a stream Slack ended meanwhile refuses that
-        and is left to :meth:`close_stream` (False: ``chat.update`` marks it with its Markdown as
-        ``markdown_text``, which takes no blocks). Any other message: ``chat.update`` with its
-        text as shown (mrkdwn, sent as it is) and the blocks a final edit sends
-        (:func:`~botkit_slack.feedback.feedback_blocks`). Nothing is sent where the message
-        shows this turn's buttons already."""
+        A native stream (unmarked: never stopped) gets them as :meth:`_stop_with_buttons` gives
+        them. Any other message: ``chat.update`` with its text as shown (mrkdwn, sent as it is)
+        and the blocks a final edit sends (:func:`~botkit_slack.feedback.feedback_blocks`).
+        Nothing is sent where the message shows this turn's buttons already."""
         message = await self._read(key, message_id)
         if message is None:
             return False
@@ -170,9 +174,7 @@ class SlackAdapter(Adapter):
         client = self._web_client()
         try:
             if self.unmarked_streams and marker_of(message) is None:
-                await client.chat_stopStream(
-                    channel=key.channel, ts=message_id, blocks=[actions_block(turn_id)], metadata=marker
-                )
+                await self._stop_with_buttons(client, key.channel, message_id, text, turn_id)
             else:
                 blocks = feedback_blocks(text, turn_id)
                 await client.chat_update(
@@ -182,6 +184,27 @@ class SlackAdapter(Adapter):
             log.info("cannot add buttons to %s in %s: %s", message_id, key.channel, err.response.get("error"))
             return False
         return True
+
+    @staticmethod
+    async def _stop_with_buttons(
+        client: AsyncWebClient, channel: str, ts: str, shown: str, turn_id: int
+    ) -> None:
+        """An unmarked stream's 👍/👎 and final marker: ``chat.stopStream`` with the actions block
+        (appended under its text, as a finished stream's). A stream that Slack ended meanwhile
+        (the asker stopped it, or it expired: :data:`NOT_STREAMING`) refuses that, and
+        ``chat.update`` takes it again: its Markdown as it shows (``shown``) in a ``markdown``
+        block with the buttons under it (``markdown_text`` takes no blocks), and the same
+        Markdown as ``text``, the notification fallback, so that it reads back as before."""
+        marker = metadata(ReplyMarker(turn_id, "final"))
+        try:
+            await client.chat_stopStream(
+                channel=channel, ts=ts, blocks=[actions_block(turn_id)], metadata=marker
+            )
+        except SlackApiError as err:
+            if err.response.get("error") not in NOT_STREAMING:
+                raise
+            blocks = markdown_feedback_blocks(shown, turn_id)
+            await client.chat_update(channel=channel, ts=ts, text=shown, blocks=blocks, metadata=marker)
 
     @property
     def unmarked_streams(self) -> bool:
@@ -253,8 +276,9 @@ class SlackAdapter(Adapter):
         return True
 
     async def reply_messages(
-        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None
-    ) -> list[ShownMessage] | None:
+        self, key: ConversationKey, turn: int, *, question: str | None = None, since: float | None = None,
+        others: Collection[str] = (),
+    ) -> list[ShownMessage] | None:  # fmt: skip
         """The conversation's messages with ``turn``'s metadata, oldest first: in a thread
         ``conversations.replies`` (every page); in a DM, whose replies are top-level messages,
         ``conversations.history`` from :data:`HISTORY_MARGIN` seconds before ``since`` (when the
@@ -263,7 +287,8 @@ class SlackAdapter(Adapter):
         or a DM's turn has no time to start from. ``question`` is not needed: the marker names
         the turn. With native streaming an unstopped stream is unmarked: after the turn's
         placeholder it is listed too, and where no message is marked (the placeholder deleted)
-        it is :meth:`_last_unmarked_stream`."""
+        it is :meth:`_last_unmarked_stream`; a message in ``others`` (recorded as another turn's
+        stream that Slack refused to mark) is never taken so."""
         if not key.thread:
             return None
         if key.thread == DM_THREAD:
@@ -281,6 +306,8 @@ class SlackAdapter(Adapter):
         except SlackApiError as err:
             log.info("cannot read %s in %s: %s", key.thread, key.channel, err.response.get("error"))
             return None
+        if others:
+            listed = [m for m in listed if marker_of(m) is not None or str(m.get("ts")) not in others]
         found: list[ShownMessage] = []
         for message in listed:
             marker = marker_of(message)

@@ -71,6 +71,16 @@ def feedback_blocks(mrkdwn: str, turn_id: int) -> list[dict[str, Any]]:
     return [*_sections(mrkdwn), actions_block(turn_id)]
 
 
+def markdown_feedback_blocks(markdown: str, turn_id: int) -> list[dict[str, Any]]:
+    """The blocks of a final message whose text is standard Markdown (a native stream's, as it
+    shows): the text as one ``markdown`` block (docs.slack.dev/reference/block-kit/blocks/
+    markdown-block: ``text`` up to 12,000 characters, rendered by Slack as Markdown), then the
+    buttons. ``chat.update``'s ``markdown_text`` would show it the same way but takes no blocks
+    (``markdown_text_conflict``), so a stream that Slack ended before its 👍/👎 came gets them so,
+    with ``text`` as the notification fallback."""
+    return [{"type": "markdown", "text": markdown}, actions_block(turn_id)]
+
+
 def has_buttons(message: Mapping[str, Any], turn_id: int) -> bool:
     """Whether a message read back shows the buttons of ``turn_id`` (its ``actions`` block)."""
     blocks = message.get("blocks") or []

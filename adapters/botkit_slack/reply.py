@@ -559,11 +559,16 @@ class SlackReply(LiveReply):
         """A stream that Slack stopped before botkit could (``stopped_by_user``, or ended by
         Slack) no longer streams, so ``chat.update`` takes it again (slack_sdk's ``chat_stream``
         names that its fallback for a stream that expired): its text re-sent with the marker,
-        and the final's buttons. Refused too, it is logged and left (the text is there)."""
+        and the final's buttons. Refused too, the text is there but unmarked: it is logged and
+        handed to the core (:attr:`LiveReply.left_unmarked`), which records it durably for the
+        next start or a sweep to mark (a later turn's restart would otherwise take it for its
+        own stream)."""
         try:
             await self._update(stream.ts, stream.text, turn_id)
         except SlackApiError as err:
             log.warning("cannot mark the stopped stream %s: %s", stream.ts, _code(err))
+            if self.left_unmarked is not None:
+                await self.left_unmarked(stream.ts)
         stream.unmarked = False
 
 

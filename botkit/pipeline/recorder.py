@@ -470,13 +470,30 @@ class TurnRecorder:
         landed): kept in the spool meanwhile, so the next start deletes what a kill left. The
         addition is durable before the streamer goes on (to the delete, and the final write that
         would tell a restart the turn is done); the removal need not be (see the spool)."""
+        spooled = self._spooled()
+        if spooled is None:
+            return
+        spool, turn, key = spooled
+        if removed:
+            await spool.stray_removed(turn, message_id)
+        else:
+            await spool.add_stray(turn, key, message_id)
+
+    async def unmarked_stream(self, message_id: str) -> None:
+        """A message of this turn the platform shows without the turn's marker, and refused to
+        mark (:attr:`LiveReply.left_unmarked`): recorded durably, before the reply goes on to its
+        final write, so that the next start or a sweep marks it and, until then, no other turn's
+        restart takes it for its own (:mod:`botkit.repair`)."""
+        spooled = self._spooled()
+        if spooled is not None:
+            spool, turn, key = spooled
+            await spool.unmarked.add(turn, key, message_id)
+
+    def _spooled(self) -> tuple[WriteSpool, int, tuple[str, str, str, str]] | None:
+        """The spool, this turn's id and its conversation's key as the spool records it; None
+        where nothing is spooled (no spool, or the turn not recorded yet)."""
         spool = self.writes.spool if self.writes is not None else None
         if spool is None or self.assistant_id is None or self.key is None:
-            return
-        if removed:
-            await spool.stray_removed(self.assistant_id, message_id)
-        else:
-            key = self.key
-            await spool.add_stray(
-                self.assistant_id, (key.platform, key.workspace, key.channel, key.thread), message_id
-            )
+            return None
+        key = self.key
+        return spool, self.assistant_id, (key.platform, key.workspace, key.channel, key.thread)

@@ -92,6 +92,7 @@ class _Live:
         text posted anew replaced, the continuations, and the placeholder's id if it was still
         on its way when the turn was recorded."""
         self.streamer.strays = self.recorder.stray
+        self.streamer.reply.left_unmarked = self.recorder.unmarked_stream
         self.streamer.continued = self.record_continued
         if not placeholder_known:
             self.placeholder_recorded = asyncio.create_task(

@@ -23,7 +23,7 @@ and lets it overlap otherwise (the final write, beside its first database attemp
 already covers the window: :class:`~botkit.pipeline.recorder.FinalWrites`). The database stays
 the record; this is its second chance.
 
-Three more records close crash windows of the final view and of the restart (:mod:`botkit.repair`):
+Four more records close crash windows of the final view and of the restart (:mod:`botkit.repair`):
 
 - an **intent** (a :class:`SpooledWrite` with ``shown``): written before the final view's first
   call goes out, with the messages as they will show and the row it would store. If the
@@ -32,6 +32,11 @@ Three more records close crash windows of the final view and of the restart (:mo
   The final write replaces it (same file) once the view landed.
 - **strays**: the messages a text posted anew replaced, until their deletion landed, so a
   process killed before that (the turn stored or not) has them removed at the next start;
+- **unmarked streams** (same shape, ``unmarked-*.json``): a Slack native stream whose
+  ``chat.stopStream`` and marking ``chat.update`` were both refused shows the turn's text
+  without its marker, so a later turn's restart pass could take it for its own (an unmarked
+  stream is found by where it is). Kept until the next start or a sweep has marked it; until
+  then no other turn's pass takes it (:mod:`botkit.repair`);
 - a **note**: the restart pass is about to tell the asker in a new reply (no message to
   repair), at this time. Where the platform's messages carry no readable marker (Discord), a
   pass killed after the note was posted and before the row was settled leaves the next start
@@ -189,7 +194,8 @@ class SpooledNote:
 
 @dataclass(frozen=True)
 class Strays:
-    """Messages of a turn that a text posted anew replaced, not deleted yet."""
+    """Messages of a turn that a text posted anew replaced, not deleted yet (the record of the
+    unmarked streams, :attr:`WriteSpool.unmarked`, has the same shape)."""
 
     turn: int
     key: tuple[str, str, str, str]
@@ -202,6 +208,10 @@ class WriteSpool:
         self.database = safe_url(database)
         self._prefix = "turn-" + hashlib.sha256(self.database.encode()).hexdigest()[:12] + "-"
         self.notes = NoteRecords(self)
+        self._strays = MessageRecords(self, "stray", "the replaced messages")
+        #: Native streams Slack refused both to stop and to mark (botkit_slack.reply): the next
+        #: start or a sweep marks them, and no other turn's restart takes them for its own.
+        self.unmarked = MessageRecords(self, "unmarked", "the unmarked streams")
 
     @classmethod
     def for_database(cls, url: str, directory: Path | None) -> WriteSpool | None:
@@ -298,47 +308,74 @@ class WriteSpool:
         return found
 
     # -- strays ---------------------------------------------------------------------------------
-    def _strays_path(self, turn: int) -> Path:
-        return self.directory / f"stray-{self._prefix}{turn}.json"
-
     async def add_stray(self, turn: int, key: tuple[str, str, str, str], message_id: str) -> None:
         """``message_id`` was replaced by a text posted anew and is to be deleted: durable once
         this returns (read, extended and written as one job on the spool's worker)."""
-
-        def add() -> None:
-            known = next((s.message_ids for s in self.strays() if s.turn == turn), ())
-            data = {"database": self.database, "turn": turn, "key": list(key), "ids": [*known, message_id]}
-            _write(self._strays_path(turn), data, f"the replaced messages of turn {turn}")
-
-        await self._run(add)
+        await self._strays.add(turn, key, message_id)
 
     async def stray_removed(self, turn: int, message_id: str) -> None:
         """Its deletion landed; the record goes with its last message. Not durable: a record
         that came back after a power cut only has the next start delete a message already gone."""
-
-        def remove() -> None:
-            for strays in self.strays():
-                if strays.turn == turn:
-                    left = [m for m in strays.message_ids if m != message_id]
-                    if left:
-                        data = {"database": self.database, "turn": turn, "key": list(strays.key), "ids": left}
-                        _write(self._strays_path(turn), data, f"the replaced messages of turn {turn}")
-                        return
-            _unlink(self._strays_path(turn), durable=False)
-
-        await self._run(remove)
+        await self._strays.remove(turn, message_id)
 
     async def discard_strays(self, turn: int) -> None:
-        path = self._strays_path(turn)
-        await self._run(lambda: _unlink(path, durable=False))
+        await self._strays.discard(turn)
 
     def strays(self) -> list[Strays]:
         """This database's messages waiting for deletion (an unreadable file is left in place)."""
+        return self._strays.all()
+
+
+class MessageRecords:
+    """Message ids of turns, one file per turn (``<kind>-<prefix><turn>.json``), kept until
+    acted on: the messages a text posted anew replaced (``stray``: to delete), or the streams
+    left without their turn's marker (``unmarked``: to mark; see the module docstring)."""
+
+    def __init__(self, spool: WriteSpool, kind: str, what: str) -> None:
+        self._spool, self._kind, self._what = spool, kind, what
+
+    def _path(self, turn: int) -> Path:
+        return self._spool.directory / f"{self._kind}-{self._spool._prefix}{turn}.json"
+
+    def _write(self, turn: int, key: tuple[str, ...], ids: list[str]) -> None:
+        data = {"database": self._spool.database, "turn": turn, "key": list(key), "ids": ids}
+        _write(self._path(turn), data, f"{self._what} of turn {turn}")
+
+    async def add(self, turn: int, key: tuple[str, str, str, str], message_id: str) -> None:
+        """Durable once this returns (read, extended and written as one job on the worker)."""
+
+        def add() -> None:
+            known = next((r.message_ids for r in self.all() if r.turn == turn), ())
+            if message_id not in known:
+                self._write(turn, key, [*known, message_id])
+
+        await self._spool._run(add)
+
+    async def remove(self, turn: int, message_id: str) -> None:
+        """``message_id`` was acted on; the file goes with its last message (not durably)."""
+
+        def remove() -> None:
+            for record in self.all():
+                if record.turn == turn:
+                    left = [m for m in record.message_ids if m != message_id]
+                    if left:
+                        self._write(turn, record.key, left)
+                        return
+            _unlink(self._path(turn), durable=False)
+
+        await self._spool._run(remove)
+
+    async def discard(self, turn: int) -> None:
+        path = self._path(turn)
+        await self._spool._run(lambda: _unlink(path, durable=False))
+
+    def all(self) -> list[Strays]:
+        """This database's records of the kind (an unreadable file is left in place)."""
 
         def parse(data: dict[str, Any]) -> Strays:
             return Strays(int(data["turn"]), tuple(data["key"]), tuple(str(i) for i in data["ids"]))
 
-        return self._read(f"stray-{self._prefix}*.json", parse)
+        return self._spool._read(f"{self._kind}-{self._spool._prefix}*.json", parse)
 
 
 class NoteRecords:

@@ -30,7 +30,8 @@ Web API (``POST``/``GET`` ``/api/<method>``, form, query or JSON bodies; token f
   takes none). :meth:`FakeSlack.stop_by_user_before` plays the asker pressing the stream's stop:
   it no longer streams (``chat.update`` takes it again, as slack_sdk's ``chat_stream`` documents
   for a stream that ended server-side), and ``chat.appendStream``/``chat.stopStream`` on it
-  answer ``stopped_by_user`` (an error code of both methods). A streamed message's ``text`` is its Markdown so far, exactly as sent (the
+  answer ``stopped_by_user`` (an error code of both methods); :meth:`FakeSlack.expire_stream`
+  plays Slack ending a stream itself (``message_not_in_streaming_state`` then). A streamed message's ``text`` is its Markdown so far, exactly as sent (the
   ``markdown_text`` pieces joined), while it streams and once stopped, and
   :attr:`SlackMessage.appended` lists every piece it was sent in. That is an assumption: Slack
   documents no read back of a streamed message (/work/shared/facts/platforms.md §7 has the
@@ -45,7 +46,10 @@ Block Kit: ``chat.postMessage``, ``chat.update`` and ``chat.stopStream`` keep th
 were given (JSON list or form-encoded string) in :attr:`SlackMessage.blocks` (an update without
 ``blocks`` removes them, as on Slack; ``stopStream`` appends them) and every value in
 :attr:`SlackMessage.blocks_history`; more than 50 blocks answer ``msg_blocks_too_many``, a
-section over 3,000 characters or an empty actions block ``invalid_blocks``.
+section over 3,000 characters, an empty actions block, a block type messages do not take or a
+``markdown`` block (standard Markdown in its ``text``, required, at most 12,000 characters)
+without text or over that ``invalid_blocks``. ``chat.update`` takes a ``markdown`` block beside
+other blocks (with ``text`` as the notification fallback), where ``markdown_text`` takes none.
 :meth:`FakeSlack.click_button` plays a user clicking a button of a message: a ``block_actions``
 payload (user, container, channel, message, ``actions`` with ``action_id``, ``block_id``,
 ``value`` and ``action_ts``, ``response_url``) in an ``interactive`` Socket Mode envelope; its
@@ -321,18 +325,51 @@ async def post_signed_event(
         return resp.status, await resp.text()
 
 
+#: The Block Kit block types a message may carry (docs.slack.dev/reference/block-kit/blocks);
+#: any other ``type`` answers ``invalid_blocks``.
+MESSAGE_BLOCKS = frozenset(
+    {
+        "actions",
+        "context",
+        "divider",
+        "file",
+        "header",
+        "image",
+        "markdown",
+        "rich_text",
+        "section",
+        "table",
+        "video",
+    }
+)
+MARKDOWN_BLOCK_LIMIT = 12_000  # a markdown block's ``text`` ("Limit 12,000 characters max.")
+
+
 def _blocks_problem(blocks: list[dict[str, Any]]) -> str | None:
-    """Slack's refusal of a message's blocks: too many, a section's text over 3,000 characters,
-    an actions block without elements."""
+    """Slack's refusal of a message's blocks: too many, a type messages do not take, a
+    section's text over 3,000 characters, an actions block without elements, a ``markdown``
+    block without its (required) ``text`` string or with more than 12,000 characters of it.
+
+    A markdown block is kept as sent; Slack says "passing a single block may result in
+    multiple blocks after translation", so a read back of it may differ (botkit reads back a
+    message's ``text`` and its ``actions`` block only)."""
     if len(blocks) > 50:
         return "msg_blocks_too_many"
     for block in blocks:
         kind = block.get("type")
+        if kind not in MESSAGE_BLOCKS:
+            return "invalid_blocks"
         if kind == "section" and len(str((block.get("text") or {}).get("text", ""))) > 3000:
             return "invalid_blocks"
         if kind == "actions" and not block.get("elements"):
             return "invalid_blocks"
+        if kind == "markdown" and not _markdown_block_text_ok(block.get("text")):
+            return "invalid_blocks"
     return None
+
+
+def _markdown_block_text_ok(text: object) -> bool:
+    return isinstance(text, str) and bool(text) and len(text) <= MARKDOWN_BLOCK_LIMIT
 
 
 class FakeSlack(LocalServer):
@@ -525,6 +562,16 @@ class FakeSlack(LocalServer):
         ``chat.stopStream``, ``chat.appendStream``) reaches Slack: that call, and every later
         streaming call on that message, answers ``stopped_by_user``."""
         self._user_stops.append(method)
+
+    def expire_stream(self, channel: str, ts: str) -> None:
+        """Slack ends a native stream on its own (slack_sdk's ``chat_stream``: "if the stream
+        expires server-side"): it no longer streams, so ``chat.appendStream``/``chat.stopStream``
+        on it answer ``message_not_in_streaming_state`` and ``chat.update`` takes it again; its
+        text and (absent) metadata stay as they were. Slack documents no time after which a
+        stream expires, nor the code its calls answer then: that is this fake's assumption."""
+        message = self.messages[(channel, ts)]
+        assert message.streaming, "only a stream that still streams can expire"
+        message.streaming = False
 
     def _user_stop(self, method: str, args: Mapping[str, Any]) -> None:
         message = self.messages.get((str(args.get("channel")), str(args.get("ts"))))

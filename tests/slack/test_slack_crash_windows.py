@@ -675,7 +675,7 @@ async def test_a_native_final_view_in_flight_then_restart(tmp_path: Path, applie
     assert _pending(tmp_path) == []
 
 
-@pytest.mark.parametrize("case", ["applied", "not-applied", "ended"])
+@pytest.mark.parametrize("case", ["applied", "not-applied", "ended", "expired"])
 async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answer(
     tmp_path: Path, case: str
 ) -> None:
@@ -685,12 +685,13 @@ async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answ
     flight, applied or not. Either way the stream shows the complete answer (as Markdown): the
     restart stores the turn complete and never changes its text (no note in any version). Not
     applied, the stream was never stopped: the restart stops it with the turn's final marker
-    (its text as it is), so it does not stream on, unmarked, for a later turn to take; ``ended``:
-    not applied, and the asker stopped the stream before the restart (its stop is refused then),
-    so the marker comes with a ``chat.update`` of its Markdown as it shows. The 👍/👎: applied,
-    the stop carried them and nothing more is sent; not applied, the restart's stop carries
-    them (one row), and a click on them is a stored vote; ``ended``: none (that update's
-    ``markdown_text`` takes no blocks)."""
+    and the 👍/👎 (its text as it is), so it does not stream on, unmarked, for a later turn to
+    take. ``ended`` (the asker stopped the stream) and ``expired`` (Slack ended it): not applied,
+    and the stream no longer streams at the restart, so its stop is refused and a
+    ``chat.update`` marks it, re-sending its Markdown as it shows in a ``markdown`` block with
+    the buttons under it (``markdown_text`` takes no blocks). Applied, the stop carried the
+    buttons and nothing more is sent; otherwise the restart gives them, once, and a click on
+    them is a stored vote."""
     database = tmp_path / "botkit.db"
     async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
         standin.script_reply(FORMATTED)
@@ -704,24 +705,32 @@ async def test_a_native_streams_final_stop_in_flight_then_restart_keeps_the_answ
         assert bool(stream.buttons()) is (case == "applied")
         if case == "ended":
             slack.stop_by_user_before("chat.stopStream")
-        shown, blocks = list(stream.history), len(stream.blocks_history)
+        elif case == "expired":
+            slack.expire_stream(stream.channel, stream.ts)
+        shown, blocks, stops = list(stream.history), len(stream.blocks_history), len(slack.calls)
 
         def done() -> bool:
             return _assistant(database)[0][0] != "streaming"
 
-        if case == "ended":
-            log = await _restart(tmp_path, slack, env, done)
-        else:
-            log = await _restart_and_vote(tmp_path, slack, env, done, lambda: replies()[0])
+        log = await _restart_and_vote(tmp_path, slack, env, done, lambda: replies()[0])
     (message,) = replies()
+    ended = case in ("ended", "expired")
     assert message.ts == stream.ts and message.text == shown[-1], log.decode()[-3000:]
-    assert message.history == shown + ([shown[-1]] if case == "ended" else [])  # re-sent as is
+    assert message.history == shown + ([shown[-1]] if ended else [])  # re-sent as is
     assert not message.streaming and message.metadata == _final_marker(database)
-    if case == "ended":
-        assert not message.buttons() and _votes(database) == []
+    assert len(message.blocks_history) == blocks + (case != "applied")  # the buttons, once
+    _assert_buttons_of_its_turn(database, message)
+    restart = [
+        (c.method, c.error)
+        for c in slack.calls[stops:]
+        if c.method.startswith("chat.") and c.method != "chat.postEphemeral"
+    ]
+    if ended:  # the stop refused, then one update: the Markdown as it shows, the buttons under it
+        refusal = "stopped_by_user" if case == "ended" else "message_not_in_streaming_state"
+        assert restart == [("chat.stopStream", refusal), ("chat.update", None)]
+        assert message.blocks == [{"type": "markdown", "text": shown[-1]}, message.blocks[-1]]
     else:
-        assert len(message.blocks_history) == blocks + (case == "not-applied")  # the buttons, once
-        _assert_buttons_of_its_turn(database, message)
+        assert restart == ([] if case == "applied" else [("chat.stopStream", None)])
     assert _assistant(database) == [("complete", FORMATTED)]
     assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
     assert _pending(tmp_path) == []
@@ -764,3 +773,147 @@ async def test_a_native_final_view_that_fell_back_to_chat_update_in_flight_then_
     assert _assistant(database) == [("complete", FORMATTED)]
     assert not any("Interrupted" in v for v in _every_version(slack, message.channel))
     assert _pending(tmp_path) == []
+
+
+def _rows_with_ids(database: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(database) as db:
+        return list(db.execute("SELECT id, status FROM messages WHERE role = 'assistant' ORDER BY id"))
+
+
+def _refused_marking(stream: SlackMessage) -> Callable[[Mapping[str, Any]], bool]:
+    """The ``chat.update`` that marks ``stream`` (its ts, a final marker)."""
+    return lambda args: args.get("ts") == stream.ts and _role("final")(args)
+
+
+async def _a_stream_left_unmarked(
+    tmp_path: Path, slack: FakeSlack, standin: Standin, env: dict[str, str]
+) -> tuple[Callable[[], list[SlackMessage]], SlackMessage]:
+    """botkit runs; a turn streams its whole answer, and Slack refuses both its final
+    ``chat.stopStream`` (the asker stopped the stream) and the ``chat.update`` that would mark
+    it; then a second question in that thread, SIGKILLed while streaming before any message of
+    its own (its placeholder's post held, not applied). The thread's replies and that stream."""
+    standin.script_reply(FORMATTED)
+    standin.script_reply(ANSWER)
+    slack.stop_by_user_before("chat.stopStream")
+    slack.fail_with_error("chat.update", "cant_update_message", match=lambda a: _role("final")(a))
+    first = await _botkit_run(tmp_path, env)
+    try:
+        replies = await _mention(slack, "tell me a story")
+        await _until(lambda: [r for _, r in _rows_with_ids(tmp_path / "botkit.db")] == ["complete"])
+        (stream,) = replies()
+        held = slack.hold("chat.postMessage", match=_role("placeholder"))
+        root = slack.thread_replies(stream.channel, stream.thread_ts or "")
+        await slack.push_event(
+            slack.mention_event("and another", channel=stream.channel, thread_ts=root[0].thread_ts)
+        )
+        await asyncio.wait_for(held.reached.wait(), 60)
+        await _until(
+            lambda: [r for _, r in _rows_with_ids(tmp_path / "botkit.db")] == ["complete", "streaming"]
+        )
+    finally:
+        await _sigkill(first)
+    return replies, stream
+
+
+async def test_a_stream_slack_refused_to_stop_and_to_mark_is_marked_later_and_no_later_turn_takes_it(
+    tmp_path: Path,
+) -> None:
+    """``slack.streaming = "native"``: Slack refuses a finished stream's ``chat.stopStream``
+    (``stopped_by_user``) and then the ``chat.update`` that marks it (``cant_update_message``),
+    so it shows the complete answer without the turn's marker. botkit records it durably (the
+    spool's ``unmarked-*.json``). A later turn in that thread is killed while streaming before
+    any message of its own: its restart must not take that answer for its stream (the last
+    unmarked message of the thread) and overwrite it with its note; it says so in a new reply.
+    The restart marks the recorded stream (its Markdown as it shows, the turn's final marker)
+    and drops the record. Calls counted; every version of every message and the rows checked."""
+    database = tmp_path / "botkit.db"
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        env = _env(slack, standin, database) | {"BOTKIT_SLACK__STREAMING": "native"}
+        replies, stream = await _a_stream_left_unmarked(tmp_path, slack, standin, env)
+        assert stream.text == stream_markdown(FORMATTED) and not stream.streaming
+        assert stream.metadata is None and not stream.buttons()
+        assert [p.name.split("-")[0] for p in _pending(tmp_path)] == ["unmarked"]  # the record
+        (first_turn, _), (second_turn, _) = _rows_with_ids(database)
+        answer = list(stream.history)
+        stops = [c.error for c in slack.calls_of("chat.stopStream")]
+        markings = [c.error for c in slack.calls_of("chat.update") if _refused_marking(stream)(c.args)]
+        assert (stops, markings) == (["stopped_by_user"], ["cant_update_message"])
+
+        log = await _restart(tmp_path, slack, env, lambda: _rows_with_ids(database)[-1][1] != "streaming")
+        await _until(lambda: not _pending(tmp_path), 10)
+    (marked, note) = replies()
+    assert marked.ts == stream.ts, log.decode()[-3000:]
+    assert marked.history == [*answer, answer[-1]]  # re-sent as it shows, never the note
+    assert marked.metadata == metadata(ReplyMarker(first_turn, "final")) and not marked.streaming
+    assert [c.error for c in slack.calls_of("chat.stopStream")] == ["stopped_by_user"] * 2
+    assert [c.error for c in slack.calls_of("chat.update") if _refused_marking(stream)(c.args)] == [
+        "cant_update_message",
+        None,
+    ]
+    # The second turn had no text checkpointed (no message to show it in): "ask again".
+    assert note.history == [UNANSWERED_NOTE]
+    assert note.metadata == metadata(ReplyMarker(second_turn, "final"))
+    assert [m.history for m in slack.deleted] == [[THINKING]]  # the first turn's placeholder
+    assert [v for v in _every_version(slack, stream.channel) if "Interrupted" in v] == [UNANSWERED_NOTE]
+    assert _assistant(database) == [("complete", FORMATTED), ("interrupted", "")]
+    assert _pending(tmp_path) == []
+
+
+def _heartbeat(database: Path) -> str | None:
+    with sqlite3.connect(database) as db:
+        row = db.execute("SELECT max(heartbeat_at) FROM workers").fetchone()
+    return None if row is None else str(row[0])
+
+
+async def _beats(database: Path, count: int) -> None:
+    """Wait for ``count`` more heartbeats of the running process: as many sweeps ran meanwhile
+    (both come every ``database.heartbeat_interval``)."""
+    seen = [_heartbeat(database)]
+    while len(seen) <= count:
+        await _until(lambda: _heartbeat(database) != seen[-1], 30)
+        seen.append(_heartbeat(database))
+
+
+@pytest.mark.parametrize("sweep", ["marks", "refused"])
+async def test_a_stream_slack_refused_to_mark_is_marked_by_the_next_sweep_asked_once(
+    tmp_path: Path, sweep: str
+) -> None:
+    """``slack.streaming = "native"``, a running ``botkit run`` (no restart): Slack refuses a
+    finished stream's ``chat.stopStream`` and its marking ``chat.update``; the stream is
+    recorded, and the process's next sweep (``database.heartbeat_interval``) marks it with the
+    turn's final marker, its text re-sent as it shows, the record dropped. ``refused``: Slack
+    refuses that marking too; the record stays (no other turn takes the stream) and later
+    sweeps do not ask again: two marking calls in all, counted over several sweeps."""
+    database = tmp_path / "botkit.db"
+    sweeping = {"BOTKIT_SLACK__STREAMING": "native", "BOTKIT_DATABASE__HEARTBEAT_INTERVAL": "0.3"}
+    async with FakeSlack() as slack, Standin(tokens_per_second=15) as standin:
+        env = _env(slack, standin, database) | sweeping
+        standin.script_reply(FORMATTED)
+        slack.stop_by_user_before("chat.stopStream")
+        refusals = 1 if sweep == "marks" else 2
+        slack.fail_with_error("chat.update", "cant_update_message", count=refusals, match=_role("final"))
+        process = await _botkit_run(tmp_path, env)
+        try:
+            replies = await _mention(slack, "tell me a story")
+            await _until(lambda: [r for _, r in _rows_with_ids(database)] == ["complete"])
+            (stream,) = replies()
+            markings = _refused_marking(stream)
+            await _until(lambda: len([c for c in slack.calls_of("chat.update") if markings(c.args)]) == 2)
+            await _beats(database, 4)
+        finally:
+            process.terminate()
+            await process.communicate()
+    ((turn, _),) = _rows_with_ids(database)
+    errors = [c.error for c in slack.calls_of("chat.update") if markings(c.args)]
+    assert [c.error for c in slack.calls_of("chat.stopStream")] == ["stopped_by_user"] * 2
+    (message,) = replies()
+    if sweep == "marks":
+        assert errors == ["cant_update_message", None]
+        assert message.metadata == metadata(ReplyMarker(turn, "final"))
+        assert message.history[-1] == message.history[-2] == stream_markdown(FORMATTED)
+        assert _pending(tmp_path) == []
+    else:
+        assert errors == ["cant_update_message"] * 2
+        assert message.metadata is None and message.text == stream_markdown(FORMATTED)
+        assert [p.name.split("-")[0] for p in _pending(tmp_path)] == ["unmarked"]
+    assert _assistant(database) == [("complete", FORMATTED)]
