@@ -228,6 +228,9 @@ async def test_a_slash_reply_that_outlives_its_token_streams_on_the_channels_bud
         assert [c for c in fake.calls if c.status == 429] == []
 
 
+_WEBHOOK_EDITS = "PATCH /webhooks/{application_id}/{token}/messages/{message_id}"
+
+
 def _windows(arrivals: list[float], window: float) -> list[list[float]]:
     """Accepted calls grouped as the fake's fixed windows group them: a window opens with the
     first call after the last one ended (``botkit.testing.discord_limits``)."""
@@ -267,5 +270,12 @@ async def test_a_slash_replys_partial_edits_never_take_the_slot_its_final_needs(
         final = next(i for i, c in enumerate(edits) if (c.body or {}).get("content") == answer)
         assert final == len(edits) - 1  # nothing after the final text
         assert len(edits) >= 2 * per_window  # it streamed through more than one window
-        before_final = _windows([c.at for c in edits[:final]], window)
+        assert fake.limiter is not None  # its own times: the windows as the fake counted them
+        (accepted,) = [
+            times
+            for major, times in fake.limiter.accepted[_WEBHOOK_EDITS].items()
+            if major.endswith(f"/{interaction.token}")
+        ]
+        assert len(accepted) == len(edits)
+        before_final = _windows(accepted[:-1], window)
         assert max(len(w) for w in before_final) <= per_window - 1, [len(w) for w in before_final]
