@@ -50,6 +50,33 @@ async def test_a_streaming_edit_leaves_the_reserved_token_to_a_final() -> None:
     partial.cancel()
 
 
+async def test_the_buckets_own_refill_never_lifts_it_above_what_the_server_has_left() -> None:
+    """Between two answers the bucket refills at its own rate (here 1,000/s): that must not
+    give a streaming edit the call the server's window keeps for the final (the slash bench of
+    2026-12-04: five partial edits in the final's window, the final waiting for the reset)."""
+    budget = EditBudget(1000.0, burst=1, reserve=1)
+    budget.sync(remaining=4, reset_after=60.0, limit=5)
+    for _ in range(3):  # 4 -> 1 left: the partial edits the window has room for besides the final
+        await asyncio.wait_for(budget.acquire(0.0), 5)
+    partial = asyncio.ensure_future(budget.acquire(0.0))
+    await asyncio.sleep(0.05)  # 50 ms: the bucket alone would hold 50 tokens again (burst 5)
+    assert not partial.done() and budget.granted == 3
+    assert budget.expected_wait(0.0) > 1.0  # until the window resets, not the bucket's 1 ms
+    await asyncio.wait_for(budget.acquire(FIRST), 5)  # the final gets the last call at once
+    assert not partial.done() and budget.server_left == 0
+    partial.cancel()
+
+
+async def test_a_windows_reset_gives_partial_edits_its_count_again() -> None:
+    budget = EditBudget(1000.0, burst=1, reserve=1)
+    budget.sync(remaining=1, reset_after=0.1, limit=5)
+    partial = asyncio.ensure_future(budget.acquire(0.0))
+    await asyncio.sleep(0.02)
+    assert not partial.done()  # the window's last call is the final's
+    await asyncio.wait_for(partial, 5)  # after the reset: five again, the partial edit goes
+    assert budget.server_left == 4
+
+
 async def test_a_scope_with_a_feed_gets_a_budget_that_follows_it() -> None:
     feed = RateFeed()
     feed.observe(0, 30.0, 5)  # observed before the budget existed: given on subscription

@@ -17,7 +17,11 @@ cheapest way to show a final answer.
 Where the adapter reads the platform's own numbers for a scope (Discord's ``X-RateLimit-*``
 headers, through a :class:`~botkit.ratefeed.RateFeed`), the budget keeps within them
 (:meth:`EditBudget.sync`): never more tokens than the server has left, nothing until its window
-resets once it has none, and the window's full count back when it does. A scope's ``reserve``
+resets once it has none, and the window's full count back when it does. Between two answers the
+bucket's own refill (``per_second``) never lifts it above what the server said was left less the
+calls granted since (:attr:`EditBudget.server_left`): a bucket that refilled at its own rate would
+hand a streaming edit the window's last call, the one the reserve keeps for the final, and the
+final would then wait in discord.py's bucket for the window to reset. A scope's ``reserve``
 keeps that many tokens back from streaming edits (once the bucket holds more than that), so a
 reply's final text finds one at once instead of queueing behind partial edits.
 """
@@ -54,6 +58,9 @@ class EditBudget:
         self.reserve = max(0, reserve)
         self._window_end: float | None = None  # when the server's window resets (sync)
         self._window_fresh = 0  # what it has then
+        #: Calls the server has left in its window (its last numbers, less the grants since);
+        #: None where no numbers are known (Slack's budgets, or an answer without them).
+        self.server_left: int | None = None
         self._first_hold = 0.0  # expect_sync: until the first numbers, one call, the rest held this long
         self._synced = False
         self._hold_until = 0.0
@@ -96,6 +103,8 @@ class EditBudget:
     def _give_back(self, priority: float) -> None:
         """A grant its waiter never used (cancelled at the moment it came)."""
         self._tokens = min(self.burst, self._tokens + 1)
+        if self.server_left is not None:
+            self.server_left += 1
         self.granted -= 1
 
     def pause(self, seconds: float) -> None:
@@ -117,6 +126,7 @@ class EditBudget:
         self._refill(now)
         self.burst = max(1, limit)
         self._tokens = min(self._tokens, float(max(0, remaining)))
+        self.server_left = max(0, remaining)
         self._window_end, self._window_fresh = now + max(0.0, reset_after), limit
         if remaining <= 0:
             self._paused_until = max(self._paused_until, now + reset_after)
@@ -131,7 +141,8 @@ class EditBudget:
 
     def stop_expecting(self) -> None:
         """An answer came without numbers (a platform, or a fake, that states none): stop
-        holding calls for them."""
+        holding calls for them, and stop counting against numbers that no longer hold."""
+        self.server_left = None
         if not self._first_hold and not self._hold_until:
             return
         self._first_hold, self._hold_until = 0.0, 0.0
@@ -160,7 +171,10 @@ class EditBudget:
         if self.per_second is None:
             return paused
         ahead = sum(1 for p, _, f in self._waiters if p <= priority and not f.done())
-        return max(paused, (ahead + self._need(priority) - self._tokens) / self.per_second)
+        need = ahead + self._need(priority)
+        if self._tokens >= need:
+            return paused
+        return max(paused, self._refill_wait(need, now))
 
     def stream_started(self) -> Callable[[], None]:
         """Count one more live stream; the returned function counts it out (once, however often
@@ -200,9 +214,31 @@ class EditBudget:
             # The server's window reset: its full count is there (up to what the bucket holds).
             self._tokens = max(self._tokens, float(min(self.burst, self._window_fresh)))
             self._window_end = None
+            self.server_left = self._window_fresh
         if self.per_second is not None:
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
+        if self.server_left is not None:  # the bucket's own refill stops at what the server has left
+            self._tokens = min(self._tokens, float(self.server_left))
         self._updated = now
+
+    def _refill_wait(self, need: float, now: float) -> float:
+        """Seconds until the bucket holds ``need`` tokens: its own refill, unless the server
+        has fewer than that left; then (or sooner) its window's reset."""
+        assert self.per_second is not None
+        refill = (need - self._tokens) / self.per_second
+        if self.server_left is not None and self.server_left < need:
+            refill = float("inf")  # no refill lifts it above the server's count: only the reset
+        if self._window_end is not None:  # the server's reset may bring them sooner
+            refill = min(refill, max(0.0, self._window_end - now))
+        return refill if refill != float("inf") else 1.0 / self.per_second  # no reset known: look again
+
+    def _granted_one(self) -> None:
+        """A call granted: one token less, and one call less left in the server's window."""
+        if self.per_second is not None:
+            self._tokens -= 1
+        if self.server_left is not None:
+            self.server_left = max(0, self.server_left - 1)
+        self.granted += 1
 
     def _dispatch(self) -> None:
         now = self._clock()
@@ -216,9 +252,7 @@ class EditBudget:
             _, _, future = heapq.heappop(self._waiters)
             if future.done():
                 continue
-            if self.per_second is not None:
-                self._tokens -= 1
-            self.granted += 1
+            self._granted_one()
             future.set_result(None)
             if self._first_hold and not self._synced:
                 self._hold_until = now + self._first_hold
@@ -226,10 +260,7 @@ class EditBudget:
             wait = max(0.0, max(self._paused_until, self._hold_until) - now)
             need = self._need(self._waiters[0][0])
             if self.per_second is not None and self._tokens < need:
-                refill = (need - self._tokens) / self.per_second
-                if self._window_end is not None:  # the server's reset may bring them sooner
-                    refill = min(refill, max(0.0, self._window_end - now))
-                wait = max(wait, refill)
+                wait = max(wait, self._refill_wait(need, now))
             self._timer = asyncio.get_running_loop().call_later(wait + 1e-4, self._on_timer)
 
     def _on_timer(self) -> None:

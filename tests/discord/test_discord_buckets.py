@@ -226,3 +226,56 @@ async def test_a_slash_reply_that_outlives_its_token_streams_on_the_channels_bud
         assert registry.get(channel_posts, None).granted == len(posts)
         assert registry.get(channel_edits, None).granted == len(edits)
         assert [c for c in fake.calls if c.status == 429] == []
+
+
+_WEBHOOK_EDITS = "PATCH /webhooks/{application_id}/{token}/messages/{message_id}"
+
+
+def _windows(arrivals: list[float], window: float) -> list[list[float]]:
+    """Accepted calls grouped as the fake's fixed windows group them: a window opens with the
+    first call after the last one ended (``botkit.testing.discord_limits``)."""
+    windows: list[list[float]] = []
+    for at in sorted(arrivals):
+        if not windows or at >= windows[-1][0] + window:
+            windows.append([])
+        windows[-1].append(at)
+    return windows
+
+
+async def test_a_slash_replys_partial_edits_never_take_the_slot_its_final_needs(tmp_path: Path) -> None:
+    """The edit budget keeps one call of the interaction's bucket back for the final text. Its
+    own refill (``edits_per_second``) must not count above what the headers say is left: in
+    2026-12-04's slash bench every window before the final held five partial edits, the
+    window's whole count, so the final PATCH waited in discord.py's bucket for the reset (up
+    to a whole window). Counted on the fake: in no window do the calls before the final take
+    all five slots."""
+    per_window, window = 5, 2.0
+    async with (
+        FakeDiscord(limits=DiscordLimits(webhook_per_route=per_window, webhook_window=window)) as fake,
+        # the bucket's own rate is the window's (5 per 2 s), as the default 1/s is Discord's 5 per 5 s
+        discord_rig(tmp_path, fake=fake, core=STREAMING, edits_per_second=per_window / window) as rig,
+    ):
+        rig.bot.standin.tokens_per_second = 12  # the answer streams over about three windows
+        interaction = await fake.slash_command(fake.add_user("alice"), "ask", {"question": "word " * 30})
+        await fake.wait_for(lambda: bool(interaction.original_id), 30)
+        await wait_idle(rig.bot, 60)
+        answer = await _stored_answer(rig, fake.channel_id, str(interaction.id))
+        assert fake.interaction_messages(interaction.id) == [answer]
+        assert [c for c in fake.calls if c.status == 429] == []
+        edits = [
+            c
+            for c in fake.calls_to("PATCH", rf"^/webhooks/\d+/{interaction.token}/messages/@original$")
+            if c.status == 200
+        ]
+        final = next(i for i, c in enumerate(edits) if (c.body or {}).get("content") == answer)
+        assert final == len(edits) - 1  # nothing after the final text
+        assert len(edits) >= 2 * per_window  # it streamed through more than one window
+        assert fake.limiter is not None  # its own times: the windows as the fake counted them
+        (accepted,) = [
+            times
+            for major, times in fake.limiter.accepted[_WEBHOOK_EDITS].items()
+            if major.endswith(f"/{interaction.token}")
+        ]
+        assert len(accepted) == len(edits)
+        before_final = _windows(accepted[:-1], window)
+        assert max(len(w) for w in before_final) <= per_window - 1, [len(w) for w in before_final]
