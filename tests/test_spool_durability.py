@@ -31,7 +31,6 @@ pytestmark = pytest.mark.skipif(
 SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-from typing import Any
 from botkit.store.spool import SpooledWrite, WriteSpool
 
 async def main() -> None:
@@ -121,7 +120,6 @@ def test_a_spooled_record_is_fsynced_then_renamed_then_its_directory_fsynced(tmp
 REUSE_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-from typing import Any
 from botkit.store.spool import SpooledWrite, WriteSpool
 
 async def main() -> None:
@@ -165,7 +163,6 @@ def test_a_landed_records_file_is_reused_only_after_its_rename_is_durable(tmp_pa
 SPARE_AT_EXIT_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-from typing import Any
 from botkit.store.spool import SpooledWrite, WriteSpool
 
 async def main() -> None:
@@ -201,7 +198,6 @@ def test_a_process_that_exits_leaves_no_spares_only_the_records_that_still_mean_
 BURST_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-from typing import Any
 from botkit.store.spool import SpooledWrite, WriteSpool
 
 async def main() -> None:
