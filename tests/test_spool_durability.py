@@ -8,12 +8,14 @@ followed by a fsync of the directory too. Nothing is mocked: the order is the ke
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,3 +231,51 @@ def test_records_asked_for_together_share_one_directory_fsync_each_still_fsynced
     assert len(directory_syncs) <= 2, burst  # one per batch: the first of the burst may go alone
     last_rename = max(i for i, (kind, _) in enumerate(burst) if kind == "rename")
     assert directory_syncs[-1] > last_rename  # every rename made durable
+
+
+async def test_a_burst_of_records_is_handed_to_the_syncers_in_lanes_not_one_task_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty records asked for at once: their files are written and fsynced in at most
+    ``SYNC_LANES`` lanes (the worker one of them), so the syncer pool gets at most
+    ``SYNC_LANES - 1`` tasks, not one a record (19-20 before: a hand-over between threads each,
+    most of a reply's remaining ``futex`` calls, docs/benchmarks.md section 4). Every record
+    is still fsynced (counted at ``os.fsync``; the order is the strace tests' above) and whole."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botkit.store import spool as spool_module
+    from botkit.store.spool import SpooledWrite, WriteSpool
+
+    tasks: list[str] = []
+    submit = ThreadPoolExecutor.submit
+
+    def counted(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        tasks.append(self._thread_name_prefix)
+        return submit(self, fn, *args, **kwargs)
+
+    fsyncs: list[int] = []
+    fsync = os.fsync
+
+    def counted_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        fsync(fd)
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", counted)
+    monkeypatch.setattr(os, "fsync", counted_fsync)
+    spool = WriteSpool(tmp_path / "pending", "sqlite+aiosqlite:///x.db")
+    await spool.save(SpooledWrite(0, ("slack", "T1", "C1", "1.0"), {"answer": "first"}, ("a",)))
+    tasks.clear()
+    fsyncs.clear()
+
+    def entry(turn: int) -> SpooledWrite:
+        return SpooledWrite(turn, ("slack", "T1", "C1", "1.0"), {"answer": f"{turn}" * 500}, ("a",))
+
+    await asyncio.gather(*(spool.save(entry(turn)) for turn in range(1, 21)))
+    syncer_tasks = tasks.count("botkit-spool-sync")
+    lanes = getattr(spool_module, "SYNC_LANES", 8)  # 8 syncers before the lanes
+    assert 1 <= syncer_tasks <= lanes - 1, tasks  # one a record: 19-20
+    assert len(fsyncs) >= 20 + 1, fsyncs  # each record's file, and the directory after the renames
+    assert {e.turn: e.values["answer"] for e in spool.entries()} == {
+        0: "first",
+        **{turn: f"{turn}" * 500 for turn in range(1, 21)},
+    }

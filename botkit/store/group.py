@@ -10,8 +10,8 @@ and finished within the same second) the writes share transactions and commits, 
 checkpoints of all streaming turns already do (:mod:`botkit.pipeline.checkpoints`), and an idle
 store adds no wait. (Grouping only the writes of one tick was measured first: turns through the
 pipeline reach a step in different ticks, and a turn still made 3.9-4.0 commits.) On SQLite the
-group's statements then go to the driver's thread together, in one hop, and the commit in a
-second (:func:`botkit.store.prepared.run_together`). SQLite takes one writer at a time anyway;
+group's statements then go to the driver's thread together with their commit, in one hop
+(:func:`botkit.store.prepared.commit_together`). SQLite takes one writer at a time anyway;
 on PostgreSQL a group's statements are a few local round trips.
 The intakes (:meth:`~botkit.store.ConversationStore.accept`) go in the groups too: as
 transactions of their own, a burst of 128 mentions queued for SQLite's write lock one about
@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from botkit.store.prepared import run_together
+from botkit.store.prepared import commit_together
 from botkit.store.sessions import GatedSessions
 
 T = TypeVar("T")
@@ -77,9 +77,10 @@ class WriteGroup:
             return
         self.transactions += 1
         try:
-            async with self._sessions.connect() as connection:
-                # On SQLite every write of the group in one hop to the driver's thread (prepared.py).
-                results = await run_together(connection, [statements for statements, _ in batch])
+            async with self._sessions.bare() as connection:
+                # On SQLite every write of the group and its commit in one hop to the driver's
+                # thread (prepared.py); elsewhere one SQLAlchemy transaction.
+                results = await commit_together(connection, [statements for statements, _ in batch])
         except BaseException as err:
             for _, future in batch:
                 if future.done():

@@ -14,8 +14,8 @@ back). On any other dialect (PostgreSQL through asyncpg: no thread), and with SQ
 (``database.echo``), it is an ordinary ``connection.execute``.
 
 A group of writes (:mod:`botkit.store.group`) goes further with :func:`run_together`: every
-write's statements run in ONE hop to the connection's thread, the commit in a second, however
-many writes and statements the group holds (a turn's accept is four statements, its adopt two).
+write's statements and the group's commit run in ONE hop to the connection's thread
+(:func:`commit_together`), however many writes and statements the group holds (a turn's accept is four statements, its adopt two).
 
 Errors from the driver are wrapped as SQLAlchemy wraps them (``sqlalchemy.exc.OperationalError``
 for "database is locked", ...), so :func:`botkit.store.store.is_unavailable` and the final
@@ -24,6 +24,7 @@ write's retries see what they saw before.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import UpdateBase
 
 Processor = Callable[[Any], Any] | None
+Write = Callable[[AsyncConnection], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -123,9 +125,68 @@ def _writes_here(driver: aiosqlite.Connection, here: InThread, writes: Sequence[
     return [_drive(write(cast(AsyncConnection, here))) for write in writes]
 
 
-async def run_together(
-    connection: AsyncConnection, writes: Sequence[Callable[[AsyncConnection], Awaitable[Any]]]
-) -> list[Any]:
+def commit_in_thread(sqlite: sqlite3.Connection) -> None:
+    """A group's commit, in aiosqlite's thread (``botkit.testing.sqlcount`` counts it as a commit)."""
+    sqlite.commit()
+
+
+def rollback_in_thread(sqlite: sqlite3.Connection) -> None:
+    """A failed group's rollback, in aiosqlite's thread (counted as a rollback)."""
+    sqlite.rollback()
+
+
+def _transaction_here(driver: aiosqlite.Connection, here: InThread, writes: Sequence[Any]) -> list[Any]:
+    """In aiosqlite's thread: the group's writes and their commit, or a rollback of all of them.
+
+    The same sqlite3 calls SQLAlchemy's transaction made on this connection (``commit`` /
+    ``rollback``; sqlite3 itself began the transaction before the first write), in the same
+    order, only without a hop between them. A failed commit ("database is locked") is wrapped
+    as SQLAlchemy wraps it (``OperationalError``, what the final write's retries look for).
+    """
+    try:
+        results = _writes_here(driver, here, writes)
+        try:
+            commit_in_thread(here.sqlite)
+        except sqlite3.Error as err:
+            raise DBAPIError.instance(None, None, err, sqlite3.Error) from err
+    except BaseException:
+        if here.sqlite.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the write's own error is the one to see
+                rollback_in_thread(here.sqlite)
+        raise
+    return results
+
+
+async def commit_together(connection: AsyncConnection, writes: Sequence[Write]) -> list[Any]:
+    """Every write of a group in ONE transaction on ``connection`` (no transaction begun yet);
+    their results, once committed.
+
+    Why: :func:`run_together` took a group's statements to aiosqlite's thread in one hop, but
+    SQLAlchemy's commit was a second hop (a queue put, the thread's wake-up, its
+    ``call_soon_threadsafe``, the GIL handed over twice) for one ``sqlite3`` call. On SQLite
+    the commit (or, on any error, the rollback) now runs in the statements' hop; SQLAlchemy
+    never began a transaction on ``connection`` (nothing ran through it), so it has none to end,
+    and the pool's reset (``botkit.store.database._reset_sqlite``) sees none open. Elsewhere
+    (asyncpg, SQL logging on, an aiosqlite without ``_execute``) SQLAlchemy's transaction
+    around :func:`run_together`, as before.
+    """
+    door = await _door(connection)
+    if door is None:
+        async with connection.begin():
+            return await run_together(connection, writes)
+    driver = await _aiosqlite(connection)
+    here = InThread(connection, cast(sqlite3.Connection, None))
+    return cast(list[Any], await door(_transaction_here, driver, here, writes))
+
+
+async def _door(connection: AsyncConnection) -> Callable[..., Awaitable[Any]] | None:
+    """aiosqlite's ``_execute`` of ``connection`` where a group may use it, else None."""
+    if not _on_driver(connection):
+        return None
+    return cast(Callable[..., Awaitable[Any]] | None, getattr(await _aiosqlite(connection), "_execute", None))
+
+
+async def run_together(connection: AsyncConnection, writes: Sequence[Write]) -> list[Any]:
     """Every write of a group on ``connection`` in order; their results.
 
     Why: each statement on its own is a hop to aiosqlite's thread and back (a queue put, the
@@ -137,12 +198,10 @@ async def run_together(
     SQL logging on, an aiosqlite without that door) each write runs as before, awaited here.
     A driver error is wrapped as on the one-hop-a-statement path and fails the group, as before.
     """
-    if not _on_driver(connection):
-        return [await write(connection) for write in writes]
-    driver = await _aiosqlite(connection)
-    door = getattr(driver, "_execute", None)
+    door = await _door(connection)
     if door is None:
         return [await write(connection) for write in writes]
+    driver = await _aiosqlite(connection)
     here = InThread(connection, cast(sqlite3.Connection, None))
     return cast(list[Any], await door(_writes_here, driver, here, writes))
 

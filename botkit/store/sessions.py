@@ -37,11 +37,17 @@ class GatedSessions:
             yield connection
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A bare connection for reads, behind the gate: nothing to commit (rolled back on leaving)."""
+    async def bare(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection behind the gate, no transaction begun: the caller begins and ends
+        its own (a write group commits inside its one hop to SQLite's thread, group.py); one
+        left open is rolled back on leaving."""
         engine = self._sessions.kw["bind"]
         async with self._gate, engine.connect() as connection:
             yield connection
+
+    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A bare connection for reads, behind the gate: nothing to commit (rolled back on leaving)."""
+        return self.bare()
 
     @contextlib.asynccontextmanager
     async def __call__(self) -> AsyncIterator[AsyncSession]:

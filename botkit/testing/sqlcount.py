@@ -12,10 +12,11 @@ is counted, by what it runs:
 * ``statements``: calls that run SQL (``execute``, ``executemany``, ``execute_fetchall``...);
   an executemany counts once; ``BEGIN`` issued implicitly by sqlite3 is not a call and not
   counted;
-* ``commits`` and ``rollbacks``;
+* ``commits`` and ``rollbacks`` (a group's, run inside its hop by ``commit_in_thread`` /
+  ``rollback_in_thread``, counted too, without a round trip of their own);
 
-A group of writes run in one hop (:func:`botkit.store.prepared.run_together`) is one round
-trip; its statements, run inside that hop by ``statement_in_thread``, are counted as statements
+A group of writes run in one hop (:func:`botkit.store.prepared.commit_together`) is one round
+trip, its commit included; its statements, run inside that hop by ``statement_in_thread``, are counted as statements
 (and by kind) all the same, so ``statements`` means the same SQL on either path.
 
 :attr:`SqlCalls.sent` keeps each statement's SQL and parameters (an executemany's as a list
@@ -31,7 +32,7 @@ import contextlib
 import functools
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,10 +89,22 @@ def counting_sqlite() -> Iterator[SqlCalls]:
             _statement(sql, parameters, False)
         return in_thread(sqlite, sql, parameters)
 
+    def _ending(name: str, end: Callable[[Any], None]) -> Callable[[Any], None]:
+        def counted(sqlite: Any) -> None:
+            with lock:
+                counts[f"{name}s"] += 1
+            end(sqlite)
+
+        return counted
+
+    ends = prepared.commit_in_thread, prepared.rollback_in_thread
     aiosqlite.core.Connection._execute = _execute  # type: ignore[method-assign]
     prepared.statement_in_thread = _grouped
+    prepared.commit_in_thread = _ending("commit", ends[0])  # type: ignore[assignment]
+    prepared.rollback_in_thread = _ending("rollback", ends[1])  # type: ignore[assignment]
     try:
         yield calls
     finally:
         aiosqlite.core.Connection._execute = original  # type: ignore[method-assign]
         prepared.statement_in_thread = in_thread
+        prepared.commit_in_thread, prepared.rollback_in_thread = ends
