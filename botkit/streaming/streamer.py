@@ -754,7 +754,9 @@ class ReplyStreamer:
 
     async def _locked_apply(self, index: int, chunk: str, feedback_turn: int | None) -> None:
         async with self._io_lock:
-            budget = (self._calls if index < len(self._shown) else self._posts).budget
+            # The budget the call draws on (an edit the platform makes a post: the post budget),
+            # read before the call moves the message (LiveReply.edit_kind).
+            budget = self._policy_for(index).budget
             # Its token may predate a 429 that came while it waited for the lock (behind this
             # reply's edit in flight): the pause holds it too.
             paused = budget.paused_for()

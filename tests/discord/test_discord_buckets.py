@@ -5,6 +5,7 @@ one budget per route (``discord:{channel}:post|edit|delete``) and a global hold.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from pathlib import Path
@@ -226,3 +227,41 @@ async def test_a_slash_reply_that_outlives_its_token_streams_on_the_channels_bud
         assert registry.get(channel_posts, None).granted == len(posts)
         assert registry.get(channel_edits, None).granted == len(edits)
         assert [c for c in fake.calls if c.status == 429] == []
+
+
+async def test_a_429_on_the_moved_slash_reply_pauses_the_channels_post_budget_not_its_edits(
+    tmp_path: Path,
+) -> None:
+    """The first channel message of a slash reply whose token aged out is a ``POST
+    /channels/{channel}/messages`` (drawn on the post budget: ``LiveReply.edit_kind``). A 429
+    Discord answers it with is the post bucket's: it pauses the channel's post budget, and the
+    channel's edit budget, which every reply there shares, is left running (its PATCHes were
+    never refused). The moved message still lands, posted twice (the 429, then the retry)."""
+    async with (
+        FakeDiscord(limits=DiscordLimits()) as fake,
+        discord_rig(tmp_path, fake=fake, core=STREAMING, interaction_reply_seconds=0.5) as rig,
+    ):
+        fake.rate_limit("POST", rf"^/channels/{fake.channel_id}/messages$", retry_after=5.0, via=False)
+        rig.bot.standin.time_to_first_token = 1.0  # the answer starts after the token's margin
+        rig.bot.standin.tokens_per_second = 20
+        interaction = await fake.slash_command(fake.add_user("alice"), "ask", {"question": "word " * 40})
+        assert rig.bot.app is not None
+        registry = rig.bot.app.bot.turns.budgets
+        channel_edits, channel_posts = (f"discord:{fake.channel_id}:{kind}" for kind in ("edit", "post"))
+
+        def post_paused() -> bool:
+            return channel_posts in registry.scopes() and registry.get(channel_posts, None).paused_for() > 0
+
+        async with asyncio.timeout(30):  # no fake event marks a pause: the client makes it
+            while not post_paused():  # noqa: ASYNC110 - polling the budget
+                await asyncio.sleep(0.01)
+        refused = [c for c in fake.calls if c.status == 429]
+        assert [(c.method, c.path) for c in refused] == [
+            ("POST", f"/channels/{fake.channel_id}/messages")
+        ]
+        assert channel_edits not in registry.scopes() or registry.get(channel_edits, None).paused_for() == 0
+        await wait_idle(rig.bot, 60)
+        answer = await _stored_answer(rig, fake.channel_id, str(interaction.id))
+        (moved,) = [m for m in fake.messages_in(fake.channel_id) if "webhook_id" not in m]
+        assert moved["content"] == answer
+        assert len(fake.calls_to("POST", rf"^/channels/{fake.channel_id}/messages$")) == 2
