@@ -256,9 +256,7 @@ async def test_a_429_on_the_moved_slash_reply_pauses_the_channels_post_budget_no
             while not post_paused():  # noqa: ASYNC110 - polling the budget
                 await asyncio.sleep(0.01)
         refused = [c for c in fake.calls if c.status == 429]
-        assert [(c.method, c.path) for c in refused] == [
-            ("POST", f"/channels/{fake.channel_id}/messages")
-        ]
+        assert [(c.method, c.path) for c in refused] == [("POST", f"/channels/{fake.channel_id}/messages")]
         assert channel_edits not in registry.scopes() or registry.get(channel_edits, None).paused_for() == 0
         await wait_idle(rig.bot, 60)
         answer = await _stored_answer(rig, fake.channel_id, str(interaction.id))
