@@ -166,6 +166,9 @@ class ReplyStreamer:
         self._view = _View()
         self._shown: list[str] = []
         self._last_edit = 0.0  # when the visible text last changed (the budget's priority)
+        # The final view told to before_final with its first message edited in place (the views,
+        # that message's id), until a call on that message goes out: see _anew_if_moved.
+        self._in_place: tuple[list[list[str]], str] | None = None
         self._last_failure = 0.0  # when a streaming edit last failed (paces the next one too)
         self._dirty = asyncio.Event()
         self._closing = False
@@ -620,7 +623,7 @@ class ReplyStreamer:
         if len(chunks) < len(self._shown):
             chunks += ["…"] * (len(self._shown) - len(chunks))
         if final:
-            await self._tell(self.before_final, self.reply.rendered_views(chunks), self._first_in_place())
+            await self._intend_final(self.reply.rendered_views(chunks), self._first_in_place())
         last = len(chunks) - 1
         posted_buttons = False
         for index, chunk in enumerate(chunks):
@@ -641,6 +644,24 @@ class ReplyStreamer:
         if feedback_turn is not None and not posted_buttons:
             await self._add_buttons(chunks, feedback_turn)
         self._last_edit = self._clock()
+
+    async def _intend_final(self, views: list[list[str]], first: str | None) -> None:
+        """Tell ``before_final`` the view, its first message edited in place as ``first``
+        (None: anew); kept until that message's call goes out (:meth:`_anew_if_moved`)."""
+        self._in_place = None if first is None else (views, first)
+        await self._tell(self.before_final, views, first)
+
+    async def _anew_if_moved(self, index: int) -> None:
+        """Before a call on the view's first message: where the intent said it is edited in
+        place but the reply now shows it in a message posted in its place (a Discord slash reply
+        whose token aged out while its final edit waited, a 429's Retry-After: the edit is its
+        first channel message, :meth:`LiveReply.moves`), the intent is told again, anew, so the
+        restart looks for that message by its text (its id may never come back)."""
+        intended = self._in_place
+        if index != 0 or intended is None or not self.reply.moves(intended[1]):
+            return
+        self._in_place = None
+        await self._tell(self.before_final, intended[0], None)
 
     def _first_in_place(self) -> str | None:
         """The id of the message a view shown by edits has first, if that message shows it (it is
@@ -754,12 +775,15 @@ class ReplyStreamer:
 
     async def _locked_apply(self, index: int, chunk: str, feedback_turn: int | None) -> None:
         async with self._io_lock:
-            budget = (self._calls if index < len(self._shown) else self._posts).budget
+            # The budget the call draws on (an edit the platform makes a post: the post budget),
+            # read before the call moves the message (LiveReply.edit_kind).
+            budget = self._policy_for(index).budget
             # Its token may predate a 429 that came while it waited for the lock (behind this
             # reply's edit in flight): the pause holds it too.
             paused = budget.paused_for()
             if paused > 0:
                 await asyncio.sleep(paused)
+            await self._anew_if_moved(index)
             try:
                 await self._apply(index, chunk, feedback_turn)
             except RateLimited as err:

@@ -5,13 +5,16 @@ one budget per route (``discord:{channel}:post|edit|delete``) and a global hold.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botkit_discord.ratelimits import exempt_from_global, key_of, redacted, webhook_key
+from botkit_discord.reply import CONTINUED_NOTE
 from discord_harness import DiscordRig, discord_rig
 from drills import wait_idle
 
@@ -279,3 +282,75 @@ async def test_a_slash_replys_partial_edits_never_take_the_slot_its_final_needs(
         assert len(accepted) == len(edits)
         before_final = _windows(accepted[:-1], window)
         assert max(len(w) for w in before_final) <= per_window - 1, [len(w) for w in before_final]
+
+
+async def test_a_429_on_the_moved_slash_reply_pauses_the_channels_post_budget_not_its_edits(
+    tmp_path: Path,
+) -> None:
+    """The first channel message of a slash reply whose token aged out is a ``POST
+    /channels/{channel}/messages`` (drawn on the post budget: ``LiveReply.edit_kind``). A 429
+    Discord answers it with is the post bucket's: it pauses the channel's post budget, and the
+    channel's edit budget, which every reply there shares, is left running (its PATCHes were
+    never refused). The moved message still lands, posted twice (the 429, then the retry)."""
+    async with (
+        FakeDiscord(limits=DiscordLimits()) as fake,
+        discord_rig(tmp_path, fake=fake, core=STREAMING, interaction_reply_seconds=0.5) as rig,
+    ):
+        fake.rate_limit("POST", rf"^/channels/{fake.channel_id}/messages$", retry_after=5.0, via=False)
+        rig.bot.standin.time_to_first_token = 1.0  # the answer starts after the token's margin
+        rig.bot.standin.tokens_per_second = 20
+        interaction = await fake.slash_command(fake.add_user("alice"), "ask", {"question": "word " * 40})
+        assert rig.bot.app is not None
+        registry = rig.bot.app.bot.turns.budgets
+        channel_edits, channel_posts = (f"discord:{fake.channel_id}:{kind}" for kind in ("edit", "post"))
+
+        def post_paused() -> bool:
+            return channel_posts in registry.scopes() and registry.get(channel_posts, None).paused_for() > 0
+
+        async with asyncio.timeout(30):  # no fake event marks a pause: the client makes it
+            while not post_paused():  # noqa: ASYNC110 - polling the budget
+                await asyncio.sleep(0.01)
+        refused = [c for c in fake.calls if c.status == 429]
+        assert [(c.method, c.path) for c in refused] == [("POST", f"/channels/{fake.channel_id}/messages")]
+        assert channel_edits not in registry.scopes() or registry.get(channel_edits, None).paused_for() == 0
+        await wait_idle(rig.bot, 60)
+        answer = await _stored_answer(rig, fake.channel_id, str(interaction.id))
+        (moved,) = [m for m in fake.messages_in(fake.channel_id) if "webhook_id" not in m]
+        assert moved["content"] == answer
+        assert len(fake.calls_to("POST", rf"^/channels/{fake.channel_id}/messages$")) == 2
+
+
+def _spooled_intents(directory: Path) -> list[dict[str, Any]]:
+    """The final views' intents on disk in the bot's spool (``<database>.pending``) now."""
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in directory.rglob("*.pending/*.json")]
+    return [r for r in records if "shown" in r]
+
+
+async def test_a_slash_final_moved_after_its_intent_was_spooled_is_intended_anew(tmp_path: Path) -> None:
+    """The final view's intent says whether its first message is anew (botkit.repair looks for
+    it by its text only then). A slash reply's final edit of its webhook message was intended
+    while the token was fresh (an edit in place), but Discord answered that PATCH with a 429
+    whose wait outlasted the token: the retry is the reply's first channel message (a POST,
+    :meth:`DiscordInteractionReply.moves`), whose id the row does not hold. The intent on disk
+    when that POST goes out says anew, so a kill with its response lost is still found."""
+    async with discord_rig(tmp_path, core=STREAMING, interaction_reply_seconds=3) as rig:
+        fake = rig.fake
+        final = fake.rate_limit  # the final edit is the one with the 👍/👎 components
+        final(
+            "PATCH",
+            r"/messages/@original$",
+            retry_after=4.0,
+            via=False,
+            match=lambda b: bool(b.get("components")),
+        )
+        moved = fake.hold("POST", rf"^/channels/{fake.channel_id}/messages$", apply=True)
+        interaction = await fake.slash_command(fake.add_user("alice"), "math", {"question": "What is 2*21?"})
+        async with asyncio.timeout(30):
+            await moved.reached.wait()
+        intents = _spooled_intents(tmp_path)
+        moved.release()
+        assert [i.get("anew") for i in intents] == [True], intents
+        await wait_idle(rig.bot, 60)
+        assert fake.interaction_messages(interaction.id) == [CONTINUED_NOTE]
+        (posted,) = [m for m in fake.messages_in(fake.channel_id) if "webhook_id" not in m]
+        assert "The final answer is 42." in posted["content"]
