@@ -284,23 +284,9 @@ async def simulate(
             failed += 1  # gave up after the retry policy's deadline of 429s
 
     await asyncio.gather(*(one(i) for i in range(replies)))
-    first = min(r.visible_at[0] for r in recorded)
-    last_final = max(r.finished_at or clock() for r in recorded)
-    stream_end = max(done_at)
-    attempts = sorted(scope.attempts)
+    counts = _counts(scope, recorded, max(done_at), clock(), enforced)
     result = RunResult(
-        replies=replies,
-        strategy=strategy,
-        enforced=enforced,
-        seed=seed,
-        attempts=len(attempts),
-        accepted=len(attempts) - (scope.over_limit if enforced else 0),
-        over_limit=scope.over_limit,
-        busy_seconds=last_final - first,
-        stream_seconds=stream_end - first,
-        attempts_during_stream=sum(1 for t in attempts if t <= stream_end),
-        peak_attempts_60s=peak_in_window(attempts, 60.0),
-        failed_finals=failed,
+        replies=replies, strategy=strategy, enforced=enforced, seed=seed, failed_finals=failed, **counts
     )
     for reply in recorded:
         end = reply.finished_at if reply.finished_at is not None else clock()
@@ -310,6 +296,24 @@ async def simulate(
         if reply.text != answer.strip():
             result.wrong_final_text += 1
     return result
+
+
+def _counts(
+    scope: PlatformScope, recorded: Sequence[TimedReply], stream_end: float, now: float, enforced: bool
+) -> dict[str, Any]:
+    """The platform scope's counts of a finished :func:`simulate` run, as :class:`RunResult` fields."""
+    first = min(r.visible_at[0] for r in recorded)
+    last_final = max(r.finished_at or now for r in recorded)
+    attempts = sorted(scope.attempts)
+    return dict(
+        attempts=len(attempts),
+        accepted=len(attempts) - (scope.over_limit if enforced else 0),
+        over_limit=scope.over_limit,
+        busy_seconds=last_final - first,
+        stream_seconds=stream_end - first,
+        attempts_during_stream=sum(1 for t in attempts if t <= stream_end),
+        peak_attempts_60s=peak_in_window(attempts, 60.0),
+    )
 
 
 async def model_stream(streamer: Any, load: Workload) -> None:
@@ -378,6 +382,17 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
     groups: dict[tuple[int, Strategy, bool], list[RunResult]] = {}
     for result in results:
         groups.setdefault((result.replies, result.strategy, result.enforced), []).append(result)
+    lines = [*_enforced_table(groups, args), *_counting_table(groups, args), *_ratio_table(groups, args)]
+    failed = sum(r.failed_finals for r in results)
+    wrong = sum(r.wrong_final_text for r in results)
+    lines += ["", f"Final texts that never landed: {failed}; replies ending with the wrong text: {wrong}."]
+    return "\n".join(lines)
+
+
+def _enforced_table(
+    groups: dict[tuple[int, Strategy, bool], list[RunResult]], args: argparse.Namespace
+) -> list[str]:
+    """The run where the platform answers past its limit with 429s."""
     limit_per_s = args.limit_per_minute / 60.0
     lines = [
         f"Platform scope limit: {args.limit_per_minute} edits per 60 s ({limit_per_s:.2f}/s). "
@@ -405,7 +420,15 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
                 f"| {fmt([max(g.final_latency) for g in group])} "
                 f"| {fmt([g.busy_seconds for g in group])} |"
             )
-    lines += [
+    return lines
+
+
+def _counting_table(
+    groups: dict[tuple[int, Strategy, bool], list[RunResult]], args: argparse.Namespace
+) -> list[str]:
+    """The run where the platform accepts every edit and counts the would-be 429s."""
+    limit_per_s = args.limit_per_minute / 60.0
+    lines = [
         "",
         "### Platform accepts everything (how many edits would have been 429s)",
         "",
@@ -427,7 +450,14 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
                 f"| {fmt([statistics.median(g.final_latency) for g in group])} "
                 f"| {fmt([max(g.final_latency) for g in group])} |"
             )
-    lines += [
+    return lines
+
+
+def _ratio_table(
+    groups: dict[tuple[int, Strategy, bool], list[RunResult]], args: argparse.Namespace
+) -> list[str]:
+    """Naive against shared, platform enforcing."""
+    lines = [
         "",
         "Ratios, naive vs shared, platform enforcing (median over seeds):",
         "",
@@ -447,10 +477,7 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
             f"| {ratio(lambda g: max(g.max_staleness), naive, shared)} "
             f"| {ratio(lambda g: statistics.median(g.final_latency), naive, shared)} |"
         )
-    failed = sum(r.failed_finals for r in results)
-    wrong = sum(r.wrong_final_text for r in results)
-    lines += ["", f"Final texts that never landed: {failed}; replies ending with the wrong text: {wrong}."]
-    return "\n".join(lines)
+    return lines
 
 
 # -- delivery: one workspace, per-method limits, before vs after issue 11 ---------------------
@@ -506,20 +533,7 @@ async def simulate_delivery(
     loop = asyncio.get_running_loop()
     clock = loop.time
     workspace = delivery_sim.Workspace(delivery_sim.SlackLimits(), load.latency, clock)
-    defaults = slack_defaults()
-    scopes = delivery_sim.Scopes(
-        edit_rate=defaults["edits_per_minute"] / 60.0,
-        edit_burst=defaults["edit_burst"],
-        post_rate=defaults["posts_per_minute"] / 60.0,
-        post_burst=defaults["post_burst"],
-        delete_rate=defaults["deletes_per_minute"] / 60.0,
-        per_method=arm != "before",
-        replace_final=arm != "before" and defaults["replace_final"],
-        status_rate=defaults["statuses_per_minute"] / 60.0,
-        status_burst=defaults["status_burst"],
-        progress=defaults["progress"] if arm in ("after", "window", "tick") else "message",
-        edit_window=(defaults["edit_window_calls"], 60.0) if arm in ("window", "tick") else None,
-    )
+    scopes = _delivery_scopes(arm)
     registry = BudgetRegistry(clock)
     rng = _Random(seed)
     arrivals = sorted(rng.uniform(0, load.arrival_window) for _ in range(questions))
@@ -553,12 +567,38 @@ async def simulate_delivery(
     await asyncio.gather(*(one(i) for i in range(questions)))
     await asyncio.sleep(600)  # virtual: background deletions of replaced placeholders end
 
-    def is_answer(text: str) -> bool:
-        return "word" in text
-
     result = DeliveryResult(
         questions, arm, seed, calls=dict(workspace.calls), limited=dict(workspace.limited)
     )
+    _add_replies(result, replies, answer)
+    return result
+
+
+def _delivery_scopes(arm: Arm) -> delivery_sim.Scopes:
+    """The Slack adapter's default budgets as ``arm`` uses them (``before``: one shared edit
+    budget, placeholders only)."""
+    defaults = slack_defaults()
+    return delivery_sim.Scopes(
+        edit_rate=defaults["edits_per_minute"] / 60.0,
+        edit_burst=defaults["edit_burst"],
+        post_rate=defaults["posts_per_minute"] / 60.0,
+        post_burst=defaults["post_burst"],
+        delete_rate=defaults["deletes_per_minute"] / 60.0,
+        per_method=arm != "before",
+        replace_final=arm != "before" and defaults["replace_final"],
+        status_rate=defaults["statuses_per_minute"] / 60.0,
+        status_burst=defaults["status_burst"],
+        progress=defaults["progress"] if arm in ("after", "window", "tick") else "message",
+        edit_window=(defaults["edit_window_calls"], 60.0) if arm in ("window", "tick") else None,
+    )
+
+
+def _add_replies(result: DeliveryResult, replies: Sequence[delivery_sim.WorkspaceReply], answer: str) -> None:
+    """Each finished reply's latencies and counts into ``result``."""
+
+    def is_answer(text: str) -> bool:
+        return "word" in text
+
     for reply in replies:
         assert reply.done_at is not None
         result.placeholder.append(reply.first_visible() - reply.asked_at)
@@ -572,7 +612,6 @@ async def simulate_delivery(
         result.status_lines += reply.status_at is not None
         if reply.visible() != [answer]:
             result.not_exactly_final += 1
-    return result
 
 
 def run_delivery(
