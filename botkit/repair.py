@@ -68,7 +68,7 @@ async def repair_leftover(
     if leftover.settled:
         await _remove(adapter, leftover, leftover.strays)
         await _discard_strays(spool, leftover)
-        await _mark_unmarked(adapter, spool, leftover)
+        await _mark_unmarked(adapter, spool, leftover, feedback=feedback)
         return
     # Listed only where the recorded ids may not tell the whole story (one read of the thread).
     needed = not leftover.message_id or leftover.intent is not None or bool(leftover.strays)
@@ -169,14 +169,18 @@ async def _close(
     return closed
 
 
-async def _mark_unmarked(adapter: Adapter, spool: WriteSpool | None, leftover: Leftover) -> None:
+async def _mark_unmarked(
+    adapter: Adapter, spool: WriteSpool | None, leftover: Leftover, *, feedback: bool = False
+) -> None:
     """The streams a finished turn left without its marker (Slack refused the stop and the
     marking ``chat.update``: the spool's ``unmarked``), marked now with the turn's final marker,
     their text as it shows (:meth:`Adapter.close_stream`). A record goes once its stream is
     marked; one that cannot be read or marked stays, so that no other turn's pass takes the
     stream (:attr:`Leftover.others`) and the next start tries again. One that shows the turn's
     marker already (its own turn's restart marked it, killed before the record went) is left
-    as it is: re-sending its text as Markdown could change how it shows."""
+    as it is: re-sending its text as Markdown could change how it shows. With ``feedback``, a
+    stream whose refused marking carried the final's 👍/👎 (:attr:`Leftover.buttoned`) gets them
+    with its marker (:meth:`Adapter.add_feedback`: one row, never twice)."""
     marked = await _carrying_marker(adapter, leftover)
     for message_id in leftover.unmarked:
         if message_id in marked:
@@ -189,7 +193,11 @@ async def _mark_unmarked(adapter: Adapter, spool: WriteSpool | None, leftover: L
                 "the unmarked stream %s in %s cannot be read; left recorded", message_id, leftover.key
             )
             continue
-        if await _close(adapter, leftover, message_id, shown=shown) and spool is not None:
+        if feedback and message_id in leftover.buttoned:
+            done = await _add_feedback(adapter, leftover, ShownMessage(message_id, shown))
+        else:
+            done = await _close(adapter, leftover, message_id, shown=shown)
+        if done and spool is not None:
             await spool.unmarked.remove(leftover.turn, message_id)
 
 
