@@ -121,6 +121,16 @@ def notice_parts(text: str, limit: int) -> list[str]:
     return parts
 
 
+def shown_as(text: str) -> str:
+    """``text`` as Discord keeps it in a message's content: leading and trailing whitespace
+    stripped on create and edit. Not in Discord's documentation; reported by bot developers
+    ("discord strips all trailing whitespace": strinking/futaba#273), and a content of only a
+    newline is refused as empty (code 50006: NITKC-DEV/Kisarazu-Multi-Manager#32). Texts that
+    differ only there show the same on Discord, so comparing this form confuses nothing that
+    Discord does not show alike."""
+    return text.strip()
+
+
 class _DiscordReply(LiveReply):
     feedback_buttons = True  # 👍/👎 components on the final message (botkit_discord.feedback)
     can_attach = True  # a message with the file, after the answer
@@ -130,6 +140,13 @@ class _DiscordReply(LiveReply):
         self.rate_key = f"discord:{channel_id}"
         self.edit_rate = edits_per_second
         self.edit_burst = 1
+
+    def rendered(self, text: str) -> str:
+        """Discord keeps a message's content with its leading and trailing whitespace stripped
+        (:func:`shown_as`), so a chunk ending in a space or newline
+        (``split_message`` cuts there) reads back without it: the final view's intent records
+        that form, which the restart pass compares with what it reads."""
+        return shown_as(text)
 
     async def edit(self, message_id: str, text: str) -> None:
         await self._edit(message_id, text, None)
@@ -242,7 +259,7 @@ class DiscordMessageReply(_DiscordReply):
         if reference is not None:
             extra |= {"reference": reference, "mention_author": False}
         message = await platform_call(lambda: channel.send(text, **extra))
-        if marker is not None and message.content.strip() != text.strip():  # Discord trims it
+        if marker is not None and shown_as(message.content) != shown_as(text):  # Discord trims it
             self.handed_back = ShownMessage(str(message.id), message.content)
         return str(message.id)
 

@@ -199,7 +199,8 @@ async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_not
         held = fake.hold("POST", r"^/channels/\d+/messages$", apply=True, match=_last_part_of_the_note)
         await _sigkill_at(tmp_path, env, held)
         note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
-        assert len(note) == 2 and "".join(m["content"] for m in note).startswith(LONG_PARTIAL)
+        # Cut at a space, which ended the first message and Discord trimmed away (fake_discord).
+        assert len(note) == 2 and " ".join(m["content"] for m in note).startswith(LONG_PARTIAL)
         assert note[-1]["content"].endswith((LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE))
         assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
         fake.nonce_seconds = 0.0
@@ -288,6 +289,25 @@ async def test_the_listing_pages_with_after_and_stops_at_the_window(tmp_path: Pa
         long_ago = time.time() - adapter.config.repair_window_seconds - 60
         assert await adapter.reply_messages(key, 1, question=question["id"], since=long_ago) == []
         assert len(fake.calls_to("GET", lists)) - before == 1
+
+
+async def test_find_shown_takes_a_chunk_ending_in_a_space_as_discord_keeps_it(tmp_path: Path) -> None:
+    """A chunk ending in a space (``split_message`` cuts a long line at a space and keeps it
+    there) posted through discord.py: Discord keeps the content without it (the fake trims, as
+    Discord is reported to), and the restart's search by text still finds that message, by the
+    chunk as it was sent; a text that differs in more than the outer whitespace is not taken."""
+    async with FakeDiscord() as fake, checked_adapter(tmp_path, fake) as adapter:
+        asker = fake.add_user("ada")
+        question = await fake.user_message(asker, fake.channel_id, f"{fake.mention} hi", dispatch=False)
+        key = ConversationKey("discord", str(fake.guild_id), str(fake.channel_id), question["id"])
+        reply = await adapter.reply_in(key, str(asker), question=question["id"])
+        assert reply is not None
+        chunk = "word " * 40  # ends in a space
+        posted = await reply.post_continuation(chunk)
+        assert fake.versions_of(int(posted)) == [chunk.rstrip()]  # as Discord keeps it
+        found = await adapter.find_shown(key, chunk, after=question["id"])
+        assert found == [ShownMessage(posted, chunk.rstrip())]
+        assert await adapter.find_shown(key, chunk + "word", after=question["id"]) == []
 
 
 # -- a reply longer than one message ------------------------------------------------------------
