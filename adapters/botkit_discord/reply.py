@@ -248,9 +248,7 @@ class DiscordMessageReply(_DiscordReply):
         """The reply's first message; with a marker (the core's turns and the restart's notes),
         with the turn's :func:`first_nonce`: where Discord hands back the message it created
         with that nonce (its content is not ``text``), :attr:`handed_back` says what it shows."""
-        if self._open_channel is not None:
-            self.channel, self.reference = await self._open_channel()
-            self._open_channel = None
+        await self._opened()
         reference = self.reference
         marker, channel = self.marker, self.channel
         extra: dict[str, Any] = (
@@ -267,7 +265,16 @@ class DiscordMessageReply(_DiscordReply):
         partial = self.channel.get_partial_message(int(message_id))
         await platform_call(lambda: _edit_message(partial, text, view))
 
+    async def _opened(self) -> None:
+        """Where the reply goes, once (``open_channel``): before its first message, or before a
+        continuation posted first (the restart finishing a note cut by a kill after its first
+        message: :func:`botkit.repair._told_already`), so that it lands beside that message."""
+        if self._open_channel is not None:
+            self.channel, self.reference = await self._open_channel()
+            self._open_channel = None
+
     async def post_continuation(self, text: str) -> str:
+        await self._opened()
         message = await platform_call(lambda: self.channel.send(text))
         return str(message.id)
 

@@ -212,6 +212,49 @@ async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_not
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
 
 
+@pytest.mark.parametrize("where", ["thread", "slash-command"])
+async def test_a_kill_between_a_long_notes_messages_leaves_one_whole_note(tmp_path: Path, where: str) -> None:
+    """As above, but the pass is SIGKILLed after the note's first message was created and
+    before its second was (that POST held, not applied). The next start, Discord's nonce
+    memory past, finds the note's first message and not the rest: it posts only the rest,
+    after it (a continuation: no nonce), so the asker sees one whole note, no part twice; the
+    row ``interrupted``, the note's record gone."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin() as standin:
+        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
+        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+            assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
+        with sqlite3.connect(database) as db:  # it streamed this much; no message recorded
+            db.execute(
+                "UPDATE messages SET status = 'streaming', content = ?, persona_name = 'default' "
+                "WHERE role = 'assistant'",
+                (LONG_PARTIAL,),
+            )
+        _accepted_an_hour_earlier(database)
+        env = _env(fake, standin, database)
+        held = fake.hold("POST", r"^/channels/\d+/messages$", apply=False, match=_last_part_of_the_note)
+        await _sigkill_at(tmp_path, env, held)
+        (first,) = _bot_messages(fake)
+        rest = held.args.get("content", "") if isinstance(held.args, dict) else ""
+        assert LONG_PARTIAL.startswith(first["content"]) and rest.endswith(LEFTOVER_NOTE)
+        assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
+        fake.nonce_seconds = 0.0
+
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+        note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+    assert [m["id"] for m in note][:1] == [first["id"]], log.decode()[-3000:]
+    # One whole note, no part twice: its first message, then the rest in one. This pass may
+    # word the rest with the sentence on a cut listing (the first part alone cannot say which
+    # form the killed pass chose); either way the partial answer shows once, then the note.
+    assert len(note) == 2 and note[0]["content"] == first["content"]
+    whole = f"{LONG_PARTIAL}\n\n{LEFTOVER_NOTE}"
+    assert " ".join(m["content"] for m in note) in (whole, f"{whole}\n\n{LOST_PLACEHOLDER_NOTE}")
+    assert note[1]["content"].startswith(rest.split("\n")[0])
+    assert [fake.versions_of(int(m["id"])) for m in note] == [[m["content"]] for m in note]
+    assert _assistant(database) == [("interrupted", LONG_PARTIAL)]
+    assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
+
+
 # -- a placeholder past the first page of its place ---------------------------------------------
 BUSY = 150  # other messages between the question and the bot's placeholder: past one page of 100
 
