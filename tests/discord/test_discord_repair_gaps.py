@@ -173,6 +173,25 @@ def _last_part_of_the_note(body: Any) -> bool:
     return content.endswith((LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE)) and not content.startswith("part0")
 
 
+async def _a_long_partial_accepted_long_ago(
+    fake: FakeDiscord, standin: Standin, tmp_path: Path, where: str
+) -> dict[str, str]:
+    """A turn accepted an hour ago ``where`` that streamed :data:`LONG_PARTIAL` and has no
+    message recorded (its restart posts a note of two messages); the env to run botkit with."""
+    database = tmp_path / "botkit.db"
+    delivery, key = await PLACES[where](fake, fake.add_user("ada"))
+    async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+        assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
+    with sqlite3.connect(database) as db:  # it streamed this much; no message recorded
+        db.execute(
+            "UPDATE messages SET status = 'streaming', content = ?, persona_name = 'default' "
+            "WHERE role = 'assistant'",
+            (LONG_PARTIAL,),
+        )
+    _accepted_an_hour_earlier(database)
+    return _env(fake, standin, database)
+
+
 @pytest.mark.parametrize("where", ["thread", "slash-command"])
 async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_note(
     tmp_path: Path, where: str
@@ -185,17 +204,7 @@ async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_not
     those two messages, never edited, and nothing more; the row ``interrupted``."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin() as standin:
-        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
-        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
-            assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
-        with sqlite3.connect(database) as db:  # it streamed this much; no message recorded
-            db.execute(
-                "UPDATE messages SET status = 'streaming', content = ?, persona_name = 'default' "
-                "WHERE role = 'assistant'",
-                (LONG_PARTIAL,),
-            )
-        _accepted_an_hour_earlier(database)
-        env = _env(fake, standin, database)
+        env = await _a_long_partial_accepted_long_ago(fake, standin, tmp_path, where)
         held = fake.hold("POST", r"^/channels/\d+/messages$", apply=True, match=_last_part_of_the_note)
         await _sigkill_at(tmp_path, env, held)
         note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
@@ -221,17 +230,7 @@ async def test_a_kill_between_a_long_notes_messages_leaves_one_whole_note(tmp_pa
     row ``interrupted``, the note's record gone."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin() as standin:
-        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
-        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
-            assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
-        with sqlite3.connect(database) as db:  # it streamed this much; no message recorded
-            db.execute(
-                "UPDATE messages SET status = 'streaming', content = ?, persona_name = 'default' "
-                "WHERE role = 'assistant'",
-                (LONG_PARTIAL,),
-            )
-        _accepted_an_hour_earlier(database)
-        env = _env(fake, standin, database)
+        env = await _a_long_partial_accepted_long_ago(fake, standin, tmp_path, where)
         held = fake.hold("POST", r"^/channels/\d+/messages$", apply=False, match=_last_part_of_the_note)
         await _sigkill_at(tmp_path, env, held)
         (first,) = _bot_messages(fake)
