@@ -257,7 +257,9 @@ class LiveReply(ABC):
     #: marking ``chat.update`` were both refused) awaits it with the message's id, and the core
     #: keeps a durable record of it (the spool's unmarked streams), so that the next start or a
     #: sweep marks it, and meanwhile no other turn's restart takes it for its own.
-    left_unmarked: Callable[[str], Awaitable[None]] | None = None
+    #: The second argument says whether the refused marking carried the final's 👍/👎: the
+    #: later marking gives them (:func:`botkit.repair.repair_leftover`, ``[feedback] enabled``).
+    left_unmarked: Callable[[str, bool], Awaitable[None]] | None = None
 
     def rendered(self, text: str) -> str:
         """The text the platform will show for a message sent as ``text`` (after this adapter's

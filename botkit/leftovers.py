@@ -75,6 +75,8 @@ class Leftover:
     settled: bool = False  # the row was final already: only its strays are left to remove
     # (Settled only) the turn's streams recorded as left without its marker: to mark.
     unmarked: tuple[str, ...] = ()
+    # (Settled only) those of them whose refused marking carried the final's 👍/👎: given them.
+    buttoned: tuple[str, ...] = ()
     # Streams recorded as other turns' and still unmarked, in this conversation: never taken
     # for this turn's own (an unmarked stream is otherwise found by where it is).
     others: frozenset[str] = frozenset()
@@ -255,7 +257,15 @@ def _with_unmarked(
         return frozenset(i for r in found if r.turn != turn for i in r.message_ids)
 
     marked = [
-        Leftover(ConversationKey(*r.key), "", "", turn=r.turn, unmarked=r.message_ids, settled=True)
+        Leftover(
+            ConversationKey(*r.key),
+            "",
+            "",
+            turn=r.turn,
+            unmarked=r.message_ids,
+            buttoned=r.buttoned,
+            settled=True,
+        )
         for r in records
         if r.turn not in still_open and r.turn not in tried
     ]

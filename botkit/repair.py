@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from botkit.adapter import Adapter
@@ -68,7 +68,7 @@ async def repair_leftover(
     if leftover.settled:
         await _remove(adapter, leftover, leftover.strays)
         await _discard_strays(spool, leftover)
-        await _mark_unmarked(adapter, spool, leftover)
+        await _mark_unmarked(adapter, spool, leftover, feedback=feedback)
         return
     # Listed only where the recorded ids may not tell the whole story (one read of the thread).
     needed = not leftover.message_id or leftover.intent is not None or bool(leftover.strays)
@@ -169,14 +169,18 @@ async def _close(
     return closed
 
 
-async def _mark_unmarked(adapter: Adapter, spool: WriteSpool | None, leftover: Leftover) -> None:
+async def _mark_unmarked(
+    adapter: Adapter, spool: WriteSpool | None, leftover: Leftover, *, feedback: bool = False
+) -> None:
     """The streams a finished turn left without its marker (Slack refused the stop and the
     marking ``chat.update``: the spool's ``unmarked``), marked now with the turn's final marker,
     their text as it shows (:meth:`Adapter.close_stream`). A record goes once its stream is
     marked; one that cannot be read or marked stays, so that no other turn's pass takes the
     stream (:attr:`Leftover.others`) and the next start tries again. One that shows the turn's
     marker already (its own turn's restart marked it, killed before the record went) is left
-    as it is: re-sending its text as Markdown could change how it shows."""
+    as it is: re-sending its text as Markdown could change how it shows. With ``feedback``, a
+    stream whose refused marking carried the final's 👍/👎 (:attr:`Leftover.buttoned`) gets them
+    with its marker (:meth:`Adapter.add_feedback`: one row, never twice)."""
     marked = await _carrying_marker(adapter, leftover)
     for message_id in leftover.unmarked:
         if message_id in marked:
@@ -189,7 +193,11 @@ async def _mark_unmarked(adapter: Adapter, spool: WriteSpool | None, leftover: L
                 "the unmarked stream %s in %s cannot be read; left recorded", message_id, leftover.key
             )
             continue
-        if await _close(adapter, leftover, message_id, shown=shown) and spool is not None:
+        if feedback and message_id in leftover.buttoned:
+            done = await _add_feedback(adapter, leftover, ShownMessage(message_id, shown))
+        else:
+            done = await _close(adapter, leftover, message_id, shown=shown)
+        if done and spool is not None:
             await spool.unmarked.remove(leftover.turn, message_id)
 
 
@@ -528,7 +536,7 @@ async def _tell(
         # Each as the messages it was split into (_post_note): a long note is no one message.
         notes = [_note_chunks(reply, form) for form in dict.fromkeys((text, plain))]
         told_at = leftover.told_at
-        if told_at is not None and await _told_already(adapter, leftover, notes, told_at):
+        if told_at is not None and await _told_already(adapter, leftover, reply, notes, told_at):
             return None
         if leftover.turn:
             reply.marker = ReplyMarker(leftover.turn, "final")
@@ -559,54 +567,81 @@ async def _post_note(reply: LiveReply, text: str) -> ShownMessage | None:
     single refusal must not lose the note while the row is settled all the same. A retried first
     post is safe: it carries the turn's nonce, so Discord hands back the note it created."""
     chunks = _note_chunks(reply, text)
-    scope = reply.rate_scope("post")
-    posts = RetryPolicy(EditBudget(scope.per_second, scope.burst))
+    posts = _note_posts(reply)
     reply.handed_back = None
     message_id = await posts.land(lambda: reply.post_placeholder(chunks[0]))
     handed = reply.handed_back
     if handed is not None and handed.message_id == message_id:
         return handed
-    for chunk in chunks[1:]:
-        await posts.land(functools.partial(reply.post_continuation, chunk))
+    await _post_rest(reply, posts, chunks[1:])
     return None
 
 
+def _note_posts(reply: LiveReply) -> RetryPolicy:
+    """The retry policy a note's posts land with: a budget of the reply's post rate."""
+    scope = reply.rate_scope("post")
+    return RetryPolicy(EditBudget(scope.per_second, scope.burst))
+
+
+async def _post_rest(reply: LiveReply, posts: RetryPolicy, chunks: Sequence[str]) -> None:
+    """A note's messages after its first, each a continuation (no nonce: only the first has one)."""
+    for chunk in chunks:
+        await posts.land(functools.partial(reply.post_continuation, chunk))
+
+
 async def _told_already(
-    adapter: Adapter, leftover: Leftover, notes: Iterable[Sequence[str]], since: float
+    adapter: Adapter, leftover: Leftover, reply: LiveReply, notes: Sequence[Sequence[str]], since: float
 ) -> bool:
     """A previous pass posted one of ``notes`` (its note, each as the messages it was split
     into) where the asker asked, at or after ``since``: its first message, and each other one
-    after the one before it. A note cut short by a kill between its messages is not found
-    (posted again: where Discord remembers the nonce, its first message is handed back and
-    only the rest is posted)."""
+    after the one before it. A note cut short by a kill between its messages (its first ones
+    shown, in order, the rest not) is finished here: only the missing messages are posted,
+    after the last one shown, so the asker sees one whole note (the form shown furthest; this
+    pass's own on a tie). True where the asker has been told (nothing more to post)."""
+    best: tuple[Sequence[str], list[ShownMessage]] | None = None
     for chunks in notes:
         try:
             shown = await _note_shown(adapter, leftover, chunks, since)
         except Exception:
             log.exception("could not look for the note of turn %s in %s", leftover.turn, leftover.key)
             return False
-        if shown is not None:
+        if len(shown) == len(chunks):
             log.info(
                 "turn %s in %s: a previous restart told the asker already (message %s); left as it is",
                 leftover.turn,
                 leftover.key,
-                shown.message_id,
+                shown[0].message_id,
             )
             return True
-    return False
+        if shown and (best is None or len(shown) > len(best[1])):
+            best = (chunks, shown)
+    if best is None:
+        return False
+    chunks, shown = best
+    log.warning(
+        "turn %s in %s: a previous restart's note was cut after %d of its %d messages; posting the rest",
+        leftover.turn,
+        leftover.key,
+        len(shown),
+        len(chunks),
+    )
+    await _post_rest(reply, _note_posts(reply), chunks[len(shown) :])
+    return True
 
 
 async def _note_shown(
     adapter: Adapter, leftover: Leftover, chunks: Sequence[str], since: float
-) -> ShownMessage | None:
-    """The first message of the note ``chunks`` shown from ``since`` on, with the rest after
-    it in order (:meth:`Adapter.find_shown`); None where any of them is not shown."""
+) -> list[ShownMessage]:
+    """The messages of the note ``chunks`` shown, in order: its first from ``since`` on, each
+    other one after the one before it (:meth:`Adapter.find_shown`), up to the first not shown
+    (empty where its first is not)."""
     found = await adapter.find_shown(leftover.key, chunks[0], since=since)
-    first = found[0] if found else None
-    previous = first
+    shown = [found[0]] if found else []
     for chunk in chunks[1:]:
-        if previous is None:
-            return None
-        after = await adapter.find_shown(leftover.key, chunk, after=previous.message_id)
-        previous = after[0] if after else None
-    return first if previous is not None else None
+        if not shown:
+            break
+        after = await adapter.find_shown(leftover.key, chunk, after=shown[-1].message_id)
+        if not after:
+            break
+        shown.append(after[0])
+    return shown

@@ -279,3 +279,29 @@ async def test_a_burst_of_records_is_handed_to_the_syncers_in_lanes_not_one_task
         0: "first",
         **{turn: f"{turn}" * 500 for turn in range(1, 21)},
     }
+
+
+async def test_an_unmarked_streams_record_says_which_get_buttons_and_an_older_one_none(
+    tmp_path: Path,
+) -> None:
+    """The spool's unmarked-stream record keeps, beside the ids, those whose refused marking
+    carried the final's 👍/👎 (``buttoned``: the later marking gives them), through an addition
+    and a removal; a record written before that field (no ``buttoned`` key) reads as none."""
+    import json
+
+    from botkit.store.spool import WriteSpool
+
+    spool = WriteSpool(tmp_path / "pending", "sqlite+aiosqlite:///x.db")
+    key = ("slack", "T1", "C1", "1.0")
+    await spool.unmarked.add(5, key, "1.1")
+    await spool.unmarked.add(5, key, "1.2", buttons=True)
+    ((record,),) = [spool.unmarked.all()]
+    assert (record.message_ids, record.buttoned) == (("1.1", "1.2"), ("1.2",))
+    await spool.unmarked.remove(5, "1.1")
+    ((record,),) = [spool.unmarked.all()]
+    assert (record.message_ids, record.buttoned) == (("1.2",), ("1.2",))
+    (path,) = (tmp_path / "pending").glob("unmarked-*.json")
+    older = {k: v for k, v in json.loads(path.read_text()).items() if k != "buttoned"}
+    path.write_text(json.dumps(older))
+    ((record,),) = [spool.unmarked.all()]
+    assert (record.message_ids, record.buttoned) == (("1.2",), ())

@@ -24,7 +24,7 @@ from botkit_discord.feedback import FeedbackButton, answer_vote, feedback_view, 
 from botkit_discord.identity import channel_and_thread, member_roles, workspace_of
 from botkit_discord.mentions import MentionRouter
 from botkit_discord.ratelimits import RouteLimits
-from botkit_discord.reply import DiscordInteractionReply, DiscordMessageReply
+from botkit_discord.reply import DiscordInteractionReply, DiscordMessageReply, shown_as
 from botkit_discord.settings import DiscordSettings
 
 log = logging.getLogger("botkit_discord")
@@ -316,7 +316,8 @@ class DiscordAdapter(Adapter):
                 except (discord.NotFound, discord.Forbidden):
                     continue
                 read = True
-                found = [m for m in listed if m.author.id == me and m.content == text]
+                # As Discord keeps it (shown_as): a chunk ending in a space reads back without it.
+                found = [m for m in listed if m.author.id == me and shown_as(m.content) == shown_as(text)]
                 if found:
                     return [ShownMessage(str(m.id), m.content) for m in found]
         return [] if read else None

@@ -121,6 +121,16 @@ def notice_parts(text: str, limit: int) -> list[str]:
     return parts
 
 
+def shown_as(text: str) -> str:
+    """``text`` as Discord keeps it in a message's content: leading and trailing whitespace
+    stripped on create and edit. Not in Discord's documentation; reported by bot developers
+    ("discord strips all trailing whitespace": strinking/futaba#273), and a content of only a
+    newline is refused as empty (code 50006: NITKC-DEV/Kisarazu-Multi-Manager#32). Texts that
+    differ only there show the same on Discord, so comparing this form confuses nothing that
+    Discord does not show alike."""
+    return text.strip()
+
+
 class _DiscordReply(LiveReply):
     feedback_buttons = True  # 👍/👎 components on the final message (botkit_discord.feedback)
     can_attach = True  # a message with the file, after the answer
@@ -130,6 +140,13 @@ class _DiscordReply(LiveReply):
         self.rate_key = f"discord:{channel_id}"
         self.edit_rate = edits_per_second
         self.edit_burst = 1
+
+    def rendered(self, text: str) -> str:
+        """Discord keeps a message's content with its leading and trailing whitespace stripped
+        (:func:`shown_as`), so a chunk ending in a space or newline
+        (``split_message`` cuts there) reads back without it: the final view's intent records
+        that form, which the restart pass compares with what it reads."""
+        return shown_as(text)
 
     async def edit(self, message_id: str, text: str) -> None:
         await self._edit(message_id, text, None)
@@ -231,9 +248,7 @@ class DiscordMessageReply(_DiscordReply):
         """The reply's first message; with a marker (the core's turns and the restart's notes),
         with the turn's :func:`first_nonce`: where Discord hands back the message it created
         with that nonce (its content is not ``text``), :attr:`handed_back` says what it shows."""
-        if self._open_channel is not None:
-            self.channel, self.reference = await self._open_channel()
-            self._open_channel = None
+        await self._opened()
         reference = self.reference
         marker, channel = self.marker, self.channel
         extra: dict[str, Any] = (
@@ -242,7 +257,7 @@ class DiscordMessageReply(_DiscordReply):
         if reference is not None:
             extra |= {"reference": reference, "mention_author": False}
         message = await platform_call(lambda: channel.send(text, **extra))
-        if marker is not None and message.content.strip() != text.strip():  # Discord trims it
+        if marker is not None and shown_as(message.content) != shown_as(text):  # Discord trims it
             self.handed_back = ShownMessage(str(message.id), message.content)
         return str(message.id)
 
@@ -250,7 +265,16 @@ class DiscordMessageReply(_DiscordReply):
         partial = self.channel.get_partial_message(int(message_id))
         await platform_call(lambda: _edit_message(partial, text, view))
 
+    async def _opened(self) -> None:
+        """Where the reply goes, once (``open_channel``): before its first message, or before a
+        continuation posted first (the restart finishing a note cut by a kill after its first
+        message: :func:`botkit.repair._told_already`), so that it lands beside that message."""
+        if self._open_channel is not None:
+            self.channel, self.reference = await self._open_channel()
+            self._open_channel = None
+
     async def post_continuation(self, text: str) -> str:
+        await self._opened()
         message = await platform_call(lambda: self.channel.send(text))
         return str(message.id)
 

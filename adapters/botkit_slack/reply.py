@@ -568,7 +568,7 @@ class SlackReply(LiveReply):
         except SlackApiError as err:
             log.warning("cannot mark the stopped stream %s: %s", stream.ts, _code(err))
             if self.left_unmarked is not None:
-                await self.left_unmarked(stream.ts)
+                await self.left_unmarked(stream.ts, turn_id is not None)
         stream.unmarked = False
 
 

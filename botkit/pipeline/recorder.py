@@ -479,15 +479,16 @@ class TurnRecorder:
         else:
             await spool.add_stray(turn, key, message_id)
 
-    async def unmarked_stream(self, message_id: str) -> None:
+    async def unmarked_stream(self, message_id: str, buttons: bool = False) -> None:
         """A message of this turn the platform shows without the turn's marker, and refused to
         mark (:attr:`LiveReply.left_unmarked`): recorded durably, before the reply goes on to its
         final write, so that the next start or a sweep marks it and, until then, no other turn's
-        restart takes it for its own (:mod:`botkit.repair`)."""
+        restart takes it for its own (:mod:`botkit.repair`). ``buttons``: the refused marking
+        carried the final's 👍/👎, so the later marking gives them too."""
         spooled = self._spooled()
         if spooled is not None:
             spool, turn, key = spooled
-            await spool.unmarked.add(turn, key, message_id)
+            await spool.unmarked.add(turn, key, message_id, buttons=buttons)
 
     def _spooled(self) -> tuple[WriteSpool, int, tuple[str, str, str, str]] | None:
         """The spool, this turn's id and its conversation's key as the spool records it; None

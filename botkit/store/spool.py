@@ -200,6 +200,9 @@ class Strays:
     turn: int
     key: tuple[str, str, str, str]
     message_ids: tuple[str, ...]
+    # (Unmarked streams only) those whose refused marking carried the final's 👍/👎: the later
+    # marking gives them. Absent in a record written before this field: none.
+    buttoned: tuple[str, ...] = ()
 
 
 class WriteSpool:
@@ -337,17 +340,25 @@ class MessageRecords:
     def _path(self, turn: int) -> Path:
         return self._spool.directory / f"{self._kind}-{self._spool._prefix}{turn}.json"
 
-    def _write(self, turn: int, key: tuple[str, ...], ids: list[str]) -> None:
-        data = {"database": self._spool.database, "turn": turn, "key": list(key), "ids": ids}
+    def _write(self, turn: int, key: tuple[str, ...], ids: list[str], buttoned: list[str]) -> None:
+        data: dict[str, Any] = {"database": self._spool.database, "turn": turn, "key": list(key), "ids": ids}
+        if buttoned:
+            data["buttoned"] = buttoned
         _write(self._path(turn), data, f"{self._what} of turn {turn}")
 
-    async def add(self, turn: int, key: tuple[str, str, str, str], message_id: str) -> None:
-        """Durable once this returns (read, extended and written as one job on the worker)."""
+    async def add(
+        self, turn: int, key: tuple[str, str, str, str], message_id: str, *, buttons: bool = False
+    ) -> None:
+        """Durable once this returns (read, extended and written as one job on the worker).
+        ``buttons``: the message is to get the final's 👍/👎 when acted on (:attr:`Strays.buttoned`)."""
 
         def add() -> None:
-            known = next((r.message_ids for r in self.all() if r.turn == turn), ())
-            if message_id not in known:
-                self._write(turn, key, [*known, message_id])
+            known = next((r for r in self.all() if r.turn == turn), None)
+            ids = list(known.message_ids) if known is not None else []
+            buttoned = list(known.buttoned) if known is not None else []
+            if message_id not in ids or (buttons and message_id not in buttoned):
+                ids = ids if message_id in ids else [*ids, message_id]
+                self._write(turn, key, ids, [*buttoned, message_id] if buttons else buttoned)
 
         await self._spool._run(add)
 
@@ -359,7 +370,7 @@ class MessageRecords:
                 if record.turn == turn:
                     left = [m for m in record.message_ids if m != message_id]
                     if left:
-                        self._write(turn, record.key, left)
+                        self._write(turn, record.key, left, [m for m in record.buttoned if m in left])
                         return
             _unlink(self._path(turn), durable=False)
 
@@ -373,7 +384,8 @@ class MessageRecords:
         """This database's records of the kind (an unreadable file is left in place)."""
 
         def parse(data: dict[str, Any]) -> Strays:
-            return Strays(int(data["turn"]), tuple(data["key"]), tuple(str(i) for i in data["ids"]))
+            ids, buttoned = (tuple(str(i) for i in data.get(f) or ()) for f in ("ids", "buttoned"))
+            return Strays(int(data["turn"]), tuple(data["key"]), ids, buttoned)
 
         return self._spool._read(f"{self._kind}-{self._spool._prefix}*.json", parse)
 

@@ -40,6 +40,8 @@ REST (under ``/api/v10``; bot routes need ``Authorization: Bot <token>``, else 4
   same message answers 400 code 160004; in a channel of :attr:`FakeDiscord.no_thread_permission`
   403 code 50013; in one of :attr:`FakeDiscord.too_many_threads` 400 code 160006).
 - Message content over 2,000 characters is refused with 400 (code 50035), as Discord does.
+- Content is kept with its leading and trailing whitespace stripped, on create and edit (as
+  Discord is reported to: :func:`_trimmed`); one of only whitespace is empty (400, code 50006).
 - Replies: a ``message_reference`` to a message in another channel is refused (400 code 50035,
   ``REPLIES_CANNOT_REFERENCE_OTHER_CHANNEL``), to an unknown one too (``REPLIES_UNKNOWN_MESSAGE``)
   unless ``fail_if_not_exists`` is false, which posts a normal message with no reference.
@@ -874,7 +876,7 @@ class FakeDiscord(LocalServer):
             message = self._message_payload(
                 interaction.channel_id,
                 self.bot_user,
-                data.get("content", "") or "",
+                _trimmed(data.get("content")),
                 flags=flags,
                 webhook_id=str(self.application_id),
                 application_id=str(self.application_id),
@@ -945,7 +947,7 @@ class FakeDiscord(LocalServer):
         if original is not None and int(original.get("flags", 0)) & FLAG_LOADING:
             # Discord's backwards compatibility: the first follow-up after a deferral resolves the
             # loading response (an edit; its ephemeral state cannot change, so flags are ignored).
-            original["content"] = body.get("content", "") or ""
+            original["content"] = _trimmed(body.get("content"))
             original["components"] = body.get("components") or []
             original["flags"] = int(original["flags"]) & ~FLAG_LOADING
             original["edited_timestamp"] = _iso()
@@ -957,7 +959,7 @@ class FakeDiscord(LocalServer):
         message = self._message_payload(
             interaction.channel_id,
             self.bot_user,
-            body.get("content", "") or "",
+            _trimmed(body.get("content")),
             flags=int(body.get("flags", 0)),
             webhook_id=str(self.application_id),
             application_id=str(self.application_id),
@@ -1006,7 +1008,7 @@ class FakeDiscord(LocalServer):
     def _apply_edit(self, message: dict[str, Any], body: Mapping[str, Any]) -> None:
         """A PATCH's content and components (a key left out keeps what the message had)."""
         if "content" in body:
-            message["content"] = body["content"] or ""
+            message["content"] = _trimmed(body["content"])
         if "components" in body:
             message["components"] = body["components"] or []
         if "embeds" in body:
@@ -1084,7 +1086,7 @@ class FakeDiscord(LocalServer):
         if channel_id not in self.channels:
             return self._error(404, 10003, "Unknown Channel")
         body = _body(request) or {}
-        content = body.get("content", "") or ""
+        content = _trimmed(body.get("content"))
         if (problem := self._too_long(content)) is not None:
             return problem
         files = request[_FILES]
@@ -1597,6 +1599,15 @@ class FakeDiscord(LocalServer):
             raise AssertionError(f"expected an autocomplete result (type 8), got {callback}")
         choices: list[dict[str, Any]] = callback["data"]["choices"]
         return choices
+
+
+def _trimmed(content: Any) -> str:
+    """A message's content as Discord keeps it: leading and trailing whitespace stripped on
+    create and edit. Discord does not document this; bot developers report it ("discord strips
+    all trailing whitespace": strinking/futaba#273), and Discord refuses a content of only a
+    newline as empty (code 50006: NITKC-DEV/Kisarazu-Multi-Manager#32). Python's
+    ``str.strip`` stands in for Discord's own idea of whitespace."""
+    return str(content or "").strip()
 
 
 def visible_text(message: Mapping[str, Any]) -> str:

@@ -173,6 +173,25 @@ def _last_part_of_the_note(body: Any) -> bool:
     return content.endswith((LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE)) and not content.startswith("part0")
 
 
+async def _a_long_partial_accepted_long_ago(
+    fake: FakeDiscord, standin: Standin, tmp_path: Path, where: str
+) -> dict[str, str]:
+    """A turn accepted an hour ago ``where`` that streamed :data:`LONG_PARTIAL` and has no
+    message recorded (its restart posts a note of two messages); the env to run botkit with."""
+    database = tmp_path / "botkit.db"
+    delivery, key = await PLACES[where](fake, fake.add_user("ada"))
+    async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
+        assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
+    with sqlite3.connect(database) as db:  # it streamed this much; no message recorded
+        db.execute(
+            "UPDATE messages SET status = 'streaming', content = ?, persona_name = 'default' "
+            "WHERE role = 'assistant'",
+            (LONG_PARTIAL,),
+        )
+    _accepted_an_hour_earlier(database)
+    return _env(fake, standin, database)
+
+
 @pytest.mark.parametrize("where", ["thread", "slash-command"])
 async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_note(
     tmp_path: Path, where: str
@@ -185,27 +204,51 @@ async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_not
     those two messages, never edited, and nothing more; the row ``interrupted``."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin() as standin:
-        delivery, key = await PLACES[where](fake, fake.add_user("ada"))
-        async with TestBot(tmp_path / "crashed", database_url=f"sqlite+aiosqlite:///{database}") as crashed:
-            assert await crashed.store.accept("discord", delivery, key, user_text="lost?", user_id="1")
-        with sqlite3.connect(database) as db:  # it streamed this much; no message recorded
-            db.execute(
-                "UPDATE messages SET status = 'streaming', content = ?, persona_name = 'default' "
-                "WHERE role = 'assistant'",
-                (LONG_PARTIAL,),
-            )
-        _accepted_an_hour_earlier(database)
-        env = _env(fake, standin, database)
+        env = await _a_long_partial_accepted_long_ago(fake, standin, tmp_path, where)
         held = fake.hold("POST", r"^/channels/\d+/messages$", apply=True, match=_last_part_of_the_note)
         await _sigkill_at(tmp_path, env, held)
         note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
-        assert len(note) == 2 and "".join(m["content"] for m in note).startswith(LONG_PARTIAL)
+        # Cut at a space, which ended the first message and Discord trimmed away (fake_discord).
+        assert len(note) == 2 and " ".join(m["content"] for m in note).startswith(LONG_PARTIAL)
         assert note[-1]["content"].endswith((LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE))
         assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
         fake.nonce_seconds = 0.0
 
         log = await _restart_until_settled(fake, tmp_path, env, database)
     assert [m["id"] for m in _bot_messages(fake)] == [m["id"] for m in note], log.decode()[-3000:]
+    assert [fake.versions_of(int(m["id"])) for m in note] == [[m["content"]] for m in note]
+    assert _assistant(database) == [("interrupted", LONG_PARTIAL)]
+    assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
+
+
+@pytest.mark.parametrize("where", ["thread", "slash-command"])
+async def test_a_kill_between_a_long_notes_messages_leaves_one_whole_note(tmp_path: Path, where: str) -> None:
+    """As above, but the pass is SIGKILLed after the note's first message was created and
+    before its second was (that POST held, not applied). The next start, Discord's nonce
+    memory past, finds the note's first message and not the rest: it posts only the rest,
+    after it (a continuation: no nonce), so the asker sees one whole note, no part twice; the
+    row ``interrupted``, the note's record gone."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin() as standin:
+        env = await _a_long_partial_accepted_long_ago(fake, standin, tmp_path, where)
+        held = fake.hold("POST", r"^/channels/\d+/messages$", apply=False, match=_last_part_of_the_note)
+        await _sigkill_at(tmp_path, env, held)
+        (first,) = _bot_messages(fake)
+        rest = held.args.get("content", "") if isinstance(held.args, dict) else ""
+        assert LONG_PARTIAL.startswith(first["content"]) and rest.endswith(LEFTOVER_NOTE)
+        assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
+        fake.nonce_seconds = 0.0
+
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+        note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+    assert [m["id"] for m in note][:1] == [first["id"]], log.decode()[-3000:]
+    # One whole note, no part twice: its first message, then the rest in one. This pass may
+    # word the rest with the sentence on a cut listing (the first part alone cannot say which
+    # form the killed pass chose); either way the partial answer shows once, then the note.
+    assert len(note) == 2 and note[0]["content"] == first["content"]
+    whole = f"{LONG_PARTIAL}\n\n{LEFTOVER_NOTE}"
+    assert " ".join(m["content"] for m in note) in (whole, f"{whole}\n\n{LOST_PLACEHOLDER_NOTE}")
+    assert note[1]["content"].startswith(rest.split("\n")[0])
     assert [fake.versions_of(int(m["id"])) for m in note] == [[m["content"]] for m in note]
     assert _assistant(database) == [("interrupted", LONG_PARTIAL)]
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
@@ -288,6 +331,25 @@ async def test_the_listing_pages_with_after_and_stops_at_the_window(tmp_path: Pa
         long_ago = time.time() - adapter.config.repair_window_seconds - 60
         assert await adapter.reply_messages(key, 1, question=question["id"], since=long_ago) == []
         assert len(fake.calls_to("GET", lists)) - before == 1
+
+
+async def test_find_shown_takes_a_chunk_ending_in_a_space_as_discord_keeps_it(tmp_path: Path) -> None:
+    """A chunk ending in a space (``split_message`` cuts a long line at a space and keeps it
+    there) posted through discord.py: Discord keeps the content without it (the fake trims, as
+    Discord is reported to), and the restart's search by text still finds that message, by the
+    chunk as it was sent; a text that differs in more than the outer whitespace is not taken."""
+    async with FakeDiscord() as fake, checked_adapter(tmp_path, fake) as adapter:
+        asker = fake.add_user("ada")
+        question = await fake.user_message(asker, fake.channel_id, f"{fake.mention} hi", dispatch=False)
+        key = ConversationKey("discord", str(fake.guild_id), str(fake.channel_id), question["id"])
+        reply = await adapter.reply_in(key, str(asker), question=question["id"])
+        assert reply is not None
+        chunk = "word " * 40  # ends in a space
+        posted = await reply.post_continuation(chunk)
+        assert fake.versions_of(int(posted)) == [chunk.rstrip()]  # as Discord keeps it
+        found = await adapter.find_shown(key, chunk, after=question["id"])
+        assert found == [ShownMessage(posted, chunk.rstrip())]
+        assert await adapter.find_shown(key, chunk + "word", after=question["id"]) == []
 
 
 # -- a reply longer than one message ------------------------------------------------------------

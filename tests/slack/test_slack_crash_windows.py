@@ -839,12 +839,19 @@ async def test_a_stream_slack_refused_to_stop_and_to_mark_is_marked_later_and_no
         markings = [c.error for c in slack.calls_of("chat.update") if _refused_marking(stream)(c.args)]
         assert (stops, markings) == (["stopped_by_user"], ["cant_update_message"])
 
-        log = await _restart(tmp_path, slack, env, lambda: _rows_with_ids(database)[-1][1] != "streaming")
+        def done() -> bool:
+            return _rows_with_ids(database)[-1][1] != "streaming" and bool(replies()[0].buttons())
+
+        log = await _restart_and_vote(tmp_path, slack, env, done, lambda: replies()[0])
         await _until(lambda: not _pending(tmp_path), 10)
     (marked, note) = replies()
     assert marked.ts == stream.ts, log.decode()[-3000:]
     assert marked.history == [*answer, answer[-1]]  # re-sent as it shows, never the note
     assert marked.metadata == metadata(ReplyMarker(first_turn, "final")) and not marked.streaming
+    # The 👍/👎 the refused marking carried, given by the later marking: one row, a click a vote.
+    assert [b["value"] for b in marked.buttons()] == [str(first_turn)] * 2
+    assert [b["type"] for b in marked.blocks or []] == ["markdown", "actions"]
+    assert _votes(database) == [(first_turn, "U0ALICE", "up")]
     assert [c.error for c in slack.calls_of("chat.stopStream")] == ["stopped_by_user"] * 2
     assert [c.error for c in slack.calls_of("chat.update") if _refused_marking(stream)(c.args)] == [
         "cant_update_message",
@@ -900,6 +907,10 @@ async def test_a_stream_slack_refused_to_mark_is_marked_by_the_next_sweep_asked_
             markings = _refused_marking(stream)
             await _until(lambda: len([c for c in slack.calls_of("chat.update") if markings(c.args)]) == 2)
             await _beats(database, 4)
+            if sweep == "marks":  # the 👍/👎 the refused marking carried, given by the sweep's
+                envelope = await slack.click_button(replies()[0], UP, user="U0ALICE")
+                await slack.wait_for_ack(envelope["envelope_id"])
+                await slack.wait_for(lambda: bool(slack.ephemerals), 30)
         finally:
             process.terminate()
             await process.communicate()
@@ -911,6 +922,9 @@ async def test_a_stream_slack_refused_to_mark_is_marked_by_the_next_sweep_asked_
         assert errors == ["cant_update_message", None]
         assert message.metadata == metadata(ReplyMarker(turn, "final"))
         assert message.history[-1] == message.history[-2] == stream_markdown(FORMATTED)
+        assert [b["value"] for b in message.buttons()] == [str(turn)] * 2
+        assert [b["type"] for b in message.blocks or []] == ["markdown", "actions"]
+        assert _votes(database) == [(turn, "U0ALICE", "up")]
         assert _pending(tmp_path) == []
     else:
         assert errors == ["cant_update_message"] * 2
