@@ -330,8 +330,7 @@ class DiscordInteractionReply(_DiscordReply):
     def moves(self, message_id: str) -> bool:
         """A webhook message moved to the channel already, or to be moved on its next edit
         (the token has aged out: :meth:`_edit`)."""
-        webhook = message_id == self._original_id or message_id in self._followups
-        return message_id in self._moved or (webhook and not self.token_fresh)
+        return message_id in self._moved or self.edit_kind(message_id) == "post"
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         """With ``limits``: Discord's bucket of ``kind`` calls on this interaction's webhook
