@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,6 +44,27 @@ UNANSWERED_NOTE = "⚠️ _Interrupted: botkit restarted before it could answer 
 #: Under the restart's note where its reply's first message may exist unfound (the search for it
 #: stopped at a bound: botkit.repair), so that a placeholder still "Thinking…" is explained.
 LOST_PLACEHOLDER_NOTE = "_If an earlier reply to this still says “Thinking…”, the same restart cut it off._"
+
+#: The first character of this botkit's worker ids (:func:`new_worker_id`): not a hex digit,
+#: which every worker id of an older botkit is (``uuid4().hex``). The rows a worker writes
+#: carry its id (``owner``), so a restart can tell a turn an older botkit started
+#: (:func:`started_by_older`), whose reply's first message that botkit keyed its own way.
+WORKER_TAG = "q"
+
+
+def new_worker_id() -> str:
+    """This process's id in ``workers`` (32 characters, as the column holds): :data:`WORKER_TAG`
+    and 31 random hex digits."""
+    return WORKER_TAG + uuid.uuid4().hex[1:]
+
+
+def started_by_older(owner: str | None) -> bool:
+    """The turn whose row ``owner`` wrote was started by a botkit older than this one's worker
+    ids (:data:`WORKER_TAG`), or before rows carried their owner (None): its reply's first
+    message may carry what that botkit put on it (:attr:`~botkit.events.LiveReply.older_turn`).
+    A row claimed since by a restart pass of this botkit carries that pass's id (a second kill
+    during the pass: it reads as this botkit's)."""
+    return owner is None or not owner.startswith(WORKER_TAG)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Any
 
 from botkit.adapter import Adapter
 from botkit.events import LiveReply
-from botkit.leftovers import LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE, Leftover
+from botkit.leftovers import LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE, Leftover, started_by_older
 from botkit.markers import Listing, ReplyMarker, ShownMessage
 from botkit.store import ConversationStore
 from botkit.store.spool import SpooledNote, WriteSpool
@@ -540,6 +540,7 @@ async def _tell(
             return None
         if leftover.turn:
             reply.marker = ReplyMarker(leftover.turn, "final")
+            reply.older_turn = started_by_older(leftover.owner)  # its first message keyed as it was
             if spool is not None:
                 key = leftover.key
                 where = (key.platform, key.workspace, key.channel, key.thread)

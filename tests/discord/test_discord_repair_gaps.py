@@ -10,13 +10,14 @@ import json
 import signal
 import sqlite3
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botkit_discord.adapter import fit_message
-from botkit_discord.reply import CONTINUED_NOTE
+from botkit_discord.reply import CONTINUED_NOTE, older_nonce
 from test_discord_crash_windows import (
     ANSWER,
     EDIT,
@@ -33,7 +34,14 @@ from test_discord_crash_windows import (
 from test_discord_restart_repair import checked_adapter
 
 from botkit.events import ConversationKey
-from botkit.leftovers import LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE
+from botkit.leftovers import (
+    LEFTOVER_NOTE,
+    LOST_PLACEHOLDER_NOTE,
+    UNANSWERED_NOTE,
+    WORKER_TAG,
+    new_worker_id,
+    started_by_older,
+)
 from botkit.markers import ShownMessage
 from botkit.testing import Standin
 from botkit.testing.fake_discord import FakeDiscord
@@ -620,6 +628,23 @@ def _accepted_an_hour_earlier(database: Path) -> None:
         db.execute("UPDATE messages SET created_at = datetime(created_at, '-1 hour')")
 
 
+def _inline_question(*, busy: bool = False) -> Callable[[FakeDiscord, int], Awaitable[Hold]]:
+    """An inline mention (after ``BUSY`` messages of chatter where ``busy``) whose placeholder's
+    POST is held, applied: what ``_killed_while_the_placeholder_posts`` SIGKILLs botkit at."""
+
+    async def ask(fake: FakeDiscord, asker: int) -> Hold:
+        question = await fake.user_message(asker, fake.channel_id, f"{fake.mention} a story", dispatch=False)
+        if busy:
+            await _busy(fake, fake.channel_id, question)
+        held = fake.hold(
+            "POST", rf"^/channels/{fake.channel_id}/messages$", apply=True, match=_placeholder_post
+        )
+        await fake.redeliver(question)
+        return held
+
+    return ask
+
+
 @pytest.mark.parametrize("restart", ["soon", "later"])
 @pytest.mark.parametrize("bound", ["window", "pages"])
 async def test_a_placeholder_past_the_listings_bounds_is_handed_back_or_the_note_says_so(
@@ -637,19 +662,7 @@ async def test_a_placeholder_past_the_listings_bounds_is_handed_back_or_the_note
     async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
         standin.script_reply(ANSWER)
         env = _inline_env(fake, standin, database, **({"repair_max_pages": "1"} if bound == "pages" else {}))
-
-        async def ask(fake: FakeDiscord, asker: int) -> Hold:
-            question = await fake.user_message(
-                asker, fake.channel_id, f"{fake.mention} a story", dispatch=False
-            )
-            if bound == "pages":
-                await _busy(fake, fake.channel_id, question)
-            held = fake.hold(
-                "POST", rf"^/channels/{fake.channel_id}/messages$", apply=True, match=_placeholder_post
-            )
-            await fake.redeliver(question)
-            return held
-
+        ask = _inline_question(busy=bound == "pages")
         checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, ask)
         placeholder = _placeholder(fake, set())
         if bound == "window":
@@ -761,3 +774,53 @@ async def test_the_same_turn_id_in_a_recreated_database_gets_its_own_first_messa
     assert _recorded_ids(second_db) == [second["id"]]
     nonces = _nonces(fake)
     assert len(nonces) == 2 and nonces[0] != nonces[1] and all(len(n) <= 25 for n in nonces)
+
+
+# -- a turn an older botkit started ----------------------------------------------------------------
+def _as_an_older_botkit_left_it(fake: FakeDiscord, database: Path, placeholder: dict[str, Any]) -> None:
+    """The killed turn as a botkit older than the question in the nonce (and than tagged worker
+    ids) leaves it: the row owned by a plain ``uuid4().hex`` worker id, and the placeholder
+    created with the nonce of turn and channel only (``older_nonce``), which Discord remembers
+    in place of the one this botkit posted it with."""
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE messages SET owner = ? WHERE owner IS NOT NULL", (uuid.uuid4().hex,))
+        ((turn,),) = db.execute("SELECT id FROM messages WHERE status = 'streaming'")
+    author = fake.bot_user["id"]
+    (posted,) = [k for k, (m, _) in fake._nonces.items() if m == int(placeholder["id"])]
+    fake._nonces[(author, older_nonce(turn, fake.channel_id))] = fake._nonces.pop(posted)
+
+
+async def test_a_placeholder_an_older_botkit_posted_is_handed_back_by_its_older_nonce(tmp_path: Path) -> None:
+    """An upgrade between a kill and its restart: the turn was started by a botkit whose first
+    messages carried a nonce of turn and channel only (before the question was mixed in). Its
+    placeholder (an inline mention's, its id never recorded) is past
+    ``discord.repair_window_seconds``, so only the nonce finds it: the restart tells that turn
+    (its row's owner is not a tagged worker id: ``botkit.leftovers.started_by_older``) by
+    posting its note with the older nonce, Discord hands back the placeholder, and it is
+    repaired in place: one message, versions "Thinking…" then the partial answer and the note.
+    (With this botkit's nonce only, Discord created a note beside it and the placeholder stayed
+    "Thinking…".)"""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _inline_env(fake, standin, database)
+        checkpoint = await _killed_while_the_placeholder_posts(
+            fake, tmp_path, env, database, _inline_question()
+        )
+        placeholder = _placeholder(fake, set())
+        _accepted_an_hour_earlier(database)
+        _as_an_older_botkit_left_it(fake, database, placeholder)
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert _assistant(database) == [("interrupted", checkpoint)], log.decode()[-3000:]
+    _assert_repaired_in_place(fake, placeholder, checkpoint, log)
+    assert len(_bot_messages(fake)) == 1  # no note posted beside it
+    nonces = _nonces(fake)
+    assert nonces[-1] == older_nonce(_turn_and_votes(database)[0], fake.channel_id), nonces
+
+
+def test_worker_ids_are_tagged_and_a_row_of_an_untagged_or_no_owner_is_an_older_botkits() -> None:
+    """The column holds 32 characters; an older botkit's ids are 32 hex digits."""
+    ids = {new_worker_id() for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) == 32 and i.startswith(WORKER_TAG) for i in ids)
+    assert not any(started_by_older(i) for i in ids)
+    assert started_by_older(uuid.uuid4().hex) and started_by_older(None)
