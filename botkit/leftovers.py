@@ -91,6 +91,9 @@ class Leftover:
     # A previous restart pass was about to tell the asker in a new reply at this time (Unix
     # seconds, its spooled note), and was killed before it settled the row: the note may show.
     told_at: float | None = None
+    # Whether that note carried the sentence on an earlier reply still "Thinking…" (None:
+    # unknown, a record from before this was kept): a note cut short is finished in its words.
+    told_cut: bool | None = None
     # Every recorded message of the reply, in order (a long answer's continuations after its
     # first); ``message_id`` is the last of them.
     message_ids: tuple[str, ...] = ()
@@ -311,8 +314,9 @@ async def _take(
         cut = replaced.pop(turn.id, None)
         note = notes.get(turn.id)
         if leftover is not None:
-            told = None if note is None else note.at
-            leftovers.append(replace(leftover, strays=() if cut is None else cut.message_ids, told_at=told))
+            told, told_cut = (None, None) if note is None else (note.at, note.cut)
+            strays = () if cut is None else cut.message_ids
+            leftovers.append(replace(leftover, strays=strays, told_at=told, told_cut=told_cut))
     return leftovers
 
 

@@ -525,7 +525,8 @@ async def _tell(
     Where the listing was ``cut`` short of where such a placeholder could be, the note says
     that an earlier reply still "Thinking…" was cut off too (:data:`LOST_PLACEHOLDER_NOTE`)."""
     plain = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
-    text = f"{plain}\n\n{LOST_PLACEHOLDER_NOTE}" if cut and not leftover.message_id else plain
+    worded = f"{plain}\n\n{LOST_PLACEHOLDER_NOTE}"
+    text = worded if cut and not leftover.message_id else plain
     try:
         reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
         if reply is None:
@@ -534,7 +535,10 @@ async def _tell(
         # Either form: an earlier pass decided ``cut`` by then (a listing cut since, by the time
         # or by that pass's own note, makes this one's text differ from the note it posted).
         # Each as the messages it was split into (_post_note): a long note is no one message.
-        notes = [_note_chunks(reply, form) for form in dict.fromkeys((text, plain))]
+        # The form that pass spooled first (told_cut): a note of its found only as far as the
+        # parts both forms share is finished in its words (_told_already: the first on a tie).
+        told = () if leftover.told_cut is None else (worded if leftover.told_cut else plain,)
+        notes = [_note_chunks(reply, form) for form in dict.fromkeys((*told, text, plain))]
         told_at = leftover.told_at
         if told_at is not None and await _told_already(adapter, leftover, reply, notes, told_at):
             return None
@@ -544,7 +548,7 @@ async def _tell(
             if spool is not None:
                 key = leftover.key
                 where = (key.platform, key.workspace, key.channel, key.thread)
-                await spool.notes.save(SpooledNote(leftover.turn, where, time.time()))
+                await spool.notes.save(SpooledNote(leftover.turn, where, time.time(), cut=text != plain))
             if adapter.hands_back_first:
                 return await _post_note(reply, text)
         await respond(reply, text)
@@ -597,8 +601,9 @@ async def _told_already(
     into) where the asker asked, at or after ``since``: its first message, and each other one
     after the one before it. A note cut short by a kill between its messages (its first ones
     shown, in order, the rest not) is finished here: only the missing messages are posted,
-    after the last one shown, so the asker sees one whole note (the form shown furthest; this
-    pass's own on a tie). True where the asker has been told (nothing more to post)."""
+    after the last one shown, so the asker sees one whole note (the form shown furthest; the
+    first of ``notes`` on a tie: the form the killed pass spooled, where its record says, else
+    this pass's own). True where the asker has been told (nothing more to post)."""
     best: tuple[Sequence[str], list[ShownMessage]] | None = None
     for chunks in notes:
         try:

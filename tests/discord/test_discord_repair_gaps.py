@@ -43,6 +43,7 @@ from botkit.leftovers import (
     started_by_older,
 )
 from botkit.markers import ShownMessage
+from botkit.store.spool import SpooledNote, WriteSpool
 from botkit.testing import Standin
 from botkit.testing.fake_discord import FakeDiscord
 from botkit.testing.holds import Hold
@@ -229,6 +230,21 @@ async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_not
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
 
 
+async def _killed_between_a_long_notes_messages(
+    fake: FakeDiscord, standin: Standin, tmp_path: Path, where: str
+) -> tuple[dict[str, str], dict[str, Any], str]:
+    """The restart pass of :func:`_a_long_partial_accepted_long_ago`'s turn SIGKILLed after its
+    note's first message was created and before its second was (that POST held, not applied),
+    then Discord's nonce memory past: the env, that first message, and the rest's text."""
+    env = await _a_long_partial_accepted_long_ago(fake, standin, tmp_path, where)
+    held = fake.hold("POST", r"^/channels/\d+/messages$", apply=False, match=_last_part_of_the_note)
+    await _sigkill_at(tmp_path, env, held)
+    (first,) = _bot_messages(fake)
+    rest = held.args.get("content", "") if isinstance(held.args, dict) else ""
+    fake.nonce_seconds = 0.0
+    return env, first, rest
+
+
 @pytest.mark.parametrize("where", ["thread", "slash-command"])
 async def test_a_kill_between_a_long_notes_messages_leaves_one_whole_note(tmp_path: Path, where: str) -> None:
     """As above, but the pass is SIGKILLed after the note's first message was created and
@@ -238,14 +254,9 @@ async def test_a_kill_between_a_long_notes_messages_leaves_one_whole_note(tmp_pa
     row ``interrupted``, the note's record gone."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin() as standin:
-        env = await _a_long_partial_accepted_long_ago(fake, standin, tmp_path, where)
-        held = fake.hold("POST", r"^/channels/\d+/messages$", apply=False, match=_last_part_of_the_note)
-        await _sigkill_at(tmp_path, env, held)
-        (first,) = _bot_messages(fake)
-        rest = held.args.get("content", "") if isinstance(held.args, dict) else ""
+        env, first, rest = await _killed_between_a_long_notes_messages(fake, standin, tmp_path, where)
         assert LONG_PARTIAL.startswith(first["content"]) and rest.endswith(LEFTOVER_NOTE)
         assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
-        fake.nonce_seconds = 0.0
 
         log = await _restart_until_settled(fake, tmp_path, env, database)
         note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
@@ -824,3 +835,51 @@ def test_worker_ids_are_tagged_and_a_row_of_an_untagged_or_no_owner_is_an_older_
     assert len(ids) == 50 and all(len(i) == 32 and i.startswith(WORKER_TAG) for i in ids)
     assert not any(started_by_older(i) for i in ids)
     assert started_by_older(uuid.uuid4().hex) and started_by_older(None)
+
+
+@pytest.mark.parametrize("where", ["thread", "slash-command"])
+async def test_a_long_note_cut_between_its_messages_is_finished_in_the_killed_passs_words(
+    tmp_path: Path, where: str
+) -> None:
+    """A kill between a long note's messages (as above): the note's first message is the same
+    in both of its forms (with and without the sentence on an earlier reply still "Thinking…"),
+    so the next pass cannot tell from it which form the killed pass posted. The killed pass
+    spooled its form with the note's record (``SpooledNote.cut``), and the next pass finishes
+    the note in those words: the whole note is exactly the killed pass's text, never ending
+    with the sentence that pass left out. (Before: the next pass's own form, with the sentence,
+    where its listing was cut.)"""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin() as standin:
+        env, first, rest = await _killed_between_a_long_notes_messages(fake, standin, tmp_path, where)
+
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+        note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+    assert [m["content"] for m in note] == [first["content"], rest], log.decode()[-3000:]
+    assert [fake.versions_of(int(m["id"])) for m in note] == [[m["content"]] for m in note]
+    assert _assistant(database) == [("interrupted", LONG_PARTIAL)]
+
+
+def _write_an_older_note_record(directory: Path, database: str, turn: int, where: tuple[str, ...]) -> None:
+    """A note record as a botkit before ``SpooledNote.cut`` wrote it, beside turn 9's."""
+    older = {"database": database, "turn": turn, "key": list(where), "at": 4.5}
+    (path,) = directory.glob("note-*9.json")
+    path.with_name(path.name.replace("9.json", f"{turn}.json")).write_text(
+        json.dumps(older), encoding="utf-8"
+    )
+
+
+async def test_a_note_record_keeps_its_form_and_an_older_one_reads_as_unknown(tmp_path: Path) -> None:
+    """``SpooledNote.cut`` round-trips through the spool; a record written before the field
+    (no ``cut`` key) reads as None, and its pass's wording is then this pass's to choose."""
+    spool = WriteSpool(tmp_path, "sqlite+aiosqlite:///x.db")
+    where = ("discord", "1", "2", "3")
+    await spool.notes.save(SpooledNote(7, where, 1.5, cut=True))
+    await spool.notes.save(SpooledNote(8, where, 2.5, cut=False))
+    await spool.notes.save(SpooledNote(9, where, 3.5))
+    _write_an_older_note_record(tmp_path, spool.database, 10, where)
+    assert sorted((n.turn, n.cut) for n in spool.notes.all()) == [
+        (7, True),
+        (8, False),
+        (9, None),
+        (10, None),
+    ]
