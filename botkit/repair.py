@@ -27,6 +27,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from botkit.adapter import Adapter
@@ -40,6 +41,10 @@ from botkit.streaming.formatting import split_message
 from botkit.streaming.retry import RetryPolicy
 
 log = logging.getLogger("botkit.app")
+
+#: Seconds before a turn was accepted from which other turns' recorded messages are read
+#: (:class:`_Elsewhere`): a turn queued that long before it can still answer after its question.
+ELSEWHERE_BEFORE = 3600.0
 
 Respond = Callable[[LiveReply, str], Awaitable[object]]
 """Shows a text as a new reply (the core's normal reply path: ``Router.respond``)."""
@@ -111,7 +116,7 @@ async def _keep_shown_final(
     replaced; True when it did (the leftover is done)."""
     assert leftover.intent is not None and leftover.intent.shown is not None
     seen = await _reply_shown(adapter, leftover, marked)
-    final = await _shown_view(adapter, leftover, seen)
+    final = await _shown_view(adapter, leftover, seen, _Elsewhere(store, leftover))
     if final is None:
         return False
     # The last message given its buttons is marked with them; a stream among them is not closed again.
@@ -212,15 +217,40 @@ async def _carrying_marker(adapter: Adapter, leftover: Leftover) -> set[str]:
     return {m.message_id for m in listed or [] if m.marker is not None}
 
 
+class _Elsewhere:
+    """The messages other turns recorded in the turn's channel (:meth:`ConversationStore.recorded_elsewhere`),
+    read once, when a message found by its text is to be told from theirs: from
+    :data:`ELSEWHERE_BEFORE` seconds before the turn was accepted (a turn accepted before it
+    can answer after its question). Where the database cannot say: none (logged)."""
+
+    def __init__(self, store: ConversationStore, leftover: Leftover) -> None:
+        self._store, self._leftover = store, leftover
+        self._ids: set[str] | None = None
+
+    async def ids(self) -> set[str]:
+        if self._ids is None:
+            leftover = self._leftover
+            since = datetime.fromtimestamp((leftover.asked_at or time.time()) - ELSEWHERE_BEFORE, UTC)
+            key = (leftover.key.platform, leftover.key.workspace, leftover.key.channel, leftover.key.thread)
+            try:
+                self._ids = await self._store.recorded_elsewhere(key, leftover.turn, since)
+            except Exception:
+                log.exception("could not read the messages other turns recorded in %s", leftover.key)
+                self._ids = set()
+        return self._ids
+
+
 async def _shown_view(
-    adapter: Adapter, leftover: Leftover, seen: Sequence[ShownMessage]
+    adapter: Adapter, leftover: Leftover, seen: Sequence[ShownMessage], elsewhere: _Elsewhere
 ) -> list[ShownMessage] | None:
     """The messages showing the intended final view in any of the forms it may take (the
     expected one, or a fallback the reply took after the intent was spooled: Slack's
     ``chat.update`` for a refused ``chat.startStream``); None if none is shown."""
     assert leftover.intent is not None
     for form in leftover.intent.views:
-        final = final_view(seen, form) or await _with_unrecorded_tail(adapter, leftover, seen, form)
+        final = final_view(seen, form) or await _with_unrecorded_tail(
+            adapter, leftover, seen, form, elsewhere
+        )
         if final is not None:
             return final
     return None
@@ -370,7 +400,11 @@ def final_view(messages: Sequence[ShownMessage], intent: Sequence[str]) -> list[
 
 
 async def _with_unrecorded_tail(
-    adapter: Adapter, leftover: Leftover, seen: Sequence[ShownMessage], intent: Sequence[str]
+    adapter: Adapter,
+    leftover: Leftover,
+    seen: Sequence[ShownMessage],
+    intent: Sequence[str],
+    elsewhere: _Elsewhere,
 ) -> list[ShownMessage] | None:
     """The final view, where its last messages were posted but their ids never came back (the
     process was killed with the POST in flight): the turn's known messages end with the
@@ -382,7 +416,9 @@ async def _with_unrecorded_tail(
     looked for after the turn's last known message, or after its question where it has
     none (a Discord snowflake: an interaction's id too). A plain final edit of a recorded
     message is never looked for so: with that edit not applied, another turn's identical
-    answer after it would pass for this turn's. None if any of them is not shown."""
+    answer after it would pass for this turn's. A message another turn's row holds as its own
+    (``elsewhere``: that turn's identical answer, recorded) is never taken for this turn's.
+    None if any of them is not shown."""
     assert leftover.intent is not None
     last = 0 if leftover.intent.anew else 1
     for head in range(min(len(seen), len(intent) - 1), last - 1, -1):
@@ -399,6 +435,9 @@ async def _with_unrecorded_tail(
             except Exception:
                 log.exception("could not look for the rest of turn %s in %s", leftover.turn, leftover.key)
                 return None
+            if found:
+                taken = await elsewhere.ids()
+                found = [m for m in found if m.message_id not in taken]
             if not found:
                 return None
             view.append(found[0])

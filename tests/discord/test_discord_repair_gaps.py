@@ -883,3 +883,45 @@ async def test_a_note_record_keeps_its_form_and_an_older_one_reads_as_unknown(tm
         (9, None),
         (10, None),
     ]
+
+
+async def test_a_final_view_posted_anew_is_not_taken_for_another_turns_recorded_identical_answer(
+    tmp_path: Path,
+) -> None:
+    """An inline mention whose placeholder Discord refused posts its final view anew (its
+    intent says so: looked for by its text after its question); SIGKILL with that POST held,
+    not applied, while another member's ``/ask`` in the same channel, after the mention, got
+    the very same answer, complete and recorded. That message is the other turn's (its row
+    holds its id: ``ConversationStore.recorded_elsewhere``), so the restart does not take it
+    for the mention's: the mention's row is ``interrupted`` and its asker gets one note (the
+    partial answer and what happened), the other turn's message is never edited, its row
+    ``complete`` with its own id. (Before: the other turn's message stored as the mention's,
+    ``complete``, and no note.)"""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        standin.script_reply(ANSWER)
+        env = _inline_env(fake, standin, database)
+        hold = fake.hold("POST", rf"^/channels/{fake.channel_id}/messages$", apply=False, match=_answer_posted)
+
+        async def ask() -> str:
+            await fake.wait_until_connected(60)
+            question = await _placeholder_refused(fake)
+            slash = await fake.slash_command(fake.add_user("bob"), "ask", {"question": "a story"})
+            await _until(lambda: [s for s, _ in _assistant(database)] == ["streaming", "complete"])
+            return str(slash.original_id or question)
+
+        other_id = await _sigkill_at(tmp_path, env, hold, ask)
+        other = fake.messages[int(other_id)]
+        assert other["content"] == ANSWER and int(other_id) > int(min(fake.messages))
+        other_versions = fake.versions_of(int(other_id))
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    statuses = [s for s, _ in _assistant(database)]
+    assert statuses == ["interrupted", "complete"], log.decode()[-3000:]
+    assert fake.versions_of(int(other_id)) == other_versions  # never edited
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT platform_message_ids FROM messages WHERE role = 'assistant' ORDER BY id")
+        stored = [json.loads(ids or "[]") for (ids,) in rows]
+    assert stored[1] == [other_id] and other_id not in stored[0]
+    (note,) = [m for m in _bot_messages(fake) if m["id"] != other_id]
+    assert note["content"].endswith(LEFTOVER_NOTE) and fake.versions_of(int(note["id"])) == [note["content"]]
