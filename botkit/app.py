@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import sys
-import uuid
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -35,6 +34,7 @@ from botkit.leftovers import (
     HeartbeatWatch,
     Leftover,
     gone_on_this_host,
+    new_worker_id,
     settle_abandoned,
 )
 from botkit.llm.backends import choose_backend, start_backends
@@ -164,7 +164,7 @@ class BotApp:
         # This process, registered before it writes any row (they carry its id), retired at a
         # clean stop after the drain; the turns of processes that are gone are settled now and
         # repaired on the platform once the adapters are checked (see botkit.leftovers).
-        worker_id = uuid.uuid4().hex
+        worker_id = new_worker_id()  # tagged: a later restart knows its turns (started_by_older)
         await store.register_worker(worker_id, host=socket.gethostname(), pid=os.getpid())
         self._stack.push_async_callback(_retire, store)
         spool = self.spool = WriteSpool.for_database(store.url, database.pending_writes_dir)

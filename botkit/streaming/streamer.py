@@ -638,7 +638,7 @@ class ReplyStreamer:
                 apply = functools.partial(self._shielded_apply, index, chunk)
             calls = self._policy_for(index)
             if final:
-                await calls.land(apply, priority=FIRST)
+                await calls.land(apply, priority=FIRST, follow=functools.partial(self._following, index))
             else:
                 await calls.once(apply, priority=self._last_edit)
         if feedback_turn is not None and not posted_buttons:
@@ -694,7 +694,16 @@ class ReplyStreamer:
         visible already; a final posted anew gets them when the budget allows)."""
         last = len(chunks) - 1
         with_buttons = functools.partial(self._shielded_apply, last, chunks[last], feedback_turn)
-        await self._policy_for(last).land(with_buttons, priority=FIRST)
+        following = functools.partial(self._following, last)
+        await self._policy_for(last).land(with_buttons, priority=FIRST, follow=following)
+
+    def _following(self, index: int) -> RetryPolicy:
+        """The policy a retry of a call showing message ``index`` draws on: the reply's scopes
+        followed first (:meth:`_follow_scopes`), since they can move while a final call waits
+        out a 429 (a Discord slash reply's token ages out: the retry is its first channel
+        message, on the channel's post budget, not on the interaction's edit budget)."""
+        self._follow_scopes()
+        return self._policy_for(index)
 
     def _policy_for(self, index: int) -> RetryPolicy:
         """The budget a call showing message ``index`` draws on: a new message's is the post
