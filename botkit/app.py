@@ -198,6 +198,7 @@ class BotApp:
         personas = PersonaRegistry(
             settings.personas.dir or shipped_personas_dir(),
             extra_variables=[v for p in plugins for v in p.variables],
+            max_file_bytes=settings.personas.max_file_bytes,
         )
         for error in personas.load():
             log.error("persona file not loaded: %s", error)

@@ -378,7 +378,9 @@ def _personas_check(settings: Settings, directory: str | None) -> int:
         print(f"botkit: error: persona folder {str(folder)!r} does not exist", file=sys.stderr)
         return 1
     plugin_variables = [v for plugin in load_plugins(settings) for v in plugin.variables]
-    personas, errors = check_directory(folder, extra_variables=plugin_variables)
+    personas, errors = check_directory(
+        folder, extra_variables=plugin_variables, max_bytes=settings.personas.max_file_bytes
+    )
     for persona in personas:
         print(f"ok    {persona.path.name}: {persona.name} ({persona.content_hash}) {persona.description}")
     for error in errors:
@@ -445,7 +447,11 @@ async def _personas_history(settings: Settings, args: argparse.Namespace) -> int
     from botkit.plugins.loader import load_plugins
 
     variables = [v for plugin in load_plugins(settings) for v in plugin.variables]
-    registry = PersonaRegistry(settings.personas.dir or shipped_personas_dir(), extra_variables=variables)
+    registry = PersonaRegistry(
+        settings.personas.dir or shipped_personas_dir(),
+        extra_variables=variables,
+        max_file_bytes=settings.personas.max_file_bytes,
+    )
     registry.load()
     current = registry.get(args.name)
     store = await _open_store(settings)
