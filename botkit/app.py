@@ -39,6 +39,7 @@ from botkit.leftovers import (
 )
 from botkit.llm.backends import choose_backend, start_backends
 from botkit.llm.pool import BackendPool, shown_url
+from botkit.persona_refs import unknown_persona_references
 from botkit.personas import PersonaRegistry, shipped_personas_dir
 from botkit.pipeline.chain import MiddlewareChain
 from botkit.pipeline.filters import TextFilters
@@ -209,6 +210,10 @@ class BotApp:
                 f"[personas] default = {settings.personas.default!r}, but no such persona is loaded "
                 f"(loaded: {', '.join(personas.names())})"
             )
+        files = set(personas.names()) | {error.path.stem for error in personas.errors}
+        unknown = unknown_persona_references(settings.personas, settings.access, files)
+        if unknown:
+            raise ConfigError("\n  ".join(unknown))
         auditor = PersonaAuditor(store, personas)
         await auditor.loaded()
         personas.on_change = auditor

@@ -1,0 +1,38 @@
+"""Persona names the configuration refers to, checked against the persona folder at start-up.
+
+A binding or an ``[access.personas.NAME]`` table whose name matches no persona file is a typo
+that fails silently otherwise: ``"legl" = { allow = ... }`` governs nothing, so the real
+``legal`` persona answers everyone, and a channel bound to ``"legl"`` refuses every question.
+Both stop start-up with the key, the name and the nearest persona, like ``[personas] default``.
+A file that exists but does not load yet (broken) is not a typo: its name is known.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection
+
+from botkit.config import AccessSettings, PersonaSettings
+
+
+def unknown_persona_references(
+    personas: PersonaSettings, access: AccessSettings, known: Collection[str]
+) -> list[str]:
+    """One line per configured persona name that no persona file has (empty: all good)."""
+    problems = []
+    for key, binding in personas.bindings.items():
+        name = binding if isinstance(binding, str) else binding.persona
+        if name not in known:
+            problems.append(f"[personas.bindings] {key!r} = {name!r}: {_no_such(name, known)}")
+    for name in access.personas:
+        if name not in known:
+            problems.append(
+                f"[access.personas.{name}]: its rules would govern nothing: {_no_such(name, known)}"
+            )
+    return problems
+
+
+def _no_such(name: str, known: Collection[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"there is no persona {name!r} (personas: {', '.join(sorted(known)) or 'none'}){hint}"
