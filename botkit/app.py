@@ -31,6 +31,7 @@ from botkit.adapter import Adapter
 from botkit.admin_notices import AdminNotifier
 from botkit.audit import PersonaAuditor
 from botkit.config import ConfigError, Settings, section
+from botkit.dbconfig import open_configured_store
 from botkit.leftovers import (
     HeartbeatWatch,
     Leftover,
@@ -160,7 +161,7 @@ class BotApp:
         """The database, crash leftovers marked interrupted, the hourly delivery-id pruner, and
         the ``[retention]`` task when one is configured."""
         database = self.settings.database
-        store = await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
+        store = await open_configured_store(database)
         self._stack.push_async_callback(store.close)
         # This process, registered before it writes any row (they carry its id), retired at a
         # clean stop after the drain; the turns of processes that are gone are settled now and

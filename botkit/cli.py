@@ -195,10 +195,12 @@ def main(argv: list[str] | None = None) -> int:
             from botkit.eval.cli import main as eval_main
 
             return eval_main(settings, args)
-        from botkit.plugins.loader import check_adapters
+        from botkit.dbconfig import check_database_url
+        from botkit.plugins.loader import check_configuration
 
         adapters = ["console"] if args.command == "chat" else settings.bot.adapters
-        check_adapters(adapters)  # before the model server and the database start
+        check_configuration(settings, adapters)  # before the model server and the database start
+        check_database_url(settings.database)
         if args.command == "chat":
             overrides = {"console": {"thread": args.thread}} if args.thread else {}
             return _run(
@@ -392,11 +394,11 @@ def _personas_check(settings: Settings, directory: str | None) -> int:
 async def _open_store(settings: Settings) -> Any:
     """The configured database (SQLite migrated on the way, as ``botkit chat`` would); one that
     cannot be opened is a configuration error (exit 2, the message says why)."""
-    from botkit.store import ConversationStore, StoreError
+    from botkit.dbconfig import open_configured_store
+    from botkit.store import StoreError
 
-    database = settings.database
     try:
-        return await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
+        return await open_configured_store(settings.database)
     except StoreError as err:
         raise ConfigError(str(err)) from err
 

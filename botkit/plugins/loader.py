@@ -236,3 +236,19 @@ def check_adapters(names: Sequence[str]) -> None:
             problems.append(str(err))
     if problems:
         raise ConfigError("\n  ".join(problems))
+
+
+def check_configuration(settings: Settings, adapters: Sequence[str]) -> None:
+    """Everything a start would refuse in its configuration, checked before anything starts.
+
+    The adapters can be imported (:func:`check_adapters`), their sections validate (a missing
+    ``slack.bot_token`` is said at once, not after the model server and the database came up),
+    and so do the plugins and their ``[plugins.settings.NAME]`` tables.
+    """
+    check_adapters(adapters)
+    for name in adapters:
+        model = load_adapter_class(name).settings_model
+        if model is not None:
+            section(settings, name, model)
+    for plugin in load_plugins(settings):
+        plugin_config(settings, plugin)
