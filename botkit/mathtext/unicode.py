@@ -45,6 +45,8 @@ _MATH = re.compile(
     r"|(?<![\\$])\$(?!\s)(?P<i2>[^$\n]+?)(?<![\s\\])\$(?!\d)",
     re.DOTALL,
 )
+#: Operator names shown as words (``\\gcd(a, b)`` -> ``gcd(a, b)``), not dropped.
+_OPERATORS = ("sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "gcd", "deg", "det")
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _BARE_BOXED = "\\boxed{"
 
@@ -101,10 +103,27 @@ def _contexts() -> tuple[Any, LatexNodes2Text]:
             MacroTextSpec("pm", "±"),
             MacroTextSpec("mp", "∓"),
             MacroTextSpec("infty", "∞"),
+            # pylatexenc knows \neq, \lnot, \wedge...; these spellings it drops, and the
+            # formula would then say something else ("x \ne 2" shown as "x 2").
+            MacroTextSpec("ne", "≠"),
+            MacroTextSpec("neg", "¬"),
+            MacroTextSpec("lt", "<"),
+            MacroTextSpec("gt", ">"),
+            MacroTextSpec("land", "∧"),
+            MacroTextSpec("lor", "∨"),
+            MacroTextSpec("implies", " ⟹ "),
+            MacroTextSpec("impliedby", " ⟸ "),
+            MacroTextSpec("iff", " ⟺ "),
+            MacroTextSpec("degree", "°"),
+            MacroTextSpec("bmod", " mod "),
+            MacroTextSpec("triangle", "△"),
+            MacroTextSpec("bot", "⊥"),
+            MacroTextSpec("|", "‖"),
+            MacroTextSpec("colon", ":"),
             MacroTextSpec("quad", " "),
             MacroTextSpec("qquad", "  "),
             MacroTextSpec("left", ""),
-            *(MacroTextSpec(name, name + " ") for name in ("sin", "cos", "tan", "log", "ln", "exp", "lim")),
+            *(MacroTextSpec(name, name + " ") for name in _OPERATORS),
             MacroTextSpec("right", ""),
         ],
         prepend=True,
@@ -126,6 +145,10 @@ def _prepare(latex: str) -> str:
         return f"{mark}({body})" if len(body) > 1 else mark + body
 
     latex = re.sub(r"(\d)\s*(?=\\[dtc]?frac\b)", r"\1 ", latex)  # a mixed number: 2 1/2, not 21/2
+    # A script right after a macro (``\sum_{i=1}``, ``\prod_k``) becomes Unicode letters (ᵢ, ₖ are
+    # letters to the parser), which would extend the macro's name and drop it: ``\sumᵢ₌₁``.
+    latex = re.sub(r"(\\[A-Za-z]+)(?=[\^_])", r"\1 ", latex)
+    latex = re.sub(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ\b)", "°", latex)  # 90^\circ: 90°
     # Innermost groups first, so ``e^{x^2}`` converts its inner script before the outer one.
     previous = None
     while previous != latex:
