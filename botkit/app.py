@@ -40,14 +40,14 @@ from botkit.leftovers import (
 )
 from botkit.llm.backends import choose_backend, start_backends
 from botkit.llm.pool import BackendPool, shown_url
-from botkit.persona_refs import unknown_persona_references
+from botkit.persona_refs import misspelt_platforms, unknown_persona_references
 from botkit.personas import PersonaRegistry, shipped_personas_dir
 from botkit.pipeline.chain import MiddlewareChain
 from botkit.pipeline.filters import TextFilters
 from botkit.pipeline.router import Router
 from botkit.pipeline.turns import TurnRunner
 from botkit.plugins.api import Plugin, PluginContext
-from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
+from botkit.plugins.loader import available_adapters, load_adapter_class, load_plugins, plugin_config
 from botkit.repair import leave_unread, repair_leftover, settle_unread
 from botkit.retention import RetentionPolicy, run_retention
 from botkit.store import ConversationStore
@@ -213,6 +213,7 @@ class BotApp:
             )
         files = set(personas.names()) | {error.path.stem for error in personas.errors}
         unknown = unknown_persona_references(settings.personas, settings.access, files)
+        unknown += misspelt_platforms(settings.personas, settings.access, available_adapters())
         if unknown:
             raise ConfigError("\n  ".join(unknown))
         auditor = PersonaAuditor(store, personas)

@@ -4,7 +4,8 @@ A binding or an ``[access.personas.NAME]`` table whose name matches no persona f
 that fails silently otherwise: ``"legl" = { allow = ... }`` governs nothing, so the real
 ``legal`` persona answers everyone, and a channel bound to ``"legl"`` refuses every question.
 Both stop start-up with the key, the name and the nearest persona, like ``[personas] default``.
-A file that exists but does not load yet (broken) is not a typo: its name is known.
+A file that exists but does not load yet (broken) is not a typo: its name is known. So too a
+channel's platform close to an adapter's name (``"slak:C0LEGAL"``): that binding would never match.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection
 
+from botkit.access.rules import ChannelRef
 from botkit.config import AccessSettings, PersonaSettings
 
 
@@ -28,6 +30,31 @@ def unknown_persona_references(
         if name not in known:
             problems.append(
                 f"[access.personas.{name}]: its rules would govern nothing: {_no_such(name, known)}"
+            )
+    return problems
+
+
+def misspelt_platforms(
+    personas: PersonaSettings, access: AccessSettings, platforms: Collection[str]
+) -> list[str]:
+    """One line per configured channel whose platform is not one of ``platforms`` but close to one
+    (a platform nothing is close to may be a third party's, or a test's: left alone)."""
+    places = [(f"[personas.bindings] {key!r}", key) for key in personas.bindings]
+    for key, binding in personas.bindings.items():
+        if not isinstance(binding, str):
+            places += [(f"[personas.bindings] {key!r} channels", channel) for channel in binding.channels]
+    for name, rule in access.personas.items():
+        places += [(f"[access.personas.{name}] channels", channel) for channel in rule.channels]
+    problems = []
+    for where, channel in places:
+        platform = ChannelRef.parse(channel).platform
+        if platform is None or platform in platforms:
+            continue
+        close = difflib.get_close_matches(platform, sorted(platforms), n=1, cutoff=0.6)
+        if close:
+            problems.append(
+                f"{where}: {channel!r} names the platform {platform!r}, which no adapter has; "
+                f"did you mean {close[0]!r}? (adapters: {', '.join(sorted(platforms))})"
             )
     return problems
 

@@ -2,8 +2,8 @@
 
 A persona name in a binding or under ``[access.personas]`` that matches no persona file is a
 typo an admin cannot see otherwise: rules under a misspelt name govern nothing (the real persona
-answers everyone), and a channel bound to it refuses every question. Start-up says so, naming
-the key and the nearest persona. A persona file deleted while running leaves its channels with a
+answers everyone), and a channel bound to it refuses every question; a misspelt platform
+(``slak:``) binds nothing. Start-up says so, naming the key and the nearest name. A persona file deleted while running leaves its channels with a
 visible refusal, never a silent answer by another persona.
 """
 
@@ -35,8 +35,18 @@ LEGAL_ONLY = {"allow": {"roles": ["legal"]}}
             "[access.personas.medcal]: its rules would govern nothing: there is no persona 'medcal' "
             "(personas: general, legal, math, medical); did you mean 'medical'?",
         ),
+        (
+            {"personas": {"bindings": {"slak:C0LEGAL": "legal"}}},
+            "[personas.bindings] 'slak:C0LEGAL': 'slak:C0LEGAL' names the platform 'slak', which no "
+            "adapter has; did you mean 'slack'? (adapters: console, discord, slack)",
+        ),
+        (
+            {"access": {"personas": {"legal": {"channels": ["dicord:#legal"]}}}},
+            "[access.personas.legal] channels: 'dicord:#legal' names the platform 'dicord', which no "
+            "adapter has; did you mean 'discord'? (adapters: console, discord, slack)",
+        ),
     ],
-    ids=["binding", "access-personas"],
+    ids=["binding", "access-personas", "binding-platform", "access-channel-platform"],
 )
 async def test_a_misspelt_persona_name_stops_start_up_naming_it(
     tmp_path: Path, settings: dict[str, object], message: str
