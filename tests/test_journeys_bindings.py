@@ -57,14 +57,21 @@ async def test_a_misspelt_persona_name_stops_start_up_naming_it(
     assert str(caught.value) == message
 
 
-async def test_a_bound_persona_whose_file_is_broken_at_start_is_not_a_typo(tmp_path: Path) -> None:
+async def test_a_bound_persona_whose_file_is_broken_at_start_starts_and_says_it_does_not_load(
+    tmp_path: Path,
+) -> None:
+    """Not a typo (the file is there): start-up goes on, and the channel is told the persona's
+    file does not load, not that the persona "does not exist"."""
     folder = tmp_path / "personas"
     shutil.copytree(shipped_personas_dir(), folder)
     (folder / "legal.md").write_text("---\nname: legal\ntemprature: 0.6\n---\n{{ question }}\n")
     settings = {"personas": {"dir": str(folder), "bindings": {"test:C0LEGAL": "legal"}}}
     async with TestBot(tmp_path, settings=settings) as bot:
         reply = await bot.ask("Can I sublet?", channel="C0LEGAL")
-    assert reply.text.startswith("⚠️ Persona 'legal' (bound to this channel (test:C0LEGAL)) does not exist")
+    assert reply.text == (
+        "⚠️ Persona 'legal' (bound to this channel (test:C0LEGAL)) is not available right now: its file "
+        "does not load. The bot's admins can see why with `botkit personas check`."
+    )
 
 
 def test_botkit_chat_with_a_misspelt_binding_exits_2_with_one_message(
