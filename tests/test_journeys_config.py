@@ -102,3 +102,14 @@ def test_botkit_audit_with_a_bad_url_names_the_key(
     code, err = _start(tmp_path, '[database]\nurl = "not a url"\n', "audit", capsys)
     assert code == 2
     assert err.startswith("botkit: error: [database] url (BOTKIT_DATABASE__URL): invalid database URL")
+
+
+def test_an_empty_adapter_list_is_a_clear_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _start(tmp_path, "[bot]\nadapters = []\n", "run", capsys)
+    assert code == 2
+    assert err == (
+        "botkit: error: [bot] adapters (BOTKIT_BOT__ADAPTERS) is empty, so `botkit run` would serve "
+        'nothing; list the adapters to run, e.g. adapters = ["slack"] (installed: console, discord, slack)\n'
+    )
