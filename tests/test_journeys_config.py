@@ -60,26 +60,39 @@ def test_a_plugins_bad_setting_is_said_before_anything_starts(
     assert not (tmp_path / "botkit.db").exists()
 
 
-def test_a_misspelt_plugin_is_said_before_anything_starts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("toml", "command", "message"),
+    [
+        (
+            '[plugins]\nenabled = ["house_rulez"]\n',
+            "chat",
+            "plugin 'house_rulez' is enabled in [plugins] enabled but not installed; did you mean 'house_rules'?",
+        ),
+        (
+            '[database]\nurl = "botkit.db"\n',
+            "chat",
+            "[database] url (BOTKIT_DATABASE__URL): invalid database URL (expected e.g. sqlite+aiosqlite:///botkit.db)",
+        ),
+        (
+            '[database]\nurl = "not a url"\n',
+            "audit",
+            "[database] url (BOTKIT_DATABASE__URL): invalid database URL (expected e.g. sqlite+aiosqlite:///botkit.db)",
+        ),
+        (
+            "[bot]\nadapters = []\n",
+            "run",
+            "[bot] adapters (BOTKIT_BOT__ADAPTERS) is empty, so `botkit run` would serve nothing; list the "
+            'adapters to run, e.g. adapters = ["slack"] (installed: console, discord, slack)',
+        ),
+    ],
+    ids=["misspelt-plugin", "unparsable-url", "audit-unparsable-url", "no-adapters"],
+)
+def test_one_line_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, command: str, message: str
 ) -> None:
-    code, err = _start(tmp_path, '[plugins]\nenabled = ["house_rulez"]\n', "chat", capsys)
-    assert code == 2
-    assert err == (
-        "botkit: error: plugin 'house_rulez' is enabled in [plugins] enabled but not installed; "
-        "did you mean 'house_rules'?\n"
-    )
-
-
-def test_a_url_that_does_not_parse_names_the_key_before_anything_starts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, err = _start(tmp_path, '[database]\nurl = "botkit.db"\n', "chat", capsys)
-    assert code == 2
-    assert err == (
-        "botkit: error: [database] url (BOTKIT_DATABASE__URL): invalid database URL "
-        "(expected e.g. sqlite+aiosqlite:///botkit.db)\n"
-    )
+    code, err = _start(tmp_path, toml, command, capsys)
+    assert (code, err) == (2, f"botkit: error: {message}\n")
+    assert not (tmp_path / "botkit.db").exists()
 
 
 def test_an_unreachable_database_names_the_key_and_hides_the_password(
@@ -94,22 +107,3 @@ def test_an_unreachable_database_names_the_key_and_hides_the_password(
         "postgresql+asyncpg://botkit:***@127.0.0.1:1/botkit: "
     )
     assert "s3cret" not in err and "Traceback" not in err
-
-
-def test_botkit_audit_with_a_bad_url_names_the_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, err = _start(tmp_path, '[database]\nurl = "not a url"\n', "audit", capsys)
-    assert code == 2
-    assert err.startswith("botkit: error: [database] url (BOTKIT_DATABASE__URL): invalid database URL")
-
-
-def test_an_empty_adapter_list_is_a_clear_error_not_a_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, err = _start(tmp_path, "[bot]\nadapters = []\n", "run", capsys)
-    assert code == 2
-    assert err == (
-        "botkit: error: [bot] adapters (BOTKIT_BOT__ADAPTERS) is empty, so `botkit run` would serve "
-        'nothing; list the adapters to run, e.g. adapters = ["slack"] (installed: console, discord, slack)\n'
-    )
