@@ -205,7 +205,11 @@ class BotApp:
         for error in personas.load():
             log.error("persona file not loaded: %s", error)
         if not personas.names():
-            raise ConfigError(f"no usable persona in {personas.directory}; run `botkit personas check`")
+            raise ConfigError(
+                f"no usable persona in {personas.directory} ([personas] dir, BOTKIT_PERSONAS__DIR): "
+                + "; ".join(str(error) for error in personas.errors[:3] or ["no persona files (*.md) found"])
+                + "; run `botkit personas check`"
+            )
         if personas.get(settings.personas.default) is None:
             raise ConfigError(
                 f"[personas] default = {settings.personas.default!r}, but no such persona is loaded "

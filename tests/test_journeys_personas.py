@@ -71,3 +71,22 @@ async def test_a_lowered_limit_refuses_a_file_and_the_previous_version_keeps_ser
         reply = await bot.ask("What is 6*7?")
     assert "The final answer is 42." in reply.text
     assert "Padding." not in bot.standin.requests[-1]["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize("make", [False, True], ids=["missing-folder", "empty-folder"])
+def test_a_persona_folder_with_nothing_usable_says_which_key_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, make: bool
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "mine"
+    if make:
+        folder.mkdir()
+    config = tmp_path / "botkit.toml"
+    config.write_text(f'[llm]\nbackend = "standin"\n[personas]\ndir = "{folder}"\n', encoding="utf-8")
+    assert main(["--config", str(config), "chat"]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    why = "no persona files (*.md) found" if make else f"{folder}: cannot list persona directory"
+    assert last.startswith(
+        f"botkit: error: no usable persona in {folder} ([personas] dir, BOTKIT_PERSONAS__DIR): {why}"
+    )
+    assert last.endswith("; run `botkit personas check`")
