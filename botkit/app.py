@@ -207,7 +207,7 @@ class BotApp:
         if not personas.names():
             raise ConfigError(
                 f"no usable persona in {personas.directory} ([personas] dir, BOTKIT_PERSONAS__DIR): "
-                + "; ".join(str(error) for error in personas.errors[:3] or ["no persona files (*.md) found"])
+                + ("; ".join(str(error) for error in personas.errors[:3]) or "no persona files (*.md) found")
                 + "; run `botkit personas check`"
             )
         if personas.get(settings.personas.default) is None:
