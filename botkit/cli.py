@@ -495,7 +495,9 @@ async def _db(settings: Settings, command: str, url: str | None) -> int:
             await upgrade(target)
         revision = await current_revision(target)
     except StoreError as err:
-        print(f"botkit: error: {err}", file=sys.stderr)
+        from botkit.dbconfig import WHERE
+
+        print(f"botkit: error: {'--url' if url else WHERE}: {err}", file=sys.stderr)
         return EXIT_CONFIG
     print(f"database revision: {revision or 'none'} (newest: {head_revision()})")
     return 0

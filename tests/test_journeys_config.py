@@ -18,7 +18,7 @@ from botkit.cli import main
 def _start(tmp_path: Path, toml: str, command: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     config = tmp_path / "botkit.toml"
     config.write_text('[llm]\nbackend = "standin"\n' + toml, encoding="utf-8")
-    code = main(["--config", str(config), command])
+    code = main(["--config", str(config), *command.split()])
     return code, capsys.readouterr().err
 
 
@@ -84,8 +84,13 @@ def test_a_plugins_bad_setting_is_said_before_anything_starts(
             "[bot] adapters (BOTKIT_BOT__ADAPTERS) is empty, so `botkit run` would serve nothing; list the "
             'adapters to run, e.g. adapters = ["slack"] (installed: console, discord, slack)',
         ),
+        (
+            '[database]\nurl = "not a url"\n',
+            "db current",
+            "[database] url (BOTKIT_DATABASE__URL): invalid database URL (expected e.g. sqlite+aiosqlite:///botkit.db)",
+        ),
     ],
-    ids=["misspelt-plugin", "unparsable-url", "audit-unparsable-url", "no-adapters"],
+    ids=["misspelt-plugin", "unparsable-url", "audit-unparsable-url", "no-adapters", "db-current"],
 )
 def test_one_line_before_anything_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, command: str, message: str
