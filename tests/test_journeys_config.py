@@ -89,8 +89,20 @@ def test_a_plugins_bad_setting_is_said_before_anything_starts(
             "db current",
             "[database] url (BOTKIT_DATABASE__URL): invalid database URL (expected e.g. sqlite+aiosqlite:///botkit.db)",
         ),
+        (
+            '[database]\nurl = "not a url"\n',
+            "eval report",
+            "[database] url (BOTKIT_DATABASE__URL): invalid database URL (expected e.g. sqlite+aiosqlite:///botkit.db)",
+        ),
     ],
-    ids=["misspelt-plugin", "unparsable-url", "audit-unparsable-url", "no-adapters", "db-current"],
+    ids=[
+        "misspelt-plugin",
+        "unparsable-url",
+        "audit-unparsable-url",
+        "no-adapters",
+        "db-current",
+        "eval-report",
+    ],
 )
 def test_one_line_before_anything_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, command: str, message: str
