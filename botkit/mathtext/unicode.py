@@ -82,12 +82,29 @@ def _binom(node: Any, l2tobj: LatexNodes2Text) -> str:
     return f"C({n}, {k})"
 
 
+def _arg_text(node: Any, l2tobj: LatexNodes2Text) -> str:
+    args = node.nodeargd.argnlist if node.nodeargd is not None else []
+    return l2tobj.nodelist_to_text([args[-1]]).strip() if args and args[-1] is not None else ""
+
+
+def _overline(node: Any, l2tobj: LatexNodes2Text) -> str:
+    """A bar over each character (U+0305): ``0.\\overline{3}`` is 0.3̅ (0.333…), not 0.3."""
+    return "".join(ch + "\u0305" for ch in _arg_text(node, l2tobj))
+
+
+def _pmod(node: Any, l2tobj: LatexNodes2Text) -> str:
+    return f" (mod {_arg_text(node, l2tobj)})"
+
+
 @lru_cache(maxsize=1)
 def _contexts() -> tuple[Any, LatexNodes2Text]:
     walker_db = walker_context_db()
     walker_db.add_context_category(
         "botkit-math",
-        macros=[MacroSpec(name, "{{") for name in ("frac", "dfrac", "tfrac", "cfrac", "binom")],
+        macros=[
+            *(MacroSpec(name, "{{") for name in ("frac", "dfrac", "tfrac", "cfrac", "binom")),
+            *(MacroSpec(name, "{") for name in ("overline", "pmod")),
+        ],
         prepend=True,
     )
     text_db = get_default_latex_context_db()
@@ -97,6 +114,8 @@ def _contexts() -> tuple[Any, LatexNodes2Text]:
             *(MacroTextSpec(name, simplify_repl=_frac) for name in ("frac", "dfrac", "tfrac", "cfrac")),
             MacroTextSpec("sqrt", simplify_repl=_sqrt),
             MacroTextSpec("binom", simplify_repl=_binom),
+            MacroTextSpec("overline", simplify_repl=_overline),
+            MacroTextSpec("pmod", simplify_repl=_pmod),
             MacroTextSpec("cdot", "·"),
             MacroTextSpec("times", "×"),
             MacroTextSpec("div", "÷"),
@@ -174,7 +193,7 @@ def latex_to_unicode(latex: str) -> str:
         log.debug("could not convert %r to Unicode; shown as written", latex, exc_info=True)
         return latex
     text = re.sub(r"[ \t]+", " ", text)
-    text = re.sub(r" ?([=<>≤≥≠±×÷·→∈]) ?", r" \1 ", text)  # even spacing around relations
+    text = re.sub(r" ?([=<>≤≥≠≡≈±×÷·→∈]) ?", r" \1 ", text)  # even spacing around relations
     return text.strip()
 
 

@@ -3,7 +3,8 @@ segment ... becomes Unicode").
 
 The model writes sums, products, powers of Greek letters and `\\ne` as often as fractions; each
 must keep its meaning on screen. They were dropped: `\\sum_{i=1}^{n} i` showed as `₌₁ⁿ i` (the
-script's Unicode letters extended the macro's name), `\\alpha^{n}` as nothing, `n \\ne 0` as `n 0`.
+script's Unicode letters extended the macro's name), `\\alpha^{n}` as nothing, `n \\ne 0` as `n 0`,
+`0.\\overline{3}` (0.333…) as `0.3`, `\\pmod{5}` as `5`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from discord_harness import discord_rig
 ANSWER = (
     "Pair the terms: $\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}$ for every $n \\ne 0$, and "
     "$\\prod_{k=1}^{n} k = n!$. A power of a letter: $\\alpha^{n}$; an angle: $90^\\circ$; "
-    "$\\gcd(12, 18) = 6$; $p \\implies q$.\n\n\\boxed{\\frac{n(n+1)}{2}}"
+    "$\\gcd(12, 18) = 6$; $p \\implies q$; $0.\\overline{3} = \\frac{1}{3}$; "
+    "$17 \\equiv 2 \\pmod{5}$.\n\n\\boxed{\\frac{n(n+1)}{2}}"
 )
 
 
@@ -34,5 +36,7 @@ async def test_slash_math_shows_sums_powers_and_not_equal_as_written(tmp_path: P
     assert "∏ₖ₌₁ⁿ k = n!" in final
     assert "αⁿ" in final and "90°" in final
     assert "gcd (12, 18) = 6" in final and "p ⟹ q" in final
+    assert "0.3\u0305 = 1/3" in final  # 0.333…: the bar kept, not 0.3
+    assert "17 ≡ 2 (mod 5)" in final
     assert "\\" not in final
     assert final.rstrip().endswith("**Final answer:** `(n(n+1))/2`")
