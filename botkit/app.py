@@ -216,8 +216,8 @@ class BotApp:
                 f"(loaded: {', '.join(personas.names())})"
             )
         files = set(personas.names()) | {error.path.stem for error in personas.errors}
-        unknown = unknown_persona_references(settings.personas, settings.access, files)
-        unknown += misspelt_platforms(settings.personas, settings.access, available_adapters())
+        unknown = unknown_persona_references(settings, files)
+        unknown += misspelt_platforms(settings, available_adapters())
         if unknown:
             raise ConfigError("\n  ".join(unknown))
         auditor = PersonaAuditor(store, personas)

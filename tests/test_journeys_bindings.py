@@ -45,8 +45,25 @@ LEGAL_ONLY = {"allow": {"roles": ["legal"]}}
             "[access.personas.legal] channels: 'dicord:#legal' names the platform 'dicord', which no "
             "adapter has; did you mean 'discord'? (adapters: console, discord, slack)",
         ),
+        (
+            {"retention": {"personas": {"legl": "30d"}}},
+            "[retention.personas] 'legl': it would remove nothing: there is no persona 'legl' "
+            "(personas: general, legal, math, medical); did you mean 'legal'?",
+        ),
+        (
+            {"retention": {"channels": {"slak:C0LEGAL": "7d"}}},
+            "[retention.channels] 'slak:C0LEGAL': 'slak:C0LEGAL' names the platform 'slak', which no "
+            "adapter has; did you mean 'slack'? (adapters: console, discord, slack)",
+        ),
     ],
-    ids=["binding", "access-personas", "binding-platform", "access-channel-platform"],
+    ids=[
+        "binding",
+        "access-personas",
+        "binding-platform",
+        "access-channel-platform",
+        "retention",
+        "retention-channel",
+    ],
 )
 async def test_a_misspelt_persona_name_stops_start_up_naming_it(
     tmp_path: Path, settings: dict[str, object], message: str
