@@ -124,7 +124,9 @@ def check_supported(url: URL) -> None:
     backend, driver = url.get_backend_name(), url.get_driver_name()
     if backend not in SUPPORTED_DRIVERS:
         examples = " or ".join(example for _, example in SUPPORTED_DRIVERS.values())
-        raise StoreError(f"botkit runs on SQLite and PostgreSQL, not {backend}: set [database] url to {examples}")
+        raise StoreError(
+            f"botkit runs on SQLite and PostgreSQL, not {backend}: set [database] url to {examples}"
+        )
     wanted, example = SUPPORTED_DRIVERS[backend]
     if driver != wanted:
         raise StoreError(

@@ -902,7 +902,9 @@ async def test_a_final_view_posted_anew_is_not_taken_for_another_turns_recorded_
         standin.script_reply(ANSWER)
         standin.script_reply(ANSWER)
         env = _inline_env(fake, standin, database)
-        hold = fake.hold("POST", rf"^/channels/{fake.channel_id}/messages$", apply=False, match=_answer_posted)
+        hold = fake.hold(
+            "POST", rf"^/channels/{fake.channel_id}/messages$", apply=False, match=_answer_posted
+        )
 
         async def ask() -> str:
             await fake.wait_until_connected(60)
