@@ -292,6 +292,17 @@ class SlackReply(LiveReply):
         streamed = await self._stream_first_post(text, turn_id)
         return streamed if streamed is not None else await self._post(text, turn_id)
 
+    @property
+    def may_stream_first(self) -> bool:
+        """``streaming = "auto"``, nothing shown yet and not chosen yet: the core may still
+        choose :meth:`stream_first` for the first message (its view is then Markdown)."""
+        return (
+            self._stream_starts is not None
+            and self._slot is None
+            and not self.posted
+            and self._stream is None
+        )
+
     def stream_first(self) -> RateScope | None:
         """``streaming = "auto"``: show this reply's first message as a native stream instead of
         a ``chat.postMessage``, the core having found the channel's posts contended
@@ -381,7 +392,10 @@ class SlackReply(LiveReply):
         if not (chunks and self._stream_shows(chunks[0])):
             return [edited]
         view = [stream_markdown(chunks[0]), *edited[1:]]
-        return [view] if view == edited else [view, edited]
+        if view == edited:
+            return [view]
+        # Undecided (the core chooses just before the call: stream_first): either may show it.
+        return [edited, view] if self.may_stream_first else [view, edited]
 
     def _stream_shows(self, text: str) -> bool:
         """Whether the first message will show ``text`` as streamed Markdown, following the
@@ -395,6 +409,8 @@ class SlackReply(LiveReply):
             if stream is None:
                 return not self.posted and bool(markdown.strip())
             return markdown == stream.sent
+        if self.may_stream_first:
+            return bool(markdown.strip())
         if not self.native or self._first is None:
             return False
         if stream is None:

@@ -464,8 +464,6 @@ class ReplyStreamer:
         ):
             placeholder.cancel()  # still waiting for a status token: the answer needs none
         await self._placeholder_settled()
-        if self._status_mode and not self.stats.message_ids:
-            self._first_without_post()
         try:
             try:
                 await self._show(self._render(), final=True, feedback_turn=feedback_turn)
@@ -479,7 +477,9 @@ class ReplyStreamer:
     def _first_without_post(self) -> None:
         """A status-line reply's final is its first message: where the channel's post budget is
         contended (a post would wait) and the reply can show it otherwise (:class:`StreamsFirst`),
-        it draws on that way's budget instead, leaving the channel's posts to the others."""
+        it draws on that way's budget instead, leaving the channel's posts to the others. Called
+        just before that message's call draws its token, with no await between: replies ending
+        together see each other's draws (the fourth of a burst of 3 finds none left)."""
         reply = self.reply
         if self._budgets is None or not isinstance(reply, StreamsFirst) or self._posts.budget.free_now():
             return
@@ -671,6 +671,8 @@ class ReplyStreamer:
                 posted_buttons = True
             else:
                 apply = functools.partial(self._shielded_apply, index, chunk)
+            if final and index == 0 and self._status_mode and not self._shown:
+                self._first_without_post()  # decided here: nothing awaited before its token is drawn
             calls = self._policy_for(index)
             if final:
                 await calls.land(apply, priority=FIRST)

@@ -81,6 +81,28 @@ async def test_a_hundred_questions_stream_the_contended_finals_natively_without_
         assert len(slack.calls_of("chat.postMessage", ok_only=True)) == 100 - sum(streamed.values())
 
 
+async def test_finals_ending_together_in_one_channel_stream_those_beyond_its_post_burst(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """Five status-line replies in one channel whose answers end together: the channel's post
+    budget (burst 3) posts three finals at once; the fourth and fifth find it spent and are
+    streamed, each deciding as its call draws (not before the others' draws: all five would
+    have seen three tokens free and queued). No 429; one message each, the answer."""
+    slack.enforce_real_limits()
+    async with start_bot(streaming="auto", progress="status", **DEFAULTS) as bot:
+        bot.bot.standin.tokens_per_second = 40
+        events = await _ask(bot, slack, 5, 1)
+
+        assert slack.rate_limited() == []
+        kinds = []
+        for event in events:
+            (final,) = _thread(slack, event)
+            assert final.text == (await _stored(bot, slack, event))[1] and final.buttons()
+            kinds.append("stream" if final.appended else "post")
+        assert sorted(kinds) == ["post"] * 3 + ["stream"] * 2
+        assert len(slack.calls_of("chat.postMessage")) == 3
+
+
 async def test_ten_questions_stream_partial_text_as_with_edits_and_no_native_stream(
     slack: FakeSlack, start_bot: StartBot
 ) -> None:
