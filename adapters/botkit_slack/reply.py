@@ -185,8 +185,7 @@ class SlackReply(LiveReply):
         (shared by its replies, so a workspace is asked once); ``status_first``: per workspace,
         its first status line's outcome (True: ask on), which replies that come while it is in
         flight wait for (a burst of questions would otherwise all ask before one refusal);
-        ``stream_starts``: the adapter's native-stream slots per workspace (``streaming =
-        "auto"``: :meth:`stream_first`)."""
+        ``stream_starts``: its native-stream slots per workspace (:meth:`stream_first`)."""
         self.client = client
         self.team_id = team_id
         self.channel = channel
@@ -217,15 +216,10 @@ class SlackReply(LiveReply):
         self.status_text = settings.status_text
         self._replace_final = settings.replace_final
         self.posted: list[str] = []
-        self.native = settings.streaming == "native" and thread_ts is not None and user is not None
         in_thread = thread_ts is not None and user is not None
+        self.native = settings.streaming == "native" and in_thread
         self._stream_starts = stream_starts if settings.streaming == "auto" and in_thread else None
-        self._stream_scope = RateScope(
-            f"slack:{team_id}:stream",
-            settings.stream_starts_per_minute / 60.0,
-            settings.stream_starts_per_minute,
-        )
-        self._slot: StreamSlot | None = None  # this reply's first message is a native stream
+        self._slot: StreamSlot | None = None  # stream_first: this reply's first message streams
         self._started_with: str | None = None  # the text its chat.startStream showed (a retry's check)
         self._on_posted = on_posted
         self._prepared: tuple[str, str] | None = None  # (ts, text) posted before the core asked
@@ -310,16 +304,15 @@ class SlackReply(LiveReply):
         budget (:class:`~botkit_slack.streams.StreamStarts`) if one is free now: the scope the
         first message then draws on; None: post it as usual (not a reply in a thread, another
         setting, no slot free, or a message already up)."""
-        if self._slot is not None:
-            return self._stream_scope
-        if self._stream_starts is None or self.posted or self._stream is not None:
+        starts = self._stream_starts
+        if starts is None or (self._slot is None and (self.posted or self._stream is not None)):
             return None
-        slot = self._stream_starts.take(self.team_id)
-        if slot is None:
-            return None
-        self._slot = slot
-        weakref.finalize(self, slot.release)  # a reply dropped without finishing frees it too
-        return self._stream_scope
+        if self._slot is None:
+            self._slot = starts.take(self.team_id)
+            if self._slot is None:
+                return None
+            weakref.finalize(self, self._slot.release)  # a reply dropped without finishing frees it too
+        return RateScope(f"slack:{self.team_id}:stream", starts.per_minute / 60.0, starts.per_minute)
 
     async def _stream_first_post(self, text: str, turn_id: int | None) -> str | None:
         """The reply's first message as a native stream (:meth:`stream_first` chose it):
