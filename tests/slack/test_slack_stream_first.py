@@ -10,6 +10,9 @@ count calls and 429s, never times.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +25,8 @@ from test_slack_progress import DEFAULTS, _mine
 from test_slack_progress import _ask as progress_ask
 
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_e2e.py"
 
 
 def _thread(slack: FakeSlack, event: dict[str, Any]) -> list[SlackMessage]:
@@ -205,3 +210,30 @@ async def test_the_fake_plays_tier_2_for_stream_starts_and_stops_and_tier_4_for_
         100,
     ]
     assert len(slack.calls_of("chat.stopStream", ok_only=True)) == 20
+
+
+async def test_the_e2e_harness_reads_a_native_stream_as_the_threads_message(slack: FakeSlack) -> None:
+    """benchmarks/bench_e2e.py's call log: a ``chat.startStream`` is a new message of its
+    thread and each ``chat.appendStream`` a version of it (its text so far), so a streamed
+    final is seen, and timed by the append that completed it; calls and 429s per method."""
+    spec = importlib.util.spec_from_file_location("bench_e2e", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_e2e"] = bench
+    spec.loader.exec_module(bench)
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    event = slack.mention_event("a question")
+    await client.assistant_threads_setStatus(channel_id=event["channel"], thread_ts=event["ts"], status="is…")
+    started = await client.chat_startStream(
+        channel=event["channel"], thread_ts=event["ts"], markdown_text="one ", recipient_user_id="U1",
+        recipient_team_id=slack.team_id,
+    )  # fmt: skip
+    where = {"channel": event["channel"], "ts": started["ts"]}
+    await client.chat_appendStream(markdown_text="two", **where)
+    await client.chat_stopStream(**where)
+    (reply,) = bench._replies(slack, {f"{event['channel']} {event['ts']}": {"index": 0, "at": 0.0}})
+    assert [text for _, text in reply["versions"]] == ["one ", "one two"]
+    assert reply["final"] == "one two" and reply["messages"] == 1
+    assert reply["final_at"] == slack.calls_of("chat.appendStream")[0].at
+    assert reply["calls"] == 4  # the status line, start, append, stop
+    assert bench._totals(slack)["calls_by_method"]["chat.appendStream"] == 1
