@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from botkit.config import ConfigError, DatabaseSettings, env_name
 from botkit.store import ConversationStore, StoreError
-from botkit.store.database import parse_url
+from botkit.store.database import check_supported, parse_url
 
 WHERE = f"[database] url ({env_name('database.url')})"
 
@@ -24,9 +24,9 @@ async def open_configured_store(database: DatabaseSettings) -> ConversationStore
 
 
 def check_database_url(database: DatabaseSettings) -> None:
-    """A URL that does not even parse is a configuration error before anything starts (not after
-    the model server came up)."""
+    """A URL that does not even parse, or names a database or driver botkit does not run on, is a
+    configuration error before anything starts (not after the model server came up)."""
     try:
-        parse_url(database.url)
+        check_supported(parse_url(database.url))
     except StoreError as err:
         raise ConfigError(f"{WHERE}: {err}") from None

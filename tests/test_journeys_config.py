@@ -94,6 +94,24 @@ def test_a_plugins_bad_setting_is_said_before_anything_starts(
             "eval report",
             "[database] url (BOTKIT_DATABASE__URL): invalid database URL (expected e.g. sqlite+aiosqlite:///botkit.db)",
         ),
+        (
+            '[database]\nurl = "postgresql://botkit@db/botkit"\n',
+            "chat",
+            "[database] url (BOTKIT_DATABASE__URL): botkit talks to postgresql through asyncpg, not psycopg: "
+            "write the URL as postgresql+asyncpg://… (e.g. postgresql+asyncpg://user@host/dbname)",
+        ),
+        (
+            '[database]\nurl = "sqlite:///botkit.db"\n',
+            "run",
+            "[database] url (BOTKIT_DATABASE__URL): botkit talks to sqlite through aiosqlite, not pysqlite: "
+            "write the URL as sqlite+aiosqlite://… (e.g. sqlite+aiosqlite:///botkit.db)",
+        ),
+        (
+            '[database]\nurl = "mysql://botkit@db/botkit"\n',
+            "db current",
+            "[database] url (BOTKIT_DATABASE__URL): botkit runs on SQLite and PostgreSQL, not mysql: set "
+            "[database] url to sqlite+aiosqlite:///botkit.db or postgresql+asyncpg://user@host/dbname",
+        ),
     ],
     ids=[
         "misspelt-plugin",
@@ -102,6 +120,9 @@ def test_a_plugins_bad_setting_is_said_before_anything_starts(
         "no-adapters",
         "db-current",
         "eval-report",
+        "postgres-sync-driver",
+        "sqlite-sync-driver",
+        "unsupported-database",
     ],
 )
 def test_one_line_before_anything_starts(
