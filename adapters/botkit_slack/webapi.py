@@ -41,6 +41,8 @@ class _Prepared:
     """What slack_sdk recomputes on every call, computed once for one client."""
 
     session: aiohttp.ClientSession
+    token: str | None
+    base_url: str
     headers: dict[str, str]
     urls: dict[str, str]
     defaults: dict[str, Any]
@@ -61,10 +63,17 @@ def _prepare(client: AsyncWebClient) -> _Prepared | None:
     ):
         return None
     prepared = _prepared.get(client)
-    if prepared is None or prepared.session is not session:
+    if (
+        prepared is None
+        or prepared.session is not session
+        or prepared.token != client.token
+        or prepared.base_url != client.base_url
+    ):
         headers = dict(client.headers)  # as ``api_call`` merges them: no per-call headers
         prepared = _Prepared(
             session=session,
+            token=client.token,
+            base_url=client.base_url,
             headers=_get_headers(
                 headers=headers,
                 token=client.token,

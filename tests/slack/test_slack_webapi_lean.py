@@ -127,6 +127,21 @@ async def test_the_wire_is_the_sdks_byte_for_byte(
     assert all(b"T0TEAM" in body for *_, body in rec.requests) == (team_id is not None)
 
 
+async def test_a_client_whose_token_or_url_changes_is_prepared_again(recorder: tuple[Recorder, str]) -> None:
+    rec, url = recorder
+    async with aiohttp.ClientSession() as session:
+        client = client_for(url, session)
+        kind, args = CALLS[2]
+        await both_ways(client, kind, args)
+        client.token = "xoxb-rotated"
+        client.base_url = url.replace("127.0.0.1", "localhost")
+        sdk, lean = await both_ways(client, kind, args)
+    assert sdk == lean
+    assert sdk[3].startswith("http://localhost:")
+    assert rec.requests[3] == rec.requests[2]
+    assert (b"Authorization", b"Bearer xoxb-rotated") in rec.requests[3][2]
+
+
 def _json(status: int, body: dict[str, Any], **headers: str) -> Answer:
     return lambda request: web.json_response(body, status=status, headers=headers)
 
