@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import math
@@ -181,6 +182,8 @@ class _CallLog:
     updates: dict[tuple[str, str], list[tuple[float, str]]] = field(default_factory=dict)
     statuses: dict[tuple[str, str], float] = field(default_factory=dict)
     calls: dict[tuple[str, str], int] = field(default_factory=dict)
+    # a native stream's pieces per message (chat.appendStream, chat.stopStream's markdown_text)
+    appends: dict[tuple[str, str], list[tuple[float, str]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, api_calls: Sequence[Any]) -> _CallLog:
@@ -188,10 +191,17 @@ class _CallLog:
         for call in api_calls:
             ok = call.status == 200 and not call.error
             args = call.args
-            if call.method == "chat.postMessage":
+            if call.method in ("chat.postMessage", "chat.startStream"):  # a new message in the thread
                 where = (str(args.get("channel", "")), str(args.get("thread_ts", "")))
+                text = (
+                    args.get("text", "") if call.method == "chat.postMessage" else args.get("markdown_text")
+                )
                 if ok:
-                    log.posts.setdefault(where, []).append((call.at, str(args.get("text", ""))))
+                    log.posts.setdefault(where, []).append((call.at, str(text or "")))
+            elif call.method in ("chat.appendStream", "chat.stopStream"):
+                where = (str(args.get("channel", "")), str(args.get("ts", "")))
+                if ok and args.get("markdown_text"):
+                    log.appends.setdefault(where, []).append((call.at, str(args["markdown_text"])))
             elif call.method in ("chat.update", "chat.delete"):
                 where = (str(args.get("channel", "")), str(args.get("ts", "")))
                 if ok and call.method == "chat.update":
@@ -235,6 +245,9 @@ def _replies(slack: Any, pushed: dict[str, dict[str, Any]]) -> list[dict[str, An
         versions: list[tuple[float, str]] = []
         for (posted_at, text), message in zip(posts.get(thread, []), every, strict=False):
             changes = [(posted_at, text), *updates.get((channel, message.ts), [])]
+            for at, piece in log.appends.get((channel, message.ts), []):  # a stream's text grows
+                text += piece
+                changes.append((at, text))
             versions += changes
             set_at[message.ts] = changes[-1][0]
             record["calls"] += calls.get((channel, message.ts), 0)
@@ -252,6 +265,8 @@ def _totals(slack: Any) -> dict[str, Any]:
     return {
         "rate_limited": sum(1 for c in slack.calls if c.status == 429),
         "calls": len(slack.calls),
+        "calls_by_method": dict(collections.Counter(c.method for c in slack.calls)),
+        "rate_limited_by_method": dict(collections.Counter(c.method for c in slack.calls if c.status == 429)),
     }
 
 

@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import sys
-import uuid
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -31,21 +30,24 @@ from botkit.adapter import Adapter
 from botkit.admin_notices import AdminNotifier
 from botkit.audit import PersonaAuditor
 from botkit.config import ConfigError, Settings, section
+from botkit.dbconfig import open_configured_store
 from botkit.leftovers import (
     HeartbeatWatch,
     Leftover,
     gone_on_this_host,
+    new_worker_id,
     settle_abandoned,
 )
 from botkit.llm.backends import choose_backend, start_backends
 from botkit.llm.pool import BackendPool, shown_url
+from botkit.persona_refs import misspelt_platforms, unknown_persona_references
 from botkit.personas import PersonaRegistry, shipped_personas_dir
 from botkit.pipeline.chain import MiddlewareChain
 from botkit.pipeline.filters import TextFilters
 from botkit.pipeline.router import Router
 from botkit.pipeline.turns import TurnRunner
 from botkit.plugins.api import Plugin, PluginContext
-from botkit.plugins.loader import load_adapter_class, load_plugins, plugin_config
+from botkit.plugins.loader import available_adapters, load_adapter_class, load_plugins, plugin_config
 from botkit.repair import leave_unread, repair_leftover, settle_unread
 from botkit.retention import RetentionPolicy, run_retention
 from botkit.store import ConversationStore
@@ -159,12 +161,12 @@ class BotApp:
         """The database, crash leftovers marked interrupted, the hourly delivery-id pruner, and
         the ``[retention]`` task when one is configured."""
         database = self.settings.database
-        store = await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
+        store = await open_configured_store(database)
         self._stack.push_async_callback(store.close)
         # This process, registered before it writes any row (they carry its id), retired at a
         # clean stop after the drain; the turns of processes that are gone are settled now and
         # repaired on the platform once the adapters are checked (see botkit.leftovers).
-        worker_id = uuid.uuid4().hex
+        worker_id = new_worker_id()  # tagged: a later restart knows its turns (started_by_older)
         await store.register_worker(worker_id, host=socket.gethostname(), pid=os.getpid())
         self._stack.push_async_callback(_retire, store)
         spool = self.spool = WriteSpool.for_database(store.url, database.pending_writes_dir)
@@ -198,16 +200,26 @@ class BotApp:
         personas = PersonaRegistry(
             settings.personas.dir or shipped_personas_dir(),
             extra_variables=[v for p in plugins for v in p.variables],
+            max_file_bytes=settings.personas.max_file_bytes,
         )
         for error in personas.load():
             log.error("persona file not loaded: %s", error)
         if not personas.names():
-            raise ConfigError(f"no usable persona in {personas.directory}; run `botkit personas check`")
+            raise ConfigError(
+                f"no usable persona in {personas.directory} ([personas] dir, BOTKIT_PERSONAS__DIR): "
+                + ("; ".join(str(error) for error in personas.errors[:3]) or "no persona files (*.md) found")
+                + "; run `botkit personas check`"
+            )
         if personas.get(settings.personas.default) is None:
             raise ConfigError(
                 f"[personas] default = {settings.personas.default!r}, but no such persona is loaded "
                 f"(loaded: {', '.join(personas.names())})"
             )
+        files = set(personas.names()) | {error.path.stem for error in personas.errors}
+        unknown = unknown_persona_references(settings, files)
+        unknown += misspelt_platforms(settings, available_adapters())
+        if unknown:
+            raise ConfigError("\n  ".join(unknown))
         auditor = PersonaAuditor(store, personas)
         await auditor.loaded()
         personas.on_change = auditor

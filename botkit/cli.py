@@ -195,10 +195,12 @@ def main(argv: list[str] | None = None) -> int:
             from botkit.eval.cli import main as eval_main
 
             return eval_main(settings, args)
-        from botkit.plugins.loader import check_adapters
+        from botkit.dbconfig import check_database_url
+        from botkit.plugins.loader import check_configuration
 
         adapters = ["console"] if args.command == "chat" else settings.bot.adapters
-        check_adapters(adapters)  # before the model server and the database start
+        check_configuration(settings, adapters)  # before the model server and the database start
+        check_database_url(settings.database)
         if args.command == "chat":
             overrides = {"console": {"thread": args.thread}} if args.thread else {}
             return _run(
@@ -378,7 +380,9 @@ def _personas_check(settings: Settings, directory: str | None) -> int:
         print(f"botkit: error: persona folder {str(folder)!r} does not exist", file=sys.stderr)
         return 1
     plugin_variables = [v for plugin in load_plugins(settings) for v in plugin.variables]
-    personas, errors = check_directory(folder, extra_variables=plugin_variables)
+    personas, errors = check_directory(
+        folder, extra_variables=plugin_variables, max_bytes=settings.personas.max_file_bytes
+    )
     for persona in personas:
         print(f"ok    {persona.path.name}: {persona.name} ({persona.content_hash}) {persona.description}")
     for error in errors:
@@ -390,11 +394,11 @@ def _personas_check(settings: Settings, directory: str | None) -> int:
 async def _open_store(settings: Settings) -> Any:
     """The configured database (SQLite migrated on the way, as ``botkit chat`` would); one that
     cannot be opened is a configuration error (exit 2, the message says why)."""
-    from botkit.store import ConversationStore, StoreError
+    from botkit.dbconfig import open_configured_store
+    from botkit.store import StoreError
 
-    database = settings.database
     try:
-        return await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
+        return await open_configured_store(settings.database)
     except StoreError as err:
         raise ConfigError(str(err)) from err
 
@@ -445,7 +449,11 @@ async def _personas_history(settings: Settings, args: argparse.Namespace) -> int
     from botkit.plugins.loader import load_plugins
 
     variables = [v for plugin in load_plugins(settings) for v in plugin.variables]
-    registry = PersonaRegistry(settings.personas.dir or shipped_personas_dir(), extra_variables=variables)
+    registry = PersonaRegistry(
+        settings.personas.dir or shipped_personas_dir(),
+        extra_variables=variables,
+        max_file_bytes=settings.personas.max_file_bytes,
+    )
     registry.load()
     current = registry.get(args.name)
     store = await _open_store(settings)
@@ -487,7 +495,9 @@ async def _db(settings: Settings, command: str, url: str | None) -> int:
             await upgrade(target)
         revision = await current_revision(target)
     except StoreError as err:
-        print(f"botkit: error: {err}", file=sys.stderr)
+        from botkit.dbconfig import WHERE
+
+        print(f"botkit: error: {'--url' if url else WHERE}: {err}", file=sys.stderr)
         return EXIT_CONFIG
     print(f"database revision: {revision or 'none'} (newest: {head_revision()})")
     return 0

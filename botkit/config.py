@@ -234,6 +234,13 @@ class PersonaSettings(_Section):
     # channel's access rules); a channel is an id or a #name, see botkit.access.rules.ChannelRef.
     bindings: dict[str, str | Binding] = Field(default_factory=dict)
     watch: bool = True
+    # A bigger persona file is refused before it is read (a file dropped in by mistake must not
+    # stall the bot); the loader's "file is larger than the limit" error tells admins this key.
+    max_file_kb: int = Field(256, ge=1)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_kb * 1024
 
     @field_validator("bindings", mode="before")
     @classmethod

@@ -242,6 +242,13 @@ class LiveReply(ABC):
     #: placeholder so (:mod:`botkit.repair`) and repairs it instead of posting beside it.
     handed_back: ShownMessage | None = None
 
+    #: Set by the restart pass before the note it posts as a turn's first message, where that
+    #: turn was started by an older botkit (:func:`botkit.leftovers.started_by_older`): an
+    #: adapter that keys a turn's first message (Discord: its ``nonce``) differently from that
+    #: botkit keys this one as it did, so that the platform hands back the message that botkit
+    #: posted (:attr:`handed_back`). The default: keyed as this botkit keys its own.
+    older_turn: bool = False
+
     def moves(self, message_id: str) -> bool:
         """Whether this reply's message ``message_id`` is shown, or on its next edit will be,
         by another message the reply posted in its place, whose id the core never learns (a

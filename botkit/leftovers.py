@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,6 +44,27 @@ UNANSWERED_NOTE = "⚠️ _Interrupted: botkit restarted before it could answer 
 #: Under the restart's note where its reply's first message may exist unfound (the search for it
 #: stopped at a bound: botkit.repair), so that a placeholder still "Thinking…" is explained.
 LOST_PLACEHOLDER_NOTE = "_If an earlier reply to this still says “Thinking…”, the same restart cut it off._"
+
+#: The first character of this botkit's worker ids (:func:`new_worker_id`): not a hex digit,
+#: which every worker id of an older botkit is (``uuid4().hex``). The rows a worker writes
+#: carry its id (``owner``), so a restart can tell a turn an older botkit started
+#: (:func:`started_by_older`), whose reply's first message that botkit keyed its own way.
+WORKER_TAG = "q"
+
+
+def new_worker_id() -> str:
+    """This process's id in ``workers`` (32 characters, as the column holds): :data:`WORKER_TAG`
+    and 31 random hex digits."""
+    return WORKER_TAG + uuid.uuid4().hex[1:]
+
+
+def started_by_older(owner: str | None) -> bool:
+    """The turn whose row ``owner`` wrote was started by a botkit older than this one's worker
+    ids (:data:`WORKER_TAG`), or before rows carried their owner (None): its reply's first
+    message may carry what that botkit put on it (:attr:`~botkit.events.LiveReply.older_turn`).
+    A row claimed since by a restart pass of this botkit carries that pass's id (a second kill
+    during the pass: it reads as this botkit's)."""
+    return owner is None or not owner.startswith(WORKER_TAG)
 
 
 @dataclass(frozen=True)
@@ -69,6 +91,9 @@ class Leftover:
     # A previous restart pass was about to tell the asker in a new reply at this time (Unix
     # seconds, its spooled note), and was killed before it settled the row: the note may show.
     told_at: float | None = None
+    # Whether that note carried the sentence on an earlier reply still "Thinking…" (None:
+    # unknown, a record from before this was kept): a note cut short is finished in its words.
+    told_cut: bool | None = None
     # Every recorded message of the reply, in order (a long answer's continuations after its
     # first); ``message_id`` is the last of them.
     message_ids: tuple[str, ...] = ()
@@ -289,8 +314,9 @@ async def _take(
         cut = replaced.pop(turn.id, None)
         note = notes.get(turn.id)
         if leftover is not None:
-            told = None if note is None else note.at
-            leftovers.append(replace(leftover, strays=() if cut is None else cut.message_ids, told_at=told))
+            told, told_cut = (None, None) if note is None else (note.at, note.cut)
+            strays = () if cut is None else cut.message_ids
+            leftovers.append(replace(leftover, strays=strays, told_at=told, told_cut=told_cut))
     return leftovers
 
 

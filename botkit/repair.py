@@ -27,11 +27,12 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from botkit.adapter import Adapter
 from botkit.events import LiveReply
-from botkit.leftovers import LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE, Leftover
+from botkit.leftovers import LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE, Leftover, started_by_older
 from botkit.markers import Listing, ReplyMarker, ShownMessage
 from botkit.store import ConversationStore
 from botkit.store.spool import SpooledNote, WriteSpool
@@ -40,6 +41,10 @@ from botkit.streaming.formatting import split_message
 from botkit.streaming.retry import RetryPolicy
 
 log = logging.getLogger("botkit.app")
+
+#: Seconds before a turn was accepted from which other turns' recorded messages are read
+#: (:class:`_Elsewhere`): a turn queued that long before it can still answer after its question.
+ELSEWHERE_BEFORE = 3600.0
 
 Respond = Callable[[LiveReply, str], Awaitable[object]]
 """Shows a text as a new reply (the core's normal reply path: ``Router.respond``)."""
@@ -111,7 +116,7 @@ async def _keep_shown_final(
     replaced; True when it did (the leftover is done)."""
     assert leftover.intent is not None and leftover.intent.shown is not None
     seen = await _reply_shown(adapter, leftover, marked)
-    final = await _shown_view(adapter, leftover, seen)
+    final = await _shown_view(adapter, leftover, seen, _Elsewhere(store, leftover))
     if final is None:
         return False
     # The last message given its buttons is marked with them; a stream among them is not closed again.
@@ -212,15 +217,40 @@ async def _carrying_marker(adapter: Adapter, leftover: Leftover) -> set[str]:
     return {m.message_id for m in listed or [] if m.marker is not None}
 
 
+class _Elsewhere:
+    """The messages other turns recorded in the turn's channel (:meth:`ConversationStore.recorded_elsewhere`),
+    read once, when a message found by its text is to be told from theirs: from
+    :data:`ELSEWHERE_BEFORE` seconds before the turn was accepted (a turn accepted before it
+    can answer after its question). Where the database cannot say: none (logged)."""
+
+    def __init__(self, store: ConversationStore, leftover: Leftover) -> None:
+        self._store, self._leftover = store, leftover
+        self._ids: set[str] | None = None
+
+    async def ids(self) -> set[str]:
+        if self._ids is None:
+            leftover = self._leftover
+            since = datetime.fromtimestamp((leftover.asked_at or time.time()) - ELSEWHERE_BEFORE, UTC)
+            key = (leftover.key.platform, leftover.key.workspace, leftover.key.channel, leftover.key.thread)
+            try:
+                self._ids = await self._store.recorded_elsewhere(key, leftover.turn, since)
+            except Exception:
+                log.exception("could not read the messages other turns recorded in %s", leftover.key)
+                self._ids = set()
+        return self._ids
+
+
 async def _shown_view(
-    adapter: Adapter, leftover: Leftover, seen: Sequence[ShownMessage]
+    adapter: Adapter, leftover: Leftover, seen: Sequence[ShownMessage], elsewhere: _Elsewhere
 ) -> list[ShownMessage] | None:
     """The messages showing the intended final view in any of the forms it may take (the
     expected one, or a fallback the reply took after the intent was spooled: Slack's
     ``chat.update`` for a refused ``chat.startStream``); None if none is shown."""
     assert leftover.intent is not None
     for form in leftover.intent.views:
-        final = final_view(seen, form) or await _with_unrecorded_tail(adapter, leftover, seen, form)
+        final = final_view(seen, form) or await _with_unrecorded_tail(
+            adapter, leftover, seen, form, elsewhere
+        )
         if final is not None:
             return final
     return None
@@ -370,7 +400,11 @@ def final_view(messages: Sequence[ShownMessage], intent: Sequence[str]) -> list[
 
 
 async def _with_unrecorded_tail(
-    adapter: Adapter, leftover: Leftover, seen: Sequence[ShownMessage], intent: Sequence[str]
+    adapter: Adapter,
+    leftover: Leftover,
+    seen: Sequence[ShownMessage],
+    intent: Sequence[str],
+    elsewhere: _Elsewhere,
 ) -> list[ShownMessage] | None:
     """The final view, where its last messages were posted but their ids never came back (the
     process was killed with the POST in flight): the turn's known messages end with the
@@ -382,7 +416,9 @@ async def _with_unrecorded_tail(
     looked for after the turn's last known message, or after its question where it has
     none (a Discord snowflake: an interaction's id too). A plain final edit of a recorded
     message is never looked for so: with that edit not applied, another turn's identical
-    answer after it would pass for this turn's. None if any of them is not shown."""
+    answer after it would pass for this turn's. A message another turn's row holds as its own
+    (``elsewhere``: that turn's identical answer, recorded) is never taken for this turn's.
+    None if any of them is not shown."""
     assert leftover.intent is not None
     last = 0 if leftover.intent.anew else 1
     for head in range(min(len(seen), len(intent) - 1), last - 1, -1):
@@ -399,6 +435,9 @@ async def _with_unrecorded_tail(
             except Exception:
                 log.exception("could not look for the rest of turn %s in %s", leftover.turn, leftover.key)
                 return None
+            if found:
+                taken = await elsewhere.ids()
+                found = [m for m in found if m.message_id not in taken]
             if not found:
                 return None
             view.append(found[0])
@@ -525,7 +564,8 @@ async def _tell(
     Where the listing was ``cut`` short of where such a placeholder could be, the note says
     that an earlier reply still "Thinking…" was cut off too (:data:`LOST_PLACEHOLDER_NOTE`)."""
     plain = UNANSWERED_NOTE if leftover.inbox or not leftover.partial else leftover.text
-    text = f"{plain}\n\n{LOST_PLACEHOLDER_NOTE}" if cut and not leftover.message_id else plain
+    worded = f"{plain}\n\n{LOST_PLACEHOLDER_NOTE}"
+    text = worded if cut and not leftover.message_id else plain
     try:
         reply = await adapter.reply_in(leftover.key, leftover.user or "", question=leftover.question)
         if reply is None:
@@ -534,16 +574,20 @@ async def _tell(
         # Either form: an earlier pass decided ``cut`` by then (a listing cut since, by the time
         # or by that pass's own note, makes this one's text differ from the note it posted).
         # Each as the messages it was split into (_post_note): a long note is no one message.
-        notes = [_note_chunks(reply, form) for form in dict.fromkeys((text, plain))]
+        # The form that pass spooled first (told_cut): a note of its found only as far as the
+        # parts both forms share is finished in its words (_told_already: the first on a tie).
+        told = () if leftover.told_cut is None else (worded if leftover.told_cut else plain,)
+        notes = [_note_chunks(reply, form) for form in dict.fromkeys((*told, text, plain))]
         told_at = leftover.told_at
         if told_at is not None and await _told_already(adapter, leftover, reply, notes, told_at):
             return None
         if leftover.turn:
             reply.marker = ReplyMarker(leftover.turn, "final")
+            reply.older_turn = started_by_older(leftover.owner)  # its first message keyed as it was
             if spool is not None:
                 key = leftover.key
                 where = (key.platform, key.workspace, key.channel, key.thread)
-                await spool.notes.save(SpooledNote(leftover.turn, where, time.time()))
+                await spool.notes.save(SpooledNote(leftover.turn, where, time.time(), cut=text != plain))
             if adapter.hands_back_first:
                 return await _post_note(reply, text)
         await respond(reply, text)
@@ -596,8 +640,9 @@ async def _told_already(
     into) where the asker asked, at or after ``since``: its first message, and each other one
     after the one before it. A note cut short by a kill between its messages (its first ones
     shown, in order, the rest not) is finished here: only the missing messages are posted,
-    after the last one shown, so the asker sees one whole note (the form shown furthest; this
-    pass's own on a tie). True where the asker has been told (nothing more to post)."""
+    after the last one shown, so the asker sees one whole note (the form shown furthest; the
+    first of ``notes`` on a tie: the form the killed pass spooled, where its record says, else
+    this pass's own). True where the asker has been told (nothing more to post)."""
     best: tuple[Sequence[str], list[ShownMessage]] | None = None
     for chunks in notes:
         try:

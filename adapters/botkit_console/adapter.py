@@ -53,11 +53,24 @@ class ConsoleReply(LiveReply):
     max_chars = 20_000
     rate_key = "console"
 
-    def __init__(self, out: TextIO, console: Console | None) -> None:
+    def __init__(self, out: TextIO, console: Console | None, notices: TextIO | None = None) -> None:
         self.out = out
         self.console = console
         self.messages: list[str] = []
         self._live: Live | None = None
+        self._notices = notices
+        self._told = False
+
+    def _tell_waiting(self, text: str) -> None:
+        """Piped, only the final answer reaches stdout, so a question that waits for the model
+        (starting, or not answering: up to ``llm.queue_timeout``) would wait in silence; its
+        first "⏳ queued" notice goes to ``notices`` (stderr), once, and stdout stays answers."""
+        if self._notices is None or self._told or not text.startswith("⏳"):
+            return
+        self._told = True
+        plain = text.replace("⏳ _", "⏳ ", 1).rstrip().removesuffix("_")
+        self._notices.write(f"botkit: {plain}\n")
+        self._notices.flush()
 
     def _redraw(self) -> None:
         if self.console is None:
@@ -71,11 +84,13 @@ class ConsoleReply(LiveReply):
 
     async def post_placeholder(self, text: str) -> str:
         self.messages.append(text)
+        self._tell_waiting(text)
         self._redraw()
         return "0"
 
     async def edit(self, message_id: str, text: str) -> None:
         self.messages[int(message_id)] = text
+        self._tell_waiting(text)
         self._redraw()
 
     async def post_continuation(self, text: str) -> str:
@@ -129,11 +144,13 @@ class ConsoleAdapter(Adapter):
         *,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
     ) -> None:
         super().__init__(host, settings)
         self.config = settings if isinstance(settings, ConsoleSettings) else ConsoleSettings()
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
         interactive = self.config.interactive
         self.interactive = self.stdin.isatty() if interactive is None else interactive
         self.console = Console(file=self.stdout) if self.interactive else None
@@ -212,7 +229,7 @@ class ConsoleAdapter(Adapter):
             is_direct=True,
             is_operator=self.config.operator,
         )
-        reply = ConsoleReply(self.stdout, self.console)
+        reply = ConsoleReply(self.stdout, self.console, None if self.interactive else self.stderr)
         submission = await self.host.submit(message, reply)
         await self._answered(submission, reply)
 

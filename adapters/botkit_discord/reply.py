@@ -57,6 +57,15 @@ def first_nonce(turn: int, channel_id: int, question: str | None = None) -> str:
     return f"bk{digest}"
 
 
+def older_nonce(turn: int, channel_id: int) -> str:
+    """The nonce a botkit older than the question in :func:`first_nonce` gave a turn's first
+    message (turn and channel only): the restart's note for a turn that botkit started
+    (:attr:`~botkit.events.LiveReply.older_turn`) carries it, so that Discord, while it
+    remembers it, hands back the placeholder that botkit posted and never recorded."""
+    digest = hashlib.blake2s(f"{turn}:{channel_id}".encode(), digest_size=8).hexdigest()
+    return f"bk{digest}"
+
+
 def rate_limit_of(err: BaseException) -> RateLimited | None:
     """The core's RateLimited for a discord.py rate-limit error, or None for any other error."""
     if isinstance(err, discord.RateLimited):
@@ -251,15 +260,20 @@ class DiscordMessageReply(_DiscordReply):
         await self._opened()
         reference = self.reference
         marker, channel = self.marker, self.channel
-        extra: dict[str, Any] = (
-            {} if marker is None else {"nonce": first_nonce(marker.turn, channel.id, self.question)}
-        )
+        extra: dict[str, Any] = {} if marker is None else {"nonce": self._nonce(marker.turn, channel.id)}
         if reference is not None:
             extra |= {"reference": reference, "mention_author": False}
         message = await platform_call(lambda: channel.send(text, **extra))
         if marker is not None and shown_as(message.content) != shown_as(text):  # Discord trims it
             self.handed_back = ShownMessage(str(message.id), message.content)
         return str(message.id)
+
+    def _nonce(self, turn: int, channel_id: int) -> str:
+        """The first message's nonce: :func:`first_nonce`, or for a turn an older botkit started
+        (the restart's note, :attr:`older_turn`) the one that botkit gave it (:func:`older_nonce`)."""
+        return (
+            older_nonce(turn, channel_id) if self.older_turn else first_nonce(turn, channel_id, self.question)
+        )
 
     async def _edit(self, message_id: str, text: str, view: discord.ui.View | None) -> None:
         partial = self.channel.get_partial_message(int(message_id))

@@ -32,6 +32,7 @@ from botkit_slack.markers import marker_of, metadata
 from botkit_slack.reply import SlackReply, fit_text
 from botkit_slack.sdklogging import WEB_CLIENT_LOGGER, settled_logger
 from botkit_slack.settings import SlackSettings
+from botkit_slack.streams import StreamStarts
 from botkit_slack.threads import ThreadTracker
 from botkit_slack.transport import serve_http, serve_socket_mode
 
@@ -81,6 +82,8 @@ class SlackAdapter(Adapter):
         self._threads: ThreadTracker | None = None
         self._status_refused: set[str] = set()  # workspaces that refused setStatus: placeholders only
         self._status_first: dict[str, asyncio.Future[bool]] = {}  # see SlackReply
+        # streaming = "auto": per workspace, the replies whose first message is a native stream
+        self._stream_starts = StreamStarts(self.config.stream_starts_per_minute)
 
     def _web_client(
         self, *, sdk_retries: bool = True, session: aiohttp.ClientSession | None = None
@@ -208,9 +211,10 @@ class SlackAdapter(Adapter):
 
     @property
     def unmarked_streams(self) -> bool:
-        """Native streaming: a stream's message is marked only once stopped (``chat.startStream``
-        takes no metadata), so a killed turn's stream is found by where it is (:meth:`reply_messages`)."""
-        return self.config.streaming == "native"
+        """Native streaming ("native", or "auto" where a reply's first message is a stream): a
+        stream's message is marked only once stopped (``chat.startStream`` takes no metadata), so
+        a killed turn's stream is found by where it is (:meth:`reply_messages`)."""
+        return self.config.streaming != "edits"
 
     async def repair(self, key: ConversationKey, message_id: str, text: str) -> bool:
         """A reply left half-written by a crashed process: ``chat.update`` it with the note. A
@@ -546,4 +550,5 @@ class SlackAdapter(Adapter):
             on_posted=self._threads.remember,
             status_refused=self._status_refused,
             status_first=self._status_first,
+            stream_starts=self._stream_starts,
         )

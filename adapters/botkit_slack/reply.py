@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -32,11 +33,13 @@ from botkit.events import (
     RateScope,
     TransientPlatformError,
 )
+from botkit.streaming.streamer import PostInstead
 from botkit_slack import webapi
 from botkit_slack.feedback import actions_block, feedback_blocks
 from botkit_slack.markers import metadata
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
+from botkit_slack.streams import StreamSlot, StreamStarts
 
 if TYPE_CHECKING:
     from botkit.adapter import AdapterHost
@@ -177,11 +180,13 @@ class SlackReply(LiveReply):
         on_posted: Callable[[str, str], None] | None = None,
         status_refused: set[str] | None = None,
         status_first: dict[str, asyncio.Future[bool]] | None = None,
+        stream_starts: StreamStarts | None = None,
     ) -> None:
         """``status_refused``: the adapter's set of workspaces that refused a status line
         (shared by its replies, so a workspace is asked once); ``status_first``: per workspace,
         its first status line's outcome (True: ask on), which replies that come while it is in
-        flight wait for (a burst of questions would otherwise all ask before one refusal)."""
+        flight wait for (a burst of questions would otherwise all ask before one refusal);
+        ``stream_starts``: its native-stream slots per workspace (:meth:`stream_first`)."""
         self.client = client
         self.team_id = team_id
         self.channel = channel
@@ -212,7 +217,11 @@ class SlackReply(LiveReply):
         self.status_text = settings.status_text
         self._replace_final = settings.replace_final
         self.posted: list[str] = []
-        self.native = settings.streaming == "native" and thread_ts is not None and user is not None
+        in_thread = thread_ts is not None and user is not None
+        self.native = settings.streaming == "native" and in_thread
+        self._stream_starts = stream_starts if settings.streaming == "auto" and in_thread else None
+        self._slot: StreamSlot | None = None  # stream_first: this reply's first message streams
+        self._started_with: str | None = None  # the text its chat.startStream showed (a retry's check)
         self._on_posted = on_posted
         self._prepared: tuple[str, str] | None = None  # (ts, text) posted before the core asked
         self._first: str | None = None  # the core's id of the first message
@@ -273,8 +282,82 @@ class SlackReply(LiveReply):
         return True
 
     async def post_with_feedback(self, text: str, turn_id: int) -> str:
-        """The final (last) message posted with its 👍/👎 blocks: one ``chat.postMessage``."""
-        return await self._post(text, turn_id)
+        """The final (last) message posted with its 👍/👎 blocks: one ``chat.postMessage`` (or a
+        native stream of it, :meth:`stream_first`: its stop carries them)."""
+        streamed = await self._stream_first_post(text, turn_id)
+        return streamed if streamed is not None else await self._post(text, turn_id)
+
+    @property
+    def may_stream_first(self) -> bool:
+        """``streaming = "auto"``, nothing shown yet and not chosen yet: the core may still
+        choose :meth:`stream_first` for the first message (its view is then Markdown)."""
+        return (
+            self._stream_starts is not None
+            and self._slot is None
+            and not self.posted
+            and self._stream is None
+        )
+
+    def stream_first(self) -> RateScope | None:
+        """``streaming = "auto"``: show this reply's first message as a native stream instead of
+        a ``chat.postMessage``, the core having found the channel's posts contended
+        (:class:`~botkit.streaming.streamer.StreamsFirst`). A slot of the workspace's stream
+        budget (:class:`~botkit_slack.streams.StreamStarts`) if one is free now: the scope the
+        first message then draws on; None: post it as usual (not a reply in a thread, another
+        setting, no slot free, or a message already up)."""
+        starts = self._stream_starts
+        if starts is None or (self._slot is None and (self.posted or self._stream is not None)):
+            return None
+        if self._slot is None:
+            self._slot = starts.take(self.team_id)
+            if self._slot is None:
+                return None
+            weakref.finalize(self, self._slot.release)  # a reply dropped without finishing frees it too
+        return RateScope(f"slack:{self.team_id}:stream", starts.per_minute / 60.0, starts.per_minute)
+
+    async def _stream_first_post(self, text: str, turn_id: int | None) -> str | None:
+        """The reply's first message as a native stream (:meth:`stream_first` chose it):
+        ``chat.startStream`` with all of ``text``; for the last message (``turn_id``: the final
+        with its 👍/👎) then ``chat.stopStream`` with the marker and the buttons. None: post it
+        as usual (not chosen, a later message, or Slack refused the stream).
+
+        The core retries a call that raised (a 429 on the stop): the stream that this text
+        started is then only stopped again, never started twice."""
+        if self._slot is None:
+            return None
+        stream = self._stream
+        if stream is None:
+            if self.posted:
+                return None
+            await self._start_first(text)
+            stream = self._stream
+            assert stream is not None
+        elif not (stream.open and self.posted == [stream.ts] and self._started_with == text):
+            return None  # a later message of a long reply: posted (the stream is stopped first)
+        if turn_id is not None:
+            await self._stop_stream(turn_id)
+        return stream.ts
+
+    async def _start_first(self, text: str) -> None:
+        """``chat.startStream`` showing ``text`` whole. Refused, the workspace is not asked
+        again (:meth:`StreamStarts.refuse`) and :class:`PostInstead` is raised: the core posts
+        it on the channel's budget. A 429 or a transient error is raised for the core to retry,
+        on the stream budget."""
+        assert self._slot is not None
+        markdown = stream_markdown(text)
+        try:
+            ts = await self._start_stream(markdown)
+        except SlackApiError as err:
+            log.warning("chat.startStream refused (%s); posting the reply instead", _code(err))
+            if self._stream_starts is not None:
+                self._stream_starts.refuse(self.team_id)
+            self._slot.release()
+            self._slot = None
+            raise PostInstead(_code(err)) from err
+        self._stream, self._started_with, self._first = _Stream(ts, markdown, text), text, ts
+        self.posted.append(ts)
+        if self._on_posted is not None and self.thread_ts is not None:
+            self._on_posted(self.channel, self.thread_ts)
 
     @property
     def can_replace(self) -> bool:  # type: ignore[override]
@@ -303,16 +386,27 @@ class SlackReply(LiveReply):
         if not (chunks and self._stream_shows(chunks[0])):
             return [edited]
         view = [stream_markdown(chunks[0]), *edited[1:]]
-        return [view] if view == edited else [view, edited]
+        if view == edited:
+            return [view]
+        # Undecided (the core chooses just before the call: stream_first): either may show it.
+        return [edited, view] if self.may_stream_first else [view, edited]
 
     def _stream_shows(self, text: str) -> bool:
         """Whether the first message will show ``text`` as streamed Markdown, following the
         path :meth:`_edit` takes: a stream yet to start (a placeholder posted, ``text`` not a
         status line), an open one that ``text`` extends, or a stopped one already showing it
-        (no call is made for a message that did not change); otherwise ``chat.update``."""
+        (no call is made for a message that did not change); otherwise ``chat.update``. With
+        ``streaming = "auto"``, a first message that :meth:`stream_first` chose to stream: yet
+        to be posted, or the stream showing exactly ``text``."""
+        markdown, stream = stream_markdown(text), self._stream
+        if self._slot is not None:
+            if stream is None:
+                return not self.posted and bool(markdown.strip())
+            return markdown == stream.sent
+        if self.may_stream_first:
+            return bool(markdown.strip())
         if not self.native or self._first is None:
             return False
-        markdown, stream = stream_markdown(text), self._stream
         if stream is None:
             return not is_status(text) and bool(markdown.strip())
         return markdown.startswith(stream.sent) if stream.open else markdown == stream.sent
@@ -378,6 +472,9 @@ class SlackReply(LiveReply):
         await self._update(message_id, text, turn_id)
 
     async def post_continuation(self, text: str) -> str:
+        streamed = await self._stream_first_post(text, None)
+        if streamed is not None:
+            return streamed
         await self._stop_stream()  # the first message is complete; the rest is edited as usual
         return await self._post(text)
 
@@ -403,6 +500,15 @@ class SlackReply(LiveReply):
 
     async def finish(self) -> None:
         await self._stop_stream()
+        if self._slot is not None:
+            self._slot.release()
+
+    async def fail(self, error: str) -> None:
+        """A first message streamed by :meth:`stream_first` is stopped (marked) with the error
+        shown; otherwise nothing more to do."""
+        if self._slot is not None:
+            await self._stop_stream()
+            self._slot.release()
 
     async def attach(self, attachment: Attachment) -> bool:
         """Upload ``attachment`` into the reply's thread with slack_sdk's ``files_upload_v2``
@@ -483,6 +589,20 @@ class SlackReply(LiveReply):
             log.warning("cannot delete %s %s: %s", what, ts, err)
 
     # -- native streaming ------------------------------------------------------------------------
+    async def _start_stream(self, markdown: str) -> str:
+        """``chat.startStream`` in the reply's thread, to its asker, showing ``markdown``: its ts."""
+        assert self.thread_ts is not None and self.user is not None
+        response = await slack_call(
+            self.client.chat_startStream(
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                markdown_text=markdown,
+                recipient_user_id=self.user,
+                recipient_team_id=self.team_id,
+            )
+        )
+        return str(response["ts"])
+
     async def _stream_edit(self, placeholder_ts: str, text: str) -> bool:
         """Show ``text`` through the native stream; False: use ``chat.update`` instead."""
         markdown = stream_markdown(text)
@@ -490,22 +610,13 @@ class SlackReply(LiveReply):
         if stream is None:
             if is_status(text) or not markdown.strip():
                 return False  # a status line: the placeholder shows it
-            assert self.thread_ts is not None and self.user is not None
             try:
-                response = await slack_call(
-                    self.client.chat_startStream(
-                        channel=self.channel,
-                        thread_ts=self.thread_ts,
-                        markdown_text=markdown,
-                        recipient_user_id=self.user,
-                        recipient_team_id=self.team_id,
-                    )
-                )
+                ts = await self._start_stream(markdown)
             except SlackApiError as err:
                 log.warning("chat.startStream refused (%s); streaming with chat.update", _code(err))
                 self.native = False
                 return False
-            self._stream = _Stream(str(response["ts"]), markdown, text)
+            self._stream = _Stream(ts, markdown, text)
             await self._delete(placeholder_ts, "the placeholder")
             return True
         if not stream.open:

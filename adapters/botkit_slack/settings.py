@@ -66,7 +66,12 @@ class SlackSettings(SectionSettings):
 
     # "edits": chat.postMessage + chat.update. "native": chat.startStream/appendStream/stopStream
     # for replies in threads (falls back to edits whenever Slack refuses or the text is rewritten).
-    streaming: Literal["edits", "native"] = "edits"
+    # "auto": edits, except that a reply showing the status line whose final would be posted while
+    # its channel's chat.postMessage budget is contended shows it as a native stream instead
+    # (chat.startStream, Tier 2: a budget of its own), while stream_starts_per_minute allow.
+    streaming: Literal["edits", "native", "auto"] = "edits"
+    # chat.startStream and chat.stopStream are each Tier 2 (20+ per minute per workspace).
+    stream_starts_per_minute: int = Field(20, ge=1, le=1000)
     # "!math 2+2" in a mention, DM or thread runs the command (as /math 2+2 does); "" turns it off.
     command_prefix: str = Field("!", max_length=3)
 

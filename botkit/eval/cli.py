@@ -108,7 +108,11 @@ async def _subjects(settings: Settings, specs: Sequence[str]) -> list[Subject]:
     from botkit.plugins.loader import load_plugins
 
     variables = [v for plugin in load_plugins(settings) for v in plugin.variables]
-    registry = PersonaRegistry(settings.personas.dir or shipped_personas_dir(), extra_variables=variables)
+    registry = PersonaRegistry(
+        settings.personas.dir or shipped_personas_dir(),
+        extra_variables=variables,
+        max_file_bytes=settings.personas.max_file_bytes,
+    )
     registry.load()
     subjects = [await resolve(spec, registry, variables, lambda: _open_store(settings)) for spec in specs]
     if len(subjects) == 2 and subjects[0].label == subjects[1].label:

@@ -147,8 +147,9 @@ async def run_report(settings: Settings, args: argparse.Namespace) -> int:
     """``botkit eval report``: read the votes and the result files, print them. Bad arguments,
     an unreadable results file or database raise :class:`ConfigError` (exit 2, with why)."""
     from botkit.audit import parse_duration
+    from botkit.dbconfig import open_configured_store
     from botkit.eval.offline import ResultsError, load_results
-    from botkit.store import ConversationStore, StoreError
+    from botkit.store import StoreError
 
     try:
         window: timedelta = parse_duration(args.since)
@@ -158,9 +159,8 @@ async def run_report(settings: Settings, args: argparse.Namespace) -> int:
         offline = load_results(args.results)
     except ResultsError as err:
         raise ConfigError(str(err)) from None
-    database = settings.database
     try:
-        store = await ConversationStore.open(database.url, migrate=database.auto_migrate, echo=database.echo)
+        store = await open_configured_store(settings.database)
     except StoreError as err:
         raise ConfigError(str(err)) from err
     try:

@@ -379,7 +379,13 @@ class LLMClient:
     async def health(self, timeout: float | None = None) -> bool:
         """True when ``GET /health`` at the server root answers 200 within ``timeout`` (default
         ``probe_timeout``); never raises."""
-        return await self._probe(self.root_url + "/health", _drained, timeout) is not None
+        return await self.health_problem(timeout) is None
+
+    async def health_problem(self, timeout: float | None = None) -> str | None:
+        """None when ``GET /health`` answers 200, else what went wrong in words an operator can
+        act on (``/healthz``, ``botkit status``): nothing listening, a timeout, an HTTP status."""
+        _, problem = await self._probe_why(self.root_url + "/health", _drained, timeout)
+        return problem
 
     async def metrics(self) -> dict[str, float] | None:
         """The server's ``vllm:*`` Prometheus samples summed by name; None when unreadable."""
@@ -436,15 +442,35 @@ class LLMClient:
         timeout: float | None = None,
     ) -> _T | None:
         """GET ``url`` with the short probe timeout: what ``read`` makes of a 200, else None."""
-        limit = aiohttp.ClientTimeout(total=timeout if timeout is not None else self._probe_timeout)
+        return (await self._probe_why(url, read, timeout))[0]
+
+    async def _probe_why(
+        self,
+        url: str,
+        read: Callable[[aiohttp.ClientResponse], Awaitable[_T]],
+        timeout: float | None = None,
+    ) -> tuple[_T | None, str | None]:
+        """:meth:`_probe`, with why it got nothing (None when it did)."""
+        seconds = timeout if timeout is not None else self._probe_timeout
+        path = url.removeprefix(self.root_url)
         try:
             session = self._get_session()
-            async with session.get(url, headers=self._headers(), timeout=limit) as resp:
+            async with session.get(
+                url, headers=self._headers(), timeout=aiohttp.ClientTimeout(total=seconds)
+            ) as resp:
                 if resp.status != 200:
-                    return None
-                return await read(resp)
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            return None
+                    return None, f"GET {path} answered HTTP {resp.status}"
+                return await read(resp), None
+        except aiohttp.ClientConnectionError as err:
+            reason = getattr(err, "os_error", None) or err  # "[Errno 111] Connect call failed (...)"
+            return (
+                None,
+                f"cannot connect to {self.root_url}: {self._redact(str(reason)) or type(err).__name__}",
+            )
+        except TimeoutError:
+            return None, f"GET {path} did not answer within {seconds:g} s"
+        except (aiohttp.ClientError, ValueError) as err:
+            return None, f"GET {path} failed: {self._redact(str(err)) or type(err).__name__}"
 
     async def _root_request(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """JSON request to a root route; None on 404/405, BackendError on other failures."""

@@ -359,7 +359,8 @@ class BackendPool:
 
     async def _check_external(self, backend: Backend) -> None:
         was = backend.healthy
-        backend.healthy = await backend.client.health()  # the client's short probe timeout
+        problem = await backend.client.health_problem()  # the client's short probe timeout
+        backend.healthy = problem is None
         if backend.healthy != was:
             log.info(
                 "backend %s is %s", backend.url, "healthy" if backend.healthy else "not answering /health"
@@ -367,7 +368,7 @@ class BackendPool:
         if backend.healthy:
             backend.last_error = None
         else:
-            backend.last_error = backend.last_error or "/health did not answer 200"
+            backend.last_error = backend.last_error or problem
 
     async def _read_metrics(self, backend: Backend) -> None:
         metrics = await backend.client.metrics()

@@ -751,7 +751,10 @@ class Standin(LocalServer):
         response.headers["Cache-Control"] = "no-cache"
         await response.prepare(request)
         options = job.body.get("stream_options") or {}
-        usage_wanted, continuous = bool(options.get("include_usage")), bool(options.get("continuous_usage_stats"))
+        usage_wanted, continuous = (
+            bool(options.get("include_usage")),
+            bool(options.get("continuous_usage_stats")),
+        )
         frames = _Frames(job)
         await self._pace(job, 0, first=True)
         await response.write(frames.chunk(_ROLE_DELTA, None, frames.usage(job) if continuous else ""))

@@ -45,6 +45,8 @@ _MATH = re.compile(
     r"|(?<![\\$])\$(?!\s)(?P<i2>[^$\n]+?)(?<![\s\\])\$(?!\d)",
     re.DOTALL,
 )
+#: Operator names shown as words (``\\gcd(a, b)`` -> ``gcd(a, b)``), not dropped.
+_OPERATORS = ("sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "gcd", "deg", "det")
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _BARE_BOXED = "\\boxed{"
 
@@ -80,12 +82,29 @@ def _binom(node: Any, l2tobj: LatexNodes2Text) -> str:
     return f"C({n}, {k})"
 
 
+def _arg_text(node: Any, l2tobj: LatexNodes2Text) -> str:
+    args = node.nodeargd.argnlist if node.nodeargd is not None else []
+    return l2tobj.nodelist_to_text([args[-1]]).strip() if args and args[-1] is not None else ""
+
+
+def _overline(node: Any, l2tobj: LatexNodes2Text) -> str:
+    """A bar over each character (U+0305): ``0.\\overline{3}`` is 0.3̅ (0.333…), not 0.3."""
+    return "".join(ch + "\u0305" for ch in _arg_text(node, l2tobj))
+
+
+def _pmod(node: Any, l2tobj: LatexNodes2Text) -> str:
+    return f" (mod {_arg_text(node, l2tobj)})"
+
+
 @lru_cache(maxsize=1)
 def _contexts() -> tuple[Any, LatexNodes2Text]:
     walker_db = walker_context_db()
     walker_db.add_context_category(
         "botkit-math",
-        macros=[MacroSpec(name, "{{") for name in ("frac", "dfrac", "tfrac", "cfrac", "binom")],
+        macros=[
+            *(MacroSpec(name, "{{") for name in ("frac", "dfrac", "tfrac", "cfrac", "binom")),
+            *(MacroSpec(name, "{") for name in ("overline", "pmod")),
+        ],
         prepend=True,
     )
     text_db = get_default_latex_context_db()
@@ -95,16 +114,35 @@ def _contexts() -> tuple[Any, LatexNodes2Text]:
             *(MacroTextSpec(name, simplify_repl=_frac) for name in ("frac", "dfrac", "tfrac", "cfrac")),
             MacroTextSpec("sqrt", simplify_repl=_sqrt),
             MacroTextSpec("binom", simplify_repl=_binom),
+            MacroTextSpec("overline", simplify_repl=_overline),
+            MacroTextSpec("pmod", simplify_repl=_pmod),
             MacroTextSpec("cdot", "·"),
             MacroTextSpec("times", "×"),
             MacroTextSpec("div", "÷"),
             MacroTextSpec("pm", "±"),
             MacroTextSpec("mp", "∓"),
             MacroTextSpec("infty", "∞"),
+            # pylatexenc knows \neq, \lnot, \wedge...; these spellings it drops, and the
+            # formula would then say something else ("x \ne 2" shown as "x 2").
+            MacroTextSpec("ne", "≠"),
+            MacroTextSpec("neg", "¬"),
+            MacroTextSpec("lt", "<"),
+            MacroTextSpec("gt", ">"),
+            MacroTextSpec("land", "∧"),
+            MacroTextSpec("lor", "∨"),
+            MacroTextSpec("implies", " ⟹ "),
+            MacroTextSpec("impliedby", " ⟸ "),
+            MacroTextSpec("iff", " ⟺ "),
+            MacroTextSpec("degree", "°"),
+            MacroTextSpec("bmod", " mod "),
+            MacroTextSpec("triangle", "△"),
+            MacroTextSpec("bot", "⊥"),
+            MacroTextSpec("|", "‖"),
+            MacroTextSpec("colon", ":"),
             MacroTextSpec("quad", " "),
             MacroTextSpec("qquad", "  "),
             MacroTextSpec("left", ""),
-            *(MacroTextSpec(name, name + " ") for name in ("sin", "cos", "tan", "log", "ln", "exp", "lim")),
+            *(MacroTextSpec(name, name + " ") for name in _OPERATORS),
             MacroTextSpec("right", ""),
         ],
         prepend=True,
@@ -126,6 +164,10 @@ def _prepare(latex: str) -> str:
         return f"{mark}({body})" if len(body) > 1 else mark + body
 
     latex = re.sub(r"(\d)\s*(?=\\[dtc]?frac\b)", r"\1 ", latex)  # a mixed number: 2 1/2, not 21/2
+    # A script right after a macro (``\sum_{i=1}``, ``\prod_k``) becomes Unicode letters (ᵢ, ₖ are
+    # letters to the parser), which would extend the macro's name and drop it: ``\sumᵢ₌₁``.
+    latex = re.sub(r"(\\[A-Za-z]+)(?=[\^_])", r"\1 ", latex)
+    latex = re.sub(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ\b)", "°", latex)  # 90^\circ: 90°
     # Innermost groups first, so ``e^{x^2}`` converts its inner script before the outer one.
     previous = None
     while previous != latex:
@@ -151,7 +193,7 @@ def latex_to_unicode(latex: str) -> str:
         log.debug("could not convert %r to Unicode; shown as written", latex, exc_info=True)
         return latex
     text = re.sub(r"[ \t]+", " ", text)
-    text = re.sub(r" ?([=<>≤≥≠±×÷·→∈]) ?", r" \1 ", text)  # even spacing around relations
+    text = re.sub(r" ?([=<>≤≥≠≡≈±×÷·→∈]) ?", r" \1 ", text)  # even spacing around relations
     return text.strip()
 
 

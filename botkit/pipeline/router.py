@@ -285,6 +285,13 @@ class Router:
 
     def _persona_or_refuse(self, name: str, why: str) -> Persona:
         persona = self.personas.get(name)
+        if persona is None and any(error.path.stem == name for error in self.personas.errors):
+            raise AuditedRefusal(  # its file is there but broken (the log and admin notices say how)
+                f"⚠️ Persona {name!r} ({why}) is not available right now: its file does not load. "
+                "The bot's admins can see why with `botkit personas check`.",
+                rule="unknown_persona",
+                persona=name,
+            )
         if persona is None:
             known = ", ".join(self.personas.names()) or "none"
             raise AuditedRefusal(

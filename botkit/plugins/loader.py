@@ -236,3 +236,25 @@ def check_adapters(names: Sequence[str]) -> None:
             problems.append(str(err))
     if problems:
         raise ConfigError("\n  ".join(problems))
+
+
+def check_configuration(settings: Settings, adapters: Sequence[str]) -> None:
+    """Everything a start would refuse in its configuration, checked before anything starts.
+
+    The adapters can be imported (:func:`check_adapters`), their sections validate (a missing
+    ``slack.bot_token`` is said at once, not after the model server and the database came up),
+    and so do the plugins and their ``[plugins.settings.NAME]`` tables. No adapter at all would
+    serve nothing (and used to end in a traceback): that is said too.
+    """
+    if not adapters:
+        raise ConfigError(
+            "[bot] adapters (BOTKIT_BOT__ADAPTERS) is empty, so `botkit run` would serve nothing; list "
+            f'the adapters to run, e.g. adapters = ["slack"] (installed: {", ".join(sorted(available_adapters()))})'
+        )
+    check_adapters(adapters)
+    for name in adapters:
+        model = load_adapter_class(name).settings_model
+        if model is not None:
+            section(settings, name, model)
+    for plugin in load_plugins(settings):
+        plugin_config(settings, plugin)

@@ -107,17 +107,45 @@ def _reset_sqlite(_dbapi_connection: Any, record: Any, state: PoolResetState) ->
         record.dbapi_connection.rollback()
 
 
+#: The databases botkit runs on, each with the async driver it uses: backend -> (driver, example).
+SUPPORTED_DRIVERS = {
+    "sqlite": ("aiosqlite", "sqlite+aiosqlite:///botkit.db"),
+    "postgresql": ("asyncpg", "postgresql+asyncpg://user@host/dbname"),
+}
+
+
+def check_supported(url: URL) -> None:
+    """Refuse, with the URL to write instead, a database or driver botkit does not run on.
+
+    SQLAlchemy would pick the backend's default driver (``postgresql://`` means psycopg2,
+    ``sqlite://`` the synchronous pysqlite) and fail later with an advice to install that driver,
+    or with "The asyncio extension requires an async driver": neither tells an operator that the
+    fix is ``+asyncpg`` / ``+aiosqlite`` in the URL."""
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend not in SUPPORTED_DRIVERS:
+        examples = " or ".join(example for _, example in SUPPORTED_DRIVERS.values())
+        raise StoreError(
+            f"botkit runs on SQLite and PostgreSQL, not {backend}: set [database] url to {examples}"
+        )
+    wanted, example = SUPPORTED_DRIVERS[backend]
+    if driver != wanted:
+        raise StoreError(
+            f"botkit talks to {backend} through {wanted}, not {driver}: "
+            f"write the URL as {backend}+{wanted}://… (e.g. {example})"
+        )
+
+
 def _driver_hint(url: URL) -> str:
     """How to install the database driver a URL names (asyncpg comes with botkit's extra)."""
-    driver = url.get_driver_name()
-    if url.get_backend_name() == "postgresql" and driver == "asyncpg":
+    if url.get_backend_name() == "postgresql":
         return "the PostgreSQL driver is not installed: pip install -e '.[postgres]'"
-    return f"the {driver} driver is not installed: pip install {driver}"
+    return f"the {url.get_driver_name()} driver is not installed: pip install {url.get_driver_name()}"
 
 
 def create_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> AsyncEngine:
     """An async engine with botkit's per-backend settings (``null_pool`` for one-shot tools)."""
     parsed = parse_url(url)
+    check_supported(parsed)
     kwargs: dict[str, Any] = {"echo": echo}
     if null_pool:
         kwargs["poolclass"] = NullPool

@@ -190,6 +190,10 @@ class SpooledNote:
     turn: int
     key: tuple[str, str, str, str]
     at: float  # Unix seconds, just before the note was posted
+    # Whether the note carries the sentence on an earlier reply still "Thinking…" (its pass's
+    # listing was cut): a pass finishing a note cut between its messages words the rest alike.
+    # None in a record written before this field (unknown).
+    cut: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -401,7 +405,13 @@ class NoteRecords:
 
     async def save(self, note: SpooledNote) -> None:
         """Durable once this returns: the note may be posted after it."""
-        data = {"database": self._spool.database, "turn": note.turn, "key": list(note.key), "at": note.at}
+        data = {
+            "database": self._spool.database,
+            "turn": note.turn,
+            "key": list(note.key),
+            "at": note.at,
+            "cut": note.cut,
+        }
         path, what = self._path(note.turn), f"the restart note of turn {note.turn}"
         await self._spool._run(lambda: _write(path, data, what))
 
@@ -412,7 +422,10 @@ class NoteRecords:
 
     def all(self) -> list[SpooledNote]:
         def parse(data: dict[str, Any]) -> SpooledNote:
-            return SpooledNote(int(data["turn"]), tuple(data["key"]), float(data["at"]))
+            cut = data.get("cut")
+            return SpooledNote(
+                int(data["turn"]), tuple(data["key"]), float(data["at"]), None if cut is None else bool(cut)
+            )
 
         return self._spool._read(f"note-{self._spool._prefix}*.json", parse)
 

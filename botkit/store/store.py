@@ -658,6 +658,25 @@ class ConversationStore:
             row = await session.get(Conversation, conversation_id)
             return None if row is None else (row.platform, row.workspace, row.channel, row.thread)
 
+    async def recorded_elsewhere(
+        self, key: tuple[str, str, str, str], turn: int, since: datetime
+    ) -> set[str]:
+        """The platform message ids recorded by assistant rows other than ``turn`` created at or
+        after ``since`` in the conversations of ``key``'s channel (its threads too): a message
+        one of them holds is that turn's, so the restart pass never takes it for ``turn``'s
+        when it looks for a message by its text (:mod:`botkit.repair`)."""
+        platform, workspace, channel, _ = key
+        stmt = (
+            select(Message.platform_message_ids)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.platform == platform, Conversation.workspace == workspace)
+            .where(Conversation.channel == channel, Message.role == "assistant")
+            .where(Message.id != turn, Message.created_at >= since)
+        )
+        async with self._sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        return {str(i) for ids in rows for i in ids or []}
+
     async def unfinished_turns(self) -> list[StoredMessage]:
         """Assistant rows still ``queued`` or ``streaming``: a previous process died before them."""
         # The same literal predicate as the partial index ix_messages_unfinished, so it is used.

@@ -19,6 +19,7 @@ The retrying itself is tenacity's; this module only says when to stop and how lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -83,9 +84,20 @@ class RetryPolicy:
             self.budget.pause(err.retry_after)
             raise
 
-    async def land(self, call: Callable[[], Awaitable[T]], *, priority: float | None = FIRST) -> T:
+    async def land(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        priority: float | None = FIRST,
+        follow: Callable[[], RetryPolicy] | None = None,
+    ) -> T:
         """Attempts until one succeeds, a refusal is raised, or the deadline passes (then the
         last RateLimited/TransientPlatformError is raised). ``call`` must be safe to repeat.
+
+        ``follow``: the policy each retry draws on, asked once the pause of the one the last
+        attempt drew on is over (the scope a call draws on can move while it waits: a Discord
+        slash reply's final edit whose 429 outlasted its interaction token is retried as a
+        channel message, on the channel's post budget).
 
         The first attempt is made before tenacity is set up: nearly every call lands at once, and
         tenacity's per-attempt machinery cost about 20 µs a call (two or three calls a reply).
@@ -97,6 +109,7 @@ class RetryPolicy:
             return await self.once(call, priority=priority)
         except TransientPlatformError as err:
             failed: TransientPlatformError | None = err
+        policy = self
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientPlatformError),
             stop=_Deadline(self._clock, deadline),
@@ -109,7 +122,10 @@ class RetryPolicy:
                 if failed is not None:  # the attempt made above, as tenacity's first
                     error, failed = failed, None
                     raise error
-                return await self.once(call, priority=priority)
+                if follow is not None:
+                    await asyncio.sleep(policy.budget.paused_for())  # where it goes may move meanwhile
+                    policy = follow()
+                return await policy.once(call, priority=priority)
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     def _wait(self, state: RetryCallState, *, drawing: bool) -> float:

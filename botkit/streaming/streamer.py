@@ -49,9 +49,9 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
-from botkit.events import Attachment, CallKind, LiveReply, RateLimited, TransientPlatformError
+from botkit.events import Attachment, CallKind, LiveReply, RateLimited, RateScope, TransientPlatformError
 from botkit.markers import Role
 from botkit.streaming.budget import BudgetRegistry, EditBudget
 from botkit.streaming.formatting import quote, split_message
@@ -70,6 +70,23 @@ PLACEHOLDER = "_Thinking…_"
 #: about how long a reply streams. With more live replies in a scope than the edit budget grants
 #: in this time, a new reply shows a status line instead (:meth:`EditBudget.crowded`).
 STREAM_HORIZON = 20.0
+
+
+@runtime_checkable
+class StreamsFirst(Protocol):
+    """A reply that can show its first message without its channel's post budget (Slack's
+    ``chat.startStream``, on a budget of its own: ``[slack] streaming = "auto"``)."""
+
+    def stream_first(self) -> RateScope | None:
+        """Show the first message that way if the platform's budget for it has room now: the
+        scope that message then draws on; None: post it as usual. Where the platform then
+        refuses that way, the call showing the message raises :class:`PostInstead`."""
+        ...
+
+
+class PostInstead(Exception):
+    """The first message could not be shown the way :meth:`StreamsFirst.stream_first` chose
+    (the platform refused it, nothing is shown): the core posts it on the post budget."""
 
 
 @dataclass
@@ -157,6 +174,7 @@ class ReplyStreamer:
         self._stream_ended: Callable[[], None] | None = None  # counts it out of budget.streams
         self._final_paid: Callable[[], None] | None = None  # counts it out of budget.owed
         self._placeholder: asyncio.Task[str] | None = None
+        self._first_posts: RetryPolicy | None = None  # the first message's, where not a post (StreamsFirst)
         self.edit_interval = edit_interval
         self.display = display
         self.thinking_interval = thinking_interval
@@ -447,10 +465,27 @@ class ReplyStreamer:
             placeholder.cancel()  # still waiting for a status token: the answer needs none
         await self._placeholder_settled()
         try:
-            await self._show(self._render(), final=True, feedback_turn=feedback_turn)
+            try:
+                await self._show(self._render(), final=True, feedback_turn=feedback_turn)
+            except PostInstead:
+                self._first_posts = None  # refused that way: a post on the channel's budget after all
+                await self._show(self._render(), final=True, feedback_turn=feedback_turn)
         finally:
             if self._final_paid is not None:
                 self._final_paid()
+
+    def _first_without_post(self) -> None:
+        """A status-line reply's final is its first message: where the channel's post budget is
+        contended (a post would wait) and the reply can show it otherwise (:class:`StreamsFirst`),
+        it draws on that way's budget instead, leaving the channel's posts to the others. Called
+        just before that message's call draws its token, with no await between: replies ending
+        together see each other's draws (the fourth of a burst of 3 finds none left)."""
+        reply = self.reply
+        if self._budgets is None or not isinstance(reply, StreamsFirst) or self._posts.budget.free_now():
+            return
+        scope = reply.stream_first()
+        if scope is not None:
+            self._first_posts = RetryPolicy(self._budgets.for_scope(scope), clock=self._clock)
 
     async def _placeholder_settled(self) -> bool:
         """Wait for a placeholder still on its way; False if it could not be posted (the final
@@ -636,9 +671,11 @@ class ReplyStreamer:
                 posted_buttons = True
             else:
                 apply = functools.partial(self._shielded_apply, index, chunk)
+            if final and index == 0 and self._status_mode and not self._shown:
+                self._first_without_post()  # decided here: nothing awaited before its token is drawn
             calls = self._policy_for(index)
             if final:
-                await calls.land(apply, priority=FIRST)
+                await calls.land(apply, priority=FIRST, follow=functools.partial(self._following, index))
             else:
                 await calls.once(apply, priority=self._last_edit)
         if feedback_turn is not None and not posted_buttons:
@@ -694,7 +731,16 @@ class ReplyStreamer:
         visible already; a final posted anew gets them when the budget allows)."""
         last = len(chunks) - 1
         with_buttons = functools.partial(self._shielded_apply, last, chunks[last], feedback_turn)
-        await self._policy_for(last).land(with_buttons, priority=FIRST)
+        following = functools.partial(self._following, last)
+        await self._policy_for(last).land(with_buttons, priority=FIRST, follow=following)
+
+    def _following(self, index: int) -> RetryPolicy:
+        """The policy a retry of a call showing message ``index`` draws on: the reply's scopes
+        followed first (:meth:`_follow_scopes`), since they can move while a final call waits
+        out a 429 (a Discord slash reply's token ages out: the retry is its first channel
+        message, on the channel's post budget, not on the interaction's edit budget)."""
+        self._follow_scopes()
+        return self._policy_for(index)
 
     def _policy_for(self, index: int) -> RetryPolicy:
         """The budget a call showing message ``index`` draws on: a new message's is the post
@@ -702,7 +748,7 @@ class ReplyStreamer:
         (:meth:`LiveReply.edit_kind`: a Discord slash reply's first channel message once its
         token aged out), which then counts on the post budget like every first post."""
         if index >= len(self._shown):
-            return self._posts
+            return self._first_posts if index == 0 and self._first_posts is not None else self._posts
         if self.reply.edit_kind(self.stats.message_ids[index]) == "post":
             return self._posts
         return self._calls

@@ -1334,6 +1334,8 @@ class FakeSlack(LocalServer):
             appended=[text] if text else [],
         )
         self.messages[(channel, ts)] = message
+        if self.status_of(channel, str(thread_ts)):  # a message in the thread, as a post (⚠ assumed)
+            self.statuses[(channel, str(thread_ts))].append("")
         return {"ok": True, "channel": channel, "ts": ts}
 
     def _streaming_message(self, args: Mapping[str, Any]) -> SlackMessage | dict[str, Any]:

@@ -354,3 +354,41 @@ async def test_a_slash_final_moved_after_its_intent_was_spooled_is_intended_anew
         assert fake.interaction_messages(interaction.id) == [CONTINUED_NOTE]
         (posted,) = [m for m in fake.messages_in(fake.channel_id) if "webhook_id" not in m]
         assert "The final answer is 42." in posted["content"]
+
+
+async def test_a_slash_final_retried_past_its_token_draws_on_the_channels_post_budget(tmp_path: Path) -> None:
+    """A slash reply's final edit of its webhook message, answered 429 with a wait that outlasts
+    the interaction token: its retry is the reply's first channel message (``POST
+    /channels/{channel}/messages``), which must draw on the channel's post budget, as
+    ``LiveReply.scope_epoch`` moves a reply that outlives its token while it streams (not on
+    the interaction's edit budget the first attempt drew on). That POST answered 429 in turn
+    pauses the channel's post budget, and the retry after it draws there again: the channel's
+    post budget grants exactly the two POSTs the fake saw."""
+    async with discord_rig(tmp_path, core=STREAMING, interaction_reply_seconds=3) as rig:
+        fake = rig.fake
+        fake.rate_limit(
+            "PATCH",
+            r"/messages/@original$",
+            retry_after=4.0,
+            via=False,
+            match=lambda b: bool(b.get("components")),  # the final edit, with its 👍/👎
+        )
+        fake.rate_limit("POST", rf"^/channels/{fake.channel_id}/messages$", retry_after=1.0, via=False)
+        assert rig.bot.app is not None
+        registry = rig.bot.app.bot.turns.budgets
+        channel_posts = f"discord:{fake.channel_id}:post"
+
+        def post_paused() -> bool:
+            return channel_posts in registry.scopes() and registry.get(channel_posts, None).paused_for() > 0
+
+        interaction = await fake.slash_command(fake.add_user("alice"), "math", {"question": "What is 2*21?"})
+        async with asyncio.timeout(30):  # no fake event marks a pause: the client makes it
+            while not post_paused():  # noqa: ASYNC110 - polling the budget
+                await asyncio.sleep(0.01)
+        await wait_idle(rig.bot, 60)
+        assert fake.interaction_messages(interaction.id) == [CONTINUED_NOTE]
+        (posted,) = [m for m in fake.messages_in(fake.channel_id) if "webhook_id" not in m]
+        assert "The final answer is 42." in posted["content"]
+        posts = fake.calls_to("POST", rf"^/channels/{fake.channel_id}/messages$")
+        assert [c.status for c in posts] == [429, 200]
+        assert registry.get(channel_posts, None).granted == len(posts)

@@ -10,13 +10,14 @@ import json
 import signal
 import sqlite3
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botkit_discord.adapter import fit_message
-from botkit_discord.reply import CONTINUED_NOTE
+from botkit_discord.reply import CONTINUED_NOTE, older_nonce
 from test_discord_crash_windows import (
     ANSWER,
     EDIT,
@@ -33,8 +34,16 @@ from test_discord_crash_windows import (
 from test_discord_restart_repair import checked_adapter
 
 from botkit.events import ConversationKey
-from botkit.leftovers import LEFTOVER_NOTE, LOST_PLACEHOLDER_NOTE, UNANSWERED_NOTE
+from botkit.leftovers import (
+    LEFTOVER_NOTE,
+    LOST_PLACEHOLDER_NOTE,
+    UNANSWERED_NOTE,
+    WORKER_TAG,
+    new_worker_id,
+    started_by_older,
+)
 from botkit.markers import ShownMessage
+from botkit.store.spool import SpooledNote, WriteSpool
 from botkit.testing import Standin
 from botkit.testing.fake_discord import FakeDiscord
 from botkit.testing.holds import Hold
@@ -221,6 +230,21 @@ async def test_a_second_kill_after_a_note_longer_than_one_message_leaves_one_not
     assert list((tmp_path / "botkit.db.pending").glob("*.json")) == []  # the note's record went
 
 
+async def _killed_between_a_long_notes_messages(
+    fake: FakeDiscord, standin: Standin, tmp_path: Path, where: str
+) -> tuple[dict[str, str], dict[str, Any], str]:
+    """The restart pass of :func:`_a_long_partial_accepted_long_ago`'s turn SIGKILLed after its
+    note's first message was created and before its second was (that POST held, not applied),
+    then Discord's nonce memory past: the env, that first message, and the rest's text."""
+    env = await _a_long_partial_accepted_long_ago(fake, standin, tmp_path, where)
+    held = fake.hold("POST", r"^/channels/\d+/messages$", apply=False, match=_last_part_of_the_note)
+    await _sigkill_at(tmp_path, env, held)
+    (first,) = _bot_messages(fake)
+    rest = held.args.get("content", "") if isinstance(held.args, dict) else ""
+    fake.nonce_seconds = 0.0
+    return env, first, rest
+
+
 @pytest.mark.parametrize("where", ["thread", "slash-command"])
 async def test_a_kill_between_a_long_notes_messages_leaves_one_whole_note(tmp_path: Path, where: str) -> None:
     """As above, but the pass is SIGKILLed after the note's first message was created and
@@ -230,14 +254,9 @@ async def test_a_kill_between_a_long_notes_messages_leaves_one_whole_note(tmp_pa
     row ``interrupted``, the note's record gone."""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin() as standin:
-        env = await _a_long_partial_accepted_long_ago(fake, standin, tmp_path, where)
-        held = fake.hold("POST", r"^/channels/\d+/messages$", apply=False, match=_last_part_of_the_note)
-        await _sigkill_at(tmp_path, env, held)
-        (first,) = _bot_messages(fake)
-        rest = held.args.get("content", "") if isinstance(held.args, dict) else ""
+        env, first, rest = await _killed_between_a_long_notes_messages(fake, standin, tmp_path, where)
         assert LONG_PARTIAL.startswith(first["content"]) and rest.endswith(LEFTOVER_NOTE)
         assert [s for s, _ in _assistant(database)] == ["streaming"]  # not settled yet
-        fake.nonce_seconds = 0.0
 
         log = await _restart_until_settled(fake, tmp_path, env, database)
         note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
@@ -620,6 +639,23 @@ def _accepted_an_hour_earlier(database: Path) -> None:
         db.execute("UPDATE messages SET created_at = datetime(created_at, '-1 hour')")
 
 
+def _inline_question(*, busy: bool = False) -> Callable[[FakeDiscord, int], Awaitable[Hold]]:
+    """An inline mention (after ``BUSY`` messages of chatter where ``busy``) whose placeholder's
+    POST is held, applied: what ``_killed_while_the_placeholder_posts`` SIGKILLs botkit at."""
+
+    async def ask(fake: FakeDiscord, asker: int) -> Hold:
+        question = await fake.user_message(asker, fake.channel_id, f"{fake.mention} a story", dispatch=False)
+        if busy:
+            await _busy(fake, fake.channel_id, question)
+        held = fake.hold(
+            "POST", rf"^/channels/{fake.channel_id}/messages$", apply=True, match=_placeholder_post
+        )
+        await fake.redeliver(question)
+        return held
+
+    return ask
+
+
 @pytest.mark.parametrize("restart", ["soon", "later"])
 @pytest.mark.parametrize("bound", ["window", "pages"])
 async def test_a_placeholder_past_the_listings_bounds_is_handed_back_or_the_note_says_so(
@@ -637,19 +673,7 @@ async def test_a_placeholder_past_the_listings_bounds_is_handed_back_or_the_note
     async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
         standin.script_reply(ANSWER)
         env = _inline_env(fake, standin, database, **({"repair_max_pages": "1"} if bound == "pages" else {}))
-
-        async def ask(fake: FakeDiscord, asker: int) -> Hold:
-            question = await fake.user_message(
-                asker, fake.channel_id, f"{fake.mention} a story", dispatch=False
-            )
-            if bound == "pages":
-                await _busy(fake, fake.channel_id, question)
-            held = fake.hold(
-                "POST", rf"^/channels/{fake.channel_id}/messages$", apply=True, match=_placeholder_post
-            )
-            await fake.redeliver(question)
-            return held
-
+        ask = _inline_question(busy=bound == "pages")
         checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, ask)
         placeholder = _placeholder(fake, set())
         if bound == "window":
@@ -761,3 +785,145 @@ async def test_the_same_turn_id_in_a_recreated_database_gets_its_own_first_messa
     assert _recorded_ids(second_db) == [second["id"]]
     nonces = _nonces(fake)
     assert len(nonces) == 2 and nonces[0] != nonces[1] and all(len(n) <= 25 for n in nonces)
+
+
+# -- a turn an older botkit started ----------------------------------------------------------------
+def _as_an_older_botkit_left_it(fake: FakeDiscord, database: Path, placeholder: dict[str, Any]) -> None:
+    """The killed turn as a botkit older than the question in the nonce (and than tagged worker
+    ids) leaves it: the row owned by a plain ``uuid4().hex`` worker id, and the placeholder
+    created with the nonce of turn and channel only (``older_nonce``), which Discord remembers
+    in place of the one this botkit posted it with."""
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE messages SET owner = ? WHERE owner IS NOT NULL", (uuid.uuid4().hex,))
+        ((turn,),) = db.execute("SELECT id FROM messages WHERE status = 'streaming'")
+    author = fake.bot_user["id"]
+    (posted,) = [k for k, (m, _) in fake._nonces.items() if m == int(placeholder["id"])]
+    fake._nonces[(author, older_nonce(turn, fake.channel_id))] = fake._nonces.pop(posted)
+
+
+async def test_a_placeholder_an_older_botkit_posted_is_handed_back_by_its_older_nonce(tmp_path: Path) -> None:
+    """An upgrade between a kill and its restart: the turn was started by a botkit whose first
+    messages carried a nonce of turn and channel only (before the question was mixed in). Its
+    placeholder (an inline mention's, its id never recorded) is past
+    ``discord.repair_window_seconds``, so only the nonce finds it: the restart tells that turn
+    (its row's owner is not a tagged worker id: ``botkit.leftovers.started_by_older``) by
+    posting its note with the older nonce, Discord hands back the placeholder, and it is
+    repaired in place: one message, versions "Thinking…" then the partial answer and the note.
+    (With this botkit's nonce only, Discord created a note beside it and the placeholder stayed
+    "Thinking…".)"""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        env = _inline_env(fake, standin, database)
+        checkpoint = await _killed_while_the_placeholder_posts(
+            fake, tmp_path, env, database, _inline_question()
+        )
+        placeholder = _placeholder(fake, set())
+        _accepted_an_hour_earlier(database)
+        _as_an_older_botkit_left_it(fake, database, placeholder)
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert _assistant(database) == [("interrupted", checkpoint)], log.decode()[-3000:]
+    _assert_repaired_in_place(fake, placeholder, checkpoint, log)
+    assert len(_bot_messages(fake)) == 1  # no note posted beside it
+    nonces = _nonces(fake)
+    assert nonces[-1] == older_nonce(_turn_and_votes(database)[0], fake.channel_id), nonces
+
+
+def test_worker_ids_are_tagged_and_a_row_of_an_untagged_or_no_owner_is_an_older_botkits() -> None:
+    """The column holds 32 characters; an older botkit's ids are 32 hex digits."""
+    ids = {new_worker_id() for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) == 32 and i.startswith(WORKER_TAG) for i in ids)
+    assert not any(started_by_older(i) for i in ids)
+    assert started_by_older(uuid.uuid4().hex) and started_by_older(None)
+
+
+@pytest.mark.parametrize("where", ["thread", "slash-command"])
+async def test_a_long_note_cut_between_its_messages_is_finished_in_the_killed_passs_words(
+    tmp_path: Path, where: str
+) -> None:
+    """A kill between a long note's messages (as above): the note's first message is the same
+    in both of its forms (with and without the sentence on an earlier reply still "Thinking…"),
+    so the next pass cannot tell from it which form the killed pass posted. The killed pass
+    spooled its form with the note's record (``SpooledNote.cut``), and the next pass finishes
+    the note in those words: the whole note is exactly the killed pass's text, never ending
+    with the sentence that pass left out. (Before: the next pass's own form, with the sentence,
+    where its listing was cut.)"""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin() as standin:
+        env, first, rest = await _killed_between_a_long_notes_messages(fake, standin, tmp_path, where)
+
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+        note = sorted(_bot_messages(fake), key=lambda m: int(m["id"]))
+    assert [m["content"] for m in note] == [first["content"], rest], log.decode()[-3000:]
+    assert [fake.versions_of(int(m["id"])) for m in note] == [[m["content"]] for m in note]
+    assert _assistant(database) == [("interrupted", LONG_PARTIAL)]
+
+
+def _write_an_older_note_record(directory: Path, database: str, turn: int, where: tuple[str, ...]) -> None:
+    """A note record as a botkit before ``SpooledNote.cut`` wrote it, beside turn 9's."""
+    older = {"database": database, "turn": turn, "key": list(where), "at": 4.5}
+    (path,) = directory.glob("note-*9.json")
+    path.with_name(path.name.replace("9.json", f"{turn}.json")).write_text(
+        json.dumps(older), encoding="utf-8"
+    )
+
+
+async def test_a_note_record_keeps_its_form_and_an_older_one_reads_as_unknown(tmp_path: Path) -> None:
+    """``SpooledNote.cut`` round-trips through the spool; a record written before the field
+    (no ``cut`` key) reads as None, and its pass's wording is then this pass's to choose."""
+    spool = WriteSpool(tmp_path, "sqlite+aiosqlite:///x.db")
+    where = ("discord", "1", "2", "3")
+    await spool.notes.save(SpooledNote(7, where, 1.5, cut=True))
+    await spool.notes.save(SpooledNote(8, where, 2.5, cut=False))
+    await spool.notes.save(SpooledNote(9, where, 3.5))
+    _write_an_older_note_record(tmp_path, spool.database, 10, where)
+    assert sorted((n.turn, n.cut) for n in spool.notes.all()) == [
+        (7, True),
+        (8, False),
+        (9, None),
+        (10, None),
+    ]
+
+
+async def test_a_final_view_posted_anew_is_not_taken_for_another_turns_recorded_identical_answer(
+    tmp_path: Path,
+) -> None:
+    """An inline mention whose placeholder Discord refused posts its final view anew (its
+    intent says so: looked for by its text after its question); SIGKILL with that POST held,
+    not applied, while another member's ``/ask`` in the same channel, after the mention, got
+    the very same answer, complete and recorded. That message is the other turn's (its row
+    holds its id: ``ConversationStore.recorded_elsewhere``), so the restart does not take it
+    for the mention's: the mention's row is ``interrupted`` and its asker gets one note (the
+    partial answer and what happened), the other turn's message is never edited, its row
+    ``complete`` with its own id. (Before: the other turn's message stored as the mention's,
+    ``complete``, and no note.)"""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        standin.script_reply(ANSWER)
+        standin.script_reply(ANSWER)
+        env = _inline_env(fake, standin, database)
+        hold = fake.hold(
+            "POST", rf"^/channels/{fake.channel_id}/messages$", apply=False, match=_answer_posted
+        )
+
+        async def ask() -> str:
+            await fake.wait_until_connected(60)
+            question = await _placeholder_refused(fake)
+            slash = await fake.slash_command(fake.add_user("bob"), "ask", {"question": "a story"})
+            await _until(lambda: [s for s, _ in _assistant(database)] == ["streaming", "complete"])
+            return str(slash.original_id or question)
+
+        other_id = await _sigkill_at(tmp_path, env, hold, ask)
+        other = fake.messages[int(other_id)]
+        assert other["content"] == ANSWER and int(other_id) > int(min(fake.messages))
+        other_versions = fake.versions_of(int(other_id))
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    statuses = [s for s, _ in _assistant(database)]
+    assert statuses == ["interrupted", "complete"], log.decode()[-3000:]
+    assert fake.versions_of(int(other_id)) == other_versions  # never edited
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT platform_message_ids FROM messages WHERE role = 'assistant' ORDER BY id")
+        stored = [json.loads(ids or "[]") for (ids,) in rows]
+    assert stored[1] == [other_id] and other_id not in stored[0]
+    (note,) = [m for m in _bot_messages(fake) if m["id"] != other_id]
+    assert note["content"].endswith(LEFTOVER_NOTE) and fake.versions_of(int(note["id"])) == [note["content"]]
