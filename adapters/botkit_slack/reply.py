@@ -34,6 +34,7 @@ from botkit.events import (
     TransientPlatformError,
 )
 from botkit.streaming.streamer import PostInstead
+from botkit_slack import webapi
 from botkit_slack.feedback import actions_block, feedback_blocks
 from botkit_slack.markers import metadata
 from botkit_slack.mrkdwn import escape, to_mrkdwn
@@ -563,8 +564,13 @@ class SlackReply(LiveReply):
         mrkdwn = fit_text(text)
         blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
         await slack_call(
-            self.client.chat_update(
-                channel=self.channel, ts=ts, text=mrkdwn, blocks=blocks, metadata=metadata(self.marker)
+            webapi.chat_update(
+                self.client,
+                channel=self.channel,
+                ts=ts,
+                text=mrkdwn,
+                blocks=blocks,
+                metadata=metadata(self.marker),
             )
         )
 
@@ -575,7 +581,8 @@ class SlackReply(LiveReply):
         mrkdwn = fit_text(text)
         blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
         response = await slack_call(
-            self.client.chat_postMessage(
+            webapi.chat_post_message(
+                self.client,
                 channel=self.channel,
                 thread_ts=thread_ts,
                 text=mrkdwn,
