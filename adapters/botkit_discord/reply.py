@@ -229,6 +229,7 @@ class DiscordMessageReply(_DiscordReply):
         self._private = private
         self._limits = limits
         self._route_channel = route_channel or channel.id
+        self._probed = False  # an older turn's first post tried with first_nonce (post_placeholder)
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         """With ``limits``: Discord's own bucket of ``kind`` calls in the channel (or thread,
@@ -256,21 +257,47 @@ class DiscordMessageReply(_DiscordReply):
     async def post_placeholder(self, text: str) -> str:
         """The reply's first message; with a marker (the core's turns and the restart's notes),
         with the turn's :func:`first_nonce`: where Discord hands back the message it created
-        with that nonce (its content is not ``text``), :attr:`handed_back` says what it shows."""
+        with that nonce (its content is not ``text``), :attr:`handed_back` says what it shows.
+
+        For a turn an older botkit started (:attr:`older_turn`) nothing in the database says
+        which nonce that botkit used: botkit up to e265f4f used :func:`first_nonce` (with
+        untagged worker ids), the one before it :func:`older_nonce`. So :func:`first_nonce` is
+        tried first; where Discord creates a new message instead of handing one back, that
+        message is deleted and the post made again with :func:`older_nonce` (once: a retry of
+        this call after that goes straight to it). A deletion refused keeps the new message as
+        the reply's first: never a second copy of it."""
         await self._opened()
-        reference = self.reference
         marker, channel = self.marker, self.channel
-        extra: dict[str, Any] = {} if marker is None else {"nonce": self._nonce(marker.turn, channel.id)}
+        if marker is None:
+            return await self._send(text, None)
+        if not self.older_turn or self._probed:
+            return await self._send(text, self._nonce(marker.turn, channel.id))
+        message_id = await self._send(text, first_nonce(marker.turn, channel.id, self.question))
+        if self.handed_back is not None:
+            return message_id
+        self._probed = True
+        try:
+            await platform_call(lambda: channel.get_partial_message(int(message_id)).delete())
+        except Exception:
+            log.warning("could not delete the note posted with this botkit's nonce; kept", exc_info=True)
+            return message_id
+        return await self._send(text, older_nonce(marker.turn, channel.id))
+
+    async def _send(self, text: str, nonce: str | None) -> str:
+        """One post of the first message (with ``nonce``: a message handed back is noted)."""
+        channel, reference = self.channel, self.reference
+        extra: dict[str, Any] = {} if nonce is None else {"nonce": nonce}
         if reference is not None:
             extra |= {"reference": reference, "mention_author": False}
         message = await platform_call(lambda: channel.send(text, **extra))
-        if marker is not None and shown_as(message.content) != shown_as(text):  # Discord trims it
+        if nonce is not None and shown_as(message.content) != shown_as(text):  # Discord trims it
             self.handed_back = ShownMessage(str(message.id), message.content)
         return str(message.id)
 
     def _nonce(self, turn: int, channel_id: int) -> str:
         """The first message's nonce: :func:`first_nonce`, or for a turn an older botkit started
-        (the restart's note, :attr:`older_turn`) the one that botkit gave it (:func:`older_nonce`)."""
+        whose :func:`first_nonce` post was not handed back (:meth:`post_placeholder`) the one
+        the botkit before the question in it gave it (:func:`older_nonce`)."""
         return (
             older_nonce(turn, channel_id) if self.older_turn else first_nonce(turn, channel_id, self.question)
         )

@@ -341,23 +341,38 @@ class SlackReply(LiveReply):
     async def _start_first(self, text: str) -> None:
         """``chat.startStream`` showing ``text`` whole. Refused, the workspace is not asked
         again (:meth:`StreamStarts.refuse`) and :class:`PostInstead` is raised: the core posts
-        it on the channel's budget. A 429 or a transient error is raised for the core to retry,
-        on the stream budget."""
+        it on the channel's budget. A 429 (the workspace's Tier 2 minute spent where its slots
+        did not count: a restart within the minute) posts it too, with no stream in the
+        workspace until its Retry-After (:meth:`StreamStarts.hold`); a transient error is raised
+        for the core to retry, on the stream budget."""
         assert self._slot is not None
         markdown = stream_markdown(text)
         try:
             ts = await self._start_stream(markdown)
+        except RateLimited as err:
+            # The stream budget was spent where its slots do not count (a restart within the
+            # minute): the post that "edits" would make, not a wait of Tier 2's Retry-After.
+            wait = err.retry_after
+            log.info("chat.startStream rate limited (%.1fs); posting the reply instead", wait)
+            self._drop_slot(lambda starts: starts.hold(self.team_id, wait))
+            raise PostInstead("ratelimited") from err
         except SlackApiError as err:
             log.warning("chat.startStream refused (%s); posting the reply instead", _code(err))
-            if self._stream_starts is not None:
-                self._stream_starts.refuse(self.team_id)
-            self._slot.release()
-            self._slot = None
+            self._drop_slot(lambda starts: starts.refuse(self.team_id))
             raise PostInstead(_code(err)) from err
         self._stream, self._started_with, self._first = _Stream(ts, markdown, text), text, ts
         self.posted.append(ts)
         if self._on_posted is not None and self.thread_ts is not None:
             self._on_posted(self.channel, self.thread_ts)
+
+    def _drop_slot(self, tell: Callable[[StreamStarts], None]) -> None:
+        """The first message will be posted after all: its slot freed, the workspace's
+        stream budget told why (``tell``)."""
+        if self._stream_starts is not None:
+            tell(self._stream_starts)
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
 
     @property
     def can_replace(self) -> bool:  # type: ignore[override]

@@ -40,12 +40,13 @@ class StreamStarts:
         self._clock = clock
         self._slots: dict[str, list[StreamSlot]] = {}
         self._refused: set[str] = set()
+        self._held: dict[str, float] = {}  # team -> until when no slot is given (hold)
 
     def take(self, team_id: str) -> StreamSlot | None:
         """A slot for one more native stream in ``team_id`` now, or None (all busy, or refused)."""
-        if team_id in self._refused:
-            return None
         now = self._clock()
+        if team_id in self._refused or self._held.get(team_id, 0.0) > now:
+            return None
         slots = [slot for slot in self._slots.get(team_id, []) if slot.until > now]
         if len(slots) >= self.per_minute:
             self._slots[team_id] = slots
@@ -57,6 +58,12 @@ class StreamStarts:
     def refuse(self, team_id: str) -> None:
         """``chat.startStream`` was refused in ``team_id`` (no streaming there): never ask again."""
         self._refused.add(team_id)
+
+    def hold(self, team_id: str, seconds: float) -> None:
+        """``chat.startStream`` answered 429 in ``team_id``: its Tier 2 minute was spent by calls
+        these slots never saw (another process, or this app's previous one: a restart within
+        the minute), so no slot is given for ``seconds`` (its Retry-After)."""
+        self._held[team_id] = max(self._held.get(team_id, 0.0), self._clock() + seconds)
 
     def busy(self, team_id: str) -> int:
         """How many slots of ``team_id`` are busy now."""

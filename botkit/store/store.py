@@ -20,6 +20,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Insert,
+    Select,
     bindparam,
     delete,
     insert,
@@ -295,6 +296,26 @@ _HISTORY = Prepared(
 def _ms(value: float | None) -> int | None:
     """Timings arrive as floats from the clock; milliseconds are stored as whole numbers."""
     return None if value is None else round(value)
+
+
+#: Seconds by which a conversation's ``updated_at`` may trail a row created in it (another
+#: host's clock): :func:`recorded_elsewhere_query` reads conversations touched that much earlier.
+TOUCH_SLACK = timedelta(minutes=5)
+
+
+def recorded_elsewhere_query(key: tuple[str, str, str, str], turn: int, since: datetime) -> Select[Any]:
+    """:meth:`ConversationStore.recorded_elsewhere`'s statement. The channel's conversations
+    touched since (every turn's rows touch theirs: :func:`_add_turn_rows`), so that it reads
+    the index of those conversations' rows, not every row of ``messages`` (nothing indexes
+    ``created_at``): a restart pass on a big table stays as fast as the channel is recent."""
+    platform, workspace, channel, _ = key
+    return (
+        select(Message.platform_message_ids)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.platform == platform, Conversation.workspace == workspace)
+        .where(Conversation.channel == channel, Conversation.updated_at >= since - TOUCH_SLACK)
+        .where(Message.role == "assistant", Message.id != turn, Message.created_at >= since)
+    )
 
 
 class ConversationStore:
@@ -665,16 +686,8 @@ class ConversationStore:
         after ``since`` in the conversations of ``key``'s channel (its threads too): a message
         one of them holds is that turn's, so the restart pass never takes it for ``turn``'s
         when it looks for a message by its text (:mod:`botkit.repair`)."""
-        platform, workspace, channel, _ = key
-        stmt = (
-            select(Message.platform_message_ids)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Conversation.platform == platform, Conversation.workspace == workspace)
-            .where(Conversation.channel == channel, Message.role == "assistant")
-            .where(Message.id != turn, Message.created_at >= since)
-        )
         async with self._sessions() as session:
-            rows = (await session.scalars(stmt)).all()
+            rows = (await session.scalars(recorded_elsewhere_query(key, turn, since))).all()
         return {str(i) for ids in rows for i in ids or []}
 
     async def unfinished_turns(self) -> list[StoredMessage]:

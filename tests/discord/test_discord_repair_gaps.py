@@ -801,6 +801,20 @@ def _as_an_older_botkit_left_it(fake: FakeDiscord, database: Path, placeholder: 
     fake._nonces[(author, older_nonce(turn, fake.channel_id))] = fake._nonces.pop(posted)
 
 
+async def _killed_past_the_window(
+    fake: FakeDiscord, standin: Standin, tmp_path: Path, database: Path
+) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """An inline mention SIGKILLed with its placeholder posted, never recorded, past
+    ``discord.repair_window_seconds`` (only the nonce finds it): its environment, the stored
+    checkpoint and the placeholder."""
+    standin.script_reply(ANSWER)
+    env = _inline_env(fake, standin, database)
+    checkpoint = await _killed_while_the_placeholder_posts(fake, tmp_path, env, database, _inline_question())
+    placeholder = _placeholder(fake, set())
+    _accepted_an_hour_earlier(database)
+    return env, checkpoint, placeholder
+
+
 async def test_a_placeholder_an_older_botkit_posted_is_handed_back_by_its_older_nonce(tmp_path: Path) -> None:
     """An upgrade between a kill and its restart: the turn was started by a botkit whose first
     messages carried a nonce of turn and channel only (before the question was mixed in). Its
@@ -813,18 +827,16 @@ async def test_a_placeholder_an_older_botkit_posted_is_handed_back_by_its_older_
     "Thinking…".)"""
     database = tmp_path / "botkit.db"
     async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
-        standin.script_reply(ANSWER)
-        env = _inline_env(fake, standin, database)
-        checkpoint = await _killed_while_the_placeholder_posts(
-            fake, tmp_path, env, database, _inline_question()
-        )
-        placeholder = _placeholder(fake, set())
-        _accepted_an_hour_earlier(database)
+        env, checkpoint, placeholder = await _killed_past_the_window(fake, standin, tmp_path, database)
         _as_an_older_botkit_left_it(fake, database, placeholder)
         log = await _restart_until_settled(fake, tmp_path, env, database)
     assert _assistant(database) == [("interrupted", checkpoint)], log.decode()[-3000:]
     _assert_repaired_in_place(fake, placeholder, checkpoint, log)
     assert len(_bot_messages(fake)) == 1  # no note posted beside it
+    # Tried first with the question nonce (botkit up to e265f4f's, its ids untagged too): that
+    # post was a new message, deleted before the older nonce's post was handed the placeholder.
+    deleted = [m["content"] for m in fake.deleted_messages.values()]
+    assert deleted == [f"{checkpoint}\n\n{LEFTOVER_NOTE}\n\n{LOST_PLACEHOLDER_NOTE}"]
     nonces = _nonces(fake)
     assert nonces[-1] == older_nonce(_turn_and_votes(database)[0], fake.channel_id), nonces
 
@@ -927,3 +939,45 @@ async def test_a_final_view_posted_anew_is_not_taken_for_another_turns_recorded_
     assert stored[1] == [other_id] and other_id not in stored[0]
     (note,) = [m for m in _bot_messages(fake) if m["id"] != other_id]
     assert note["content"].endswith(LEFTOVER_NOTE) and fake.versions_of(int(note["id"])) == [note["content"]]
+
+
+def _as_main_at_e265f4f_left_it(database: Path) -> None:
+    """The killed turn as botkit between 783a50d and e265f4f leaves it: its first messages'
+    nonce already mixes in the question (as this botkit's does), but its worker ids are plain
+    ``uuid4().hex`` (not tagged): the row's owner is untagged, the placeholder's nonce is the
+    one this botkit would give it."""
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE messages SET owner = ? WHERE owner IS NOT NULL", (uuid.uuid4().hex,))
+
+
+@pytest.mark.parametrize("restart", ["soon", "later"])
+async def test_a_placeholder_posted_by_main_at_e265f4f_is_handed_back_after_the_upgrade(
+    tmp_path: Path, restart: str
+) -> None:
+    """An upgrade from main at e265f4f (question nonce, untagged worker ids) between a kill and
+    its restart: the placeholder past ``discord.repair_window_seconds`` (only the nonce finds
+    it). ``soon``: the note's first post carries the question nonce first, Discord hands back
+    the placeholder, repaired in place: one message, versions "Thinking…" then the partial
+    answer and the note, nothing deleted. (Taking every untagged row for the oldest botkit's
+    posted the note with ``older_nonce`` only: Discord created it beside the placeholder,
+    which stayed "Thinking…".) ``later`` (Discord forgot both nonces): the note's post with the
+    question nonce is a new message, deleted, and the post made again with the older nonce:
+    the asker sees one note (the sentence on a reply still "Thinking…" in it), the deleted
+    one had the same text."""
+    database = tmp_path / "botkit.db"
+    async with FakeDiscord() as fake, Standin(tokens_per_second=15) as standin:
+        env, checkpoint, placeholder = await _killed_past_the_window(fake, standin, tmp_path, database)
+        _as_main_at_e265f4f_left_it(database)
+        if restart == "later":
+            fake.nonce_seconds = 0.0
+        log = await _restart_until_settled(fake, tmp_path, env, database)
+    assert _assistant(database) == [("interrupted", checkpoint)], log.decode()[-3000:]
+    if restart == "soon":
+        _assert_repaired_in_place(fake, placeholder, checkpoint, log)
+        assert len(_bot_messages(fake)) == 1 and not fake.deleted_messages  # no note beside it
+        return
+    assert fake.versions_of(int(placeholder["id"])) == ["_Thinking…_"]  # not found
+    (note,) = [m for m in _bot_messages(fake) if m["id"] != placeholder["id"]]
+    assert note["content"] == f"{checkpoint}\n\n{LEFTOVER_NOTE}\n\n{LOST_PLACEHOLDER_NOTE}"
+    assert [m["content"] for m in fake.deleted_messages.values()] == [note["content"]]
+    assert _nonces(fake)[-1] == older_nonce(_turn_and_votes(database)[0], fake.channel_id)

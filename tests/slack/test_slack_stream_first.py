@@ -237,3 +237,34 @@ async def test_the_e2e_harness_reads_a_native_stream_as_the_threads_message(slac
     assert reply["final_at"] == slack.calls_of("chat.appendStream")[0].at
     assert reply["calls"] == 4  # the status line, start, append, stop
     assert bench._totals(slack)["calls_by_method"]["chat.appendStream"] == 1
+
+
+async def test_a_restart_within_the_minute_posts_the_finals_a_spent_stream_budget_refuses(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """100 questions, the bot restarted, 100 more at once: the new process's stream slots do not
+    know the streams the old one started within Slack's minute, so some ``chat.startStream``
+    calls get Tier 2's 429. Such a final is posted at once instead (as ``"edits"`` would) and no
+    stream starts in the workspace until the Retry-After: every thread ends with one message,
+    the stored answer with its 👍/👎 and marker, and no reply calls ``chat.startStream`` twice.
+    (Before: the 429 was waited out on the stream budget and the start retried, the final shown
+    up to a minute late.)"""
+    slack.enforce_real_limits()
+    async with start_bot(streaming="auto", **DEFAULTS) as bot:
+        bot.bot.standin.tokens_per_second = 40
+        await _ask(bot, slack, 100, 10)
+    before = len(slack.calls_of("chat.startStream"))
+    async with start_bot(streaming="auto", **DEFAULTS) as bot:
+        bot.bot.standin.tokens_per_second = 40
+        events = await _ask(bot, slack, 100, 10)
+        for event in events:
+            (final,) = _thread(slack, event)
+            turn, answer = await _stored(bot, slack, event)
+            marker = marker_of({"metadata": final.metadata})
+            assert final.text == answer and final.buttons()
+            assert marker is not None and (marker.turn, marker.role) == (turn, "final")
+    starts = slack.calls_of("chat.startStream")[before:]
+    refused = [c for c in slack.rate_limited() if c.method == "chat.startStream"]
+    assert refused, "the scenario needs the second process to meet Tier 2's 429"
+    per_thread = [c.args["thread_ts"] for c in starts]
+    assert len(per_thread) == len(set(per_thread)), "a 429'd chat.startStream was retried"
