@@ -67,6 +67,11 @@ def retry_after(error: SlackApiError) -> float | None:
 def platform_error(error: BaseException) -> TransientPlatformError | None:
     """The core's typed error for a Slack call's failure, or None for a refusal (not retried)."""
     if isinstance(error, SlackApiError):
+        if not hasattr(error.response, "status_code"):
+            # slack_sdk could not read the body (not JSON: a proxy's page, a cut response) and
+            # hands over aiohttp's response: whether Slack took the call is unknown, as after a
+            # reset connection.
+            return TransientPlatformError(f"Slack's answer could not be read: {str(error).splitlines()[0]}")
         seconds = retry_after(error)
         if seconds is not None:
             return RateLimited(seconds)
