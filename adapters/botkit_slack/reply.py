@@ -35,6 +35,7 @@ from botkit.events import (
 )
 from botkit.streaming.streamer import PostInstead
 from botkit_slack.feedback import actions_block, feedback_blocks
+from botkit_slack.lostpost import LostPosts
 from botkit_slack.markers import metadata
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
@@ -226,6 +227,7 @@ class SlackReply(LiveReply):
         self._first: str | None = None  # the core's id of the first message
         self._first_text: str | None = None
         self._stream: _Stream | None = None
+        self._lost = LostPosts(client, channel)  # posts whose response was lost (botkit_slack.lostpost)
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         """Slack limits each method on its own: ``chat.update`` and ``chat.delete`` (Tier 3) per
@@ -559,16 +561,23 @@ class SlackReply(LiveReply):
         thread_ts = self.thread_ts or (self.posted[0] if self.posted else None)
         mrkdwn = fit_text(text)
         blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
-        response = await slack_call(
-            self.client.chat_postMessage(
-                channel=self.channel,
-                thread_ts=thread_ts,
-                text=mrkdwn,
-                blocks=blocks,
-                metadata=metadata(self.marker),
-            )
+        marker = self.marker
+        ts = await self._lost.post(
+            thread_ts=thread_ts,
+            text=mrkdwn,
+            marker=marker,
+            known=self.posted,
+            call=lambda: slack_call(
+                self.client.chat_postMessage(
+                    channel=self.channel,
+                    thread_ts=thread_ts,
+                    text=mrkdwn,
+                    blocks=blocks,
+                    metadata=metadata(marker),
+                )
+            ),
+            update=lambda found: self._update(found, text, turn_id),
         )
-        ts = str(response["ts"])
         self.posted.append(ts)
         if self._on_posted is not None:
             self._on_posted(self.channel, thread_ts or ts)
