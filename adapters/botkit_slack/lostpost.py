@@ -15,7 +15,13 @@ path (no call when the first attempt succeeds), and a lookup that fails falls ba
 again, logged: a duplicate is better than a lost reply.
 
 A 429 (:class:`~botkit.events.RateLimited`) and a refusal are not looked up: Slack did not apply
-them. ``chat.startStream`` is not covered (docs/reliability.md, "Still open").
+them.
+
+``chat.startStream`` (:meth:`LostPosts.start`) takes no metadata: a stream is unmarked until
+stopped. A lost start is looked for as the bot's unmarked message in the thread, from the first
+attempt's time, whose text is that attempt's Markdown (the assumption docs/reliability.md states
+for native streams: a streamed message's ``text`` reads back as its Markdown as sent; turns in one
+thread run one at a time, and every other message botkit posts is marked).
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ class _Unknown:
 
     thread_ts: str | None
     text: str
-    marker: ReplyMarker
+    marker: ReplyMarker | None  # None: a native stream's start (chat.startStream takes none)
     since: float
 
 
@@ -105,10 +111,12 @@ class LostPosts:
         self._unknown.clear()
         return str(response["ts"])
 
-    async def _find(self, thread_ts: str | None, known: Collection[str]) -> tuple[str, _Unknown] | None:
-        """The newest of the bot's messages carrying a lost attempt's marker and text, with that
-        attempt; None if absent or if the thread cannot be read (then the caller posts again:
-        logged)."""
+    async def _find(
+        self, thread_ts: str | None, known: Collection[str], *, marked: bool = True
+    ) -> tuple[str, _Unknown] | None:
+        """The newest of the bot's messages carrying a lost attempt's marker (``marked`` False:
+        none, a stream's) and text, with that attempt; None if absent or if the thread cannot be
+        read (then the caller posts again: logged)."""
         lost = [u for u in self._unknown if u.thread_ts == thread_ts]
         if not lost:
             return None
@@ -118,7 +126,7 @@ class LostPosts:
         wanted = {(u.marker, u.text): u for u in lost}
         for message in sorted(messages, key=lambda m: float(m.get("ts", 0)), reverse=True):
             ts = str(message.get("ts", ""))
-            if ts in known or ts == thread_ts:
+            if ts in known or ts == thread_ts or (not marked and not message.get("bot_id")):
                 continue
             attempt = wanted.get((marker_of(message), message.get("text")))  # type: ignore[arg-type]
             if attempt is not None:
@@ -139,3 +147,41 @@ class LostPosts:
             log.warning("cannot look for a post whose response was lost (%s); posting it again", err)
             return None
         return list(response.get("messages") or [])
+
+    async def start(
+        self,
+        *,
+        thread_ts: str,
+        markdown: str,
+        known: Collection[str],
+        call: Callable[[], Awaitable[str]],
+        extend: Callable[[str, str], Awaitable[None]],
+    ) -> str:
+        """The ts of a native stream showing ``markdown``: ``call``'s (a ``chat.startStream``), or
+        a stream an earlier attempt with an unknown outcome started, found unmarked in the thread
+        with that attempt's Markdown; one that ``markdown`` extends gets the rest through
+        ``extend(ts, suffix)`` (``chat.appendStream``). A found stream that ``markdown`` does not
+        extend is not adopted (logged: a second stream starts)."""
+        if self._unknown:
+            found = await self._find(thread_ts, known, marked=False)
+            if found is not None and markdown.startswith(found[1].text):
+                ts, lost = found
+                if markdown != lost.text:
+                    await extend(ts, markdown[len(lost.text) :])
+                self._unknown.clear()
+                self.adopted.append(ts)
+                log.warning("a chat.startStream whose response was lost had started %s: adopted", ts)
+                return ts
+            if found is not None:
+                log.warning(
+                    "a lost chat.startStream's stream %s shows other text; starting another", found[0]
+                )
+        try:
+            ts = await call()
+        except TransientPlatformError as err:
+            if not isinstance(err, RateLimited):
+                since = self._unknown[0].since if self._unknown else self._clock()
+                self._unknown.append(_Unknown(thread_ts, markdown, None, since))
+            raise
+        self._unknown.clear()
+        return ts

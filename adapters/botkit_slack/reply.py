@@ -594,16 +594,26 @@ class SlackReply(LiveReply):
     async def _start_stream(self, markdown: str) -> str:
         """``chat.startStream`` in the reply's thread, to its asker, showing ``markdown``: its ts."""
         assert self.thread_ts is not None and self.user is not None
-        response = await slack_call(
-            self.client.chat_startStream(
-                channel=self.channel,
-                thread_ts=self.thread_ts,
-                markdown_text=markdown,
-                recipient_user_id=self.user,
-                recipient_team_id=self.team_id,
+        thread_ts, user = self.thread_ts, self.user
+
+        async def start() -> str:
+            response = await slack_call(
+                self.client.chat_startStream(
+                    channel=self.channel,
+                    thread_ts=thread_ts,
+                    markdown_text=markdown,
+                    recipient_user_id=user,
+                    recipient_team_id=self.team_id,
+                )
             )
+            return str(response["ts"])
+
+        async def extend(ts: str, suffix: str) -> None:
+            await slack_call(self.client.chat_appendStream(channel=self.channel, ts=ts, markdown_text=suffix))
+
+        return await self._lost.start(
+            thread_ts=thread_ts, markdown=markdown, known=self.posted, call=start, extend=extend
         )
-        return str(response["ts"])
 
     async def _stream_edit(self, placeholder_ts: str, text: str) -> bool:
         """Show ``text`` through the native stream; False: use ``chat.update`` instead."""

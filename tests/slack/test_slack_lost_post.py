@@ -160,3 +160,31 @@ async def test_a_failed_lookup_posts_again(slack: FakeSlack, start_bot: StartBot
     assert [m.text for m in messages] == [ANSWER, ANSWER]
     assert stored == ANSWER
     assert _lookups(slack) == 1
+
+
+@pytest.mark.parametrize("how", ["500", "reset"])
+async def test_a_native_stream_whose_start_response_was_lost_is_started_once(
+    slack: FakeSlack, start_bot: StartBot, how: str
+) -> None:
+    """``streaming = "native"``: the first ``chat.startStream`` is applied, its answer lost; the
+    retry (a later edit, with more text) finds the unmarked stream with the first attempt's
+    Markdown and appends the rest to it instead of starting a second stream."""
+    slack.lose_response("chat.startStream", how=how)  # type: ignore[arg-type]
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 400
+        event, stored = await _ask(bot, slack, ANSWER)
+    (message,) = slack.thread_replies(event["channel"], event["ts"])  # the placeholder deleted
+    assert message.text == stored == ANSWER
+    assert not message.streaming and message.buttons()
+    assert "".join(message.appended) == ANSWER, "started once, every piece appended once"
+    assert len(slack.calls_of("chat.startStream")) == 1
+    assert _lookups(slack) == 1
+
+
+async def test_no_lookup_when_a_native_stream_starts(slack: FakeSlack, start_bot: StartBot) -> None:
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 400
+        event, stored = await _ask(bot, slack, ANSWER)
+    (message,) = slack.thread_replies(event["channel"], event["ts"])
+    assert message.text == stored == ANSWER
+    assert _lookups(slack) == 0
