@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from slack_harness import Running, StartBot, wait_idle
+from test_slack_progress import DEFAULTS
+from test_slack_progress import _ask as progress_ask
 
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
 
@@ -188,3 +190,28 @@ async def test_no_lookup_when_a_native_stream_starts(slack: FakeSlack, start_bot
     (message,) = slack.thread_replies(event["channel"], event["ts"])
     assert message.text == stored == ANSWER
     assert _lookups(slack) == 0
+
+
+async def test_a_streamed_first_final_whose_start_response_was_lost_is_one_message(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """``streaming = "auto"``: five status-line finals end together in one channel; two are
+    streamed (``chat.startStream`` then ``chat.stopStream``), and the first start's answer is
+    lost after Slack applied it. Its retry (the same text) adopts that stream: one message per
+    thread, the stored answer, with its buttons, and no extra start."""
+    slack.enforce_real_limits()
+    slack.lose_response("chat.startStream")
+    async with start_bot(streaming="auto", progress="status", **DEFAULTS) as bot:
+        bot.bot.standin.tokens_per_second = 40
+        events = await progress_ask(bot, slack, 5, 1)
+        for event in events:
+            conversation = await bot.bot.store.conversation_id(
+                "slack", slack.team_id, event["channel"], event["ts"]
+            )
+            _question, turn = await bot.bot.store.messages(conversation)
+            (final,) = slack.thread_replies(event["channel"], event["ts"])
+            assert turn.status == "complete" and final.text == turn.content and final.buttons()
+            assert not final.streaming
+    starts = slack.calls_of("chat.startStream")
+    assert len(starts) == len({c.args["thread_ts"] for c in starts}) >= 1, "one start per streamed reply"
+    assert _lookups(slack) == 1
