@@ -101,11 +101,12 @@ class LostPosts:
                 self.adopted.append(ts)
                 log.warning("a post whose response was lost had landed (%s): adopted, not posted again", ts)
                 return ts
+        started = self._clock()  # before the call: Slack may apply it long before it times out
         try:
             response = await call()
         except TransientPlatformError as err:
             if not isinstance(err, RateLimited) and marker is not None:
-                since = self._unknown[0].since if self._unknown else self._clock()
+                since = self._unknown[0].since if self._unknown else started
                 self._unknown.append(_Unknown(thread_ts, text, marker, since))  # Slack may have applied it
             raise
         self._unknown.clear()
@@ -117,7 +118,7 @@ class LostPosts:
         """The newest of the bot's messages carrying a lost attempt's marker (``marked`` False:
         none, a stream's) and text, with that attempt; None if absent or if the thread cannot be
         read (then the caller posts again: logged)."""
-        lost = [u for u in self._unknown if u.thread_ts == thread_ts]
+        lost = [u for u in self._unknown if u.thread_ts == thread_ts and (u.marker is not None) == marked]
         if not lost:
             return None
         messages = await self._read(thread_ts, lost[0].since)
@@ -176,11 +177,12 @@ class LostPosts:
                 log.warning(
                     "a lost chat.startStream's stream %s shows other text; starting another", found[0]
                 )
+        started = self._clock()
         try:
             ts = await call()
         except TransientPlatformError as err:
             if not isinstance(err, RateLimited):
-                since = self._unknown[0].since if self._unknown else self._clock()
+                since = self._unknown[0].since if self._unknown else started
                 self._unknown.append(_Unknown(thread_ts, markdown, None, since))
             raise
         self._unknown.clear()

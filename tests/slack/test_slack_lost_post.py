@@ -10,15 +10,22 @@ row ends ``complete``; and that the lookup costs nothing when the first attempt 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from botkit_slack.lostpost import LostPosts
+from botkit_slack.markers import metadata
+from botkit_slack.reply import slack_call
 from slack_harness import Running, StartBot, wait_idle
+from slack_sdk.web.async_client import AsyncWebClient
 from test_slack_progress import DEFAULTS
 from test_slack_progress import _ask as progress_ask
 
+from botkit.events import TransientPlatformError
+from botkit.markers import ReplyMarker
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
 
 pytestmark = pytest.mark.timeout(60)
@@ -215,3 +222,42 @@ async def test_a_streamed_first_final_whose_start_response_was_lost_is_one_messa
     starts = slack.calls_of("chat.startStream")
     assert len(starts) == len({c.args["thread_ts"] for c in starts}) >= 1, "one start per streamed reply"
     assert _lookups(slack) == 1
+
+
+async def test_the_lookup_reaches_back_to_when_the_first_attempt_started(slack: FakeSlack) -> None:
+    """A post that Slack applied at once but whose call ended much later (a long timeout): the
+    lookup starts from when the first attempt *started*, so the message is still found (the
+    clock moves an hour while each call is in flight)."""
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    root = str((await client.chat_postMessage(channel="C0GENERAL", text="a question"))["ts"])
+    now = [float(root)]
+    lost = LostPosts(client, "C0GENERAL", clock=lambda: now[0])
+    marker = ReplyMarker(7, "final")
+    slack.lose_response("chat.postMessage")
+
+    async def attempt() -> Any:
+        try:
+            return await slack_call(
+                client.chat_postMessage(
+                    channel="C0GENERAL", thread_ts=root, text="the answer", metadata=metadata(marker)
+                )
+            )
+        finally:
+            now[0] += 3600.0
+
+    async def post() -> str:
+        return await lost.post(
+            thread_ts=root,
+            text="the answer",
+            marker=marker,
+            known=[],
+            call=attempt,
+            update=lambda ts: asyncio.sleep(0),
+        )
+
+    with pytest.raises(TransientPlatformError):
+        await post()
+    ts = await post()
+    (message,) = slack.thread_replies("C0GENERAL", root)
+    assert message.ts == ts and lost.adopted == [ts]
+    assert len(slack.calls_of("chat.postMessage")) == 2  # the root and the one lost
