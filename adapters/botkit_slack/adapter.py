@@ -96,10 +96,19 @@ class SlackAdapter(Adapter):
         return AsyncWebClient(
             token=self.config.bot_token.get_secret_value(),
             base_url=self.config.api_url,
+            # slack_sdk's own session only (a shared one keeps its own timeout, set in run());
+            # typed int, used as aiohttp.ClientTimeout(total=...), which takes a float
+            timeout=self.config.web_timeout or 30,  # type: ignore[arg-type]
             retry_handlers=None if sdk_retries else [],
             session=session,
             logger=settled_logger(WEB_CLIENT_LOGGER),  # no debug strings built per call
         )
+
+    def _session_timeout(self) -> aiohttp.ClientTimeout:
+        """The shared session's timeout: ``slack.web_timeout`` if set, else aiohttp's default
+        (slack_sdk ignores its client's ``timeout`` on a session it was given)."""
+        seconds = self.config.web_timeout
+        return aiohttp.client.DEFAULT_TIMEOUT if seconds is None else aiohttp.ClientTimeout(total=seconds)
 
     async def check(self) -> None:
         """``auth.test`` (bad token, missing scopes) and, in Socket Mode, the app-level token.
@@ -116,7 +125,7 @@ class SlackAdapter(Adapter):
         if self.auth is None:
             await self.check()
         # No connection limit: the platform's rate limits, not a local pool, pace the calls.
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=self._session_timeout())
         try:
             client = self._client = self._web_client(session=http)
             self._replies = self._web_client(sdk_retries=False, session=http)

@@ -36,6 +36,7 @@ from botkit.events import (
 from botkit.streaming.streamer import PostInstead
 from botkit_slack import webapi
 from botkit_slack.feedback import actions_block, feedback_blocks
+from botkit_slack.lostpost import LostPosts
 from botkit_slack.markers import metadata
 from botkit_slack.mrkdwn import escape, to_mrkdwn
 from botkit_slack.settings import SLACK_TEXT_LIMIT, SlackSettings
@@ -232,6 +233,7 @@ class SlackReply(LiveReply):
         self._first: str | None = None  # the core's id of the first message
         self._first_text: str | None = None
         self._stream: _Stream | None = None
+        self._lost = LostPosts(client, channel)  # posts whose response was lost (botkit_slack.lostpost)
 
     def rate_scope(self, kind: CallKind) -> RateScope:
         """Slack limits each method on its own: ``chat.update`` and ``chat.delete`` (Tier 3) per
@@ -585,17 +587,24 @@ class SlackReply(LiveReply):
         thread_ts = self.thread_ts or (self.posted[0] if self.posted else None)
         mrkdwn = fit_text(text)
         blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
-        response = await slack_call(
-            webapi.chat_post_message(
-                self.client,
-                channel=self.channel,
-                thread_ts=thread_ts,
-                text=mrkdwn,
-                blocks=blocks,
-                metadata=metadata(self.marker),
-            )
+        marker = self.marker
+        ts = await self._lost.post(
+            thread_ts=thread_ts,
+            text=mrkdwn,
+            marker=marker,
+            known=self.posted,
+            call=lambda: slack_call(
+                webapi.chat_post_message(
+                    self.client,
+                    channel=self.channel,
+                    thread_ts=thread_ts,
+                    text=mrkdwn,
+                    blocks=blocks,
+                    metadata=metadata(marker),
+                )
+            ),
+            update=lambda found: self._update(found, text, turn_id),
         )
-        ts = str(response["ts"])
         self.posted.append(ts)
         if self._on_posted is not None:
             self._on_posted(self.channel, thread_ts or ts)
@@ -612,16 +621,26 @@ class SlackReply(LiveReply):
     async def _start_stream(self, markdown: str) -> str:
         """``chat.startStream`` in the reply's thread, to its asker, showing ``markdown``: its ts."""
         assert self.thread_ts is not None and self.user is not None
-        response = await slack_call(
-            self.client.chat_startStream(
-                channel=self.channel,
-                thread_ts=self.thread_ts,
-                markdown_text=markdown,
-                recipient_user_id=self.user,
-                recipient_team_id=self.team_id,
+        thread_ts, user = self.thread_ts, self.user
+
+        async def start() -> str:
+            response = await slack_call(
+                self.client.chat_startStream(
+                    channel=self.channel,
+                    thread_ts=thread_ts,
+                    markdown_text=markdown,
+                    recipient_user_id=user,
+                    recipient_team_id=self.team_id,
+                )
             )
+            return str(response["ts"])
+
+        async def extend(ts: str, suffix: str) -> None:
+            await slack_call(self.client.chat_appendStream(channel=self.channel, ts=ts, markdown_text=suffix))
+
+        return await self._lost.start(
+            thread_ts=thread_ts, markdown=markdown, known=self.posted, call=start, extend=extend
         )
-        return str(response["ts"])
 
     async def _stream_edit(self, placeholder_ts: str, text: str) -> bool:
         """Show ``text`` through the native stream; False: use ``chat.update`` instead."""

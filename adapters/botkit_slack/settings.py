@@ -25,6 +25,11 @@ class SlackSettings(SectionSettings):
     signing_secret: SecretStr | None = Field(None, description="Signing secret for HTTP mode.")
     mode: Literal["socket", "http"] = "socket"
     api_url: str = "https://slack.com/api/"
+    # Seconds a Web API call waits for Slack's answer. Unset: as before, aiohttp's default (5
+    # minutes) for the serving calls on the shared session, slack_sdk's 30 s for the others. A
+    # reply's post that timed out may still have landed: before retrying it, botkit looks for it
+    # in the thread (botkit_slack.lostpost), so a shorter timeout does not double a message.
+    web_timeout: float | None = Field(None, gt=0, le=600)
 
     http_host: str = "0.0.0.0"
     http_port: int = Field(3000, ge=0, le=65535)

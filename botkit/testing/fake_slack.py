@@ -106,7 +106,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
@@ -414,6 +414,7 @@ class FakeSlack(LocalServer):
         self._delays: dict[str, float] = {}
         self._every: _EveryNth | None = None
         self._holds: list[Hold] = []
+        self._losses: list[tuple[str, str, Callable[[Mapping[str, Any]], bool] | None]] = []  # lose_response
         self._user_stops: list[str] = []  # methods before whose next call on a stream the user stops it
         self._accepted: dict[str, deque[float]] = {}
         self._changed = asyncio.Condition()
@@ -556,6 +557,27 @@ class FakeSlack(LocalServer):
         held = Hold(method, apply, match)
         self._holds.append(held)
         return held
+
+    def lose_response(
+        self,
+        method: str,
+        *,
+        how: Literal["500", "reset"] = "500",
+        count: int = 1,
+        match: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> None:
+        """Apply the next ``count`` calls of ``method`` (whose arguments satisfy ``match``), then
+        lose their answers: ``how`` "500" answers HTTP 500 ``internal_error`` after applying,
+        "reset" closes the connection without an answer. (A timeout: :meth:`hold` with ``apply``,
+        never released, and a short ``slack.web_timeout``.)"""
+        self._losses.extend([(method, how, match)] * count)
+
+    def _take_loss(self, method: str, args: Mapping[str, Any]) -> str | None:
+        for index, (lost, how, match) in enumerate(self._losses):
+            if lost == method and (match is None or match(args)):
+                del self._losses[index]
+                return how
+        return None
 
     def stop_by_user_before(self, method: str) -> None:
         """The asker stops a native stream just before the next call of ``method`` on it (a
@@ -969,6 +991,15 @@ class FakeSlack(LocalServer):
             if held.dropped:
                 return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         status, body_out, headers = self._answer(method, token, args)
+        lost = self._take_loss(method, args) if body_out.get("ok") else None
+        if lost is not None:
+            self.calls.append(ApiCall(method, args, arrived, status, None))
+            await self._notify()
+            if lost == "reset":
+                assert request.transport is not None
+                request.transport.abort()  # applied; the client never reads an answer
+                raise ConnectionResetError("fake Slack dropped the connection after applying")
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
         if held is not None and held.apply:
             self.calls.append(
                 ApiCall(method, args, arrived, status, None if body_out.get("ok") else body_out.get("error"))

@@ -1,0 +1,263 @@
+"""A ``chat.postMessage`` that Slack applied but whose answer was lost is not posted twice.
+
+Drilled with real slack-bolt/slack_sdk against the fake Slack: the fake applies the post, then
+answers 500, drops the connection, or never answers (a timeout, with a short
+``slack.web_timeout``). The core retries the post (a transient error); the adapter first looks
+in the thread for it (botkit_slack.lostpost) and adopts it. Each drill checks every message the
+thread shows (exactly one per part), that the stored answer is what is shown, and that the turn
+row ends ``complete``; and that the lookup costs nothing when the first attempt succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from botkit_slack.lostpost import LostPosts
+from botkit_slack.markers import metadata
+from botkit_slack.reply import slack_call
+from slack_harness import Running, StartBot, wait_idle
+from slack_sdk.web.async_client import AsyncWebClient
+from test_slack_progress import DEFAULTS
+from test_slack_progress import _ask as progress_ask
+
+from botkit.events import TransientPlatformError
+from botkit.markers import ReplyMarker
+from botkit.testing.fake_slack import FakeSlack, SlackMessage
+
+pytestmark = pytest.mark.timeout(60)
+
+ANSWER = " ".join(f"word{i}" for i in range(40))
+LONG = " ".join(f"sentence{i} of a long answer." for i in range(60))
+
+
+def _role(role: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A call whose reply marker (Slack metadata) has ``role``."""
+
+    def match(args: Mapping[str, Any]) -> bool:
+        data = args.get("metadata")
+        if isinstance(data, str):
+            data = json.loads(data)
+        payload = data.get("event_payload") if isinstance(data, Mapping) else None
+        return isinstance(payload, Mapping) and payload.get("role") == role
+
+    return match
+
+
+def _nth(n: int) -> Callable[[Mapping[str, Any]], bool]:
+    """The ``n``-th call (1-based) among those this matcher is asked about."""
+    seen = [0]
+
+    def match(_args: Mapping[str, Any]) -> bool:
+        seen[0] += 1
+        return seen[0] == n
+
+    return match
+
+
+def _mine(slack: FakeSlack, event: dict[str, Any]) -> list[SlackMessage]:
+    """Every message of this reply, deleted ones included, oldest first."""
+    return sorted(
+        (
+            m
+            for m in [*slack.messages.values(), *slack.deleted]
+            if m.channel == event["channel"] and m.thread_ts == event["ts"] and m.bot_id == slack.bot_id
+        ),
+        key=lambda m: float(m.ts),
+    )
+
+
+async def _ask(bot: Running, slack: FakeSlack, answer: str) -> tuple[dict[str, Any], str]:
+    """Ask one question answered with ``answer``; wait until its turn is stored: the event and
+    the stored (complete) answer."""
+    event = slack.mention_event("answer me once", user="U0LOST")
+    await slack.wait_for_connections(1)
+    bot.bot.standin.script_reply(answer)
+    await slack.push_event(event)
+    has_buttons = lambda: any(m.buttons() for m in _mine(slack, event))  # noqa: E731 - the final is up
+    await slack.wait_for(has_buttons, timeout=30)
+    await wait_idle(bot.bot, timeout=30)
+    conversation = await bot.bot.store.conversation_id("slack", slack.team_id, event["channel"], event["ts"])
+    _question, turn = await bot.bot.store.messages(conversation)
+    assert turn.status == "complete", (turn.status, turn.error)
+    return event, turn.content or ""
+
+
+def _lookups(slack: FakeSlack) -> int:
+    return len(slack.calls_of("conversations.replies"))
+
+
+@pytest.mark.parametrize("how", ["500", "reset"])
+async def test_a_placeholder_whose_response_was_lost_is_posted_once(
+    slack: FakeSlack, start_bot: StartBot, how: str
+) -> None:
+    slack.lose_response("chat.postMessage", how=how, match=_role("placeholder"))  # type: ignore[arg-type]
+    async with start_bot(progress="message") as bot:
+        event, stored = await _ask(bot, slack, ANSWER)
+    (message,) = _mine(slack, event)
+    assert message.text == stored == ANSWER
+    assert len(slack.calls_of("chat.postMessage")) == 1, "adopted, not posted again"
+    assert _lookups(slack) == 1
+
+
+async def test_a_placeholder_post_that_timed_out_is_posted_once(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """Applied, never answered: slack_sdk's timeout (``slack.web_timeout``) ends the call."""
+    held = slack.hold("chat.postMessage", apply=True, match=_role("placeholder"))
+    async with start_bot(progress="message", web_timeout=0.5) as bot:
+        event, stored = await _ask(bot, slack, ANSWER)
+        held.released.set()
+    (message,) = _mine(slack, event)
+    assert message.text == stored == ANSWER
+    assert _lookups(slack) == 1
+
+
+async def test_a_status_line_final_whose_response_was_lost_is_posted_once(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """The final posted as the reply's first message (``progress = "status"``), with its buttons."""
+    slack.lose_response("chat.postMessage", match=_role("final"))
+    async with start_bot(progress="status") as bot:
+        event, stored = await _ask(bot, slack, ANSWER)
+    (message,) = _mine(slack, event)
+    assert message.text == stored == ANSWER
+    assert message.buttons()
+    assert len(message.history) == 1, "posted once, never edited"
+    assert _lookups(slack) == 1
+
+
+async def test_a_continuation_whose_response_was_lost_is_posted_once(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """A long answer's second message is applied, its answer lost; the rest follows once each."""
+    slack.lose_response("chat.postMessage", how="reset", match=_nth(2))
+    async with start_bot(progress="status", max_chars=400) as bot:
+        event, stored = await _ask(bot, slack, LONG)
+    messages = _mine(slack, event)
+    assert len(messages) >= 3
+    assert len({m.text for m in messages}) == len(messages), "no part shown twice"
+    assert [bool(m.buttons()) for m in messages] == [False] * (len(messages) - 1) + [True]
+    assert " ".join(m.text for m in messages).split() == stored.split() == LONG.split()
+    assert _lookups(slack) == 1
+
+
+async def test_no_lookup_when_posts_succeed_or_are_rate_limited(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """The lookup is off the normal path, and a 429 (Slack applied nothing) is simply retried."""
+    slack.fail_with_429("chat.postMessage", retry_after=0.2, count=1)
+    async with start_bot(progress="status", max_chars=400) as bot:
+        event, stored = await _ask(bot, slack, LONG)
+    messages = _mine(slack, event)
+    assert " ".join(m.text for m in messages).split() == stored.split()
+    assert _lookups(slack) == 0
+    assert len(slack.calls_of("chat.postMessage")) == len(messages) + 1  # the 429'd one, again
+
+
+async def test_a_failed_lookup_posts_again(slack: FakeSlack, start_bot: StartBot) -> None:
+    """The thread cannot be read: the post is retried (a duplicate beats a lost reply), and the
+    turn still ends complete, its last message showing the stored answer."""
+    slack.lose_response("chat.postMessage", match=_role("final"))
+    slack.fail_with_status("conversations.replies", 500)
+    async with start_bot(progress="status") as bot:
+        event, stored = await _ask(bot, slack, ANSWER)
+    messages = _mine(slack, event)
+    assert [m.text for m in messages] == [ANSWER, ANSWER]
+    assert stored == ANSWER
+    assert _lookups(slack) == 1
+
+
+@pytest.mark.parametrize("how", ["500", "reset"])
+async def test_a_native_stream_whose_start_response_was_lost_is_started_once(
+    slack: FakeSlack, start_bot: StartBot, how: str
+) -> None:
+    """``streaming = "native"``: the first ``chat.startStream`` is applied, its answer lost; the
+    retry (a later edit, with more text) finds the unmarked stream with the first attempt's
+    Markdown and appends the rest to it instead of starting a second stream."""
+    slack.lose_response("chat.startStream", how=how)  # type: ignore[arg-type]
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 400
+        event, stored = await _ask(bot, slack, ANSWER)
+    (message,) = slack.thread_replies(event["channel"], event["ts"])  # the placeholder deleted
+    assert message.text == stored == ANSWER
+    assert not message.streaming and message.buttons()
+    assert "".join(message.appended) == ANSWER, "started once, every piece appended once"
+    assert len(slack.calls_of("chat.startStream")) == 1
+    assert _lookups(slack) == 1
+
+
+async def test_no_lookup_when_a_native_stream_starts(slack: FakeSlack, start_bot: StartBot) -> None:
+    async with start_bot(streaming="native") as bot:
+        bot.bot.standin.tokens_per_second = 400
+        event, stored = await _ask(bot, slack, ANSWER)
+    (message,) = slack.thread_replies(event["channel"], event["ts"])
+    assert message.text == stored == ANSWER
+    assert _lookups(slack) == 0
+
+
+async def test_a_streamed_first_final_whose_start_response_was_lost_is_one_message(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """``streaming = "auto"``: five status-line finals end together in one channel; two are
+    streamed (``chat.startStream`` then ``chat.stopStream``), and the first start's answer is
+    lost after Slack applied it. Its retry (the same text) adopts that stream: one message per
+    thread, the stored answer, with its buttons, and no extra start."""
+    slack.enforce_real_limits()
+    slack.lose_response("chat.startStream")
+    async with start_bot(streaming="auto", progress="status", **DEFAULTS) as bot:
+        bot.bot.standin.tokens_per_second = 40
+        events = await progress_ask(bot, slack, 5, 1)
+        for event in events:
+            conversation = await bot.bot.store.conversation_id(
+                "slack", slack.team_id, event["channel"], event["ts"]
+            )
+            _question, turn = await bot.bot.store.messages(conversation)
+            (final,) = slack.thread_replies(event["channel"], event["ts"])
+            assert turn.status == "complete" and final.text == turn.content and final.buttons()
+            assert not final.streaming
+    starts = slack.calls_of("chat.startStream")
+    assert len(starts) == len({c.args["thread_ts"] for c in starts}) >= 1, "one start per streamed reply"
+    assert _lookups(slack) == 1
+
+
+async def test_the_lookup_reaches_back_to_when_the_first_attempt_started(slack: FakeSlack) -> None:
+    """A post that Slack applied at once but whose call ended much later (a long timeout): the
+    lookup starts from when the first attempt *started*, so the message is still found (the
+    clock moves an hour while each call is in flight)."""
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    root = str((await client.chat_postMessage(channel="C0GENERAL", text="a question"))["ts"])
+    now = [float(root)]
+    lost = LostPosts(client, "C0GENERAL", clock=lambda: now[0])
+    marker = ReplyMarker(7, "final")
+    slack.lose_response("chat.postMessage")
+
+    async def attempt() -> Any:
+        try:
+            return await slack_call(
+                client.chat_postMessage(
+                    channel="C0GENERAL", thread_ts=root, text="the answer", metadata=metadata(marker)
+                )
+            )
+        finally:
+            now[0] += 3600.0
+
+    async def post() -> str:
+        return await lost.post(
+            thread_ts=root,
+            text="the answer",
+            marker=marker,
+            known=[],
+            call=attempt,
+            update=lambda ts: asyncio.sleep(0),
+        )
+
+    with pytest.raises(TransientPlatformError):
+        await post()
+    ts = await post()
+    (message,) = slack.thread_replies("C0GENERAL", root)
+    assert message.ts == ts and lost.adopted == [ts]
+    assert len(slack.calls_of("chat.postMessage")) == 2  # the root and the one lost
