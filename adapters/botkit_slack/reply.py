@@ -568,8 +568,7 @@ class SlackReply(LiveReply):
     async def _update(self, ts: str, text: str, turn_id: int | None = None) -> None:
         """``chat.update``; with ``turn_id`` the text also goes into blocks, under the buttons'
         row (``text`` stays the notification and search text)."""
-        mrkdwn = fit_text(text)
-        blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
+        mrkdwn, blocks = _shown_as(text, turn_id)
         await slack_call(
             webapi.chat_update(
                 self.client,
@@ -585,8 +584,7 @@ class SlackReply(LiveReply):
         # A reply that started at the top of a channel (a slash command) continues in the
         # thread of its first message, not as more top-level messages.
         thread_ts = self.thread_ts or (self.posted[0] if self.posted else None)
-        mrkdwn = fit_text(text)
-        blocks = feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
+        mrkdwn, blocks = _shown_as(text, turn_id)
         marker = self.marker
         ts = await self._lost.post(
             thread_ts=thread_ts,
@@ -727,6 +725,13 @@ class SlackReply(LiveReply):
             if self.left_unmarked is not None:
                 await self.left_unmarked(stream.ts, turn_id is not None)
         stream.unmarked = False
+
+
+def _shown_as(text: str, turn_id: int | None) -> tuple[str, list[dict[str, object]] | None]:
+    """A message's ``text`` as Slack takes it, and, for a final with its 👍/👎 (``turn_id``),
+    its blocks: posts and updates show a reply's text the same way."""
+    mrkdwn = fit_text(text)
+    return mrkdwn, feedback_blocks(mrkdwn, turn_id) if turn_id is not None else None
 
 
 def _code(err: SlackApiError) -> str:
