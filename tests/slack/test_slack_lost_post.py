@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -224,6 +224,20 @@ async def test_a_streamed_first_final_whose_start_response_was_lost_is_one_messa
     assert _lookups(slack) == 1
 
 
+async def _lone_post(
+    lost: LostPosts,
+    call: Callable[[], Awaitable[Any]],
+    *,
+    thread_ts: str | None,
+    text: str,
+    marker: ReplyMarker | None,
+) -> str:
+    """``lost.post`` of one message outside a reply (nothing else known, nothing to update)."""
+    return await lost.post(
+        thread_ts=thread_ts, text=text, marker=marker, known=[], call=call, update=lambda ts: asyncio.sleep(0)
+    )
+
+
 async def test_the_lookup_reaches_back_to_when_the_first_attempt_started(slack: FakeSlack) -> None:
     """A post that Slack applied at once but whose call ended much later (a long timeout): the
     lookup starts from when the first attempt *started*, so the message is still found (the
@@ -246,14 +260,7 @@ async def test_the_lookup_reaches_back_to_when_the_first_attempt_started(slack: 
             now[0] += 3600.0
 
     async def post() -> str:
-        return await lost.post(
-            thread_ts=root,
-            text="the answer",
-            marker=marker,
-            known=[],
-            call=attempt,
-            update=lambda ts: asyncio.sleep(0),
-        )
+        return await _lone_post(lost, attempt, thread_ts=root, text="the answer", marker=marker)
 
     with pytest.raises(TransientPlatformError):
         await post()
@@ -261,3 +268,80 @@ async def test_the_lookup_reaches_back_to_when_the_first_attempt_started(slack: 
     (message,) = slack.thread_replies("C0GENERAL", root)
     assert message.ts == ts and lost.adopted == [ts]
     assert len(slack.calls_of("chat.postMessage")) == 2  # the root and the one lost
+
+
+def _top_level(slack: FakeSlack, channel: str) -> list[SlackMessage]:
+    """The bot's top-level messages in ``channel``, deleted ones included, oldest first."""
+    return sorted(
+        (
+            m
+            for m in [*slack.messages.values(), *slack.deleted]
+            if m.channel == channel and m.thread_ts is None and m.bot_id == slack.bot_id
+        ),
+        key=lambda m: float(m.ts),
+    )
+
+
+@pytest.mark.parametrize("how", ["500", "reset"])
+async def test_a_slash_commands_first_post_whose_response_was_lost_is_posted_once(
+    slack: FakeSlack, start_bot: StartBot, how: str
+) -> None:
+    """A slash command's reply starts at the top of the channel (no thread): its first
+    ``chat.postMessage`` is applied, its answer lost; the retry finds it in the channel's
+    listing (``conversations.history``) and adopts it: one top-level message, the answer."""
+    slack.lose_response("chat.postMessage", how=how)  # type: ignore[arg-type]
+    async with start_bot() as bot:
+        bot.bot.standin.script_reply(ANSWER)
+        await slack.wait_for_connections(1)
+        await slack.push_slash_command(slack.slash_command("/ask", "answer me once"))
+        await slack.wait_for(lambda: any(m.buttons() for m in _top_level(slack, "C0GENERAL")), timeout=30)
+        await wait_idle(bot.bot, timeout=30)
+        (message,) = _top_level(slack, "C0GENERAL")
+        conversation = await bot.bot.store.conversation_id("slack", slack.team_id, "C0GENERAL", message.ts)
+        _question, turn = await bot.bot.store.messages(conversation)
+    assert turn.status == "complete", (turn.status, turn.error)
+    assert message.text == turn.content == ANSWER
+    assert len(slack.calls_of("chat.postMessage")) == 1, "adopted, not posted again"
+    assert len(slack.calls_of("conversations.history")) == 1
+    assert _lookups(slack) == 0
+
+
+def _thinking(lost: LostPosts, client: AsyncWebClient) -> Awaitable[str]:
+    """``lost.post`` of a slash command's first message: top-level, no marker."""
+    call = lambda: slack_call(client.chat_postMessage(channel="C0GENERAL", text="_Thinking…_"))  # noqa: E731
+    return _lone_post(lost, call, thread_ts=None, text="_Thinking…_", marker=None)
+
+
+async def _post_unmarked(lost: LostPosts, client: AsyncWebClient) -> str:
+    """:func:`_thinking`, retried once after a transient error as the core would: its ts."""
+    with pytest.raises(TransientPlatformError):
+        await _thinking(lost, client)
+    return await _thinking(lost, client)
+
+
+async def test_an_unmarked_lost_post_never_adopts_another_replys_message(slack: FakeSlack) -> None:
+    """Two slash commands in one channel: the first's "Thinking…" lands (this process knows its
+    ts); the second's post fails without being applied. Its retry finds the first's message by
+    text alone, and must not take it: it posts its own."""
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    other = LostPosts(client, "C0GENERAL")
+    landed = await _thinking(other, client)
+    slack.fail_with_status("chat.postMessage", 500)  # refused before applying
+    ts = await _post_unmarked(LostPosts(client, "C0GENERAL"), client)
+    assert ts != landed
+    assert [m.ts for m in _top_level(slack, "C0GENERAL")] == [landed, ts]
+    assert len(slack.calls_of("conversations.history")) == 1
+
+
+async def test_an_unmarked_lost_post_matching_two_messages_is_posted_again(slack: FakeSlack) -> None:
+    """Another process's (or another lost) "Thinking…" and this one's both match by text: which
+    is this reply's cannot be told, so the post is made again (a duplicate, not a message that
+    two replies would edit)."""
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    stranger = str((await client.chat_postMessage(channel="C0GENERAL", text="_Thinking…_"))["ts"])
+    slack.lose_response("chat.postMessage")
+    lost = LostPosts(client, "C0GENERAL")
+    ts = await _post_unmarked(lost, client)
+    shown = [m.ts for m in _top_level(slack, "C0GENERAL")]
+    assert len(shown) == 3 and shown[0] == stranger and shown[-1] == ts
+    assert lost.adopted == []
