@@ -11,14 +11,17 @@ row ends ``complete``; and that the lookup costs nothing when the first attempt 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botkit_slack.lostpost import LostPosts
 from botkit_slack.markers import metadata
 from botkit_slack.reply import slack_call
+from restart_harness import killed_on_status_line
 from slack_harness import Running, StartBot, wait_idle
 from slack_sdk.web.async_client import AsyncWebClient
 from test_slack_progress import DEFAULTS
@@ -27,6 +30,7 @@ from test_slack_progress import _ask as progress_ask
 from botkit.events import TransientPlatformError
 from botkit.markers import ReplyMarker
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
+from botkit.testing.testbot import TestBot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -86,6 +90,30 @@ async def _ask(bot: Running, slack: FakeSlack, answer: str) -> tuple[dict[str, A
     return event, turn.content or ""
 
 
+async def _ask_timed_out(
+    slack: FakeSlack,
+    start_bot: StartBot,
+    match: Callable[[Mapping[str, Any]], bool],
+    answer: str,
+    **settings: Any,
+) -> tuple[dict[str, Any], str]:
+    """:func:`_ask`, the ``chat.postMessage`` that ``match`` picks applied and never answered:
+    slack_sdk's timeout (a short ``slack.web_timeout``) ends the call, and the core retries."""
+    held = slack.hold("chat.postMessage", apply=True, match=match)
+    async with start_bot(web_timeout=0.5, **settings) as bot:
+        asked = await _ask(bot, slack, answer)
+        held.released.set()
+    return asked
+
+
+def _shown_once(slack: FakeSlack, event: dict[str, Any], stored: str) -> SlackMessage:
+    """The reply's one message, showing the stored answer, found by one lookup."""
+    (message,) = _mine(slack, event)
+    assert message.text == stored == ANSWER
+    assert _lookups(slack) == 1
+    return message
+
+
 def _lookups(slack: FakeSlack) -> int:
     return len(slack.calls_of("conversations.replies"))
 
@@ -107,13 +135,8 @@ async def test_a_placeholder_post_that_timed_out_is_posted_once(
     slack: FakeSlack, start_bot: StartBot
 ) -> None:
     """Applied, never answered: slack_sdk's timeout (``slack.web_timeout``) ends the call."""
-    held = slack.hold("chat.postMessage", apply=True, match=_role("placeholder"))
-    async with start_bot(progress="message", web_timeout=0.5) as bot:
-        event, stored = await _ask(bot, slack, ANSWER)
-        held.released.set()
-    (message,) = _mine(slack, event)
-    assert message.text == stored == ANSWER
-    assert _lookups(slack) == 1
+    event, stored = await _ask_timed_out(slack, start_bot, _role("placeholder"), ANSWER, progress="message")
+    _shown_once(slack, event, stored)
 
 
 async def test_a_status_line_final_whose_response_was_lost_is_posted_once(
@@ -345,3 +368,61 @@ async def test_an_unmarked_lost_post_matching_two_messages_is_posted_again(slack
     shown = [m.ts for m in _top_level(slack, "C0GENERAL")]
     assert len(shown) == 3 and shown[0] == stranger and shown[-1] == ts
     assert lost.adopted == []
+
+
+async def test_a_status_line_final_post_that_timed_out_is_posted_once(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """The status-line final applied, never answered: slack_sdk's timeout ends the call."""
+    event, stored = await _ask_timed_out(slack, start_bot, _role("final"), ANSWER, progress="status")
+    message = _shown_once(slack, event, stored)
+    assert message.buttons()
+    assert len(message.history) == 1, "posted once, never edited"
+    assert len(slack.calls_of("chat.postMessage")) == 1, "adopted, not posted again"
+
+
+async def test_a_continuation_that_timed_out_is_posted_once(slack: FakeSlack, start_bot: StartBot) -> None:
+    """A long answer's second message applied, never answered; the rest follows once each."""
+    event, stored = await _ask_timed_out(slack, start_bot, _nth(2), LONG, progress="status", max_chars=400)
+    messages = _mine(slack, event)
+    assert len(messages) >= 3
+    assert len({m.text for m in messages}) == len(messages), "no part shown twice"
+    assert [bool(m.buttons()) for m in messages] == [False] * (len(messages) - 1) + [True]
+    assert " ".join(m.text for m in messages).split() == stored.split() == LONG.split()
+    assert len(slack.calls_of("chat.postMessage")) == len(messages), "the held one adopted"
+    assert _lookups(slack) == 1
+
+
+@pytest.mark.parametrize("how", ["500", "reset"])
+async def test_a_restart_note_whose_response_was_lost_is_posted_once(
+    tmp_path: Path, slack: FakeSlack, how: str
+) -> None:
+    """A turn killed while its thread showed only the status line gets one note at the next
+    start (botkit/repair.py, through the reply's post); that note's ``chat.postMessage`` is
+    applied, its answer lost: the pass's retry adopts it, one note, the row ``interrupted``."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    root = slack.mention_event("asked just before the crash")
+    slack.record_user_message(root)
+    thread = root["ts"]
+    conversation = await killed_on_status_line(tmp_path, slack, database, root, "Ev9")
+
+    slack.lose_response("chat.postMessage", how=how)  # type: ignore[arg-type]
+    (tmp_path / "second").mkdir()
+    settings = {"slack": slack.settings()}
+    async with TestBot(tmp_path / "second", database_url=database, settings=settings) as bot:
+        assert bot.app is not None
+        serving = asyncio.create_task(bot.app.serve(bot.app.build_adapters(["slack"])))
+        try:
+            await slack.wait_for_connections(1, timeout=30)  # the restart pass is over by then
+        finally:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+        rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+    (note,) = [m for m in [*slack.messages.values(), *slack.deleted] if m.thread_ts == thread]
+    assert note.text.startswith("The answer so\n\n⚠️") and "Interrupted: botkit restarted" in note.text
+    assert [r.status for r in rows] == ["interrupted"]
+    assert len(slack.calls_of("chat.postMessage")) == 1, "adopted, not posted again"
+    # The pass lists the turn's messages once (no ``oldest``); the lost post's lookup reads from
+    # its first attempt's time on.
+    assert len([c for c in slack.calls_of("conversations.replies") if "oldest" in c.args]) == 1
