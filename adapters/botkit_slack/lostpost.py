@@ -26,7 +26,8 @@ them.
 stopped. A lost start is looked for as the bot's unmarked message in the thread, from the first
 attempt's time, whose text is that attempt's Markdown (the assumption docs/reliability.md states
 for native streams: a streamed message's ``text`` reads back as its Markdown as sent; turns in one
-thread run one at a time, and every other message botkit posts is marked).
+thread run one at a time, and every other message botkit posts in a thread is marked: only a slash
+command's first message, at the top of the channel, is not).
 """
 
 from __future__ import annotations
