@@ -16,7 +16,7 @@ again, logged: a duplicate is better than a lost reply.
 
 A slash command's first message is posted before the core has a turn, so it carries no marker:
 a lost one is looked for in the channel as the bot's unmarked message with the same text that no
-reply of this process has landed (:data:`_LANDED`), and adopted only where exactly one matches
+reply on the same client has landed (:data:`_LANDED`), and adopted only where exactly one matches
 (another reply's lost post could show the same "Thinking…"; two: posted again, logged).
 
 A 429 (:class:`~botkit.events.RateLimited`) and a refusal are not looked up: Slack did not apply
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,18 +55,11 @@ CLOCK_SKEW = 60.0
 #: Messages read back per lookup: a reply's thread rarely has more after the first attempt.
 LOOKUP_LIMIT = 200
 _READ: dict[str, Any] = {"inclusive": True, "include_all_metadata": True, "limit": LOOKUP_LIMIT}
-#: ts of posts any reply of this process has landed (newest last, at most ``_LANDED_MAX``): an
-#: unmarked lost post never adopts another reply's message.
-_LANDED: dict[str, None] = {}
+#: (channel, ts) of the posts each client's replies landed (newest last, at most
+#: ``_LANDED_MAX`` a client): an unmarked lost post never adopts another reply's message. Per
+#: client (one app's workspace): a ts is unique only within a channel of one workspace.
+_LANDED: weakref.WeakKeyDictionary[AsyncWebClient, dict[tuple[str, str], None]] = weakref.WeakKeyDictionary()
 _LANDED_MAX = 10_000
-
-
-def _landed(ts: str) -> str:
-    """Remember ``ts`` as landed by this process (an unmarked lookup skips it); ``ts``."""
-    _LANDED[ts] = None
-    while len(_LANDED) > _LANDED_MAX:
-        del _LANDED[next(iter(_LANDED))]
-    return ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +89,14 @@ class LostPosts:
         self._clock = clock
         self._unknown: list[_Unknown] = []  # attempts since the reply's last landed post
         self.adopted: list[str] = []  # ts of messages found instead of posted (logs, tests)
+        self._ours = _LANDED.setdefault(client, {})  # every reply's landed posts, on this client
+
+    def _landed(self, ts: str) -> str:
+        """Remember ``ts`` as landed by a reply on this client (an unmarked lookup skips it)."""
+        self._ours[(self.channel, ts)] = None
+        while len(self._ours) > _LANDED_MAX:
+            del self._ours[next(iter(self._ours))]
+        return ts
 
     async def post(
         self,
@@ -129,7 +131,7 @@ class LostPosts:
                 self._unknown.append(_Unknown(thread_ts, text, marker, since))  # Slack may have applied it
             raise
         self._unknown.clear()
-        return _landed(str(response["ts"]))
+        return self._landed(str(response["ts"]))
 
     async def _find(
         self, thread_ts: str | None, known: Collection[str], *, stream: bool = False
@@ -152,7 +154,7 @@ class LostPosts:
             attempt = wanted.get((marker, message.get("text")))  # type: ignore[arg-type]
             if attempt is not None and marker is not None:
                 return ts, attempt
-            if attempt is not None and (stream or ts not in _LANDED):
+            if attempt is not None and (stream or (self.channel, ts) not in self._ours):
                 found.append((ts, attempt))
         if len(found) > 1 and not stream:
             log.warning("a lost unmarked post matches %d messages; posting it again", len(found))
@@ -211,4 +213,4 @@ class LostPosts:
                 self._unknown.append(_Unknown(thread_ts, markdown, None, since, stream=True))
             raise
         self._unknown.clear()
-        return _landed(ts)
+        return self._landed(ts)
