@@ -14,6 +14,11 @@ top-level message) for the bot's message carrying the reply's marker metadata
 path (no call when the first attempt succeeds), and a lookup that fails falls back to posting
 again, logged: a duplicate is better than a lost reply.
 
+A slash command's first message is posted before the core has a turn, so it carries no marker:
+a lost one is looked for in the channel as the bot's unmarked message with the same text that no
+reply on the same client has landed (:data:`_LANDED`), and adopted only where exactly one matches
+(another reply's lost post could show the same "Thinking…"; two: posted again, logged).
+
 A 429 (:class:`~botkit.events.RateLimited`) and a refusal are not looked up: Slack did not apply
 them.
 
@@ -21,13 +26,15 @@ them.
 stopped. A lost start is looked for as the bot's unmarked message in the thread, from the first
 attempt's time, whose text is that attempt's Markdown (the assumption docs/reliability.md states
 for native streams: a streamed message's ``text`` reads back as its Markdown as sent; turns in one
-thread run one at a time, and every other message botkit posts is marked).
+thread run one at a time, and every other message botkit posts in a thread is marked: only a slash
+command's first message, at the top of the channel, is not).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +55,11 @@ CLOCK_SKEW = 60.0
 #: Messages read back per lookup: a reply's thread rarely has more after the first attempt.
 LOOKUP_LIMIT = 200
 _READ: dict[str, Any] = {"inclusive": True, "include_all_metadata": True, "limit": LOOKUP_LIMIT}
+#: (channel, ts) of the posts each client's replies landed (newest last, at most
+#: ``_LANDED_MAX`` a client): an unmarked lost post never adopts another reply's message. Per
+#: client (one app's workspace): a ts is unique only within a channel of one workspace.
+_LANDED: weakref.WeakKeyDictionary[AsyncWebClient, dict[tuple[str, str], None]] = weakref.WeakKeyDictionary()
+_LANDED_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +68,9 @@ class _Unknown:
 
     thread_ts: str | None
     text: str
-    marker: ReplyMarker | None  # None: a native stream's start (chat.startStream takes none)
+    marker: ReplyMarker | None  # None: unmarked (a stream's start, a slash command's first post)
     since: float
+    stream: bool = False  # a chat.startStream, not a chat.postMessage
 
 
 class LostPosts:
@@ -76,6 +89,14 @@ class LostPosts:
         self._clock = clock
         self._unknown: list[_Unknown] = []  # attempts since the reply's last landed post
         self.adopted: list[str] = []  # ts of messages found instead of posted (logs, tests)
+        self._ours = _LANDED.setdefault(client, {})  # every reply's landed posts, on this client
+
+    def _landed(self, ts: str) -> str:
+        """Remember ``ts`` as landed by a reply on this client (an unmarked lookup skips it)."""
+        self._ours[(self.channel, ts)] = None
+        while len(self._ours) > _LANDED_MAX:
+            del self._ours[next(iter(self._ours))]
+        return ts
 
     async def post(
         self,
@@ -105,34 +126,40 @@ class LostPosts:
         try:
             response = await call()
         except TransientPlatformError as err:
-            if not isinstance(err, RateLimited) and marker is not None:
+            if not isinstance(err, RateLimited):
                 since = self._unknown[0].since if self._unknown else started
                 self._unknown.append(_Unknown(thread_ts, text, marker, since))  # Slack may have applied it
             raise
         self._unknown.clear()
-        return str(response["ts"])
+        return self._landed(str(response["ts"]))
 
     async def _find(
-        self, thread_ts: str | None, known: Collection[str], *, marked: bool = True
+        self, thread_ts: str | None, known: Collection[str], *, stream: bool = False
     ) -> tuple[str, _Unknown] | None:
-        """The newest of the bot's messages carrying a lost attempt's marker (``marked`` False:
-        none, a stream's) and text, with that attempt; None if absent or if the thread cannot be
-        read (then the caller posts again: logged)."""
-        lost = [u for u in self._unknown if u.thread_ts == thread_ts and (u.marker is not None) == marked]
+        """The newest of the bot's messages carrying a lost attempt's marker (or none: a
+        stream's, an unmarked post's) and text, with that attempt; None if absent, ambiguous (two
+        unmarked posts match) or if the thread cannot be read (then the caller posts again)."""
+        lost = [u for u in self._unknown if u.thread_ts == thread_ts and u.stream == stream]
         if not lost:
             return None
         messages = await self._read(thread_ts, lost[0].since)
         if messages is None:
             return None
         wanted = {(u.marker, u.text): u for u in lost}
+        found = []
         for message in sorted(messages, key=lambda m: float(m.get("ts", 0)), reverse=True):
-            ts = str(message.get("ts", ""))
-            if ts in known or ts == thread_ts or (not marked and not message.get("bot_id")):
+            ts, marker = str(message.get("ts", "")), marker_of(message)
+            if ts in known or ts == thread_ts or (marker is None and not message.get("bot_id")):
                 continue
-            attempt = wanted.get((marker_of(message), message.get("text")))  # type: ignore[arg-type]
-            if attempt is not None:
+            attempt = wanted.get((marker, message.get("text")))  # type: ignore[arg-type]
+            if attempt is not None and marker is not None:
                 return ts, attempt
-        return None
+            if attempt is not None and (stream or (self.channel, ts) not in self._ours):
+                found.append((ts, attempt))
+        if len(found) > 1 and not stream:
+            log.warning("a lost unmarked post matches %d messages; posting it again", len(found))
+            return None
+        return found[0] if found else None
 
     async def _read(self, thread_ts: str | None, since: float) -> list[Mapping[str, Any]] | None:
         """The thread's (or, for a top-level post, the channel's) messages from ``since`` less
@@ -164,7 +191,7 @@ class LostPosts:
         ``extend(ts, suffix)`` (``chat.appendStream``). A found stream that ``markdown`` does not
         extend is not adopted (logged: a second stream starts)."""
         if self._unknown:
-            found = await self._find(thread_ts, known, marked=False)
+            found = await self._find(thread_ts, known, stream=True)
             if found is not None and markdown.startswith(found[1].text):
                 ts, lost = found
                 if markdown != lost.text:
@@ -183,7 +210,7 @@ class LostPosts:
         except TransientPlatformError as err:
             if not isinstance(err, RateLimited):
                 since = self._unknown[0].since if self._unknown else started
-                self._unknown.append(_Unknown(thread_ts, markdown, None, since))
+                self._unknown.append(_Unknown(thread_ts, markdown, None, since, stream=True))
             raise
         self._unknown.clear()
-        return ts
+        return self._landed(ts)

@@ -11,14 +11,17 @@ row ends ``complete``; and that the lookup costs nothing when the first attempt 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botkit_slack.lostpost import LostPosts
 from botkit_slack.markers import metadata
 from botkit_slack.reply import slack_call
+from restart_harness import killed_on_status_line
 from slack_harness import Running, StartBot, wait_idle
 from slack_sdk.web.async_client import AsyncWebClient
 from test_slack_progress import DEFAULTS
@@ -27,6 +30,7 @@ from test_slack_progress import _ask as progress_ask
 from botkit.events import TransientPlatformError
 from botkit.markers import ReplyMarker
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
+from botkit.testing.testbot import TestBot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -86,6 +90,30 @@ async def _ask(bot: Running, slack: FakeSlack, answer: str) -> tuple[dict[str, A
     return event, turn.content or ""
 
 
+async def _ask_timed_out(
+    slack: FakeSlack,
+    start_bot: StartBot,
+    match: Callable[[Mapping[str, Any]], bool],
+    answer: str,
+    **settings: Any,
+) -> tuple[dict[str, Any], str]:
+    """:func:`_ask`, the ``chat.postMessage`` that ``match`` picks applied and never answered:
+    slack_sdk's timeout (a short ``slack.web_timeout``) ends the call, and the core retries."""
+    held = slack.hold("chat.postMessage", apply=True, match=match)
+    async with start_bot(web_timeout=0.5, **settings) as bot:
+        asked = await _ask(bot, slack, answer)
+        held.released.set()
+    return asked
+
+
+def _shown_once(slack: FakeSlack, event: dict[str, Any], stored: str) -> SlackMessage:
+    """The reply's one message, showing the stored answer, found by one lookup."""
+    (message,) = _mine(slack, event)
+    assert message.text == stored == ANSWER
+    assert _lookups(slack) == 1
+    return message
+
+
 def _lookups(slack: FakeSlack) -> int:
     return len(slack.calls_of("conversations.replies"))
 
@@ -107,13 +135,8 @@ async def test_a_placeholder_post_that_timed_out_is_posted_once(
     slack: FakeSlack, start_bot: StartBot
 ) -> None:
     """Applied, never answered: slack_sdk's timeout (``slack.web_timeout``) ends the call."""
-    held = slack.hold("chat.postMessage", apply=True, match=_role("placeholder"))
-    async with start_bot(progress="message", web_timeout=0.5) as bot:
-        event, stored = await _ask(bot, slack, ANSWER)
-        held.released.set()
-    (message,) = _mine(slack, event)
-    assert message.text == stored == ANSWER
-    assert _lookups(slack) == 1
+    event, stored = await _ask_timed_out(slack, start_bot, _role("placeholder"), ANSWER, progress="message")
+    _shown_once(slack, event, stored)
 
 
 async def test_a_status_line_final_whose_response_was_lost_is_posted_once(
@@ -224,6 +247,20 @@ async def test_a_streamed_first_final_whose_start_response_was_lost_is_one_messa
     assert _lookups(slack) == 1
 
 
+async def _lone_post(
+    lost: LostPosts,
+    call: Callable[[], Awaitable[Any]],
+    *,
+    thread_ts: str | None,
+    text: str,
+    marker: ReplyMarker | None,
+) -> str:
+    """``lost.post`` of one message outside a reply (nothing else known, nothing to update)."""
+    return await lost.post(
+        thread_ts=thread_ts, text=text, marker=marker, known=[], call=call, update=lambda ts: asyncio.sleep(0)
+    )
+
+
 async def test_the_lookup_reaches_back_to_when_the_first_attempt_started(slack: FakeSlack) -> None:
     """A post that Slack applied at once but whose call ended much later (a long timeout): the
     lookup starts from when the first attempt *started*, so the message is still found (the
@@ -246,14 +283,7 @@ async def test_the_lookup_reaches_back_to_when_the_first_attempt_started(slack: 
             now[0] += 3600.0
 
     async def post() -> str:
-        return await lost.post(
-            thread_ts=root,
-            text="the answer",
-            marker=marker,
-            known=[],
-            call=attempt,
-            update=lambda ts: asyncio.sleep(0),
-        )
+        return await _lone_post(lost, attempt, thread_ts=root, text="the answer", marker=marker)
 
     with pytest.raises(TransientPlatformError):
         await post()
@@ -261,3 +291,138 @@ async def test_the_lookup_reaches_back_to_when_the_first_attempt_started(slack: 
     (message,) = slack.thread_replies("C0GENERAL", root)
     assert message.ts == ts and lost.adopted == [ts]
     assert len(slack.calls_of("chat.postMessage")) == 2  # the root and the one lost
+
+
+def _top_level(slack: FakeSlack, channel: str) -> list[SlackMessage]:
+    """The bot's top-level messages in ``channel``, deleted ones included, oldest first."""
+    return sorted(
+        (
+            m
+            for m in [*slack.messages.values(), *slack.deleted]
+            if m.channel == channel and m.thread_ts is None and m.bot_id == slack.bot_id
+        ),
+        key=lambda m: float(m.ts),
+    )
+
+
+@pytest.mark.parametrize("how", ["500", "reset"])
+async def test_a_slash_commands_first_post_whose_response_was_lost_is_posted_once(
+    slack: FakeSlack, start_bot: StartBot, how: str
+) -> None:
+    """A slash command's reply starts at the top of the channel (no thread): its first
+    ``chat.postMessage`` is applied, its answer lost; the retry finds it in the channel's
+    listing (``conversations.history``) and adopts it: one top-level message, the answer."""
+    slack.lose_response("chat.postMessage", how=how)  # type: ignore[arg-type]
+    async with start_bot() as bot:
+        bot.bot.standin.script_reply(ANSWER)
+        await slack.wait_for_connections(1)
+        await slack.push_slash_command(slack.slash_command("/ask", "answer me once"))
+        await slack.wait_for(lambda: any(m.buttons() for m in _top_level(slack, "C0GENERAL")), timeout=30)
+        await wait_idle(bot.bot, timeout=30)
+        (message,) = _top_level(slack, "C0GENERAL")
+        conversation = await bot.bot.store.conversation_id("slack", slack.team_id, "C0GENERAL", message.ts)
+        _question, turn = await bot.bot.store.messages(conversation)
+    assert turn.status == "complete", (turn.status, turn.error)
+    assert message.text == turn.content == ANSWER
+    assert len(slack.calls_of("chat.postMessage")) == 1, "adopted, not posted again"
+    assert len(slack.calls_of("conversations.history")) == 1
+    assert _lookups(slack) == 0
+
+
+def _thinking(lost: LostPosts, client: AsyncWebClient) -> Awaitable[str]:
+    """``lost.post`` of a slash command's first message: top-level, no marker."""
+    call = lambda: slack_call(client.chat_postMessage(channel="C0GENERAL", text="_Thinking…_"))  # noqa: E731
+    return _lone_post(lost, call, thread_ts=None, text="_Thinking…_", marker=None)
+
+
+async def _post_unmarked(lost: LostPosts, client: AsyncWebClient) -> str:
+    """:func:`_thinking`, retried once after a transient error as the core would: its ts."""
+    with pytest.raises(TransientPlatformError):
+        await _thinking(lost, client)
+    return await _thinking(lost, client)
+
+
+async def test_an_unmarked_lost_post_never_adopts_another_replys_message(slack: FakeSlack) -> None:
+    """Two slash commands in one channel: the first's "Thinking…" lands (this process knows its
+    ts); the second's post fails without being applied. Its retry finds the first's message by
+    text alone, and must not take it: it posts its own."""
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    other = LostPosts(client, "C0GENERAL")
+    landed = await _thinking(other, client)
+    slack.fail_with_status("chat.postMessage", 500)  # refused before applying
+    ts = await _post_unmarked(LostPosts(client, "C0GENERAL"), client)
+    assert ts != landed
+    assert [m.ts for m in _top_level(slack, "C0GENERAL")] == [landed, ts]
+    assert len(slack.calls_of("conversations.history")) == 1
+
+
+async def test_an_unmarked_lost_post_matching_two_messages_is_posted_again(slack: FakeSlack) -> None:
+    """Another process's (or another lost) "Thinking…" and this one's both match by text: which
+    is this reply's cannot be told, so the post is made again (a duplicate, not a message that
+    two replies would edit)."""
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    stranger = str((await client.chat_postMessage(channel="C0GENERAL", text="_Thinking…_"))["ts"])
+    slack.lose_response("chat.postMessage")
+    lost = LostPosts(client, "C0GENERAL")
+    ts = await _post_unmarked(lost, client)
+    shown = [m.ts for m in _top_level(slack, "C0GENERAL")]
+    assert len(shown) == 3 and shown[0] == stranger and shown[-1] == ts
+    assert lost.adopted == []
+
+
+async def test_a_status_line_final_post_that_timed_out_is_posted_once(
+    slack: FakeSlack, start_bot: StartBot
+) -> None:
+    """The status-line final applied, never answered: slack_sdk's timeout ends the call."""
+    event, stored = await _ask_timed_out(slack, start_bot, _role("final"), ANSWER, progress="status")
+    message = _shown_once(slack, event, stored)
+    assert message.buttons()
+    assert len(message.history) == 1, "posted once, never edited"
+    assert len(slack.calls_of("chat.postMessage")) == 1, "adopted, not posted again"
+
+
+async def test_a_continuation_that_timed_out_is_posted_once(slack: FakeSlack, start_bot: StartBot) -> None:
+    """A long answer's second message applied, never answered; the rest follows once each."""
+    event, stored = await _ask_timed_out(slack, start_bot, _nth(2), LONG, progress="status", max_chars=400)
+    messages = _mine(slack, event)
+    assert len(messages) >= 3
+    assert len({m.text for m in messages}) == len(messages), "no part shown twice"
+    assert [bool(m.buttons()) for m in messages] == [False] * (len(messages) - 1) + [True]
+    assert " ".join(m.text for m in messages).split() == stored.split() == LONG.split()
+    assert len(slack.calls_of("chat.postMessage")) == len(messages), "the held one adopted"
+    assert _lookups(slack) == 1
+
+
+@pytest.mark.parametrize("how", ["500", "reset"])
+async def test_a_restart_note_whose_response_was_lost_is_posted_once(
+    tmp_path: Path, slack: FakeSlack, how: str
+) -> None:
+    """A turn killed while its thread showed only the status line gets one note at the next
+    start (botkit/repair.py, through the reply's post); that note's ``chat.postMessage`` is
+    applied, its answer lost: the pass's retry adopts it, one note, the row ``interrupted``."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    root = slack.mention_event("asked just before the crash")
+    slack.record_user_message(root)
+    thread = root["ts"]
+    conversation = await killed_on_status_line(tmp_path, slack, database, root, "Ev9")
+
+    slack.lose_response("chat.postMessage", how=how)  # type: ignore[arg-type]
+    (tmp_path / "second").mkdir()
+    settings = {"slack": slack.settings()}
+    async with TestBot(tmp_path / "second", database_url=database, settings=settings) as bot:
+        assert bot.app is not None
+        serving = asyncio.create_task(bot.app.serve(bot.app.build_adapters(["slack"])))
+        try:
+            await slack.wait_for_connections(1, timeout=30)  # the restart pass is over by then
+        finally:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+        rows = [m for m in await bot.store.messages(conversation) if m.role == "assistant"]
+    (note,) = [m for m in [*slack.messages.values(), *slack.deleted] if m.thread_ts == thread]
+    assert note.text.startswith("The answer so\n\n⚠️") and "Interrupted: botkit restarted" in note.text
+    assert [r.status for r in rows] == ["interrupted"]
+    assert len(slack.calls_of("chat.postMessage")) == 1, "adopted, not posted again"
+    # The pass lists the turn's messages once (no ``oldest``); the lost post's lookup reads from
+    # its first attempt's time on.
+    assert len([c for c in slack.calls_of("conversations.replies") if "oldest" in c.args]) == 1

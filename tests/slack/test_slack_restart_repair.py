@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+from restart_harness import killed_on_status_line
+
 from botkit.testing.fake_slack import FakeSlack, SlackMessage
 from botkit.testing.testbot import TestBot
 
@@ -64,16 +66,7 @@ async def test_a_turn_that_showed_only_a_status_line_gets_one_new_reply(
     root = slack.mention_event("asked while 100 others were")
     slack.record_user_message(root)
     channel, thread = root["channel"], root["ts"]
-    slack.statuses[(channel, thread)] = ["is thinking…"]
-
-    async with TestBot(tmp_path / "first", database_url=database) as crashed:
-        conversation = await crashed.store.conversation_id("slack", "T0FAKE", channel, thread)
-        ids = await crashed.store.start_turn(
-            conversation, user_text="a question", user_id="U0ALICE", delivery_id="Ev2",
-            persona_name="general", persona_hash="h", model="m",
-        )  # fmt: skip
-        await crashed.store.mark_streaming(ids.assistant_message_id)
-        await crashed.store.checkpoint(ids.assistant_message_id, answer="The answer so", reasoning=None)
+    conversation = await killed_on_status_line(tmp_path, slack, database, root, "Ev2")
 
     (tmp_path / "second").mkdir()
     async with TestBot(
